@@ -1,0 +1,87 @@
+"""The Flask shell: create_app() wires settings, the database, the bus, the API and the CLI."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    settings = settings or load_settings(**overrides)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        TONGQUAN=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,  # room for the multipart envelope
+        TESTING=settings.env == "testing",
+        JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    _register_sqlite_pragmas(app)
+
+    from exchange.bus import init_bus
+
+    init_bus(app, settings)
+
+    import delegation.messaging  # noqa: F401  registers the handlers of the case messages
+
+    from app.api import init_api
+    from app.cli import register_cli
+    from app.errors import register_error_handlers
+    from app.home import bp as home_bp
+
+    init_api(app)
+    register_error_handlers(app)
+    app.register_blueprint(home_bp)
+    register_cli(app)
+
+    if settings.run_jobs:
+        from app.scheduler import start_scheduler
+
+        start_scheduler(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # Jobs and requests share the file; wait for a lock instead of failing at once.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _register_sqlite_pragmas(app: Flask) -> None:
+    import sqlalchemy as sa
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "sqlite":
+            return
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()

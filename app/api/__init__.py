@@ -1,0 +1,48 @@
+"""The REST API (flask-smorest), its OpenAPI document and Swagger UI served from the app's own files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, send_from_directory
+from flask_smorest import Api
+
+api = Api()
+
+
+def _swagger_dir() -> Path:
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+swagger_static = Blueprint("swagger_static", __name__)
+
+
+@swagger_static.get("/api/v1/_swagger/<path:filename>")
+def swagger_file(filename):
+    # The machines that run this platform have no internet: Swagger UI comes from the installed package.
+    return send_from_directory(_swagger_dir(), filename, max_age=86400)
+
+
+def init_api(app):
+    app.config.update(
+        API_TITLE="Tongquan 同权 API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/v1/_swagger/",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+            "info": {"description": "市县同权审批平台接口。Errors are application/problem+json with a stable `code`."},
+        },
+    )
+    api.init_app(app)
+    from app.api import auth, cases, items
+
+    api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
+    api.register_blueprint(items.blp, url_prefix="/api/v1/items")
+    api.register_blueprint(cases.blp, url_prefix="/api/v1/cases")
+    app.register_blueprint(swagger_static)

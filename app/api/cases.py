@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from app.api.schemas import ActionRequest, CaseCreate, CaseOut, CasePage, CaseQuery, FileOut, UploadFile, UploadForm
+from app.auth import current_actor
+from app.extensions import db
+from delegation import cases, uploads
+from delegation.clock import deadline_details
+from delegation.responsibility import responsible_parties
+from delegation.workflow import Mode, State, allowed_actions
+
+blp = Blueprint("cases", __name__, description="办件 / cases")
+
+
+def _view(case, actor):
+    case.deadline = deadline_details(case)
+    case.responsible = responsible_parties(case)
+    case.allowed_actions = [a.value for a in allowed_actions(State(case.state), actor.role, Mode(case.mode))]
+    case.commitment = ({"deadline": case.commitment_deadline.isoformat(),
+                        "met_at": case.commitment_met_at.isoformat() if case.commitment_met_at else None,
+                        "materials": [m.code for m in case.materials if m.committed]}
+                       if case.commitment_deadline else None)
+    return case
+
+
+@blp.post("")
+@blp.arguments(CaseCreate)
+@blp.response(201, CaseOut)
+def create_case(data):
+    """Register an application at the county window (state `submitted`)."""
+    actor = current_actor()
+    case = cases.create_case(actor, data["item_code"], data["applicant"], data["materials"],
+                             data.get("id_check_override"))
+    db.session.commit()
+    return _view(case, actor)
+
+
+@blp.get("")
+@blp.arguments(CaseQuery, location="query")
+@blp.response(200, CasePage)
+def list_cases(query):
+    """Cases visible to the caller, newest first; pass `next_after` back as `after` for the next page."""
+    actor = current_actor()
+    rows, next_after = cases.list_cases(actor, state=query.get("state"), item=query.get("item"),
+                                        county=query.get("county"), due=query.get("due"),
+                                        after_id=query.get("after"), limit=query["limit"])
+    return {"items": rows, "next_after": next_after}
+
+
+@blp.get("/<case_no>")
+@blp.response(200, CaseOut)
+def get_case(case_no):
+    actor = current_actor()
+    return _view(cases.get_case(actor, case_no), actor)
+
+
+@blp.post("/<case_no>/actions")
+@blp.arguments(ActionRequest)
+@blp.response(200, CaseOut)
+def act(data, case_no):
+    """Take an action on the case; the state, role and organisation decide whether it is allowed."""
+    actor = current_actor()
+    case = cases.perform(actor, case_no, data.pop("action"), data)
+    db.session.commit()
+    return _view(case, actor)
+
+
+@blp.post("/<case_no>/files")
+@blp.arguments(UploadForm, location="form")
+@blp.arguments(UploadFile, location="files")
+@blp.response(201, FileOut)
+def upload(form, files, case_no):
+    """Upload a file for one material (PDF, PNG or JPEG; size limited)."""
+    actor = current_actor()
+    f = files["file"]
+    record = uploads.attach(actor, case_no, form["material_code"], f.filename or "", f.mimetype, f.stream)
+    db.session.commit()
+    return record

@@ -1,0 +1,200 @@
+"""Request and response schemas of the API (marshmallow); they also make the OpenAPI document."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from delegation.workflow import Action, Mode, State
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class TokenRequest(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200), load_only=True)
+
+
+class TokenResponse(Schema):
+    token = fields.String()
+    username = fields.String()
+    role = fields.String()
+    org = fields.String()
+
+
+class ItemQuery(StrictSchema):
+    mode = fields.String(validate=validate.OneOf([m.value for m in Mode]))
+
+
+class MaterialOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    core = fields.Boolean()
+    required = fields.Boolean()
+
+
+class ItemOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    mode = fields.String()
+    department_code = fields.String()
+    kind = fields.String()
+    limit_unit = fields.String()
+    promised_limit = fields.Integer()
+    statutory_limit = fields.Integer()
+    county_step_limit = fields.Integer(allow_none=True)
+    city_step_limit = fields.Integer(allow_none=True)
+    allows_commitment = fields.Boolean()
+    materials = fields.List(fields.Nested(MaterialOut))
+
+
+class ApplicantIn(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(["enterprise", "individual"]))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    id_code = fields.String(required=True, validate=validate.Length(min=1, max=30))
+    phone = fields.String(validate=validate.Regexp(r"^[0-9+\- ]{5,20}$", error="电话号码格式无效"), allow_none=True)
+
+
+class MaterialFlag(StrictSchema):
+    code = fields.String(required=True)
+    present = fields.Boolean(load_default=False)
+
+
+class CaseCreate(StrictSchema):
+    item_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    applicant = fields.Nested(ApplicantIn, required=True)
+    materials = fields.List(fields.Nested(MaterialFlag), load_default=list)
+    id_check_override = fields.String(validate=validate.Length(min=4, max=500), allow_none=True,
+                                      metadata={"description": "reason to accept a credit code failing its check"})
+
+
+class CorrectionItem(StrictSchema):
+    material_code = fields.String(allow_none=True)
+    problem = fields.String(validate=validate.Length(max=500), load_default="")
+
+
+class ActionRequest(StrictSchema):
+    action = fields.String(required=True, validate=validate.OneOf([a.value for a in Action if a != Action.TERMINATE]))
+    comment = fields.String(validate=validate.Length(max=2000), load_default="")
+    reasons = fields.List(fields.String(validate=validate.Length(max=1000)))
+    items = fields.List(fields.Nested(CorrectionItem))
+    materials = fields.List(fields.Raw())
+    opinion = fields.String(validate=validate.Length(max=4000))
+    recommendation = fields.String(validate=validate.OneOf(["approve", "deny"]))
+    certificate_no = fields.String(validate=validate.Length(max=60))
+    kind = fields.String()
+    expected_end = fields.Date()
+    method = fields.String()
+    tracking_no = fields.String(validate=validate.Length(max=40))
+    reason = fields.String(validate=validate.Length(max=2000))
+    redirect = fields.String(validate=validate.Length(max=500))
+    commitment_days = fields.Integer(validate=validate.Range(min=1, max=60))
+
+
+class CaseQuery(StrictSchema):
+    state = fields.String(validate=validate.OneOf([s.value for s in State]))
+    item = fields.String()
+    county = fields.String()
+    due = fields.String(validate=validate.OneOf(["ok", "warning", "overdue"]))
+    after = fields.Integer(validate=validate.Range(min=1), metadata={"description": "keyset cursor (next_after)"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class UploadForm(Schema):
+    material_code = fields.String(required=True)
+
+
+class UploadFile(Schema):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class CaseMaterialOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    core = fields.Boolean()
+    required = fields.Boolean()
+    present = fields.Boolean()
+    committed = fields.Boolean()
+
+
+class FileOut(Schema):
+    id = fields.Integer()
+    material_code = fields.String()
+    original_name = fields.String()
+    media_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    uploaded_at = fields.DateTime()
+
+
+class EventOut(Schema):
+    at = fields.DateTime()
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String()
+    actor = fields.String()
+    actor_org = fields.String()
+    comment = fields.String()
+    data = fields.Dict(allow_none=True)
+
+
+class CaseSummary(Schema):
+    case_no = fields.String()
+    item_code = fields.String(attribute="item.code")
+    item_name = fields.String(attribute="item.name")
+    mode = fields.String()
+    state = fields.String()
+    county_code = fields.String()
+    applicant_name = fields.String()
+    accepted_at = fields.DateTime(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    due_flag = fields.String()
+
+
+class CaseOut(CaseSummary):
+    query_code = fields.String()
+    applicant = fields.Method("_applicant")
+    deadline = fields.Raw()
+    responsible = fields.Raw()
+    allowed_actions = fields.List(fields.String())
+    correction_items = fields.Raw(allow_none=True)
+    refusal = fields.Method("_refusal")
+    commitment = fields.Raw(allow_none=True)
+    review = fields.Method("_review")
+    return_reasons = fields.List(fields.String(), allow_none=True)
+    suspension = fields.Method("_suspension")
+    decision = fields.Method("_decision")
+    handout = fields.Method("_handout")
+    closed_reason = fields.String(allow_none=True)
+    materials = fields.List(fields.Nested(CaseMaterialOut))
+    files = fields.List(fields.Nested(FileOut))
+    timeline = fields.List(fields.Nested(EventOut), attribute="events")
+
+    def _applicant(self, c):
+        return {"kind": c.applicant_kind, "name": c.applicant_name, "id_code": c.applicant_id_code,
+                "phone": c.applicant_phone}
+
+    def _refusal(self, c):
+        return {"reason": c.refusal_reason, "redirect": c.refusal_redirect} if c.refusal_reason else None
+
+    def _review(self, c):
+        return ({"opinion": c.review_opinion, "recommendation": c.review_recommendation, "by": c.reviewed_by,
+                 "at": c.reviewed_at.isoformat()} if c.review_opinion else None)
+
+    def _suspension(self, c):
+        return ({"kind": c.suspension_kind, "expected_end": c.suspension_expected_end.isoformat()
+                 if c.suspension_expected_end else None} if c.suspension_kind else None)
+
+    def _decision(self, c):
+        return ({"decision": c.decision, "reasons": c.decision_reasons, "certificate_no": c.certificate_no,
+                 "by": c.decided_by, "org": c.decided_org, "at": c.decided_at.isoformat()} if c.decision else None)
+
+    def _handout(self, c):
+        return ({"method": c.handout_method, "tracking_no": c.tracking_no,
+                 "at": c.concluded_at.isoformat()} if c.handout_method else None)
+
+
+class CasePage(Schema):
+    items = fields.List(fields.Nested(CaseSummary))
+    next_after = fields.Integer(allow_none=True)

@@ -1,0 +1,108 @@
+"""Command-line interface: `flask --app wsgi <command>`."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+
+
+def register_cli(app):
+    app.cli.add_command(seed_demo_cmd)
+    app.cli.add_command(users)
+    app.cli.add_command(exchange)
+    app.cli.add_command(catalog)
+    app.cli.add_command(deadlines)
+
+
+@click.command("seed-demo")
+def seed_demo_cmd():
+    """Load the demo city, counties, catalogue and accounts (idempotent)."""
+    from delegation.seed import seed_demo
+
+    result = seed_demo(current_app.config["TONGQUAN"].node_id)
+    db.session.commit()
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@click.group()
+def users():
+    """Staff accounts."""
+
+
+@users.command("token")
+@click.argument("username")
+def user_token(username):
+    """Print an API token for USERNAME."""
+    from app.auth import issue_token
+    from delegation.models import User
+
+    user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one_or_none()
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    click.echo(issue_token(user))
+
+
+@click.group()
+def exchange():
+    """The exchange bus."""
+
+
+@exchange.command("run-once")
+def exchange_run_once():
+    """Send what is due, receive what waits, process receipts."""
+    from exchange.jobs import run_once
+
+    click.echo(json.dumps(run_once()))
+
+
+@click.group()
+def catalog():
+    """The catalogue of delegated items."""
+
+
+@catalog.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def catalog_import(path):
+    """Import items from a CSV or XLSX file; a bad row stops the whole file."""
+    from delegation.catalog_io import CatalogError, import_catalog, read_catalog
+    from delegation.models import Division
+
+    try:
+        specs = read_catalog(path)
+    except CatalogError as exc:
+        for err in exc.errors:
+            click.echo(f"第 {err.line} 行，字段 {err.field}：{err.message_zh}", err=True)
+        click.echo(f"导入失败：{len(exc.errors)} 处错误，未导入任何内容。", err=True)
+        sys.exit(1)
+    counties = db.session.execute(sa.select(Division.code).where(Division.parent_code.is_not(None))).scalars().all()
+    result = import_catalog(db.session, specs, list(counties))
+    db.session.commit()
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@catalog.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def catalog_export(path):
+    """Export the catalogue as CSV or XLSX (by the file's suffix)."""
+    from delegation.catalog_io import export_catalog
+
+    export_catalog(db.session, path)
+    click.echo(path)
+
+
+@click.group()
+def deadlines():
+    """Time limits."""
+
+
+@deadlines.command("sweep")
+def deadlines_sweep():
+    """Refresh warning/overdue flags and terminate broken 容缺 commitments."""
+    from delegation.cases import sweep
+
+    click.echo(json.dumps(sweep()))

@@ -1,0 +1,116 @@
+"""Every error leaves as application/problem+json (RFC 9457) with a stable code, in the user's language."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from delegation.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+HTTP_ZH = {
+    400: "请求格式错误", 401: "请先登录", 403: "无权执行此操作", 404: "未找到", 405: "不支持该请求方法",
+    409: "当前状态不允许此操作", 413: "上传文件过大", 415: "不支持的内容类型", 422: "输入有误",
+    429: "请求过于频繁", 500: "服务器内部错误",
+}
+# marshmallow's default messages, as Chinese users should read them
+MARSHMALLOW_ZH = {
+    "Missing data for required field.": "必填项",
+    "Not a valid string.": "应为文本",
+    "Not a valid integer.": "应为整数",
+    "Not a valid boolean.": "应为是/否",
+    "Not a valid date.": "日期格式应为 YYYY-MM-DD",
+    "Not a valid datetime.": "时间格式无效",
+    "Not a valid list.": "应为列表",
+    "Unknown field.": "未知字段",
+    "Field may not be null.": "不能为空",
+    "Invalid input type.": "输入类型无效",
+    "Invalid value.": "取值无效",
+}
+
+
+def lang() -> str:
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en"]) if request else None
+    return "en" if best == "en" else "zh"
+
+
+def problem(status: int, code: str, detail: str, field: str | None = None, **extra):
+    title = HTTP_ZH.get(status, "错误") if lang() == "zh" else _english_title(status)
+    body = {"type": "about:blank", "title": title, "status": status, "code": code, "detail": detail}
+    if field:
+        body["field"] = field
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _english_title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _flatten(messages, prefix="") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, (dict, list)) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                out.update(_flatten(value, name))
+            else:
+                out[name] = value if isinstance(value, list) else [value]
+    elif isinstance(messages, list):
+        out[prefix or "_schema"] = [str(m) for m in messages]
+    return out
+
+
+def validation_problem(messages):
+    # webargs nests by location ("json", "query", "form", "files"): the user knows fields, not locations
+    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files", "headers", "path"}:
+        merged = {}
+        for part in messages.values():
+            merged.update(part)
+        messages = merged
+    fields = _flatten(messages)
+    zh = lang() == "zh"
+    if zh:
+        fields = {k: [MARSHMALLOW_ZH.get(m, m) for m in v] for k, v in fields.items()}
+    first = next(iter(fields), None)
+    summary = "；".join(f"{k}：{'，'.join(v)}" for k, v in fields.items()) if zh else \
+        "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
+    return problem(422, "validation_failed", summary, field=first, errors=fields)
+
+
+def register_error_handlers(app):
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        return problem(exc.status, exc.code, exc.message(lang()), exc.field, **exc.extra)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc):
+        limit = app.config["TONGQUAN"].max_upload_bytes // (1024 * 1024)
+        return problem(413, "upload_too_large", f"上传文件不能超过 {limit} MB" if lang() == "zh"
+                       else f"uploads are limited to {limit} MB", field="file")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        data = getattr(exc, "data", None) or {}
+        if exc.code == 422 and "messages" in data:
+            return validation_problem(data["messages"])
+        if exc.code == 400 and "messages" in data:
+            return validation_problem(data["messages"])
+        detail = HTTP_ZH.get(exc.code, exc.name) if lang() == "zh" else (exc.description or exc.name)
+        return problem(exc.code or 500, exc.name.lower().replace(" ", "_"), detail)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "internal_error", "服务器内部错误，已记录，请稍后再试" if lang() == "zh"
+                       else "internal error; it has been logged")

@@ -1,0 +1,39 @@
+"""In-process jobs for the embedded deployment (`make run`): the bus and the deadline sweep.
+
+A single scheduler per process; on SQLite only one process should run it (TONGQUAN_RUN_JOBS=1).
+"""
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger(__name__)
+
+
+def _in_app(app, fn):
+    def run():
+        with app.app_context():
+            try:
+                fn()
+            except Exception:
+                log.exception("job %s failed", fn.__name__)
+                from app.extensions import db
+
+                db.session.rollback()
+    run.__name__ = fn.__name__
+    return run
+
+
+def start_scheduler(app) -> BackgroundScheduler:
+    from delegation.cases import sweep
+    from exchange.jobs import run_once
+
+    settings = app.config["TONGQUAN"]
+    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
+    scheduler.add_job(_in_app(app, run_once), "interval", seconds=settings.exchange_interval_seconds,
+                      id="exchange", max_instances=1, coalesce=True)
+    scheduler.add_job(_in_app(app, sweep), "interval", minutes=5, id="deadlines", max_instances=1, coalesce=True)
+    scheduler.start()
+    app.extensions["tongquan.scheduler"] = scheduler
+    return scheduler

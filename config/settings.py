@@ -1,0 +1,120 @@
+"""Runtime configuration.
+
+Every setting comes from an environment variable so that the same code runs as the embedded demo (SQLite, local
+exchange directory) and in production. Validation happens here, at start-up, so a bad value stops the process with
+one clear line instead of failing later inside a request.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "testing", "production")
+NODE_ID_RE = re.compile(r"^\d{6}(-[a-z0-9]{1,16})?$")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    exchange_root: Path
+    node_id: str
+    secret_key: str
+    instance_path: Path
+    office_hours: str = "09:00-12:00,13:00-17:00"
+    max_upload_bytes: int = 20 * 1024 * 1024
+    exchange_max_attempts: int = 8
+    exchange_interval_seconds: int = 5
+    run_jobs: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.instance_path / "keys"
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.instance_path / "trust"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.instance_path / "uploads"
+
+
+def _int(environ, name: str, default: int, minimum: int = 1) -> int:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def load_settings(environ=None, **overrides) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    environ.update({k.upper(): v for k, v in overrides.items() if v is not None})
+
+    env = environ.get("TONGQUAN_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"TONGQUAN_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+
+    instance_path = Path(environ.get("INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve()
+
+    database_url = environ.get("DATABASE_URL", "")
+    if not database_url:
+        if env == "production":
+            raise ConfigError("DATABASE_URL is required in production")
+        database_url = f"sqlite:///{instance_path / 'tongquan.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg://")):
+        raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+
+    secret_key = environ.get("SECRET_KEY", "")
+    if not secret_key:
+        if env != "development" and env != "testing":
+            raise ConfigError("SECRET_KEY is required outside development")
+        secret_key = "dev-only-not-secret"
+    elif env == "production" and len(secret_key) < 16:
+        raise ConfigError("SECRET_KEY must be at least 16 characters in production")
+
+    node_id = environ.get("NODE_ID", "360700")
+    if not NODE_ID_RE.match(node_id):
+        raise ConfigError(f"NODE_ID must be a 6-digit division code with an optional suffix, got {node_id!r}")
+
+    exchange_root = Path(environ.get("EXCHANGE_ROOT") or instance_path / "exchange").resolve()
+
+    office_hours = environ.get("OFFICE_HOURS", Settings.office_hours)
+    try:
+        from delegation.calendar import OfficeHours
+
+        OfficeHours.parse(office_hours)
+    except ValueError as exc:
+        raise ConfigError(f"OFFICE_HOURS is invalid: {exc}") from None
+
+    return Settings(
+        env=env,
+        database_url=database_url,
+        exchange_root=exchange_root,
+        node_id=node_id,
+        secret_key=secret_key,
+        instance_path=instance_path,
+        office_hours=office_hours,
+        max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", Settings.max_upload_bytes, 1024),
+        exchange_max_attempts=_int(environ, "EXCHANGE_MAX_ATTEMPTS", Settings.exchange_max_attempts),
+        exchange_interval_seconds=_int(environ, "EXCHANGE_INTERVAL_SECONDS", Settings.exchange_interval_seconds),
+        run_jobs=environ.get("TONGQUAN_RUN_JOBS", "") in ("1", "true", "yes"),
+    )

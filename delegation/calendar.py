@@ -1,0 +1,236 @@
+"""Working-day calendar and office hours.
+
+Working days follow the State Council holiday notice (via the ``chinese-calendar``
+package) for the years that package knows. For other years the city admin may
+maintain a holiday table; failing that, weekends are the only days off and the
+result is flagged as provisional through :meth:`WorkCalendar.basis`.
+
+Pure Python: no Flask, no database.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Iterable, Mapping
+
+import chinese_calendar
+
+OFFICIAL = "official"
+HOLIDAY_TABLE = "holiday_table"
+WEEKENDS_ONLY = "weekends_only"
+
+# Weakest first: a deadline is only as trustworthy as its least certain day.
+BASIS_STRENGTH: dict[str, int] = {WEEKENDS_ONLY: 0, HOLIDAY_TABLE: 1, OFFICIAL: 2}
+
+
+def weakest_basis(bases: Iterable[str]) -> str:
+    """Return the least reliable of the given bases (``official`` if none)."""
+    return min(bases, key=BASIS_STRENGTH.__getitem__, default=OFFICIAL)
+
+
+@dataclass(frozen=True, slots=True)
+class _Year:
+    basis: str
+    first_ordinal: int
+    flags: bytes  # flags[i] == 1 when day i of the year is a working day
+    # cum[i] = number of working days among days [0, i) of the year, so range
+    # counts and "n-th working day" lookups are O(1) / O(log n) instead of walks.
+    cum: array
+
+    @property
+    def total(self) -> int:
+        return self.cum[-1]
+
+
+class WorkCalendar:
+    """Decides which dates are working days, and on what authority.
+
+    ``holiday_table`` maps a date to True (working day, e.g. a 调休 make-up
+    Saturday) or False (holiday). It is consulted only for ``table_years`` the
+    admin declared covered and that chinese-calendar does not know: entries for
+    undeclared years are ignored, because an unfinished table must not pass
+    for a complete one. In a covered year, days absent from the table follow
+    the weekday rule (Mon–Fri work).
+    """
+
+    def __init__(
+        self,
+        holiday_table: Mapping[date, bool] | None = None,
+        table_years: Iterable[int] = (),
+    ) -> None:
+        table: dict[date, bool] = {}
+        for day, working in (holiday_table or {}).items():
+            # datetime is a subclass of date; it would never match a date key.
+            if not isinstance(day, date) or isinstance(day, datetime):
+                raise TypeError(f"holiday table key {day!r} must be a datetime.date")
+            if not isinstance(working, bool):
+                raise TypeError(f"holiday table value for {day} must be a bool, got {working!r}")
+            table[day] = working
+        self._table = table
+        self._table_years = frozenset(int(y) for y in table_years)
+        self._years: dict[int, _Year] = {}
+
+    # -- per-year cache -------------------------------------------------
+
+    def _year(self, year: int) -> _Year:
+        info = self._years.get(year)
+        if info is None:
+            info = self._build_year(year)
+            # A race only computes the same value twice; no lock needed.
+            self._years[year] = info
+        return info
+
+    def _build_year(self, year: int) -> _Year:
+        first = date(year, 1, 1)
+        days = [first + timedelta(i) for i in range(date(year + 1, 1, 1).toordinal() - first.toordinal())]
+        flags = self._official_flags(days)
+        if flags is not None:
+            basis = OFFICIAL
+        elif year in self._table_years:
+            basis = HOLIDAY_TABLE
+            flags = [self._table.get(d, d.weekday() < 5) for d in days]
+        else:
+            basis = WEEKENDS_ONLY
+            flags = [d.weekday() < 5 for d in days]
+        cum = array("l", [0])
+        for working in flags:
+            cum.append(cum[-1] + working)
+        return _Year(basis, first.toordinal(), bytes(flags), cum)
+
+    @staticmethod
+    def _official_flags(days: list[date]) -> list[bool] | None:
+        # Ask the package rather than hard-coding its range: upgrading it must
+        # extend coverage without a code change.
+        try:
+            return [chinese_calendar.is_workday(d) for d in days]
+        except NotImplementedError:
+            return None
+
+    # -- single days ----------------------------------------------------
+
+    def is_workday(self, d: date) -> bool:
+        info = self._year(d.year)
+        return bool(info.flags[d.toordinal() - info.first_ordinal])
+
+    def basis(self, d: date) -> str:
+        """``official``, ``holiday_table`` or ``weekends_only`` for the year of ``d``."""
+        return self._year(d.year).basis
+
+    def year_basis(self, year: int) -> str:
+        return self._year(year).basis
+
+    def span_basis(self, first: date, last: date) -> str:
+        """Weakest basis of any day in ``[first, last]``."""
+        if last < first:
+            first, last = last, first
+        return weakest_basis(self.year_basis(y) for y in range(first.year, last.year + 1))
+
+    # -- ranges ---------------------------------------------------------
+
+    def count_workdays(self, after: date, through: date) -> int:
+        """Working days in the half-open range ``(after, through]``; 0 if empty."""
+        if through <= after:
+            return 0
+        total = 0
+        for year in range(after.year, through.year + 1):
+            info = self._year(year)
+            lo = after.toordinal() - info.first_ordinal + 1 if year == after.year else 0
+            hi = through.toordinal() - info.first_ordinal + 1 if year == through.year else len(info.flags)
+            total += info.cum[hi] - info.cum[lo]
+        return total
+
+    def nth_workday_after(self, d: date, n: int) -> date:
+        """The ``n``-th working day strictly after ``d`` (``n >= 1``)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        year = d.year
+        start = d.toordinal() - self._year(year).first_ordinal + 1  # first candidate index
+        while True:
+            info = self._year(year)
+            available = info.total - info.cum[start]
+            if n <= available:
+                # Smallest index j with cum[j + 1] == cum[start] + n.
+                j = bisect_left(info.cum, info.cum[start] + n) - 1
+                return date.fromordinal(info.first_ordinal + j)
+            n -= available
+            year += 1
+            start = 0
+
+    def first_workday_from(self, d: date) -> date:
+        """``d`` itself if it is a working day, else the next working day."""
+        return d if self.is_workday(d) else self.nth_workday_after(d, 1)
+
+
+# -- office hours -------------------------------------------------------
+
+DEFAULT_OFFICE_HOURS_SPEC = "09:00-12:00,13:00-17:00"
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _parse_clock(text: str, period: str) -> time:
+    m = _CLOCK.match(text.strip())
+    if not m:
+        raise ValueError(f"office hours period {period!r}: {text.strip()!r} is not a HH:MM time")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def _minutes(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeHours:
+    """Daily office periods of a working day, e.g. ``09:00-12:00,13:00-17:00``.
+
+    Periods must be ordered and non-overlapping; touching periods are allowed.
+    """
+
+    periods: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(17)))
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise ValueError("office hours: at least one period is required")
+        previous: tuple[time, time] | None = None
+        for start, end in self.periods:
+            label = f"{start:%H:%M}-{end:%H:%M}"
+            if start >= end:
+                raise ValueError(f"office hours period {label!r}: start must be before end")
+            if previous is not None and start < previous[1]:
+                problem = "is out of order" if start < previous[0] else "overlaps the previous period"
+                raise ValueError(f"office hours period {label!r} {problem}; periods must be ordered and non-overlapping")
+            previous = (start, end)
+
+    @classmethod
+    def parse(cls, spec: str = DEFAULT_OFFICE_HOURS_SPEC) -> OfficeHours:
+        if not spec or not spec.strip():
+            raise ValueError("office hours: empty specification")
+        periods = []
+        for part in spec.split(","):
+            bounds = part.split("-")
+            if len(bounds) != 2:
+                raise ValueError(f"office hours period {part.strip()!r}: expected HH:MM-HH:MM")
+            periods.append((_parse_clock(bounds[0], part.strip()), _parse_clock(bounds[1], part.strip())))
+        return cls(tuple(periods))
+
+    @property
+    def open(self) -> time:
+        return self.periods[0][0]
+
+    @property
+    def close(self) -> time:
+        """End of the last period: a working-day deadline falls here."""
+        return self.periods[-1][1]
+
+    @property
+    def minutes_per_day(self) -> int:
+        return sum(_minutes(end) - _minutes(start) for start, end in self.periods)
+
+    def __str__(self) -> str:
+        return ",".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in self.periods)
+
+
+DEFAULT_OFFICE_HOURS = OfficeHours()

@@ -1,0 +1,558 @@
+"""Case services: intake, the actions of the workflow, visibility. Service functions flush; callers commit."""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.extensions import db, utcnow
+from delegation import clock, messaging
+from delegation.actors import Actor
+from delegation.deadlines import SHANGHAI
+from delegation.errors import Conflict, Forbidden, Invalid, NotFound
+from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
+from delegation.models import Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item, Org
+from delegation.workflow import (COUNTY_HELD, FINAL_STATES, TRANSITIONS, Action, Mode, Role, State,
+                                 Transition, transitions_for)
+
+SUSPENSION_KINDS = {
+    "site_inspection": "现场踏勘",
+    "expert_review": "专家评审",
+    "hearing": "听证",
+    "intermediary": "中介服务",
+}
+COUNTY_ROLES = (Role.WINDOW, Role.REVIEWER)
+
+
+# -- visibility -----------------------------------------------------------------------------------------------
+
+def visible_filter(actor: Actor):
+    """The cases this actor may see. Staff of a county see that county's cases only."""
+    if actor.role in COUNTY_ROLES:
+        return Case.county_code == actor.division_code
+    if actor.role is Role.CITY_APPROVER:
+        clause = sa.and_(Case.mode != Mode.DIRECT.value, Case.forwarded_at.is_not(None))
+        if actor.org_kind == "city_section":  # a department sees its own items; the bureau sees all
+            clause = sa.and_(clause, Case.department_code == actor.org_code)
+        return clause
+    if actor.role is Role.ADMIN:
+        return sa.true()
+    return sa.false()
+
+
+def get_case(actor: Actor, case_no: str, for_update: bool = False) -> Case:
+    query = sa.select(Case).where(Case.case_no == case_no, visible_filter(actor))
+    if for_update:
+        query = query.with_for_update(of=Case)
+    case = db.session.execute(query).unique().scalar_one_or_none()
+    if case is None:
+        raise NotFound("case_not_found", f"办件 {case_no} 不存在", f"case {case_no} not found", field="case_no")
+    return case
+
+
+def list_cases(actor: Actor, *, state=None, item=None, county=None, due=None, after_id=None, limit=50):
+    query = sa.select(Case).where(visible_filter(actor))
+    if state:
+        query = query.where(Case.state == state)
+    if item:
+        query = query.join(Item, Item.id == Case.item_id).where(Item.code == item)
+    if county:
+        query = query.where(Case.county_code == county)
+    if due:
+        query = query.where(Case.due_flag == due)
+    if after_id:
+        query = query.where(Case.id < after_id)
+    rows = db.session.execute(query.order_by(Case.id.desc()).limit(limit + 1)).unique().scalars().all()
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+# -- intake ---------------------------------------------------------------------------------------------------
+
+def check_applicant_id(kind: str, id_code: str, override: str | None) -> str:
+    try:
+        if kind == "enterprise":
+            return validate_credit_code(id_code)
+        return validate_resident_id(id_code)
+    except IdentifierError as exc:
+        # Some real credit codes fail the check (issued before GB 32100); staff may override with a reason.
+        if kind == "enterprise" and override and exc.code == "credit_code_checksum":
+            return id_code.strip().upper()
+        raise Invalid(exc.code, exc.message_zh, exc.message_en, field="applicant.id_code") from None
+
+
+def next_case_no(division_code: str, year: int) -> str:
+    counter = db.session.execute(
+        sa.select(CaseNoCounter).filter_by(division_code=division_code, year=year).with_for_update()
+    ).scalar_one_or_none()
+    if counter is None:
+        counter = CaseNoCounter(division_code=division_code, year=year, last=0)
+        db.session.add(counter)
+    counter.last += 1
+    db.session.flush()
+    return f"{division_code}-{year}-{counter.last:06d}"
+
+
+def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
+                id_check_override: str | None = None, now: datetime | None = None) -> Case:
+    if actor.role is not Role.WINDOW:
+        raise Forbidden("role_forbidden", "只有县级窗口人员可以登记办件", "only county window staff register cases")
+    now = now or utcnow()
+    item = db.session.execute(sa.select(Item).filter_by(code=item_code, active=True)).unique().scalar_one_or_none()
+    if item is None:
+        raise Invalid("item_unknown", f"事项 {item_code} 不存在", f"item {item_code} does not exist",
+                      field="item_code")
+    id_code = check_applicant_id(applicant["kind"], applicant["id_code"], id_check_override)
+    known = {m.code for m in item.materials}
+    unknown = [m["code"] for m in materials if m["code"] not in known]
+    if unknown:
+        raise Invalid("material_unknown", f"事项没有材料 {', '.join(unknown)}",
+                      f"the item has no material {', '.join(unknown)}", field="materials")
+    present = {m["code"] for m in materials if m.get("present")}
+    window = db.session.execute(sa.select(Org).filter_by(code=actor.org_code)).scalar_one()
+    year = now.astimezone(SHANGHAI).year
+    case = Case(
+        case_no=next_case_no(actor.division_code, year), query_code=f"{secrets.randbelow(10**6):06d}",
+        item=item, mode=item.mode, state=State.SUBMITTED.value, county_code=actor.division_code,
+        window_org=window, department_code=item.department_code, applicant_kind=applicant["kind"],
+        applicant_name=applicant["name"].strip(), applicant_id_code=id_code, applicant_phone=applicant.get("phone"),
+        id_check_override=id_check_override if id_code != applicant["id_code"].strip().upper() or id_check_override
+        else None,
+        created_at=now, created_by=actor.username, limit_unit=item.limit_unit, promised_limit=item.promised_limit,
+    )
+    for pos, m in enumerate(item.materials):
+        case.materials.append(CaseMaterial(code=m.code, name=m.name, core=m.core, required=m.required,
+                                           present=m.code in present, position=pos))
+    db.session.add(case)
+    db.session.flush()
+    _event(case, actor, "submit", None, State.SUBMITTED, now, comment="",
+           data={"id_check_override": id_check_override} if id_check_override else None)
+    return case
+
+
+# -- actions --------------------------------------------------------------------------------------------------
+
+def perform(actor: Actor, case_no: str, action: str, payload: dict | None = None,
+            now: datetime | None = None) -> Case:
+    payload = payload or {}
+    now = now or utcnow()
+    try:
+        action = Action(action)
+    except ValueError:
+        raise Invalid("action_unknown", f"未知操作 {action}", f"unknown action {action}", field="action") from None
+    case = get_case(actor, case_no, for_update=True)
+    transition = _find_transition(case, actor, action)
+    guard = transition.guard and GUARDS[transition.guard]
+    if guard:
+        guard(case, actor, payload, now)
+    source = State(case.state)
+    target = EFFECTS[action](case, actor, payload, now, transition)
+    case.state = target.value
+    _event(case, actor, action.value, source, target, now, comment=payload.get("comment") or "",
+           data=_event_data(action, payload))
+    if action in (Action.ACCEPT, Action.ACCEPT_WITH_COMMITMENT):
+        _route_after_acceptance(case, actor, now)
+    clock.refresh_flag(case, now)
+    db.session.flush()
+    return case
+
+
+def _find_transition(case: Case, actor: Actor, action: Action) -> Transition:
+    state, mode = State(case.state), Mode(case.mode)
+    candidates = transitions_for(state, action)
+    if not candidates:
+        if not any(t.action == action and t.role == actor.role for t in TRANSITIONS):
+            raise _role_forbidden(actor, action)
+        raise Conflict("state_forbids", f"办件当前状态为{STATE_ZH[state]}，不能执行{ACTION_ZH[action]}",
+                       f"{action.value} is not allowed while the case is {state.value}", field="action",
+                       state=state.value)
+    by_role = [t for t in candidates if t.role == actor.role]
+    if not by_role:
+        raise _role_forbidden(actor, action)
+    by_mode = [t for t in by_role if mode in t.modes]
+    if not by_mode:
+        raise Conflict("mode_forbids", f"{MODE_ZH[mode]}事项不能由本级执行{ACTION_ZH[action]}",
+                       f"{action.value} is not done at this level for a {mode.value} item", field="action")
+    if actor.role in COUNTY_ROLES and case.county_code != actor.division_code:
+        raise _role_forbidden(actor, action)  # unreachable through get_case; kept as a second lock
+    return by_mode[0]
+
+
+def _role_forbidden(actor: Actor, action: Action) -> Forbidden:
+    return Forbidden("role_forbidden", f"您的角色（{ROLE_ZH.get(actor.role, actor.role.value)}）不能执行{ACTION_ZH[action]}",
+                     f"your role ({actor.role.value}) may not {action.value}")
+
+
+def _event(case, actor, action, source, target, now, comment="", data=None):
+    db.session.add(CaseEvent(
+        case=case, at=now, action=action, from_state=source.value if source else None,
+        to_state=target.value if isinstance(target, State) else target, actor=actor.label,
+        actor_org=actor.org_code, comment=comment or "", data=data,
+    ))
+
+
+def _event_data(action: Action, payload: dict) -> dict | None:
+    data = {k: v for k, v in payload.items() if k != "comment" and v not in (None, "", [])}
+    for k, v in list(data.items()):
+        if isinstance(v, (date, datetime)):
+            data[k] = v.isoformat()
+    return data or None
+
+
+def _route_after_acceptance(case: Case, actor: Actor, now: datetime) -> None:
+    """The mode decides the route: direct and delegated_review go to the county bureau, forward_only to the city."""
+    system = Actor.system(actor.org_code, actor.division_code, "county")
+    if Mode(case.mode) is Mode.FORWARD_ONLY:
+        _forward(case, actor, now)
+        _event(case, system, "forward", State.ACCEPTED, State.FORWARDED, now, comment="受理后自动转报市级")
+    else:
+        case.state = State.COUNTY_REVIEW.value
+        _event(case, system, "route", State.ACCEPTED, State.COUNTY_REVIEW, now, comment="转县级审批")
+
+
+def _forward(case: Case, actor: Actor, now: datetime) -> None:
+    case.state = State.FORWARDED.value
+    case.forwarded_at = now
+    messaging.send_forward(case, actor)
+
+
+# -- guards: raise with the reason, or return ------------------------------------------------------------------
+
+def _missing(case: Case, required_only=True) -> list[CaseMaterial]:
+    return [m for m in case.materials if not m.present and (m.required or not required_only)]
+
+
+def _delegation_granted(case: Case) -> None:
+    row = db.session.execute(
+        sa.select(Delegation).filter_by(item_id=case.item_id, division_code=case.county_code)
+    ).scalar_one_or_none()
+    if row is None or not row.granted:
+        city_window = "赣州市政务服务中心市级窗口"
+        raise Conflict("delegation_revoked",
+                       f"本县（市、区）暂无「{case.item.name}」的审批权限，请申请人到{city_window}办理",
+                       f"this county may not accept '{case.item.code}' now; the applicant applies at the city "
+                       f"window instead", field="item_code", apply_at=city_window)
+
+
+def g_can_accept(case, actor, payload, now):
+    _delegation_granted(case)
+    missing = _missing(case)
+    if missing:
+        names = "、".join(m.name for m in missing)
+        raise Conflict("materials_missing", f"材料不齐全：{names}。请出具一次性告知书或按容缺受理",
+                       f"required materials are missing: {', '.join(m.code for m in missing)}",
+                       field="materials", missing=[m.code for m in missing])
+
+
+def g_can_accept_with_commitment(case, actor, payload, now):
+    _delegation_granted(case)
+    if not case.item.allows_commitment:
+        raise Conflict("commitment_not_allowed", "该事项不适用容缺受理", "this item does not allow 容缺 acceptance",
+                       field="action")
+    missing = _missing(case)
+    core = [m for m in missing if m.core]
+    if core:
+        raise Conflict("core_materials_missing", f"核心材料缺失，不能容缺受理：{'、'.join(m.name for m in core)}",
+                       f"core materials are missing: {', '.join(m.code for m in core)}", field="materials",
+                       missing=[m.code for m in core])
+    if not missing:
+        raise Conflict("nothing_missing", "材料齐全，请直接受理", "nothing is missing: accept the case instead",
+                       field="action")
+
+
+def g_has_missing_materials(case, actor, payload, now):
+    codes = payload.get("materials") or []
+    if not codes:
+        raise Invalid("required", "请选择补交的材料", "name the materials supplied", field="materials")
+    by_code = {m.code: m for m in case.materials}
+    unknown = [c for c in codes if c not in by_code]
+    if unknown:
+        raise Invalid("material_unknown", f"办件没有材料 {', '.join(unknown)}",
+                      f"the case has no material {', '.join(unknown)}", field="materials")
+
+
+def g_reviewed(case, actor, payload, now):
+    if not case.review_opinion:
+        raise Conflict("review_missing", "请先填写审核意见", "record the review opinion before deciding",
+                       field="action")
+
+
+def g_suspended_here(case, actor, payload, now):
+    at_city = case.resume_state == State.CITY_REVIEW.value
+    if at_city != (actor.role is Role.CITY_APPROVER):
+        raise Forbidden("suspended_elsewhere", "该特别程序由另一级启动，只能由其结束",
+                        "the other level suspended this case and must resume it")
+
+
+def g_commitment_broken(case, actor, payload, now):
+    if case.commitment_deadline is None or case.commitment_met_at is not None or case.commitment_deadline > now:
+        raise Conflict("commitment_kept", "容缺承诺未逾期", "the 容缺 commitment is not broken", field="action")
+
+
+GUARDS = {
+    "can_accept": g_can_accept,
+    "can_accept_with_commitment": g_can_accept_with_commitment,
+    "has_missing_materials": g_has_missing_materials,
+    "reviewed": g_reviewed,
+    "suspended_here": g_suspended_here,
+    "commitment_broken": g_commitment_broken,
+}
+
+
+# -- effects: change the case's columns, return the target state ----------------------------------------------
+
+def _required_text(payload, field, zh, en):
+    value = (payload.get(field) or "").strip() if isinstance(payload.get(field), str) else payload.get(field)
+    if not value:
+        raise Invalid("required", f"请填写{zh}", f"{en} is required", field=field)
+    return value
+
+
+def _required_list(payload, field, zh, en):
+    value = [str(v).strip() for v in payload.get(field) or [] if str(v).strip()]
+    if not value:
+        raise Invalid("required", f"请填写{zh}", f"{en} is required (at least one)", field=field)
+    return value
+
+
+def e_accept(case, actor, payload, now, t):
+    step = case.item.county_step_limit if Mode(case.mode) is not Mode.FORWARD_ONLY else None
+    clock.start(case, now, step, "county")
+    return State.ACCEPTED
+
+
+def e_accept_with_commitment(case, actor, payload, now, t):
+    days = payload.get("commitment_days") or case.item.commitment_days
+    for m in _missing(case, required_only=False):
+        m.committed = True
+    e_accept(case, actor, payload, now, t)
+    case.commitment_deadline = clock.add_limit(clock.load_calendar(), now, "working_days", int(days))
+    payload["commitment_deadline"] = case.commitment_deadline.isoformat()
+    payload["committed_materials"] = [m.code for m in case.materials if m.committed]
+    return State.ACCEPTED
+
+
+def e_request_correction(case, actor, payload, now, t):
+    # 一次性告知: the notice lists everything at once. Whatever required material is absent is on it, whether or
+    # not the clerk ticked it, so that no second notice is ever needed for it.
+    items = []
+    by_code = {m.code: m for m in case.materials}
+    for entry in payload.get("items") or []:
+        code = entry.get("material_code")
+        if code and code not in by_code:
+            raise Invalid("material_unknown", f"办件没有材料 {code}", f"the case has no material {code}",
+                          field="items")
+        items.append({"material_code": code, "problem": (entry.get("problem") or "").strip() or "需补正"})
+    listed = {i["material_code"] for i in items}
+    for m in _missing(case):
+        if m.code not in listed:
+            items.append({"material_code": m.code, "problem": f"缺少{m.name}"})
+    if not items:
+        raise Invalid("required", "请列明需要补正的全部材料及问题", "list every material to supply or fix",
+                      field="items")
+    case.correction_items = items
+    payload["items"] = items
+    case.resume_state = case.state
+    clock.pause(case, now)
+    return State.CORRECTION_REQUESTED
+
+
+def e_refuse(case, actor, payload, now, t):
+    case.refusal_reason = _required_text(payload, "reason", "不予受理的理由", "the reason")
+    case.refusal_redirect = _required_text(payload, "redirect", "申请人可以去办理的地方", "where to apply instead")
+    case.closed_reason = case.refusal_reason
+    return State.REFUSED
+
+
+def _mark_present(case, codes, now):
+    codes = set(codes)
+    for m in case.materials:
+        if m.code in codes:
+            m.present = True
+    if case.commitment_deadline and not any(m.committed and not m.present for m in case.materials):
+        case.commitment_met_at = now
+
+
+def e_resubmit(case, actor, payload, now, t):
+    codes = [m["code"] if isinstance(m, dict) else m for m in payload.get("materials") or []
+             if not isinstance(m, dict) or m.get("present", True)]
+    _mark_present(case, codes, now)
+    if t.source is State.RETURNED:  # forward_only: corrected materials go back to the city
+        case.return_reasons = None
+        case.state = State.FORWARDED.value
+        messaging.send_supplement(case, actor, codes, payload.get("comment") or "")
+        return State.FORWARDED
+    target = State(case.resume_state)
+    case.resume_state = None
+    case.correction_items = None
+    if target is not State.SUBMITTED:
+        clock.resume(case, now)
+    return target
+
+
+def e_supply_materials(case, actor, payload, now, t):
+    _mark_present(case, payload["materials"], now)
+    if State(case.state) in (State.FORWARDED, State.CITY_REVIEW):
+        messaging.send_supplement(case, actor, payload["materials"], payload.get("comment") or "")
+    return State(case.state)
+
+
+def e_review(case, actor, payload, now, t):
+    case.review_opinion = _required_text(payload, "opinion", "审核意见", "the review opinion")
+    recommendation = payload.get("recommendation")
+    if Mode(case.mode) is Mode.DELEGATED_REVIEW and recommendation not in ("approve", "deny"):
+        raise Invalid("required", "请选择审核结论（同意/不同意）", "recommendation must be approve or deny",
+                      field="recommendation")
+    case.review_recommendation = recommendation
+    case.reviewed_by, case.reviewed_at = actor.label, now
+    if t.target is State.FORWARDED:
+        case.return_reasons = None
+        _forward(case, actor, now)
+    return t.target
+
+
+def _decide(case, actor, payload, now, decision):
+    case.decision = decision
+    case.decided_by, case.decided_org, case.decided_at = actor.label, actor.org_code, now
+    case.step_name = case.step_due_at = None
+    if State(case.state) is State.CITY_REVIEW:
+        messaging.send_decision(case, actor)
+    return State.DECIDED
+
+
+def e_approve(case, actor, payload, now, t):
+    case.decision_reasons = [r for r in payload.get("reasons") or [] if r]
+    case.certificate_no = (payload.get("certificate_no") or "").strip() or f"{case.case_no}-Z"
+    return _decide(case, actor, payload, now, "approve")
+
+
+def e_deny(case, actor, payload, now, t):
+    case.decision_reasons = _required_list(payload, "reasons", "不予许可的理由", "reasons")
+    case.certificate_no = None
+    return _decide(case, actor, payload, now, "deny")
+
+
+def e_return(case, actor, payload, now, t):
+    case.return_reasons = _required_list(payload, "reasons", "退回的全部理由", "reasons")
+    case.step_name = case.step_due_at = None
+    messaging.send_return(case, actor)
+    return State.RETURNED
+
+
+def e_suspend(case, actor, payload, now, t):
+    kind = payload.get("kind")
+    if kind not in SUSPENSION_KINDS:
+        raise Invalid("invalid_choice", "请选择特别程序种类（现场踏勘、专家评审、听证、中介服务）",
+                      f"kind must be one of {', '.join(SUSPENSION_KINDS)}", field="kind")
+    expected = payload.get("expected_end")
+    if isinstance(expected, str):
+        try:
+            expected = date.fromisoformat(expected)
+        except ValueError:
+            raise Invalid("invalid_date", "预计结束日期格式应为 YYYY-MM-DD", "expected_end must be a date",
+                          field="expected_end") from None
+    if expected is None:
+        raise Invalid("required", "请填写特别程序预计结束日期", "expected_end is required", field="expected_end")
+    case.suspension_kind, case.suspension_expected_end = kind, expected
+    case.resume_state = case.state
+    clock.pause(case, now)
+    return State.SUSPENDED
+
+
+def e_resume(case, actor, payload, now, t):
+    target = State(case.resume_state)
+    case.resume_state = None
+    case.suspension_kind = case.suspension_expected_end = None
+    clock.resume(case, now)
+    return target
+
+
+def e_hand_out(case, actor, payload, now, t):
+    method = payload.get("method")
+    if method not in ("pickup", "mail"):
+        raise Invalid("invalid_choice", "请选择出件方式（自取或邮寄）", "method must be pickup or mail", field="method")
+    tracking = (payload.get("tracking_no") or "").strip() or None
+    if method == "mail" and not tracking:
+        raise Invalid("required", "邮寄出件请填写快递单号", "tracking_no is required for mail", field="tracking_no")
+    case.handout_method, case.tracking_no, case.concluded_at = method, tracking, now
+    return State.CONCLUDED
+
+
+def e_withdraw(case, actor, payload, now, t):
+    case.closed_reason = _required_text(payload, "comment", "撤回原因", "the reason (comment)")
+    return State.WITHDRAWN
+
+
+def e_terminate(case, actor, payload, now, t):
+    case.closed_reason = payload.get("comment") or "容缺承诺逾期未补齐材料"
+    return State.TERMINATED
+
+
+EFFECTS = {
+    Action.ACCEPT: e_accept,
+    Action.ACCEPT_WITH_COMMITMENT: e_accept_with_commitment,
+    Action.REQUEST_CORRECTION: e_request_correction,
+    Action.REFUSE: e_refuse,
+    Action.RESUBMIT: e_resubmit,
+    Action.SUPPLY_MATERIALS: e_supply_materials,
+    Action.REVIEW: e_review,
+    Action.APPROVE: e_approve,
+    Action.DENY: e_deny,
+    Action.RETURN: e_return,
+    Action.SUSPEND: e_suspend,
+    Action.RESUME: e_resume,
+    Action.HAND_OUT: e_hand_out,
+    Action.WITHDRAW: e_withdraw,
+    Action.TERMINATE: e_terminate,
+}
+
+
+# -- the deadline job -----------------------------------------------------------------------------------------
+
+def sweep(now: datetime | None = None) -> dict:
+    """Keep flags current and end 容缺 cases whose commitment was broken. Commits per case terminated."""
+    now = now or utcnow()
+    flagged = clock.sweep_flags(now)
+    db.session.commit()
+    broken = db.session.execute(
+        sa.select(Case.case_no).where(
+            Case.commitment_deadline < now, Case.commitment_met_at.is_(None),
+            Case.state.not_in([s.value for s in FINAL_STATES] + [State.DECIDED.value]),
+        )
+    ).scalars().all()
+    terminated = 0
+    for case_no in broken:
+        case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
+        system = Actor.system(case.window_org.code, case.county_code, "county")
+        try:
+            transition = next(t for t in transitions_for(State(case.state), Action.TERMINATE))
+        except StopIteration:
+            continue
+        g_commitment_broken(case, system, {}, now)
+        source = State(case.state)
+        target = e_terminate(case, system, {}, now, transition)
+        case.state = target.value
+        _event(case, system, "terminate", source, target, now, comment=case.closed_reason,
+               data={"commitment_deadline": case.commitment_deadline.isoformat(),
+                     "missing": [m.code for m in case.materials if m.committed and not m.present]})
+        db.session.commit()
+        terminated += 1
+    return {"flags_changed": flagged, "terminated": terminated}
+
+
+STATE_ZH = {
+    State.SUBMITTED: "已提交", State.CORRECTION_REQUESTED: "待补正", State.REFUSED: "不予受理",
+    State.ACCEPTED: "已受理", State.COUNTY_REVIEW: "县级审核中", State.FORWARDED: "已转报",
+    State.CITY_REVIEW: "市级审批中", State.RETURNED: "已退回", State.DECIDED: "已决定", State.CONCLUDED: "已办结",
+    State.SUSPENDED: "特别程序中", State.WITHDRAWN: "已撤回", State.TERMINATED: "已终止",
+}
+ACTION_ZH = {
+    Action.ACCEPT: "受理", Action.ACCEPT_WITH_COMMITMENT: "容缺受理", Action.REQUEST_CORRECTION: "一次性告知补正",
+    Action.REFUSE: "不予受理", Action.RESUBMIT: "重新提交", Action.SUPPLY_MATERIALS: "补交材料",
+    Action.REVIEW: "审核", Action.APPROVE: "准予许可", Action.DENY: "不予许可", Action.RETURN: "退回",
+    Action.SUSPEND: "启动特别程序", Action.RESUME: "结束特别程序", Action.HAND_OUT: "出件", Action.WITHDRAW: "撤回",
+    Action.TERMINATE: "终止",
+}
+MODE_ZH = {Mode.DIRECT: "直接下放", Mode.DELEGATED_REVIEW: "下放实质性审核权", Mode.FORWARD_ONLY: "服务窗口前移"}
+ROLE_ZH = {Role.WINDOW: "县级窗口人员", Role.REVIEWER: "县级审批人员", Role.CITY_APPROVER: "市级审批人员",
+           Role.REGULATOR: "监管人员", Role.ADMIN: "市级管理员", Role.SYSTEM: "系统"}

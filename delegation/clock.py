@@ -1,0 +1,120 @@
+"""The case clock: starting, pausing and resuming a case's time limit, and the flags the deadline job keeps.
+
+The arithmetic lives in `delegation.deadlines`; this module binds it to the stored holiday table and the cases.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from delegation import deadlines
+from delegation.calendar import OfficeHours, WorkCalendar, weakest_basis
+from delegation.models import Case, HolidayDay, HolidayYear
+
+OPEN_CLOCK_STATES = ("accepted", "county_review", "forwarded", "city_review", "returned")
+
+
+def office_hours() -> OfficeHours:
+    return OfficeHours.parse(current_app.config["TONGQUAN"].office_hours)
+
+
+def load_calendar() -> WorkCalendar:
+    table = {row.day: row.is_workday for row in db.session.execute(sa.select(HolidayDay)).scalars()}
+    years = db.session.execute(sa.select(HolidayYear.year)).scalars().all()
+    return WorkCalendar(holiday_table=table, table_years=years)
+
+
+def add_limit(cal: WorkCalendar, start: datetime, unit: str, amount: int) -> datetime:
+    if unit == deadlines.HOURS:
+        return deadlines.add_office_hours(cal, start, amount, office_hours())
+    return deadlines.add_working_days(cal, start, amount, office_hours())
+
+
+def start(case: Case, now: datetime, step_limit: int | None, step_name: str) -> None:
+    cal = load_calendar()
+    case.accepted_at = now
+    case.due_at = add_limit(cal, now, case.limit_unit, case.promised_limit)
+    case.due_basis = deadlines.deadline_basis(cal, now, case.due_at)
+    start_step(case, now, step_limit, step_name, cal)
+    refresh_flag(case, now, cal)
+
+
+def start_step(case: Case, now: datetime, step_limit: int | None, step_name: str,
+               cal: WorkCalendar | None = None) -> None:
+    """A per-step limit (e.g. the city decides within 3 working days of receiving the case)."""
+    if step_limit is None:
+        case.step_name = case.step_due_at = None
+        return
+    cal = cal or load_calendar()
+    case.step_name = step_name
+    case.step_due_at = add_limit(cal, now, case.limit_unit, step_limit)
+
+
+def pause(case: Case, now: datetime) -> None:
+    if case.due_at is None or case.paused_at is not None:
+        return
+    case.clock_remaining = deadlines.suspend_remainder(load_calendar(), case.limit_unit, now, case.due_at,
+                                                       office_hours())
+    case.paused_at = now
+
+
+def resume(case: Case, now: datetime) -> None:
+    if case.paused_at is None:
+        return
+    cal = load_calendar()
+    case.due_at = deadlines.resume_due(cal, case.limit_unit, case.clock_remaining or 0, now, office_hours())
+    case.due_basis = weakest_basis([case.due_basis or "official",
+                                              deadlines.deadline_basis(cal, now, case.due_at)])
+    case.paused_at = None
+    case.clock_remaining = None
+    refresh_flag(case, now, cal)
+
+
+def refresh_flag(case: Case, now: datetime, cal: WorkCalendar | None = None) -> None:
+    if case.due_at is None or case.paused_at is not None or case.state not in OPEN_CLOCK_STATES:
+        return
+    case.due_flag = deadlines.due_flag(cal or load_calendar(), now, case.due_at, case.limit_unit, office_hours())
+
+
+def deadline_details(case: Case) -> dict | None:
+    if case.accepted_at is None:
+        return None
+    return {
+        "unit": case.limit_unit,
+        "limit": case.promised_limit,
+        "statutory_limit": case.item.statutory_limit,
+        "due_at": case.due_at,
+        "flag": case.due_flag,
+        "basis": case.due_basis,
+        "provisional": case.due_basis == "weekends_only",
+        "paused_since": case.paused_at,
+        "remaining_when_paused": case.clock_remaining,
+        "step": ({"name": case.step_name, "due_at": case.step_due_at} if case.step_due_at else None),
+    }
+
+
+def sweep_flags(now: datetime) -> int:
+    """Set-based: one UPDATE marks every running case ok / warning / overdue."""
+    cal = load_calendar()
+    hours = office_hours()
+    # Warning when at most one working day (day limits) or one office hour (hour limits) remains: the same rule
+    # as deadlines.due_flag, expressed as two thresholds on due_at.
+    day_threshold = deadlines.add_working_days(cal, now, 1, hours)
+    hour_threshold = deadlines.add_office_hours(cal, now, 1, hours)
+    flag = sa.case(
+        (Case.due_at < now, "overdue"),
+        (sa.and_(Case.limit_unit == "working_days", Case.due_at <= day_threshold), "warning"),
+        (sa.and_(Case.limit_unit == "hours", Case.due_at <= hour_threshold), "warning"),
+        else_="ok",
+    )
+    result = db.session.execute(
+        sa.update(Case)
+        .where(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None), Case.due_at.is_not(None),
+               Case.due_flag != flag)
+        .values(due_flag=flag)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,246 @@
+"""The case messages on the bus: what a hand-off carries, and how an arriving one is applied.
+
+Sending happens inside the action's transaction (the outbox row commits with the state change). Applying is
+registered with the bus; on a node that hosts both the county and the city (the embedded default) the arriving
+message finds the very case that sent it, and on a separate city node it creates the city's copy.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db, utcnow
+from delegation.actors import Actor
+from delegation.models import Case, CaseEvent, CaseFile, CaseMaterial, Item, Org
+from delegation.workflow import Mode, State
+from exchange.envelope import Attachment
+from exchange.errors import ExchangeRejected
+from exchange.handlers import applies, on_receipt
+from exchange.outbox import enqueue
+
+
+def _org(code: str) -> Org:
+    return db.session.execute(sa.select(Org).filter_by(code=code)).scalar_one()
+
+
+def _material(m: CaseMaterial, files: list[CaseFile]) -> dict:
+    return {"code": m.code, "name": m.name, "core": m.core, "present": m.present,
+            "files": sorted({f.sha256 for f in files if f.material_code == m.code})}
+
+
+def _attachments(files: list[CaseFile]) -> list[Attachment]:
+    seen, out = set(), []
+    for f in files:
+        if f.sha256 not in seen:
+            seen.add(f.sha256)
+            out.append(Attachment(name=f.original_name, media_type=f.media_type, size=f.size, sha256=f.sha256))
+    return out
+
+
+def _to_city(case: Case, actor: Actor, message_type: str, body: dict, files: list[CaseFile]):
+    department = _org(case.department_code)
+    return enqueue(message_type, from_org=actor.org_code, to_node=department.node_id, to_org=department.code,
+                   body=body, case_no=case.case_no, attachments=_attachments(files))
+
+
+def _to_window(case: Case, actor: Actor, message_type: str, body: dict):
+    window = case.window_org
+    return enqueue(message_type, from_org=actor.org_code, to_node=window.node_id, to_org=window.code, body=body,
+                   case_no=case.case_no)
+
+
+def send_forward(case: Case, actor: Actor) -> None:
+    acceptance_event = next((e for e in case.events if e.action in ("accept", "accept_with_commitment")), None)
+    acceptance = {"org": case.window_org.code, "by": acceptance_event.actor if acceptance_event else actor.label,
+                  "at": case.accepted_at}
+    committed = [m.code for m in case.materials if m.committed and not m.present]
+    if case.commitment_deadline and committed:
+        acceptance["commitment"] = {"deadline": case.commitment_deadline.date(), "missing_materials": committed}
+    body = {
+        "item": {"code": case.item.code, "name": case.item.name, "mode": case.mode},
+        "applicant": {"kind": case.applicant_kind, "name": case.applicant_name, "id_code": case.applicant_id_code,
+                      "phone": case.applicant_phone},
+        "acceptance": acceptance,
+        "materials": [_material(m, case.files) for m in case.materials],
+        "due_at": case.due_at,
+    }
+    if case.review_opinion and Mode(case.mode) is Mode.DELEGATED_REVIEW:
+        body["review"] = {"opinion": case.review_opinion, "recommendation": case.review_recommendation,
+                          "by": case.reviewed_by, "at": case.reviewed_at}
+    _to_city(case, actor, "case.forward", body, case.files)
+
+
+def send_supplement(case: Case, actor: Actor, codes, comment: str) -> None:
+    codes = set(codes)
+    files = [f for f in case.files if f.material_code in codes]
+    body = {"materials": [_material(m, files) for m in case.materials if m.code in codes], "comment": comment or None}
+    _to_city(case, actor, "case.supplement", body, files)
+
+
+def send_return(case: Case, actor: Actor) -> None:
+    _to_window(case, actor, "case.return", {"reasons": case.return_reasons, "by": actor.label, "at": utcnow()})
+
+
+def send_decision(case: Case, actor: Actor) -> None:
+    body = {"decision": case.decision, "reasons": case.decision_reasons or [], "certificate_no": case.certificate_no,
+            "decided_by": case.decided_by, "decided_at": case.decided_at}
+    _to_window(case, actor, "case.decision", body)
+
+
+# -- applying what arrives ------------------------------------------------------------------------------------
+
+def _system(env) -> Actor:
+    org = db.session.execute(sa.select(Org).filter_by(code=env.to_org)).scalar_one_or_none()
+    if org is None:
+        raise ExchangeRejected("wrong_recipient", f"organisation {env.to_org} is not on this node")
+    return Actor.system(org.code, org.division_code, org.level)
+
+
+def _log(case: Case, env, action: str, source: State | None, target: State, comment: str, data=None):
+    db.session.add(CaseEvent(case=case, at=utcnow(), action=action, from_state=source.value if source else None,
+                             to_state=target.value, actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org,
+                             comment=comment, data={"message_id": env.message_id, **(data or {})}))
+
+
+def _find(case_no: str, lock=True) -> Case | None:
+    query = sa.select(Case).filter_by(case_no=case_no)
+    if lock:
+        query = query.with_for_update(of=Case)
+    return db.session.execute(query).unique().scalar_one_or_none()
+
+
+def _start_city_step(case: Case, now) -> None:
+    from delegation import clock
+
+    case.received_at = now
+    if case.paused_at is None:
+        clock.start_step(case, now, case.item.city_step_limit, "city")
+
+
+@applies("case.forward")
+def apply_forward(env, attachments) -> None:
+    _system(env)
+    now = utcnow()
+    case = _find(env.case_no)
+    if case is None:
+        case = _create_city_copy(env, now)
+        _log(case, env, "receive", None, State.CITY_REVIEW, "市级收到转报件")
+        return
+    if State(case.state) not in (State.FORWARDED, State.RETURNED):
+        raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}, not awaiting the city")
+    source = State(case.state)
+    case.state = State.CITY_REVIEW.value
+    _start_city_step(case, now)
+    _log(case, env, "receive", source, State.CITY_REVIEW, "市级收到转报件")
+
+
+def _create_city_copy(env, now) -> Case:
+    """On a city node that is not the county's: the city's own record of the forwarded case."""
+    body = env.body
+    item = db.session.execute(sa.select(Item).filter_by(code=body["item"]["code"])).unique().scalar_one_or_none()
+    if item is None:
+        raise ExchangeRejected("unknown_item", f"item {body['item']['code']} is not in this node's catalogue")
+    window = db.session.execute(sa.select(Org).filter_by(code=body["acceptance"]["org"])).scalar_one_or_none()
+    if window is None:
+        raise ExchangeRejected("unknown_org", f"window {body['acceptance']['org']} is unknown here")
+    from datetime import datetime
+
+    accepted_at = datetime.fromisoformat(body["acceptance"]["at"])
+    case = Case(case_no=env.case_no, query_code="------", item=item, mode=body["item"]["mode"],
+                state=State.CITY_REVIEW.value, county_code=window.division_code, window_org=window,
+                department_code=env.to_org, applicant_kind=body["applicant"]["kind"],
+                applicant_name=body["applicant"]["name"], applicant_id_code=body["applicant"]["id_code"],
+                applicant_phone=body["applicant"].get("phone"), created_by=env.from_org, created_at=now,
+                limit_unit=item.limit_unit, promised_limit=item.promised_limit, accepted_at=accepted_at,
+                due_at=datetime.fromisoformat(body["due_at"]) if body.get("due_at") else None, forwarded_at=now)
+    review = body.get("review")
+    if review:
+        case.review_opinion, case.review_recommendation = review["opinion"], review["recommendation"]
+        case.reviewed_by, case.reviewed_at = review["by"], datetime.fromisoformat(review["at"])
+    for pos, m in enumerate(body["materials"]):
+        case.materials.append(CaseMaterial(code=m["code"], name=m["name"], core=m["core"], required=True,
+                                           present=m["present"], position=pos))
+    for att in env.attachments:
+        code = next((m["code"] for m in body["materials"] if att.sha256 in m["files"]), "")
+        case.files.append(CaseFile(material_code=code, original_name=att.name, media_type=att.media_type,
+                                   size=att.size, sha256=att.sha256, uploaded_by=env.from_org, uploaded_at=now))
+    db.session.add(case)
+    _start_city_step(case, now)
+    return case
+
+
+@applies("case.supplement")
+def apply_supplement(env, attachments) -> None:
+    _system(env)
+    now = utcnow()
+    case = _find(env.case_no)
+    if case is None:
+        raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    codes = {m["code"] for m in env.body["materials"] if m["present"]}
+    for m in case.materials:
+        if m.code in codes:
+            m.present = True
+    if case.commitment_deadline and not any(m.committed and not m.present for m in case.materials):
+        case.commitment_met_at = case.commitment_met_at or now
+    known = {(f.material_code, f.sha256) for f in case.files}
+    for att in env.attachments:
+        code = next((m["code"] for m in env.body["materials"] if att.sha256 in m["files"]), "")
+        if (code, att.sha256) not in known:
+            case.files.append(CaseFile(material_code=code, original_name=att.name, media_type=att.media_type,
+                                       size=att.size, sha256=att.sha256, uploaded_by=env.from_org, uploaded_at=now))
+    source = State(case.state)
+    if source in (State.FORWARDED, State.RETURNED):  # corrected materials after a return: back to the city's desk
+        case.state = State.CITY_REVIEW.value
+        _start_city_step(case, now)
+    _log(case, env, "receive_supplement", source, State(case.state), env.body.get("comment") or "市级收到补交材料",
+         {"materials": sorted(codes)})
+
+
+@applies("case.return")
+def apply_return(env, attachments) -> None:
+    _system(env)
+    case = _find(env.case_no)
+    if case is None:
+        raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    source = State(case.state)
+    if source in (State.FORWARDED, State.CITY_REVIEW):  # the county's own copy, on its own node
+        case.state = State.RETURNED.value
+        case.return_reasons = env.body["reasons"]
+    elif source is not State.RETURNED:
+        raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}; it cannot be returned")
+    _log(case, env, "receive_return", source, State.RETURNED, "县级收到市级退回", {"reasons": env.body["reasons"]})
+
+
+@applies("case.decision")
+def apply_decision(env, attachments) -> None:
+    _system(env)
+    from datetime import datetime
+
+    case = _find(env.case_no)
+    if case is None:
+        raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    source = State(case.state)
+    body = env.body
+    if source in (State.FORWARDED, State.CITY_REVIEW):
+        case.decision = body["decision"]
+        case.decision_reasons = body.get("reasons") or []
+        case.certificate_no = body.get("certificate_no")
+        case.decided_by, case.decided_org = body["decided_by"], env.from_org
+        case.decided_at = datetime.fromisoformat(body["decided_at"])
+        case.state = State.DECIDED.value
+    elif source is not State.DECIDED:
+        raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}; no decision expected")
+    _log(case, env, "receive_decision", source, State.DECIDED, "窗口收到审批结果，待出件", {"decision": body["decision"]})
+
+
+@on_receipt("case.forward")
+def forward_acknowledged(outbox_row, status: str) -> None:
+    """The city has the case: on the county's own node its copy moves on to city_review."""
+    case = _find(outbox_row.case_no)
+    if case is None or status != "accepted":
+        return
+    if State(case.state) is State.FORWARDED:
+        case.state = State.CITY_REVIEW.value
+        db.session.add(CaseEvent(case=case, at=utcnow(), action="forward_acknowledged", from_state="forwarded",
+                                 to_state="city_review", actor=f"{outbox_row.to_org}@{outbox_row.to_node}",
+                                 actor_org=outbox_row.to_org, comment="市级已签收",
+                                 data={"message_id": outbox_row.message_id}))

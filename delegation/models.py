@@ -1,0 +1,304 @@
+"""Tables of the delegation domain: divisions, organisations, staff, the catalogue and cases."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import UTCDateTime, db, utcnow
+from delegation.workflow import Mode, Role, State
+
+MODES = tuple(m.value for m in Mode)
+STATES = tuple(s.value for s in State)
+ROLES = tuple(r.value for r in Role if r is not Role.SYSTEM)
+LIMIT_UNITS = ("working_days", "hours")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Division(db.Model):
+    """A city or county-level unit (GB/T 2260 code, or the city code with a suffix for a development zone)."""
+
+    __tablename__ = "division"
+    code: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    parent_code: Mapped[str | None] = mapped_column(sa.ForeignKey("division.code"))
+
+    @property
+    def is_city(self) -> bool:
+        return self.parent_code is None
+
+
+class Org(db.Model):
+    """An organisation: a county window, approval bureau or industry authority, or a city section."""
+
+    __tablename__ = "org"
+    __table_args__ = (sa.CheckConstraint(_in("level", ("city", "county")), name="level"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    level: Mapped[str] = mapped_column(sa.String(10))
+    division_code: Mapped[str] = mapped_column(sa.ForeignKey("division.code"), index=True)
+    node_id: Mapped[str] = mapped_column(sa.String(30))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org.id"))
+
+    division: Mapped[Division] = relationship()
+    parent: Mapped["Org | None"] = relationship(remote_side=[id])
+
+
+class User(db.Model):
+    __tablename__ = "app_user"
+    __table_args__ = (sa.CheckConstraint(_in("role", ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(60), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    org: Mapped[Org] = relationship(lazy="joined")
+
+
+class Item(db.Model):
+    """A delegated approval item (事项) of the catalogue."""
+
+    __tablename__ = "item"
+    __table_args__ = (
+        sa.CheckConstraint(_in("mode", MODES), name="mode"),
+        sa.CheckConstraint(_in("limit_unit", LIMIT_UNITS), name="limit_unit"),
+        sa.CheckConstraint(_in("kind", ("instant", "promised")), name="kind"),
+        sa.CheckConstraint("promised_limit >= 0 AND statutory_limit >= promised_limit", name="limits"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    mode: Mapped[str] = mapped_column(sa.String(20), index=True)
+    department_code: Mapped[str] = mapped_column(sa.ForeignKey("org.code"))
+    kind: Mapped[str] = mapped_column(sa.String(10), default="promised")
+    limit_unit: Mapped[str] = mapped_column(sa.String(20), default="working_days")
+    promised_limit: Mapped[int]
+    statutory_limit: Mapped[int]
+    county_step_limit: Mapped[int | None]
+    city_step_limit: Mapped[int | None]
+    allows_commitment: Mapped[bool] = mapped_column(default=False)
+    commitment_days: Mapped[int] = mapped_column(default=10)
+    baseline_materials: Mapped[int] = mapped_column(default=0)
+    baseline_steps: Mapped[int] = mapped_column(default=0)
+    baseline_days: Mapped[float] = mapped_column(sa.Float, default=0)
+    fee: Mapped[str] = mapped_column(sa.String(200), default="不收费")
+    legal_basis: Mapped[str] = mapped_column(sa.Text, default="")
+    conditions: Mapped[str] = mapped_column(sa.Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    department: Mapped[Org] = relationship()
+    materials: Mapped[list["ItemMaterial"]] = relationship(
+        back_populates="item", order_by="ItemMaterial.position", cascade="all, delete-orphan"
+    )
+
+
+class ItemMaterial(db.Model):
+    __tablename__ = "item_material"
+    __table_args__ = (sa.UniqueConstraint("item_id", "code", name="uq_item_material_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(sa.String(40))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    core: Mapped[bool] = mapped_column(default=True)
+    required: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    item: Mapped[Item] = relationship(back_populates="materials")
+
+
+class Delegation(db.Model):
+    """Whether an item is delegated to a county; the city may revoke and grant it again."""
+
+    __tablename__ = "delegation"
+    __table_args__ = (sa.UniqueConstraint("item_id", "division_code", name="uq_delegation_item_division"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"))
+    division_code: Mapped[str] = mapped_column(sa.ForeignKey("division.code"))
+    granted: Mapped[bool] = mapped_column(default=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class HolidayDay(db.Model):
+    """The admin's holiday table for years the calendar package does not cover."""
+
+    __tablename__ = "holiday_day"
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    is_workday: Mapped[bool]
+    name: Mapped[str] = mapped_column(sa.String(60), default="")
+
+
+class HolidayYear(db.Model):
+    """A year the admin declared complete in the holiday table."""
+
+    __tablename__ = "holiday_year"
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
+class CaseNoCounter(db.Model):
+    __tablename__ = "case_no_counter"
+    division_code: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+ACCEPTED_STATES = ("accepted", "county_review", "forwarded", "city_review", "returned", "decided", "concluded",
+                   "suspended")
+
+
+class Case(db.Model):
+    """A case (办件). Columns that belong to a state are tied to it by CHECK constraints."""
+
+    __tablename__ = "case_file"
+    __table_args__ = (
+        sa.CheckConstraint(_in("state", STATES), name="state"),
+        sa.CheckConstraint(_in("mode", MODES), name="mode"),
+        sa.CheckConstraint("decision IS NULL OR decision IN ('approve', 'deny')", name="decision"),
+        sa.CheckConstraint(f"NOT ({_in('state', ACCEPTED_STATES)}) OR accepted_at IS NOT NULL", name="accepted"),
+        sa.CheckConstraint("state NOT IN ('decided', 'concluded') OR (decision IS NOT NULL AND decided_at IS NOT NULL)",
+                           name="decided"),
+        sa.CheckConstraint("state <> 'concluded' OR (concluded_at IS NOT NULL AND handout_method IS NOT NULL)",
+                           name="concluded"),
+        sa.CheckConstraint("state <> 'refused' OR refusal_reason IS NOT NULL", name="refused"),
+        sa.CheckConstraint("state <> 'suspended' OR (paused_at IS NOT NULL AND suspension_kind IS NOT NULL "
+                           "AND resume_state IS NOT NULL)", name="suspended"),
+        sa.CheckConstraint("state <> 'correction_requested' OR (correction_items IS NOT NULL "
+                           "AND resume_state IS NOT NULL)", name="correction"),
+        sa.CheckConstraint("handout_method IS NULL OR handout_method IN ('pickup', 'mail')", name="handout"),
+        sa.CheckConstraint("handout_method <> 'mail' OR tracking_no IS NOT NULL", name="tracking"),
+        sa.CheckConstraint("due_flag IN ('ok', 'warning', 'overdue')", name="due_flag"),
+        sa.Index("ix_case_file_county_state", "county_code", "state", "id"),
+        sa.Index("ix_case_file_due", "due_flag", "state"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    query_code: Mapped[str] = mapped_column(sa.String(12))
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id"), index=True)
+    mode: Mapped[str] = mapped_column(sa.String(20))
+    state: Mapped[str] = mapped_column(sa.String(30), default=State.SUBMITTED.value)
+    county_code: Mapped[str] = mapped_column(sa.ForeignKey("division.code"))
+    window_org_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id"))
+    department_code: Mapped[str] = mapped_column(sa.String(40))
+    applicant_kind: Mapped[str] = mapped_column(sa.String(20))
+    applicant_name: Mapped[str] = mapped_column(sa.String(200))
+    applicant_id_code: Mapped[str] = mapped_column(sa.String(30), index=True)
+    applicant_phone: Mapped[str | None] = mapped_column(sa.String(30))
+    id_check_override: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(60))
+    # time limit
+    limit_unit: Mapped[str] = mapped_column(sa.String(20))
+    promised_limit: Mapped[int]
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_basis: Mapped[str | None] = mapped_column(sa.String(20))
+    due_flag: Mapped[str] = mapped_column(sa.String(10), default="ok")
+    step_name: Mapped[str | None] = mapped_column(sa.String(20))
+    step_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clock_remaining: Mapped[int | None]
+    resume_state: Mapped[str | None] = mapped_column(sa.String(30))
+    # intake
+    correction_items: Mapped[list | None] = mapped_column(sa.JSON)
+    refusal_reason: Mapped[str | None] = mapped_column(sa.Text)
+    refusal_redirect: Mapped[str | None] = mapped_column(sa.Text)
+    commitment_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    commitment_met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # review and decision
+    review_opinion: Mapped[str | None] = mapped_column(sa.Text)
+    review_recommendation: Mapped[str | None] = mapped_column(sa.String(10))
+    reviewed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    return_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    suspension_kind: Mapped[str | None] = mapped_column(sa.String(30))
+    suspension_expected_end: Mapped[date | None] = mapped_column(sa.Date)
+    decision: Mapped[str | None] = mapped_column(sa.String(10))
+    decision_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    certificate_no: Mapped[str | None] = mapped_column(sa.String(60))
+    decided_by: Mapped[str | None] = mapped_column(sa.String(100))
+    decided_org: Mapped[str | None] = mapped_column(sa.String(40))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # hand-out
+    handout_method: Mapped[str | None] = mapped_column(sa.String(10))
+    tracking_no: Mapped[str | None] = mapped_column(sa.String(40))
+    concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(sa.Text)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    item: Mapped[Item] = relationship(lazy="joined")
+    window_org: Mapped[Org] = relationship(lazy="joined")
+    materials: Mapped[list["CaseMaterial"]] = relationship(
+        back_populates="case", order_by="CaseMaterial.position", cascade="all, delete-orphan"
+    )
+    files: Mapped[list["CaseFile"]] = relationship(back_populates="case", order_by="CaseFile.id")
+    events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseMaterial(db.Model):
+    """The item's material list as it stood when the case was created, with what the applicant brought."""
+
+    __tablename__ = "case_material"
+    __table_args__ = (sa.UniqueConstraint("case_id", "code", name="uq_case_material_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(sa.String(40))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    core: Mapped[bool]
+    required: Mapped[bool]
+    present: Mapped[bool] = mapped_column(default=False)
+    committed: Mapped[bool] = mapped_column(default=False)  # promised under 容缺
+    position: Mapped[int] = mapped_column(default=0)
+
+    case: Mapped[Case] = relationship(back_populates="materials")
+
+
+class CaseFile(db.Model):
+    """An uploaded file, stored under its SHA-256, never under the name the user gave it."""
+
+    __tablename__ = "case_upload"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
+    material_code: Mapped[str] = mapped_column(sa.String(40))
+    original_name: Mapped[str] = mapped_column(sa.String(255))
+    media_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    uploaded_by: Mapped[str] = mapped_column(sa.String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="files")
+
+
+class CaseEvent(db.Model):
+    """One line of a case's timeline. Insert-only: database triggers refuse updates and deletes."""
+
+    __tablename__ = "case_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(sa.String(40))
+    from_state: Mapped[str | None] = mapped_column(sa.String(30))
+    to_state: Mapped[str] = mapped_column(sa.String(30))
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    actor_org: Mapped[str] = mapped_column(sa.String(40))
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    data: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    case: Mapped[Case] = relationship(back_populates="events")

@@ -1,0 +1,92 @@
+"""Demo data: the city, its counties, their organisations, the catalogue and the demo accounts. Idempotent."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from delegation.models import Division, Org, User
+
+DIVISIONS_CSV = Path(__file__).parent / "data" / "ganzhou-divisions.csv"
+CITY = "360700"
+DEMO_PASSWORD = "demo"
+
+COUNTY_ORGS = (("window", "市县同权窗口", "window"), ("bureau", "行政审批局", "approval_bureau"),
+               ("industry", "行业主管部门", "industry_authority"))
+
+
+def read_divisions(path: Path = DIVISIONS_CSV) -> list[dict]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _get_or_add(model, key: dict, **values):
+    row = db.session.execute(sa.select(model).filter_by(**key)).unique().scalar_one_or_none()
+    if row is None:
+        row = model(**key, **values)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def seed_orgs(node_id: str, divisions: list[dict]) -> dict[str, Org]:
+    from delegation.catalog_io import SECTIONS
+
+    orgs: dict[str, Org] = {}
+    city = next(d for d in divisions if d["kind"] == "city")
+    _get_or_add(Division, {"code": city["code"]}, name=city["name"], kind="city", parent_code=None)
+    bureau = _get_or_add(Org, {"code": f"{CITY}-bureau"}, name=f"{city['name']}行政审批局", kind="city_bureau",
+                         level="city", division_code=CITY, node_id=node_id)
+    orgs[bureau.code] = bureau
+    for code, name in SECTIONS.items():
+        orgs[code] = _get_or_add(Org, {"code": code}, name=f"{city['name']}行政审批局{name}", kind="city_section",
+                                 level="city", division_code=CITY, node_id=node_id, parent_id=bureau.id)
+    orgs[f"{CITY}-industry"] = _get_or_add(Org, {"code": f"{CITY}-industry"}, name=f"{city['name']}行业主管部门",
+                                           kind="industry_authority", level="city", division_code=CITY,
+                                           node_id=node_id)
+    for d in divisions:
+        if d["kind"] == "city":
+            continue
+        _get_or_add(Division, {"code": d["code"]}, name=d["name"], kind=d["kind"], parent_code=d["parent"] or CITY)
+        for suffix, label, kind in COUNTY_ORGS:
+            code = f"{d['code']}-{suffix}"
+            orgs[code] = _get_or_add(Org, {"code": code}, name=f"{d['name']}{label}", kind=kind, level="county",
+                                     division_code=d["code"], node_id=node_id)
+    return orgs
+
+
+def seed_users(orgs: dict[str, Org], divisions: list[dict]) -> int:
+    from app.auth import hash_password
+
+    password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account: they share the password
+    accounts = [("city-approver", "市级审批员", "city_approver", f"{CITY}-bureau"),
+                ("reg-city", "市级监管员", "regulator", f"{CITY}-industry"),
+                ("admin", "市行政审批局管理员", "admin", f"{CITY}-bureau")]
+    for d in divisions:
+        if d["kind"] == "city":
+            continue
+        accounts += [(f"window-{d['code']}", f"{d['name']}窗口人员", "window", f"{d['code']}-window"),
+                     (f"review-{d['code']}", f"{d['name']}审批人员", "reviewer", f"{d['code']}-bureau"),
+                     (f"reg-{d['code']}", f"{d['name']}监管人员", "regulator", f"{d['code']}-industry")]
+    created = 0
+    for username, name, role, org_code in accounts:
+        if db.session.execute(sa.select(User.id).filter_by(username=username)).first():
+            continue
+        db.session.add(User(username=username, display_name=name, role=role, org_id=orgs[org_code].id,
+                            password_hash=password_hash))
+        created += 1
+    db.session.flush()
+    return created
+
+
+def seed_demo(node_id: str) -> dict:
+    from delegation.catalog_io import DEMO_CATALOG, import_catalog, read_catalog
+
+    divisions = read_divisions()
+    orgs = seed_orgs(node_id, divisions)
+    counties = [d["code"] for d in divisions if d["kind"] != "city"]
+    catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
+    users = seed_users(orgs, divisions)
+    return {"orgs": len(orgs), "users_created": users, **catalog}

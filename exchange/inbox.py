@@ -1,0 +1,269 @@
+"""Receiving: verify, check, apply exactly once, answer with a receipt, then remove from the inbox.
+
+The order matters for crash safety: the application, the message log row and the receipt (in the outbox) commit
+together; the inbox file is removed only after that commit. A crash before the commit leaves the file to be
+processed again; a crash after it leaves a file whose MessageId is already logged, which is answered with the
+original receipt and removed, so nothing is lost and nothing is applied twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+import sqlalchemy as sa
+from lxml import etree
+
+from app.extensions import db, utcnow
+from exchange.bus import Bus, get_bus
+from exchange.envelope import Envelope
+from exchange.errors import ExchangeRejected
+from exchange.handlers import AttachmentSource, handler_for, receipt_hook_for
+from exchange.models import InboundMessage, InboundSequence, OutboxMessage
+from exchange.outbox import enqueue
+from exchange.transport import TransportError
+
+log = logging.getLogger(__name__)
+NS = "urn:tongquan:exchange:1"
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_peek_parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def receive(limit: int = 500) -> int:
+    """Process what waits in this node's inbox; returns the number of files handled."""
+    bus = get_bus()
+    handled = 0
+    for name in bus.transport.list_inbox(bus.node_id)[:limit]:
+        try:
+            _receive_one(bus, name)
+        except TransportError as exc:
+            db.session.rollback()
+            log.warning("inbox file %s not processed: %s", name, exc)
+            continue
+        except Exception:  # a bug in a handler must not stop the other messages; the file stays for a retry
+            db.session.rollback()
+            log.exception("inbox file %s failed; it stays in the inbox", name)
+            continue
+        handled += 1
+    return handled
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _receive_one(bus: Bus, name: str) -> None:
+    raw = bus.transport.read(bus.node_id, name)
+    digest = _sha(raw)
+    fmt = name.rsplit(".", 1)[-1]
+    try:
+        env, _signed = bus.verify(raw)
+    except ExchangeRejected as exc:
+        _quarantine(bus, name, raw, digest, fmt, exc)
+        return
+
+    existing = db.session.execute(
+        sa.select(InboundMessage).filter_by(message_id=env.message_id)
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.sha256 != digest:
+            _quarantine(bus, name, raw, digest, fmt, ExchangeRejected(
+                "replay_mismatch", f"message {env.message_id} was already received with different bytes"), env)
+            return
+        _answer_duplicate(existing)
+        db.session.commit()
+        bus.transport.remove(bus.node_id, name)
+        return
+
+    try:
+        for att in env.attachments:
+            data = bus.transport.read_attachment(bus.node_id, name, att.sha256)
+            if len(data) != att.size or _sha(data) != att.sha256:
+                raise ExchangeRejected("digest_mismatch", f"attachment {att.name} does not match its size or SHA-256")
+            bus.blobs.put(data)
+    except TransportError as exc:
+        _quarantine(bus, name, raw, digest, fmt, ExchangeRejected("digest_mismatch", str(exc)), env)
+        return
+    except ExchangeRejected as exc:
+        _quarantine(bus, name, raw, digest, fmt, exc, env)
+        return
+
+    record = InboundMessage(
+        message_id=env.message_id, type=env.type, from_node=env.from_node, from_org=env.from_org,
+        case_no=env.case_no, sequence=env.sequence, fmt=fmt, raw=raw, sha256=digest, state="received",
+    )
+    if env.type == "receipt":
+        _apply_receipt(env)
+        record.state, record.applied_at = "applied", utcnow()
+        db.session.add(record)
+        db.session.commit()
+        bus.transport.remove(bus.node_id, name)
+        return
+
+    if env.case_no and env.sequence:
+        last = _last_sequence(env.case_no, env.from_node)
+        if env.sequence <= last:
+            _quarantine(bus, name, raw, digest, fmt, ExchangeRejected(
+                "out_of_order", f"sequence {env.sequence} of case {env.case_no} was already used"), env)
+            return
+        if env.sequence > last + 1:
+            record.state = "held"  # early: waits for the messages before it
+            db.session.add(record)
+            db.session.commit()
+            bus.transport.remove(bus.node_id, name)
+            log.info("message %s held: sequence %d, expecting %d", env.message_id, env.sequence, last + 1)
+            return
+
+    db.session.add(record)
+    if not _apply(bus, env, record):
+        db.session.rollback()
+        _quarantine(bus, name, raw, digest, fmt, record._rejection, env)
+        return
+    db.session.commit()
+    bus.transport.remove(bus.node_id, name)
+    if env.case_no:
+        _release_held(bus, env.case_no, env.from_node)
+
+
+def _apply(bus: Bus, env: Envelope, record: InboundMessage) -> bool:
+    handler = handler_for(env.type)
+    try:
+        if handler is None:
+            raise ExchangeRejected("unsupported_type", f"this node does not apply {env.type} messages")
+        with db.session.begin_nested():
+            handler(env, AttachmentSource(bus.blobs))
+    except ExchangeRejected as exc:
+        record._rejection = exc
+        return False
+    record.state, record.applied_at = "applied", utcnow()
+    if env.case_no and env.sequence:
+        seq = db.session.get(InboundSequence, (env.case_no, env.from_node))
+        if seq is None:
+            seq = InboundSequence(case_no=env.case_no, from_node=env.from_node, last=0)
+            db.session.add(seq)
+        seq.last = env.sequence
+    receipt = _send_receipt(env, record.sha256, "accepted")
+    record.receipt_message_id = receipt.message_id
+    return True
+
+
+def _send_receipt(env_or_header, received_sha256: str, status: str, exc: ExchangeRejected | None = None):
+    body = {"status": status, "received_sha256": received_sha256}
+    if exc is not None:
+        body["reason_code"] = exc.code
+        body["reason"] = exc.reason[:1000]
+    return enqueue(
+        "receipt", from_org=env_or_header.to_org, to_node=env_or_header.from_node, to_org=env_or_header.from_org,
+        body=body, case_no=env_or_header.case_no, in_reply_to=env_or_header.message_id, sequenced=False,
+    )
+
+
+def _answer_duplicate(existing: InboundMessage) -> None:
+    """A message we already applied came again: its sender missed our receipt, so send that receipt again."""
+    if existing.receipt_message_id:
+        receipt = db.session.execute(
+            sa.select(OutboxMessage).filter_by(message_id=existing.receipt_message_id)
+        ).scalar_one_or_none()
+        if receipt is not None and receipt.state not in ("queued", "retry"):
+            receipt.state = "queued"
+            receipt.next_attempt_at = utcnow()
+    log.info("duplicate message %s answered with its original receipt", existing.message_id)
+
+
+def _last_sequence(case_no: str, from_node: str) -> int:
+    seq = db.session.get(InboundSequence, (case_no, from_node))
+    return seq.last if seq else 0
+
+
+def _release_held(bus: Bus, case_no: str, from_node: str) -> None:
+    while True:
+        nxt = _last_sequence(case_no, from_node) + 1
+        record = db.session.execute(
+            sa.select(InboundMessage).filter_by(state="held", case_no=case_no, from_node=from_node, sequence=nxt)
+        ).scalar_one_or_none()
+        if record is None:
+            return
+        env, _ = bus.verify(record.raw)
+        if _apply(bus, env, record):
+            db.session.commit()
+        else:
+            exc = record._rejection
+            db.session.rollback()
+            record = db.session.get(InboundMessage, record.id)
+            record.state, record.reason_code, record.reason = "quarantined", exc.code, exc.reason
+            _send_receipt(env, record.sha256, "rejected", exc)
+            db.session.commit()
+            return
+
+
+def _apply_receipt(env: Envelope) -> None:
+    row = db.session.execute(
+        sa.select(OutboxMessage).filter_by(message_id=env.in_reply_to)
+    ).scalar_one_or_none()
+    if row is None or row.to_node != env.from_node:
+        log.warning("receipt %s answers no message of ours sent to %s", env.message_id, env.from_node)
+        return
+    if row.state in ("acknowledged", "rejected"):
+        return  # a repeated receipt
+    status = env.body.get("status")
+    reason = env.body.get("reason")
+    if status == "accepted" and env.body.get("received_sha256") != row.sha256:
+        status, reason = "rejected", "the receipt's SHA-256 does not match the bytes we sent"
+    row.state = "acknowledged" if status == "accepted" else "rejected"
+    row.acked_at = utcnow()
+    row.receipt_status = status
+    row.receipt_reason = reason if status != "accepted" else None
+    if row.state == "rejected":
+        log.error("peer %s rejected message %s (%s): %s", env.from_node, row.message_id, row.type, reason)
+    hook = receipt_hook_for(row.type)
+    if hook is not None:
+        hook(row, status)
+
+
+def _peek_header(raw: bytes) -> dict | None:
+    """Who a message claims to come from: only used to address a rejection receipt, never trusted."""
+    try:
+        root = etree.fromstring(raw, _peek_parser)
+    except etree.XMLSyntaxError:
+        return None
+    if root.getroottree().docinfo.doctype:
+        return None
+    header = root.find(f"{{{NS}}}Header")
+    if header is None:
+        return None
+    sender = header.find(f"{{{NS}}}From")
+    to = header.find(f"{{{NS}}}To")
+    mid = header.findtext(f"{{{NS}}}MessageId")
+    if sender is None or to is None or not mid:
+        return None
+    return {"message_id": mid.strip(), "from_node": sender.get("node"), "from_org": sender.get("org"),
+            "to_org": to.get("org"), "case_no": header.findtext(f"{{{NS}}}CaseNo"),
+            "type": header.findtext(f"{{{NS}}}Type")}
+
+
+class _Header:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _quarantine(bus: Bus, name: str, raw: bytes, digest: str, fmt: str, exc: ExchangeRejected,
+                env: Envelope | None = None) -> None:
+    db.session.rollback()
+    header = env if env is not None else (_Header(**h) if (h := _peek_header(raw)) else None)
+    key = f"q:{digest}"
+    record = db.session.execute(sa.select(InboundMessage).filter_by(message_id=key)).scalar_one_or_none()
+    if record is None:
+        record = InboundMessage(message_id=key, fmt=fmt, raw=raw, sha256=digest, state="quarantined")
+        db.session.add(record)
+    record.reason_code, record.reason = exc.code, exc.reason
+    if header is not None:
+        record.type, record.from_node, record.from_org = header.type, header.from_node, header.from_org
+        record.case_no = header.case_no
+        # Answer only a sender we know, at an id that could be a message of theirs.
+        if (header.from_node and header.from_org and header.to_org and bus.trust.knows(header.from_node)
+                and UUID_RE.match(header.message_id or "")):
+            receipt = _send_receipt(header, digest, "rejected", exc)
+            record.receipt_message_id = receipt.message_id
+    db.session.commit()
+    bus.transport.quarantine(bus.node_id, name, f"{exc.code}: {exc.reason}")
+    log.warning("message %s quarantined: %s: %s", name, exc.code, exc.reason)

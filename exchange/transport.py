@@ -1,0 +1,104 @@
+"""Mailbox transports. The layout is the same on every store (exchange-v1, "Mailboxes and transports"):
+
+    <root>/<node_id>/inbox/<message_id>.<fmt>          the published envelope
+    <root>/<node_id>/inbox/<message_id>.files/<sha256> its attachments
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+ENVELOPE_SUFFIXES = (".xml", ".json")
+
+
+class TransportError(Exception):
+    """The store could not be reached or written; the message stays in the outbox and is retried."""
+
+
+class Transport(Protocol):
+    def publish(self, to_node: str, message_id: str, fmt: str, data: bytes,
+                attachments: list[tuple[str, bytes]]) -> None: ...
+
+    def list_inbox(self, node_id: str) -> list[str]: ...
+
+    def read(self, node_id: str, name: str) -> bytes: ...
+
+    def read_attachment(self, node_id: str, name: str, sha256: str) -> bytes: ...
+
+    def remove(self, node_id: str, name: str) -> None: ...
+
+    def quarantine(self, node_id: str, name: str, reason: str) -> None: ...
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+class LocalTransport:
+    """A directory shared by co-located nodes (and the embedded default)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _inbox(self, node_id: str) -> Path:
+        return self.root / node_id / "inbox"
+
+    def publish(self, to_node, message_id, fmt, data, attachments):
+        inbox = self._inbox(to_node)
+        try:
+            inbox.mkdir(parents=True, exist_ok=True)
+            if attachments:
+                files = inbox / f"{message_id}.files"
+                files.mkdir(exist_ok=True)
+                for sha, content in attachments:
+                    tmp = files / f".{sha}.part"
+                    tmp.write_bytes(content)
+                    os.replace(tmp, files / sha)
+            # Atomic publish: a receiver never sees a half-written envelope, because it ignores dot-names.
+            tmp = inbox / f".{message_id}.{fmt}.part"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, inbox / f"{message_id}.{fmt}")
+        except OSError as exc:
+            raise TransportError(f"local store {self.root}: {exc.strerror or exc}") from exc
+
+    def list_inbox(self, node_id):
+        inbox = self._inbox(node_id)
+        if not inbox.is_dir():
+            return []
+        names = [p.name for p in inbox.iterdir()
+                 if p.is_file() and not p.name.startswith(".") and p.suffix in ENVELOPE_SUFFIXES]
+        # Oldest first, so that a backlog drains in the order it was written.
+        return sorted(names, key=lambda n: ((inbox / n).stat().st_mtime_ns, n))
+
+    def read(self, node_id, name):
+        return (self._inbox(node_id) / name).read_bytes()
+
+    def read_attachment(self, node_id, name, sha256):
+        path = self._inbox(node_id) / f"{_stem(name)}.files" / sha256
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise TransportError(f"attachment {sha256} of {name} is missing") from None
+
+    def remove(self, node_id, name):
+        inbox = self._inbox(node_id)
+        shutil.rmtree(inbox / f"{_stem(name)}.files", ignore_errors=True)
+        (inbox / name).unlink(missing_ok=True)
+
+    def quarantine(self, node_id, name, reason):
+        inbox = self._inbox(node_id)
+        qdir = self.root / node_id / "quarantine"
+        qdir.mkdir(parents=True, exist_ok=True)
+        src = inbox / name
+        if src.exists():
+            os.replace(src, qdir / name)
+        files = inbox / f"{_stem(name)}.files"
+        if files.exists():
+            shutil.rmtree(qdir / files.name, ignore_errors=True)
+            os.replace(files, qdir / files.name)
+        (qdir / f"{name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
