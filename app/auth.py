@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, g, request
+from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.extensions import db, utcnow
@@ -77,10 +77,11 @@ def user_from_token(token: str) -> User | None:
 
 def current_actor() -> Actor:
     """The authenticated staff member of this API request, or a 401 problem."""
-    if "actor" not in g:
+    actor = request.environ.get("tongquan.actor")
+    if actor is None:
         header = request.headers.get("Authorization", "")
         user = user_from_token(header[7:].strip()) if header.startswith("Bearer ") else None
         if user is None:
             raise Unauthorized("unauthenticated", "请先登录（缺少或无效的令牌）", "a valid bearer token is required")
-        g.actor = Actor.for_user(user)
-    return g.actor
+        actor = request.environ["tongquan.actor"] = Actor.for_user(user)
+    return actor

@@ -143,11 +143,13 @@ def perform(actor: Actor, case_no: str, action: str, payload: dict | None = None
     case = get_case(actor, case_no, for_update=True)
     transition = _find_transition(case, actor, action)
     guard = transition.guard and GUARDS[transition.guard]
-    if guard:
-        guard(case, actor, payload, now)
     source = State(case.state)
-    target = EFFECTS[action](case, actor, payload, now, transition)
-    case.state = target.value
+    # Effects change several columns before the state; no flush may see them half done (CHECK constraints).
+    with db.session.no_autoflush:
+        if guard:
+            guard(case, actor, payload, now)
+        target = EFFECTS[action](case, actor, payload, now, transition)
+        case.state = target.value
     _event(case, actor, action.value, source, target, now, comment=payload.get("comment") or "",
            data=_event_data(action, payload))
     if action in (Action.ACCEPT, Action.ACCEPT_WITH_COMMITMENT):

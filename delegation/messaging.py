@@ -6,6 +6,8 @@ message finds the very case that sent it, and on a separate city node it creates
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from app.extensions import db, utcnow
@@ -128,6 +130,10 @@ def apply_forward(env, attachments) -> None:
     if State(case.state) not in (State.FORWARDED, State.RETURNED):
         raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}, not awaiting the city")
     source = State(case.state)
+    review = env.body.get("review")
+    if review and source is State.RETURNED:  # a re-review after a return, on a separate city node
+        case.review_opinion, case.review_recommendation = review["opinion"], review["recommendation"]
+        case.reviewed_by, case.reviewed_at = review["by"], datetime.fromisoformat(review["at"])
     case.state = State.CITY_REVIEW.value
     _start_city_step(case, now)
     _log(case, env, "receive", source, State.CITY_REVIEW, "市级收到转报件")
@@ -142,8 +148,6 @@ def _create_city_copy(env, now) -> Case:
     window = db.session.execute(sa.select(Org).filter_by(code=body["acceptance"]["org"])).scalar_one_or_none()
     if window is None:
         raise ExchangeRejected("unknown_org", f"window {body['acceptance']['org']} is unknown here")
-    from datetime import datetime
-
     accepted_at = datetime.fromisoformat(body["acceptance"]["at"])
     case = Case(case_no=env.case_no, query_code="------", item=item, mode=body["item"]["mode"],
                 state=State.CITY_REVIEW.value, county_code=window.division_code, window_org=window,
@@ -213,8 +217,6 @@ def apply_return(env, attachments) -> None:
 @applies("case.decision")
 def apply_decision(env, attachments) -> None:
     _system(env)
-    from datetime import datetime
-
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")

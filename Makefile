@@ -1,0 +1,50 @@
+# Tongquan — `make run` serves the demo, `make test` runs the whole suite. Both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+APT_PACKAGES := postgresql openssh-server xmlsec1
+
+.PHONY: run test venv system-deps migrate seed clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install when the dependency list changes.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+migrate: venv
+	$(BIN)/flask --app wsgi db upgrade
+
+seed: migrate
+	$(BIN)/flask --app wsgi seed-demo
+
+run: seed
+	TONGQUAN_RUN_JOBS=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-reload
+
+# System packages the tests drive for real (PostgreSQL, sshd, xmlsec1); installed through apt-get when root.
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v xmlsec1 >/dev/null || missing="$$missing xmlsec1"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing (install them, or run as root)"; exit 1; \
+	  fi; \
+	fi
+
+test: system-deps venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance *.egg-info .pytest_cache

@@ -1,0 +1,239 @@
+"""The bus between county and city: verification, quarantine, exactly-once application, order, crash recovery."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from delegation.models import Case, CaseEvent
+from exchange.bus import get_bus
+from exchange.envelope import Envelope
+from exchange.inbox import receive
+from exchange.models import InboundMessage, OutboxMessage
+from exchange.outbox import send_due
+from tests.integration.support import COUNTY, Api, run_bus
+
+WINDOW = f"window-{COUNTY}"
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
+
+
+def inbox_dir() -> Path:
+    bus = get_bus()
+    return bus.transport.root / bus.node_id / "inbox"
+
+
+def quarantine_dir() -> Path:
+    bus = get_bus()
+    return bus.transport.root / bus.node_id / "quarantine"
+
+
+def forwarded_case(api, commitment=False) -> str:
+    if commitment:  # 容缺: accepted with non-core materials missing, reviewed, forwarded
+        item = api.item("delegated_review", commitment=True)
+        optional = [m["code"] for m in item["materials"] if not m["core"]]
+        present = [m["code"] for m in item["materials"] if m["code"] not in optional]
+        case_no = api.create(item, present=present)["case_no"]
+        api.act(case_no, WINDOW, "accept_with_commitment")
+        api.act(case_no, f"review-{COUNTY}", "review", opinion="同意", recommendation="approve")
+    else:
+        item = api.item("forward_only")
+        case_no = api.create(item)["case_no"]
+        api.act(case_no, WINDOW, "accept")
+    return case_no
+
+
+def state_of(case_no):
+    db.session.expire_all()
+    return db.session.execute(sa.select(Case.state).filter_by(case_no=case_no)).scalar_one()
+
+
+def events_of(case_no):
+    return db.session.execute(sa.select(sa.func.count()).select_from(CaseEvent).join(Case)
+                              .where(Case.case_no == case_no)).scalar_one()
+
+
+def published(case_no, type_="case.forward") -> Path:
+    row = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type=type_)).scalar_one()
+    return inbox_dir() / f"{row.message_id}.xml"
+
+
+def test_platform_signature_verifies_with_xmlsec1(api, app):
+    case_no = forwarded_case(api)
+    raw = db.session.execute(sa.select(OutboxMessage.raw).filter_by(case_no=case_no, type="case.forward")).scalar_one()
+    folder = Path(app.instance_path)
+    (folder / "msg.xml").write_bytes(raw)
+    result = subprocess.run(["xmlsec1", "--verify", "--pubkey-cert-pem", str(folder / "keys" / "node.crt"),
+                             str(folder / "msg.xml")], capture_output=True, text=True)
+    assert result.returncode == 0 and "OK" in result.stderr + result.stdout, result.stderr
+
+
+def test_tampered_envelope_is_quarantined_and_changes_nothing(api):
+    case_no = forwarded_case(api)
+    send_due()
+    path = published(case_no)
+    path.write_bytes(path.read_bytes().replace("赣州市示范贸易有限公司".encode(), "冒名顶替有限公司".encode()))
+    before = events_of(case_no)
+    receive()
+    assert state_of(case_no) == "forwarded" and events_of(case_no) == before
+    assert not path.exists() and (quarantine_dir() / path.name).exists()
+    reason = (quarantine_dir() / f"{path.name}.reason.txt").read_text()
+    assert reason.startswith("signature_invalid")
+    record = db.session.execute(sa.select(InboundMessage).filter_by(state="quarantined")).scalar_one()
+    assert record.reason_code == "signature_invalid"
+    assert record.raw == (quarantine_dir() / path.name).read_bytes()  # the exact bytes are kept for operators
+    # the sender is told: a rejection receipt comes back and the message is marked rejected
+    run_bus()
+    forward = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.forward")).scalar_one()
+    assert forward.state == "rejected" and "signature" in (forward.receipt_reason or "")
+
+
+def test_unsigned_envelope_is_quarantined(api):
+    from exchange.xmlform import encode
+
+    case_no = forwarded_case(api)
+    send_due()
+    path = published(case_no)
+    path.unlink()
+    env = Envelope.new("case.return", "360700", "360700-sec-market", "360700", f"{COUNTY}-window",
+                       {"reasons": ["伪造的退回"], "by": "x", "at": "2026-11-21T10:00:00+08:00"},
+                       case_no=case_no, sequence=1)
+    (inbox_dir() / f"{env.message_id}.xml").write_bytes(encode(env))
+    receive()
+    assert state_of(case_no) == "forwarded"
+    record = db.session.execute(sa.select(InboundMessage).filter_by(state="quarantined")).scalar_one()
+    assert record.reason_code == "unsigned"
+
+
+def test_wrongly_addressed_envelope_is_quarantined(api):
+    case_no = forwarded_case(api)
+    bus = get_bus()
+    env = Envelope.new("case.return", bus.node_id, "360700-sec-market", "360799", f"{COUNTY}-window",
+                       {"reasons": ["发错节点"], "by": "x", "at": "2026-11-21T10:00:00+08:00"},
+                       case_no=case_no, sequence=1)
+    inbox_dir().mkdir(parents=True, exist_ok=True)
+    (inbox_dir() / f"{env.message_id}.xml").write_bytes(bus.sign(env))
+    receive()
+    record = db.session.execute(sa.select(InboundMessage).filter_by(state="quarantined")).scalar_one()
+    assert record.reason_code == "wrong_recipient"
+    assert state_of(case_no) == "forwarded"
+
+
+def test_duplicate_is_applied_once_and_answered_with_the_original_receipt(api):
+    case_no = forwarded_case(api)
+    send_due()
+    path = published(case_no)
+    raw = path.read_bytes()
+    run_bus()
+    assert state_of(case_no) == "city_review"
+    events = events_of(case_no)
+    receipts = db.session.execute(sa.select(sa.func.count()).select_from(OutboxMessage)
+                                  .filter_by(type="receipt")).scalar_one()
+    path.write_bytes(raw)  # the sender, having missed our receipt, sends again
+    receive()
+    assert not path.exists()
+    assert events_of(case_no) == events and state_of(case_no) == "city_review"
+    assert db.session.execute(sa.select(sa.func.count()).select_from(InboundMessage)
+                              .filter_by(type="case.forward")).scalar_one() == 1
+    # no new receipt is made: the original one is queued again
+    assert db.session.execute(sa.select(sa.func.count()).select_from(OutboxMessage)
+                              .filter_by(type="receipt")).scalar_one() == receipts
+    again = db.session.execute(sa.select(OutboxMessage).filter_by(type="receipt", state="queued")).scalars().all()
+    assert len(again) == 1
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an error the code may catch."""
+
+
+def test_crash_between_apply_and_receipt_redelivers_without_double_effect(api, monkeypatch):
+    case_no = forwarded_case(api)
+    send_due()
+    bus = get_bus()
+    real_remove = bus.transport.remove
+
+    def die(*args, **kwargs):
+        raise Crash()
+
+    monkeypatch.setattr(bus.transport, "remove", die)
+    with pytest.raises(Crash):
+        receive()  # applied and committed, then the process dies before the receipt goes out
+    db.session.rollback()
+    monkeypatch.setattr(bus.transport, "remove", real_remove)
+    assert state_of(case_no) == "city_review"
+    events = events_of(case_no)
+    run_bus()  # the restarted process finds the file again
+    assert events_of(case_no) == events
+    forward = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.forward")).scalar_one()
+    assert forward.state == "acknowledged"
+    assert list(inbox_dir().glob("*.xml")) == []
+
+
+def test_crash_before_commit_leaves_the_message_for_the_next_run(api, monkeypatch):
+    import delegation.messaging as messaging
+    from exchange import handlers
+
+    case_no = forwarded_case(api)
+    send_due()
+
+    def die(env, attachments):
+        raise Crash()
+
+    monkeypatch.setitem(handlers._apply, "case.forward", die)
+    with pytest.raises(Crash):
+        receive()
+    db.session.rollback()
+    monkeypatch.setitem(handlers._apply, "case.forward", messaging.apply_forward)
+    assert state_of(case_no) == "forwarded"
+    run_bus()
+    assert state_of(case_no) == "city_review"
+
+
+def test_early_message_waits_for_its_predecessor(api):
+    case_no = forwarded_case(api, commitment=True)
+    missing = [m["code"] for m in api.case(case_no)["materials"] if not m["present"]]
+    api.act(case_no, WINDOW, "supply_materials", materials=missing)
+    send_due()
+    first = published(case_no, "case.forward")
+    parked = first.with_name("parked")
+    shutil.move(first, parked)
+    receive()
+    held = db.session.execute(sa.select(InboundMessage).filter_by(type="case.supplement")).scalar_one()
+    assert held.state == "held" and held.sequence == 2
+    assert state_of(case_no) == "forwarded"
+    shutil.move(parked, first)
+    receive()
+    db.session.expire_all()
+    assert db.session.execute(sa.select(InboundMessage.state).filter_by(type="case.supplement")).scalar_one() == "applied"
+    case = api.case(case_no)
+    assert case["state"] == "city_review" and all(m["present"] for m in case["materials"])
+    actions = [e["action"] for e in case["timeline"]]
+    assert actions.index("receive") < actions.index("receive_supplement")
+
+
+def test_unreachable_store_keeps_messages_and_retries(api, monkeypatch):
+    from exchange.transport import TransportError
+
+    case_no = forwarded_case(api)
+    bus = get_bus()
+
+    def down(*a, **k):
+        raise TransportError("connection refused")
+
+    monkeypatch.setattr(bus.transport, "publish", down)
+    assert send_due() == 0
+    row = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.forward")).scalar_one()
+    assert row.state == "retry" and row.attempts == 1 and row.next_attempt_at > row.created_at
+    monkeypatch.undo()
+    row.next_attempt_at = row.created_at  # the backoff has passed
+    db.session.commit()
+    run_bus()
+    db.session.expire_all()
+    assert state_of(case_no) == "city_review"
