@@ -19,11 +19,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,  # room for the multipart envelope
         TESTING=settings.env == "testing",
-        JSON_AS_ASCII=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
+    app.json.ensure_ascii = False  # Chinese stays readable in API responses
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app.extensions import db, migrate

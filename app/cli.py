@@ -72,15 +72,16 @@ def catalog_import(path):
     from delegation.catalog_io import CatalogError, import_catalog, read_catalog
     from delegation.models import Division
 
+    counties = db.session.execute(sa.select(Division.code).where(Division.parent_code.is_not(None))).scalars().all()
     try:
-        specs = read_catalog(path)
+        result = import_catalog(db.session, read_catalog(path), list(counties))
     except CatalogError as exc:
+        db.session.rollback()
         for err in exc.errors:
-            click.echo(f"第 {err.line} 行，字段 {err.field}：{err.message_zh}", err=True)
+            where = f"第 {err.line} 行" if err.line else "文件"
+            click.echo(f"{where}，字段 {err.field}：{err.message_zh}", err=True)
         click.echo(f"导入失败：{len(exc.errors)} 处错误，未导入任何内容。", err=True)
         sys.exit(1)
-    counties = db.session.execute(sa.select(Division.code).where(Division.parent_code.is_not(None))).scalars().all()
-    result = import_catalog(db.session, specs, list(counties))
     db.session.commit()
     click.echo(json.dumps(result, ensure_ascii=False))
 

@@ -21,7 +21,7 @@ def _in_app(app, fn):
                 from app.extensions import db
 
                 db.session.rollback()
-    run.__name__ = fn.__name__
+    run.__name__ = run.__qualname__ = f"{fn.__module__}.{fn.__name__}"
     return run
 
 
@@ -29,6 +29,7 @@ def start_scheduler(app) -> BackgroundScheduler:
     from delegation.cases import sweep
     from exchange.jobs import run_once
 
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run every 5 s drowns the log
     settings = app.config["TONGQUAN"]
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(_in_app(app, run_once), "interval", seconds=settings.exchange_interval_seconds,

@@ -40,6 +40,11 @@ def receive(limit: int = 500) -> int:
             db.session.rollback()
             log.warning("inbox file %s not processed: %s", name, exc)
             continue
+        except sa.exc.IntegrityError:
+            # Another worker logged the same MessageId first; the next pass answers this file as a duplicate.
+            db.session.rollback()
+            log.info("inbox file %s was taken by another worker", name)
+            continue
         except Exception:  # a bug in a handler must not stop the other messages; the file stays for a retry
             db.session.rollback()
             log.exception("inbox file %s failed; it stays in the inbox", name)

@@ -1,0 +1,30 @@
+"""Start-up configuration: a bad or missing setting stops the process with one line naming it."""
+import pytest
+
+from config import ConfigError, load_settings
+
+
+def test_development_defaults_are_embedded(tmp_path):
+    s = load_settings({"INSTANCE_PATH": str(tmp_path)})
+    assert s.env == "development" and s.node_id == "360700"
+    assert s.database_url == f"sqlite:///{tmp_path / 'tongquan.db'}"
+    assert s.exchange_root == tmp_path / "exchange"
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"TONGQUAN_ENV": "production", "DATABASE_URL": "postgresql://x/y"}, "SECRET_KEY"),
+    ({"TONGQUAN_ENV": "production", "SECRET_KEY": "k" * 32}, "DATABASE_URL"),
+    ({"TONGQUAN_ENV": "staging"}, "TONGQUAN_ENV"),
+    ({"NODE_ID": "../etc"}, "NODE_ID"),
+    ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+    ({"OFFICE_HOURS": "17:00-09:00"}, "OFFICE_HOURS"),
+    ({"MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"),
+])
+def test_bad_settings_are_refused_naming_the_variable(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"INSTANCE_PATH": str(tmp_path), **env})
+
+
+def test_postgres_urls_use_psycopg3(tmp_path):
+    s = load_settings({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "postgresql://u@127.0.0.1/db"})
+    assert s.database_url == "postgresql+psycopg://u@127.0.0.1/db"
