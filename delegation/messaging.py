@@ -97,6 +97,35 @@ def _system(env) -> Actor:
     return Actor.system(org.code, org.division_code, org.level)
 
 
+def _sender(env) -> Org:
+    org = db.session.execute(sa.select(Org).filter_by(code=env.from_org)).scalar_one_or_none()
+    if org is None or org.node_id != env.from_node:
+        raise ExchangeRejected("unknown_sender_org", f"organisation {env.from_org} does not live on node {env.from_node}")
+    return org
+
+
+def _authorize_county_to_city(env, case: Case | None, county_code: str, department_code: str) -> None:
+    """case.forward / case.supplement: only the accepting county may send them, only to the item's department."""
+    sender = _sender(env)
+    if sender.level != "county" or sender.division_code != county_code:
+        raise ExchangeRejected("sender_not_allowed", f"{env.from_org} is not an organisation of county {county_code}")
+    if env.to_org != department_code:
+        raise ExchangeRejected("wrong_recipient", f"case {env.case_no} belongs to department {department_code}")
+    if not env.case_no.startswith(f"{county_code}-"):
+        raise ExchangeRejected("sender_not_allowed", f"case {env.case_no} was not accepted in county {county_code}")
+
+
+def _authorize_city_to_county(env, case: Case) -> None:
+    """case.return / case.decision: only the deciding department (or its bureau) may send them, to the window."""
+    sender = _sender(env)
+    department = db.session.execute(sa.select(Org).filter_by(code=case.department_code)).scalar_one_or_none()
+    allowed = {case.department_code} | ({department.parent.code} if department and department.parent else set())
+    if sender.level != "city" or sender.code not in allowed:
+        raise ExchangeRejected("sender_not_allowed", f"{env.from_org} does not decide case {case.case_no}")
+    if env.to_org != case.window_org.code:
+        raise ExchangeRejected("wrong_recipient", f"case {case.case_no} is handed out by {case.window_org.code}")
+
+
 def _log(case: Case, env, action: str, source: State | None, target: State, comment: str, data=None):
     db.session.add(CaseEvent(case=case, at=utcnow(), action=action, from_state=source.value if source else None,
                              to_state=target.value, actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org,
@@ -127,6 +156,7 @@ def apply_forward(env, attachments) -> None:
         case = _create_city_copy(env, now)
         _log(case, env, "receive", None, State.CITY_REVIEW, "市级收到转报件")
         return
+    _authorize_county_to_city(env, case, case.county_code, case.department_code)
     if State(case.state) not in (State.FORWARDED, State.RETURNED):
         raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}, not awaiting the city")
     source = State(case.state)
@@ -146,12 +176,15 @@ def _create_city_copy(env, now) -> Case:
     if item is None:
         raise ExchangeRejected("unknown_item", f"item {body['item']['code']} is not in this node's catalogue")
     window = db.session.execute(sa.select(Org).filter_by(code=body["acceptance"]["org"])).scalar_one_or_none()
-    if window is None:
+    if window is None or window.kind != "window":
         raise ExchangeRejected("unknown_org", f"window {body['acceptance']['org']} is unknown here")
+    _authorize_county_to_city(env, None, window.division_code, item.department_code)
+    if body["item"]["mode"] != item.mode or item.mode == "direct":
+        raise ExchangeRejected("mode_mismatch", f"item {item.code} is {item.mode} here, not {body['item']['mode']}")
     accepted_at = datetime.fromisoformat(body["acceptance"]["at"])
-    case = Case(case_no=env.case_no, query_code="------", item=item, mode=body["item"]["mode"],
+    case = Case(case_no=env.case_no, query_code="------", item=item, mode=item.mode,
                 state=State.CITY_REVIEW.value, county_code=window.division_code, window_org=window,
-                department_code=env.to_org, applicant_kind=body["applicant"]["kind"],
+                department_code=item.department_code, applicant_kind=body["applicant"]["kind"],
                 applicant_name=body["applicant"]["name"], applicant_id_code=body["applicant"]["id_code"],
                 applicant_phone=body["applicant"].get("phone"), created_by=env.from_org, created_at=now,
                 limit_unit=item.limit_unit, promised_limit=item.promised_limit, accepted_at=accepted_at,
@@ -179,6 +212,7 @@ def apply_supplement(env, attachments) -> None:
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    _authorize_county_to_city(env, case, case.county_code, case.department_code)
     codes = {m["code"] for m in env.body["materials"] if m["present"]}
     for m in case.materials:
         if m.code in codes:
@@ -205,6 +239,7 @@ def apply_return(env, attachments) -> None:
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    _authorize_city_to_county(env, case)
     source = State(case.state)
     if source in (State.FORWARDED, State.CITY_REVIEW):  # the county's own copy, on its own node
         case.state = State.RETURNED.value
@@ -220,6 +255,7 @@ def apply_decision(env, attachments) -> None:
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    _authorize_city_to_county(env, case)
     source = State(case.state)
     body = env.body
     if source in (State.FORWARDED, State.CITY_REVIEW):

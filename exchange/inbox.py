@@ -17,7 +17,7 @@ from lxml import etree
 from app.extensions import db, utcnow
 from exchange.bus import Bus, get_bus
 from exchange.envelope import Envelope
-from exchange.errors import ExchangeRejected
+from exchange.errors import ExchangeRejected, InvalidEnvelope
 from exchange.handlers import AttachmentSource, handler_for, receipt_hook_for
 from exchange.models import InboundMessage, InboundSequence, OutboxMessage
 from exchange.outbox import enqueue
@@ -33,6 +33,7 @@ def receive(limit: int = 500) -> int:
     """Process what waits in this node's inbox; returns the number of files handled."""
     bus = get_bus()
     handled = 0
+    _release_all_held(bus)
     for name in bus.transport.list_inbox(bus.node_id)[:limit]:
         try:
             _receive_one(bus, name)
@@ -50,7 +51,22 @@ def receive(limit: int = 500) -> int:
             log.exception("inbox file %s failed; it stays in the inbox", name)
             continue
         handled += 1
+    _release_all_held(bus)
     return handled
+
+
+def _release_all_held(bus: Bus) -> None:
+    """Held messages whose predecessor has been applied (or finally rejected) go now, whatever interrupted the
+    release that should have followed it."""
+    pairs = db.session.execute(
+        sa.select(InboundMessage.case_no, InboundMessage.from_node).where(InboundMessage.state == "held").distinct()
+    ).all()
+    for case_no, from_node in pairs:
+        try:
+            _release_held(bus, case_no, from_node)
+        except Exception:
+            db.session.rollback()
+            log.exception("held messages of case %s from %s not released", case_no, from_node)
 
 
 def _sha(data: bytes) -> str:
@@ -120,9 +136,10 @@ def _receive_one(bus: Bus, name: str) -> None:
             return
 
     db.session.add(record)
+    db.session.flush()  # claims the MessageId: a second worker on the same file stops here (unique key)
     if not _apply(bus, env, record):
         db.session.rollback()
-        _quarantine(bus, name, raw, digest, fmt, record._rejection, env)
+        _quarantine(bus, name, raw, digest, fmt, record._rejection, env, final_for_sequence=True)
         return
     db.session.commit()
     bus.transport.remove(bus.node_id, name)
@@ -141,15 +158,21 @@ def _apply(bus: Bus, env: Envelope, record: InboundMessage) -> bool:
         record._rejection = exc
         return False
     record.state, record.applied_at = "applied", utcnow()
-    if env.case_no and env.sequence:
-        seq = db.session.get(InboundSequence, (env.case_no, env.from_node))
-        if seq is None:
-            seq = InboundSequence(case_no=env.case_no, from_node=env.from_node, last=0)
-            db.session.add(seq)
-        seq.last = env.sequence
+    _advance_sequence(env)
     receipt = _send_receipt(env, record.sha256, "accepted")
     record.receipt_message_id = receipt.message_id
     return True
+
+
+def _advance_sequence(env: Envelope) -> None:
+    """The number is used up, applied or finally rejected: the messages after it may go."""
+    if not (env.case_no and env.sequence):
+        return
+    seq = db.session.get(InboundSequence, (env.case_no, env.from_node))
+    if seq is None:
+        seq = InboundSequence(case_no=env.case_no, from_node=env.from_node, last=0)
+        db.session.add(seq)
+    seq.last = max(seq.last, env.sequence)
 
 
 def _send_receipt(env_or_header, received_sha256: str, status: str, exc: ExchangeRejected | None = None):
@@ -196,9 +219,9 @@ def _release_held(bus: Bus, case_no: str, from_node: str) -> None:
             db.session.rollback()
             record = db.session.get(InboundMessage, record.id)
             record.state, record.reason_code, record.reason = "quarantined", exc.code, exc.reason
+            _advance_sequence(env)
             _send_receipt(env, record.sha256, "rejected", exc)
             db.session.commit()
-            return
 
 
 def _apply_receipt(env: Envelope) -> None:
@@ -212,8 +235,12 @@ def _apply_receipt(env: Envelope) -> None:
         return  # a repeated receipt
     status = env.body.get("status")
     reason = env.body.get("reason")
-    if status == "accepted" and env.body.get("received_sha256") != row.sha256:
-        status, reason = "rejected", "the receipt's SHA-256 does not match the bytes we sent"
+    if env.body.get("received_sha256") != row.sha256:
+        # The peer judged other bytes than ours: damaged or replaced on the way. Ours are still good: send again.
+        row.state, row.next_attempt_at = "retry", utcnow()
+        row.last_error = f"peer received different bytes ({env.body.get('reason_code') or status})"
+        log.warning("peer %s got a damaged copy of %s; sending it again", env.from_node, row.message_id)
+        return
     row.state = "acknowledged" if status == "accepted" else "rejected"
     row.acked_at = utcnow()
     row.receipt_status = status
@@ -251,8 +278,12 @@ class _Header:
         self.__dict__.update(kw)
 
 
+def _clip(value, size):
+    return value[:size] if isinstance(value, str) else None
+
+
 def _quarantine(bus: Bus, name: str, raw: bytes, digest: str, fmt: str, exc: ExchangeRejected,
-                env: Envelope | None = None) -> None:
+                env: Envelope | None = None, final_for_sequence: bool = False) -> None:
     db.session.rollback()
     header = env if env is not None else (_Header(**h) if (h := _peek_header(raw)) else None)
     key = f"q:{digest}"
@@ -260,15 +291,23 @@ def _quarantine(bus: Bus, name: str, raw: bytes, digest: str, fmt: str, exc: Exc
     if record is None:
         record = InboundMessage(message_id=key, fmt=fmt, raw=raw, sha256=digest, state="quarantined")
         db.session.add(record)
-    record.reason_code, record.reason = exc.code, exc.reason
+    record.reason_code, record.reason = exc.code[:40], exc.reason
     if header is not None:
-        record.type, record.from_node, record.from_org = header.type, header.from_node, header.from_org
-        record.case_no = header.case_no
-        # Answer only a sender we know, at an id that could be a message of theirs.
-        if (header.from_node and header.from_org and header.to_org and bus.trust.knows(header.from_node)
-                and UUID_RE.match(header.message_id or "")):
-            receipt = _send_receipt(header, digest, "rejected", exc)
+        # What a rejected message claims about itself is unverified: stored clipped, for the operator only.
+        record.type, record.from_node = _clip(header.type, 30), _clip(header.from_node, 30)
+        record.from_org, record.case_no = _clip(header.from_org, 40), _clip(header.case_no, 40)
+    if final_for_sequence and env is not None:
+        _advance_sequence(env)
+    # Answer only a sender we know, at an id that could be a message of theirs, and never a receipt (two nodes
+    # that cannot verify each other would otherwise reject each other's rejections for ever).
+    if (header is not None and header.type != "receipt" and header.from_node and header.from_org
+            and header.to_org and UUID_RE.match(header.message_id or "") and bus.trust.knows(header.from_node)):
+        try:
+            with db.session.begin_nested():
+                receipt = _send_receipt(header, digest, "rejected", exc)
             record.receipt_message_id = receipt.message_id
+        except (InvalidEnvelope, ValueError) as why:  # the claimed header does not even make a valid reply
+            log.warning("no rejection receipt for %s: %s", name, why)
     db.session.commit()
     bus.transport.quarantine(bus.node_id, name, f"{exc.code}: {exc.reason}")
     log.warning("message %s quarantined: %s: %s", name, exc.code, exc.reason)
