@@ -1,6 +1,7 @@
 """Passwords (argon2), API tokens, lock-out after repeated failures, and the acting user of a request."""
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -32,9 +33,13 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tongquan-api-token")
 
 
+def _password_stamp(user: User) -> str:
+    # A digest of the password hash, never the hash itself: a password change revokes every token.
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
 def issue_token(user: User) -> str:
-    # The tail of the password hash is in the token, so a password change revokes every token.
-    return _serializer().dumps({"uid": user.id, "pw": user.password_hash[-12:]})
+    return _serializer().dumps({"uid": user.id, "pw": _password_stamp(user)})
 
 
 def authenticate(username: str, password: str) -> User:
@@ -70,7 +75,7 @@ def user_from_token(token: str) -> User | None:
     except (BadSignature, SignatureExpired):
         return None
     user = db.session.get(User, data.get("uid"))
-    if user is None or not user.is_active or user.password_hash[-12:] != data.get("pw"):
+    if user is None or not user.is_active or _password_stamp(user) != data.get("pw"):
         return None
     return user
 

@@ -93,6 +93,14 @@ def register_error_handlers(app):
     def _domain(exc: DomainError):
         return problem(exc.status, exc.code, exc.message(lang()), exc.field, **exc.extra)
 
+    from exchange.errors import InvalidEnvelope
+
+    @app.errorhandler(InvalidEnvelope)
+    def _not_transmittable(exc):
+        log.warning("a message could not be built: %s", exc)
+        return problem(422, "not_transmittable", "填写的内容无法按交换格式传输，请检查特殊字符和长度" if lang() == "zh"
+                       else "the data cannot be carried by the exchange format; check special characters and lengths")
+
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
         limit = app.config["TONGQUAN"].max_upload_bytes // (1024 * 1024)

@@ -61,6 +61,26 @@ def _int(environ, name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _local_secret(instance_path: Path) -> str:
+    """Development without SECRET_KEY: a random key kept in the instance folder (0600), never a public constant."""
+    import secrets
+
+    path = instance_path / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
 def load_settings(environ=None, **overrides) -> Settings:
     environ = dict(os.environ if environ is None else environ)
     environ.update({k.upper(): v for k, v in overrides.items() if v is not None})
@@ -87,7 +107,7 @@ def load_settings(environ=None, **overrides) -> Settings:
     if not secret_key:
         if env != "development" and env != "testing":
             raise ConfigError("SECRET_KEY is required outside development")
-        secret_key = "dev-only-not-secret"
+        secret_key = _local_secret(instance_path)
     elif env == "production" and len(secret_key) < 16:
         raise ConfigError("SECRET_KEY must be at least 16 characters in production")
 

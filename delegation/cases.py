@@ -262,17 +262,6 @@ def g_can_accept_with_commitment(case, actor, payload, now):
                        field="action")
 
 
-def g_has_missing_materials(case, actor, payload, now):
-    codes = payload.get("materials") or []
-    if not codes:
-        raise Invalid("required", "请选择补交的材料", "name the materials supplied", field="materials")
-    by_code = {m.code: m for m in case.materials}
-    unknown = [c for c in codes if c not in by_code]
-    if unknown:
-        raise Invalid("material_unknown", f"办件没有材料 {', '.join(unknown)}",
-                      f"the case has no material {', '.join(unknown)}", field="materials")
-
-
 def g_reviewed(case, actor, payload, now):
     if not case.review_opinion:
         raise Conflict("review_missing", "请先填写审核意见", "record the review opinion before deciding",
@@ -294,7 +283,6 @@ def g_commitment_broken(case, actor, payload, now):
 GUARDS = {
     "can_accept": g_can_accept,
     "can_accept_with_commitment": g_can_accept_with_commitment,
-    "has_missing_materials": g_has_missing_materials,
     "reviewed": g_reviewed,
     "suspended_here": g_suspended_here,
     "commitment_broken": g_commitment_broken,
@@ -325,7 +313,7 @@ def e_accept(case, actor, payload, now, t):
 
 def e_accept_with_commitment(case, actor, payload, now, t):
     days = payload.get("commitment_days") or case.item.commitment_days
-    for m in _missing(case, required_only=False):
+    for m in _missing(case):  # required non-core materials; an optional one is never promised
         m.committed = True
     e_accept(case, actor, payload, now, t)
     case.commitment_deadline = clock.add_limit(clock.load_calendar(), now, "working_days", int(days))
@@ -352,6 +340,19 @@ def e_request_correction(case, actor, payload, now, t):
     if not items:
         raise Invalid("required", "请列明需要补正的全部材料及问题", "list every material to supply or fix",
                       field="items")
+    history = list(case.correction_history or [])
+    if history and t.source is State.SUBMITTED:
+        # A later window notice may only come back to what an earlier notice named (its supplied version is still
+        # wrong); anything else could have been listed the first time.
+        earlier = {i["material_code"] for notice in history for i in notice["items"]}
+        new = sorted({i["material_code"] for i in items if i["material_code"]} - earlier)
+        if new:
+            names = "、".join(by_code[c].name for c in new)
+            raise Conflict("notice_not_one_time", f"一次性告知：{names} 在首次告知时即可指出，不能再次告知",
+                           f"materials {', '.join(new)} could have been on the first notice", field="items",
+                           materials=new)
+    history.append({"at": now.isoformat(), "by": actor.label, "items": items})
+    case.correction_history = history
     case.correction_items = items
     payload["items"] = items
     case.resume_state = case.state
@@ -366,6 +367,20 @@ def e_refuse(case, actor, payload, now, t):
     return State.REFUSED
 
 
+def _material_codes(case, payload, required: bool) -> list[str]:
+    """The codes of the materials the applicant brought, checked against the case's list."""
+    entries = [e if isinstance(e, dict) else {"code": e, "present": True} for e in payload.get("materials") or []]
+    codes = [e["code"] for e in entries if e.get("present", True)]
+    known = {m.code for m in case.materials}
+    unknown = sorted(set(c for c in (e["code"] for e in entries)) - known)
+    if unknown:
+        raise Invalid("material_unknown", f"办件没有材料 {', '.join(unknown)}",
+                      f"the case has no material {', '.join(unknown)}", field="materials")
+    if required and not codes:
+        raise Invalid("required", "请选择补交的材料", "name the materials supplied", field="materials")
+    return codes
+
+
 def _mark_present(case, codes, now):
     codes = set(codes)
     for m in case.materials:
@@ -376,11 +391,11 @@ def _mark_present(case, codes, now):
 
 
 def e_resubmit(case, actor, payload, now, t):
-    codes = [m["code"] if isinstance(m, dict) else m for m in payload.get("materials") or []
-             if not isinstance(m, dict) or m.get("present", True)]
+    codes = _material_codes(case, payload, required=t.source is State.RETURNED)
     _mark_present(case, codes, now)
     if t.source is State.RETURNED:  # forward_only: corrected materials go back to the city
         case.return_reasons = None
+        clock.resume(case, now)
         case.state = State.FORWARDED.value
         messaging.send_supplement(case, actor, codes, payload.get("comment") or "")
         return State.FORWARDED
@@ -393,9 +408,10 @@ def e_resubmit(case, actor, payload, now, t):
 
 
 def e_supply_materials(case, actor, payload, now, t):
-    _mark_present(case, payload["materials"], now)
+    codes = _material_codes(case, payload, required=True)
+    _mark_present(case, codes, now)
     if State(case.state) in (State.FORWARDED, State.CITY_REVIEW):
-        messaging.send_supplement(case, actor, payload["materials"], payload.get("comment") or "")
+        messaging.send_supplement(case, actor, codes, payload.get("comment") or "")
     return State(case.state)
 
 
@@ -437,6 +453,8 @@ def e_deny(case, actor, payload, now, t):
 def e_return(case, actor, payload, now, t):
     case.return_reasons = _required_list(payload, "reasons", "退回的全部理由", "reasons")
     case.step_name = case.step_due_at = None
+    if Mode(case.mode) is Mode.FORWARD_ONLY:  # the county only checked completeness: back to the applicant
+        clock.pause(case, now)
     messaging.send_return(case, actor)
     return State.RETURNED
 
@@ -470,6 +488,12 @@ def e_resume(case, actor, payload, now, t):
 
 
 def e_hand_out(case, actor, payload, now, t):
+    outstanding = [m for m in case.materials if m.committed and not m.present]
+    if outstanding:
+        raise Conflict("commitment_outstanding",
+                       f"容缺承诺的材料尚未补齐（{'、'.join(m.name for m in outstanding)}），补齐后方可出件",
+                       f"committed materials are outstanding: {', '.join(m.code for m in outstanding)}",
+                       field="action", materials=[m.code for m in outstanding])
     method = payload.get("method")
     if method not in ("pickup", "mail"):
         raise Invalid("invalid_choice", "请选择出件方式（自取或邮寄）", "method must be pickup or mail", field="method")
@@ -519,7 +543,7 @@ def sweep(now: datetime | None = None) -> dict:
     broken = db.session.execute(
         sa.select(Case.case_no).where(
             Case.commitment_deadline < now, Case.commitment_met_at.is_(None),
-            Case.state.not_in([s.value for s in FINAL_STATES] + [State.DECIDED.value]),
+            Case.state.not_in([s.value for s in FINAL_STATES]),
         )
     ).scalars().all()
     terminated = 0

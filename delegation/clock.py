@@ -65,7 +65,10 @@ def resume(case: Case, now: datetime) -> None:
     if case.paused_at is None:
         return
     cal = load_calendar()
+    old_due = case.due_at
     case.due_at = deadlines.resume_due(cal, case.limit_unit, case.clock_remaining or 0, now, office_hours())
+    if case.step_due_at is not None:  # the step's limit was paused too
+        case.step_due_at += case.due_at - old_due
     case.due_basis = weakest_basis([case.due_basis or "official",
                                               deadlines.deadline_basis(cal, now, case.due_at)])
     case.paused_at = None

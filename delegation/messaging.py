@@ -272,9 +272,20 @@ def apply_decision(env, attachments) -> None:
 
 @on_receipt("case.forward")
 def forward_acknowledged(outbox_row, status: str) -> None:
-    """The city has the case: on the county's own node its copy moves on to city_review."""
+    """The city has the case: on the county's own node its copy moves on to city_review. If the city refused
+    the forward, the case comes back to the county with the reason, instead of waiting for ever."""
     case = _find(outbox_row.case_no)
-    if case is None or status != "accepted":
+    if case is None:
+        return
+    if status != "accepted":
+        if State(case.state) is State.FORWARDED:
+            reason = f"市级拒收转报：{outbox_row.receipt_reason or '未说明原因'}"
+            case.state = State.RETURNED.value
+            case.return_reasons = [reason]
+            db.session.add(CaseEvent(case=case, at=utcnow(), action="forward_rejected", from_state="forwarded",
+                                     to_state="returned", actor=f"{outbox_row.to_org}@{outbox_row.to_node}",
+                                     actor_org=outbox_row.to_org, comment=reason,
+                                     data={"message_id": outbox_row.message_id}))
         return
     if State(case.state) is State.FORWARDED:
         case.state = State.CITY_REVIEW.value

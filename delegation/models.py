@@ -213,6 +213,7 @@ class Case(db.Model):
     resume_state: Mapped[str | None] = mapped_column(sa.String(30))
     # intake
     correction_items: Mapped[list | None] = mapped_column(sa.JSON)
+    correction_history: Mapped[list | None] = mapped_column(sa.JSON)  # every notice given, for 一次性告知
     refusal_reason: Mapped[str | None] = mapped_column(sa.Text)
     refusal_redirect: Mapped[str | None] = mapped_column(sa.Text)
     commitment_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)

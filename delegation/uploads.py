@@ -19,6 +19,13 @@ SIGNATURES = {
 EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
 
 
+def _display_name(filename: str) -> str:
+    """The name shown to staff (never used on disk): no path, no control characters, at most 200 characters
+    (what the exchange format carries)."""
+    name = "".join(ch for ch in (filename or "").replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())
+    return (name or "upload")[-200:]
+
+
 def sniff(head: bytes) -> str | None:
     for media_type, magics in SIGNATURES.items():
         if any(head.startswith(m) for m in magics):
@@ -54,7 +61,7 @@ def attach(actor: Actor, case_no: str, material_code: str, filename: str, claime
     from exchange.bus import get_bus
 
     sha = get_bus().blobs.put(data)
-    record = CaseFile(case=case, material_code=material_code, original_name=(filename or "upload")[-255:],
+    record = CaseFile(case=case, material_code=material_code, original_name=_display_name(filename),
                       media_type=actual, size=len(data), sha256=sha, uploaded_by=actor.label, uploaded_at=utcnow())
     if State(case.state) in (State.SUBMITTED, State.CORRECTION_REQUESTED):
         material.present = True

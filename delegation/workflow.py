@@ -99,8 +99,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("correction_requested", "resubmit", None, "window"),
     _t("returned", "resubmit", "forwarded", "window", {Mode.FORWARD_ONLY}),
     # materials brought later (容缺 or a correction) while the case goes on
-    *(_t(s, "supply_materials", s, "window", guard="has_missing_materials")
-      for s in ("submitted", "county_review", "forwarded", "city_review", "returned", "suspended")),
+    *(_t(s, "supply_materials", s, "window")
+      for s in ("submitted", "county_review", "forwarded", "city_review", "returned", "suspended", "decided")),
     # the county bureau
     _t("county_review", "review", "county_review", "reviewer", {Mode.DIRECT}),
     _t("county_review", "review", "forwarded", "reviewer", {Mode.DELEGATED_REVIEW}),
@@ -125,7 +125,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     # the deadline job: a 容缺 commitment not kept in time
     *(_t(s, "terminate", "terminated", "system", guard="commitment_broken")
       for s in ("accepted", "county_review", "forwarded", "city_review", "returned", "suspended",
-                "correction_requested")),
+                "correction_requested", "decided")),
 )
 
 

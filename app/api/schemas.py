@@ -1,9 +1,46 @@
 """Request and response schemas of the API (marshmallow); they also make the OpenAPI document."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+import re
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from delegation.workflow import Action, Mode, State
+
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def no_control_chars(value: str) -> None:
+    if CONTROL_CHARS.search(value):
+        raise ValidationError("含有不可见的控制字符 / contains control characters")
+
+
+class Text(fields.String):
+    """A string stripped of surrounding blanks, free of control characters (they cannot travel in XML)."""
+
+    def __init__(self, *args, min_length: int = 0, max_length: int | None = None, **kwargs):
+        validators = [no_control_chars]
+        if min_length or max_length:
+            validators.append(validate.Length(min=min_length or None, max=max_length))
+        super().__init__(*args, validate=validators, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class MaterialRef(fields.Field):
+    """A material the applicant brought: its code, or {code, present}."""
+
+    default_error_messages = {"invalid": "应为材料编码或 {{code, present}} / a material code or {{code, present}}"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value.strip():
+            return {"code": value.strip(), "present": True}
+        if (isinstance(value, dict) and set(value) <= {"code", "present"} and isinstance(value.get("code"), str)
+                and value["code"].strip() and isinstance(value.get("present", True), bool)):
+            return {"code": value["code"].strip(), "present": value.get("present", True)}
+        raise self.make_error("invalid")
 
 
 class StrictSchema(Schema):
@@ -51,13 +88,15 @@ class ItemOut(Schema):
 
 class ApplicantIn(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(["enterprise", "individual"]))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    id_code = fields.String(required=True, validate=validate.Length(min=1, max=30))
-    phone = fields.String(validate=validate.Regexp(r"^[0-9+\- ]{5,20}$", error="电话号码格式无效"), allow_none=True)
+    name = Text(required=True, min_length=1, max_length=200)
+    id_code = Text(required=True, min_length=1, max_length=30)
+    # the same pattern as the exchange XSD's Phone, so that what is accepted here can always be forwarded
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9][0-9\- ]{4,19}$", error="电话号码格式无效"),
+                          allow_none=True)
 
 
 class MaterialFlag(StrictSchema):
-    code = fields.String(required=True)
+    code = Text(required=True, min_length=1, max_length=40)
     present = fields.Boolean(load_default=False)
 
 
@@ -65,30 +104,30 @@ class CaseCreate(StrictSchema):
     item_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     applicant = fields.Nested(ApplicantIn, required=True)
     materials = fields.List(fields.Nested(MaterialFlag), load_default=list)
-    id_check_override = fields.String(validate=validate.Length(min=4, max=500), allow_none=True,
+    id_check_override = Text(min_length=4, max_length=500, allow_none=True,
                                       metadata={"description": "reason to accept a credit code failing its check"})
 
 
 class CorrectionItem(StrictSchema):
     material_code = fields.String(allow_none=True)
-    problem = fields.String(validate=validate.Length(max=500), load_default="")
+    problem = Text(max_length=500, load_default="")
 
 
 class ActionRequest(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf([a.value for a in Action if a != Action.TERMINATE]))
-    comment = fields.String(validate=validate.Length(max=2000), load_default="")
-    reasons = fields.List(fields.String(validate=validate.Length(max=1000)))
+    comment = Text(max_length=2000, load_default="")
+    reasons = fields.List(Text(max_length=1000))
     items = fields.List(fields.Nested(CorrectionItem))
-    materials = fields.List(fields.Raw())
-    opinion = fields.String(validate=validate.Length(max=4000))
+    materials = fields.List(MaterialRef())
+    opinion = Text(max_length=4000)
     recommendation = fields.String(validate=validate.OneOf(["approve", "deny"]))
-    certificate_no = fields.String(validate=validate.Length(max=60))
+    certificate_no = Text(max_length=60)
     kind = fields.String()
     expected_end = fields.Date()
     method = fields.String()
-    tracking_no = fields.String(validate=validate.Length(max=40))
-    reason = fields.String(validate=validate.Length(max=2000))
-    redirect = fields.String(validate=validate.Length(max=500))
+    tracking_no = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-]{4,40}$", error="快递单号格式无效"))
+    reason = Text(max_length=2000)
+    redirect = Text(max_length=500)
     commitment_days = fields.Integer(validate=validate.Range(min=1, max=60))
 
 

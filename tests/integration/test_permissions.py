@@ -68,7 +68,7 @@ MATRIX = [
     ("request_correction", "submitted", WINDOW, {"items": [{"problem": "身份证复印件模糊"}]}, "decided"),
     ("refuse", "submitted", WINDOW, {"reason": "不属于受理范围", "redirect": "市级窗口"}, "county_review"),
     ("resubmit", "correction_requested", WINDOW, {"materials": []}, "submitted"),
-    ("supply_materials", "county_review", WINDOW, {"materials": ["M01"]}, "decided"),
+    ("supply_materials", "county_review", WINDOW, {"materials": ["M01"]}, "correction_requested"),
     ("review", "county_review", REVIEWER, {"opinion": "符合条件"}, "submitted"),
     ("suspend", "county_review", REVIEWER, {"kind": "expert_review", "expected_end": "2030-01-01"}, "decided"),
     ("resume", "suspended", REVIEWER, {}, "county_review"),
