@@ -86,3 +86,28 @@ class InboundSequence(db.Model):
     case_no: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     from_node: Mapped[str] = mapped_column(sa.String(30), primary_key=True)
     last: Mapped[int] = mapped_column(default=0)
+
+
+class ExchangePeer(db.Model):
+    """How to reach another node: its transport (local directory or SFTP store) and its wire format."""
+
+    __tablename__ = "exchange_peer"
+    __table_args__ = (
+        sa.CheckConstraint("transport IN ('local', 'sftp')", name="transport"),
+        sa.CheckConstraint("fmt IN ('xml', 'json')", name="fmt"),
+        sa.CheckConstraint("transport <> 'sftp' OR (sftp_host IS NOT NULL AND sftp_user IS NOT NULL "
+                           "AND sftp_key_path IS NOT NULL AND sftp_known_hosts IS NOT NULL)", name="sftp"),
+    )
+    node_id: Mapped[str] = mapped_column(sa.String(30), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    transport: Mapped[str] = mapped_column(sa.String(10), default="local")
+    fmt: Mapped[str] = mapped_column(sa.String(4), default="xml")
+    sftp_host: Mapped[str | None] = mapped_column(sa.String(255))
+    sftp_port: Mapped[int] = mapped_column(default=22)
+    sftp_user: Mapped[str | None] = mapped_column(sa.String(100))
+    sftp_key_path: Mapped[str | None] = mapped_column(sa.String(500))
+    sftp_known_hosts: Mapped[str | None] = mapped_column(sa.String(500))
+    sftp_root: Mapped[str] = mapped_column(sa.String(500), default="/exchange")
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
