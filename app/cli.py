@@ -20,11 +20,21 @@ def register_cli(app):
 
 
 @click.command("seed-demo")
-def seed_demo_cmd():
+@click.option("--node", help="seed what this node holds (default NODE_ID); a county code for a county node")
+@click.option("--remote-county", "remote", multiple=True,
+              help="on the city node: a county that runs its own node (repeatable)")
+def seed_demo_cmd(node, remote):
     """Load the demo city, counties, catalogue and accounts (idempotent)."""
     from delegation.seed import seed_demo
 
-    result = seed_demo(current_app.config["TONGQUAN"].node_id)
+    node = node or current_app.config["TONGQUAN"].node_id
+    if node != current_app.config["TONGQUAN"].node_id:
+        raise click.ClickException(f"--node {node} differs from this installation's NODE_ID "
+                                   f"{current_app.config['TONGQUAN'].node_id}")
+    try:
+        result = seed_demo(node, set(remote))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(json.dumps(result, ensure_ascii=False))
 
@@ -50,6 +60,11 @@ def user_token(username):
 @click.group()
 def exchange():
     """The exchange bus."""
+
+
+from app.cli_exchange import register as _register_exchange_admin  # noqa: E402
+
+_register_exchange_admin(exchange)
 
 
 @exchange.command("run-once")

@@ -89,8 +89,11 @@ def validation_problem(messages):
 
 
 def register_error_handlers(app):
+    from app.extensions import db
+
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
+        db.session.rollback()  # a refused action leaves nothing half-done behind, whatever it had touched
         return problem(exc.status, exc.code, exc.message(lang()), exc.field, **exc.extra)
 
     from exchange.errors import InvalidEnvelope
@@ -119,6 +122,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal_error", "服务器内部错误，已记录，请稍后再试" if lang() == "zh"
                        else "internal error; it has been logged")

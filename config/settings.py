@@ -33,6 +33,9 @@ class Settings:
     exchange_max_attempts: int = 8
     exchange_interval_seconds: int = 5
     run_jobs: bool = False
+    exchange_transport: str = "local"  # where this node's own inbox is: the local directory or the SFTP store
+    exchange_format: str = "xml"  # the default wire format towards peers without their own setting
+    sftp: dict = field(default_factory=dict)  # host, port, user, key, known_hosts, root (EXCHANGE_SFTP_*)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -125,6 +128,25 @@ def load_settings(environ=None, **overrides) -> Settings:
     except ValueError as exc:
         raise ConfigError(f"OFFICE_HOURS is invalid: {exc}") from None
 
+    exchange_transport = environ.get("EXCHANGE_TRANSPORT", "local")
+    if exchange_transport not in ("local", "sftp"):
+        raise ConfigError(f"EXCHANGE_TRANSPORT must be local or sftp, got {exchange_transport!r}")
+    exchange_format = environ.get("EXCHANGE_FORMAT", "xml")
+    if exchange_format not in ("xml", "json"):
+        raise ConfigError(f"EXCHANGE_FORMAT must be xml or json, got {exchange_format!r}")
+    sftp = {}
+    if exchange_transport == "sftp":
+        for key in ("HOST", "USER", "KEY", "KNOWN_HOSTS"):
+            if not environ.get(f"EXCHANGE_SFTP_{key}"):
+                raise ConfigError(f"EXCHANGE_SFTP_{key} is required when EXCHANGE_TRANSPORT=sftp")
+        for key in ("KEY", "KNOWN_HOSTS"):
+            if not Path(environ[f"EXCHANGE_SFTP_{key}"]).is_file():
+                raise ConfigError(f"EXCHANGE_SFTP_{key} names no file: {environ[f'EXCHANGE_SFTP_{key}']}")
+        sftp = {"host": environ["EXCHANGE_SFTP_HOST"], "port": _int(environ, "EXCHANGE_SFTP_PORT", 22),
+                "user": environ["EXCHANGE_SFTP_USER"], "key": environ["EXCHANGE_SFTP_KEY"],
+                "known_hosts": environ["EXCHANGE_SFTP_KNOWN_HOSTS"],
+                "root": environ.get("EXCHANGE_SFTP_ROOT", "/exchange")}
+
     return Settings(
         env=env,
         database_url=database_url,
@@ -137,4 +159,7 @@ def load_settings(environ=None, **overrides) -> Settings:
         exchange_max_attempts=_int(environ, "EXCHANGE_MAX_ATTEMPTS", Settings.exchange_max_attempts),
         exchange_interval_seconds=_int(environ, "EXCHANGE_INTERVAL_SECONDS", Settings.exchange_interval_seconds),
         run_jobs=environ.get("TONGQUAN_RUN_JOBS", "") in ("1", "true", "yes"),
+        exchange_transport=exchange_transport,
+        exchange_format=exchange_format,
+        sftp=sftp,
     )

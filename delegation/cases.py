@@ -416,12 +416,12 @@ def e_supply_materials(case, actor, payload, now, t):
 
 
 def e_review(case, actor, payload, now, t):
-    case.review_opinion = _required_text(payload, "opinion", "审核意见", "the review opinion")
+    opinion = _required_text(payload, "opinion", "审核意见", "the review opinion")
     recommendation = payload.get("recommendation")
     if Mode(case.mode) is Mode.DELEGATED_REVIEW and recommendation not in ("approve", "deny"):
         raise Invalid("required", "请选择审核结论（同意/不同意）", "recommendation must be approve or deny",
                       field="recommendation")
-    case.review_recommendation = recommendation
+    case.review_opinion, case.review_recommendation = opinion, recommendation
     case.reviewed_by, case.reviewed_at = actor.label, now
     if t.target is State.FORWARDED:
         case.return_reasons = None

@@ -31,21 +31,31 @@ def _get_or_add(model, key: dict, **values):
     return row
 
 
-def seed_orgs(node_id: str, divisions: list[dict]) -> dict[str, Org]:
+def _host(division_code: str, node_id: str, remote: set[str]) -> str:
+    """Which node an organisation of this division lives on, seen from the node being seeded."""
+    if division_code == node_id or division_code in remote:
+        return division_code
+    if node_id == CITY:
+        return CITY  # the city node hosts every county that has no node of its own
+    return CITY if division_code == CITY else division_code
+
+
+def seed_orgs(node_id: str, divisions: list[dict], remote: set[str] = frozenset()) -> dict[str, Org]:
     from delegation.catalog_io import SECTIONS
 
     orgs: dict[str, Org] = {}
     city = next(d for d in divisions if d["kind"] == "city")
+    city_node = _host(CITY, node_id, remote)
     _get_or_add(Division, {"code": city["code"]}, name=city["name"], kind="city", parent_code=None)
     bureau = _get_or_add(Org, {"code": f"{CITY}-bureau"}, name=f"{city['name']}行政审批局", kind="city_bureau",
-                         level="city", division_code=CITY, node_id=node_id)
+                         level="city", division_code=CITY, node_id=city_node)
     orgs[bureau.code] = bureau
     for code, name in SECTIONS.items():
         orgs[code] = _get_or_add(Org, {"code": code}, name=f"{city['name']}行政审批局{name}", kind="city_section",
-                                 level="city", division_code=CITY, node_id=node_id, parent_id=bureau.id)
+                                 level="city", division_code=CITY, node_id=city_node, parent_id=bureau.id)
     orgs[f"{CITY}-industry"] = _get_or_add(Org, {"code": f"{CITY}-industry"}, name=f"{city['name']}行业主管部门",
                                            kind="industry_authority", level="city", division_code=CITY,
-                                           node_id=node_id)
+                                           node_id=city_node)
     for d in divisions:
         if d["kind"] == "city":
             continue
@@ -53,11 +63,11 @@ def seed_orgs(node_id: str, divisions: list[dict]) -> dict[str, Org]:
         for suffix, label, kind in COUNTY_ORGS:
             code = f"{d['code']}-{suffix}"
             orgs[code] = _get_or_add(Org, {"code": code}, name=f"{d['name']}{label}", kind=kind, level="county",
-                                     division_code=d["code"], node_id=node_id)
+                                     division_code=d["code"], node_id=_host(d["code"], node_id, remote))
     return orgs
 
 
-def seed_users(orgs: dict[str, Org], divisions: list[dict]) -> int:
+def seed_users(orgs: dict[str, Org], divisions: list[dict], node_id: str = CITY) -> int:
     from app.auth import hash_password
 
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account: they share the password
@@ -72,6 +82,8 @@ def seed_users(orgs: dict[str, Org], divisions: list[dict]) -> int:
                      (f"reg-{d['code']}", f"{d['name']}监管人员", "regulator", f"{d['code']}-industry")]
     created = 0
     for username, name, role, org_code in accounts:
+        if orgs[org_code].node_id != node_id:
+            continue  # that organisation's staff log in to their own node
         if db.session.execute(sa.select(User.id).filter_by(username=username)).first():
             continue
         db.session.add(User(username=username, display_name=name, role=role, org_id=orgs[org_code].id,
@@ -81,12 +93,17 @@ def seed_users(orgs: dict[str, Org], divisions: list[dict]) -> int:
     return created
 
 
-def seed_demo(node_id: str) -> dict:
+def seed_demo(node_id: str, remote: set[str] = frozenset()) -> dict:
+    """Seed what node `node_id` holds. The city node hosts every county except those in `remote` (counties
+    running their own node); a county node holds its own organisations and staff, and knows the city's
+    organisations as the peers it sends to. The whole catalogue is on every node."""
     from delegation.catalog_io import DEMO_CATALOG, import_catalog, read_catalog
 
     divisions = read_divisions()
-    orgs = seed_orgs(node_id, divisions)
+    if node_id != CITY and node_id not in {d["code"] for d in divisions}:
+        raise ValueError(f"no division {node_id} in the reference data")
+    orgs = seed_orgs(node_id, divisions, set(remote))
     counties = [d["code"] for d in divisions if d["kind"] != "city"]
     catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
-    users = seed_users(orgs, divisions)
-    return {"orgs": len(orgs), "users_created": users, **catalog}
+    users = seed_users(orgs, divisions, node_id)
+    return {"node": node_id, "orgs": len(orgs), "users_created": users, **catalog}

@@ -1,19 +1,26 @@
-"""This node's place on the bus: its id, signing key, trust store, transport and file store."""
+"""This node's place on the bus: its id, signing key, trust store, transports and file store.
+
+The node's own inbox lives on its home store (the local directory, or the SFTP exchange host). A peer is reached
+through the transport and in the wire format its `exchange_peer` row names, or through the home store in the
+default format when it has none.
+"""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
 
 from exchange.blobs import BlobStore
-from exchange.keys import cert_pem, generate_node_key, load_private_key, write_private_key
+from exchange.keys import cert_pem, generate_node_key, write_private_key
 from exchange.transport import LocalTransport, Transport
 from exchange.trust import TrustStore
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "tongquan.bus"
+FORMATS = ("xml", "json")
 
 
 @dataclass
@@ -21,27 +28,78 @@ class Bus:
     node_id: str
     keys_dir: Path
     trust: TrustStore
-    transport: Transport
+    transport: Transport  # the home store: this node's inbox, and the default way to reach a peer
     blobs: BlobStore
+    exchange_root: Path
+    default_format: str = "xml"
     max_attempts: int = 8
     receipt_timeout_seconds: int = 600
     _private_key: object = None
+    _peer_transports: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def private_key(self):
         if self._private_key is None:
-            self._private_key = load_private_key(self.keys_dir / "node.key")
+            from exchange.keyring import load_node_key
+
+            self._private_key = load_node_key(self.keys_dir)
         return self._private_key
 
-    def sign(self, envelope) -> bytes:
-        from exchange.xmlform import sign
+    def reload_key(self) -> None:
+        self._private_key = None
 
-        return sign(envelope, self.private_key, self.node_id)
+    # -- peers ----------------------------------------------------------------------------------------------
 
-    def verify(self, data: bytes):
-        from exchange.xmlform import verify
+    def _peer(self, node_id: str):
+        from app.extensions import db
+        from exchange.models import ExchangePeer
 
-        return verify(data, self.trust.certs_for, self.node_id)
+        return db.session.get(ExchangePeer, node_id)
+
+    def format_for(self, node_id: str) -> str:
+        peer = self._peer(node_id)
+        return peer.fmt if peer is not None else self.default_format
+
+    def transport_for(self, node_id: str) -> Transport:
+        peer = self._peer(node_id)
+        if peer is None:
+            return self.transport
+        if peer.transport == "local":
+            return self.transport if isinstance(self.transport, LocalTransport) else LocalTransport(self.exchange_root)
+        config = (peer.sftp_host, peer.sftp_port, peer.sftp_user, peer.sftp_key_path, peer.sftp_known_hosts,
+                  peer.sftp_root)
+        with self._lock:
+            transport = self._peer_transports.get(config)
+            if transport is None:
+                transport = self._peer_transports[config] = sftp_transport(*config, self.exchange_root)
+        return transport
+
+    # -- wire formats ---------------------------------------------------------------------------------------
+
+    def sign(self, envelope, fmt: str = "xml") -> bytes:
+        return _form(fmt).sign(envelope, self.private_key, self.node_id)
+
+    def verify(self, data: bytes, fmt: str = "xml"):
+        return _form(fmt).verify(data, self.trust.certs_for, self.node_id)
+
+
+def _form(fmt: str):
+    if fmt == "json":
+        from exchange import jsonform
+
+        return jsonform
+    if fmt == "xml":
+        from exchange import xmlform
+
+        return xmlform
+    raise ValueError(f"unknown wire format {fmt!r}")
+
+
+def sftp_transport(host, port, user, key_path, known_hosts, root, local_root: Path) -> Transport:
+    from exchange.sftp import SftpTransport
+
+    return SftpTransport(host, port, user, key_path, known_hosts, root, local_quarantine_root=local_root)
 
 
 def ensure_node_key(node_id: str, keys_dir: Path, trust: TrustStore) -> None:
@@ -60,14 +118,23 @@ def ensure_node_key(node_id: str, keys_dir: Path, trust: TrustStore) -> None:
 def init_bus(app, settings) -> Bus:
     trust = TrustStore(settings.trust_dir)
     ensure_node_key(settings.node_id, settings.keys_dir, trust)
+    if settings.exchange_transport == "sftp":
+        s = settings.sftp
+        home = sftp_transport(s["host"], s["port"], s["user"], s["key"], s["known_hosts"], s["root"],
+                              settings.exchange_root)
+    else:
+        home = LocalTransport(settings.exchange_root)
     bus = Bus(
         node_id=settings.node_id,
         keys_dir=settings.keys_dir,
         trust=trust,
-        transport=LocalTransport(settings.exchange_root),
+        transport=home,
         blobs=BlobStore(settings.upload_dir),
+        exchange_root=settings.exchange_root,
+        default_format=settings.exchange_format,
         max_attempts=settings.exchange_max_attempts,
     )
+    bus.private_key  # an unreadable key (e.g. EXCHANGE_KEY_PASSPHRASE missing) stops start-up, not a request
     app.extensions[EXTENSION_KEY] = bus
     return bus
 

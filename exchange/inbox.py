@@ -78,7 +78,7 @@ def _receive_one(bus: Bus, name: str) -> None:
     digest = _sha(raw)
     fmt = name.rsplit(".", 1)[-1]
     try:
-        env, _signed = bus.verify(raw)
+        env, _signed = bus.verify(raw, fmt)
     except ExchangeRejected as exc:
         _quarantine(bus, name, raw, digest, fmt, exc)
         return
@@ -211,7 +211,7 @@ def _release_held(bus: Bus, case_no: str, from_node: str) -> None:
         ).scalar_one_or_none()
         if record is None:
             return
-        env, _ = bus.verify(record.raw)
+        env, _ = bus.verify(record.raw, record.fmt)
         if _apply(bus, env, record):
             db.session.commit()
         else:
@@ -235,8 +235,9 @@ def _apply_receipt(env: Envelope) -> None:
         return  # a repeated receipt
     status = env.body.get("status")
     reason = env.body.get("reason")
-    if env.body.get("received_sha256") != row.sha256:
-        # The peer judged other bytes than ours: damaged or replaced on the way. Ours are still good: send again.
+    if env.body.get("received_sha256") != row.sha256 or env.body.get("reason_code") == "digest_mismatch":
+        # The peer judged other bytes than ours (the envelope or an attachment), damaged or replaced on the way.
+        # Ours are still good: send again.
         row.state, row.next_attempt_at = "retry", utcnow()
         row.last_error = f"peer received different bytes ({env.body.get('reason_code') or status})"
         log.warning("peer %s got a damaged copy of %s; sending it again", env.from_node, row.message_id)
@@ -252,8 +253,25 @@ def _apply_receipt(env: Envelope) -> None:
         hook(row, status)
 
 
-def _peek_header(raw: bytes) -> dict | None:
+def _peek_json_header(raw: bytes) -> dict | None:
+    import base64
+    import json
+
+    try:
+        jws = json.loads(raw[:1_048_576])
+        payload = jws["payload"]
+        env = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return {"message_id": str(env["message_id"]), "from_node": str(env["from"]["node"]),
+                "from_org": str(env["from"]["org"]), "to_org": str(env["to"]["org"]),
+                "case_no": env.get("case_no"), "type": str(env.get("type"))}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _peek_header(raw: bytes, fmt: str = "xml") -> dict | None:
     """Who a message claims to come from: only used to address a rejection receipt, never trusted."""
+    if fmt == "json":
+        return _peek_json_header(raw)
     try:
         root = etree.fromstring(raw, _peek_parser)
     except etree.XMLSyntaxError:
@@ -285,7 +303,7 @@ def _clip(value, size):
 def _quarantine(bus: Bus, name: str, raw: bytes, digest: str, fmt: str, exc: ExchangeRejected,
                 env: Envelope | None = None, final_for_sequence: bool = False) -> None:
     db.session.rollback()
-    header = env if env is not None else (_Header(**h) if (h := _peek_header(raw)) else None)
+    header = env if env is not None else (_Header(**h) if (h := _peek_header(raw, fmt)) else None)
     key = f"q:{digest}"
     record = db.session.execute(sa.select(InboundMessage).filter_by(message_id=key)).scalar_one_or_none()
     if record is None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from app.extensions import db, utcnow
 from exchange.bus import get_bus
 from exchange.envelope import Attachment, Envelope
-from exchange.models import OutboundSequence, OutboxMessage
+from exchange.models import ExchangePeer, OutboundSequence, OutboxMessage
 from exchange.transport import TransportError
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,11 @@ def enqueue(message_type: str, *, from_org: str, to_node: str, to_org: str, body
     sequence = next_sequence(case_no, bus.node_id, to_node) if case_no and sequenced else None
     env = Envelope.new(message_type, bus.node_id, from_org, to_node, to_org, body, case_no=case_no,
                        sequence=sequence, in_reply_to=in_reply_to, attachments=list(attachments))
-    raw = bus.sign(env)
+    fmt = bus.format_for(to_node)
+    raw = bus.sign(env, fmt)
     row = OutboxMessage(
         message_id=env.message_id, type=message_type, to_node=to_node, to_org=to_org, case_no=case_no,
-        sequence=sequence, in_reply_to=in_reply_to, fmt="xml", raw=raw, sha256=hashlib.sha256(raw).hexdigest(),
+        sequence=sequence, in_reply_to=in_reply_to, fmt=fmt, raw=raw, sha256=hashlib.sha256(raw).hexdigest(),
         attachments=[{"sha256": a.sha256, "size": a.size} for a in attachments], state="queued",
         next_attempt_at=utcnow(),
     )
@@ -83,9 +84,10 @@ def send_due(now: datetime | None = None, limit: int = 200) -> int:
         row.attempts += 1
         try:
             files = [(a["sha256"], bus.blobs.get(a["sha256"])) for a in row.attachments or []]
-            bus.transport.publish(row.to_node, row.message_id, row.fmt, row.raw, files)
+            bus.transport_for(row.to_node).publish(row.to_node, row.message_id, row.fmt, row.raw, files)
         except (TransportError, OSError) as exc:
             row.last_error = str(exc)
+            _peer_status(row.to_node, now, str(exc))
             if row.attempts >= bus.max_attempts:
                 row.state = "dead"
                 log.error("message %s (%s to %s) is dead after %d tries: %s", row.message_id, row.type,
@@ -97,6 +99,7 @@ def send_due(now: datetime | None = None, limit: int = 200) -> int:
                             row.attempts, exc)
         else:
             sent += 1
+            _peer_status(row.to_node, now, None)
             row.sent_at = now
             row.last_error = None
             # A receipt is not itself acknowledged; everything else waits for one.
@@ -104,6 +107,16 @@ def send_due(now: datetime | None = None, limit: int = 200) -> int:
             row.next_attempt_at = now + timedelta(seconds=bus.receipt_timeout_seconds)
         db.session.commit()
     return sent
+
+
+def _peer_status(node_id: str, now: datetime, error: str | None) -> None:
+    peer = db.session.get(ExchangePeer, node_id)
+    if peer is None:
+        return
+    if error is None:
+        peer.last_success_at, peer.last_error = now, None
+    else:
+        peer.last_error = error[:2000]
 
 
 def expire_receipts(now: datetime | None = None) -> int:

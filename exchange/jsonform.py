@@ -1,0 +1,345 @@
+"""The JSON form of an exchange envelope (exchange-v1, "The JSON form"): a JWS, flattened JSON serialization.
+
+Public API (mirrors `exchange.xmlform`)::
+
+    encode(env: Envelope) -> bytes                       # unsigned, schema-validated UTF-8 JSON payload
+    sign(env: Envelope, private_key, node_id: str) -> bytes
+    verify(data: bytes, trusted_certs: Callable[[str], Iterable[bytes | str | x509.Certificate]],
+           expected_to_node: str | None = None) -> tuple[Envelope, bytes]
+    envelope_to_json_dict(env: Envelope) -> dict         # the validated payload as a dict
+    envelope_from_json_dict(d: dict) -> Envelope
+
+The payload carries the same fields as the XML form (`exchange.jsonschemas` holds the schemas)::
+
+    {"version": "1", "message_id", "type", "from": {"node", "org"}, "to": {"node", "org"}, "created_at",
+     "case_no"?, "sequence"?, "in_reply_to"?, "body": {...}, "attachments": [{"name", "media_type", "size", "sha256"}]}
+
+The JWS: ``{"payload": b64u(payload), "protected": b64u(header), "signature": b64u(r || s)}`` with the protected
+header exactly ``{"alg":"ES256","kid":"<node_id>","typ":"tongquan-envelope+json"}``.
+
+JWS is implemented here with `cryptography` alone rather than joserfc: the profile has one algorithm, so
+ES256 is a dozen lines and there is no algorithm dispatch at all for an attacker to steer ("none", HS256 with
+the public key as the secret); and verification needs control a JOSE library does not give (strict UTF-8,
+duplicate keys refused in every JSON object, a size cap before parsing, canonical base64url, a key chosen only
+from the trust store whatever `jwk`/`x5c`/`jku` say). The tests check interoperability with plain `cryptography`
+and with joserfc.
+
+Verification order and reason codes are those of `xmlform.verify`, so a message gets the same code whichever
+encoding its peer uses: malformed → unsigned → unknown_sender (by the claimed sender, payload ``from.node``) →
+signature_invalid (header profile, ``kid`` = ``from.node``, ECDSA) → schema_invalid → wrong_recipient.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from marshmallow import ValidationError
+
+from .envelope import Envelope
+from .errors import (
+    MALFORMED,
+    SCHEMA_INVALID,
+    SIGNATURE_INVALID,
+    UNKNOWN_SENDER,
+    UNSIGNED,
+    WRONG_RECIPIENT,
+    ExchangeRejected,
+    InvalidEnvelope,
+)
+from .jsonschemas import NODE_ID, EnvelopeSchema, describe
+from .keys import load_cert
+
+log = logging.getLogger(__name__)
+
+ALG = "ES256"
+TYP = "tongquan-envelope+json"
+# An envelope is metadata; files travel beside it as attachments. 1 MiB is far above any real envelope and
+# is checked before a single byte is parsed.
+MAX_MESSAGE_BYTES = 1 << 20
+
+_P256_BYTES = 32  # one coordinate of the raw r || s signature (RFC 7518 §3.4)
+_JWS_MEMBERS = frozenset({"payload", "protected", "header", "signature"})
+# Header parameters that change how a signature is checked: they count only when integrity protected, and
+# `crit` / `b64` (RFC 7797, unencoded payload) ask for extensions this profile does not implement.
+_VERIFICATION_PARAMS = frozenset({"alg", "kid", "typ", "crit", "b64"})
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_NODE_ID = re.compile(NODE_ID)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    """Strict base64url without padding (RFC 7515 §2): anything else, including a non-canonical spelling of
+    the same bytes, is refused so one message has exactly one byte form (replay detection compares bytes)."""
+    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url without padding")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64encode(data) != text:
+        raise ValueError("non-canonical base64url")
+    return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Python keeps the last of two equal keys, other parsers the first: refuse the ambiguity outright, or a
+    # signed {"to": A, "to": B} could mean different recipients to different verifiers.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json would accept NaN and Infinity
+
+
+def _clean(text: str, limit: int = 500) -> str:
+    """Operator-facing text built from untrusted input: bounded, and always encodable (no lone surrogates)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _parse_json(data: bytes, what: str) -> Any:
+    try:
+        # Decode first: json.loads(bytes) would also accept UTF-16 and UTF-32; the wire format is UTF-8.
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as exc:
+        raise ExchangeRejected(MALFORMED, _clean(f"{what}: duplicate key {exc.key!r}")) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise ExchangeRejected(MALFORMED, _clean(f"{what} is not UTF-8 JSON: {exc}")) from None
+
+
+def _json_native(value: Any) -> Any:
+    """The body as JSON-native data, by xmlform's encoding rules: dates and decimals become their ISO / plain
+    strings, and None means absent."""
+    if isinstance(value, dict):
+        return {k: _json_native(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_json_native(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _raw_dict(env: Envelope) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "version": "1",
+        "message_id": env.message_id,
+        "type": env.type,
+        "from": {"node": env.from_node, "org": env.from_org},
+        "to": {"node": env.to_node, "org": env.to_org},
+        "created_at": env.created_at.isoformat(),
+        "body": _json_native(env.body),
+        "attachments": [
+            {"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256} for a in env.attachments
+        ],
+    }
+    for key in ("case_no", "sequence", "in_reply_to"):
+        if getattr(env, key) is not None:
+            d[key] = getattr(env, key)
+    return d
+
+
+def _load(d: Any) -> Envelope:
+    """Validate a payload dict; ValidationError carries messages keyed by JSON field."""
+    if not isinstance(d, dict):
+        raise ValidationError("The envelope must be a JSON object.")
+    return EnvelopeSchema().load(d)
+
+
+def _dumps(d: dict[str, Any]) -> bytes:
+    # Sorted keys and no ASCII escaping: stable bytes, readable Chinese in a mailbox listing or a log.
+    return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _as_cert(cert: bytes | str | x509.Certificate) -> x509.Certificate:
+    return cert if isinstance(cert, x509.Certificate) else load_cert(cert)
+
+
+# ---------------------------------------------------------------------------------------------- model ⇄ dict
+
+
+def envelope_from_json_dict(d: dict[str, Any]) -> Envelope:
+    """The Envelope a JSON payload dict describes. Raises InvalidEnvelope naming the field when it does not fit."""
+    try:
+        return _load(d)
+    except ValidationError as exc:
+        raise InvalidEnvelope(describe(exc.messages)) from None
+
+
+def envelope_to_json_dict(env: Envelope) -> dict[str, Any]:
+    """The JSON payload of `env` as a dict, validated and normalised (0..n lists present, None dropped)."""
+    try:
+        normalised = _load(_raw_dict(env))
+    except ValidationError as exc:
+        raise InvalidEnvelope(f"{env.type} {env.message_id}: {describe(exc.messages)}") from None
+    return _raw_dict(normalised)
+
+
+def encode(env: Envelope) -> bytes:
+    """Unsigned JSON payload of `env`, schema-validated. Raises InvalidEnvelope when it does not fit."""
+    return _dumps(envelope_to_json_dict(env))
+
+
+def sign(env: Envelope, private_key: ec.EllipticCurvePrivateKey, node_id: str) -> bytes:
+    """The flattened JWS of `env`, signed ES256 with `kid` = `node_id` (which must be the sender)."""
+    if node_id != env.from_node:
+        # Receivers pick the certificate by from.node and require kid to match it; this could never verify.
+        raise InvalidEnvelope(f"node {node_id} cannot sign a message from {env.from_node}")
+    if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(private_key.curve, ec.SECP256R1):
+        raise ValueError("exchange keys must be ECDSA P-256")
+    # Key order and separators give exactly the header text of the spec.
+    protected = _b64encode(json.dumps({"alg": ALG, "kid": node_id, "typ": TYP}, separators=(",", ":")).encode())
+    payload = _b64encode(encode(env))
+    der = private_key.sign(f"{protected}.{payload}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    signature = _b64encode(r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big"))
+    return _dumps({"payload": payload, "protected": protected, "signature": signature})
+
+
+# ---------------------------------------------------------------------------------------------- verify
+
+
+def _check_header(protected: Any, unprotected: Any, sender: str) -> None:
+    """Pin the JOSE header to exchange-v1's profile before any cryptography runs."""
+
+    def bad(why: str) -> ExchangeRejected:
+        return ExchangeRejected(SIGNATURE_INVALID, _clean(f"JWS header does not follow exchange-v1: {why}"))
+
+    if not isinstance(protected, dict):
+        raise bad("the protected header must be a JSON object")
+    if unprotected is not None:
+        if not isinstance(unprotected, dict):
+            raise bad("the unprotected header must be a JSON object")
+        # RFC 7515 §7.2.1: the two headers must not share a name. Verification parameters must be protected.
+        shared = set(unprotected) & (set(protected) | _VERIFICATION_PARAMS)
+        if shared:
+            raise bad(f"{', '.join(sorted(shared))} must appear only in the protected header")
+    if protected.get("alg") != ALG:  # exact and case-sensitive (RFC 7515 §4.1.1): "none", HS256, es256 all fail
+        raise bad(f"alg must be {ALG}, got {protected.get('alg')!r}")
+    for extension in ("crit", "b64"):
+        if extension in protected:
+            raise bad(f"{extension} is not supported")
+    typ = protected.get("typ")
+    # Media types are case-insensitive and "application/" may be omitted (RFC 7515 §4.1.9).
+    if not isinstance(typ, str) or typ.lower().removeprefix("application/") != TYP:
+        raise bad(f"typ must be {TYP}")
+    kid = protected.get("kid")
+    if kid != sender:
+        raise bad(f"kid {kid!r} does not match from.node {sender!r}")
+    # Any jwk, x5c, x5u, jku is deliberately ignored: keys come from the trust store only.
+
+
+def _ecdsa_verify(cert: x509.Certificate, signing_input: bytes, raw: bytes) -> str | None:
+    """None when `raw` is a valid ES256 signature by `cert`'s key, else why not (no key material in it)."""
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        return "certificate key is not ECDSA P-256"
+    r = int.from_bytes(raw[:_P256_BYTES], "big")
+    s = int.from_bytes(raw[_P256_BYTES:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return "InvalidSignature"
+    return None
+
+
+def verify(
+    data: bytes,
+    trusted_certs: Callable[[str], Iterable[bytes | str | x509.Certificate]],
+    expected_to_node: str | None = None,
+) -> tuple[Envelope, bytes]:
+    """Verify a JWS envelope and return (envelope, payload bytes: exactly what the signature covers).
+
+    `trusted_certs(node_id)` gives the trust-store certificates of a node; only those of the payload's
+    from.node are tried. Every failure raises ExchangeRejected with a stable code.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise ExchangeRejected(MALFORMED, "message must be bytes")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ExchangeRejected(MALFORMED, f"message is {len(data)} bytes, more than {MAX_MESSAGE_BYTES}")
+    jws = _parse_json(bytes(data), "message")
+    if not isinstance(jws, dict):
+        raise ExchangeRejected(MALFORMED, "a flattened JWS must be a JSON object")
+    if "signatures" in jws:
+        # The general serialization may carry several signatures; exchange-v1 allows exactly one.
+        raise ExchangeRejected(SIGNATURE_INVALID, "only the flattened JWS serialization (one signature) is accepted")
+    if "signature" not in jws:
+        raise ExchangeRejected(UNSIGNED, "no JWS signature in the message")
+    extra = set(jws) - _JWS_MEMBERS
+    if extra:  # nothing outside the signature may travel with the message
+        raise ExchangeRejected(SIGNATURE_INVALID, _clean(f"unexpected JWS member(s) {', '.join(sorted(extra))}"))
+    if not all(isinstance(jws.get(m), str) for m in ("payload", "protected", "signature")):
+        raise ExchangeRejected(MALFORMED, "payload, protected and signature must be strings")
+    try:
+        payload_bytes = _b64decode(jws["payload"])
+        protected_bytes = _b64decode(jws["protected"])
+    except ValueError as exc:
+        raise ExchangeRejected(MALFORMED, f"JWS member is not base64url: {exc}") from None
+    protected = _parse_json(protected_bytes, "protected header")
+    payload = _parse_json(payload_bytes, "payload")
+
+    # The claimed sender is read from the unverified payload only to pick which certificates to try.
+    party = payload.get("from") if isinstance(payload, dict) else None
+    sender = party.get("node") if isinstance(party, dict) else None
+    if not isinstance(sender, str) or not _NODE_ID.fullmatch(sender):
+        # Never hand an arbitrary string to the trust store (it may name a directory).
+        raise ExchangeRejected(SCHEMA_INVALID, "from.node is missing or not a node id")
+    certs = [_as_cert(c) for c in trusted_certs(sender)]
+    if not certs:
+        raise ExchangeRejected(UNKNOWN_SENDER, f"no trusted certificate for node {sender}")
+    _check_header(protected, jws.get("header"), sender)
+
+    try:
+        raw = _b64decode(jws["signature"])
+    except ValueError as exc:
+        raise ExchangeRejected(SIGNATURE_INVALID, f"signature is not base64url: {exc}") from None
+    if len(raw) != 2 * _P256_BYTES:
+        raise ExchangeRejected(SIGNATURE_INVALID, f"an ES256 signature is 64 bytes, got {len(raw)}")
+    signing_input = f"{jws['protected']}.{jws['payload']}".encode("ascii")  # the strings as sent (§5.2)
+    failures: list[str] = []
+    for cert in certs:  # several after a key rotation: the old certificate stays trusted for a while
+        why = _ecdsa_verify(cert, signing_input, raw)
+        if why is None:
+            break
+        failures.append(why)
+    else:
+        raise ExchangeRejected(
+            SIGNATURE_INVALID,
+            f"signature does not verify with any of {len(certs)} trusted certificate(s) of node {sender}: "
+            + "; ".join(failures),
+        )
+
+    try:
+        env = _load(payload)
+    except ValidationError as exc:
+        raise ExchangeRejected(SCHEMA_INVALID, _clean(describe(exc.messages))) from None
+    if expected_to_node is not None and env.to_node != expected_to_node:
+        raise ExchangeRejected(WRONG_RECIPIENT, f"message is for node {env.to_node}, this is node {expected_to_node}")
+    log.debug("verified %s %s from %s", env.type, env.message_id, env.from_node)
+    return env, payload_bytes
