@@ -7,6 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import db
 
@@ -20,6 +21,7 @@ def register_cli(app):
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--node", help="seed what this node holds (default NODE_ID); a county code for a county node")
 @click.option("--remote-county", "remote", multiple=True,
               help="on the city node: a county that runs its own node (repeatable)")
@@ -39,7 +41,7 @@ def seed_demo_cmd(node, remote):
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def users():
     """Staff accounts."""
 
@@ -57,7 +59,7 @@ def user_token(username):
     click.echo(issue_token(user))
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def exchange():
     """The exchange bus."""
 
@@ -75,7 +77,7 @@ def exchange_run_once():
     click.echo(json.dumps(run_once()))
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def catalog():
     """The catalogue of delegated items."""
 
@@ -111,7 +113,7 @@ def catalog_export(path):
     click.echo(path)
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def deadlines():
     """Time limits."""
 

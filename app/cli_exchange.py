@@ -64,7 +64,12 @@ def _local_time(value: datetime | None) -> str:
 
 def register(exchange_group: click.Group) -> None:
     """Add the commands of this module to `flask exchange` (idempotent: a second call changes nothing)."""
+    from flask.cli import with_appcontext
+
     for command in (keygen, cert, trust, untrust, peers, peer_set, rotate, export):
+        if not getattr(command.callback, "_tongquan_ctx", False):
+            command.callback = with_appcontext(command.callback)
+            command.callback._tongquan_ctx = True
         exchange_group.add_command(command)
 
 

@@ -34,7 +34,12 @@ def receive(limit: int = 500) -> int:
     bus = get_bus()
     handled = 0
     _release_all_held(bus)
-    for name in bus.transport.list_inbox(bus.node_id)[:limit]:
+    try:
+        names = bus.transport.list_inbox(bus.node_id)[:limit]
+    except TransportError as exc:  # the store is unreachable: try again on the next run, nothing is lost
+        log.warning("inbox of %s not reachable: %s", bus.node_id, exc)
+        return 0
+    for name in names:
         try:
             _receive_one(bus, name)
         except TransportError as exc:
