@@ -63,29 +63,39 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
 
 
-def _claim_due(now: datetime, limit: int) -> list[OutboxMessage]:
+def _claim_next(now: datetime, skip_nodes: set[str]) -> OutboxMessage | None:
+    """One due message, locked until this unit of work commits. Claiming one row at a time keeps the lock for
+    exactly as long as the message is being sent: several workers on PostgreSQL each take a different row
+    (SKIP LOCKED), and none sends what another is sending."""
     query = (
         sa.select(OutboxMessage)
         .where(OutboxMessage.state.in_(("queued", "retry")), OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
-        .limit(limit)
+        .limit(1)
     )
+    if skip_nodes:
+        query = query.where(OutboxMessage.to_node.not_in(skip_nodes))
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(db.session.execute(query).scalars())
+    return db.session.execute(query).scalar_one_or_none()
 
 
 def send_due(now: datetime | None = None, limit: int = 200) -> int:
-    """Publish every due message; returns how many were published."""
+    """Publish every due message, one commit each; returns how many were published."""
     bus = get_bus()
     now = now or utcnow()
     sent = 0
-    for row in _claim_due(now, limit):
+    unreachable: set[str] = set()  # one failure per peer and run: the others to it wait for the next run
+    for _ in range(limit):
+        row = _claim_next(now, unreachable)
+        if row is None:
+            break
         row.attempts += 1
         try:
             files = [(a["sha256"], bus.blobs.get(a["sha256"])) for a in row.attachments or []]
             bus.transport_for(row.to_node).publish(row.to_node, row.message_id, row.fmt, row.raw, files)
         except (TransportError, OSError) as exc:
+            unreachable.add(row.to_node)
             row.last_error = str(exc)
             _peer_status(row.to_node, now, str(exc))
             if row.attempts >= bus.max_attempts:

@@ -174,7 +174,8 @@ def test_county_keeps_working_while_the_store_is_down(nodes, sftp):
         from exchange.models import OutboxMessage
 
         rows = db.session.execute(sa.select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all()
-        assert [r.state for r in rows] == ["retry"] * 3 and all(r.last_error for r in rows)
+        assert len(rows) == 3 and {r.state for r in rows} <= {"queued", "retry"}  # waiting, none lost
+        assert any("connect" in (r.last_error or "") for r in rows)
         for r in rows:  # the backoff has passed
             r.next_attempt_at = r.created_at
         db.session.commit()
