@@ -40,9 +40,10 @@ def init_api(app):
         },
     )
     api.init_app(app)
-    from app.api import auth, cases, items
+    from app.api import auth, cases, exchange_ops, items
 
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
     api.register_blueprint(cases.blp, url_prefix="/api/v1/cases")
+    api.register_blueprint(exchange_ops.blp, url_prefix="/api/v1/exchange")
     app.register_blueprint(swagger_static)
