@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin, every command
 
     from app.extensions import db, migrate
 
