@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     init_bus(app, settings)
 
     import delegation.messaging  # noqa: F401  registers the handlers of the case messages
+    import supervision  # noqa: F401  subscribes to the workflow's events and registers its message handlers
 
     from app.api import init_api
     from app.cli import register_cli

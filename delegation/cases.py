@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 
 from app.extensions import db, utcnow
-from delegation import clock, messaging
+from delegation import clock, events, messaging
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
@@ -156,6 +156,7 @@ def perform(actor: Actor, case_no: str, action: str, payload: dict | None = None
         _route_after_acceptance(case, actor, now)
     clock.refresh_flag(case, now)
     db.session.flush()
+    events.publish(action.value, case, actor, now)
     return case
 
 
@@ -189,7 +190,8 @@ def _event(case, actor, action, source, target, now, comment="", data=None):
     db.session.add(CaseEvent(
         case=case, at=now, action=action, from_state=source.value if source else None,
         to_state=target.value if isinstance(target, State) else target, actor=actor.label,
-        actor_org=actor.org_code, comment=comment or "", data=data,
+        actor_username=actor.username if actor.user_id else None, actor_org=actor.org_code, comment=comment or "",
+        data=data,
     ))
 
 
@@ -561,6 +563,8 @@ def sweep(now: datetime | None = None) -> dict:
         _event(case, system, "terminate", source, target, now, comment=case.closed_reason,
                data={"commitment_deadline": case.commitment_deadline.isoformat(),
                      "missing": [m.code for m in case.materials if m.committed and not m.present]})
+        db.session.flush()
+        events.publish("terminate", case, system, now)
         db.session.commit()
         terminated += 1
     return {"flags_changed": flagged, "terminated": terminated}

@@ -130,6 +130,24 @@ class Delegation(db.Model):
     granted: Mapped[bool] = mapped_column(default=True)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
+    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a change that takes effect later
+
+
+class DelegationEvent(db.Model):
+    """The history of grants and revocations of an item for a county. Insert-only."""
+
+    __tablename__ = "delegation_event"
+    __table_args__ = (sa.CheckConstraint("action IN ('grant', 'revoke')", name="action"),
+                      sa.Index("ix_delegation_event_item_division", "item_id", "division_code", "id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"))
+    division_code: Mapped[str] = mapped_column(sa.ForeignKey("division.code"))
+    action: Mapped[str] = mapped_column(sa.String(10))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finding_ref: Mapped[str | None] = mapped_column(sa.String(100))  # e.g. "spot-check-entry:12"
+    by: Mapped[str] = mapped_column(sa.String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class HolidayDay(db.Model):
@@ -295,6 +313,7 @@ class CaseEvent(db.Model):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     action: Mapped[str] = mapped_column(sa.String(40))
+    actor_username: Mapped[str | None] = mapped_column(sa.String(60))  # who handled it, for spot-check exclusion
     from_state: Mapped[str | None] = mapped_column(sa.String(30))
     to_state: Mapped[str] = mapped_column(sa.String(30))
     actor: Mapped[str] = mapped_column(sa.String(100))
