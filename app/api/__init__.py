@@ -40,10 +40,13 @@ def init_api(app):
         },
     )
     api.init_app(app)
-    from app.api import auth, cases, exchange_ops, items
+    from app.api import auth, cases, delegations_api, exchange_ops, items, spotchecks_api, supervision_api
 
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
     api.register_blueprint(cases.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(exchange_ops.blp, url_prefix="/api/v1/exchange")
+    api.register_blueprint(supervision_api.blp, url_prefix="/api/v1/supervision")
+    api.register_blueprint(spotchecks_api.blp, url_prefix="/api/v1/spot-checks")
+    api.register_blueprint(delegations_api.blp, url_prefix="/api/v1/delegations")
     app.register_blueprint(swagger_static)
