@@ -21,10 +21,21 @@ def office_hours() -> OfficeHours:
     return OfficeHours.parse(current_app.config["TONGQUAN"].office_hours)
 
 
+_calendars: dict[tuple, WorkCalendar] = {}
+
+
 def load_calendar() -> WorkCalendar:
-    table = {row.day: row.is_workday for row in db.session.execute(sa.select(HolidayDay)).scalars()}
-    years = db.session.execute(sa.select(HolidayYear.year)).scalars().all()
-    return WorkCalendar(holiday_table=table, table_years=years)
+    """The working-day calendar with the admin's holiday table. Building one costs a year of chinese-calendar
+    look-ups, so it is kept while the (small) table is unchanged."""
+    rows = tuple(db.session.execute(sa.select(HolidayDay.day, HolidayDay.is_workday).order_by(HolidayDay.day)).all())
+    years = tuple(db.session.execute(sa.select(HolidayYear.year).order_by(HolidayYear.year)).scalars())
+    key = (rows, years)
+    cal = _calendars.get(key)
+    if cal is None:
+        if len(_calendars) > 32:
+            _calendars.clear()
+        cal = _calendars[key] = WorkCalendar(holiday_table=dict(rows), table_years=years)
+    return cal
 
 
 def add_limit(cal: WorkCalendar, start: datetime, unit: str, amount: int) -> datetime:
