@@ -44,10 +44,12 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.cli import register_cli
     from app.errors import register_error_handlers
     from app.home import bp as home_bp
+    from app.public import bp as public_bp
 
     init_api(app)
     register_error_handlers(app)
     app.register_blueprint(home_bp)
+    app.register_blueprint(public_bp)
     register_cli(app)
 
     if settings.run_jobs:
