@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 APT_PACKAGES := postgresql openssh-server xmlsec1
 
-.PHONY: run test venv system-deps migrate seed clean
+.PHONY: run test venv system-deps migrate seed clean bench
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ system-deps:
 
 test: system-deps venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Exchange throughput against the project's targets; appends its figures to bench/RESULTS.md.
+bench: system-deps venv
+	$(BIN)/python bench/exchange_bench.py
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks of the exchange (`make bench`): not part of the test suite."""
