@@ -13,6 +13,9 @@ from app.extensions import db
 
 
 def register_cli(app):
+    from app.cli_supervision import register as register_supervision
+
+    register_supervision(app.cli)
     app.cli.add_command(seed_demo_cmd)
     app.cli.add_command(users)
     app.cli.add_command(exchange)
@@ -25,16 +28,23 @@ def register_cli(app):
 @click.option("--node", help="seed what this node holds (default NODE_ID); a county code for a county node")
 @click.option("--remote-county", "remote", multiple=True,
               help="on the city node: a county that runs its own node (repeatable)")
-def seed_demo_cmd(node, remote):
+@click.option("--org-node", "org_nodes", multiple=True, metavar="ORG=NODE",
+              help="an organisation living on a node of its own, e.g. 360700-industry=360700-sj (repeatable; "
+                   "give the same on every node)")
+def seed_demo_cmd(node, remote, org_nodes):
     """Load the demo city, counties, catalogue and accounts (idempotent)."""
+    from config.settings import NODE_ID_RE
     from delegation.seed import seed_demo
 
     node = node or current_app.config["TONGQUAN"].node_id
     if node != current_app.config["TONGQUAN"].node_id:
         raise click.ClickException(f"--node {node} differs from this installation's NODE_ID "
                                    f"{current_app.config['TONGQUAN'].node_id}")
+    placed = dict(pair.split("=", 1) for pair in org_nodes if "=" in pair)
+    if len(placed) != len(org_nodes) or not all(NODE_ID_RE.match(n) for n in placed.values()):
+        raise click.ClickException("--org-node takes ORG=NODE, e.g. 360700-industry=360700-sj")
     try:
-        result = seed_demo(node, set(remote))
+        result = seed_demo(node, set(remote), placed)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()

@@ -28,6 +28,7 @@ def _in_app(app, fn):
 def start_scheduler(app) -> BackgroundScheduler:
     from delegation.cases import sweep
     from exchange.jobs import run_once
+    from supervision.pushes import sweep as supervision_sweep
 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run every 5 s drowns the log
     settings = app.config["TONGQUAN"]
@@ -35,6 +36,8 @@ def start_scheduler(app) -> BackgroundScheduler:
     scheduler.add_job(_in_app(app, run_once), "interval", seconds=settings.exchange_interval_seconds,
                       id="exchange", max_instances=1, coalesce=True)
     scheduler.add_job(_in_app(app, sweep), "interval", minutes=5, id="deadlines", max_instances=1, coalesce=True)
+    scheduler.add_job(_in_app(app, supervision_sweep), "interval", minutes=5, id="supervision", max_instances=1,
+                      coalesce=True)
     scheduler.start()
     app.extensions["tongquan.scheduler"] = scheduler
     return scheduler

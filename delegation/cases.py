@@ -226,11 +226,14 @@ def _missing(case: Case, required_only=True) -> list[CaseMaterial]:
     return [m for m in case.materials if not m.present and (m.required or not required_only)]
 
 
-def _delegation_granted(case: Case) -> None:
+def _delegation_granted(case: Case, now: datetime | None = None) -> None:
+    """The county may accept the item as delegated now: a revocation counts from its effective time."""
+    from delegation.grants import in_effect
+
     row = db.session.execute(
         sa.select(Delegation).filter_by(item_id=case.item_id, division_code=case.county_code)
     ).scalar_one_or_none()
-    if row is None or not row.granted:
+    if not in_effect(row, now or utcnow()):
         city_window = "赣州市政务服务中心市级窗口"
         raise Conflict("delegation_revoked",
                        f"本县（市、区）暂无「{case.item.name}」的审批权限，请申请人到{city_window}办理",
@@ -239,7 +242,7 @@ def _delegation_granted(case: Case) -> None:
 
 
 def g_can_accept(case, actor, payload, now):
-    _delegation_granted(case)
+    _delegation_granted(case, now)
     missing = _missing(case)
     if missing:
         names = "、".join(m.name for m in missing)
@@ -249,7 +252,7 @@ def g_can_accept(case, actor, payload, now):
 
 
 def g_can_accept_with_commitment(case, actor, payload, now):
-    _delegation_granted(case)
+    _delegation_granted(case, now)
     if not case.item.allows_commitment:
         raise Conflict("commitment_not_allowed", "该事项不适用容缺受理", "this item does not allow 容缺 acceptance",
                        field="action")

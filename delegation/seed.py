@@ -40,11 +40,14 @@ def _host(division_code: str, node_id: str, remote: set[str]) -> str:
     return CITY if division_code == CITY else division_code
 
 
-def seed_orgs(node_id: str, divisions: list[dict], remote: set[str] = frozenset()) -> dict[str, Org]:
+def seed_orgs(node_id: str, divisions: list[dict], remote: set[str] = frozenset(),
+              org_nodes: dict[str, str] | None = None) -> dict[str, Org]:
     from delegation.catalog_io import SECTIONS
 
     orgs: dict[str, Org] = {}
     city = next(d for d in divisions if d["kind"] == "city")
+    if node_id not in {d["code"] for d in divisions}:
+        node_id = CITY  # a node of single organisations (org_nodes) sees the layout the city node sees
     city_node = _host(CITY, node_id, remote)
     _get_or_add(Division, {"code": city["code"]}, name=city["name"], kind="city", parent_code=None)
     bureau = _get_or_add(Org, {"code": f"{CITY}-bureau"}, name=f"{city['name']}行政审批局", kind="city_bureau",
@@ -64,6 +67,12 @@ def seed_orgs(node_id: str, divisions: list[dict], remote: set[str] = frozenset(
             code = f"{d['code']}-{suffix}"
             orgs[code] = _get_or_add(Org, {"code": code}, name=f"{d['name']}{label}", kind=kind, level="county",
                                      division_code=d["code"], node_id=_host(d["code"], node_id, remote))
+    unknown = sorted(set(org_nodes or {}) - set(orgs))
+    if unknown:
+        raise ValueError(f"no organisation {', '.join(unknown)} in the demo data")
+    for code, node in (org_nodes or {}).items():  # an organisation on a node of its own (e.g. a regulator system)
+        orgs[code].node_id = node
+    db.session.flush()
     return orgs
 
 
@@ -93,16 +102,19 @@ def seed_users(orgs: dict[str, Org], divisions: list[dict], node_id: str = CITY)
     return created
 
 
-def seed_demo(node_id: str, remote: set[str] = frozenset()) -> dict:
+def seed_demo(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str, str] | None = None) -> dict:
     """Seed what node `node_id` holds. The city node hosts every county except those in `remote` (counties
     running their own node); a county node holds its own organisations and staff, and knows the city's
-    organisations as the peers it sends to. The whole catalogue is on every node."""
+    organisations as the peers it sends to. `org_nodes` puts single organisations on a node of their own
+    (e.g. {"360700-industry": "360700-sj"}, the city regulator's system); give it alike on every node. The whole
+    catalogue is on every node."""
     from delegation.catalog_io import DEMO_CATALOG, import_catalog, read_catalog
 
     divisions = read_divisions()
-    if node_id != CITY and node_id not in {d["code"] for d in divisions}:
+    org_nodes = dict(org_nodes or {})
+    if node_id != CITY and node_id not in {d["code"] for d in divisions} and node_id not in org_nodes.values():
         raise ValueError(f"no division {node_id} in the reference data")
-    orgs = seed_orgs(node_id, divisions, set(remote))
+    orgs = seed_orgs(node_id, divisions, set(remote), org_nodes)
     counties = [d["code"] for d in divisions if d["kind"] != "city"]
     catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
     users = seed_users(orgs, divisions, node_id)

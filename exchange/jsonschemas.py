@@ -297,6 +297,9 @@ class SupervisionFeedbackSchema(StrictSchema):
     comment = _text(required=False)
     decision_no = _name(required=False)
     amount = _str(required=False, validate=[_amount])  # a decimal string, never a JSON number (no float)
+    rectification_ordered = StrictBool()
+    feedback_id = _str("UUID", UUID, required=False)
+    supervision_done = StrictBool()
 
 
 class DelegationChangeSchema(StrictSchema):

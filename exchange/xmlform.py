@@ -38,7 +38,8 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                                                     "org": str, "person"?: str}, ...] (1..n)}
     supervision.claim     {"by": str, "at": datetime}
     supervision.feedback  {"kind": "inspection" | "rectification" | "penalty" | "no_issue", "date": date,
-                           "result": str, "comment"?: str, "decision_no"?: str, "amount"?: decimal string}
+                           "result": str, "comment"?: str, "decision_no"?: str, "amount"?: decimal string,
+                           "rectification_ordered"?: bool, "feedback_id"?: UUID str, "supervision_done"?: bool}
     delegation.change     {"item_code": str, "division": 6-digit str, "action": "grant" | "revoke",
                            "mode"?: ITEM mode, "effective_at": datetime, "reason": str}
     receipt               {"status": "accepted" | "rejected", "reason_code"?: str, "reason"?: str,
@@ -255,6 +256,9 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _el("comment", "Comment", True),
             _el("decision_no", "DecisionNo", True),
             _el("amount", "Amount", True),
+            _el("rectification_ordered", "RectificationOrdered", True, "bool"),
+            _el("feedback_id", "FeedbackId", True),
+            _el("supervision_done", "SupervisionDone", True, "bool"),
         ),
     ),
     "delegation.change": (

@@ -10,6 +10,7 @@ from delegation import cases, uploads
 from delegation.clock import deadline_details
 from delegation.responsibility import responsible_parties
 from delegation.workflow import Mode, State, allowed_actions
+from supervision import credit, pushes
 
 blp = Blueprint("cases", __name__, description="办件 / cases")
 
@@ -22,6 +23,8 @@ def _view(case, actor):
                         "met_at": case.commitment_met_at.isoformat() if case.commitment_met_at else None,
                         "materials": [m.code for m in case.materials if m.committed]}
                        if case.commitment_deadline else None)
+    case.credit_warnings = credit.warnings_for(case.applicant_id_code)  # the blacklist and other marks
+    case.supervision = pushes.for_case(case.case_no)  # what the regulators fed back, for the approvers
     return case
 
 

@@ -200,6 +200,8 @@ class CaseOut(CaseSummary):
     correction_items = fields.Raw(allow_none=True)
     refusal = fields.Method("_refusal")
     commitment = fields.Raw(allow_none=True)
+    credit_warnings = fields.Raw(metadata={"description": "marks against the applicant: [{kind, case_no, detail, at}]"})
+    supervision = fields.Raw()
     review = fields.Method("_review")
     return_reasons = fields.List(fields.String(), allow_none=True)
     suspension = fields.Method("_suspension")

@@ -1,4 +1,205 @@
-"""API blueprint 'supervision' (being built in this session)."""
-from flask_smorest import Blueprint
+"""监管推送 / supervision: the double push as regulators and approvers see it — claim, feedback, close, alerts."""
+from __future__ import annotations
 
-blp = Blueprint("supervision", __name__)
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.api.schemas import StrictSchema, Text
+from app.auth import current_actor
+from app.extensions import db
+from supervision import pushes
+from supervision.models import FEEDBACK_KINDS, PUSH_STATES
+
+blp = Blueprint("supervision", __name__, description="监管推送 / supervision pushes (双推送、认领、反馈)")
+
+
+@blp.record_once
+def _check_config(state):
+    pushes.claim_days(state.app)  # a bad SUPERVISION_CLAIM_DAYS stops the start with one clear line
+
+
+def _amount(value: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", value):
+        raise ValidationError("罚款金额应为元，最多两位小数，如 5000.00 / an amount in yuan, e.g. 5000.00")
+
+
+class PushQuery(StrictSchema):
+    state = fields.String(validate=validate.OneOf(PUSH_STATES))
+    case_no = fields.String(validate=validate.Length(min=1, max=40))
+    overdue = fields.Boolean(metadata={"description": "true: unclaimed past the claim deadline"})
+    after = fields.Integer(validate=validate.Range(min=1), metadata={"description": "keyset cursor (next_after)"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class FeedbackIn(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(FEEDBACK_KINDS))
+    date = fields.Date(required=True, metadata={"description": "the day of the inspection, order or penalty"})
+    result = Text(required=True, min_length=1, max_length=4000)
+    comment = Text(max_length=4000, load_default="")
+    rectification_ordered = fields.Boolean(load_default=False)
+    decision_no = Text(max_length=200, allow_none=True,
+                       metadata={"description": "决定书文号; required for a penalty"})
+    amount = fields.String(allow_none=True, validate=_amount, metadata={"description": "yuan, e.g. 5000.00"})
+    close = fields.Boolean(load_default=False, metadata={"description": "the last feedback: supervision done"})
+
+
+class FeedbackOut(Schema):
+    id = fields.String()
+    kind = fields.String()
+    kind_zh = fields.String()
+    date = fields.Date()
+    result = fields.String()
+    comment = fields.String()
+    rectification_ordered = fields.Boolean()
+    decision_no = fields.String(allow_none=True)
+    amount = fields.String(allow_none=True)
+    by = fields.String()
+    at = fields.DateTime()
+
+
+class PartyOut(Schema):
+    role = fields.String()
+    org = fields.String()
+    person = fields.String(allow_none=True)
+
+
+class PushOut(Schema):
+    id = fields.Integer()
+    case_no = fields.String()
+    item_code = fields.String()
+    item_name = fields.String()
+    mode = fields.String()
+    county_code = fields.String()
+    applicant_name = fields.String()
+    applicant_id_code = fields.String()
+    decision = fields.String()
+    certificate_no = fields.String(allow_none=True)
+    accepting_org = fields.String()
+    deciding_org = fields.String()
+    deciding_node = fields.String()
+    supervising_org = fields.String()
+    supervising_node = fields.String()
+    responsible = fields.List(fields.Nested(PartyOut))
+    accepted_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime()
+    pushed_at = fields.DateTime()
+    received_at = fields.DateTime(allow_none=True)
+    claim_due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Boolean()
+    state = fields.String()
+    state_zh = fields.String()
+    claimed_at = fields.DateTime(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+    warned_at = fields.DateTime(allow_none=True)
+    escalated_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    closed_by = fields.String(allow_none=True)
+    feedback = fields.List(fields.Nested(FeedbackOut))
+
+
+class PushSummary(Schema):
+    id = fields.Integer()
+    case_no = fields.String()
+    item_code = fields.String()
+    item_name = fields.String()
+    mode = fields.String()
+    county_code = fields.String()
+    applicant_name = fields.String()
+    deciding_org = fields.String()
+    supervising_org = fields.String()
+    decided_at = fields.DateTime()
+    received_at = fields.DateTime(allow_none=True)
+    claim_due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Boolean()
+    state = fields.String()
+    state_zh = fields.String()
+
+
+class PushPage(Schema):
+    items = fields.List(fields.Nested(PushSummary))
+    next_after = fields.Integer(allow_none=True)
+
+
+class AlertQuery(StrictSchema):
+    kind = fields.String(validate=validate.OneOf(["warning", "escalation"]))
+    after = fields.Integer(validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AlertOut(Schema):
+    id = fields.Integer()
+    push_id = fields.Integer()
+    case_no = fields.String()
+    kind = fields.String()
+    recipients = fields.List(fields.String())
+    message = fields.String()
+    created_at = fields.DateTime()
+
+
+class AlertPage(Schema):
+    items = fields.List(fields.Nested(AlertOut))
+    next_after = fields.Integer(allow_none=True)
+
+
+@blp.get("/pushes")
+@blp.arguments(PushQuery, location="query")
+@blp.response(200, PushPage)
+def list_pushes(query):
+    """The pushes addressed to the caller's organisation (administrators: all), newest first."""
+    rows, next_after = pushes.list_pushes(current_actor(), state=query.get("state"), case_no=query.get("case_no"),
+                                          overdue=query.get("overdue"), after_id=query.get("after"),
+                                          limit=query["limit"])
+    return {"items": [pushes.view(p) for p in rows], "next_after": next_after}
+
+
+@blp.get("/pushes/<int:push_id>")
+@blp.response(200, PushOut)
+def get_push(push_id):
+    return pushes.view(pushes.get_push(current_actor(), push_id))
+
+
+@blp.post("/pushes/<int:push_id>/claim")
+@blp.response(200, PushOut)
+def claim(push_id):
+    """认领: the regulator takes the push on; the deciding node is told."""
+    push = pushes.claim(current_actor(), push_id)
+    db.session.commit()
+    return pushes.view(push)
+
+
+@blp.post("/pushes/<int:push_id>/feedback")
+@blp.arguments(FeedbackIn)
+@blp.response(201, PushOut)
+def feedback(data, push_id):
+    """One finding (inspection, rectification order, penalty, no issue); `close: true` also closes supervision."""
+    fb = pushes.add_feedback(current_actor(), push_id, data)
+    db.session.commit()
+    return pushes.view(fb.push)
+
+
+@blp.post("/pushes/<int:push_id>/close")
+@blp.response(200, PushOut)
+def close(push_id):
+    """监管办结: supervision of this push is done; later feedback is refused."""
+    push = pushes.close(current_actor(), push_id)
+    db.session.commit()
+    return pushes.view(push)
+
+
+@blp.get("/alerts")
+@blp.arguments(AlertQuery, location="query")
+@blp.response(200, AlertPage)
+def alerts(query):
+    """Warnings and escalations about unclaimed pushes addressed to the caller's organisation (admins: all)."""
+    items, next_after = pushes.list_alerts(current_actor(), kind=query.get("kind"), after_id=query.get("after"),
+                                           limit=query["limit"])
+    return {"items": items, "next_after": next_after}
+
+
+@blp.get("/cases/<case_no>")
+@blp.response(200, PushOut(many=True))
+def case_supervision(case_no):
+    """The supervision of a case (claim and feedback), for its approvers and the administrators."""
+    return pushes.case_supervision(current_actor(), case_no)

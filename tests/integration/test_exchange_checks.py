@@ -375,7 +375,7 @@ def test_rejected_message_frees_its_sequence_for_the_next(api, successor_first):
     run_bus()
 
     assert [r.state for r in inbound(decision.message_id)] == ["applied"]
-    assert last_sequence(case_no, bus.node_id) == n + 1
+    assert last_sequence(case_no, bus.node_id) == n + 2  # N+2: the approval's supervision.push, after it
     assert outbox_row(case_no, "case.decision").state == "acknowledged"
     case = api.case(case_no)
     assert case["state"] == "decided" and "receive_decision" in [e["action"] for e in case["timeline"]]

@@ -42,7 +42,8 @@ def test_direct_case_never_leaves_the_county(api):
     assert case["state"] == "concluded"
     assert states(case["timeline"]) == ["submitted", "accepted", "county_review", "county_review", "decided",
                                         "concluded"]
-    assert outbox(case["case_no"]) == []  # direct: nothing travels to the city
+    # direct: nothing travels to the city; the approval is pushed to the county's own regulator
+    assert [(m.type, m.to_org) for m in outbox(case["case_no"])] == [("supervision.push", f"{COUNTY}-industry")]
 
 
 def test_delegated_review_county_reviews_city_approves(api):
@@ -70,7 +71,7 @@ def test_delegated_review_county_reviews_city_approves(api):
     case = api.act(case_no, WINDOW, "hand_out", method="mail", tracking_no="SF1234567890")
     assert case["state"] == "concluded" and case["handout"]["tracking_no"] == "SF1234567890"
     sent = outbox(case_no)
-    assert [m.type for m in sent if m.type != "receipt"] == ["case.forward", "case.decision"]
+    assert [m.type for m in sent if m.type != "receipt"] == ["case.forward", "case.decision", "supervision.push"]
     assert all(m.state == "acknowledged" for m in sent if m.type != "receipt")
 
 
@@ -116,7 +117,8 @@ def test_city_return_and_county_re_review(api):
     assert api.case(case_no)["state"] == "decided"
     # one node hosts county and city here, so one sender numbers every message of the case
     sent = [(m.type, m.sequence) for m in outbox(case_no) if m.type != "receipt"]
-    assert sent == [("case.forward", 1), ("case.return", 2), ("case.forward", 3), ("case.decision", 4)]
+    assert sent == [("case.forward", 1), ("case.return", 2), ("case.forward", 3), ("case.decision", 4),
+                    ("supervision.push", 5)]
 
 
 def test_correction_round_lists_every_missing_material_at_once(api):

@@ -1,0 +1,152 @@
+"""Credit supervision (信用监管): marks against an applicant's credit code or resident ID.
+
+- `broken_commitment`: a 容缺 case terminated because the promised materials did not come in time (recorded by
+  listening to the workflow's "terminate" event, in the same transaction as the termination);
+- `false_commitment`: a 告知承诺 commitment found false; the applicant goes on the blacklist (黑名单);
+- `penalty`: an administrative penalty fed back by the regulator (called by the push/feedback service).
+
+Records live on the node that made them. Service functions flush; callers commit.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.extensions import db, utcnow
+from delegation import events
+from delegation.actors import Actor
+from delegation.deadlines import SHANGHAI
+from delegation.errors import Forbidden, Invalid
+from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
+from delegation.models import Case
+from delegation.workflow import Role
+from supervision.models import CreditRecord
+
+KIND_ZH = {"broken_commitment": "容缺承诺逾期未履行", "false_commitment": "告知承诺不实（黑名单）",
+           "penalty": "行政处罚"}
+DETAIL_MAX = 4000
+
+
+def normalise(id_code: str) -> str:
+    return (id_code or "").strip().upper()
+
+
+def _by(actor: Actor | str) -> str:
+    return actor if isinstance(actor, str) else actor.label
+
+
+def _record(kind: str, id_code: str, name: str, case_no: str | None, detail: str, by: str,
+            blacklisted: bool = False, at: datetime | None = None) -> CreditRecord:
+    """One record; the same mark (kind, applicant, case, detail) is never written twice."""
+    id_code = normalise(id_code)
+    existing = db.session.execute(
+        sa.select(CreditRecord).filter_by(id_code=id_code, kind=kind, case_no=case_no, detail=detail)
+    ).scalars().first()
+    if existing is not None:
+        return existing
+    record = CreditRecord(id_code=id_code, name=name, kind=kind, case_no=case_no, detail=detail,
+                          blacklisted=blacklisted, recorded_by=by, created_at=at or utcnow())
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+# -- what the workflow tells us --------------------------------------------------------------------------------
+
+@events.subscribe("terminate")
+def on_terminate(event: events.CaseEvent) -> None:
+    """A 容缺 case ended because the committed materials were not supplied by the deadline."""
+    case = event.case
+    if case.commitment_deadline is None or case.commitment_met_at is not None:
+        return
+    missing = [m.name for m in case.materials if m.committed and not m.present]
+    deadline = case.commitment_deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    detail = (f"容缺受理承诺于{deadline}前补齐{'、'.join(missing) or '所缺材料'}，逾期未补齐，"
+              f"办件（{case.item.name}）已终止")
+    _record("broken_commitment", case.applicant_id_code, case.applicant_name, case.case_no, detail,
+            _by(event.actor), at=event.at)
+
+
+# -- recorded by staff -----------------------------------------------------------------------------------------
+
+def record_false_commitment(actor: Actor, id_code: str, name: str, case_no: str | None,
+                            detail: str, now: datetime | None = None) -> CreditRecord:
+    """A 告知承诺 found false: the applicant is blacklisted. City administrators and regulators record it."""
+    if actor.role not in (Role.ADMIN, Role.REGULATOR):
+        raise Forbidden("role_forbidden", "只有管理员或监管人员可以记录虚假承诺",
+                        "only administrators and regulators record false commitments")
+    id_code = normalise(id_code)
+    name = (name or "").strip()
+    detail = (detail or "").strip()
+    case_no = (case_no or "").strip() or None
+    if not name:
+        raise Invalid("required", "请填写申请人名称", "name is required", field="name")
+    if not detail:
+        raise Invalid("required", "请填写虚假承诺的情况", "detail is required", field="detail")
+    if len(detail) > DETAIL_MAX:
+        raise Invalid("too_long", f"情况说明不能超过{DETAIL_MAX}字", f"detail is longer than {DETAIL_MAX}",
+                      field="detail")
+    known = _applicant_of(case_no) if case_no else None
+    if known is not None:
+        if known != id_code:
+            raise Invalid("id_code_mismatch", f"办件 {case_no} 的申请人证件号码不是 {id_code}",
+                          f"the applicant of case {case_no} does not carry {id_code}", field="id_code")
+    else:
+        _check_id(id_code)
+    return _record("false_commitment", id_code, name, case_no, detail, _by(actor), blacklisted=True, at=now)
+
+
+def record_penalty(by: Actor | str, id_code: str, name: str, case_no: str | None, detail: str,
+                   at: datetime | None = None) -> CreditRecord:
+    """An administrative penalty against the applicant (for the supervision feedback to call). Idempotent: the
+    feedback may be applied on several nodes, or again."""
+    return _record("penalty", id_code, (name or "").strip() or normalise(id_code), case_no,
+                   (detail or "").strip() or "行政处罚", _by(by), at=at)
+
+
+def _applicant_of(case_no: str) -> str | None:
+    """The applicant's id of a case known on this node (the case itself, or its supervision push)."""
+    found = db.session.execute(sa.select(Case.applicant_id_code).filter_by(case_no=case_no)).scalar()
+    if found is None:
+        from supervision.models import SupervisionPush
+
+        found = db.session.execute(
+            sa.select(SupervisionPush.applicant_id_code).filter_by(case_no=case_no)).scalars().first()
+    return normalise(found) if found else None
+
+
+def _check_id(id_code: str) -> None:
+    for validate in (validate_credit_code, validate_resident_id):
+        try:
+            validate(id_code)
+            return
+        except IdentifierError:
+            continue
+    raise Invalid("id_code_invalid", "证件号码既不是有效的统一社会信用代码，也不是有效的公民身份号码",
+                  "id_code is neither a valid unified social credit code nor a valid resident ID number",
+                  field="id_code")
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+def lookup(id_code: str) -> list[dict]:
+    rows = db.session.execute(
+        sa.select(CreditRecord).filter_by(id_code=normalise(id_code)).order_by(CreditRecord.id)
+    ).scalars().all()
+    return [{"id": r.id, "id_code": r.id_code, "name": r.name, "kind": r.kind, "kind_zh": KIND_ZH[r.kind],
+             "case_no": r.case_no, "detail": r.detail, "blacklisted": r.blacklisted, "recorded_by": r.recorded_by,
+             "at": r.created_at} for r in rows]
+
+
+def is_blacklisted(id_code: str) -> bool:
+    return db.session.execute(
+        sa.select(CreditRecord.id).filter_by(id_code=normalise(id_code), blacklisted=True).limit(1)
+    ).first() is not None
+
+
+def warnings_for(id_code: str) -> list[dict]:
+    """What the window sees at intake: every mark against the applicant, blacklist first, newest first."""
+    records = sorted(lookup(id_code), key=lambda r: (not r["blacklisted"], -r["id"]))
+    return [{"kind": r["kind"], "kind_zh": r["kind_zh"], "blacklisted": r["blacklisted"], "case_no": r["case_no"],
+             "detail": r["detail"], "at": r["at"].isoformat()} for r in records]
