@@ -1,6 +1,8 @@
 """Helpers that speak to the platform the way its users and peers do: over HTTP, and through the bus."""
 from __future__ import annotations
 
+import contextlib
+
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -72,6 +74,53 @@ class Api:
         r = self.get(f"/api/v1/cases/{case_no}", user=user)
         assert r.status_code == 200, r.get_json()
         return r.get_json()
+
+
+class Node:
+    """One installation seen by its users: an API client and its exchange job, each in its own app context."""
+
+    def __init__(self, app):
+        self.app = app
+        self.api = Api(app.test_client())
+
+    @contextlib.contextmanager
+    def ctx(self):
+        with self.app.app_context():
+            yield
+            db.session.remove()
+
+    def act(self, case_no, user, action, **payload):
+        with self.ctx():
+            return self.api.act(case_no, user, action, **payload)
+
+    def case(self, case_no, user):
+        with self.ctx():
+            return self.api.case(case_no, user)
+
+    def get(self, path, user, expect=200):
+        with self.ctx():
+            r = self.api.get(path, user=user)
+            assert r.status_code == expect, r.get_json()
+            return r.get_json()
+
+    def post(self, path, user, expect=200, **body):
+        with self.ctx():
+            r = self.api.post(path, user=user, json=body)
+            assert r.status_code == expect, r.get_json()
+            return r.get_json()
+
+    def exchange(self):
+        with self.ctx():
+            from exchange.jobs import run_once
+
+            return run_once()
+
+    def outbox(self):
+        from exchange.models import OutboxMessage
+
+        with self.ctx():
+            return [(m.type, m.to_node, m.fmt, m.state) for m in
+                    db.session.execute(sa.select(OutboxMessage).order_by(OutboxMessage.id)).scalars()]
 
 
 def run_bus(rounds: int = 2) -> dict:

@@ -4,14 +4,13 @@ A case accepted at the county and approved by the city is pushed to the regulato
 there, and the city approver sees the result. City→regulator in JSON (JWS), regulator→city in XML."""
 from __future__ import annotations
 
-import contextlib
 
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
 from tests.conftest import make_app
-from tests.integration.support import Api
+from tests.integration.support import Node
 from tests.sftpserver import SftpServer
 
 COUNTY, CITY, SJ = "360730", "360700", "360700-sj"
@@ -60,49 +59,6 @@ def peer_json(app, node, server):
         "--port", str(server.port), "--user", server.user, "--key", str(server.client_key),
         "--known-hosts", str(server.known_hosts), "--root", str(server.root)])
     assert result.exit_code == 0, result.output
-
-
-class Node:
-    """One installation seen by its users: an API client and its exchange job, each in its own app context."""
-
-    def __init__(self, app):
-        self.app = app
-        self.api = Api(app.test_client())
-
-    @contextlib.contextmanager
-    def ctx(self):
-        with self.app.app_context():
-            yield
-            db.session.remove()
-
-    def act(self, case_no, user, action, **payload):
-        with self.ctx():
-            return self.api.act(case_no, user, action, **payload)
-
-    def get(self, path, user, expect=200):
-        with self.ctx():
-            r = self.api.get(path, user=user)
-            assert r.status_code == expect, r.get_json()
-            return r.get_json()
-
-    def post(self, path, user, expect=200, **body):
-        with self.ctx():
-            r = self.api.post(path, user=user, json=body)
-            assert r.status_code == expect, r.get_json()
-            return r.get_json()
-
-    def exchange(self):
-        with self.ctx():
-            from exchange.jobs import run_once
-
-            return run_once()
-
-    def outbox(self):
-        from exchange.models import OutboxMessage
-
-        with self.ctx():
-            return [(m.type, m.to_node, m.fmt, m.state) for m in
-                    db.session.execute(sa.select(OutboxMessage).order_by(OutboxMessage.id)).scalars()]
 
 
 @pytest.fixture

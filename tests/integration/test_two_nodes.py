@@ -3,7 +3,6 @@
 Walks a delegated_review and a forward_only case end to end, and shows store-and-forward through an outage."""
 from __future__ import annotations
 
-import contextlib
 import io
 
 import pytest
@@ -11,7 +10,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from tests.conftest import make_app
-from tests.integration.support import Api
+from tests.integration.support import Node
 from tests.sftpserver import SftpServer
 
 COUNTY, CITY = "360730", "360700"
@@ -63,34 +62,6 @@ def nodes(tmp_path, sftp):
     for app in (county, city):
         with app.app_context():
             db.engine.dispose()
-
-
-class Node:
-    """One installation seen by its users: an API client and its exchange job, each in its own app context."""
-
-    def __init__(self, app):
-        self.app = app
-        self.api = Api(app.test_client())
-
-    @contextlib.contextmanager
-    def ctx(self):
-        with self.app.app_context():
-            yield
-            db.session.remove()
-
-    def act(self, case_no, user, action, **payload):
-        with self.ctx():
-            return self.api.act(case_no, user, action, **payload)
-
-    def case(self, case_no, user):
-        with self.ctx():
-            return self.api.case(case_no, user)
-
-    def exchange(self):
-        with self.ctx():
-            from exchange.jobs import run_once
-
-            return run_once()
 
 
 def pump(county: Node, city: Node, rounds=3):
