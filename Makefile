@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-APT_PACKAGES := postgresql openssh-server xmlsec1
+APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk
 
 .PHONY: run test venv system-deps migrate seed clean bench
 
@@ -28,12 +28,14 @@ seed: migrate
 run: seed
 	TONGQUAN_RUN_JOBS=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-reload
 
-# System packages the tests drive for real (PostgreSQL, sshd, xmlsec1); installed through apt-get when root.
+# System packages the tests drive for real (PostgreSQL, sshd, xmlsec1, Chromium with a CJK font); installed through apt-get when root.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v xmlsec1 >/dev/null || missing="$$missing xmlsec1"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -46,9 +48,11 @@ system-deps:
 test: system-deps venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Exchange throughput against the project's targets; appends its figures to bench/RESULTS.md.
+# Exchange throughput and the statistics dashboard on 1,000,000 cases (bench-stats) against the project's
+# targets; both append their figures to bench/RESULTS.md.
 bench: system-deps venv
 	$(BIN)/python bench/exchange_bench.py
+	$(BIN)/python bench/stats_bench.py
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache

@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(home_bp)
     app.register_blueprint(public_bp)
+    from app.web import init_web
+
+    init_web(app)  # staff pages: Flask-Login sessions, CSRF on HTML forms (not /api), login and dashboard
     register_cli(app)
 
     if settings.run_jobs:

@@ -13,9 +13,13 @@ from app.extensions import db
 
 
 def register_cli(app):
+    from app.cli_bulk import register as register_bulk
+    from app.cli_stats import register as register_stats
     from app.cli_supervision import register as register_supervision
 
     register_supervision(app.cli)
+    register_stats(app.cli)
+    register_bulk(app.cli)
     app.cli.add_command(seed_demo_cmd)
     app.cli.add_command(users)
     app.cli.add_command(exchange)

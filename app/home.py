@@ -12,11 +12,13 @@ line-height:1.6;color:#1f2937}code{background:#f3f4f6;padding:.1rem .3rem;border
 <body><h1>同权 · 市县同权审批平台</h1>
 <p>节点 <code>{{ node }}</code> 正在运行（{{ env }}）。县级窗口受理，市级审批，监管部门全程监管。</p>
 <ul>
+<li><a href="{{ url_for('web_login.login') }}">工作人员登录</a> · <a href="{{ url_for('web_dashboard.dashboard') }}">统计分析</a>（管理员、市级人员）</li>
+<li><a href="/public/spot-checks">抽查结果公示</a></li>
 <li><a href="{{ url_for('api-docs.openapi_swagger_ui') }}">接口文档 (Swagger UI)</a></li>
 <li><a href="{{ url_for('api-docs.openapi_json') }}">OpenAPI 描述 /api/v1/openapi.json</a></li>
 </ul>
-<p lang="en">Tongquan node <code>{{ node }}</code> is running. The staff desks come with a later release;
-until then, use the API above.</p>
+<p lang="en">Tongquan node <code>{{ node }}</code> is running. Staff log in at /login; the statistics dashboard
+is at /dashboard. The window, review and regulator desks come with a later release; until then, use the API.</p>
 </body></html>"""
 
 

@@ -76,6 +76,10 @@ def resume(case: Case, now: datetime) -> None:
     if case.paused_at is None:
         return
     cal = load_calendar()
+    # The working days the clock stood still: after the pause day, up to and including the resume day — the days
+    # by which a working-day deadline moves. Statistics subtract them from the processing time.
+    case.paused_days = (case.paused_days or 0) + cal.count_workdays(deadlines.to_local(case.paused_at).date(),
+                                                                    deadlines.to_local(now).date())
     old_due = case.due_at
     case.due_at = deadlines.resume_due(cal, case.limit_unit, case.clock_remaining or 0, now, office_hours())
     if case.step_due_at is not None:  # the step's limit was paused too

@@ -228,6 +228,8 @@ class Case(db.Model):
     step_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clock_remaining: Mapped[int | None]
+    # working days the clock stood still (suspensions, corrections), summed at each resume; statistics subtract it
+    paused_days: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     resume_state: Mapped[str | None] = mapped_column(sa.String(30))
     # intake
     correction_items: Mapped[list | None] = mapped_column(sa.JSON)
@@ -322,3 +324,33 @@ class CaseEvent(db.Model):
     data: Mapped[dict | None] = mapped_column(sa.JSON)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+# -- statistics (issue 6) ---------------------------------------------------------------------------------------
+
+# The period filter of the statistics works on the application date.
+sa.Index("ix_case_file_created_at", Case.created_at)
+
+RATING_LABELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+
+
+class CaseRating(db.Model):
+    """The applicant's rating of a concluded case (好差评): one per case, 5 非常满意 … 1 非常不满意."""
+
+    __tablename__ = "case_rating"
+    __table_args__ = (sa.CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id", ondelete="CASCADE"), unique=True)
+    score: Mapped[int]
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CalendarDay(db.Model):
+    """The working-day calendar as a table, so that SQL can count working days: the working days strictly after
+    day A up to and including day B are seq(B) − seq(A). Filled by supervision.statistics.refresh_calendar."""
+
+    __tablename__ = "calendar_day"
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    is_workday: Mapped[bool]
+    workday_seq: Mapped[int]

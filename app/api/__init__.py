@@ -41,6 +41,7 @@ def init_api(app):
     )
     api.init_app(app)
     from app.api import auth, cases, delegations_api, exchange_ops, items, spotchecks_api, supervision_api
+    from app.api import public_api, stats_api
 
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
@@ -49,4 +50,6 @@ def init_api(app):
     api.register_blueprint(supervision_api.blp, url_prefix="/api/v1/supervision")
     api.register_blueprint(spotchecks_api.blp, url_prefix="/api/v1/spot-checks")
     api.register_blueprint(delegations_api.blp, url_prefix="/api/v1/delegations")
+    api.register_blueprint(stats_api.blp, url_prefix="/api/v1/stats")
+    api.register_blueprint(public_api.blp, url_prefix="/api/v1/public")
     app.register_blueprint(swagger_static)

@@ -1,0 +1,215 @@
+"""The statistics dashboard (admins and city-level staff): figures, ECharts charts drawn from JSON embedded in the
+page, a county ranking, and XLSX/CSV downloads for the browser session. Every number comes from
+supervision.statistics, the same module the /api/v1/stats API and its exports use."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, flash, render_template, request, url_for
+
+from app.extensions import db
+from app.web import register_page_errors, requires
+
+bp = Blueprint("web_dashboard", __name__)
+register_page_errors(bp)
+
+BREAKDOWNS = ("county", "item", "mode", "month", "state")
+
+# What the page calls things beyond the figures' own names (statistics.FIGURE_ZH): one place, moved into Babel
+# catalogues by the desks issue.
+LABELS = {
+    "title": "统计分析",
+    "satisfaction_flag": "满意率低于95%",
+    "flag_badge": "低于95%",
+    "ranking": "县（市、区）排名",
+    "by_county": "按县（市、区）",
+    "by_mode": "按下放方式",
+    "by_month": "按月份",
+    "date_from": "开始日期",
+    "date_to": "结束日期",
+    "county": "县（市、区）",
+    "item": "事项",
+    "mode": "下放方式",
+    "all": "全部",
+    "summary": "总体指标",
+    "filters": "筛选条件",
+    "generated": "生成时间",
+    "key": "代码",
+    "label": "名称",
+}
+CARDS = ("total_cases", "concluded", "on_time_rate", "processing_days_mean", "processing_days_median",
+         "processing_days_p90", "materials_reduction", "steps_reduction", "time_reduction", "claim_rate",
+         "feedback_rate", "mean_hours_to_claim", "satisfaction", "overdue_now", "warning_now", "commitment_cases",
+         "commitment_completion_rate")
+
+
+def _city_level(user) -> bool:
+    return user.is_city_level
+
+
+def _choices() -> dict:
+    from delegation.models import Division, Item
+    from supervision.statistics import MODE_ZH
+
+    counties = db.session.execute(sa.select(Division.code, Division.name).where(Division.parent_code.is_not(None))
+                                  .order_by(Division.code)).all()
+    items = db.session.execute(sa.select(Item.code, Item.name).order_by(Item.code)).all()
+    return {"counties": [(c, n) for c, n in counties], "items": [(c, n) for c, n in items],
+            "modes": list(MODE_ZH.items())}
+
+
+def _filters(args, warn: bool = True):
+    """The filters of the query string, checked by the statistics module; on a bad value its message (naming the
+    field) is shown and the page falls back to no filter rather than failing."""
+    from delegation.errors import Invalid
+    from supervision.statistics import Filters, parse_filters
+
+    try:
+        return parse_filters(args)
+    except Invalid as exc:
+        if warn:
+            flash(exc.message("zh"), "warning")
+        return Filters()
+
+
+def _query_args(filters) -> dict:
+    names = {"date_from": "from", "date_to": "to"}
+    return {names.get(k, k): v for k, v in filters.as_dict().items() if v}
+
+
+@bp.get("/dashboard")
+@requires(_city_level)
+def dashboard():
+    from supervision import statistics
+
+    filters = _filters(request.args)
+    summary = statistics.summary(filters)
+    rows = {by: statistics.breakdown(by, filters) for by in ("county", "mode", "month")}
+    ranking = sorted(rows["county"], key=lambda r: (-(r["total_cases"] or 0), r["key"]))
+    names = {k: statistics.FIGURE_ZH[k] for k in ("total_cases", "concluded", "on_time_rate")}
+    charts = {
+        "month": {"labels": [r["label"] for r in rows["month"]], "total": [r["total_cases"] for r in rows["month"]],
+                  "concluded": [r["concluded"] for r in rows["month"]]},
+        "mode": [{"name": r["label"], "value": r["total_cases"]} for r in rows["mode"]],
+        "county": {"labels": [r["label"] for r in ranking], "total": [r["total_cases"] for r in ranking],
+                   "on_time": [_percent_number(r["on_time_rate"]) for r in ranking]},
+        "labels": names,
+    }
+    query = _query_args(filters)
+    return render_template(
+        "dashboard.html", labels=LABELS, names=statistics.FIGURE_ZH, cards=CARDS, summary=summary,
+        ranking=ranking, charts=charts, filters=filters, choices=_choices(),
+        threshold=statistics.SATISFACTION_THRESHOLD,
+        export_xlsx=url_for("web_dashboard.export_xlsx", **query),
+        export_csv=url_for("web_dashboard.export_csv", by="county", **query),
+    )
+
+
+def _percent_number(value):
+    return None if value is None else round(float(value) * 100, 1)
+
+
+@bp.app_template_filter("figure")
+def figure(value, field: str = ""):
+    """A figure as the pages show it: rates as percentages, days and hours with one decimal, '—' when none."""
+    from supervision.statistics import FIGURE_KIND
+
+    if value is None:
+        return "—"
+    kind = FIGURE_KIND.get(field)
+    if kind == "rate":
+        return f"{float(value) * 100:.1f}%"
+    if kind in ("days", "hours") or isinstance(value, float):
+        return f"{float(value):.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+# -- downloads for the browser session (the /api/v1/stats exports need a bearer token) ------------------------
+
+def _download(body: bytes, mimetype: str, name: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f"attachment; filename={name}"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/dashboard/export.xlsx")
+@requires(_city_level)
+def export_xlsx():
+    from supervision import statistics
+
+    filters = _filters(request.args, warn=False)
+    builder = getattr(statistics, "export_xlsx", None)
+    body = builder(filters) if builder else _build_xlsx(statistics, filters)
+    return _download(body, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     f"tongquan-stats-{date.today().isoformat()}.xlsx")
+
+
+@bp.get("/dashboard/export.csv")
+@requires(_city_level)
+def export_csv():
+    from supervision import statistics
+
+    filters = _filters(request.args, warn=False)
+    by = request.args.get("by", "county")
+    if by not in statistics.DIMENSIONS:
+        by = "county"
+    builder = getattr(statistics, "export_csv", None)
+    body = builder(filters, by) if builder else _build_csv(statistics, by, statistics.breakdown(by, filters))
+    return _download(body, "text/csv; charset=utf-8", f"tongquan-stats-{by}-{date.today().isoformat()}.csv")
+
+
+def _header(statistics, key: str) -> str:
+    return statistics.FIGURE_ZH.get(key) or LABELS.get(key, key)
+
+
+def _columns(statistics, by: str) -> list[str]:
+    return ["key", "label", *statistics.FIGURE_KEYS, *(["satisfaction_flag"] if by == "county" else [])]
+
+
+def _cell(row: dict, key: str):
+    value = row.get(key)
+    if key == "satisfaction_flag":
+        return "是" if value else "否"
+    return value
+
+
+def _build_csv(statistics, by: str, rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    cols = _columns(statistics, by)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([_header(statistics, c) for c in cols])
+    for row in rows:
+        writer.writerow(["" if _cell(row, c) is None else _cell(row, c) for c in cols])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens the Chinese correctly
+
+
+def _build_xlsx(statistics, filters) -> bytes:
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = LABELS["summary"]
+    ws.append([LABELS["filters"]])
+    for line in statistics.describe_filters(filters):
+        ws.append(list(line))
+    ws.append([LABELS["generated"], datetime.now().strftime("%Y-%m-%d %H:%M")])
+    ws.append([])
+    summary = statistics.summary(filters)
+    for key in statistics.FIGURE_KEYS:
+        ws.append([statistics.FIGURE_ZH[key], summary.get(key)])
+    for by in statistics.DIMENSIONS:
+        rows = statistics.breakdown(by, filters)
+        sheet = wb.create_sheet(statistics.DIMENSION_ZH[by])
+        cols = _columns(statistics, by)
+        sheet.append([_header(statistics, c) for c in cols])
+        for row in rows:
+            sheet.append([_cell(row, c) for c in cols])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,182 @@
+"""The statistics dashboard on many cases, against issue 6's target; one run appends its rows to bench/RESULTS.md.
+
+    .venv/bin/python bench/stats_bench.py                      # 1,000,000 cases (make bench)
+    .venv/bin/python bench/stats_bench.py --cases 50000 --no-record    # a quick try
+
+A throwaway PostgreSQL server is started the way the tests start theirs (tests/pgserver.py), migrated with
+Alembic, seeded with the demo data and then `seed_bulk(N)` (delegation/bulk.py, timed), VACUUM ANALYZE. Then the
+dashboard's default view: summary + breakdown by month, mode and county over the last 12 months, no other filter,
+exactly what the page asks for. One warm-up, then --runs timed runs: P50 / P95. Target: < 1 s (issue 6).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.exchange_bench import RESULTS, Row, machine, record, verdict  # noqa: E402
+
+TARGET_S = 1.0
+NODE_ID = "360700"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def dashboard(filters, now):
+    from supervision.statistics import breakdown, summary
+
+    return summary(filters, now), [breakdown(by, filters, now) for by in ("month", "mode", "county")]
+
+
+def default_filters(now: datetime):
+    from supervision.statistics import Filters
+
+    today = (now + timedelta(hours=8)).date()
+    return Filters(date_from=date(today.year - 1, today.month, 1) if today.month < 12 else date(today.year, 1, 1),
+                   date_to=today)
+
+
+def explain(conn, filters, now) -> str:
+    """EXPLAIN ANALYZE of each statement the default view runs (captured through the engine's events)."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+
+    captured = []
+
+    def grab(conn_, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        dashboard(filters, now)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", grab)
+    out = []
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for statement, parameters in captured:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            out.append(statement[:200].replace("\n", " ") + "\n" + "\n".join(r[0] for r in cur.fetchall()))
+    finally:
+        raw.close()
+    return "\n\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--seed", default="bench")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-record", action="store_true", help="print the figures, do not append to RESULTS.md")
+    parser.add_argument("--explain", type=Path, help="write EXPLAIN ANALYZE of the default view's statements here")
+    parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
+    args = parser.parse_args(argv)
+
+    import flask_migrate
+    import sqlalchemy as sa
+
+    from tests.pgserver import PgServer, wait_ready
+
+    started = datetime.now()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    server = PgServer().start()
+    try:
+        wait_ready(server.url())
+        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('CREATE DATABASE "tq_stats_bench"'))
+        admin.dispose()
+        url = sa.engine.make_url(server.url()).set(database="tq_stats_bench").render_as_string(hide_password=False)
+        from app import create_app
+        from config import load_settings
+
+        env = {"TONGQUAN_ENV": "testing", "DATABASE_URL": url, "NODE_ID": NODE_ID,
+               "INSTANCE_PATH": tempfile.mkdtemp(prefix="tq-stats-bench-"), "SECRET_KEY": "bench-secret-key-0123456789"}
+        app = create_app(load_settings(env))
+        with app.app_context():
+            from app.extensions import db
+            from delegation.bulk import seed_bulk
+            from delegation.seed import seed_demo
+
+            flask_migrate.upgrade()
+            seed_demo(NODE_ID)
+            db.session.commit()
+            t0 = time.perf_counter()
+            seeded = seed_bulk(args.cases, seed=args.seed,
+                               progress=lambda done, s: print(f"  seeded {done:,} in {s:.0f} s", flush=True))
+            seed_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text("VACUUM ANALYZE"))
+            vacuum_s = time.perf_counter() - t0
+            size = db.session.execute(sa.text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
+            print(f"seeded {seeded} in {seed_s:.1f} s, VACUUM ANALYZE {vacuum_s:.1f} s, database {size}", flush=True)
+
+            now = datetime.now(timezone.utc)
+            filters = default_filters(now)
+            from supervision.statistics import ensure_calendar
+
+            ensure_calendar(now)
+            t0 = time.perf_counter()
+            total, _ = dashboard(filters, now)  # warm-up (and the calendar, if the first call fills it)
+            warm_s = time.perf_counter() - t0
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                dashboard(filters, now)
+                times.append(time.perf_counter() - t0)
+                db.session.rollback()
+            p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+            print(f"dashboard default view: warm-up {warm_s:.3f} s, P50 {p50:.3f} s, P95 {p95:.3f} s "
+                  f"({total['total_cases']:,} cases in the period)", flush=True)
+            if args.explain:
+                args.explain.write_text(explain(None, filters, now), encoding="utf-8")
+                print(f"EXPLAIN ANALYZE written to {args.explain}")
+            migration = db.session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        server.stop()
+
+    n = args.cases
+    rate = n / seed_s if seed_s else 0
+    rows = [
+        Row(f"statistics dashboard default view (summary + by month, mode, county; last 12 months "
+            f"{filters.date_from}…{filters.date_to}, {total['total_cases']:,} cases in the period), PostgreSQL, "
+            f"N={n:,}, {args.runs} runs after a warm-up: P50 (P95 {p95:.3f} s)",
+            f"{p50:.3f} s", "< 1 s (1,000,000 cases, issue 6)", verdict(p95 < TARGET_S)),
+        Row(f"seed-bulk {n:,} cases (+ {seeded['materials']:,} materials, {seeded['pushes']:,} pushes, "
+            f"{seeded['feedback']:,} feedback, {seeded['ratings']:,} ratings), then VACUUM ANALYZE {vacuum_s:.1f} s; "
+            f"database {size}", f"{seed_s:.1f} s ({rate:,.0f} cases/s)"),
+        Row("dashboard first call after VACUUM ANALYZE (cold caches)", f"{warm_s:.3f} s"),
+        Row("load average (1, 5, 15 min) when the run started", load),
+    ]
+    for r in rows:
+        print(f"{r.figure}: {r.measured} [{r.target}] {r.result}")
+    if not args.no_record:
+        note = args.note or f"statistics benchmark (bench/stats_bench.py), schema at migration {migration}."
+        record(args.results, started, rows, note)
+        print(f"appended to {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

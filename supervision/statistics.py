@@ -1,0 +1,587 @@
+"""The figures the city reports (issue 6), computed in SQL for any period, county, item or mode.
+
+Every figure is an aggregate of one of a constant number of statements per call (GROUP BY, FILTER, CASE, window
+functions; GROUPING SETS and `percentile_cont` on PostgreSQL); no case is ever loaded into Python. Only the group rows
+(one per county, item, …) are put together here. :func:`report` gives the summary and any number of breakdowns from
+the same four statements (a calendar check, the cases, the pushes, the percentiles; on PostgreSQL also
+`SET LOCAL jit = off`); :func:`summary` and
+:func:`breakdown` are its two common cases.
+
+Definitions
+-----------
+The population is the cases whose **application date** (``created_at``, as a date in Asia/Shanghai) lies in
+``[date_from, date_to]``, optionally of one county, one item (code) and one mode.
+
+- ``total_cases``: cases applied for. ``accepted``: of them, accepted (``accepted_at`` set). ``decided``: with a
+  decision (approve or deny, ``decided_at`` set); ``approved``: approvals among them. ``concluded``: in the final
+  state 已办结 (result handed out).
+- ``on_time_rate``: among the decided cases that have a due time, the share decided at or before it
+  (``decided_at <= due_at``; a suspension moves ``due_at`` by the paused time). ``on_time_base`` / ``on_time``
+  are the counts. None when there is no such case.
+- **Processing time** of a decided case, in working days: the working days strictly after the acceptance day up to
+  and including the decision day (the acceptance day is not counted, as for time limits; a case decided on the day
+  of acceptance took 0), minus the working days its clock stood still (``paused_days``: special procedures
+  特别程序 and returns to the applicant for correction; each pause counts the working days after the pause day up
+  to and including the resume day, i.e. exactly the days by which the deadline moved). Days are local
+  (Asia/Shanghai) dates; working days come from the ``calendar_day`` table (official calendar, the admin's holiday
+  table, weekends-only fallback; see :func:`refresh_calendar`). ``processing_days_mean`` / ``_median`` /
+  ``_p90`` are over the decided cases (``processing_cases`` of them); the percentiles interpolate linearly between
+  ranks (PostgreSQL ``percentile_cont``; the same formula on SQLite with window functions).
+- **Reductions against the pre-reform baseline** (the city's −23 % / −11 % / −12 %), over the decided cases, each
+  the mean of the per-case relative reduction ``(baseline − actual) / baseline``:
+
+  * ``materials_reduction``: actual = the number of required materials of the case. A case's material list is
+    the item's list, copied when the case was created, so this is counted on the item's list (``item_material``,
+    ``required``): a per-case count over ``case_material`` would cost a lookup per case (about 3 s more on
+    PostgreSQL at a million cases) and differs only for cases created before the item's list changed.
+    Baseline = ``item.baseline_materials``.
+  * ``steps_reduction``: actual = the steps the mode takes: ``direct`` 3 (受理, 审核, 决定), ``delegated_review`` 4
+    (受理, 审核, 转报, 批准), ``forward_only`` 4 (受理, 转报, 审核, 决定); baseline = ``item.baseline_steps``.
+  * ``time_reduction``: actual = the processing time above; baseline = ``item.baseline_days``.
+
+  A case whose item has no baseline for a figure (0) is left out of that figure's mean; ``materials_cases``,
+  ``steps_cases``, ``time_cases`` say how many cases each mean is over, and ``excluded_no_baseline`` how many
+  decided cases were left out of at least one of the three for want of a baseline. A positive value is a reduction.
+- **Supervision pushes** (双推送) of the population's cases: ``pushes``; ``claim_rate`` = claimed (认领) / pushes;
+  ``feedback_rate`` = pushes with at least one feedback / pushes; ``mean_hours_to_claim`` = mean of
+  ``claimed_at − received_at`` (when the push reached the regulator; ``pushed_at`` if it never recorded arrival)
+  over the claimed pushes, in clock hours. None when there is no push (no claimed push for the mean).
+- **Satisfaction** (好差评): ``ratings`` = ratings given to the population's cases; ``satisfaction`` = the share
+  satisfied (score ≥ 3: 非常满意, 满意, 基本满意); None without ratings. In the county breakdown a county under 95 %
+  carries ``satisfaction_flag: true`` (to be rectified, 整改).
+- ``overdue_now`` / ``warning_now``: cases whose clock runs now (accepted … city review or returned, not paused)
+  flagged overdue (超期, red) / warning (预警, yellow) by the deadline job.
+- 容缺 (acceptance with deficiencies): ``commitment_cases`` = cases accepted on a commitment; ``commitment_due`` = of
+  them, those whose deadline has passed (as of ``now``) or that were met; ``commitment_met`` = those whose missing
+  materials were supplied; ``commitment_completion_rate`` = met / due (None when none is due).
+
+Rates are fractions rounded to 4 decimals; days and hours are rounded to 2 decimals.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from app.extensions import db, utcnow
+from delegation.clock import OPEN_CLOCK_STATES, load_calendar
+from delegation.deadlines import SHANGHAI
+from delegation.errors import Invalid, NotFound
+from delegation.models import MODES, STATES, CalendarDay, Case, CaseRating, Division, Item, ItemMaterial
+from supervision.models import SupervisionFeedback, SupervisionPush
+
+DIMENSIONS = ("county", "item", "mode", "month", "state")
+DIMENSION_ZH = {"county": "县（市、区）", "item": "事项", "mode": "下放方式", "month": "月份", "state": "办件状态"}
+MODE_ZH = {"direct": "直接下放", "delegated_review": "下放实质性审核权", "forward_only": "服务窗口前移"}
+STATE_ZH = {"submitted": "已提交", "correction_requested": "待补正", "refused": "不予受理", "accepted": "已受理",
+            "county_review": "县级审核中", "forwarded": "已转报", "city_review": "市级审批中", "returned": "已退回",
+            "decided": "已决定", "concluded": "已办结", "suspended": "特别程序中", "withdrawn": "已撤回",
+            "terminated": "已终止"}
+STEPS_BY_MODE = {"direct": 3, "delegated_review": 4, "forward_only": 4}
+SATISFIED_SCORE = 3
+SATISFACTION_THRESHOLD = 0.95
+
+# (key, Chinese name, kind): kind is count | rate | days | hours. The order of the API, the exports and the dashboard.
+FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("total_cases", "办件总数", "count"),
+    ("accepted", "已受理", "count"),
+    ("decided", "已作出决定", "count"),
+    ("approved", "准予许可", "count"),
+    ("concluded", "已办结", "count"),
+    ("on_time_base", "有时限的已决定办件", "count"),
+    ("on_time", "按时决定", "count"),
+    ("on_time_rate", "按时办结率", "rate"),
+    ("processing_cases", "计算办理时长的办件", "count"),
+    ("processing_days_mean", "平均办理时长（工作日）", "days"),
+    ("processing_days_median", "办理时长中位数（工作日）", "days"),
+    ("processing_days_p90", "办理时长90分位（工作日）", "days"),
+    ("materials_reduction", "材料压减率", "rate"),
+    ("steps_reduction", "环节压减率", "rate"),
+    ("time_reduction", "时间压减率", "rate"),
+    ("materials_cases", "计入材料压减的办件", "count"),
+    ("steps_cases", "计入环节压减的办件", "count"),
+    ("time_cases", "计入时间压减的办件", "count"),
+    ("excluded_no_baseline", "无改革前基准而未计入压减的办件", "count"),
+    ("pushes", "监管推送数", "count"),
+    ("claimed", "已认领推送", "count"),
+    ("claim_rate", "认领率", "rate"),
+    ("feedback_rate", "反馈率", "rate"),
+    ("mean_hours_to_claim", "平均认领用时（小时）", "hours"),
+    ("ratings", "评价数", "count"),
+    ("satisfied", "满意评价数", "count"),
+    ("satisfaction", "满意率", "rate"),
+    ("overdue_now", "当前超期", "count"),
+    ("warning_now", "当前预警", "count"),
+    ("commitment_cases", "容缺受理办件", "count"),
+    ("commitment_due", "容缺承诺已到期或已履行", "count"),
+    ("commitment_met", "容缺材料已补齐", "count"),
+    ("commitment_completion_rate", "容缺补齐率", "rate"),
+)
+FIGURE_KEYS = tuple(k for k, _, _ in FIGURES)
+FIGURE_ZH = {k: zh for k, zh, _ in FIGURES}
+FIGURE_KIND = {k: kind for k, _, kind in FIGURES}
+
+
+# -- filters --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: date | None = None
+    date_to: date | None = None
+    county: str | None = None
+    item: str | None = None
+    mode: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(self).items()}
+
+
+def _date(raw: str | None, field: str, zh: str) -> date | None:
+    if raw is None or not str(raw).strip():
+        return None
+    try:
+        return date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise Invalid("invalid_date", f"{zh}（{field}）应为 YYYY-MM-DD 格式的日期，收到“{raw}”",
+                      f"{field} must be a date (YYYY-MM-DD), got {raw!r}", field=field) from None
+
+
+def parse_filters(args) -> Filters:
+    """Filters from request arguments (from, to, county, item, mode; blanks mean "all"), checked: a bad date, a
+    period that ends before it starts, an unknown county, item or mode is a 422 naming the field."""
+    def text(name):
+        value = args.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    date_from = _date(args.get("from"), "from", "开始日期")
+    date_to = _date(args.get("to"), "to", "结束日期")
+    if date_from and date_to and date_from > date_to:
+        raise Invalid("period_reversed", f"结束日期（to）{date_to} 早于开始日期（from）{date_from}",
+                      "to must not be before from", field="to")
+    county, item, mode = text("county"), text("item"), text("mode")
+    if mode is not None and mode not in MODES:
+        raise Invalid("mode_unknown", f"下放方式（mode）“{mode}”不存在，应为 direct、delegated_review 或 forward_only",
+                      f"unknown mode {mode!r}", field="mode")
+    if county is not None:
+        known = db.session.execute(sa.select(Division.code).where(Division.code == county,
+                                                                  Division.parent_code.is_not(None))).first()
+        if known is None:
+            raise Invalid("county_unknown", f"县（市、区）代码（county）“{county}”不存在",
+                          f"unknown county {county!r}", field="county")
+    if item is not None:
+        if db.session.execute(sa.select(Item.id).where(Item.code == item)).first() is None:
+            raise Invalid("item_unknown", f"事项编码（item）“{item}”不存在", f"unknown item {item!r}", field="item")
+    return Filters(date_from, date_to, county, item, mode)
+
+
+def describe_filters(filters: Filters) -> list[tuple[str, str]]:
+    """The filter in words, for the first sheet of the export."""
+    names = {}
+    if filters.county:
+        names["county"] = db.session.execute(sa.select(Division.name).where(Division.code == filters.county)
+                                             ).scalar_one_or_none()
+    if filters.item:
+        names["item"] = db.session.execute(sa.select(Item.name).where(Item.code == filters.item)).scalar_one_or_none()
+    period = "全部"
+    if filters.date_from or filters.date_to:
+        period = f"{filters.date_from or '最早'} 至 {filters.date_to or '最近'}"
+    return [
+        ("申请日期", period),
+        ("县（市、区）", f"{names['county']}（{filters.county}）" if filters.county else "全部"),
+        ("事项", f"{names['item']}（{filters.item}）" if filters.item else "全部"),
+        ("下放方式", f"{MODE_ZH[filters.mode]}（{filters.mode}）" if filters.mode else "全部"),
+    ]
+
+
+def check_dimension(by: str) -> str:
+    if by not in DIMENSIONS:
+        raise NotFound("dimension_unknown", f"统计维度“{by}”不存在，可选：{'、'.join(DIMENSIONS)}",
+                       f"unknown dimension {by!r}; one of {', '.join(DIMENSIONS)}", field="by")
+    return by
+
+
+# -- the working-day calendar as a table ----------------------------------------------------------------------
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def refresh_calendar(first_year: int, last_year: int) -> dict:
+    """(Re)write `calendar_day` for every day of ``first_year`` … ``last_year`` and of the range already there
+    (the table stays one unbroken range, so the running count stays consistent), from
+    :func:`delegation.clock.load_calendar`. Idempotent (an upsert); runs and commits in its own transaction."""
+    if first_year > last_year:
+        first_year, last_year = last_year, first_year
+    lo_day, hi_day = db.session.execute(sa.select(sa.func.min(CalendarDay.day), sa.func.max(CalendarDay.day))).one()
+    if lo_day is not None:
+        first_year, last_year = min(first_year, lo_day.year), max(last_year, hi_day.year)
+    cal = load_calendar()
+    rows, seq, day, end = [], 0, date(first_year, 1, 1), date(last_year, 12, 31)
+    while day <= end:
+        working = cal.is_workday(day)
+        seq += working
+        rows.append({"day": day, "is_workday": working, "workday_seq": seq})
+        day += timedelta(days=1)
+    if _dialect() == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(CalendarDay)
+    stmt = stmt.on_conflict_do_update(index_elements=[CalendarDay.day],
+                                      set_={"is_workday": stmt.excluded.is_workday,
+                                            "workday_seq": stmt.excluded.workday_seq})
+    with db.engine.begin() as conn:
+        conn.execute(stmt, rows)
+    return {"first_year": first_year, "last_year": last_year, "days": len(rows), "working_days": seq}
+
+
+def ensure_calendar(now: datetime) -> None:
+    """Fill `calendar_day` when it does not reach from the year of the first application to the year after the
+    later of the last application and ``now`` (one indexed query when it does)."""
+    cal_lo = sa.select(sa.func.min(CalendarDay.day)).scalar_subquery()
+    cal_hi = sa.select(sa.func.max(CalendarDay.day)).scalar_subquery()
+    case_lo = sa.select(sa.func.min(Case.created_at)).scalar_subquery()
+    case_hi = sa.select(sa.func.max(Case.created_at)).scalar_subquery()
+    lo_day, hi_day, first, last = db.session.execute(sa.select(cal_lo, cal_hi, case_lo, case_hi)).one()
+    now_year = now.astimezone(SHANGHAI).year
+    first_year = first.astimezone(SHANGHAI).year if first else now_year
+    last_year = max(last.astimezone(SHANGHAI).year if last else now_year, now_year) + 1
+    if lo_day is None or lo_day > date(first_year, 1, 1) or hi_day < date(last_year, 12, 31):
+        refresh_calendar(first_year, last_year)
+
+
+# -- SQL building blocks --------------------------------------------------------------------------------------
+
+def _local(moment, dialect: str):
+    """A UTC timestamp column as Asia/Shanghai (UTC+8, no daylight saving since 1991)."""
+    if dialect == "postgresql":
+        return moment + sa.literal_column("interval '8 hours'")
+    return sa.func.datetime(moment, "+8 hours")
+
+
+def _local_date(moment, dialect: str):
+    if dialect == "postgresql":
+        return sa.cast(_local(moment, dialect), sa.Date)
+    return sa.func.date(moment, "+8 hours")
+
+
+def _local_month(moment, dialect: str):
+    if dialect == "postgresql":
+        # literals, not parameters: PostgreSQL must see the GROUP BY expression as the selected one
+        return sa.func.to_char(_local(moment, dialect), sa.literal_column("'YYYY-MM'"))
+    return sa.func.strftime(sa.literal_column("'%Y-%m'"), moment, sa.literal_column("'+8 hours'"))
+
+
+def _hours_between(later, earlier, dialect: str):
+    if dialect == "postgresql":
+        return sa.extract("epoch", later - earlier) / 3600.0
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 24.0
+
+
+def _where(filters: Filters) -> list:
+    clauses = []
+    if filters.date_from:
+        clauses.append(Case.created_at >= datetime.combine(filters.date_from, time.min, SHANGHAI))
+    if filters.date_to:
+        clauses.append(Case.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, SHANGHAI))
+    if filters.county:
+        clauses.append(Case.county_code == filters.county)
+    if filters.item:
+        clauses.append(Item.code == filters.item)
+    if filters.mode:
+        clauses.append(Case.mode == filters.mode)
+    return clauses
+
+
+def _keys(dialect: str) -> dict:
+    """The group key of each dimension (all text)."""
+    return {"county": Case.county_code, "item": Item.code, "mode": Case.mode,
+            "month": _local_month(Case.created_at, dialect), "state": Case.state}
+
+
+LABEL_COLUMNS = {"county": Division.name, "item": Item.name}
+
+
+def _count_if(condition):
+    return sa.func.count().filter(condition)
+
+
+def _avg_if(value, condition):
+    return sa.func.avg(value).filter(condition)
+
+
+def _grouped(columns: list, base, dims: tuple, dialect: str):
+    """One statement giving ``columns`` for the whole population and, for each dimension of ``dims``, per group.
+
+    PostgreSQL: GROUP BY GROUPING SETS ((), (county), (month), …) — one scan for every dimension; a row's set is
+    told by GROUPING(). SQLite has no grouping sets: one SELECT per set, joined by UNION ALL, each naming its
+    dimension. ``base(select)`` adds the FROM clause, the joins and the filter."""
+    keys = _keys(dialect)
+    if dialect == "postgresql":
+        query = base(sa.select(*(keys[d].label(f"k_{d}") for d in dims),
+                               *(sa.func.grouping(keys[d]).label(f"g_{d}") for d in dims),
+                               *(sa.func.max(LABEL_COLUMNS[d]).label(f"l_{d}") for d in dims if d in LABEL_COLUMNS),
+                               *columns))
+        if dims:
+            query = query.group_by(sa.func.grouping_sets(sa.tuple_(), *(sa.tuple_(keys[d]) for d in dims)))
+        return query
+    parts = []
+    for d in (None, *dims):
+        label = sa.func.max(LABEL_COLUMNS[d]) if d in LABEL_COLUMNS else sa.null()
+        part = base(sa.select(sa.literal(d or "").label("dim"),
+                              (sa.cast(keys[d], sa.String) if d else sa.null()).label("key"),
+                              label.label("label"), *columns))
+        parts.append(part.group_by(keys[d]) if d else part)
+    return sa.union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _set_of(row: dict, dims: tuple, dialect: str) -> tuple[str | None, str | None, str | None]:
+    """(dimension or None for the whole population, group key, label) of a row of :func:`_grouped`."""
+    if dialect == "postgresql":
+        for d in dims:
+            if row[f"g_{d}"] == 0:
+                return d, row[f"k_{d}"], row.get(f"l_{d}")
+        return None, None, None
+    return row["dim"] or None, row["key"], row["label"]
+
+
+def _processing(dialect: str):
+    """The processing time of a decided case, in working days (see the module's docstring), and the two calendar
+    tables it is computed from (joined on the local dates of acceptance and decision)."""
+    acc_day, dec_day = aliased(CalendarDay, name="acc_day"), aliased(CalendarDay, name="dec_day")
+    proc = sa.case((sa.and_(Case.decided_at.is_not(None), Case.accepted_at.is_not(None)),
+                    dec_day.workday_seq - acc_day.workday_seq - Case.paused_days))
+    return proc, acc_day, dec_day
+
+
+def _cases_query(dims: tuple, filters: Filters, now: datetime, dialect: str):
+    """One statement: every figure of the cases themselves."""
+    proc, acc_day, dec_day = _processing(dialect)
+    decided = Case.decided_at.is_not(None)
+    # The required materials on the case's list: the list is the item's, copied when the case was created, so
+    # they are counted per item (a per-case count costs a correlated count over case_material for every case).
+    required_q = (sa.select(ItemMaterial.item_id, sa.func.count().label("n")).where(ItemMaterial.required)
+                  .group_by(ItemMaterial.item_id).subquery("required_materials"))
+    required = sa.func.coalesce(required_q.c.n, 0)
+    steps = sa.case(*((Case.mode == m, n) for m, n in STEPS_BY_MODE.items()))
+    has_materials, has_steps, has_days = Item.baseline_materials > 0, Item.baseline_steps > 0, Item.baseline_days > 0
+    running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
+    due_known = sa.and_(decided, Case.due_at.is_not(None))
+    commitment_due = sa.and_(Case.commitment_deadline.is_not(None),
+                             sa.or_(Case.commitment_met_at.is_not(None), Case.commitment_deadline < now))
+    columns = [
+        sa.func.count().label("total_cases"),
+        sa.func.count(Case.accepted_at).label("accepted"),
+        sa.func.count(Case.decided_at).label("decided"),
+        _count_if(Case.decision == "approve").label("approved"),
+        _count_if(Case.state == "concluded").label("concluded"),
+        _count_if(due_known).label("on_time_base"),
+        _count_if(sa.and_(due_known, Case.decided_at <= Case.due_at)).label("on_time"),
+        sa.func.count(proc).label("processing_cases"),
+        sa.func.avg(proc).label("processing_days_mean"),
+        _avg_if(sa.cast(Item.baseline_materials - required, sa.Float) / Item.baseline_materials,
+                sa.and_(decided, has_materials)).label("materials_reduction"),
+        _avg_if(sa.cast(Item.baseline_steps - steps, sa.Float) / Item.baseline_steps,
+                sa.and_(decided, has_steps)).label("steps_reduction"),
+        _avg_if((Item.baseline_days - proc) / Item.baseline_days,
+                sa.and_(proc.is_not(None), has_days)).label("time_reduction"),
+        _count_if(sa.and_(decided, has_materials)).label("materials_cases"),
+        _count_if(sa.and_(decided, has_steps)).label("steps_cases"),
+        _count_if(sa.and_(proc.is_not(None), has_days)).label("time_cases"),
+        _count_if(sa.and_(decided, sa.not_(sa.and_(has_materials, has_steps, has_days)))
+                  ).label("excluded_no_baseline"),
+        sa.func.count(CaseRating.id).label("ratings"),
+        _count_if(CaseRating.score >= SATISFIED_SCORE).label("satisfied"),
+        _count_if(sa.and_(running, Case.due_flag == "overdue")).label("overdue_now"),
+        _count_if(sa.and_(running, Case.due_flag == "warning")).label("warning_now"),
+        sa.func.count(Case.commitment_deadline).label("commitment_cases"),
+        _count_if(commitment_due).label("commitment_due"),
+        sa.func.count(Case.commitment_met_at).label("commitment_met"),
+    ]
+
+    def base(select):
+        select = (select.select_from(Case)
+                  .join(Item, Item.id == Case.item_id)
+                  .outerjoin(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
+                  .outerjoin(dec_day, dec_day.day == _local_date(Case.decided_at, dialect))
+                  .outerjoin(CaseRating, CaseRating.case_id == Case.id)
+                  .outerjoin(required_q, required_q.c.item_id == Case.item_id))
+        if "county" in dims:
+            select = select.outerjoin(Division, Division.code == Case.county_code)
+        return select.where(*_where(filters))
+
+    return _grouped(columns, base, dims, dialect)
+
+
+def _percentiles_query(dims: tuple, filters: Filters, dialect: str):
+    """The median and P90 of the processing time: `percentile_cont` on PostgreSQL (in a statement of its own: an
+    ordered-set aggregate would keep the main statement from running as a parallel aggregate). SQLite has no percentile_cont: rank the times per group with
+    window functions and pick the two ranks around each percentile; the interpolation (as percentile_cont does it)
+    is done on the group rows."""
+    proc, acc_day, dec_day = _processing(dialect)
+
+    def base(select):
+        select = (select.select_from(Case)
+                  .join(Item, Item.id == Case.item_id)
+                  .join(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
+                  .join(dec_day, dec_day.day == _local_date(Case.decided_at, dialect)))
+        if "county" in dims:
+            select = select.outerjoin(Division, Division.code == Case.county_code)
+        return select.where(*_where(filters), proc.is_not(None))
+
+    if dialect == "postgresql":
+        return _grouped([sa.func.percentile_cont(0.5).within_group(proc).label("processing_days_median"),
+                         sa.func.percentile_cont(0.9).within_group(proc).label("processing_days_p90")],
+                        base, dims, dialect)
+    keys = _keys(dialect)
+    parts = []
+    for d in (None, *dims):
+        key = keys[d] if d else None
+        partition = {"partition_by": key} if d else {}
+        ranked = base(sa.select((sa.cast(key, sa.String) if d else sa.null()).label("key"), proc.label("v"),
+                                sa.func.row_number().over(order_by=proc, **partition).label("rn"),
+                                sa.func.count().over(**partition).label("n"))).subquery()
+        picks = []
+        for name, num, den in (("p50", 1, 2), ("p90", 9, 10)):
+            lo = (num * (ranked.c.n - 1)) // den  # integer division: the 0-based rank below the percentile
+            picks += [sa.func.max(sa.case((ranked.c.rn == lo + 1, ranked.c.v))).label(f"{name}_lo"),
+                      sa.func.max(sa.case((ranked.c.rn == lo + 2, ranked.c.v))).label(f"{name}_hi")]
+        parts.append(sa.select(sa.literal(d or "").label("dim"), ranked.c.key, sa.null().label("label"),
+                               sa.func.max(ranked.c.n).label("n"), *picks).group_by(ranked.c.key))
+    return sa.union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _pushes_query(dims: tuple, filters: Filters, dialect: str):
+    fed_back = (sa.select(SupervisionFeedback.push_id).group_by(SupervisionFeedback.push_id)
+                .subquery("fed_back"))
+    columns = [sa.func.count(SupervisionPush.id).label("pushes"),
+               sa.func.count(SupervisionPush.claimed_at).label("claimed"),
+               sa.func.count(fed_back.c.push_id).label("with_feedback"),
+               sa.func.avg(_hours_between(SupervisionPush.claimed_at,
+                                          sa.func.coalesce(SupervisionPush.received_at, SupervisionPush.pushed_at),
+                                          dialect)).label("hours_to_claim")]
+
+    def base(select):
+        select = (select.select_from(SupervisionPush)
+                  .join(Case, Case.case_no == SupervisionPush.case_no)
+                  .join(Item, Item.id == Case.item_id)
+                  .outerjoin(fed_back, fed_back.c.push_id == SupervisionPush.id))
+        if "county" in dims:
+            select = select.outerjoin(Division, Division.code == Case.county_code)
+        return select.where(*_where(filters))
+
+    return _grouped(columns, base, dims, dialect)
+
+
+# -- assembling -----------------------------------------------------------------------------------------------
+
+def _share(part, whole) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _round(value, digits) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _interpolate(n, lo, hi, num, den) -> float | None:
+    if not n or lo is None:
+        return None
+    frac = ((num * (n - 1)) % den) / den
+    return float(lo) + frac * (float(hi if hi is not None else lo) - float(lo))
+
+
+def _finish(row: dict, push: dict | None, pct: dict | None) -> dict:
+    out = {k: int(row.get(k) or 0) for k, _, kind in FIGURES if kind == "count" and k in row}
+    out["on_time_rate"] = _share(out["on_time"], out["on_time_base"])
+    out["processing_days_mean"] = _round(row["processing_days_mean"], 2)
+    pct = pct or {}
+    if "processing_days_median" in pct:  # PostgreSQL
+        out["processing_days_median"] = _round(pct["processing_days_median"], 2)
+        out["processing_days_p90"] = _round(pct["processing_days_p90"], 2)
+    else:
+        out["processing_days_median"] = _round(_interpolate(pct.get("n"), pct.get("p50_lo"), pct.get("p50_hi"), 1, 2), 2)
+        out["processing_days_p90"] = _round(_interpolate(pct.get("n"), pct.get("p90_lo"), pct.get("p90_hi"), 9, 10), 2)
+    for k in ("materials_reduction", "steps_reduction", "time_reduction"):
+        out[k] = _round(row[k], 4)
+    push = push or {}
+    out["pushes"], out["claimed"] = int(push.get("pushes") or 0), int(push.get("claimed") or 0)
+    out["claim_rate"] = _share(out["claimed"], out["pushes"])
+    out["feedback_rate"] = _share(int(push.get("with_feedback") or 0), out["pushes"])
+    out["mean_hours_to_claim"] = _round(push.get("hours_to_claim"), 2)
+    out["satisfaction"] = _share(out["satisfied"], out["ratings"])
+    out["commitment_completion_rate"] = _share(out["commitment_met"], out["commitment_due"])
+    return {k: out[k] for k in FIGURE_KEYS}
+
+
+def _label(by: str, key, label) -> str:
+    if by == "mode":
+        return MODE_ZH.get(key, key)
+    if by == "state":
+        return STATE_ZH.get(key, key)
+    if by == "month":
+        return key
+    return label or key
+
+
+def _order(by: str, key) -> tuple:
+    if by == "mode":
+        return (MODES.index(key) if key in MODES else len(MODES), key)
+    if by == "state":
+        return (STATES.index(key) if key in STATES else len(STATES), key)
+    return (0, key or "")
+
+
+def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime | None = None) -> dict:
+    """The figures of the whole population and of every group of each dimension asked for, in a constant number
+    of statements whatever the number of dimensions (one scan each on PostgreSQL):
+    ``{"summary": {...}, "by": {dimension: [row, ...]}}`` — see :func:`summary` and :func:`breakdown`."""
+    dims = tuple(check_dimension(d) for d in dict.fromkeys(dimensions))
+    filters = filters or Filters()
+    now = now or utcnow()
+    ensure_calendar(now)
+    dialect = _dialect()
+    if dialect == "postgresql":
+        # These statements are estimated costly enough for PostgreSQL to JIT-compile them, which takes longer
+        # (0.5–0.7 s each) than it saves on a scan; for this transaction only.
+        db.session.execute(sa.text("SET LOCAL jit = off"))
+
+    def by_set(statement) -> dict:
+        out = {}
+        for r in db.session.execute(statement):
+            row = dict(r._mapping)
+            dim, key, label = _set_of(row, dims, dialect)
+            out[(dim, key)] = {**row, "_label": label}
+        return out
+
+    case_rows = by_set(_cases_query(dims, filters, now, dialect))
+    push_rows = by_set(_pushes_query(dims, filters, dialect))
+    pct_rows = by_set(_percentiles_query(dims, filters, dialect))
+    result = {"summary": None, "by": {d: [] for d in dims}}
+    for (dim, key), row in case_rows.items():
+        figures = _finish(row, push_rows.get((dim, key)), pct_rows.get((dim, key)))
+        if dim is None:
+            result["summary"] = figures
+            continue
+        if not row["total_cases"]:
+            continue
+        entry = {"key": key, "label": _label(dim, key, row["_label"]), **figures}
+        if dim == "county":
+            entry["satisfaction_flag"] = (figures["satisfaction"] is not None
+                                          and figures["satisfaction"] < SATISFACTION_THRESHOLD)
+        result["by"][dim].append(entry)
+    for dim in dims:
+        result["by"][dim].sort(key=lambda r, d=dim: _order(d, r["key"]))
+    return result
+
+
+def summary(filters: Filters | None = None, now: datetime | None = None) -> dict:
+    """Every figure over the filtered cases (see the module's docstring)."""
+    return report(filters, (), now)["summary"]
+
+
+def breakdown(by: str, filters: Filters | None = None, now: datetime | None = None) -> list[dict]:
+    """One row per group (county, item, mode, month 'YYYY-MM' of the application date, state) that has cases:
+    ``key``, ``label`` and every figure; county rows also carry ``satisfaction_flag`` (satisfaction under 95 %)."""
+    return report(filters, (check_dimension(by),), now)["by"][by]
