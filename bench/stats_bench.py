@@ -37,9 +37,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def dashboard(filters, now):
-    from supervision.statistics import breakdown, summary
+    from supervision.statistics import report
 
-    return summary(filters, now), [breakdown(by, filters, now) for by in ("month", "mode", "county")]
+    figures = report(filters, ("month", "mode", "county"), now)  # what the dashboard asks for: one call
+    return figures["summary"], [figures["by"][by] for by in ("month", "mode", "county")]
 
 
 def default_filters(now: datetime):

@@ -4,8 +4,7 @@ Every figure is an aggregate of one of a constant number of statements per call 
 functions; GROUPING SETS and `percentile_cont` on PostgreSQL); no case is ever loaded into Python. Only the group rows
 (one per county, item, …) are put together here. :func:`report` gives the summary and any number of breakdowns from
 the same four statements (a calendar check, the cases, the pushes, the percentiles; on PostgreSQL also
-`SET LOCAL jit = off`); :func:`summary` and
-:func:`breakdown` are its two common cases.
+`SET LOCAL jit = off`); :func:`summary` and :func:`breakdown` are its two common cases.
 
 Definitions
 -----------

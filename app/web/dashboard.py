@@ -86,8 +86,8 @@ def dashboard():
     from supervision import statistics
 
     filters = _filters(request.args)
-    summary = statistics.summary(filters)
-    rows = {by: statistics.breakdown(by, filters) for by in ("county", "mode", "month")}
+    figures = statistics.report(filters, ("county", "mode", "month"))  # one scan for all of them
+    summary, rows = figures["summary"], figures["by"]
     ranking = sorted(rows["county"], key=lambda r: (-(r["total_cases"] or 0), r["key"]))
     names = {k: statistics.FIGURE_ZH[k] for k in ("total_cases", "concluded", "on_time_rate")}
     charts = {
