@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import paramiko
 
-from exchange.transport import ENVELOPE_SUFFIXES, TransportError
+from exchange.transport import ENVELOPE_SUFFIXES, TransportError, quarantine_name
 
 T = TypeVar("T")
 CHUNK = 32768  # paramiko's largest SFTP write request; bigger writes are split anyway
@@ -374,6 +374,8 @@ class SftpTransport:
 
         def op(sftp: paramiko.SFTPClient) -> None:
             qdir.mkdir(parents=True, exist_ok=True)
+            target = quarantine_name(qdir, name)
+            target_files = f"{_stem(target)}.files"
             # Everything is downloaded (to dot-names, then renamed) before anything is removed remotely: a
             # failure half-way leaves the message in the inbox, to be quarantined again on the next pass.
             src = posixpath.join(inbox, name)
@@ -395,11 +397,11 @@ class SftpTransport:
                 tmp_files.mkdir()
                 for entry in entries:
                     sftp.get(posixpath.join(remote_files, entry.filename), str(tmp_files / entry.filename))
-                shutil.rmtree(qdir / files_name, ignore_errors=True)
-                os.replace(tmp_files, qdir / files_name)
+                shutil.rmtree(qdir / target_files, ignore_errors=True)
+                os.replace(tmp_files, qdir / target_files)
             if have_envelope:
-                os.replace(tmp, qdir / name)
-            (qdir / f"{name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+                os.replace(tmp, qdir / target)
+            (qdir / f"{target}.reason.txt").write_text(reason + "\n", encoding="utf-8")
             self._rmtree(sftp, remote_files)
             if have_envelope:
                 try:

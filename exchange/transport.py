@@ -36,6 +36,17 @@ def _stem(name: str) -> str:
     return name.rsplit(".", 1)[0]
 
 
+def quarantine_name(qdir: Path, name: str) -> str:
+    """The name under which a rejected file is kept: its own, or `<id>.<n>.<fmt>` when an earlier rejected file of
+    that name is already there (forgeries may reuse a genuine MessageId), so that no evidence is overwritten."""
+    candidate, n = name, 0
+    while (qdir / candidate).exists() or (qdir / f"{candidate}.reason.txt").exists():
+        n += 1
+        stem, _, ext = name.rpartition(".")
+        candidate = f"{stem}.{n}.{ext}"
+    return candidate
+
+
 class LocalTransport:
     """A directory shared by co-located nodes (and the embedded default)."""
 
@@ -94,11 +105,12 @@ class LocalTransport:
         inbox = self._inbox(node_id)
         qdir = self.root / node_id / "quarantine"
         qdir.mkdir(parents=True, exist_ok=True)
+        target = quarantine_name(qdir, name)
         src = inbox / name
         if src.exists():
-            os.replace(src, qdir / name)
+            os.replace(src, qdir / target)
         files = inbox / f"{_stem(name)}.files"
         if files.exists():
-            shutil.rmtree(qdir / files.name, ignore_errors=True)
-            os.replace(files, qdir / files.name)
-        (qdir / f"{name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+            shutil.rmtree(qdir / f"{_stem(target)}.files", ignore_errors=True)
+            os.replace(files, qdir / f"{_stem(target)}.files")
+        (qdir / f"{target}.reason.txt").write_text(reason + "\n", encoding="utf-8")

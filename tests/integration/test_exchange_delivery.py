@@ -239,3 +239,18 @@ def test_unreachable_store_keeps_messages_and_retries(api, monkeypatch):
     run_bus()
     db.session.expire_all()
     assert state_of(case_no) == "city_review"
+
+
+def test_forgeries_reusing_one_message_id_are_all_kept_in_quarantine(api):
+    case_no = forwarded_case(api)
+    send_due()
+    path = published(case_no)
+    genuine = path.read_bytes()
+    for forged_name in ("冒名顶替甲有限公司", "冒名顶替乙有限公司"):
+        path.write_bytes(genuine.replace("赣州市示范贸易有限公司".encode(), forged_name.encode()))
+        receive()
+    kept = sorted(p.name for p in quarantine_dir().iterdir() if not p.name.endswith(".reason.txt"))
+    assert kept == [path.name.replace(".xml", ".1.xml"), path.name]
+    assert {(quarantine_dir() / name).read_bytes() for name in kept} == {
+        genuine.replace("赣州市示范贸易有限公司".encode(), n.encode()) for n in ("冒名顶替甲有限公司", "冒名顶替乙有限公司")}
+    assert all((quarantine_dir() / f"{name}.reason.txt").exists() for name in kept)

@@ -168,11 +168,12 @@ def test_decision_signed_by_xmlsec1_is_applied_and_forgeries_change_nothing(api,
     assert embedded and "".join(embedded.split()) in "".join(keys.cert_pem(attacker_cert).decode().split())
 
     events_before = events(case_no)
-    for forgery in (bytes(flipped), wrong_key, with_cert):
+    for n, forgery in enumerate((bytes(flipped), wrong_key, with_cert)):
         path = drop(forgery, f"{env.message_id}.xml")
         receive()
-        assert not path.exists() and (quarantine_dir() / path.name).read_bytes() == forgery
-        assert (quarantine_dir() / f"{path.name}.reason.txt").read_text().startswith("signature_invalid")
+        kept = path.name if n == 0 else f"{env.message_id}.{n}.xml"  # each forgery kept, none overwritten
+        assert not path.exists() and (quarantine_dir() / kept).read_bytes() == forgery
+        assert (quarantine_dir() / f"{kept}.reason.txt").read_text().startswith("signature_invalid")
         record = db.session.execute(sa.select(InboundMessage).filter_by(sha256=sha(forgery))).scalar_one()
         assert (record.state, record.reason_code, record.raw) == ("quarantined", "signature_invalid", forgery)
         case = the_case(case_no)
