@@ -65,40 +65,6 @@ class PartyOut(Schema):
     person = fields.String(allow_none=True)
 
 
-class PushOut(Schema):
-    id = fields.Integer()
-    case_no = fields.String()
-    item_code = fields.String()
-    item_name = fields.String()
-    mode = fields.String()
-    county_code = fields.String()
-    applicant_name = fields.String()
-    applicant_id_code = fields.String()
-    decision = fields.String()
-    certificate_no = fields.String(allow_none=True)
-    accepting_org = fields.String()
-    deciding_org = fields.String()
-    deciding_node = fields.String()
-    supervising_org = fields.String()
-    supervising_node = fields.String()
-    responsible = fields.List(fields.Nested(PartyOut))
-    accepted_at = fields.DateTime(allow_none=True)
-    decided_at = fields.DateTime()
-    pushed_at = fields.DateTime()
-    received_at = fields.DateTime(allow_none=True)
-    claim_due_at = fields.DateTime(allow_none=True)
-    overdue = fields.Boolean()
-    state = fields.String()
-    state_zh = fields.String()
-    claimed_at = fields.DateTime(allow_none=True)
-    claimed_by = fields.String(allow_none=True)
-    warned_at = fields.DateTime(allow_none=True)
-    escalated_at = fields.DateTime(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
-    closed_by = fields.String(allow_none=True)
-    feedback = fields.List(fields.Nested(FeedbackOut))
-
-
 class PushSummary(Schema):
     id = fields.Integer()
     case_no = fields.String()
@@ -115,6 +81,27 @@ class PushSummary(Schema):
     overdue = fields.Boolean()
     state = fields.String()
     state_zh = fields.String()
+
+
+class PushOut(PushSummary):
+    """One push in full: the summary, who answers for what, the claim, closure and feedback."""
+
+    applicant_id_code = fields.String()
+    decision = fields.String()
+    certificate_no = fields.String(allow_none=True)
+    accepting_org = fields.String()
+    deciding_node = fields.String()
+    supervising_node = fields.String()
+    responsible = fields.List(fields.Nested(PartyOut))
+    accepted_at = fields.DateTime(allow_none=True)
+    pushed_at = fields.DateTime()
+    claimed_at = fields.DateTime(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+    warned_at = fields.DateTime(allow_none=True)
+    escalated_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    closed_by = fields.String(allow_none=True)
+    feedback = fields.List(fields.Nested(FeedbackOut))
 
 
 class PushPage(Schema):
