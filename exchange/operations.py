@@ -19,36 +19,27 @@ class NotResendable(Exception):
     pass
 
 
+def _search(model, peer_column, to_dict, *, case_no, type_, peer, state, after_id, limit) -> list[dict]:
+    q = sa.select(model)
+    for column, value in ((model.case_no, case_no), (model.type, type_), (peer_column, peer),
+                          (model.state, state)):
+        if value:
+            q = q.where(column == value)
+    if after_id:
+        q = q.where(model.id < after_id)
+    return [to_dict(r) for r in db.session.execute(q.order_by(model.id.desc()).limit(limit + 1)).scalars()]
+
+
 def message_log(*, direction: str | None = None, case_no=None, type_=None, peer=None, state=None,
                 after_id: int | None = None, limit: int = 50) -> tuple[list[dict], int | None]:
     """Sent and received messages, newest first. Keyset pages per direction: `after` is the last id seen."""
+    criteria = {"case_no": case_no, "type_": type_, "peer": peer, "state": state, "limit": limit,
+                "after_id": after_id if direction else None}
     rows: list[dict] = []
     if direction in (None, "out"):
-        q = sa.select(OutboxMessage)
-        if case_no:
-            q = q.where(OutboxMessage.case_no == case_no)
-        if type_:
-            q = q.where(OutboxMessage.type == type_)
-        if peer:
-            q = q.where(OutboxMessage.to_node == peer)
-        if state:
-            q = q.where(OutboxMessage.state == state)
-        if after_id and direction == "out":
-            q = q.where(OutboxMessage.id < after_id)
-        rows += [_out(r) for r in db.session.execute(q.order_by(OutboxMessage.id.desc()).limit(limit + 1)).scalars()]
+        rows += _search(OutboxMessage, OutboxMessage.to_node, _out, **criteria)
     if direction in (None, "in"):
-        q = sa.select(InboundMessage)
-        if case_no:
-            q = q.where(InboundMessage.case_no == case_no)
-        if type_:
-            q = q.where(InboundMessage.type == type_)
-        if peer:
-            q = q.where(InboundMessage.from_node == peer)
-        if state:
-            q = q.where(InboundMessage.state == state)
-        if after_id and direction == "in":
-            q = q.where(InboundMessage.id < after_id)
-        rows += [_in(r) for r in db.session.execute(q.order_by(InboundMessage.id.desc()).limit(limit + 1)).scalars()]
+        rows += _search(InboundMessage, InboundMessage.from_node, _in, **criteria)
     if direction is None:
         rows.sort(key=lambda r: r["at"], reverse=True)
         return rows[:limit], None  # the mixed view is for search; page one direction to walk everything
