@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk
+APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
 
 .PHONY: run test venv system-deps migrate seed clean bench
 
@@ -28,7 +28,7 @@ seed: migrate
 run: seed
 	TONGQUAN_RUN_JOBS=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-reload
 
-# System packages the tests drive for real (PostgreSQL, sshd, xmlsec1, Chromium with a CJK font); installed through apt-get when root.
+# System packages the tests drive for real (PostgreSQL, sshd, xmlsec1, Chromium with a CJK font, Pango for WeasyPrint); installed through apt-get when root.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -36,6 +36,7 @@ system-deps:
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

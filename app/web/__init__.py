@@ -1,7 +1,7 @@
 """The browser side: staff sessions (Flask-Login), CSRF on every HTML form (Flask-WTF), the 30-minute inactivity
 timeout, and the Chinese error pages. The JSON API under /api/ keeps its bearer tokens and is exempt from CSRF.
 
-User-facing strings of the web package live in TEXT below (the desks will route them through Flask-Babel)."""
+Page strings are Chinese source strings marked for Flask-Babel (app/i18n.py); their English is in app/translations."""
 from __future__ import annotations
 
 import time
@@ -10,24 +10,25 @@ from functools import wraps
 
 from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, logout_user
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 SESSION_IDLE_MINUTES = 30
 LAST_SEEN = "last_seen"  # session key: epoch seconds of the last page request
 
 TEXT = {
-    "app_name": "同权 · 市县同权审批平台",
-    "login_required": "请先登录后再访问该页面",
-    "session_expired": "超过30分钟未操作，会话已超时，请重新登录",
-    "logged_out": "您已安全退出",
-    "forbidden_title": "无权访问",
-    "forbidden": "您的账号没有访问该页面的权限。如需开通，请联系市行政审批局管理员。",
-    "csrf_title": "请求无效",
-    "csrf": "表单已过期或来源无效（CSRF 校验失败），请返回后刷新页面重新提交。",
-    "not_found_title": "页面不存在",
-    "not_found": "您访问的页面不存在。",
-    "username_required": "请输入用户名",
-    "password_required": "请输入密码",
+    "app_name": _l("同权 · 市县同权审批平台"),
+    "login_required": _l("请先登录后再访问该页面"),
+    "session_expired": _l("超过30分钟未操作，会话已超时，请重新登录"),
+    "logged_out": _l("您已安全退出"),
+    "forbidden_title": _l("无权访问"),
+    "forbidden": _l("您的账号没有访问该页面的权限。如需开通，请联系市行政审批局管理员。"),
+    "csrf_title": _l("请求无效"),
+    "csrf": _l("表单已过期或来源无效（CSRF 校验失败），请返回后刷新页面重新提交。"),
+    "not_found_title": _l("页面不存在"),
+    "not_found": _l("您访问的页面不存在。"),
+    "username_required": _l("请输入用户名"),
+    "password_required": _l("请输入密码"),
 }
 
 csrf = CSRFProtect()
@@ -58,9 +59,9 @@ class StaffUser(UserMixin):
 
     @property
     def role_label(self) -> str:
-        from delegation.cases import ROLE_ZH
+        from app.web.common import role_label
 
-        return ROLE_ZH.get(self.user.role, self.user.role)
+        return role_label(self.user.role)
 
     @property
     def is_city_level(self) -> bool:
@@ -130,6 +131,7 @@ def init_web(app: Flask) -> None:
     login_manager.login_view = "web_login.login"
     login_manager.login_message = TEXT["login_required"]
     login_manager.login_message_category = "info"
+    login_manager.localize_callback = str  # the lazy (per-language) string becomes text before it enters the session
     login_manager.session_protection = "basic"
 
     @app.before_request
@@ -144,7 +146,7 @@ def init_web(app: Flask) -> None:
             if last is not None and now - int(last) > SESSION_IDLE_MINUTES * 60:
                 logout_user()
                 session.clear()
-                flash(TEXT["session_expired"], "warning")
+                flash(str(TEXT["session_expired"]), "warning")
                 if request.endpoint != "web_login.login":
                     return redirect(url_for("web_login.login", next=request.full_path.rstrip("?")))
                 return None
@@ -156,8 +158,13 @@ def init_web(app: Flask) -> None:
     def _web_globals():
         return {"app_name": TEXT["app_name"]}
 
-    from app.web.dashboard import bp as dashboard_bp
-    from app.web.login import bp as login_bp
+    from app.i18n import init_i18n
+    from app.web.common import register_filters
 
-    app.register_blueprint(login_bp)
-    app.register_blueprint(dashboard_bp)
+    init_i18n(app)
+    register_filters(app)
+
+    from app.web import admin, case_page, city, dashboard, login, public_pages, regulator, review, window
+
+    for module in (login, dashboard, window, review, city, regulator, admin, case_page, public_pages):
+        app.register_blueprint(module.bp)

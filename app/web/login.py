@@ -11,14 +11,15 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.web import LAST_SEEN, TEXT, StaffUser, register_page_errors
+from app.web.common import _l, landing_page
 
 bp = Blueprint("web_login", __name__)
 register_page_errors(bp)
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired(TEXT["username_required"]), Length(max=60)])
-    password = PasswordField("密码", validators=[DataRequired(TEXT["password_required"]), Length(max=200)])
+    username = StringField(_l("用户名"), validators=[DataRequired(TEXT["username_required"]), Length(max=60)])
+    password = PasswordField(_l("密码"), validators=[DataRequired(TEXT["password_required"]), Length(max=200)])
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -29,10 +30,6 @@ def _safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
-
-
-def landing_page(user: StaffUser) -> str:
-    return url_for("web_dashboard.dashboard") if user.is_city_level else url_for("home.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -66,5 +63,5 @@ def login():
 def logout():
     logout_user()
     session.clear()
-    flash(TEXT["logged_out"], "info")
+    flash(str(TEXT["logged_out"]), "info")
     return redirect(url_for("web_login.login"))

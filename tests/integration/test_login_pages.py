@@ -52,7 +52,7 @@ def test_the_api_stays_exempt_from_csrf(client):
 
 def test_login_shows_who_is_logged_in_with_org_and_role(client):
     r = login(client)
-    assert r.status_code == 302 and r.headers["Location"].endswith("/dashboard")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/admin")
     page = client.get("/dashboard").get_data(as_text=True)
     assert "市行政审批局管理员" in page and "（admin）" in page and "市级管理员" in page
     assert "退出登录" in page
@@ -122,7 +122,7 @@ def test_county_staff_get_the_403_page(client, path):
 def test_next_never_leaves_the_site(client):
     r = client.post("/login?next=//evil.example/x", data={"username": "admin", "password": "demo",
                                                           "csrf_token": csrf_token(client)})
-    assert r.status_code == 302 and r.headers["Location"].endswith("/dashboard")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/admin")
 
 
 def test_admin_downloads_the_figures_from_the_browser_session(client):

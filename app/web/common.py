@@ -1,0 +1,131 @@
+"""What every desk shares: the labels of states, actions, modes and roles in the page language, the desk each role
+lands on, domain errors turned into a message for the page, and the Jinja filters the templates use."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, flash, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from delegation.workflow import Action, Mode, Role, State
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+STATE_LABEL = {
+    State.SUBMITTED: _l("已提交"), State.CORRECTION_REQUESTED: _l("待补正"), State.REFUSED: _l("不予受理"),
+    State.ACCEPTED: _l("已受理"), State.COUNTY_REVIEW: _l("县级审核中"), State.FORWARDED: _l("已转报"),
+    State.CITY_REVIEW: _l("市级审批中"), State.RETURNED: _l("已退回"), State.DECIDED: _l("已决定"),
+    State.CONCLUDED: _l("已办结"), State.SUSPENDED: _l("特别程序中"), State.WITHDRAWN: _l("已撤回"),
+    State.TERMINATED: _l("已终止"),
+}
+ACTION_LABEL = {
+    Action.ACCEPT: _l("受理"), Action.ACCEPT_WITH_COMMITMENT: _l("容缺受理"),
+    Action.REQUEST_CORRECTION: _l("一次性告知补正"), Action.REFUSE: _l("不予受理"), Action.RESUBMIT: _l("重新提交"),
+    Action.SUPPLY_MATERIALS: _l("补交材料"), Action.REVIEW: _l("审核"), Action.APPROVE: _l("准予许可"),
+    Action.DENY: _l("不予许可"), Action.RETURN: _l("退回"), Action.SUSPEND: _l("启动特别程序"),
+    Action.RESUME: _l("结束特别程序"), Action.HAND_OUT: _l("出件"), Action.WITHDRAW: _l("撤回"),
+    Action.TERMINATE: _l("终止"),
+}
+MODE_LABEL = {Mode.DIRECT: _l("直接下放"), Mode.DELEGATED_REVIEW: _l("下放实质性审核权"),
+              Mode.FORWARD_ONLY: _l("服务窗口前移")}
+ROLE_LABEL = {Role.WINDOW: _l("县级窗口人员"), Role.REVIEWER: _l("县级审批人员"), Role.CITY_APPROVER: _l("市级审批人员"),
+              Role.REGULATOR: _l("监管人员"), Role.ADMIN: _l("市级管理员"), Role.SYSTEM: _l("系统")}
+DUE_FLAG_LABEL = {"ok": _l("正常"), "warning": _l("临近期限"), "overdue": _l("已超期")}
+
+# The desk each role opens after login, and the links of the top bar (endpoint, label, roles that see it).
+DESKS = (
+    ("web_window.desk", _l("窗口受理"), {Role.WINDOW}),
+    ("web_review.desk", _l("县级审批"), {Role.REVIEWER}),
+    ("web_city.desk", _l("市级审批"), {Role.CITY_APPROVER}),
+    ("web_regulator.desk", _l("监管"), {Role.REGULATOR}),
+    ("web_admin.index", _l("系统管理"), {Role.ADMIN}),
+    ("web_dashboard.dashboard", _l("统计分析"), None),  # None: every city-level member of staff
+)
+
+
+def _enum_label(table: dict, enum_type, value) -> str:
+    try:
+        return str(table[enum_type(value)])
+    except (ValueError, KeyError):
+        return str(value or "")
+
+
+def state_label(value) -> str:
+    return _enum_label(STATE_LABEL, State, value)
+
+
+def action_label(value) -> str:
+    return _enum_label(ACTION_LABEL, Action, value)
+
+
+def mode_label(value) -> str:
+    return _enum_label(MODE_LABEL, Mode, value)
+
+
+def role_label(value) -> str:
+    return _enum_label(ROLE_LABEL, Role, value)
+
+
+def due_flag_label(value) -> str:
+    return str(DUE_FLAG_LABEL.get(value, value or ""))
+
+
+def desk_links(user) -> list[tuple[str, str]]:
+    """(url, label) of the desks this member of staff may open, in top-bar order."""
+    role = Role(user.user.role)
+    return [(url_for(endpoint), str(label)) for endpoint, label, roles in DESKS
+            if (role in roles if roles is not None else user.is_city_level)]
+
+
+def landing_page(user) -> str:
+    links = desk_links(user)
+    return links[0][0] if links else url_for("home.index")
+
+
+def domain_message(exc) -> str:
+    """A DomainError's message in the page language (the domain carries Chinese and English)."""
+    from app.i18n import current_language
+
+    return exc.message(current_language())
+
+
+def flash_domain_error(exc) -> None:
+    flash(domain_message(exc), "error")
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time as Beijing time, which is what every user reads."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        from datetime import timezone
+
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(SHANGHAI).strftime(fmt)
+
+
+def local_date(value: datetime | None) -> str:
+    return local_time(value, "%Y-%m-%d")
+
+
+def register_filters(app: Flask) -> None:
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(state_label, "state_label")
+    app.add_template_filter(action_label, "action_label")
+    app.add_template_filter(mode_label, "mode_label")
+    app.add_template_filter(role_label, "role_label")
+    app.add_template_filter(due_flag_label, "due_flag_label")
+
+    @app.context_processor
+    def _desks():
+        from flask_login import current_user
+
+        links = desk_links(current_user) if current_user.is_authenticated else []
+        return {"desk_links": links}
+
+
+__all__ = ["_", "_l", "STATE_LABEL", "ACTION_LABEL", "MODE_LABEL", "ROLE_LABEL", "state_label", "action_label",
+           "mode_label", "role_label", "landing_page", "domain_message", "flash_domain_error", "local_time"]
