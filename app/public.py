@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, render_template_string
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from app.extensions import db
 from delegation.deadlines import SHANGHAI
@@ -14,6 +16,29 @@ from delegation.models import Division, Item
 from supervision import spotchecks
 
 bp = Blueprint("public", __name__)
+
+# -- rate limit of the query-code endpoints ----------------------------------------------------------------------
+# The query code is 6 digits: guessing it must be stopped. Every endpoint that checks a case number + query code
+# (the lookup page, the rating page, the JSON rating API) shares one budget per client IP: 10 wrong answers (404)
+# per 10 minutes, and 60 attempts of any outcome per 10 minutes. The storage is in-process memory: with several
+# gunicorn workers each worker counts on its own, so a shared storage (Redis, or a database table) is needed there
+# (RATELIMIT_STORAGE_URI). Behind a reverse proxy, the client IP must come through werkzeug's ProxyFix.
+limiter = Limiter(get_remote_address, storage_uri="memory://", strategy="moving-window")
+QUERY_CODE_SCOPE = "query-code"
+WRONG_CODE_LIMIT = "10 per 10 minutes"
+ATTEMPT_LIMIT = "60 per 10 minutes"
+
+
+def query_code_limits(view):
+    """The shared budget of a view that checks a query code (POST only)."""
+    view = limiter.shared_limit(WRONG_CODE_LIMIT, scope=QUERY_CODE_SCOPE + "-wrong", methods=["POST"],
+                                deduct_when=lambda response: response.status_code == 404)(view)
+    return limiter.shared_limit(ATTEMPT_LIMIT, scope=QUERY_CODE_SCOPE, methods=["POST"])(view)
+
+
+@bp.record_once
+def _init_limiter(state) -> None:
+    limiter.init_app(state.app)
 
 STYLE = """<style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
 line-height:1.6;color:#1f2937}table{border-collapse:collapse;width:100%}th,td{border:1px solid #d1d5db;

@@ -1,20 +1,247 @@
-"""Public pages, no login: the service guides of delegated items, the case lookup, the applicant's rating."""
+"""Public pages, no login: the service guides of delegated items, the case lookup, the applicant's rating.
+
+Nothing here names a member of staff (no display name, no username), nor shows an applicant's ID number or phone:
+the lookup shows the state, the item, the window, the dates and the timeline's actions and times only. A wrong case
+number and a wrong query code get the very same answer, and the guesses are limited per client IP
+(app.public.query_code_limits, shared with the JSON rating API)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import hmac
 
+import sqlalchemy as sa
+from flask import Blueprint, render_template, request
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload, selectinload
+from wtforms import HiddenField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp
+
+from app.extensions import db
+from app.public import query_code_limits
 from app.web import register_page_errors
-from app.web.common import _
+from app.web.common import _, _l, domain_message, mode_label
+from delegation import ratings
+from delegation.errors import DomainError, NotFound
+from delegation.grants import in_effect
+from delegation.models import RATING_LABELS, Case, CaseEvent, CaseRating, Delegation, Division, Item, Org
+from delegation.workflow import Mode
 
 bp = Blueprint("web_public", __name__)
 register_page_errors(bp)
 
+NOT_FOUND = _l("未找到该办件，请核对办件编号和查询码")  # the same words for a wrong number and a wrong code
+QUERY_MAX = 100
+
+# The applicant reads the state in plain words: what it means and what happens next.
+STATE_HINT = {
+    "submitted": _l("申请已提交，等待窗口受理。"),
+    "correction_requested": _l("申请材料需要补正：请按窗口出具的一次性告知书补齐材料后重新提交，补正期间不计入办理时限。"),
+    "refused": _l("申请不予受理，理由和可前往办理的地点见不予受理通知书。"),
+    "accepted": _l("窗口已受理，正在办理。"),
+    "county_review": _l("县级审批部门正在审核。"),
+    "forwarded": _l("已转报市级部门，等待市级签收。"),
+    "city_review": _l("市级部门正在审批。"),
+    "returned": _l("已退回重新审核，正在办理。"),
+    "decided": _l("已作出审批决定，等待窗口出件。"),
+    "concluded": _l("已办结。"),
+    "suspended": _l("正在进行特别程序（现场踏勘、专家评审、听证或中介服务），特别程序时间不计入办理时限。"),
+    "withdrawn": _l("申请已撤回。"),
+    "terminated": _l("办理已终止。"),
+}
+# The steps of the timeline the applicant sees; every other line (supervision, internal receipts) stays inside.
+PUBLIC_STEP = {
+    "submit": _l("提交申请"), "accept": _l("受理"), "accept_with_commitment": _l("容缺受理"),
+    "request_correction": _l("一次性告知补正"), "refuse": _l("不予受理"), "resubmit": _l("重新提交材料"),
+    "supply_materials": _l("补交材料"), "review": _l("审核"), "forward": _l("转报市级"),
+    "receive": _l("市级收到转报件"), "forward_acknowledged": _l("市级签收"), "receive_supplement": _l("市级收到补交材料"),
+    "return": _l("退回重新审核"), "receive_return": _l("县级收到退回件"), "approve": _l("准予许可"),
+    "deny": _l("不予许可"), "receive_decision": _l("窗口收到审批结果"), "suspend": _l("启动特别程序"),
+    "resume": _l("结束特别程序"), "hand_out": _l("出件"), "withdraw": _l("撤回申请"), "terminate": _l("终止办理"),
+}
+DECISION_LABEL = {"approve": _l("准予许可"), "deny": _l("不予许可")}
+HANDOUT_LABEL = {"pickup": _l("窗口自取"), "mail": _l("免费邮寄")}
+SCORE_LABEL = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
+assert set(SCORE_LABEL) == set(RATING_LABELS)  # the levels of the rating service, nothing of our own
+UNIT_LABEL = {"working_days": _l("个工作日"), "hours": _l("小时（工作时间）")}
+# Who does what, in plain words, by delegation mode (the table of the domain; parties are never typed in by hand).
+MODE_PLAIN = {
+    Mode.DIRECT.value: _l("在县（市、区）窗口申请，由县级行政审批局审核并作出审批决定，对审批结果负责；"
+                          "由县级行业主管部门负责事中事后监管。办件全程在县级办结。"),
+    Mode.DELEGATED_REVIEW.value: _l("在县（市、区）窗口申请，由县级行政审批局进行实质性审核并对审核结果负责，"
+                                    "报市级对口部门批准，由市级部门对审批结果负责；由市级行业主管部门负责监管。"
+                                    "审批结果由受理窗口统一发放。"),
+    Mode.FORWARD_ONLY.value: _l("在县（市、区）窗口申请，窗口进行形式审查后转报市级，由市级部门审核并作出审批决定，"
+                                "对审批结果负责；由市级行业主管部门负责监管。审批结果由受理窗口统一发放。"),
+}
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _score(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class LookupForm(FlaskForm):
+    case_no = StringField(_l("办件编号"), filters=[_strip],
+                          validators=[DataRequired(_l("请输入办件编号")), Length(max=40, message=_l("办件编号过长"))])
+    query_code = StringField(_l("查询码"), filters=[_strip],
+                             validators=[DataRequired(_l("请输入查询码")),
+                                         Regexp(r"^\d{6}$", message=_l("查询码为6位数字"))])
+
+
+class RatingForm(FlaskForm):
+    query_code = StringField(_l("查询码"), filters=[_strip],
+                             validators=[DataRequired(_l("请输入查询码")),
+                                         Regexp(r"^\d{6}$", message=_l("查询码为6位数字"))])
+    score = RadioField(_l("评价"), coerce=_score, validate_choice=False,
+                       choices=[SelectChoice(str(s), SCORE_LABEL[s]) for s in sorted(SCORE_LABEL, reverse=True)],
+                       validators=[InputRequired(_l("请选择评价等级")),
+                                   AnyOf(sorted(SCORE_LABEL), message=_l("请选择评价等级"))])
+    comment = TextAreaField(_l("评价内容"), filters=[_strip], validators=[
+        Optional(), Length(max=ratings.COMMENT_MAX, message=_l("不能超过%(max)d字", max=ratings.COMMENT_MAX))])
+    hide_code = HiddenField()
+
+
+@bp.errorhandler(429)
+def _too_many(_exc):
+    return render_template("public/too_many.html"), 429, {"Retry-After": "600"}
+
+
+# -- the service guides -----------------------------------------------------------------------------------------
+
+def _counties_in_effect(item_ids) -> dict[int, list[str]]:
+    """Per item, the counties whose delegation is in effect now (the grants service decides what 'in effect' is)."""
+    out: dict[int, list[str]] = {}
+    if not item_ids:
+        return out
+    rows = db.session.execute(sa.select(Delegation.item_id, Delegation.division_code, Delegation.granted,
+                                        Delegation.effective_at).where(Delegation.item_id.in_(item_ids))).all()
+    for row in rows:
+        if in_effect(row):
+            out.setdefault(row.item_id, []).append(row.division_code)
+    return out
+
 
 @bp.get("/guide")
 def guide():
-    return render_template("desk_placeholder.html", title=_("办事指南"))
+    q = (request.args.get("q") or "").strip()[:QUERY_MAX]
+    by = request.args.get("by") if request.args.get("by") in ("department", "mode") else "department"
+    query = (sa.select(Item).options(joinedload(Item.department))
+             .where(Item.active.is_(True), sa.exists().where(Delegation.item_id == Item.id)))
+    if q:
+        query = query.where(sa.or_(Item.name.contains(q, autoescape=True), Item.code.icontains(q, autoescape=True)))
+    items = db.session.execute(query.order_by(Item.code)).unique().scalars().all()
+    counties = _counties_in_effect([i.id for i in items])
+    items = [i for i in items if counties.get(i.id)]  # delegated to at least one county now
+    groups: dict[str, list] = {}
+    if by == "mode":
+        for mode in Mode:
+            members = [i for i in items if i.mode == mode.value]
+            if members:
+                groups[mode_label(mode.value)] = members
+    else:
+        for item in sorted(items, key=lambda i: (i.department.name if i.department else "", i.code)):
+            groups.setdefault(item.department.name if item.department else "", []).append(item)
+    return render_template("public/guide_list.html", groups=groups, q=q, by=by, total=len(items),
+                           county_count={k: len(v) for k, v in counties.items()})
 
 
-@bp.get("/lookup")
+@bp.get("/guide/<item_code>")
+def guide_item(item_code):
+    item = db.session.execute(
+        sa.select(Item).options(joinedload(Item.department), selectinload(Item.materials))
+        .where(Item.code == item_code, Item.active.is_(True))).unique().scalar_one_or_none()
+    if item is None:
+        return render_template("public/not_found.html", title=_("未找到该事项"),
+                               message=_("该事项不存在或未下放，请返回办事指南查找。")), 404
+    codes = sorted(_counties_in_effect([item.id]).get(item.id, []))
+    divisions = {d.code: d.name for d in db.session.execute(
+        sa.select(Division).where(Division.code.in_(codes))).scalars()} if codes else {}
+    windows = {}
+    if codes:
+        for org in db.session.execute(sa.select(Org).where(Org.kind == "window", Org.division_code.in_(codes))
+                                      .order_by(Org.id)).scalars():
+            windows.setdefault(org.division_code, org.name)
+    places = [{"county": divisions.get(c, c), "window": windows.get(c, "")} for c in codes]
+    return render_template("public/guide_item.html", item=item, places=places, unit=UNIT_LABEL.get(item.limit_unit, ""),
+                           mode_plain=MODE_PLAIN.get(item.mode, ""))
+
+
+# -- the case lookup --------------------------------------------------------------------------------------------
+
+def _find_case(case_no: str, query_code: str) -> Case | None:
+    """The case with this number and query code, else None. The code is compared in constant time, and compared
+    even when the case is absent, so neither the answer nor its timing tells which of the two was wrong."""
+    case = db.session.execute(sa.select(Case).where(Case.case_no == case_no)).unique().scalar_one_or_none()
+    stored = case.query_code if case is not None else "\0" * 6
+    if not hmac.compare_digest(stored.encode(), (query_code or "").encode()) or case is None:
+        return None
+    return case
+
+
+def _public_timeline(case: Case) -> list[dict]:
+    rows = db.session.execute(sa.select(CaseEvent.action, CaseEvent.at).where(CaseEvent.case_id == case.id)
+                              .order_by(CaseEvent.id)).all()
+    return [{"step": PUBLIC_STEP[r.action], "at": r.at} for r in rows if r.action in PUBLIC_STEP]
+
+
+@bp.route("/lookup", methods=["GET", "POST"])
+@query_code_limits
 def lookup():
-    return render_template("desk_placeholder.html", title=_("办件查询"))
+    form = LookupForm()
+    if request.method == "GET":
+        return render_template("public/lookup.html", form=form)
+    if not form.validate():
+        return render_template("public/lookup.html", form=form), 422
+    case = _find_case(form.case_no.data, form.query_code.data)
+    if case is None:
+        return render_template("public/lookup.html", form=form, not_found=True), 404
+    rated = db.session.execute(sa.select(CaseRating.score).where(CaseRating.case_id == case.id)).scalar()
+    view = {
+        "case_no": case.case_no, "state": case.state, "hint": STATE_HINT.get(case.state, ""),
+        "item_name": case.item.name, "item_code": case.item.code, "mode": case.mode,
+        "window": case.window_org.name if case.window_org else "",
+        "submitted_at": case.created_at, "accepted_at": case.accepted_at, "due_at": case.due_at,
+        "due_flag": case.due_flag, "concluded_at": case.concluded_at,
+        "decision": DECISION_LABEL.get(case.decision) if case.decision else None,
+        "handout": HANDOUT_LABEL.get(case.handout_method) if case.handout_method else None,
+        "tracking_no": case.tracking_no if case.handout_method == "mail" else None,
+        "paused": case.state in ("suspended", "correction_requested"),
+        "rated": SCORE_LABEL.get(rated) if rated else None,
+        "can_rate": case.state == "concluded" and rated is None,
+    }
+    return render_template("public/lookup_result.html", case=view, timeline=_public_timeline(case),
+                           query_code=form.query_code.data)
+
+
+@bp.route("/lookup/<case_no>/rating", methods=["GET", "POST"])
+@query_code_limits
+def rating(case_no):
+    form = RatingForm()
+    case_no = case_no.strip()
+    if request.method == "GET" or (request.form.get("start") and "score" not in request.form):
+        # Opened from the lookup result, the query code comes along hidden; opened directly, it is typed again.
+        hide = request.method == "POST" and bool(form.query_code.data)
+        form.hide_code.data = "1" if hide else ""
+        return render_template("public/rating.html", form=form, case_no=case_no, hide_code=hide)
+    hide = form.hide_code.data == "1"
+    if not form.validate():
+        return render_template("public/rating.html", form=form, case_no=case_no,
+                               hide_code=hide and not form.query_code.errors), 422
+    try:
+        rating_row = ratings.rate(case_no, form.query_code.data, form.score.data, form.comment.data or "")
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        if isinstance(exc, NotFound):
+            return render_template("public/rating.html", form=form, case_no=case_no, hide_code=False,
+                                   error=str(NOT_FOUND)), 404
+        return render_template("public/rating.html", form=form, case_no=case_no, hide_code=hide,
+                               error=domain_message(exc), refused=True), exc.status
+    return render_template("public/rating_done.html", case_no=case_no, score=SCORE_LABEL[rating_row.score],
+                           comment=rating_row.comment)
