@@ -1,16 +1,173 @@
-"""The regulator desk (监管): pushes to claim, feedback."""
+"""The regulator desk (监管): pushes to claim, claimed pushes awaiting feedback, closed ones; claim, feedback, close.
+
+Every read and change goes through supervision.pushes — list_pushes / get_push / claim / add_feedback / close /
+list_alerts — the same functions the /api/v1/supervision API calls, so a regulator sees only the pushes that have
+arrived for their own organisation (pushes.visible_filter)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
-from app.web import register_page_errors, requires
-from app.web.common import _
+from app.extensions import db, utcnow
+from app.web import error_page, register_page_errors, requires
+from app.web.common import _, _l, domain_message
+from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 bp = Blueprint("web_regulator", __name__)
 register_page_errors(bp)
 
+PAGE_SIZE = 30
+# tab → the push state it lists
+TABS = (("claim", "pushed", _l("待认领")), ("claimed", "claimed", _l("待反馈")), ("done", "closed", _l("已办结")))
+FEEDBACK_KIND_LABEL = {"inspection": _l("检查"), "rectification": _l("责令整改"), "penalty": _l("行政处罚"),
+                       "no_issue": _l("未发现问题")}
+PUSH_STATE_LABEL = {"pushed": _l("待认领"), "claimed": _l("已认领"), "closed": _l("已办结")}
+
+
+def _regulator(user) -> bool:
+    return user.user.role == "regulator"
+
+
+class FeedbackForm(FlaskForm):
+    """The fields of pushes.add_feedback; the service checks them (kind, date, result, penalty number, amount)
+    and its message names the field."""
+
+    kind = SelectField(_l("反馈类型"), choices=[("", "")] + [(k, v) for k, v in FEEDBACK_KIND_LABEL.items()],
+                       validate_choice=False)
+    date = StringField(_l("监管日期"), render_kw={"type": "date"})
+    result = TextAreaField(_l("监管结果"), render_kw={"rows": 3, "maxlength": 4000})
+    rectification_ordered = BooleanField(_l("已责令整改"))
+    decision_no = StringField(_l("决定书文号"), render_kw={"maxlength": 200})
+    amount = StringField(_l("罚款金额（元）"), render_kw={"inputmode": "decimal"})
+    comment = TextAreaField(_l("备注"), render_kw={"rows": 2, "maxlength": 4000})
+    close = BooleanField(_l("本次反馈后办结监管"))
+
+
+class ActionForm(FlaskForm):
+    """Claim and close carry nothing but the CSRF token."""
+
+
+def _actor():
+    return current_user.actor
+
+
+def _domain_page(exc: DomainError):
+    db.session.rollback()
+    if isinstance(exc, NotFound):
+        abort(404)
+    title = _("无权访问") if isinstance(exc, Forbidden) else _("操作未完成")
+    return error_page(exc.status, title, domain_message(exc))
+
 
 @bp.get("/regulator")
-@requires(lambda u: u.user.role == "regulator")
+@requires(_regulator)
 def desk():
-    return render_template("desk_placeholder.html", title=_("监管"))
+    from supervision import pushes
+
+    tab = request.args.get("tab", "claim")
+    states = {t: s for t, s, _label in TABS}
+    if tab not in states:
+        tab = "claim"
+    after = request.args.get("after", type=int)
+    rows, next_after = pushes.list_pushes(_actor(), state=states[tab], after_id=after, limit=PAGE_SIZE)
+    alerts, _next = pushes.list_alerts(_actor(), limit=5)
+    return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after,
+                           alerts=alerts, now=utcnow(), form=ActionForm(), state_label=PUSH_STATE_LABEL)
+
+
+def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None):
+    from supervision import pushes
+
+    try:
+        push = pushes.get_push(_actor(), push_id)
+    except NotFound:
+        abort(404)
+    view = pushes.view(push)
+    if form is None:
+        form = FeedbackForm(formdata=None)
+        form.date.data = utcnow().astimezone(_shanghai()).date().isoformat()
+    return render_template("regulator/push.html", push=view, form=form, action_form=ActionForm(), error=error,
+                           kind_label=FEEDBACK_KIND_LABEL, state_label=PUSH_STATE_LABEL), status
+
+
+def _shanghai():
+    from app.web.common import SHANGHAI
+
+    return SHANGHAI
+
+
+@bp.get("/regulator/pushes/<int:push_id>")
+@requires(_regulator)
+def push(push_id: int):
+    return _show(push_id)
+
+
+@bp.post("/regulator/pushes/<int:push_id>/claim")
+@requires(_regulator)
+def claim(push_id: int):
+    from supervision import pushes
+
+    try:
+        row = pushes.claim(_actor(), push_id)
+    except Conflict as exc:
+        db.session.rollback()
+        return _show(push_id, status=exc.status, error=domain_message(exc))
+    except DomainError as exc:
+        return _domain_page(exc)
+    case_no = row.case_no
+    db.session.commit()
+    flash(_("已认领办件 %(case_no)s 的监管推送，请及时反馈监管结果", case_no=case_no), "info")
+    return redirect(url_for("web_regulator.push", push_id=push_id))
+
+
+@bp.post("/regulator/pushes/<int:push_id>/feedback")
+@requires(_regulator)
+def feedback(push_id: int):
+    from supervision import pushes
+
+    form = FeedbackForm()
+    if not form.validate_on_submit():
+        return _show(push_id, form=form, status=422)
+    data = {"kind": form.kind.data or None, "date": (form.date.data or "").strip() or None,
+            "result": form.result.data, "comment": form.comment.data or "",
+            "rectification_ordered": bool(form.rectification_ordered.data),
+            "decision_no": (form.decision_no.data or "").strip() or None,
+            "amount": (form.amount.data or "").strip() or None, "close": bool(form.close.data)}
+    try:
+        pushes.add_feedback(_actor(), push_id, data)
+    except Invalid as exc:
+        db.session.rollback()
+        target = getattr(form, exc.field, None) if exc.field else None
+        if target is not None and exc.field != "csrf_token":
+            target.errors = list(target.errors) + [domain_message(exc)]
+        else:
+            form.form_errors.append(domain_message(exc))
+        return _show(push_id, form=form, status=422)
+    except Conflict as exc:
+        db.session.rollback()
+        return _show(push_id, form=form, status=exc.status, error=domain_message(exc))
+    except DomainError as exc:
+        return _domain_page(exc)
+    db.session.commit()
+    flash(_("监管结果已反馈") if not data["close"] else _("监管结果已反馈，监管已办结"), "info")
+    return redirect(url_for("web_regulator.push", push_id=push_id))
+
+
+@bp.post("/regulator/pushes/<int:push_id>/close")
+@requires(_regulator)
+def close(push_id: int):
+    from supervision import pushes
+
+    ActionForm()  # the CSRF token is checked for every form post before the view
+    try:
+        pushes.close(_actor(), push_id)
+    except Conflict as exc:
+        db.session.rollback()
+        return _show(push_id, status=exc.status, error=domain_message(exc))
+    except DomainError as exc:
+        return _domain_page(exc)
+    db.session.commit()
+    flash(_("监管已办结"), "info")
+    return redirect(url_for("web_regulator.push", push_id=push_id))
