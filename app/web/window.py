@@ -1,16 +1,505 @@
-"""The county window desk (县级窗口): intake, notices, hand-out."""
+"""The county window desk (县级窗口): the queues of the county's cases, intake of a new case (item, materials,
+uploads, applicant), the intake page with the window's actions (受理, 容缺受理, 一次性告知补正, 不予受理, 重新提交,
+补交材料, 撤回, 出件) and the written notices as PDF (app.web.notices).
+
+Every change goes through the domain's services (delegation.cases.create_case / perform, delegation.uploads.attach);
+the view commits once after a successful call and rolls back on a DomainError. Scoping is the domain's: get_case
+and list_cases see this county's cases only."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import re
 
-from app.web import register_page_errors, requires
-from app.web.common import _
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import (HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
+                     ValidationError)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.extensions import db, utcnow
+from app.web import error_page, register_page_errors, requires
+from app.web.common import _, _l, domain_message
+from delegation.errors import DomainError, Invalid
+from delegation.workflow import Action, Mode, Role, State, allowed_actions
 
 bp = Blueprint("web_window", __name__)
 register_page_errors(bp)
 
+PAGE_SIZE = 30
+MODE_ORDER = (Mode.DIRECT, Mode.DELEGATED_REVIEW, Mode.FORWARD_ONLY)
+# The desk's queues: key, label, the state filter of list_cases (None: every recent case).
+QUEUES = (
+    ("submitted", _l("待受理"), State.SUBMITTED.value),
+    ("correction", _l("待补正"), State.CORRECTION_REQUESTED.value),
+    ("handout", _l("待出件"), State.DECIDED.value),
+    ("recent", _l("最近办件"), None),
+)
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+PHONE = r"^\+?[0-9][0-9\- ]{4,19}$"  # the API's (and the exchange XSD's) pattern: what is accepted can be forwarded
+TRACKING = r"^[A-Za-z0-9\-]{4,40}$"
+
+
+def _is_window(user) -> bool:
+    return user.user.role == Role.WINDOW.value
+
+
+def _actor():
+    return current_user.actor
+
+
+def _no_control_chars(form, field):
+    if field.data and CONTROL_CHARS.search(field.data):
+        raise ValidationError(_("含有不可见的控制字符"))
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        if self.data:
+            known = {str(choice[0]) for choice in self.choices or []}
+            for value in self.data:
+                if value not in known:
+                    raise ValidationError(_("无效的选择：%(value)s", value=value))
+
+
+# -- forms ------------------------------------------------------------------------------------------------------
+
+class IntakeForm(FlaskForm):
+    """A new case: the applicant and the materials brought. File fields (file_0 … file_n, one per material in
+    list order) are added per item by intake_form_for()."""
+
+    applicant_kind = RadioField(_l("申请人类型"), choices=[SelectChoice("enterprise", _l("企业（法人或其他组织）")),
+                                                         SelectChoice("individual", _l("个人"))],
+                                default="enterprise", validators=[InputRequired(_l("请选择申请人类型"))])
+    applicant_name = StringField(_l("申请人名称"), filters=[_strip],
+                                 validators=[DataRequired(_l("请填写申请人名称")), Length(max=200), _no_control_chars])
+    id_code = StringField(_l("统一社会信用代码/证件号码"), filters=[_strip],
+                          validators=[DataRequired(_l("请填写统一社会信用代码或身份证号码")), Length(max=30)])
+    id_check_override = StringField(_l("校验例外理由"), filters=[_strip],
+                                    validators=[Optional(), Length(min=4, max=500), _no_control_chars])
+    phone = StringField(_l("联系电话"), filters=[_strip],
+                        validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
+    present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
+
+    def validate_id_code(self, field):
+        """The check character, as the domain checks it (the server is authoritative; window.js only helps)."""
+        from delegation.cases import check_applicant_id
+
+        if self.applicant_kind.data not in ("enterprise", "individual"):
+            return
+        try:
+            field.data = check_applicant_id(self.applicant_kind.data, field.data or "", self.id_check_override.data)
+        except DomainError as exc:
+            raise ValidationError(domain_message(exc)) from None
+
+    def file_fields(self):
+        return [self[name] for name in sorted((f.name for f in self if f.name.startswith("file_")),
+                                              key=lambda n: int(n.split("_", 1)[1]))]
+
+
+def intake_form_for(item):
+    attrs = {f"file_{pos}": FileField(_l("%(name)s（上传文件）", name=m.name)) for pos, m in enumerate(item.materials)}
+    form_class = type("ItemIntakeForm", (IntakeForm,), attrs)
+    form = form_class()
+    form.present.choices = [(m.code, m.name) for m in item.materials]
+    return form
+
+
+class CommentForm(FlaskForm):
+    comment = TextAreaField(_l("备注"), filters=[_strip], validators=[Optional(), Length(max=2000), _no_control_chars])
+
+
+class AcceptForm(CommentForm):
+    pass
+
+
+class CommitmentForm(CommentForm):
+    commitment_days = IntegerField(_l("承诺补交期限（工作日）"),
+                                   validators=[InputRequired(_l("请填写承诺补交期限")),
+                                               NumberRange(min=1, max=60, message=_l("应为1至60个工作日"))])
+
+
+class CorrectionForm(FlaskForm):
+    materials = MultiCheckboxField(_l("需补正的材料"), choices=[])
+    note = TextAreaField(_l("补正说明"), filters=[_strip],
+                         validators=[DataRequired(_l("请填写补正说明")), Length(max=2000), _no_control_chars])
+
+
+class RefuseForm(FlaskForm):
+    reason = TextAreaField(_l("不予受理的理由"), filters=[_strip],
+                           validators=[DataRequired(_l("请填写不予受理的理由")), Length(max=2000), _no_control_chars])
+    redirect_to = StringField(_l("申请人可以去办理的地方"), filters=[_strip],
+                              validators=[DataRequired(_l("请填写申请人可以去办理的地方")), Length(max=500),
+                                          _no_control_chars])
+
+
+class MaterialsForm(CommentForm):
+    materials = MultiCheckboxField(_l("本次提交的材料"), choices=[])
+
+
+class SupplyForm(CommentForm):
+    materials = MultiCheckboxField(_l("补交的材料"), choices=[],
+                                   validators=[DataRequired(_l("请选择补交的材料"))])
+
+
+class WithdrawForm(FlaskForm):
+    comment = TextAreaField(_l("撤回原因"), filters=[_strip],
+                            validators=[DataRequired(_l("请填写撤回原因")), Length(max=2000), _no_control_chars])
+
+
+class HandOutForm(CommentForm):
+    method = RadioField(_l("出件方式"), choices=[SelectChoice("pickup", _l("申请人自取")),
+                                                  SelectChoice("mail", _l("免费邮寄"))],
+                        validators=[InputRequired(_l("请选择出件方式（自取或邮寄）"))])
+    tracking_no = StringField(_l("快递单号"), filters=[_strip],
+                              validators=[Optional(), Regexp(TRACKING, message=_l("快递单号格式无效"))])
+
+    def validate_tracking_no(self, field):
+        if self.method.data == "mail" and not field.data:
+            raise ValidationError(_("邮寄出件请填写快递单号"))
+
+
+class UploadForm(FlaskForm):
+    material_code = HiddenField(validators=[DataRequired()])
+    file = FileField(_l("文件"), validators=[DataRequired(_l("请选择要上传的文件"))])
+
+
+# Each window action: its form class and the payload the domain's effect reads (see delegation/cases.py).
+ACTION_FORMS = {
+    Action.ACCEPT: AcceptForm,
+    Action.ACCEPT_WITH_COMMITMENT: CommitmentForm,
+    Action.REQUEST_CORRECTION: CorrectionForm,
+    Action.REFUSE: RefuseForm,
+    Action.RESUBMIT: MaterialsForm,
+    Action.SUPPLY_MATERIALS: SupplyForm,
+    Action.WITHDRAW: WithdrawForm,
+    Action.HAND_OUT: HandOutForm,
+}
+# The domain's field names → the form's, so that a domain Invalid lands on the field the clerk sees.
+DOMAIN_FIELDS = {"items": "materials", "reason": "reason", "redirect": "redirect_to", "materials": "materials",
+                 "method": "method", "tracking_no": "tracking_no", "commitment_days": "commitment_days",
+                 "comment": "comment"}
+DONE = {
+    Action.ACCEPT: _l("已受理"), Action.ACCEPT_WITH_COMMITMENT: _l("已容缺受理"),
+    Action.REQUEST_CORRECTION: _l("已出具一次性告知书"), Action.REFUSE: _l("已出具不予受理通知书"),
+    Action.RESUBMIT: _l("已重新提交"), Action.SUPPLY_MATERIALS: _l("已登记补交的材料"), Action.WITHDRAW: _l("已撤回"),
+    Action.HAND_OUT: _l("已出件，办件办结"),
+}
+
+
+def _payload(action: Action, form, case) -> dict:
+    if action is Action.ACCEPT:
+        return {"comment": form.comment.data or ""}
+    if action is Action.ACCEPT_WITH_COMMITMENT:
+        return {"comment": form.comment.data or "", "commitment_days": form.commitment_days.data}
+    if action is Action.REQUEST_CORRECTION:
+        problems = {m.code: (request.form.get(f"problem_{m.code}") or "").strip()[:500] for m in case.materials}
+        items = [{"material_code": code, "problem": problems.get(code, "")} for code in form.materials.data or []]
+        return {"items": items, "comment": form.note.data}
+    if action is Action.REFUSE:
+        return {"reason": form.reason.data, "redirect": form.redirect_to.data, "comment": ""}
+    if action in (Action.RESUBMIT, Action.SUPPLY_MATERIALS):
+        return {"materials": list(form.materials.data or []), "comment": form.comment.data or ""}
+    if action is Action.WITHDRAW:
+        return {"comment": form.comment.data}
+    if action is Action.HAND_OUT:
+        return {"method": form.method.data, "tracking_no": form.tracking_no.data or None,
+                "comment": form.comment.data or ""}
+    return {}
+
+
+def _build_forms(case, posted: tuple[Action, FlaskForm] | None = None) -> dict:
+    """The forms of the actions the window may take on the case now; the posted one keeps its input/errors."""
+    actions = allowed_actions(State(case.state), Role.WINDOW, Mode(case.mode))
+    forms = {}
+    for action in actions:
+        if action not in ACTION_FORMS:
+            continue
+        if posted and posted[0] is action:
+            forms[action.value] = posted[1]
+            continue
+        form = ACTION_FORMS[action](formdata=None)
+        _prepare(action, form, case)
+        if action is Action.REQUEST_CORRECTION:
+            form.materials.data = [m.code for m in case.materials if not m.present and m.required]
+        if action is Action.RESUBMIT:
+            form.materials.data = [i.get("material_code") for i in case.correction_items or []
+                                   if i.get("material_code")]
+        if action is Action.ACCEPT_WITH_COMMITMENT:
+            form.commitment_days.data = case.item.commitment_days
+        if action is Action.HAND_OUT:
+            form.method.data = "pickup"
+        forms[action.value] = form
+    return forms
+
+
+def _prepare(action: Action, form, case) -> None:
+    if action is Action.REQUEST_CORRECTION:
+        form.materials.choices = [(m.code, m.name) for m in case.materials]
+    elif action is Action.RESUBMIT:  # a material on the notice may be present and still need fixing
+        form.materials.choices = [(m.code, m.name) for m in case.materials]
+    elif action is Action.SUPPLY_MATERIALS:
+        form.materials.choices = [(m.code, m.name) for m in case.materials if not m.present]
+
+
+# -- the desk -----------------------------------------------------------------------------------------------------
 
 @bp.get("/window")
-@requires(lambda u: u.user.role == "window")
+@requires(_is_window)
 def desk():
-    return render_template("desk_placeholder.html", title=_("窗口受理"))
+    from delegation.cases import list_cases
+
+    queue = request.args.get("queue", "submitted")
+    spec = next((q for q in QUEUES if q[0] == queue), QUEUES[0])
+    after = request.args.get("after", type=int)
+    rows, next_after = list_cases(_actor(), state=spec[2], after_id=after if after and after > 0 else None,
+                                  limit=PAGE_SIZE)
+    return render_template("window/desk.html", queues=QUEUES, queue=spec[0], rows=rows, next_after=next_after,
+                           after=after)
+
+
+# -- a new case ---------------------------------------------------------------------------------------------------
+
+def _delegated_items(division_code: str, q: str | None = None, code: str | None = None):
+    """Active items delegated to this county and in effect now (a revocation counts from its effective time),
+    as cases.create_case and the acceptance guard (grants.in_effect) see them."""
+    from delegation.grants import in_effect
+    from delegation.models import Delegation, Item
+
+    query = (sa.select(Item, Delegation)
+             .join(Delegation, sa.and_(Delegation.item_id == Item.id, Delegation.division_code == division_code))
+             .where(Item.active.is_(True)))
+    if code is not None:
+        query = query.where(Item.code == code).options(selectinload(Item.materials))
+    if q:
+        query = query.where(sa.or_(Item.name.icontains(q, autoescape=True), Item.code.icontains(q, autoescape=True)))
+    now = utcnow()
+    return [item for item, row in db.session.execute(query.order_by(Item.code)).unique().all() if in_effect(row, now)]
+
+
+@bp.get("/window/new")
+@requires(_is_window)
+def new_case():
+    q = (request.args.get("q") or "").strip()[:100]
+    items = _delegated_items(_actor().division_code, q)
+    groups = [(mode, [i for i in items if i.mode == mode.value]) for mode in MODE_ORDER]
+    return render_template("window/pick_item.html", q=q, groups=[g for g in groups if g[1]], found=len(items))
+
+
+def _item_or_404(item_code: str):
+    items = _delegated_items(_actor().division_code, code=item_code)
+    if not items:
+        abort(404)
+    return items[0]
+
+
+@bp.route("/window/new/<item_code>", methods=["GET", "POST"])
+@requires(_is_window)
+def intake(item_code: str):
+    from delegation import cases, uploads
+
+    item = _item_or_404(item_code)
+    try:
+        form = intake_form_for(item)
+    except RequestEntityTooLarge:
+        return _too_large()
+    if request.method == "GET":
+        return render_template("window/intake.html", item=item, form=form)
+    if not form.validate_on_submit():
+        return render_template("window/intake.html", item=item, form=form), 422
+    actor = _actor()
+    applicant = {"kind": form.applicant_kind.data, "name": form.applicant_name.data, "id_code": form.id_code.data,
+                 "phone": form.phone.data or None}
+    present = set(form.present.data or [])
+    materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
+    file_fields = form.file_fields()
+    try:
+        case = cases.create_case(actor, item.code, applicant, materials, form.id_check_override.data or None)
+        for material, field in zip(item.materials, file_fields):
+            upload = field.data
+            if upload is None or not getattr(upload, "filename", ""):
+                continue
+            try:
+                uploads.attach(actor, case.case_no, material.code, upload.filename or "", upload.mimetype,
+                               upload.stream)
+            except Invalid as exc:
+                exc.field = field.name  # the file of this material
+                raise
+    except RequestEntityTooLarge:
+        db.session.rollback()
+        return _too_large()
+    except DomainError as exc:
+        db.session.rollback()
+        target = _field_for(form, exc.field, INTAKE_FIELDS)
+        if target is not None:
+            target.errors = list(target.errors) + [domain_message(exc)]
+        else:
+            form.form_errors.append(domain_message(exc))
+        return render_template("window/intake.html", item=item, form=form), exc.status
+    case_no = case.case_no
+    db.session.commit()
+    flash(_("已登记办件 %(case_no)s", case_no=case_no), "info")
+    return redirect(url_for("web_window.case", case_no=case_no))
+
+
+INTAKE_FIELDS = {"applicant.id_code": "id_code", "applicant.name": "applicant_name", "applicant.kind": "applicant_kind",
+                 "applicant.phone": "phone", "materials": "present", "id_check_override": "id_check_override"}
+
+
+def _field_for(form, domain_field: str | None, mapping: dict | None = None):
+    """The form field a domain error names (None: the error concerns the whole form)."""
+    if not domain_field:
+        return None
+    name = (mapping or DOMAIN_FIELDS).get(domain_field, domain_field)
+    try:
+        return form[name]
+    except KeyError:
+        return None
+
+
+def _too_large():
+    from flask import current_app
+
+    limit = current_app.config["TONGQUAN"].max_upload_bytes // (1024 * 1024)
+    return error_page(413, _("文件过大"), _("上传的文件超过了 %(mb)s MB 的上限，请压缩或拆分后重新上传。", mb=limit))
+
+
+@bp.errorhandler(413)
+def _entity_too_large(_exc):
+    return _too_large()
+
+
+# -- the intake page of one case ------------------------------------------------------------------------------------
+
+def _load_case(case_no: str):
+    from delegation.cases import get_case
+    from delegation.errors import NotFound
+
+    try:
+        return get_case(_actor(), case_no)
+    except NotFound:
+        abort(404)
+
+
+def _render_case(case, forms=None, status=200):
+    from app.web.notices import available_notices
+    from supervision import credit
+
+    forms = forms if forms is not None else _build_forms(case)
+    files = {}
+    for f in case.files:
+        files.setdefault(f.material_code, []).append(f)
+    missing_noncore = [m for m in case.materials if not m.present and m.required and not m.core]
+    missing_core = [m for m in case.materials if not m.present and m.required and m.core]
+    upload_open = State(case.state) in (State.SUBMITTED, State.CORRECTION_REQUESTED)
+    return render_template(
+        "window/case.html", case=case, forms=forms, files=files, notices=available_notices(case),
+        missing_noncore=missing_noncore, missing_core=missing_core, upload_open=upload_open,
+        upload_form=UploadForm(formdata=None) if upload_open else None,
+        credit_warnings=credit.warnings_for(case.applicant_id_code),
+        correction_items=_correction_items(case),
+    ), status
+
+
+def _correction_items(case):
+    by_code = {m.code: m.name for m in case.materials}
+    return [{"name": by_code.get(i.get("material_code"), ""), "problem": i.get("problem", "")}
+            for i in (case.correction_items or [])]
+
+
+@bp.get("/window/cases/<case_no>")
+@requires(_is_window)
+def case(case_no: str):
+    return _render_case(_load_case(case_no))
+
+
+@bp.post("/window/cases/<case_no>/actions/<action>")
+@requires(_is_window)
+def act(case_no: str, action: str):
+    from delegation import cases
+
+    try:
+        action_enum = Action(action)
+    except ValueError:
+        abort(404)
+    if action_enum not in ACTION_FORMS:
+        abort(404)
+    case_row = _load_case(case_no)
+    form = ACTION_FORMS[action_enum]()
+    _prepare(action_enum, form, case_row)
+    if not form.validate_on_submit():
+        return _render_case(case_row, _build_forms(case_row, (action_enum, form)), 422)
+    payload = _payload(action_enum, form, case_row)
+    try:
+        cases.perform(_actor(), case_no, action_enum.value, payload)
+    except DomainError as exc:
+        db.session.rollback()
+        message = domain_message(exc)
+        case_row = _load_case(case_no)
+        _prepare(action_enum, form, case_row)
+        target = _field_for(form, exc.field) if isinstance(exc, Invalid) else None
+        if target is not None:
+            target.errors = list(target.errors) + [message]
+        else:
+            flash(message, "error")
+        return _render_case(case_row, _build_forms(case_row, (action_enum, form)), exc.status)
+    db.session.commit()
+    flash(str(DONE[action_enum]), "info")
+    return redirect(url_for("web_window.case", case_no=case_no))
+
+
+@bp.post("/window/cases/<case_no>/files")
+@requires(_is_window)
+def upload(case_no: str):
+    from delegation import uploads
+
+    case_row = _load_case(case_no)
+    try:
+        form = UploadForm()
+        valid = form.validate_on_submit()
+    except RequestEntityTooLarge:
+        return _too_large()
+    if not valid or form.material_code.data not in {m.code for m in case_row.materials}:
+        flash(_("上传文件：请选择材料和要上传的文件"), "error")
+        return _render_case(case_row, status=422)
+    f = form.file.data
+    try:
+        uploads.attach(_actor(), case_no, form.material_code.data, f.filename or "", f.mimetype, f.stream)
+    except RequestEntityTooLarge:
+        db.session.rollback()
+        return _too_large()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(_("上传文件：%(message)s", message=domain_message(exc)), "error")
+        return _render_case(_load_case(case_no), status=exc.status)
+    db.session.commit()
+    flash(_("文件已上传"), "info")
+    return redirect(url_for("web_window.case", case_no=case_no))
+
+
+# -- notices (PDF) ----------------------------------------------------------------------------------------------------
+
+@bp.get("/window/cases/<case_no>/notice/<kind>.pdf")
+@requires(_is_window)
+def notice(case_no: str, kind: str):
+    from app.web.notices import KINDS, render_notice
+
+    if kind not in KINDS:
+        abort(404)
+    case_row = _load_case(case_no)
+    response = render_notice(case_row, kind)
+    if response is None:
+        abort(404)
+    return response
