@@ -234,3 +234,115 @@ class OfficeHours:
 
 
 DEFAULT_OFFICE_HOURS = OfficeHours()
+
+
+# -- the admin's holiday table (service functions) -----------------------------------------------------------
+#
+# For years chinese-calendar does not cover, the city administrator keeps a table of holidays and make-up working
+# days (HolidayDay) and declares a year complete (HolidayYear); only complete years are used by WorkCalendar.
+# These functions check, change and flush (the caller commits). The database is imported inside them, so this
+# module stays importable without Flask or a database.
+
+HOLIDAY_NAME_MAX = 60
+
+
+def official_year(year: int) -> bool:
+    """Whether chinese-calendar carries the State Council's notice for ``year``."""
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _table_year(year: int, field: str):
+    from delegation.errors import Invalid
+
+    if not 1900 < year < 2200:
+        raise Invalid("invalid_year", "年份无效", f"year {year} is out of range", field=field)
+    if official_year(year):
+        raise Invalid("year_official", f"{year}年的节假日安排已由国务院通知（chinese-calendar）提供，无需在节假日表中维护",
+                      f"{year} is covered by chinese-calendar; the holiday table is not used for it", field=field)
+
+
+def _admin(actor) -> None:
+    from delegation.errors import Forbidden
+    from delegation.workflow import Role
+
+    if actor.role is not Role.ADMIN or actor.org_level != "city":
+        raise Forbidden("role_forbidden", "只有市行政审批局管理员可以维护节假日表",
+                        "only the city administrator maintains the holiday table")
+
+
+def holiday_table(year: int) -> dict:
+    """The table of one year: its days (date order) and whether the year is declared complete."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation.models import HolidayDay, HolidayYear
+
+    days = db.session.execute(sa.select(HolidayDay).where(
+        HolidayDay.day >= date(year, 1, 1), HolidayDay.day <= date(year, 12, 31)).order_by(HolidayDay.day)
+    ).scalars().all()
+    complete = db.session.get(HolidayYear, year) is not None
+    return {"year": year, "official": official_year(year), "complete": complete, "days": days}
+
+
+def set_holiday_day(actor, day: date | None, is_workday: bool, name: str):
+    """Add (or rewrite) one day: a holiday (is_workday False) or a make-up working day (调休, True)."""
+    from app.extensions import db
+    from delegation.errors import Invalid
+    from delegation.models import HolidayDay
+
+    _admin(actor)
+    if not isinstance(day, date) or isinstance(day, datetime):
+        raise Invalid("required", "请填写日期（YYYY-MM-DD）", "day is required (YYYY-MM-DD)", field="day")
+    _table_year(day.year, "day")
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("required", "请填写名称（如“春节”“春节调休上班”）", "name is required", field="name")
+    if len(name) > HOLIDAY_NAME_MAX:
+        raise Invalid("too_long", f"名称不能超过{HOLIDAY_NAME_MAX}字", f"name is longer than {HOLIDAY_NAME_MAX}",
+                      field="name")
+    is_workday = bool(is_workday)
+    if is_workday and day.weekday() < 5:
+        raise Invalid("workday_on_weekday", f"{day.isoformat()}是周一至周五，本来就是工作日；调休上班日应为周六或周日",
+                      "a make-up working day must be a Saturday or Sunday", field="day")
+    row = db.session.get(HolidayDay, day)
+    if row is None:
+        row = HolidayDay(day=day)
+        db.session.add(row)
+    row.is_workday, row.name = is_workday, name
+    db.session.flush()
+    return row
+
+
+def remove_holiday_day(actor, day: date | None) -> None:
+    from app.extensions import db
+    from delegation.errors import Invalid, NotFound
+    from delegation.models import HolidayDay
+
+    _admin(actor)
+    if not isinstance(day, date):
+        raise Invalid("required", "请填写日期（YYYY-MM-DD）", "day is required (YYYY-MM-DD)", field="day")
+    row = db.session.get(HolidayDay, day)
+    if row is None:
+        raise NotFound("holiday_not_found", f"节假日表中没有 {day.isoformat()}", f"{day} is not in the holiday table",
+                       field="day")
+    db.session.delete(row)
+    db.session.flush()
+
+
+def set_year_complete(actor, year: int, complete: bool = True) -> None:
+    """Declare a year's table complete (the calendar then uses it instead of weekends only), or reopen it."""
+    from app.extensions import db
+    from delegation.models import HolidayYear
+
+    _admin(actor)
+    _table_year(year, "year")
+    row = db.session.get(HolidayYear, year)
+    if complete and row is None:
+        db.session.add(HolidayYear(year=year))
+    elif not complete and row is not None:
+        db.session.delete(row)
+    db.session.flush()

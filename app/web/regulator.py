@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
@@ -34,7 +35,7 @@ class FeedbackForm(FlaskForm):
     """The fields of pushes.add_feedback; the service checks them (kind, date, result, penalty number, amount)
     and its message names the field."""
 
-    kind = SelectField(_l("反馈类型"), choices=[("", "")] + [(k, v) for k, v in FEEDBACK_KIND_LABEL.items()],
+    kind = SelectField(_l("反馈类型"), choices=[SelectChoice("", _l("请选择"))] + [SelectChoice(k, v) for k, v in FEEDBACK_KIND_LABEL.items()],
                        validate_choice=False)
     date = StringField(_l("监管日期"), render_kw={"type": "date"})
     result = TextAreaField(_l("监管结果"), render_kw={"rows": 3, "maxlength": 4000})
