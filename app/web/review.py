@@ -1,16 +1,248 @@
-"""The county review desk (县级审批): cases to review or decide."""
+"""The county review desk (县级审批): the queue of this county's cases a reviewer acts on, oldest deadline first,
+and the work page of one case (materials opened inline, applicant and credit warnings, the review opinion, the
+decision of `direct` items, 特别程序 suspend/resume).
+
+Which cases are on the queue, from workflow.TRANSITIONS for the reviewer role:
+- county_review (any mode): review; for `direct` also approve/deny; suspend;
+- returned (`delegated_review`): re-review after the city returned it;
+- suspended at the county (resume_state county_review): resume.
+Every action goes through delegation.cases.perform; the page commits once after it succeeds."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import date
 
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from app.extensions import db
 from app.web import register_page_errors, requires
-from app.web.common import _
+from app.web.case_page import (SUSPENSION_LABEL, actor, domain_error_status, flash_done, lines, load_case,
+                               page_context, run_action)
+from app.web.common import _, _l, domain_message
+from delegation.workflow import Mode, State
 
 bp = Blueprint("web_review", __name__)
 register_page_errors(bp)
 
+PAGE_SIZE = 30
+
+
+def _is_reviewer(user) -> bool:
+    return user.user.role == "reviewer"
+
+
+# -- forms ----------------------------------------------------------------------------------------------------
+
+class ReviewForm(FlaskForm):
+    opinion = TextAreaField(_l("审核意见"), validators=[DataRequired(_l("请填写审核意见")), Length(max=4000)])
+    recommendation = SelectField(_l("审核结论"), choices=[("", "—"), ("approve", _l("同意")), ("deny", _l("不同意"))],
+                                 validate_choice=True, default="")
+
+
+class DecideForm(FlaskForm):
+    """The decision of a `direct` item. The opinion is the review opinion the decision rests on: recorded (review
+    action) first when it is new, then approve or deny, in one transaction."""
+    decision = SelectField(_l("审批决定"), choices=[("approve", _l("准予许可")), ("deny", _l("不予许可"))],
+                           validators=[InputRequired(_l("请选择审批决定"))])
+    opinion = TextAreaField(_l("审批意见"), validators=[DataRequired(_l("请填写审批意见")), Length(max=4000)])
+    certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=60)])
+    reasons = TextAreaField(_l("不予许可的理由（每行一条）"), validators=[Length(max=8000)])
+
+    def validate_reasons(self, field):
+        if self.decision.data == "deny" and not lines(field.data):
+            raise ValidationError(_l("不予许可须逐行写明全部理由"))
+
+
+class SuspendForm(FlaskForm):
+    kind = SelectField(_l("特别程序种类"), choices=[("", "—"), *SUSPENSION_LABEL.items()],
+                       validators=[DataRequired(_l("请选择特别程序种类"))])
+    expected_end = StringField(_l("预计结束日期"), validators=[DataRequired(_l("请填写预计结束日期"))],
+                               render_kw={"type": "date"})
+    comment = TextAreaField(_l("启动原因"), validators=[DataRequired(_l("请填写启动特别程序的原因")), Length(max=2000)])
+
+    def validate_expected_end(self, field):
+        try:
+            field.parsed = date.fromisoformat((field.data or "").strip())
+        except ValueError:
+            raise ValidationError(_l("日期格式应为 YYYY-MM-DD")) from None
+
+
+class ResumeForm(FlaskForm):
+    comment = TextAreaField(_l("结束原因"), validators=[DataRequired(_l("请填写结束特别程序的原因")), Length(max=2000)])
+
+
+def _forms(case, **given):
+    forms = {"review": ReviewForm(prefix="review"), "decide": DecideForm(prefix="decide"),
+             "suspend": SuspendForm(prefix="suspend"), "resume": ResumeForm(prefix="resume")}
+    if case.review_opinion and "review" not in given:
+        forms["review"].opinion.data = forms["review"].opinion.data or case.review_opinion
+    if case.review_opinion and "decide" not in given:
+        forms["decide"].opinion.data = forms["decide"].opinion.data or case.review_opinion
+    forms.update(given)
+    return forms
+
+
+# -- the queue ------------------------------------------------------------------------------------------------
+
+def _queue_filter():
+    from delegation.models import Case
+
+    return sa.or_(
+        Case.state == State.COUNTY_REVIEW.value,
+        sa.and_(Case.state == State.RETURNED.value, Case.mode == Mode.DELEGATED_REVIEW.value),
+        sa.and_(Case.state == State.SUSPENDED.value, Case.resume_state == State.COUNTY_REVIEW.value),
+    )
+
+
+def deadline_page(base, after_id: int | None, limit: int):
+    """Keyset paging in deadline order (due_at, then id; cases without a deadline last). The cursor is the last
+    case id seen; its due_at is looked up (one small query)."""
+    from delegation.models import Case
+
+    query = base
+    if after_id:
+        found = db.session.execute(sa.select(Case.due_at).where(Case.id == after_id)).first()
+        if found is not None:
+            last_due = found[0]
+            if last_due is None:
+                query = query.where(Case.due_at.is_(None), Case.id > after_id)
+            else:
+                query = query.where(sa.or_(Case.due_at > last_due,
+                                           sa.and_(Case.due_at == last_due, Case.id > after_id),
+                                           Case.due_at.is_(None)))
+    query = query.order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit + 1)
+    rows = db.session.execute(query).unique().scalars().all()
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def filter_args():
+    """The item and due-flag filters of the query string; unknown values are ignored."""
+    item = (request.args.get("item") or "").strip() or None
+    due = request.args.get("due") if request.args.get("due") in ("ok", "warning", "overdue") else None
+    after = request.args.get("after", type=int)
+    return item, due, (after if after and after > 0 else None)
+
+
+def item_choices(mode_filter=None):
+    from delegation.models import Item
+
+    query = sa.select(Item.code, Item.name).where(Item.active.is_(True)).order_by(Item.code)
+    if mode_filter is not None:
+        query = query.where(mode_filter)
+    return db.session.execute(query).all()
+
 
 @bp.get("/review")
-@requires(lambda u: u.user.role == "reviewer")
+@requires(_is_reviewer)
 def desk():
-    return render_template("desk_placeholder.html", title=_("县级审批"))
+    from delegation import cases
+    from delegation.models import Case, Item
+
+    me = actor()
+    item, due, after = filter_args()
+    base = sa.select(Case).where(cases.visible_filter(me), _queue_filter())
+    if item:
+        base = base.where(Case.item_id.in_(sa.select(Item.id).where(Item.code == item)))
+    if due:
+        base = base.where(Case.due_flag == due)
+    rows, next_after = deadline_page(base, after, PAGE_SIZE)
+    return render_template("review/desk.html", rows=rows, next_after=next_after, item=item, due=due,
+                           items=item_choices(Item.mode != Mode.FORWARD_ONLY.value))
+
+
+# -- the work page --------------------------------------------------------------------------------------------
+
+def _render(case_no, status=200, **forms):
+    case = load_case(case_no)
+    return render_template("review/case.html", forms=_forms(case, **forms), **page_context(case)), status
+
+
+@bp.get("/review/cases/<case_no>")
+@requires(_is_reviewer)
+def case(case_no: str):
+    return _render(case_no)
+
+
+def _after(case_no: str, action: str):
+    flash_done(action, case_no)
+    case = load_case(case_no)
+    from app.web.case_page import my_actions
+
+    if my_actions(case):
+        return redirect(url_for("web_review.case", case_no=case_no))
+    return redirect(url_for("web_review.desk"))
+
+
+def _failed(case_no, exc, name, form):
+    flash(domain_message(exc), "error")
+    return _render(case_no, domain_error_status(exc), **{name: form})
+
+
+@bp.post("/review/cases/<case_no>/review")
+@requires(_is_reviewer)
+def review(case_no: str):
+    case = load_case(case_no)
+    form = ReviewForm(prefix="review")
+    ok = form.validate()
+    if ok and Mode(case.mode) is Mode.DELEGATED_REVIEW and not form.recommendation.data:
+        form.recommendation.errors = [*form.recommendation.errors, _("请选择审核结论（同意/不同意）")]
+        ok = False
+    if not ok:
+        return _render(case_no, 422, review=form)
+    payload = {"opinion": form.opinion.data.strip(), "recommendation": form.recommendation.data or None}
+    exc = run_action(case_no, "review", payload)
+    if exc:
+        return _failed(case_no, exc, "review", form)
+    return _after(case_no, "review")
+
+
+@bp.post("/review/cases/<case_no>/decide")
+@requires(_is_reviewer)
+def decide(case_no: str):
+    case = load_case(case_no)
+    form = DecideForm(prefix="decide")
+    if not form.validate():
+        return _render(case_no, 422, decide=form)
+    opinion = form.opinion.data.strip()
+    decision = form.decision.data
+    if decision == "approve":
+        payload = {"certificate_no": (form.certificate_no.data or "").strip() or None, "comment": opinion}
+    else:
+        payload = {"reasons": lines(form.reasons.data), "comment": opinion}
+    if opinion != (case.review_opinion or ""):
+        exc = run_action(case_no, "review", {"opinion": opinion}, then=[(decision, payload)])
+    else:
+        exc = run_action(case_no, decision, payload)
+    if exc:
+        return _failed(case_no, exc, "decide", form)
+    return _after(case_no, decision)
+
+
+@bp.post("/review/cases/<case_no>/suspend")
+@requires(_is_reviewer)
+def suspend(case_no: str):
+    load_case(case_no)
+    form = SuspendForm(prefix="suspend")
+    if not form.validate():
+        return _render(case_no, 422, suspend=form)
+    exc = run_action(case_no, "suspend", {"kind": form.kind.data, "expected_end": form.expected_end.parsed,
+                                          "comment": form.comment.data.strip()})
+    if exc:
+        return _failed(case_no, exc, "suspend", form)
+    return _after(case_no, "suspend")
+
+
+@bp.post("/review/cases/<case_no>/resume")
+@requires(_is_reviewer)
+def resume(case_no: str):
+    load_case(case_no)
+    form = ResumeForm(prefix="resume")
+    if not form.validate():
+        return _render(case_no, 422, resume=form)
+    exc = run_action(case_no, "resume", {"comment": form.comment.data.strip()})
+    if exc:
+        return _failed(case_no, exc, "resume", form)
+    return _after(case_no, "resume")

@@ -1,0 +1,20 @@
+// Review and city desks: select-all for batch approval; show only the fields of the chosen decision.
+(function () {
+  "use strict";
+  document.querySelectorAll("input.select-all").forEach(function (all) {
+    var form = all.closest("form");
+    all.addEventListener("change", function () {
+      form.querySelectorAll("input.batch-pick").forEach(function (box) { box.checked = all.checked; });
+    });
+  });
+  document.querySelectorAll("form.decide-form").forEach(function (form) {
+    var select = form.querySelector("select[name$='decision']");
+    if (!select) { return; }
+    function sync() {
+      form.classList.toggle("js-approve", select.value === "approve");
+      form.classList.toggle("js-deny", select.value === "deny");
+    }
+    select.addEventListener("change", sync);
+    sync();
+  });
+})();
