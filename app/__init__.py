@@ -1,14 +1,15 @@
 """The Flask shell: create_app() wires settings, the database, the bus, the API and the CLI."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from config import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    from app.logging_setup import configure_logging
+    from app.ops import engine_options, init_ops
+
     settings = settings or load_settings(**overrides)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     settings.instance_path.mkdir(parents=True, exist_ok=True)
@@ -16,7 +17,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         TONGQUAN=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,  # room for the multipart envelope
         TESTING=settings.env == "testing",
         SESSION_COOKIE_HTTPONLY=True,
@@ -24,8 +25,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin, every command
+    configure_logging(settings)  # text lines, or one JSON object per line in production / LOG_FORMAT=json
 
     from app.extensions import db, migrate
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from exchange.bus import init_bus
 
     init_bus(app, settings)
+    init_ops(app)  # request ids and logs, /healthz, /readyz, /metrics (before the other request hooks)
 
     import delegation.messaging  # noqa: F401  registers the handlers of the case messages
     import supervision  # noqa: F401  subscribes to the workflow's events and registers its message handlers
@@ -66,13 +67,6 @@ def _migrations_dir():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent / "migrations"
-
-
-def _engine_options(url: str) -> dict:
-    if url.startswith("sqlite"):
-        # Jobs and requests share the file; wait for a lock instead of failing at once.
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
 
 
 def _register_sqlite_pragmas(app: Flask) -> None:

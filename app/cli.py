@@ -20,6 +20,9 @@ def register_cli(app):
     register_supervision(app.cli)
     register_stats(app.cli)
     register_bulk(app.cli)
+    from app.worker import worker_cmd
+
+    app.cli.add_command(worker_cmd)  # the jobs in a process of their own (production)
     app.cli.add_command(seed_demo_cmd)
     app.cli.add_command(users)
     app.cli.add_command(exchange)

@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "testing", "production")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{16,256}$")
+# The exit status of a process stopped by a configuration error. 4 is gunicorn's "app failed to load": a worker
+# that exits with it stops the whole server instead of being restarted for ever.
+CONFIG_EXIT_STATUS = 4
 NODE_ID_RE = re.compile(r"^\d{6}(-[a-z0-9]{1,16})?$")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +42,15 @@ class Settings:
     exchange_transport: str = "local"  # where this node's own inbox is: the local directory or the SFTP store
     exchange_format: str = "xml"  # the default wire format towards peers without their own setting
     sftp: dict = field(default_factory=dict)  # host, port, user, key, known_hosts, root (EXCHANGE_SFTP_*)
+    # PostgreSQL connection pool (SQLAlchemy QueuePool), per process: DB_POOL_SIZE + DB_MAX_OVERFLOW connections
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_timeout: int = 10  # seconds a request waits for a free connection
+    db_pool_recycle: int = 1800  # seconds before a connection is replaced (firewalls drop idle ones)
+    db_connect_timeout: int = 5  # seconds to establish a connection
+    log_format: str = "text"  # "json" (one object per line) by default in production
+    log_level: str = "INFO"
+    metrics_token: str = ""  # bearer token for /metrics; without it only loopback may scrape
     extra: dict = field(default_factory=dict)
 
     @property
@@ -62,6 +77,17 @@ def _int(environ, name: str, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _flag(environ, name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true/false), got {environ[name]!r}")
 
 
 def _local_secret(instance_path: Path) -> str:
@@ -105,6 +131,8 @@ def load_settings(environ=None, **overrides) -> Settings:
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg://")):
         raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    if env == "production" and not database_url.startswith("postgresql"):
+        raise ConfigError("DATABASE_URL must be a postgresql:// URL in production (SQLite is for one process)")
 
     secret_key = environ.get("SECRET_KEY", "")
     if not secret_key:
@@ -147,6 +175,16 @@ def load_settings(environ=None, **overrides) -> Settings:
                 "known_hosts": environ["EXCHANGE_SFTP_KNOWN_HOSTS"],
                 "root": environ.get("EXCHANGE_SFTP_ROOT", "/exchange")}
 
+    log_format = environ.get("LOG_FORMAT", "").strip().lower() or ("json" if env == "production" else "text")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, got {environ['LOG_FORMAT']!r}")
+    log_level = environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {environ['LOG_LEVEL']!r}")
+    metrics_token = environ.get("METRICS_TOKEN", "")
+    if metrics_token and not TOKEN_RE.match(metrics_token):
+        raise ConfigError("METRICS_TOKEN must be 16-256 characters of letters, digits and ._~+/=-")
+
     return Settings(
         env=env,
         database_url=database_url,
@@ -158,8 +196,17 @@ def load_settings(environ=None, **overrides) -> Settings:
         max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", Settings.max_upload_bytes, 1024),
         exchange_max_attempts=_int(environ, "EXCHANGE_MAX_ATTEMPTS", Settings.exchange_max_attempts),
         exchange_interval_seconds=_int(environ, "EXCHANGE_INTERVAL_SECONDS", Settings.exchange_interval_seconds),
-        run_jobs=environ.get("TONGQUAN_RUN_JOBS", "") in ("1", "true", "yes"),
+        # Off by default: in production the jobs run in `flask --app wsgi worker`, not in the web processes.
+        run_jobs=_flag(environ, "TONGQUAN_RUN_JOBS", False),
         exchange_transport=exchange_transport,
         exchange_format=exchange_format,
         sftp=sftp,
+        db_pool_size=_int(environ, "DB_POOL_SIZE", Settings.db_pool_size),
+        db_max_overflow=_int(environ, "DB_MAX_OVERFLOW", Settings.db_max_overflow, 0),
+        db_pool_timeout=_int(environ, "DB_POOL_TIMEOUT", Settings.db_pool_timeout),
+        db_pool_recycle=_int(environ, "DB_POOL_RECYCLE", Settings.db_pool_recycle, 30),
+        db_connect_timeout=_int(environ, "DB_CONNECT_TIMEOUT", Settings.db_connect_timeout, 2),
+        log_format=log_format,
+        log_level=log_level,
+        metrics_token=metrics_token,
     )

@@ -540,24 +540,40 @@ EFFECTS = {
 
 # -- the deadline job -----------------------------------------------------------------------------------------
 
+SWEEP_FLAGS_LOCK = 0x74716466  # pg advisory lock key of the deadline flags update ("tqdf")
+
+
 def sweep(now: datetime | None = None) -> dict:
     """Keep flags current and end 容缺 cases whose commitment was broken. Commits per case terminated."""
     now = now or utcnow()
-    flagged = clock.sweep_flags(now)
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    # Several workers may sweep at once: the flags are one UPDATE, which one of them does (the others would only
+    # wait for its row locks and change nothing).
+    if postgres and not db.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SWEEP_FLAGS_LOCK))).scalar():
+        flagged = 0
+    else:
+        flagged = clock.sweep_flags(now)
     db.session.commit()
-    broken = db.session.execute(
-        sa.select(Case.case_no).where(
-            Case.commitment_deadline < now, Case.commitment_met_at.is_(None),
-            Case.state.not_in([s.value for s in FINAL_STATES]),
-        )
-    ).scalars().all()
+    broken_where = (Case.commitment_deadline < now, Case.commitment_met_at.is_(None),
+                    Case.state.not_in([s.value for s in FINAL_STATES]))
+    broken = db.session.execute(sa.select(Case.case_no).where(*broken_where)).scalars().all()
+    db.session.rollback()  # end the read; each case below is its own unit of work
     terminated = 0
     for case_no in broken:
+        # Claim the case: still broken (re-read now), and on PostgreSQL locked by this worker, skipped if another
+        # worker (or a request) holds it, so that no case is terminated twice.
+        claim = sa.select(Case.id).where(Case.case_no == case_no, *broken_where)
+        if postgres:
+            claim = claim.with_for_update(skip_locked=True)
+        if db.session.execute(claim).scalar_one_or_none() is None:
+            db.session.rollback()
+            continue
         case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
         system = Actor.system(case.window_org.code, case.county_code, "county")
         try:
             transition = next(t for t in transitions_for(State(case.state), Action.TERMINATE))
         except StopIteration:
+            db.session.rollback()
             continue
         g_commitment_broken(case, system, {}, now)
         source = State(case.state)

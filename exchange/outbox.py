@@ -132,10 +132,13 @@ def _peer_status(node_id: str, now: datetime, error: str | None) -> None:
 def expire_receipts(now: datetime | None = None) -> int:
     """Messages whose receipt is overdue go back to the queue: the receiver may have lost them."""
     now = now or utcnow()
-    rows = db.session.execute(
-        sa.select(OutboxMessage).where(OutboxMessage.state == "awaiting_receipt",
-                                       OutboxMessage.next_attempt_at <= now)
-    ).scalars().all()
+    query = sa.select(OutboxMessage).where(OutboxMessage.state == "awaiting_receipt",
+                                           OutboxMessage.next_attempt_at <= now)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Another worker may be expiring (and re-sending) the same rows: lock them, skip what it holds, so that a
+        # message it has already sent again is not put back in the queue by a stale read here.
+        query = query.with_for_update(skip_locked=True)
+    rows = db.session.execute(query).scalars().all()
     bus = get_bus()
     for row in rows:
         if row.attempts >= bus.max_attempts:
