@@ -202,7 +202,7 @@ def catalog_import():
         except ValueError as exc:  # the specs repeat an item code, or a county is unknown: nothing imported
             db.session.rollback()
             current_app.logger.warning("catalogue import refused: %s", exc)
-            form.file.errors = [_("导入失败，未导入任何内容：%(reason)s", reason=str(exc))]
+            form.file.errors = [_("导入失败，未导入任何内容：文件中的事项编码重复或县（市、区）代码无效")]
             return _catalog_page(form, 422)
         db.session.commit()
     finally:

@@ -256,3 +256,34 @@ def test_exchange_page_lists_messages_and_resends_a_dead_letter(client):
     r = client.post(f"/admin/exchange/outbox/{message_id}/resend", data={"csrf_token": token})
     assert r.status_code == 409 and "只有发送失败或被拒收的报文可以重发" in r.get_data(as_text=True)
     assert client.post("/admin/exchange/outbox/nope/resend", data={"csrf_token": token}).status_code == 404
+
+
+def count_queries(client, path):
+    from app.extensions import db
+
+    with client.application.app_context():
+        engine = db.engine
+    seen = []
+
+    def _count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", _count)
+    try:
+        r = client.get(path)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", _count)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    return len(seen)
+
+
+def test_list_pages_run_a_constant_number_of_queries(client):
+    """50 rows per page, a handful of queries: nothing is loaded row by row."""
+    login(client)
+    for path in ("/admin/catalog", "/admin/catalog?after=50", "/admin/users", "/admin/exchange",
+                 f"/admin/delegations?item=GZ-TZSB-001", f"/admin/delegations?county={COUNTY}"):
+        assert count_queries(client, path) <= 12, path
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/admin")})
+    login(client, "reg-city")
+    for tab in ("claim", "claimed", "done"):
+        assert count_queries(client, f"/regulator?tab={tab}") <= 8
