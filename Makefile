@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
 
-.PHONY: run test venv system-deps migrate seed clean bench
+.PHONY: run test venv system-deps migrate seed clean bench serve-prod worker-prod
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ seed: migrate
 
 run: seed
 	TONGQUAN_RUN_JOBS=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-reload
+
+# Production profile (README "Production deployment"): TONGQUAN_ENV=production, SECRET_KEY and DATABASE_URL
+# (postgresql://…) in the environment; migrations first, then gunicorn (gunicorn.conf.py) serving wsgi:app.
+# The jobs run apart: `make worker-prod` (or `flask --app wsgi worker`), on one host or several.
+serve-prod: venv
+	@test "$$TONGQUAN_ENV" = production || { echo "serve-prod: set TONGQUAN_ENV=production (and SECRET_KEY, DATABASE_URL)" >&2; exit 2; }
+	$(BIN)/flask --app wsgi db upgrade
+	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+worker-prod: venv
+	@test "$$TONGQUAN_ENV" = production || { echo "worker-prod: set TONGQUAN_ENV=production (and SECRET_KEY, DATABASE_URL)" >&2; exit 2; }
+	exec $(BIN)/flask --app wsgi worker
 
 # System packages the tests drive for real (PostgreSQL, sshd, xmlsec1, Chromium with a CJK font, Pango for WeasyPrint); installed through apt-get when root.
 system-deps:
