@@ -31,6 +31,8 @@ def _last_event(case, action: str):
 
 
 def _limit_text(case) -> str:
+    if case.item.kind == "instant":
+        return _("即办件，当场办结")
     if case.limit_unit == "hours":
         return _("%(n)s 个工作小时", n=case.promised_limit)
     return _("%(n)s 个工作日", n=case.promised_limit)

@@ -242,6 +242,10 @@ def _build_forms(case, posted: tuple[Action, FlaskForm] | None = None) -> dict:
         if action is Action.HAND_OUT:
             form.method.data = "pickup"
         forms[action.value] = form
+    for action_value, form in forms.items():  # several forms on one page: ids stay unique
+        for field in form:
+            if field.type != "CSRFTokenField":
+                field.id = f"{action_value}-{field.name}"
     return forms
 
 
