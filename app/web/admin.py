@@ -125,7 +125,7 @@ def _catalog_page(form, status: int = 200, errors=None, result=None, failed_name
     items = db.session.execute(query).unique().scalars().all()
     next_after = items[PAGE_SIZE - 1].id if len(items) > PAGE_SIZE else None
     return _render("admin/catalog.html", status, items=items[:PAGE_SIZE], next_after=next_after, form=form,
-                   errors=errors, result=result, labels=LABELS_ZH, failed_name=failed_name, mode=mode,
+                   errors=errors, result=result, labels=LABELS_ZH, failed_name=failed_name, mode=mode, max_bytes=CATALOG_MAX_BYTES,
                    kind_label=KIND_LABEL, unit_label=UNIT_LABEL)
 
 

@@ -9,6 +9,10 @@
       var input = form.querySelector("input[type=file]");
       if (!input || !input.files || !input.files.length) { return; }  // the server names the missing file
       event.preventDefault();
+      var tooLarge = form.querySelector(".progress-too-large");
+      var max = parseInt(form.getAttribute("data-max-bytes") || "0", 10);
+      if (max && input.files[0].size > max) { tooLarge.hidden = false; return; }
+      tooLarge.hidden = true;
       var bar = form.querySelector("progress");
       var text = form.querySelector(".progress-text");
       var done = form.querySelector(".progress-done");
