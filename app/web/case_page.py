@@ -20,7 +20,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.web import register_page_errors, requires
-from app.web.common import _, _l, action_label, domain_message
+from app.web.common import _, _l, action_label
 from delegation.errors import DomainError
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
 

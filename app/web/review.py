@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from app.extensions import db
@@ -38,14 +39,15 @@ def _is_reviewer(user) -> bool:
 
 class ReviewForm(FlaskForm):
     opinion = TextAreaField(_l("审核意见"), validators=[DataRequired(_l("请填写审核意见")), Length(max=4000)])
-    recommendation = SelectField(_l("审核结论"), choices=[("", "—"), ("approve", _l("同意")), ("deny", _l("不同意"))],
+    recommendation = SelectField(_l("审核结论"), choices=[SelectChoice("", "—"), SelectChoice("approve", _l("同意")),
+                                          SelectChoice("deny", _l("不同意"))],
                                  validate_choice=True, default="")
 
 
 class DecideForm(FlaskForm):
     """The decision of a `direct` item. The opinion is the review opinion the decision rests on: recorded (review
     action) first when it is new, then approve or deny, in one transaction."""
-    decision = SelectField(_l("审批决定"), choices=[("approve", _l("准予许可")), ("deny", _l("不予许可"))],
+    decision = SelectField(_l("审批决定"), choices=[SelectChoice("approve", _l("准予许可")), SelectChoice("deny", _l("不予许可"))],
                            validators=[InputRequired(_l("请选择审批决定"))])
     opinion = TextAreaField(_l("审批意见"), validators=[DataRequired(_l("请填写审批意见")), Length(max=4000)])
     certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=60)])
@@ -57,7 +59,7 @@ class DecideForm(FlaskForm):
 
 
 class SuspendForm(FlaskForm):
-    kind = SelectField(_l("特别程序种类"), choices=[("", "—"), *SUSPENSION_LABEL.items()],
+    kind = SelectField(_l("特别程序种类"), choices=[SelectChoice("", "—"), *(SelectChoice(k, v) for k, v in SUSPENSION_LABEL.items())],
                        validators=[DataRequired(_l("请选择特别程序种类"))])
     expected_end = StringField(_l("预计结束日期"), validators=[DataRequired(_l("请填写预计结束日期"))],
                                render_kw={"type": "date"})

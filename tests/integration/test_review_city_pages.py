@@ -391,3 +391,39 @@ def test_a_window_user_gets_403_on_the_review_and_city_desks(client):
     assert client.get("/review").status_code == 403
     assert client.get("/city").status_code == 403
     assert client.post("/city/batch-approve", data={"csrf_token": csrf_token(client, "/review")}).status_code == 403
+
+
+def test_city_queue_costs_the_same_number_of_queries_for_one_case_or_many(client):
+    from app.extensions import db
+
+    app = client.application
+    api = Api(app)
+
+    def forward_one():
+        case_no = api.create("delegated_review")
+        api.act(case_no, REVIEWER, "review", opinion="同意", recommendation="approve")
+        return case_no
+
+    forward_one()
+    run_bus(app)
+    login(client, CITY)
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def count(*_args, **_kw):
+        statements.append(1)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.get("/city")
+        one = len(statements)
+        for _ in range(3):
+            forward_one()
+        run_bus(app)
+        statements.clear()
+        page = text(client.get("/city"))
+        assert page.count('data-testid="pick-') == 4
+        assert len(statements) == one
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
