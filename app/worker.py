@@ -1,7 +1,8 @@
 """`flask --app wsgi worker`: the exchange, deadline and supervision jobs in a process of their own.
 
 The same job functions app/scheduler.py runs inside `make run`, in a loop: the exchange cycle every
-EXCHANGE_INTERVAL_SECONDS (5 s), the deadline sweep and the supervision sweep every 5 minutes. SIGTERM or SIGINT
+EXCHANGE_INTERVAL_SECONDS (5 s), the deadline sweep and the supervision sweep every 5 minutes, the statistics
+rollup refresh every minute. SIGTERM or SIGINT
 stops the worker once the step in progress has finished (a second signal stops it at once; the open transaction
 is rolled back). Several workers may run at once, on several hosts, against one PostgreSQL database: outbox rows
 are claimed with FOR UPDATE SKIP LOCKED, an inbound MessageId is claimed before it is applied, cases the deadline
@@ -23,8 +24,9 @@ from flask.cli import with_appcontext
 
 log = logging.getLogger("tongquan.worker")
 
-JOB_NAMES = ("exchange", "deadlines", "supervision")
+JOB_NAMES = ("exchange", "deadlines", "supervision", "rollups")
 SWEEP_INTERVAL_SECONDS = 300
+ROLLUP_INTERVAL_SECONDS = 60
 POLL_SECONDS = 0.5  # longest sleep between checks of the stop flag
 
 
@@ -42,13 +44,19 @@ def default_jobs(app, names=JOB_NAMES, exchange_interval: float | None = None,
     from exchange.jobs import run_once
     from supervision.pushes import sweep as supervision_sweep
 
+    from app import scheduler
+
     settings = app.config["TONGQUAN"]
     table = {
         "exchange": (run_once, exchange_interval or settings.exchange_interval_seconds),
         "deadlines": (sweep, sweep_interval),
         "supervision": (supervision_sweep, sweep_interval),
     }
-    return [Job(name, *table[name]) for name in names]
+    # The statistics' rollup refresh, where the scheduler has it: every job `make run` schedules runs here too.
+    refresh_rollups = getattr(scheduler, "refresh_rollups", None)
+    if refresh_rollups is not None:
+        table["rollups"] = (refresh_rollups, ROLLUP_INTERVAL_SECONDS)
+    return [Job(name, *table[name]) for name in names if name in table]
 
 
 class Worker:
@@ -123,7 +131,7 @@ class Worker:
 
 @click.command("worker")
 @click.option("--job", "names", multiple=True, type=click.Choice(JOB_NAMES),
-              help="run only this job (repeatable); default: all three")
+              help="run only this job (repeatable); default: all")
 @click.option("--exchange-interval", type=click.FloatRange(min=0.1), default=None,
               help="seconds between exchange cycles (default EXCHANGE_INTERVAL_SECONDS, 5)")
 @click.option("--sweep-interval", type=click.FloatRange(min=1), default=SWEEP_INTERVAL_SECONDS, show_default=True,
@@ -137,7 +145,10 @@ def worker_cmd(names, exchange_interval, sweep_interval, once):
     if scheduler is not None:  # TONGQUAN_RUN_JOBS=1 in the worker's environment: one loop is enough
         scheduler.shutdown(wait=False)
         log.warning("TONGQUAN_RUN_JOBS is set: the in-process scheduler is stopped, the worker runs the jobs")
-    worker = Worker(app, default_jobs(app, names or JOB_NAMES, exchange_interval, sweep_interval))
+    jobs = default_jobs(app, names or JOB_NAMES, exchange_interval, sweep_interval)
+    if not jobs:
+        raise click.ClickException(f"no such job here: {', '.join(names)}")
+    worker = Worker(app, jobs)
     worker.install_signal_handlers()
     try:
         worker.run(once=once)

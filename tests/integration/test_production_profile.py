@@ -361,3 +361,67 @@ def test_gunicorn_serves_the_app_in_production(pg_database, tmp_path):
     records = _json_lines(err)
     assert len(records) == len(lines), err  # gunicorn's own lines are JSON too
     assert any(r.get("request_id") == "gunicorn-probe-1" and r["logger"] == "tongquan.request" for r in records)
+
+
+# -- several workers at once ----------------------------------------------------------------------------------
+
+@pytest.mark.postgresql
+def test_two_workers_sweeping_at_once_terminate_each_broken_case_once(pg_database, tmp_path):
+    import threading
+
+    from delegation import cases
+    from delegation.models import Case, CaseEvent
+    from tests.integration.test_deadlines_cases import actor, at, new_case
+    from tests.integration.support import COUNTY
+
+    app = make_app(pg_database, tmp_path / "instance")
+    with app.app_context():
+        numbers = []
+        for _ in range(12):
+            case = new_case(mode="delegated_review", limit=20, now=at(2026, 3, 2, 10), commitment=True)
+            cases.perform(actor(f"window-{COUNTY}"), case.case_no, "accept_with_commitment",
+                          {"commitment_days": 5}, now=at(2026, 3, 2, 10))
+            numbers.append(case.case_no)
+        db.session.commit()
+        db.session.remove()
+    results, errors = [], []
+    barrier = threading.Barrier(3)
+
+    def sweep():
+        try:
+            with app.app_context():
+                barrier.wait(10)
+                results.append(cases.sweep(now=at(2026, 3, 10, 9)))
+                db.session.remove()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    with app.app_context():
+        terminations = db.session.execute(
+            sa.select(Case.case_no, sa.func.count()).join(CaseEvent, CaseEvent.case_id == Case.id)
+            .where(Case.case_no.in_(numbers), CaseEvent.action == "terminate").group_by(Case.case_no)).all()
+        states = set(db.session.execute(sa.select(Case.state).where(Case.case_no.in_(numbers))).scalars())
+        db.session.remove()
+        db.engine.dispose()
+    assert states == {"terminated"}
+    assert dict(terminations) == {n: 1 for n in numbers}
+    assert sum(r["terminated"] for r in results) == len(numbers)
+
+
+def test_worker_once_runs_every_job_in_process(app):
+    from app.worker import worker_cmd
+
+    case_no = _forward_case(app)
+    result = app.test_cli_runner().invoke(worker_cmd, ["--once"])
+    assert result.exit_code == 0, result.output
+    from delegation.models import Case
+
+    db.session.expire_all()
+    state = db.session.execute(sa.select(Case.state).filter_by(case_no=case_no)).scalar_one()
+    assert state == "city_review"

@@ -19,6 +19,14 @@ def test_development_defaults_are_embedded(tmp_path):
     ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
     ({"OFFICE_HOURS": "17:00-09:00"}, "OFFICE_HOURS"),
     ({"MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"),
+    ({"TONGQUAN_ENV": "production", "SECRET_KEY": "k" * 32, "DATABASE_URL": "sqlite:////tmp/x.db"}, "DATABASE_URL"),
+    ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+    ({"DB_MAX_OVERFLOW": "-1"}, "DB_MAX_OVERFLOW"),
+    ({"DB_CONNECT_TIMEOUT": "soon"}, "DB_CONNECT_TIMEOUT"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+    ({"TONGQUAN_RUN_JOBS": "maybe"}, "TONGQUAN_RUN_JOBS"),
 ])
 def test_bad_settings_are_refused_naming_the_variable(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
@@ -28,3 +36,11 @@ def test_bad_settings_are_refused_naming_the_variable(tmp_path, env, message):
 def test_postgres_urls_use_psycopg3(tmp_path):
     s = load_settings({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "postgresql://u@127.0.0.1/db"})
     assert s.database_url == "postgresql+psycopg://u@127.0.0.1/db"
+
+
+def test_production_defaults(tmp_path):
+    s = load_settings({"INSTANCE_PATH": str(tmp_path), "TONGQUAN_ENV": "production", "SECRET_KEY": "k" * 32,
+                       "DATABASE_URL": "postgresql://u@127.0.0.1/db"})
+    assert s.log_format == "json" and s.run_jobs is False and s.metrics_token == ""
+    assert (s.db_pool_size, s.db_max_overflow, s.db_pool_recycle, s.db_connect_timeout) == (5, 10, 1800, 5)
+    assert load_settings({"INSTANCE_PATH": str(tmp_path)}).log_format == "text"
