@@ -1,4 +1,5 @@
-"""CLI group `stats`: `flask --app wsgi stats refresh-calendar` fills the working-day table the statistics count
+"""CLI group `stats`: `flask --app wsgi stats refresh` brings the monthly rollups up to date;
+`flask --app wsgi stats refresh-calendar` fills the working-day table the statistics count
 with. Run it after the admin's holiday table changes or chinese-calendar is upgraded (the statistics fill missing
 years by themselves, but do not notice a changed year)."""
 from __future__ import annotations
@@ -31,6 +32,18 @@ def refresh_calendar_cmd(from_year, to_year):
     if not (1900 <= from_year <= 2200 and 1900 <= to_year <= 2200) or from_year > to_year:
         raise click.BadParameter("years between 1900 and 2200, --from-year not after --to-year")
     click.echo(json.dumps(refresh_calendar(from_year, to_year)))
+
+
+@stats.command("refresh")
+@click.option("--full", is_flag=True, help="rebuild every month, not only the months changed since the last run")
+def refresh_rollups_cmd(full):
+    """Bring the monthly rollups up to date (the scheduler and the worker do it every minute)."""
+    from app.extensions import db
+    from supervision import rollup
+
+    result = rollup.refresh(full=full)
+    db.session.commit()
+    click.echo(json.dumps(result))
 
 
 def register(cli) -> None:

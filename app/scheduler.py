@@ -25,6 +25,15 @@ def _in_app(app, fn):
     return run
 
 
+def refresh_rollups() -> None:
+    """The statistics' monthly rollups: recompute the months changed since the last run (supervision.rollup)."""
+    from app.extensions import db
+    from supervision import rollup
+
+    rollup.refresh()
+    db.session.commit()
+
+
 def start_scheduler(app) -> BackgroundScheduler:
     from delegation.cases import sweep
     from exchange.jobs import run_once
@@ -37,6 +46,8 @@ def start_scheduler(app) -> BackgroundScheduler:
                       id="exchange", max_instances=1, coalesce=True)
     scheduler.add_job(_in_app(app, sweep), "interval", minutes=5, id="deadlines", max_instances=1, coalesce=True)
     scheduler.add_job(_in_app(app, supervision_sweep), "interval", minutes=5, id="supervision", max_instances=1,
+                      coalesce=True)
+    scheduler.add_job(_in_app(app, refresh_rollups), "interval", seconds=60, id="stats-rollups", max_instances=1,
                       coalesce=True)
     scheduler.start()
     app.extensions["tongquan.scheduler"] = scheduler

@@ -231,8 +231,11 @@ def refresh_calendar(first_year: int, last_year: int) -> dict:
     stmt = stmt.on_conflict_do_update(index_elements=[CalendarDay.day],
                                       set_={"is_workday": stmt.excluded.is_workday,
                                             "workday_seq": stmt.excluded.workday_seq})
+    from supervision.rollup import StatsDirty
+
     with db.engine.begin() as conn:
         conn.execute(stmt, rows)
+        conn.execute(sa.insert(StatsDirty), [{"month": None}])  # processing times may move in every month
     return {"first_year": first_year, "last_year": last_year, "days": len(rows), "working_days": seq}
 
 
@@ -294,12 +297,6 @@ def _where(filters: Filters) -> list:
     return clauses
 
 
-def _keys(dialect: str) -> dict:
-    """The group key of each dimension (all text)."""
-    return {"county": Case.county_code, "item": Item.code, "mode": Case.mode,
-            "month": _local_month(Case.created_at, dialect), "state": Case.state}
-
-
 LABEL_COLUMNS = {"county": Division.name, "item": Item.name}
 
 
@@ -307,32 +304,220 @@ def _count_if(condition):
     return sa.func.count().filter(condition)
 
 
-def _avg_if(value, condition):
-    return sa.func.avg(value).filter(condition)
+def _sum_if(value, condition):
+    return sa.func.coalesce(sa.func.sum(value).filter(condition), 0.0)
 
 
-def _grouped(columns: list, base, dims: tuple, dialect: str):
-    """One statement giving ``columns`` for the whole population and, for each dimension of ``dims``, per group.
+def _case_key(dialect: str) -> list:
+    """The rollup key of a case (supervision.rollup.KEY), as columns of the case."""
+    return [_local_month(Case.created_at, dialect).label("month"), Case.county_code.label("county_code"),
+            Case.item_id.label("item_id"), Case.mode.label("mode"), Case.state.label("state")]
 
-    PostgreSQL: GROUP BY GROUPING SETS ((), (county), (month), …) — one scan for every dimension; a row's set is
+
+def _processing(dialect: str):
+    """The processing time of a decided case, in working days (see the module's docstring), and the two calendar
+    tables it is computed from (joined on the local dates of acceptance and decision)."""
+    acc_day, dec_day = aliased(CalendarDay, name="acc_day"), aliased(CalendarDay, name="dec_day")
+    proc = sa.case((sa.and_(Case.decided_at.is_not(None), Case.accepted_at.is_not(None)),
+                    dec_day.workday_seq - acc_day.workday_seq - Case.paused_days))
+    return proc, acc_day, dec_day
+
+
+def _case_facts(where: list, dialect: str):
+    """Per rollup key, the additive figures of the cases that ``where`` selects (supervision.rollup.CASE_SUMS)."""
+    proc, acc_day, dec_day = _processing(dialect)
+    decided = Case.decided_at.is_not(None)
+    # The required materials on the case's list: the list is the item's, copied when the case was created, so
+    # they are counted per item (a per-case count costs a correlated count over case_material for every case).
+    required_q = (sa.select(ItemMaterial.item_id, sa.func.count().label("n")).where(ItemMaterial.required)
+                  .group_by(ItemMaterial.item_id).subquery("required_materials"))
+    required = sa.func.coalesce(required_q.c.n, 0)
+    steps = sa.case(*((Case.mode == m, n) for m, n in STEPS_BY_MODE.items()))
+    has_materials, has_steps, has_days = Item.baseline_materials > 0, Item.baseline_steps > 0, Item.baseline_days > 0
+    due_known = sa.and_(decided, Case.due_at.is_not(None))
+    key = _case_key(dialect)
+    columns = [
+        sa.func.count().label("total_cases"),
+        sa.func.count(Case.accepted_at).label("accepted"),
+        sa.func.count(Case.decided_at).label("decided"),
+        _count_if(Case.decision == "approve").label("approved"),
+        _count_if(Case.state == "concluded").label("concluded"),
+        _count_if(due_known).label("on_time_base"),
+        _count_if(sa.and_(due_known, Case.decided_at <= Case.due_at)).label("on_time"),
+        sa.func.count(proc).label("processing_cases"),
+        sa.func.coalesce(sa.func.sum(proc), 0.0).label("processing_sum"),
+        _sum_if(sa.cast(Item.baseline_materials - required, sa.Float) / Item.baseline_materials,
+                sa.and_(decided, has_materials)).label("materials_sum"),
+        _count_if(sa.and_(decided, has_materials)).label("materials_cases"),
+        _sum_if(sa.cast(Item.baseline_steps - steps, sa.Float) / Item.baseline_steps,
+                sa.and_(decided, has_steps)).label("steps_sum"),
+        _count_if(sa.and_(decided, has_steps)).label("steps_cases"),
+        _sum_if(sa.cast(Item.baseline_days - proc, sa.Float) / Item.baseline_days,
+                sa.and_(proc.is_not(None), has_days)).label("time_sum"),
+        _count_if(sa.and_(proc.is_not(None), has_days)).label("time_cases"),
+        _count_if(sa.and_(decided, sa.not_(sa.and_(has_materials, has_steps, has_days)))
+                  ).label("excluded_no_baseline"),
+        sa.func.count(CaseRating.id).label("ratings"),
+        _count_if(CaseRating.score >= SATISFIED_SCORE).label("satisfied"),
+        sa.func.count(Case.commitment_deadline).label("commitment_cases"),
+        sa.func.count(Case.commitment_met_at).label("commitment_met"),
+    ]
+    return (sa.select(*key, *columns).select_from(Case)
+            .join(Item, Item.id == Case.item_id)
+            .outerjoin(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
+            .outerjoin(dec_day, dec_day.day == _local_date(Case.decided_at, dialect))
+            .outerjoin(CaseRating, CaseRating.case_id == Case.id)
+            .outerjoin(required_q, required_q.c.item_id == Case.item_id)
+            .where(*where).group_by(*key))
+
+
+def _push_facts(where: list, dialect: str):
+    """Per rollup key of the pushed case, its supervision pushes (supervision.rollup.PUSH_SUMS)."""
+    fed_back = (sa.select(SupervisionFeedback.push_id).group_by(SupervisionFeedback.push_id)
+                .subquery("fed_back"))
+    hours = _hours_between(SupervisionPush.claimed_at,
+                           sa.func.coalesce(SupervisionPush.received_at, SupervisionPush.pushed_at), dialect)
+    key = _case_key(dialect)
+    return (sa.select(*key, sa.func.count(SupervisionPush.id).label("pushes"),
+                      sa.func.count(SupervisionPush.claimed_at).label("claimed"),
+                      sa.func.count(fed_back.c.push_id).label("with_feedback"),
+                      sa.func.coalesce(sa.func.sum(hours), 0.0).label("hours_sum"))
+            .select_from(SupervisionPush)
+            .join(Case, Case.case_no == SupervisionPush.case_no)
+            .join(Item, Item.id == Case.item_id)
+            .outerjoin(fed_back, fed_back.c.push_id == SupervisionPush.id)
+            .where(*where).group_by(*key))
+
+
+def _days_facts(where: list, dialect: str):
+    """Per rollup key and processing time in working days, the number of decided cases."""
+    proc, acc_day, dec_day = _processing(dialect)
+    key = _case_key(dialect)
+    return (sa.select(*key, proc.label("days"), sa.func.count().label("cases")).select_from(Case)
+            .join(Item, Item.id == Case.item_id)
+            .join(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
+            .join(dec_day, dec_day.day == _local_date(Case.decided_at, dialect))
+            .where(*where, proc.is_not(None)).group_by(*key, proc))
+
+
+def _in_ranges(ranges) -> list:
+    if ranges is None:
+        return []
+    return [sa.or_(*(sa.and_(Case.created_at >= lo, Case.created_at < hi) for lo, hi in ranges))]
+
+
+def rollup_selects(ranges, dialect: str) -> list:
+    """(rollup table, the SELECT that fills it) for the cases applied for within ``ranges`` ([start, end) pairs;
+    None: every case). Used by supervision.rollup.refresh."""
+    from supervision.rollup import StatsCaseRollup, StatsDaysRollup, StatsPushRollup
+
+    where = _in_ranges(ranges)
+    return [(StatsCaseRollup, _case_facts(where, dialect)), (StatsPushRollup, _push_facts(where, dialect)),
+            (StatsDaysRollup, _days_facts(where, dialect))]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which months a report reads from the rollup, which from the cases (``live``; None: every month)."""
+
+    live: tuple[str, ...] | None
+    rollup_from: str | None = None  # first month read from the rollup ('YYYY-MM'), None: no lower bound
+    rollup_to: str | None = None
+    use_rollup: bool = False
+
+
+def _plan(filters: Filters) -> _Plan:
+    from supervision.rollup import dirty_months, month_first_last, month_of
+
+    everything, dirty = dirty_months()
+    if everything:
+        return _Plan(live=None)
+    lo = hi = None
+    edges = set()
+    if filters.date_from:
+        lo = month_of(datetime.combine(filters.date_from, time(12), SHANGHAI))
+        if filters.date_from != month_first_last(lo)[0]:
+            edges.add(lo)
+    if filters.date_to:
+        hi = month_of(datetime.combine(filters.date_to, time(12), SHANGHAI))
+        if filters.date_to != month_first_last(hi)[1]:
+            edges.add(hi)
+    live = edges | {m for m in dirty if (lo is None or m >= lo) and (hi is None or m <= hi)}
+    return _Plan(live=tuple(sorted(live)), rollup_from=lo, rollup_to=hi, use_rollup=True)
+
+
+def _source(model, facts, filters: Filters, plan: _Plan, dialect: str):
+    """The rows of ``model``'s shape (rollup key + sums) for the filtered population: rollup rows of the clean
+    months wholly inside the period, and the same figures computed from the cases for every other month."""
+    from supervision.rollup import month_bounds
+
+    parts = []
+    if plan.use_rollup:
+        cols = [c for c in model.__table__.c]
+        clauses = []
+        if plan.rollup_from:
+            clauses.append(model.month >= plan.rollup_from)
+        if plan.rollup_to:
+            clauses.append(model.month <= plan.rollup_to)
+        if plan.live:
+            clauses.append(model.month.not_in(plan.live))
+        if filters.county:
+            clauses.append(model.county_code == filters.county)
+        if filters.item:
+            clauses.append(model.item_id == sa.select(Item.id).where(Item.code == filters.item).scalar_subquery())
+        if filters.mode:
+            clauses.append(model.mode == filters.mode)
+        parts.append(sa.select(*cols).where(*clauses))
+    if plan.live is None or plan.live:
+        live_ranges = None if plan.live is None else [month_bounds(m) for m in plan.live]
+        parts.append(facts(_where(filters) + _in_ranges(live_ranges), dialect))
+    if len(parts) == 1:
+        return parts[0].subquery("src")
+    return _union(parts[0], parts[1]).subquery("src")
+
+
+def _union(rollup_part, live_part):
+    """UNION ALL with the columns of both parts in the rollup table's order."""
+    names = list(rollup_part.selected_columns.keys())
+    live = live_part.subquery("live")
+    return sa.union_all(rollup_part, sa.select(*(live.c[n] for n in names)))
+
+
+def _grouped(columns: list, src, dims: tuple, dialect: str, extra: tuple = ()):
+    """One statement giving ``columns`` (aggregates over ``src``, a subquery of rollup-shaped rows) for the whole
+    population and, for each dimension of ``dims``, per group; ``extra`` columns are grouped by in every set.
+
+    PostgreSQL: GROUP BY GROUPING SETS ((), (county), (month), …) — one pass for every dimension; a row's set is
     told by GROUPING(). SQLite has no grouping sets: one SELECT per set, joined by UNION ALL, each naming its
-    dimension. ``base(select)`` adds the FROM clause, the joins and the filter."""
-    keys = _keys(dialect)
+    dimension."""
+    keys = {"county": src.c.county_code, "item": Item.code, "mode": src.c.mode, "month": src.c.month,
+            "state": src.c.state}
+
+    def base(select):
+        select = select.select_from(src).join(Item, Item.id == src.c.item_id)
+        if "county" in dims:
+            select = select.outerjoin(Division, Division.code == src.c.county_code)
+        return select
+
     if dialect == "postgresql":
         query = base(sa.select(*(keys[d].label(f"k_{d}") for d in dims),
                                *(sa.func.grouping(keys[d]).label(f"g_{d}") for d in dims),
                                *(sa.func.max(LABEL_COLUMNS[d]).label(f"l_{d}") for d in dims if d in LABEL_COLUMNS),
-                               *columns))
+                               *extra, *columns))
         if dims:
-            query = query.group_by(sa.func.grouping_sets(sa.tuple_(), *(sa.tuple_(keys[d]) for d in dims)))
+            query = query.group_by(sa.func.grouping_sets(sa.tuple_(*extra),
+                                                         *(sa.tuple_(keys[d], *extra) for d in dims)))
+        elif extra:
+            query = query.group_by(*extra)
         return query
     parts = []
     for d in (None, *dims):
         label = sa.func.max(LABEL_COLUMNS[d]) if d in LABEL_COLUMNS else sa.null()
         part = base(sa.select(sa.literal(d or "").label("dim"),
                               (sa.cast(keys[d], sa.String) if d else sa.null()).label("key"),
-                              label.label("label"), *columns))
-        parts.append(part.group_by(keys[d]) if d else part)
+                              label.label("label"), *extra, *columns))
+        group = ((keys[d],) if d else ()) + tuple(extra)
+        parts.append(part.group_by(*group) if group else part)
     return sa.union_all(*parts) if len(parts) > 1 else parts[0]
 
 
@@ -346,132 +531,26 @@ def _set_of(row: dict, dims: tuple, dialect: str) -> tuple[str | None, str | Non
     return row["dim"] or None, row["key"], row["label"]
 
 
-def _processing(dialect: str):
-    """The processing time of a decided case, in working days (see the module's docstring), and the two calendar
-    tables it is computed from (joined on the local dates of acceptance and decision)."""
-    acc_day, dec_day = aliased(CalendarDay, name="acc_day"), aliased(CalendarDay, name="dec_day")
-    proc = sa.case((sa.and_(Case.decided_at.is_not(None), Case.accepted_at.is_not(None)),
-                    dec_day.workday_seq - acc_day.workday_seq - Case.paused_days))
-    return proc, acc_day, dec_day
+def _sums(src, names) -> list:
+    return [sa.func.coalesce(sa.func.sum(src.c[n]), 0).label(n) for n in names]
 
 
-def _cases_query(dims: tuple, filters: Filters, now: datetime, dialect: str):
-    """One statement: every figure of the cases themselves."""
-    proc, acc_day, dec_day = _processing(dialect)
-    decided = Case.decided_at.is_not(None)
-    # The required materials on the case's list: the list is the item's, copied when the case was created, so
-    # they are counted per item (a per-case count costs a correlated count over case_material for every case).
-    required_q = (sa.select(ItemMaterial.item_id, sa.func.count().label("n")).where(ItemMaterial.required)
-                  .group_by(ItemMaterial.item_id).subquery("required_materials"))
-    required = sa.func.coalesce(required_q.c.n, 0)
-    steps = sa.case(*((Case.mode == m, n) for m, n in STEPS_BY_MODE.items()))
-    has_materials, has_steps, has_days = Item.baseline_materials > 0, Item.baseline_steps > 0, Item.baseline_days > 0
+def _now_query(dims: tuple, filters: Filters, now: datetime, dialect: str):
+    """The figures of the moment (overdue now, warning now, 容缺 commitments due by now), over the few cases they
+    concern (partial indexes on due_flag and commitment_deadline), never from the rollup."""
     running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
-    due_known = sa.and_(decided, Case.due_at.is_not(None))
-    commitment_due = sa.and_(Case.commitment_deadline.is_not(None),
-                             sa.or_(Case.commitment_met_at.is_not(None), Case.commitment_deadline < now))
-    columns = [
-        sa.func.count().label("total_cases"),
-        sa.func.count(Case.accepted_at).label("accepted"),
-        sa.func.count(Case.decided_at).label("decided"),
-        _count_if(Case.decision == "approve").label("approved"),
-        _count_if(Case.state == "concluded").label("concluded"),
-        _count_if(due_known).label("on_time_base"),
-        _count_if(sa.and_(due_known, Case.decided_at <= Case.due_at)).label("on_time"),
-        sa.func.count(proc).label("processing_cases"),
-        sa.func.avg(proc).label("processing_days_mean"),
-        _avg_if(sa.cast(Item.baseline_materials - required, sa.Float) / Item.baseline_materials,
-                sa.and_(decided, has_materials)).label("materials_reduction"),
-        _avg_if(sa.cast(Item.baseline_steps - steps, sa.Float) / Item.baseline_steps,
-                sa.and_(decided, has_steps)).label("steps_reduction"),
-        _avg_if((Item.baseline_days - proc) / Item.baseline_days,
-                sa.and_(proc.is_not(None), has_days)).label("time_reduction"),
-        _count_if(sa.and_(decided, has_materials)).label("materials_cases"),
-        _count_if(sa.and_(decided, has_steps)).label("steps_cases"),
-        _count_if(sa.and_(proc.is_not(None), has_days)).label("time_cases"),
-        _count_if(sa.and_(decided, sa.not_(sa.and_(has_materials, has_steps, has_days)))
-                  ).label("excluded_no_baseline"),
-        sa.func.count(CaseRating.id).label("ratings"),
-        _count_if(CaseRating.score >= SATISFIED_SCORE).label("satisfied"),
-        _count_if(sa.and_(running, Case.due_flag == "overdue")).label("overdue_now"),
-        _count_if(sa.and_(running, Case.due_flag == "warning")).label("warning_now"),
-        sa.func.count(Case.commitment_deadline).label("commitment_cases"),
-        _count_if(commitment_due).label("commitment_due"),
-        sa.func.count(Case.commitment_met_at).label("commitment_met"),
-    ]
-
-    def base(select):
-        select = (select.select_from(Case)
-                  .join(Item, Item.id == Case.item_id)
-                  .outerjoin(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
-                  .outerjoin(dec_day, dec_day.day == _local_date(Case.decided_at, dialect))
-                  .outerjoin(CaseRating, CaseRating.case_id == Case.id)
-                  .outerjoin(required_q, required_q.c.item_id == Case.item_id))
-        if "county" in dims:
-            select = select.outerjoin(Division, Division.code == Case.county_code)
-        return select.where(*_where(filters))
-
-    return _grouped(columns, base, dims, dialect)
-
-
-def _percentiles_query(dims: tuple, filters: Filters, dialect: str):
-    """The median and P90 of the processing time: `percentile_cont` on PostgreSQL (in a statement of its own: an
-    ordered-set aggregate would keep the main statement from running as a parallel aggregate). SQLite has no percentile_cont: rank the times per group with
-    window functions and pick the two ranks around each percentile; the interpolation (as percentile_cont does it)
-    is done on the group rows."""
-    proc, acc_day, dec_day = _processing(dialect)
-
-    def base(select):
-        select = (select.select_from(Case)
-                  .join(Item, Item.id == Case.item_id)
-                  .join(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
-                  .join(dec_day, dec_day.day == _local_date(Case.decided_at, dialect)))
-        if "county" in dims:
-            select = select.outerjoin(Division, Division.code == Case.county_code)
-        return select.where(*_where(filters), proc.is_not(None))
-
-    if dialect == "postgresql":
-        return _grouped([sa.func.percentile_cont(0.5).within_group(proc).label("processing_days_median"),
-                         sa.func.percentile_cont(0.9).within_group(proc).label("processing_days_p90")],
-                        base, dims, dialect)
-    keys = _keys(dialect)
-    parts = []
-    for d in (None, *dims):
-        key = keys[d] if d else None
-        partition = {"partition_by": key} if d else {}
-        ranked = base(sa.select((sa.cast(key, sa.String) if d else sa.null()).label("key"), proc.label("v"),
-                                sa.func.row_number().over(order_by=proc, **partition).label("rn"),
-                                sa.func.count().over(**partition).label("n"))).subquery()
-        picks = []
-        for name, num, den in (("p50", 1, 2), ("p90", 9, 10)):
-            lo = (num * (ranked.c.n - 1)) // den  # integer division: the 0-based rank below the percentile
-            picks += [sa.func.max(sa.case((ranked.c.rn == lo + 1, ranked.c.v))).label(f"{name}_lo"),
-                      sa.func.max(sa.case((ranked.c.rn == lo + 2, ranked.c.v))).label(f"{name}_hi")]
-        parts.append(sa.select(sa.literal(d or "").label("dim"), ranked.c.key, sa.null().label("label"),
-                               sa.func.max(ranked.c.n).label("n"), *picks).group_by(ranked.c.key))
-    return sa.union_all(*parts) if len(parts) > 1 else parts[0]
-
-
-def _pushes_query(dims: tuple, filters: Filters, dialect: str):
-    fed_back = (sa.select(SupervisionFeedback.push_id).group_by(SupervisionFeedback.push_id)
-                .subquery("fed_back"))
-    columns = [sa.func.count(SupervisionPush.id).label("pushes"),
-               sa.func.count(SupervisionPush.claimed_at).label("claimed"),
-               sa.func.count(fed_back.c.push_id).label("with_feedback"),
-               sa.func.avg(_hours_between(SupervisionPush.claimed_at,
-                                          sa.func.coalesce(SupervisionPush.received_at, SupervisionPush.pushed_at),
-                                          dialect)).label("hours_to_claim")]
-
-    def base(select):
-        select = (select.select_from(SupervisionPush)
-                  .join(Case, Case.case_no == SupervisionPush.case_no)
-                  .join(Item, Item.id == Case.item_id)
-                  .outerjoin(fed_back, fed_back.c.push_id == SupervisionPush.id))
-        if "county" in dims:
-            select = select.outerjoin(Division, Division.code == Case.county_code)
-        return select.where(*_where(filters))
-
-    return _grouped(columns, base, dims, dialect)
+    flagged = sa.and_(Case.due_flag.in_(("warning", "overdue")), running)
+    concerned = (sa.select(*_case_key(dialect), sa.case((flagged, Case.due_flag), else_="ok").label("flag"),
+                           Case.commitment_deadline, Case.commitment_met_at)
+                 .select_from(Case).join(Item, Item.id == Case.item_id)
+                 .where(*_where(filters), sa.or_(flagged, Case.commitment_deadline.is_not(None)))).subquery("src")
+    c = concerned.c
+    columns = [_count_if(c.flag == "overdue").label("overdue_now"),
+               _count_if(c.flag == "warning").label("warning_now"),
+               _count_if(sa.and_(c.commitment_deadline.is_not(None),
+                                 sa.or_(c.commitment_met_at.is_not(None), c.commitment_deadline < now))
+                         ).label("commitment_due")]
+    return _grouped(columns, concerned, dims, dialect)
 
 
 # -- assembling -----------------------------------------------------------------------------------------------
@@ -484,31 +563,48 @@ def _round(value, digits) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def _interpolate(n, lo, hi, num, den) -> float | None:
-    if not n or lo is None:
+def _mean(total, n, digits) -> float | None:
+    return round(float(total) / n, digits) if n else None
+
+
+def _percentile(histogram: list[tuple[int, int]], p: float) -> float | None:
+    """``percentile_cont(p)`` of a multiset given as (value, count) pairs: linear interpolation between the two
+    ranks around p·(n−1)."""
+    n = sum(count for _, count in histogram)
+    if not n:
         return None
-    frac = ((num * (n - 1)) % den) / den
-    return float(lo) + frac * (float(hi if hi is not None else lo) - float(lo))
+    pos = p * (n - 1)
+    lo_rank = int(pos)
+    frac = pos - lo_rank
+    lo_value = hi_value = None
+    seen = 0
+    for value, count in sorted(histogram):
+        if lo_value is None and lo_rank < seen + count:
+            lo_value = value
+        if lo_rank + 1 < seen + count:
+            hi_value = value
+            break
+        seen += count
+    if hi_value is None:
+        hi_value = lo_value
+    return float(lo_value) + frac * (float(hi_value) - float(lo_value))
 
 
-def _finish(row: dict, push: dict | None, pct: dict | None) -> dict:
+def _finish(row: dict, push: dict | None, now_row: dict | None, histogram: list | None) -> dict:
     out = {k: int(row.get(k) or 0) for k, _, kind in FIGURES if kind == "count" and k in row}
+    now_row, push = now_row or {}, push or {}
+    for k in ("overdue_now", "warning_now", "commitment_due"):
+        out[k] = int(now_row.get(k) or 0)
     out["on_time_rate"] = _share(out["on_time"], out["on_time_base"])
-    out["processing_days_mean"] = _round(row["processing_days_mean"], 2)
-    pct = pct or {}
-    if "processing_days_median" in pct:  # PostgreSQL
-        out["processing_days_median"] = _round(pct["processing_days_median"], 2)
-        out["processing_days_p90"] = _round(pct["processing_days_p90"], 2)
-    else:
-        out["processing_days_median"] = _round(_interpolate(pct.get("n"), pct.get("p50_lo"), pct.get("p50_hi"), 1, 2), 2)
-        out["processing_days_p90"] = _round(_interpolate(pct.get("n"), pct.get("p90_lo"), pct.get("p90_hi"), 9, 10), 2)
-    for k in ("materials_reduction", "steps_reduction", "time_reduction"):
-        out[k] = _round(row[k], 4)
-    push = push or {}
+    out["processing_days_mean"] = _mean(row["processing_sum"], out["processing_cases"], 2)
+    out["processing_days_median"] = _round(_percentile(histogram or [], 0.5), 2)
+    out["processing_days_p90"] = _round(_percentile(histogram or [], 0.9), 2)
+    for k in ("materials", "steps", "time"):
+        out[f"{k}_reduction"] = _mean(row[f"{k}_sum"], out[f"{k}_cases"], 4)
     out["pushes"], out["claimed"] = int(push.get("pushes") or 0), int(push.get("claimed") or 0)
     out["claim_rate"] = _share(out["claimed"], out["pushes"])
     out["feedback_rate"] = _share(int(push.get("with_feedback") or 0), out["pushes"])
-    out["mean_hours_to_claim"] = _round(push.get("hours_to_claim"), 2)
+    out["mean_hours_to_claim"] = _mean(push.get("hours_sum") or 0, out["claimed"], 2)
     out["satisfaction"] = _share(out["satisfied"], out["ratings"])
     out["commitment_completion_rate"] = _share(out["commitment_met"], out["commitment_due"])
     return {k: out[k] for k in FIGURE_KEYS}
@@ -534,8 +630,13 @@ def _order(by: str, key) -> tuple:
 
 def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime | None = None) -> dict:
     """The figures of the whole population and of every group of each dimension asked for, in a constant number
-    of statements whatever the number of dimensions (one scan each on PostgreSQL):
-    ``{"summary": {...}, "by": {dimension: [row, ...]}}`` — see :func:`summary` and :func:`breakdown`."""
+    of statements whatever the number of dimensions and the size of the period:
+    ``{"summary": {...}, "by": {dimension: [row, ...]}}`` — see :func:`summary` and :func:`breakdown`.
+
+    Clean months wholly inside the period come from the rollup (supervision.rollup), the others from the cases;
+    the result is the same either way (a test holds the two to each other)."""
+    from supervision.rollup import CASE_SUMS, PUSH_SUMS, StatsCaseRollup, StatsDaysRollup, StatsPushRollup
+
     dims = tuple(check_dimension(d) for d in dict.fromkeys(dimensions))
     filters = filters or Filters()
     now = now or utcnow()
@@ -543,8 +644,9 @@ def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime 
     dialect = _dialect()
     if dialect == "postgresql":
         # These statements are estimated costly enough for PostgreSQL to JIT-compile them, which takes longer
-        # (0.5–0.7 s each) than it saves on a scan; for this transaction only.
+        # (0.5–0.7 s each) than it saves; for this transaction only.
         db.session.execute(sa.text("SET LOCAL jit = off"))
+    plan = _plan(filters)
 
     def by_set(statement) -> dict:
         out = {}
@@ -554,12 +656,22 @@ def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime 
             out[(dim, key)] = {**row, "_label": label}
         return out
 
-    case_rows = by_set(_cases_query(dims, filters, now, dialect))
-    push_rows = by_set(_pushes_query(dims, filters, dialect))
-    pct_rows = by_set(_percentiles_query(dims, filters, dialect))
+    case_src = _source(StatsCaseRollup, _case_facts, filters, plan, dialect)
+    case_rows = by_set(_grouped(_sums(case_src, CASE_SUMS), case_src, dims, dialect))
+    push_src = _source(StatsPushRollup, _push_facts, filters, plan, dialect)
+    push_rows = by_set(_grouped(_sums(push_src, PUSH_SUMS), push_src, dims, dialect))
+    now_rows = by_set(_now_query(dims, filters, now, dialect))
+    days_src = _source(StatsDaysRollup, _days_facts, filters, plan, dialect)
+    histograms: dict = {}
+    for r in db.session.execute(_grouped([sa.func.sum(days_src.c.cases).label("n")], days_src, dims, dialect,
+                                         extra=(days_src.c.days,))):
+        row = dict(r._mapping)
+        dim, key, _ = _set_of(row, dims, dialect)
+        histograms.setdefault((dim, key), []).append((int(row["days"]), int(row["n"])))
+
     result = {"summary": None, "by": {d: [] for d in dims}}
     for (dim, key), row in case_rows.items():
-        figures = _finish(row, push_rows.get((dim, key)), pct_rows.get((dim, key)))
+        figures = _finish(row, push_rows.get((dim, key)), now_rows.get((dim, key)), histograms.get((dim, key)))
         if dim is None:
             result["summary"] = figures
             continue
@@ -570,6 +682,8 @@ def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime 
             entry["satisfaction_flag"] = (figures["satisfaction"] is not None
                                           and figures["satisfaction"] < SATISFACTION_THRESHOLD)
         result["by"][dim].append(entry)
+    if result["summary"] is None:  # no case at all: PostgreSQL's grouping sets give no () row over no rows
+        result["summary"] = _finish({k: 0 for k in CASE_SUMS}, None, now_rows.get((None, None)), None)
     for dim in dims:
         result["by"][dim].sort(key=lambda r, d=dim: _order(d, r["key"]))
     return result

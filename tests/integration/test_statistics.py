@@ -339,7 +339,8 @@ def test_a_constant_number_of_statements(dataset):
         few = len(statements)
         statements.clear()
         statistics.breakdown("item", Filters(), now=NOW)
-        assert len(statements) == few <= 5  # calendar check, (PostgreSQL: jit off,) cases, pushes, percentiles
+        # calendar check, (PostgreSQL: jit off,) dirty months, cases, pushes, figures of the moment, processing times
+        assert len(statements) == few <= 7
         statements.clear()
         statistics.report(Filters(), statistics.DIMENSIONS, now=NOW)  # every dimension at once
         assert len(statements) == few
@@ -498,3 +499,61 @@ def test_the_openapi_document_lists_the_statistics_and_the_rating(client):
                  "/api/v1/stats/export.csv", "/api/v1/public/cases/{case_no}/rating"):
         assert path in paths, path
     assert paths["/api/v1/public/cases/{case_no}/rating"]["post"]["security"] == []
+
+
+# -- the monthly rollups ---------------------------------------------------------------------------------------
+
+ROLLUP_FILTERS = [
+    Filters(),
+    Filters(date_from=date(2026, 3, 1), date_to=date(2026, 3, 31)),  # one whole month: all from the rollup
+    Filters(date_from=date(2026, 2, 15), date_to=date(2026, 4, 10)),  # cut months at both ends: read live
+    Filters(county=A), Filters(item=ITEMS["R"][0]), Filters(mode="forward_only"),
+    Filters(date_from=date(2026, 3, 2), date_to=date(2026, 3, 2)),
+]
+
+
+def _everything(filters):
+    return statistics.report(filters, statistics.DIMENSIONS, now=NOW)
+
+
+def test_the_rollups_give_the_figures_the_cases_give(dataset):
+    from supervision import rollup
+
+    live = [_everything(f) for f in ROLLUP_FILTERS]
+    assert rollup.dirty_months()[0]  # the data set changed the catalogue: every month is read live
+    assert rollup.refresh()["full"] is True
+    db.session.commit()
+    assert rollup.dirty_months() == (False, set())
+    assert db.session.execute(sa.select(sa.func.sum(rollup.StatsCaseRollup.total_cases))).scalar_one() == 10
+    assert [_everything(f) for f in ROLLUP_FILTERS] == live
+    assert statistics.summary(Filters(), now=NOW) == EXPECTED_ALL
+
+
+def test_a_change_after_the_refresh_shows_at_once_and_the_refresh_catches_up(dataset):
+    from supervision import rollup
+
+    rollup.refresh()
+    db.session.commit()
+    before = statistics.summary(Filters(), now=NOW)
+    hand_out(dataset[3], B, at(2026, 4, 23, 11))  # case 3 (applied in March) is concluded now
+    assert rollup.dirty_months() == (False, {"2026-03"})
+    after = statistics.summary(Filters(), now=NOW)
+    assert after["concluded"] == before["concluded"] + 1 == 5
+    march = Filters(date_from=date(2026, 3, 1), date_to=date(2026, 3, 31))
+    expected_march = statistics.summary(march, now=NOW)
+    assert rollup.refresh() == {"months": 1, "full": False}
+    db.session.commit()
+    assert rollup.dirty_months() == (False, set())
+    assert statistics.summary(Filters(), now=NOW) == after
+    assert statistics.summary(march, now=NOW) == expected_march
+
+
+def test_a_rating_and_a_claim_mark_the_month_of_their_case(dataset):
+    from supervision import rollup
+
+    rollup.refresh()
+    db.session.commit()
+    claim(dataset[5], f"reg-{A}", 3, feedback=False)  # case 5: applied in February
+    assert rollup.dirty_months() == (False, {"2026-02"})
+    figures = statistics.summary(Filters(), now=NOW)
+    assert (figures["claimed"], figures["claim_rate"]) == (4, 0.8)
