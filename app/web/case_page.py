@@ -164,7 +164,11 @@ def work_page_url(case) -> str | None:
 
 def page_context(case) -> dict:
     """What every page about one case shows around its forms."""
+    from delegation.models import Division
+
+    county_name = db.session.execute(sa.select(Division.name).filter_by(code=case.county_code)).scalar()
     return {"case": case, "materials": materials_with_files(case), "warnings": credit_warnings(case),
+            "county_name": county_name or case.county_code,
             "opinion": county_opinion(case), "actions": my_actions(case),
             "suspension_label": SUSPENSION_LABEL, "recommendation_label": RECOMMENDATION_LABEL,
             "inline_types": INLINE_TYPES}
@@ -237,13 +241,10 @@ def show(case_no: str):
     case = load_case(case_no)
     parties = responsible_parties(case)
     names = org_names([*parties.values(), case.department_code, case.decided_org])
-    from delegation.models import Division
-
-    county_name = db.session.execute(sa.select(Division.name).filter_by(code=case.county_code)).scalar()
     return render_template(
         "case/show.html", **page_context(case), deadline=deadline_details(case), pauses=_pauses(case),
         parties=[(str(PARTY_LABEL.get(k, k)), v, names.get(v, v)) for k, v in parties.items()],
-        org_name=names, county_name=county_name or case.county_code,
+        org_name=names,
         timeline=_timeline(case), messages=_messages(case), supervision=_supervision(case),
         direction_label=DIRECTION_LABEL, work_url=work_page_url(case))
 

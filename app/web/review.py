@@ -3,7 +3,7 @@ and the work page of one case (materials opened inline, applicant and credit war
 decision of `direct` items, 特别程序 suspend/resume).
 
 Which cases are on the queue, from workflow.TRANSITIONS for the reviewer role:
-- county_review (any mode): review; for `direct` also approve/deny; suspend;
+- county_review (any mode): review; for `direct` also approve/deny; suspend; request_correction (一次性告知);
 - returned (`delegated_review`): re-review after the city returned it;
 - suspended at the county (resume_state county_review): resume.
 Every action goes through delegation.cases.perform; the page commits once after it succeeds."""
@@ -72,13 +72,21 @@ class SuspendForm(FlaskForm):
             raise ValidationError(_l("日期格式应为 YYYY-MM-DD")) from None
 
 
+class CorrectionForm(FlaskForm):
+    """一次性告知 from the bureau: everything to supply or fix at once; the domain adds every missing required
+    material to the notice by itself."""
+    problems = TextAreaField(_l("需要补正的全部内容（每行一条）"),
+                             validators=[DataRequired(_l("请一次列明需要补正的全部内容")), Length(max=8000)])
+
+
 class ResumeForm(FlaskForm):
     comment = TextAreaField(_l("结束原因"), validators=[DataRequired(_l("请填写结束特别程序的原因")), Length(max=2000)])
 
 
 def _forms(case, **given):
     forms = {"review": ReviewForm(prefix="review"), "decide": DecideForm(prefix="decide"),
-             "suspend": SuspendForm(prefix="suspend"), "resume": ResumeForm(prefix="resume")}
+             "suspend": SuspendForm(prefix="suspend"), "resume": ResumeForm(prefix="resume"),
+             "correction": CorrectionForm(prefix="correction")}
     if case.review_opinion and "review" not in given:
         forms["review"].opinion.data = forms["review"].opinion.data or case.review_opinion
     if case.review_opinion and "decide" not in given:
@@ -235,6 +243,22 @@ def suspend(case_no: str):
     if exc:
         return _failed(case_no, exc, "suspend", form)
     return _after(case_no, "suspend")
+
+
+@bp.post("/review/cases/<case_no>/correction")
+@requires(_is_reviewer)
+def correction(case_no: str):
+    load_case(case_no)
+    form = CorrectionForm(prefix="correction")
+    if not form.validate() or not lines(form.problems.data):
+        if not form.problems.errors:
+            form.problems.errors = [_("请一次列明需要补正的全部内容")]
+        return _render(case_no, 422, correction=form)
+    items = [{"material_code": None, "problem": problem} for problem in lines(form.problems.data)]
+    exc = run_action(case_no, "request_correction", {"items": items})
+    if exc:
+        return _failed(case_no, exc, "correction", form)
+    return _after(case_no, "request_correction")
 
 
 @bp.post("/review/cases/<case_no>/resume")

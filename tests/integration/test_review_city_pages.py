@@ -183,7 +183,11 @@ def test_review_queue_pages_by_keyset_with_a_constant_number_of_queries(client):
         with app.app_context():
             engine = db.engine
         statements = []
-        sa.event.listen(engine, "before_cursor_execute", lambda *a, **k: statements.append(1))
+
+        def count(*_args, **_kw):
+            statements.append(1)
+
+        sa.event.listen(engine, "before_cursor_execute", count)
         for _ in range(5):
             statements.clear()
             page = text(client.get(url))
@@ -196,6 +200,7 @@ def test_review_queue_pages_by_keyset_with_a_constant_number_of_queries(client):
             assert "after=" in url
         assert sorted(seen) == sorted(made) and len(seen) == len(set(seen))
         assert max(counts) - min(counts) <= 1  # the cursor lookup is the only extra query
+        sa.event.remove(engine, "before_cursor_execute", count)
     finally:
         review_module.PAGE_SIZE = saved
 
@@ -427,3 +432,20 @@ def test_city_queue_costs_the_same_number_of_queries_for_one_case_or_many(client
         assert len(statements) == one
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_reviewer_issues_one_notice_listing_everything(client):
+    app = client.application
+    api = Api(app)
+    case_no = api.create("direct")
+    login(client, REVIEWER)
+    work = f"/review/cases/{case_no}"
+    r = post_form(client, f"{work}/correction", work, {"correction-problems": " \n "})
+    assert r.status_code == 422 and "需要补正的全部内容" in text(r)
+    assert db_case(app, case_no)["state"] == "county_review"
+    r = post_form(client, f"{work}/correction", work,
+                  {"correction-problems": "营业执照复印件需加盖公章\n平面图需标注尺寸"})
+    assert r.status_code == 302, text(r)
+    assert db_case(app, case_no)["state"] == "correction_requested"
+    page = text(client.get(f"/cases/{case_no}"))
+    assert "营业执照复印件需加盖公章" in page and "平面图需标注尺寸" in page and "一次性告知补正" in page
