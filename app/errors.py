@@ -104,9 +104,20 @@ def register_error_handlers(app):
         return problem(422, "not_transmittable", "填写的内容无法按交换格式传输，请检查特殊字符和长度" if lang() == "zh"
                        else "the data cannot be carried by the exchange format; check special characters and lengths")
 
+    def _is_page() -> bool:
+        """A request of the browser pages (not the API, not a file download the API serves)."""
+        return not request.path.startswith("/api/") and request.accept_mimetypes.accept_html
+
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
         limit = app.config["TONGQUAN"].max_upload_bytes // (1024 * 1024)
+        if _is_page():  # a page's form: an HTML page, in the page's language
+            from flask_babel import gettext
+
+            from app.web import error_page
+
+            return error_page(413, gettext("上传文件过大"), gettext("上传文件不能超过 %(limit)s MB，请压缩或拆分后重新上传。",
+                                                            limit=limit))
         return problem(413, "upload_too_large", f"上传文件不能超过 {limit} MB" if lang() == "zh"
                        else f"uploads are limited to {limit} MB", field="file")
 
@@ -117,6 +128,13 @@ def register_error_handlers(app):
             return validation_problem(data["messages"])
         if exc.code == 400 and "messages" in data:
             return validation_problem(data["messages"])
+        if _is_page() and exc.code in (404, 405, 500):
+            from flask_babel import gettext
+
+            from app.web import error_page
+
+            return error_page(exc.code, gettext("页面不存在") if exc.code == 404 else gettext("请求无效"),
+                              gettext("您访问的页面不存在。") if exc.code == 404 else gettext("该页面不接受这种请求。"))
         detail = HTTP_ZH.get(exc.code, exc.name) if lang() == "zh" else (exc.description or exc.name)
         return problem(exc.code or 500, exc.name.lower().replace(" ", "_"), detail)
 
@@ -124,5 +142,11 @@ def register_error_handlers(app):
     def _unexpected(exc: Exception):
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if _is_page():
+            from flask_babel import gettext
+
+            from app.web import error_page
+
+            return error_page(500, gettext("系统出错"), gettext("处理您的请求时出错，错误已记录。请稍后再试；如持续出现，请联系管理员。"))
         return problem(500, "internal_error", "服务器内部错误，已记录，请稍后再试" if lang() == "zh"
                        else "internal error; it has been logged")

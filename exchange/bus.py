@@ -108,7 +108,10 @@ def ensure_node_key(node_id: str, keys_dir: Path, trust: TrustStore) -> None:
     if key_path.exists():
         return
     key, cert = generate_node_key(node_id)
-    write_private_key(key_path, key)
+    try:
+        write_private_key(key_path, key)  # O_EXCL: of processes starting together, one makes the key
+    except FileExistsError:
+        return
     pem = cert_pem(cert)
     (keys_dir / "node.crt").write_bytes(pem)
     trust.add(node_id, pem, name="self")
