@@ -9,36 +9,75 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, render_template, request, url_for
+from flask_babel import force_locale
 
 from app.extensions import db
 from app.web import register_page_errors, requires
+from app.web.common import _, _l, domain_message, mode_label
 
 bp = Blueprint("web_dashboard", __name__)
 register_page_errors(bp)
 
 BREAKDOWNS = ("county", "item", "mode", "month", "state")
 
-# What the page calls things beyond the figures' own names (statistics.FIGURE_ZH): one place, moved into Babel
-# catalogues by the desks issue.
+# What the page calls things beyond the figures' own names: Chinese source strings marked for Babel (their English is
+# in app/translations); the page and the downloads turn them into text in the language of the request.
 LABELS = {
-    "title": "统计分析",
-    "satisfaction_flag": "满意率低于95%",
-    "flag_badge": "低于95%",
-    "ranking": "县（市、区）排名",
-    "by_county": "按县（市、区）",
-    "by_mode": "按下放方式",
-    "by_month": "按月份",
-    "date_from": "开始日期",
-    "date_to": "结束日期",
-    "county": "县（市、区）",
-    "item": "事项",
-    "mode": "下放方式",
-    "all": "全部",
-    "summary": "总体指标",
-    "filters": "筛选条件",
-    "generated": "生成时间",
-    "key": "代码",
-    "label": "名称",
+    "title": _l("统计分析"),
+    "satisfaction_flag": _l("满意率低于95%"),
+    "flag_badge": _l("低于95%"),
+    "ranking": _l("县（市、区）排名"),
+    "by_county": _l("按县（市、区）"),
+    "by_mode": _l("按下放方式"),
+    "by_month": _l("按月份"),
+    "date_from": _l("开始日期"),
+    "date_to": _l("结束日期"),
+    "county": _l("县（市、区）"),
+    "item": _l("事项"),
+    "mode": _l("下放方式"),
+    "all": _l("全部"),
+    "summary": _l("总体指标"),
+    "filters": _l("筛选条件"),
+    "generated": _l("生成时间"),
+    "key": _l("代码"),
+    "label": _l("名称"),
+}
+# The figures' names for the pages, keyed by figure key. The Chinese is supervision.statistics.FIGURE_ZH's, word for
+# word (a unit test holds the two together); marked here so that the English dashboard shows English names.
+FIGURE_NAMES = {
+    "total_cases": _l("办件总数"),
+    "accepted": _l("已受理"),
+    "decided": _l("已作出决定"),
+    "approved": _l("准予许可"),
+    "concluded": _l("已办结"),
+    "on_time_base": _l("有时限的已决定办件"),
+    "on_time": _l("按时决定"),
+    "on_time_rate": _l("按时办结率"),
+    "processing_cases": _l("计算办理时长的办件"),
+    "processing_days_mean": _l("平均办理时长（工作日）"),
+    "processing_days_median": _l("办理时长中位数（工作日）"),
+    "processing_days_p90": _l("办理时长90分位（工作日）"),
+    "materials_reduction": _l("材料压减率"),
+    "steps_reduction": _l("环节压减率"),
+    "time_reduction": _l("时间压减率"),
+    "materials_cases": _l("计入材料压减的办件"),
+    "steps_cases": _l("计入环节压减的办件"),
+    "time_cases": _l("计入时间压减的办件"),
+    "excluded_no_baseline": _l("无改革前基准而未计入压减的办件"),
+    "pushes": _l("监管推送数"),
+    "claimed": _l("已认领推送"),
+    "claim_rate": _l("认领率"),
+    "feedback_rate": _l("反馈率"),
+    "mean_hours_to_claim": _l("平均认领用时（小时）"),
+    "ratings": _l("评价数"),
+    "satisfied": _l("满意评价数"),
+    "satisfaction": _l("满意率"),
+    "overdue_now": _l("当前超期"),
+    "warning_now": _l("当前预警"),
+    "commitment_cases": _l("容缺受理办件"),
+    "commitment_due": _l("容缺承诺已到期或已履行"),
+    "commitment_met": _l("容缺材料已补齐"),
+    "commitment_completion_rate": _l("容缺补齐率"),
 }
 CARDS = ("total_cases", "concluded", "on_time_rate", "processing_days_mean", "processing_days_median",
          "processing_days_p90", "materials_reduction", "steps_reduction", "time_reduction", "claim_rate",
@@ -58,7 +97,7 @@ def _choices() -> dict:
                                   .order_by(Division.code)).all()
     items = db.session.execute(sa.select(Item.code, Item.name).order_by(Item.code)).all()
     return {"counties": [(c, n) for c, n in counties], "items": [(c, n) for c, n in items],
-            "modes": list(MODE_ZH.items())}
+            "modes": [(code, mode_label(code)) for code in MODE_ZH]}
 
 
 def _filters(args, warn: bool = True):
@@ -71,7 +110,7 @@ def _filters(args, warn: bool = True):
         return parse_filters(args)
     except Invalid as exc:
         if warn:
-            flash(exc.message("zh"), "warning")
+            flash(domain_message(exc), "warning")
         return Filters()
 
 
@@ -89,23 +128,29 @@ def dashboard():
     figures = statistics.report(filters, ("county", "mode", "month"))  # one scan for all of them
     summary, rows = figures["summary"], figures["by"]
     ranking = sorted(rows["county"], key=lambda r: (-(r["total_cases"] or 0), r["key"]))
-    names = {k: statistics.FIGURE_ZH[k] for k in ("total_cases", "concluded", "on_time_rate")}
+    names = figure_names(statistics)
     charts = {
         "month": {"labels": [r["label"] for r in rows["month"]], "total": [r["total_cases"] for r in rows["month"]],
                   "concluded": [r["concluded"] for r in rows["month"]]},
-        "mode": [{"name": r["label"], "value": r["total_cases"]} for r in rows["mode"]],
+        "mode": [{"name": mode_label(r["key"]), "value": r["total_cases"]} for r in rows["mode"]],
         "county": {"labels": [r["label"] for r in ranking], "total": [r["total_cases"] for r in ranking],
                    "on_time": [_percent_number(r["on_time_rate"]) for r in ranking]},
-        "labels": names,
+        "labels": {k: names[k] for k in ("total_cases", "concluded", "on_time_rate")},
+        "count_unit": _("件"),
     }
     query = _query_args(filters)
     return render_template(
-        "dashboard.html", labels=LABELS, names=statistics.FIGURE_ZH, cards=CARDS, summary=summary,
+        "dashboard.html", labels={k: str(v) for k, v in LABELS.items()}, names=names, cards=CARDS, summary=summary,
         ranking=ranking, charts=charts, filters=filters, choices=_choices(),
         threshold=statistics.SATISFACTION_THRESHOLD,
         export_xlsx=url_for("web_dashboard.export_xlsx", **query),
         export_csv=url_for("web_dashboard.export_csv", by="county", **query),
     )
+
+
+def figure_names(statistics) -> dict[str, str]:
+    """Every figure's name in the page language (statistics.FIGURE_ZH's Chinese for a figure not marked here)."""
+    return {k: str(FIGURE_NAMES[k]) if k in FIGURE_NAMES else zh for k, zh in statistics.FIGURE_ZH.items()}
 
 
 def _percent_number(value):
@@ -128,6 +173,8 @@ def figure(value, field: str = ""):
 
 
 # -- downloads for the browser session (the /api/v1/stats exports need a bearer token) ------------------------
+# The files are records in Chinese, whatever the page language: the same headers as the /api/v1/stats exports, and
+# the filter described by supervision.statistics in Chinese.
 
 def _download(body: bytes, mimetype: str, name: str) -> Response:
     response = Response(body, mimetype=mimetype)
@@ -143,7 +190,8 @@ def export_xlsx():
 
     filters = _filters(request.args, warn=False)
     builder = getattr(statistics, "export_xlsx", None)
-    body = builder(filters) if builder else _build_xlsx(statistics, filters)
+    with force_locale("zh"):
+        body = builder(filters) if builder else _build_xlsx(statistics, filters)
     return _download(body, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      f"tongquan-stats-{date.today().isoformat()}.xlsx")
 
@@ -158,12 +206,13 @@ def export_csv():
     if by not in statistics.DIMENSIONS:
         by = "county"
     builder = getattr(statistics, "export_csv", None)
-    body = builder(filters, by) if builder else _build_csv(statistics, by, statistics.breakdown(by, filters))
+    with force_locale("zh"):
+        body = builder(filters, by) if builder else _build_csv(statistics, by, statistics.breakdown(by, filters))
     return _download(body, "text/csv; charset=utf-8", f"tongquan-stats-{by}-{date.today().isoformat()}.csv")
 
 
 def _header(statistics, key: str) -> str:
-    return statistics.FIGURE_ZH.get(key) or LABELS.get(key, key)
+    return statistics.FIGURE_ZH.get(key) or str(LABELS.get(key, key))
 
 
 def _columns(statistics, by: str) -> list[str]:
@@ -173,7 +222,7 @@ def _columns(statistics, by: str) -> list[str]:
 def _cell(row: dict, key: str):
     value = row.get(key)
     if key == "satisfaction_flag":
-        return "是" if value else "否"
+        return _("是") if value else _("否")
     return value
 
 
@@ -194,11 +243,11 @@ def _build_xlsx(statistics, filters) -> bytes:
 
     wb = Workbook()
     ws = wb.active
-    ws.title = LABELS["summary"]
-    ws.append([LABELS["filters"]])
+    ws.title = str(LABELS["summary"])
+    ws.append([str(LABELS["filters"])])
     for line in statistics.describe_filters(filters):
         ws.append(list(line))
-    ws.append([LABELS["generated"], datetime.now().strftime("%Y-%m-%d %H:%M")])
+    ws.append([str(LABELS["generated"]), datetime.now().strftime("%Y-%m-%d %H:%M")])
     ws.append([])
     summary = statistics.summary(filters)
     for key in statistics.FIGURE_KEYS:

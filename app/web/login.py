@@ -11,7 +11,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.web import LAST_SEEN, TEXT, StaffUser, register_page_errors
-from app.web.common import _l, landing_page
+from app.web.common import _l, domain_message, landing_page
 
 bp = Blueprint("web_login", __name__)
 register_page_errors(bp)
@@ -29,6 +29,8 @@ def _safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None  # browsers read a backslash as a slash (/\host is //host) and drop tabs and newlines
     return target
 
 
@@ -45,7 +47,7 @@ def login():
         try:
             user = authenticate(form.username.data.strip(), form.password.data)
         except Unauthorized as exc:
-            error, status = exc.message("zh"), 401
+            error, status = domain_message(exc), 401
         else:
             target = _safe_next(request.args.get("next"))
             session.clear()  # no state carried over from before the login (session fixation)
