@@ -156,8 +156,9 @@ def main(argv=None) -> int:
                 times.append(time.perf_counter() - t0)
                 db.session.rollback()
             p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
-            # A case of an older month changed since the last refresh: that month is read live as well.
-            older = (now - timedelta(days=150)).astimezone(SHANGHAI).strftime("%Y-%m")
+            # Windows at work: a case of this month changed since the last refresh (the refresh runs every minute),
+            # so this month is read from the cases.
+            older = now.astimezone(SHANGHAI).strftime("%Y-%m")
             db.session.execute(sa.insert(rollup.StatsDirty), [{"month": older}])
             db.session.commit()
             dirty_times = []
@@ -166,7 +167,13 @@ def main(argv=None) -> int:
                 dashboard(filters, now)
                 dirty_times.append(time.perf_counter() - t0)
                 db.session.rollback()
-            dirty_p50 = percentile(dirty_times, 0.5)
+            dirty_p50, dirty_p95 = percentile(dirty_times, 0.5), percentile(dirty_times, 0.95)
+            from delegation.models import Case
+            from supervision.rollup import month_bounds
+
+            lo_m, hi_m = month_bounds(older)
+            this_month = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(
+                Case.created_at >= lo_m, Case.created_at < hi_m)).scalar_one()
             t0 = time.perf_counter()
             rollup.refresh()
             db.session.commit()
@@ -193,7 +200,8 @@ def main(argv=None) -> int:
             f"{seeded['feedback']:,} feedback, {seeded['ratings']:,} ratings), then VACUUM ANALYZE {vacuum_s:.1f} s; "
             f"database {size}", f"{seed_s:.1f} s ({rate:,.0f} cases/s)"),
         Row("dashboard first call after VACUUM ANALYZE (cold caches)", f"{warm_s:.3f} s"),
-        Row(f"the same view with one more month ({older}) changed since the last rollup refresh (read live): P50",
+        Row(f"the same view while this month ({older}, {this_month:,} cases) has changed since the last rollup refresh "
+            f"(read from the cases): P50 (P95 {dirty_p95:.3f} s)",
             f"{dirty_p50:.3f} s"),
         Row("rollup build over every month (`stats refresh` after seed-bulk)", f"{rollup_s:.1f} s"),
         Row(f"rollup refresh of one changed month ({older})", f"{month_refresh_s:.2f} s"),
