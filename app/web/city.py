@@ -123,6 +123,12 @@ def _queue_filter():
                   sa.and_(Case.state == State.SUSPENDED.value, Case.resume_state == State.CITY_REVIEW.value))
 
 
+def _county_names() -> dict[str, str]:
+    from delegation.models import Division
+
+    return dict(db.session.execute(sa.select(Division.code, Division.name)).all())  # ~20 rows, one query
+
+
 @bp.get("/city")
 @requires(_is_city_approver)
 def desk():
@@ -151,7 +157,7 @@ def desk():
     return render_template("city/desk.html", rows=rows, next_after=next_after, item=item, due=due, dept=dept,
                            departments=dept_choices, dept_names=dict(dept_choices), blockers=blockers,
                            items=item_choices(Item.mode != Mode.DIRECT.value),
-                           recommendation_label=RECOMMENDATION_LABEL)
+                           recommendation_label=RECOMMENDATION_LABEL, county_names=_county_names())
 
 
 @bp.post("/city/batch-approve")

@@ -5,6 +5,7 @@ list_alerts — the same functions the /api/v1/supervision API calls, so a regul
 arrived for their own organisation (pushes.visible_filter)."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -62,6 +63,15 @@ def _domain_page(exc: DomainError):
     return error_page(exc.status, title, domain_message(exc))
 
 
+def _org_names(codes) -> dict[str, str]:
+    """The names of the organisations a page mentions by code (one query)."""
+    from delegation.models import Org
+
+    if not codes:
+        return {}
+    return dict(db.session.execute(sa.select(Org.code, Org.name).where(Org.code.in_(codes))).all())
+
+
 @bp.get("/regulator")
 @requires(_regulator)
 def desk():
@@ -75,7 +85,8 @@ def desk():
     rows, next_after = pushes.list_pushes(_actor(), state=states[tab], after_id=after, limit=PAGE_SIZE)
     alerts, _next = pushes.list_alerts(_actor(), limit=5)
     return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after,
-                           alerts=alerts, now=utcnow(), form=ActionForm(), state_label=PUSH_STATE_LABEL)
+                           alerts=alerts, now=utcnow(), form=ActionForm(), state_label=PUSH_STATE_LABEL,
+                           org_names=_org_names({p.deciding_org for p in rows}))
 
 
 def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None):
@@ -90,7 +101,8 @@ def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, err
         form = FeedbackForm(formdata=None)
         form.date.data = utcnow().astimezone(_shanghai()).date().isoformat()
     return render_template("regulator/push.html", push=view, form=form, action_form=ActionForm(), error=error,
-                           kind_label=FEEDBACK_KIND_LABEL, state_label=PUSH_STATE_LABEL), status
+                           kind_label=FEEDBACK_KIND_LABEL, state_label=PUSH_STATE_LABEL,
+                           org_names=_org_names({view["deciding_org"]})), status
 
 
 def _shanghai():
