@@ -24,11 +24,96 @@ from pathlib import Path
 from typing import TypeVar
 
 import paramiko
+from paramiko.sftp import (CMD_ATTRS, CMD_CLOSE, CMD_DATA, CMD_EXTENDED, CMD_FSTAT, CMD_HANDLE, CMD_MKDIR,
+                           CMD_OPEN, CMD_READ, CMD_REMOVE, CMD_RMDIR, CMD_STATUS, CMD_WRITE, SFTP_EOF,
+                           SFTP_FLAG_CREATE, SFTP_FLAG_READ, SFTP_FLAG_TRUNC, SFTP_FLAG_WRITE, SFTP_NO_SUCH_FILE,
+                           SFTP_OK, SFTP_OP_UNSUPPORTED, int64)
+from paramiko.sftp_attr import SFTPAttributes
 
-from exchange.transport import ENVELOPE_SUFFIXES, TransportError, quarantine_name
+from exchange.transport import ENVELOPE_SUFFIXES, StoreUnreachable, TransportError, quarantine_name
 
 T = TypeVar("T")
 CHUNK = 32768  # paramiko's largest SFTP write request; bigger writes are split anyway
+WINDOW = 64  # requests in flight at once on a pipeline (64 x 32 KB = 2 MB, paramiko's channel window)
+
+
+def _status_error(code: int, text: str, path: str = "") -> OSError:
+    """An SFTP status other than OK as the OSError paramiko would raise (FileNotFoundError for "no such file")."""
+    text = text or f"SFTP status {code}"
+    if code == SFTP_NO_SUCH_FILE:
+        return FileNotFoundError(2, text, path or None)
+    if code == 3:  # SSH_FX_PERMISSION_DENIED
+        return PermissionError(13, text, path or None)
+    return OSError(0, text, path or None)
+
+
+class _Pipe:
+    """SFTP requests sent back to back, without waiting for each answer (the protocol numbers them): a message's
+    files are opened, written, checked, closed and renamed in three round trips instead of fifteen. The server
+    handles the requests of one session in order (OpenSSH's sftp-server does), and each step that must not run
+    unless an earlier one succeeded waits for that answer first."""
+
+    def __init__(self, sftp: paramiko.SFTPClient):
+        self.sftp = sftp
+        self.replies: dict[int, tuple[int, paramiko.Message]] = {}
+        self.waiting: set[int] = set()
+
+    def _async_response(self, t, msg, num):  # called by paramiko for each answer to one of our requests
+        self.replies[num] = (t, msg)
+        self.waiting.discard(num)
+
+    def send(self, t: int, *args) -> int:
+        while len(self.waiting) >= WINDOW:
+            self.sftp._read_response()
+        num = self.sftp._async_request(self, t, *args)
+        self.waiting.add(num)
+        return num
+
+    def reply(self, num: int) -> tuple[int, paramiko.Message]:
+        while num not in self.replies:
+            self.sftp._read_response()
+        return self.replies.pop(num)
+
+    def drain(self) -> None:
+        """Read every outstanding answer (kept for reply()), so that the session is clean for the next
+        operation."""
+        while self.waiting:
+            self.sftp._read_response()
+
+    def abandon(self, handles=()) -> None:
+        """After an error: close what is still open and read the outstanding answers, if the session still
+        works (if it does not, the caller's error says why, and the connection is dropped)."""
+        try:
+            for handle in handles:
+                if handle is not None:
+                    self.send(CMD_CLOSE, handle)
+            self.drain()
+        except Exception:
+            pass
+
+    def status(self, num: int, path: str = "") -> int:
+        """The status code of a request answered by a status (OK, or the error), raising on another answer."""
+        t, msg = self.reply(num)
+        if t != CMD_STATUS:
+            raise OSError(0, f"unexpected SFTP answer {t}", path or None)
+        return msg.get_int()
+
+    def check(self, num: int, path: str = "") -> None:
+        t, msg = self.reply(num)
+        if t != CMD_STATUS:
+            raise OSError(0, f"unexpected SFTP answer {t}", path or None)
+        code, text = msg.get_int(), msg.get_text()
+        if code != SFTP_OK:
+            raise _status_error(code, text, path)
+
+    def handle(self, num: int, path: str = "") -> bytes:
+        t, msg = self.reply(num)
+        if t == CMD_HANDLE:
+            return msg.get_binary()
+        if t == CMD_STATUS:
+            code, text = msg.get_int(), msg.get_text()
+            raise _status_error(code, text, path)
+        raise OSError(0, f"unexpected SFTP answer {t}", path or None)
 
 
 @dataclass
@@ -180,7 +265,11 @@ class SftpTransport:
         if self._usable(conn):
             return conn.sftp
         self.close()  # known dead (keepalive or the server's close noticed it): no need to fail first
-        self._local.conn = self._connect()
+        try:
+            self._local.conn = self._connect()
+        except TransportError as exc:
+            # Nothing reached the store: a retry later, which uses up none of the message's attempts.
+            raise StoreUnreachable(str(exc)) from exc.__cause__
         return self._local.conn.sftp
 
     def _connection_lost(self, exc: BaseException) -> bool:
@@ -203,7 +292,9 @@ class SftpTransport:
                 lost = self._connection_lost(exc)
                 if lost:
                     self.close()
-                if attempt == 2 or not lost:
+                if attempt == 2 and lost:
+                    raise StoreUnreachable(str(self._error(what, exc))) from exc
+                if not lost:
                     raise self._error(what, exc) from exc
         raise AssertionError("unreachable")
 
@@ -304,22 +395,85 @@ class SftpTransport:
         shas = [_safe(sha) for sha, _ in attachments]
 
         def op(sftp: paramiko.SFTPClient) -> None:
-            self._makedirs(sftp, inbox)
-            if attachments:
-                files = posixpath.join(inbox, f"{message_id}.files")
-                self._makedirs(sftp, files)
-                for sha, (_, content) in zip(shas, attachments):
-                    tmp = posixpath.join(files, f".{sha}.part")
-                    self._upload(sftp, tmp, content)
-                    sftp.posix_rename(tmp, posixpath.join(files, sha))
-            # Atomic publish: a receiver never sees a half-written envelope, because it ignores dot-names; a
-            # .part left by an interrupted attempt is overwritten here. posix_rename, because a plain SFTP
-            # rename refuses to replace an existing target (a message published again).
-            tmp = posixpath.join(inbox, f".{final}.part")
-            self._upload(sftp, tmp, data, sync=True)
-            sftp.posix_rename(tmp, posixpath.join(inbox, final))
+            try:
+                self._publish_pipelined(sftp, inbox, message_id, final, data,
+                                        [(sha, content) for sha, (_, content) in zip(shas, attachments)])
+            except FileNotFoundError:
+                # The recipient's inbox does not exist yet (its first message): make it, then publish again.
+                self._makedirs(sftp, inbox)
+                self._publish_pipelined(sftp, inbox, message_id, final, data,
+                                        [(sha, content) for sha, (_, content) in zip(shas, attachments)])
 
         self._run(f"publish {message_id} to {to_node}", op)
+
+    @staticmethod
+    def _publish_pipelined(sftp: paramiko.SFTPClient, inbox: str, message_id: str, final: str, data: bytes,
+                           attachments: list[tuple[str, bytes]]) -> None:
+        """Three round trips: (1) the attachments' folder made and every file opened under a dot-name; (2) all
+        the bytes written, each file's size checked (fstat), the envelope fsynced (fsync@openssh.com, as
+        LocalTransport fsyncs), the files closed and the attachments renamed to their digests; (3) only when
+        every answer of (2) was OK, the envelope renamed into place: the atomic publish. A receiver never sees a
+        half-written envelope, because it ignores dot-names; a .part left by an interrupted attempt is truncated
+        and written again. posix_rename, because a plain SFTP rename refuses to replace an existing target (a
+        message published again)."""
+        files_dir = posixpath.join(inbox, f"{message_id}.files")
+        targets = [(posixpath.join(files_dir, f".{sha}.part"), posixpath.join(files_dir, sha), content)
+                   for sha, content in attachments]
+        envelope_tmp = posixpath.join(inbox, f".{final}.part")
+        targets.append((envelope_tmp, posixpath.join(inbox, final), data))
+        pipe = _Pipe(sftp)
+        handles: list[bytes | None] = []
+        try:
+            mkdir = pipe.send(CMD_MKDIR, files_dir, SFTPAttributes()) if attachments else None
+            opens = [pipe.send(CMD_OPEN, tmp, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC, SFTPAttributes())
+                     for tmp, _, _ in targets]
+            if mkdir is not None and pipe.status(mkdir, files_dir) == SFTP_NO_SUCH_FILE:
+                raise FileNotFoundError(2, "no inbox", inbox)  # (an existing folder answers "failure": fine)
+            errors: list[OSError] = []
+            for num, (tmp, _, _) in zip(opens, targets):
+                try:
+                    handles.append(pipe.handle(num, tmp))
+                except OSError as exc:
+                    handles.append(None)
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+
+            writes, stats = [], []
+            for handle, (tmp, _, content) in zip(handles, targets):
+                view = memoryview(content)
+                for pos in range(0, len(content), CHUNK):
+                    writes.append((pipe.send(CMD_WRITE, handle, int64(pos), bytes(view[pos:pos + CHUNK])), tmp))
+                stats.append(pipe.send(CMD_FSTAT, handle))
+            fsync = pipe.send(CMD_EXTENDED, "fsync@openssh.com", handles[-1])
+            closes = [(pipe.send(CMD_CLOSE, handle), tmp) for handle, (tmp, _, _) in zip(handles, targets)]
+            handles = []
+            # A digest-named attachment is only ever referred to by an envelope published in (3).
+            renames = [(pipe.send(CMD_EXTENDED, "posix-rename@openssh.com", tmp, target), target)
+                       for tmp, target, _ in targets[:-1]]
+            for num, tmp in writes:
+                pipe.check(num, tmp)
+            for num, (tmp, _, content) in zip(stats, targets):
+                t, msg = pipe.reply(num)
+                if t != CMD_ATTRS:
+                    raise OSError(0, f"cannot stat {tmp} after writing it", tmp)
+                size = SFTPAttributes._from_msg(msg).st_size
+                if size != len(content):
+                    raise OSError(0, f"{tmp} has {size} bytes after upload, expected {len(content)}")
+            code = pipe.status(fsync)
+            if code not in (SFTP_OK, SFTP_OP_UNSUPPORTED):
+                raise _status_error(code, "fsync failed", envelope_tmp)
+            for num, tmp in closes:
+                pipe.check(num, tmp)
+            for num, target in renames:
+                pipe.check(num, target)
+
+            pipe.check(pipe.send(CMD_EXTENDED, "posix-rename@openssh.com", envelope_tmp, targets[-1][1]),
+                       targets[-1][1])
+        except BaseException:
+            pipe.abandon(handles)
+            raise
+        pipe.drain()
 
     def list_inbox(self, node_id: str) -> list[str]:
         inbox = self._inbox(node_id)
@@ -329,42 +483,141 @@ class SftpTransport:
                 entries = sftp.listdir_attr(inbox)
             except FileNotFoundError:
                 return []
-            found = [(e.st_mtime or 0, e.filename) for e in entries
+            found = [(e.st_mtime or 0, e.filename, e.st_size) for e in entries
                      if stat.S_ISREG(e.st_mode or 0) and not e.filename.startswith(".")
                      and posixpath.splitext(e.filename)[1] in ENVELOPE_SUFFIXES]
+            # The sizes, so that a read asks for the whole file at once (a hint: a read goes on to the end).
+            self._local.sizes = {(node_id, name): size for _, name, size in found}
             # Oldest first, so that a backlog drains in the order it was written (SFTP mtimes are whole
             # seconds: the name breaks ties).
-            return [name for _, name in sorted(found)]
+            return [name for _, name, _ in sorted(found)]
 
         return self._run(f"list {inbox}", op)
 
+    @staticmethod
+    def _read_files(sftp: paramiko.SFTPClient, paths: list[tuple[str, int | None]]) -> list[bytes]:
+        """Whole files, in two round trips when their sizes are known: (1) every file opened; (2) every block
+        read, one more block past the expected end to see the end of the file, and the files closed. A file longer
+        than expected is read on to its end; one whose size is not known is read block by block."""
+        pipe = _Pipe(sftp)
+        handles: list[bytes | None] = []
+        try:
+            opens = [pipe.send(CMD_OPEN, path, SFTP_FLAG_READ, SFTPAttributes()) for path, _ in paths]
+            errors = []
+            for num, (path, _) in zip(opens, paths):
+                try:
+                    handles.append(pipe.handle(num, path))
+                except OSError as exc:
+                    handles.append(None)
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+            plans = []
+            for handle, (path, size) in zip(handles, paths):
+                expect = size if size is not None and size >= 0 else 0
+                reads = [(pos, pipe.send(CMD_READ, handle, int64(pos), CHUNK))
+                         for pos in range(0, expect + 1, CHUNK)]
+                plans.append(reads)
+            results = []
+            for handle, (path, _), reads in zip(handles, paths, plans):
+                # BytesIO.getvalue() hands over its buffer: one copy of a large attachment in memory, not two.
+                buf, at_end = io.BytesIO(), False
+                while True:
+                    for pos, num in reads:
+                        t, msg = pipe.reply(num)
+                        if at_end:
+                            continue
+                        if t == CMD_DATA:
+                            block = msg.get_string()
+                            if pos != buf.tell():
+                                raise OSError(0, f"short read in the middle of {path}", path)
+                            buf.write(block)
+                            if len(block) < CHUNK:
+                                at_end = True  # sftp-server answers short only at the end of the file
+                        elif t == CMD_STATUS:
+                            code, text = msg.get_int(), msg.get_text()
+                            if code != SFTP_EOF:
+                                raise _status_error(code, text, path)
+                            at_end = True
+                        else:
+                            raise OSError(0, f"unexpected SFTP answer {t}", path)
+                    if at_end:
+                        break
+                    pos = buf.tell()  # longer than expected (or its size unknown): read on
+                    reads = [(pos + i * CHUNK, pipe.send(CMD_READ, handle, int64(pos + i * CHUNK), CHUNK))
+                             for i in range(32)]
+                results.append(buf.getvalue())
+                del buf
+            closes = [pipe.send(CMD_CLOSE, handle) for handle in handles]
+            handles = []
+            for num in closes:
+                pipe.status(num)  # a failed close of a file only read changes nothing
+        except BaseException:
+            pipe.abandon(handles)
+            raise
+        pipe.drain()
+        return results
+
     def read(self, node_id: str, name: str) -> bytes:
         path = posixpath.join(self._inbox(node_id), _safe(name))
-        return self._run(f"read {path}", lambda sftp: self._download(sftp, path))
+        size = (getattr(self._local, "sizes", None) or {}).get((node_id, name))
+        return self._run(f"read {path}", lambda sftp: self._read_files(sftp, [(path, size)])[0])
 
     def read_attachment(self, node_id: str, name: str, sha256: str) -> bytes:
-        path = posixpath.join(self._inbox(node_id), f"{_stem(_safe(name))}.files", _safe(sha256))
+        return self.read_attachments(node_id, name, [(sha256, None)])[0]
 
-        def op(sftp: paramiko.SFTPClient) -> bytes:
+    def read_attachments(self, node_id: str, name: str, items: list[tuple[str, int | None]]) -> list[bytes]:
+        """The attachments of one message, all at once: (sha256, expected size) -> bytes, in that order."""
+        files = posixpath.join(self._inbox(node_id), f"{_stem(_safe(name))}.files")
+        paths = [(posixpath.join(files, _safe(sha)), size) for sha, size in items]
+
+        def op(sftp: paramiko.SFTPClient) -> list[bytes]:
             try:
-                return self._download(sftp, path)
-            except FileNotFoundError:
-                raise TransportError(f"attachment {sha256} of {name} is missing") from None
+                return self._read_files(sftp, paths)
+            except FileNotFoundError as exc:
+                sha = posixpath.basename(exc.filename or "") or "?"
+                raise TransportError(f"attachment {sha} of {name} is missing") from None
 
-        return self._run(f"read {path}", op)
+        return self._run(f"read {files}", op)
 
-    def remove(self, node_id: str, name: str) -> None:
+    def remove(self, node_id: str, name: str, attachments: list[str] | None = None) -> None:
+        self.remove_many(node_id, [(name, attachments)])
+
+    def remove_many(self, node_id: str, items: list[tuple[str, list[str] | None]]) -> None:
+        """Remove handled messages: (name, the SHA-256 of its attachments, or None when not known). Two round
+        trips for the lot: (1) each message's attachments and their folder; (2) the envelopes, only once their
+        attachments are gone (a crash in between leaves an envelope, answered as a duplicate and removed next
+        time, never a folder nobody would remove). A folder with other files in it is removed file by file."""
         inbox = self._inbox(node_id)
-        name = _safe(name)
+        items = [(_safe(name), [_safe(s) for s in shas] if shas is not None else None) for name, shas in items]
 
         def op(sftp: paramiko.SFTPClient) -> None:
-            self._rmtree(sftp, posixpath.join(inbox, f"{_stem(name)}.files"))
+            pipe = _Pipe(sftp)
             try:
-                sftp.remove(posixpath.join(inbox, name))
-            except FileNotFoundError:
-                pass
+                rmdirs = []
+                for name, shas in items:
+                    files = posixpath.join(inbox, f"{_stem(name)}.files")
+                    for sha in shas or ():
+                        pipe.send(CMD_REMOVE, posixpath.join(files, sha))  # answers read by drain(): gone is fine
+                    rmdirs.append((pipe.send(CMD_RMDIR, files), files, shas))
+                for num, files, shas in rmdirs:
+                    code = pipe.status(num, files)
+                    if code not in (SFTP_OK, SFTP_NO_SUCH_FILE):
+                        pipe.drain()
+                        self._rmtree(sftp, files)  # not empty: an unexpected file, or attachments not named
+                pipe.drain()
+                removes = [(pipe.send(CMD_REMOVE, posixpath.join(inbox, name)), name) for name, _ in items]
+                for num, name in removes:
+                    code = pipe.status(num, name)
+                    if code not in (SFTP_OK, SFTP_NO_SUCH_FILE):
+                        raise _status_error(code, "remove failed", posixpath.join(inbox, name))
+            except BaseException:
+                pipe.abandon()
+                raise
+            pipe.drain()
 
-        self._run(f"remove {name} from {inbox}", op)
+        what = items[0][0] if len(items) == 1 else f"{len(items)} messages"
+        self._run(f"remove {what} from {inbox}", op)
 
     def quarantine(self, node_id: str, name: str, reason: str) -> None:
         inbox = self._inbox(node_id)

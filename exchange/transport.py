@@ -17,6 +17,12 @@ class TransportError(Exception):
     """The store could not be reached or written; the message stays in the outbox and is retried."""
 
 
+class StoreUnreachable(TransportError):
+    """The store could not be reached at all (refused, timed out, dropped, its host key or our key refused):
+    nothing was delivered, so the retry uses up none of the message's attempts (EXCHANGE_MAX_ATTEMPTS counts
+    deliveries a peer did not acknowledge, not the hours a store is down)."""
+
+
 class Transport(Protocol):
     def publish(self, to_node: str, message_id: str, fmt: str, data: bytes,
                 attachments: list[tuple[str, bytes]]) -> None: ...
@@ -28,6 +34,9 @@ class Transport(Protocol):
     def read_attachment(self, node_id: str, name: str, sha256: str) -> bytes: ...
 
     def remove(self, node_id: str, name: str) -> None: ...
+
+    # Optional, where a store can do better than one call per file (SftpTransport): read_attachments(node_id,
+    # name, [(sha256, size)]) -> [bytes], remove_many(node_id, [(name, [sha256] | None)]).
 
     def quarantine(self, node_id: str, name: str, reason: str) -> None: ...
 
