@@ -35,7 +35,7 @@ def refresh_calendar_cmd(from_year, to_year):
 
 
 @stats.command("refresh")
-@click.option("--full", is_flag=True, help="rebuild every month, not only the months changed since the last run")
+@click.option("--full", is_flag=True, help="rebuild every case's facts and every rollup, not only the cases changed since the last run")
 def refresh_rollups_cmd(full):
     """Bring the monthly rollups up to date (the scheduler and the worker do it every minute)."""
     from app.extensions import db

@@ -26,7 +26,7 @@ def _in_app(app, fn):
 
 
 def refresh_rollups() -> None:
-    """The statistics' monthly rollups: recompute the months changed since the last run (supervision.rollup)."""
+    """The statistics' facts and rollups: recompute the cases changed since the last run (supervision.rollup)."""
     from app.extensions import db
     from supervision import rollup
 

@@ -1,20 +1,20 @@
-"""Pre-computed statistics: monthly rollups of the cases, their pushes and their processing times, kept exact.
+"""Pre-computed statistics, kept exact: per-case facts and monthly rollups of them.
 
-The statistics (supervision/statistics.py) read a month from the rollup when the month is *clean* and wholly inside
-the requested period, and from the cases themselves otherwise. A month turns dirty in the same transaction as any
-change that can move one of its figures (a case, its rating, its supervision push or feedback: an ``after_flush``
-hook appends its month to ``stats_dirty``; a change of the catalogue or the calendar appends NULL, "every month").
-The refresh job (:func:`refresh`, run by the scheduler or the worker) recomputes the dirty months and removes exactly
-the dirty rows it read, in one transaction. So a reader never sees a stale figure: what the job has not caught up
-with is read live, and the live part is small (the current month, mostly).
+``stats_case_fact`` holds, for every case, what it adds to each additive figure (counts, sums of reductions and
+processing days, its pushes). The rollups sum the facts per application month × county × item × mode × state
+(``stats_case_rollup``, ``stats_push_rollup``, and ``stats_days_rollup``: how many cases took each number of working
+days, for the median and P90).
 
-Rollup key: the application month (Asia/Shanghai), county, item, mode and state — the dimensions of the figures
-(the application date filter is exact to the day: months cut by the period are read live). Every rollup column is
-additive (counts and sums), so any grouping of the rows gives the figures of that group; the median and P90 of the
-processing time come from a histogram (processing time in whole working days → number of cases).
+Any change that can move a case's figures — the case itself, its rating, its supervision push or feedback — appends
+the case's id to ``stats_dirty`` in the same transaction (an ``after_flush`` hook; a change of the catalogue or the
+calendar appends NULL: "every case"). A report reads the rollups and corrects them for the dirty cases: minus their
+facts as rolled up, plus their figures computed now. So a figure is never stale and the live part of a report is the
+handful of cases changed since the last refresh, however busy the windows are. The refresh job (:func:`refresh`,
+every minute in the scheduler or the worker) recomputes the facts of the dirty cases and the rollup keys they touch,
+and removes exactly the dirty rows it read, in one transaction.
 
-Figures that depend on the moment of asking (overdue now, warning now, 容缺 commitments due by now) are never
-rolled up: they are counted live, over the few cases they concern, through partial indexes."""
+Figures that depend on the moment of asking (overdue now, warning now, 容缺 commitments due by now) are never rolled
+up: they are counted live, over the few cases they concern, through partial indexes."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -50,7 +50,7 @@ def _sum():
 
 
 class StatsCaseRollup(_RollupKey, db.Model):
-    """The additive figures of the cases of one key (see statistics.rollup_selects for their definitions)."""
+    """The additive figures of the cases of one key (statistics._case_facts defines them)."""
 
     __tablename__ = "stats_case_rollup"
     total_cases: Mapped[int] = _count()
@@ -93,13 +93,50 @@ class StatsDaysRollup(_RollupKey, db.Model):
     cases: Mapped[int] = _count()
 
 
+class StatsCaseFact(db.Model):
+    """What one case adds to each figure, as last rolled up."""
+
+    __tablename__ = "stats_case_fact"
+    __table_args__ = (sa.Index("ix_stats_case_fact_key", "month", "county_code", "item_id", "mode", "state"),)
+    case_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[str] = mapped_column(sa.String(7))
+    county_code: Mapped[str] = mapped_column(sa.String(12))
+    item_id: Mapped[int]
+    mode: Mapped[str] = mapped_column(sa.String(20))
+    state: Mapped[str] = mapped_column(sa.String(30))
+    total_cases: Mapped[int] = _count()
+    accepted: Mapped[int] = _count()
+    decided: Mapped[int] = _count()
+    approved: Mapped[int] = _count()
+    concluded: Mapped[int] = _count()
+    on_time_base: Mapped[int] = _count()
+    on_time: Mapped[int] = _count()
+    processing_cases: Mapped[int] = _count()
+    processing_sum: Mapped[float] = _sum()
+    materials_sum: Mapped[float] = _sum()
+    materials_cases: Mapped[int] = _count()
+    steps_sum: Mapped[float] = _sum()
+    steps_cases: Mapped[int] = _count()
+    time_sum: Mapped[float] = _sum()
+    time_cases: Mapped[int] = _count()
+    excluded_no_baseline: Mapped[int] = _count()
+    ratings: Mapped[int] = _count()
+    satisfied: Mapped[int] = _count()
+    commitment_cases: Mapped[int] = _count()
+    commitment_met: Mapped[int] = _count()
+    pushes: Mapped[int] = _count()
+    claimed: Mapped[int] = _count()
+    with_feedback: Mapped[int] = _count()
+    hours_sum: Mapped[float] = _sum()
+
+
 class StatsDirty(db.Model):
-    """A month whose rollup rows may be stale (NULL: every month). Appended to, never updated: no two writers
-    ever wait on the same row."""
+    """A case whose facts may be stale (NULL: every case). Appended to, never updated: no two writers ever wait
+    on the same row."""
 
     __tablename__ = "stats_dirty"
     id: Mapped[int] = mapped_column(primary_key=True)
-    month: Mapped[str | None] = mapped_column(sa.String(7))
+    case_id: Mapped[int | None]
 
 
 ROLLUPS = (StatsCaseRollup, StatsPushRollup, StatsDaysRollup)
@@ -125,19 +162,21 @@ def month_first_last(month: str) -> tuple[date, date]:
     return start.date(), date.fromordinal(end.date().toordinal() - 1)
 
 
-# -- marking months dirty --------------------------------------------------------------------------------------
+# -- marking cases dirty ---------------------------------------------------------------------------------------
 
-def _dirty_months(session, flush_context) -> set[str | None]:
+_EVERY_CASE = object()
+
+
+def _dirty_cases(session) -> set | object:
     from delegation.models import CalendarDay, Case, CaseRating, HolidayDay, HolidayYear, Item, ItemMaterial
     from supervision.models import SupervisionFeedback, SupervisionPush
 
-    months: set[str | None] = set()
-    case_ids, case_nos, push_ids = set(), set(), set()
+    ids, case_nos, push_ids = set(), set(), set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Case):
-            months.add(month_of(obj.created_at))
+            ids.add(obj.id)
         elif isinstance(obj, CaseRating):
-            case_ids.add(obj.case_id)
+            ids.add(obj.case_id)
         elif isinstance(obj, SupervisionPush):
             case_nos.add(obj.case_no)
         elif isinstance(obj, SupervisionFeedback):
@@ -145,83 +184,93 @@ def _dirty_months(session, flush_context) -> set[str | None]:
         elif isinstance(obj, (Item, ItemMaterial, CalendarDay, HolidayDay, HolidayYear)):
             if obj in session.dirty and not session.is_modified(obj, include_collections=False):
                 continue  # only a relationship collection moved (a new case of the item): no figure changes
-            return {None}  # baselines, material lists or working days changed: every month may move
+            return _EVERY_CASE  # baselines, material lists or working days changed: every case may move
     conn = session.connection()
-    lookups = []
-    if case_ids:
-        lookups.append(sa.select(Case.created_at).where(Case.id.in_(case_ids)))
     if case_nos:
-        lookups.append(sa.select(Case.created_at).where(Case.case_no.in_(case_nos)))
+        ids.update(conn.execute(sa.select(Case.id).where(Case.case_no.in_(case_nos))).scalars())
     if push_ids:
-        lookups.append(sa.select(Case.created_at).join(SupervisionPush, SupervisionPush.case_no == Case.case_no)
-                       .where(SupervisionPush.id.in_(push_ids)))
-    for query in lookups:
-        months.update(month_of(_aware(row[0])) for row in conn.execute(query))
-    return months
-
-
-def _aware(value):
-    if isinstance(value, str):  # SQLite through a Core connection returns text
-        value = datetime.fromisoformat(value)
-    return value
+        ids.update(conn.execute(sa.select(Case.id).join(SupervisionPush, SupervisionPush.case_no == Case.case_no)
+                                .where(SupervisionPush.id.in_(push_ids))).scalars())
+    ids.discard(None)
+    return ids
 
 
 @sa.event.listens_for(sa.orm.Session, "after_flush")
 def _mark_dirty(session, flush_context):
     if not (session.new or session.dirty or session.deleted):
         return
-    months = _dirty_months(session, flush_context)
-    if months:
-        session.connection().execute(sa.insert(StatsDirty), [{"month": m} for m in sorted(months, key=str)])
+    dirty = _dirty_cases(session)
+    rows = [{"case_id": None}] if dirty is _EVERY_CASE else [{"case_id": i} for i in sorted(dirty)]
+    if rows:
+        session.connection().execute(sa.insert(StatsDirty), rows)
 
 
 def mark_all_dirty() -> None:
-    """After writes that bypass the ORM (bulk seeding, a migration of data): every month is read live until the
-    next refresh."""
-    db.session.execute(sa.insert(StatsDirty), [{"month": None}])
+    """After writes that bypass the ORM (bulk seeding, a data migration): every case is read live until the next
+    refresh rebuilds the facts and rollups."""
+    db.session.execute(sa.insert(StatsDirty), [{"case_id": None}])
 
 
-def dirty_months() -> tuple[bool, set[str]]:
-    """(every month dirty?, the dirty months)."""
-    everything, months = False, set()
-    for (month,) in db.session.execute(sa.select(StatsDirty.month).distinct()):
-        if month is None:
-            everything = True
-        else:
-            months.add(month)
-    return everything, months
+def every_case_dirty() -> bool:
+    return db.session.execute(sa.select(sa.exists().where(StatsDirty.case_id.is_(None)))).scalar()
+
+
+def dirty_case_ids():
+    """The dirty cases, as a subquery for IN (…)."""
+    return sa.select(StatsDirty.case_id).where(StatsDirty.case_id.is_not(None))
 
 
 # -- refreshing -----------------------------------------------------------------------------------------------
 
 def refresh(full: bool = False) -> dict:
-    """Recompute the dirty months (every month when ``full`` or when one dirty row says so) and remove the dirty
-    rows read. Flushes; the caller commits. Several workers may call it at once: on PostgreSQL an advisory
-    transaction lock makes them take turns, and a worker that finds the work done has nothing to do."""
+    """Bring the facts and rollups up to date: every case when ``full`` or when a dirty row says so, otherwise the
+    dirty cases and the rollup keys they touch; then remove the dirty rows read. Flushes; the caller commits.
+    Several workers may call it at once: on PostgreSQL an advisory transaction lock makes them take turns, and a
+    worker that finds the work done has nothing to do."""
     from supervision import statistics
 
-    statistics.ensure_calendar(utcnow())  # first: filling the calendar marks every month dirty
+    statistics.ensure_calendar(utcnow())  # first: filling the calendar marks every case dirty
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(7242001)"))
-        db.session.execute(sa.text("SET LOCAL jit = off"))
-    rows = db.session.execute(sa.select(StatsDirty.id, StatsDirty.month)).all()
+        db.session.execute(sa.text("SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"))
+    rows = db.session.execute(sa.select(StatsDirty.id, StatsDirty.case_id)).all()
     if not rows and not full:
-        return {"months": 0, "full": False}
-    everything = full or any(m is None for _, m in rows)
-    months = sorted({m for _, m in rows if m is not None})
+        return {"cases": 0, "full": False}
+    everything = full or any(c is None for _, c in rows)
     if everything:
+        db.session.execute(sa.delete(StatsCaseFact))
+        statistics.write_facts(None, dialect)
         for model in ROLLUPS:
             db.session.execute(sa.delete(model))
-        ranges = None
+        for model, select in statistics.rollups_from_facts(None):
+            db.session.execute(sa.insert(model).from_select(list(select.selected_columns.keys()), select))
+        done = "all"
     else:
-        for model in ROLLUPS:
-            db.session.execute(sa.delete(model).where(model.month.in_(months)))
-        ranges = [month_bounds(m) for m in months]
-    for model, select in statistics.rollup_selects(ranges, dialect):
-        db.session.execute(sa.insert(model).from_select(list(select.selected_columns.keys()), select))
+        case_ids = sorted({c for _, c in rows})
+        for lo in range(0, len(case_ids), 500):
+            _refresh_cases(case_ids[lo:lo + 500], dialect)
+        done = len(case_ids)
     ids = [i for i, _ in rows]
-    for chunk in range(0, len(ids), 1000):
-        db.session.execute(sa.delete(StatsDirty).where(StatsDirty.id.in_(ids[chunk:chunk + 1000])))
+    for lo in range(0, len(ids), 1000):
+        db.session.execute(sa.delete(StatsDirty).where(StatsDirty.id.in_(ids[lo:lo + 1000])))
     db.session.flush()
-    return {"months": "all" if everything else len(months), "full": everything}
+    return {"cases": done, "full": everything}
+
+
+def _refresh_cases(case_ids: list[int], dialect: str) -> None:
+    """New facts for these cases; the rollup keys their old and new facts fall under, recomputed from the facts."""
+    from supervision import statistics
+
+    key_cols = [getattr(StatsCaseFact, k) for k in KEY]
+    keys = set(db.session.execute(sa.select(*key_cols).where(StatsCaseFact.case_id.in_(case_ids))).tuples())
+    db.session.execute(sa.delete(StatsCaseFact).where(StatsCaseFact.case_id.in_(case_ids)))
+    statistics.write_facts(case_ids, dialect)
+    keys |= set(db.session.execute(sa.select(*key_cols).where(StatsCaseFact.case_id.in_(case_ids))).tuples())
+    if not keys:
+        return
+    keys = sorted(keys)
+    for model in ROLLUPS:
+        db.session.execute(sa.delete(model).where(sa.tuple_(*(getattr(model, k) for k in KEY)).in_(keys)))
+    for model, select in statistics.rollups_from_facts(keys):
+        db.session.execute(sa.insert(model).from_select(list(select.selected_columns.keys()), select))

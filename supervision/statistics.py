@@ -323,8 +323,9 @@ def _processing(dialect: str):
     return proc, acc_day, dec_day
 
 
-def _case_facts(where: list, dialect: str):
-    """Per rollup key, the additive figures of the cases that ``where`` selects (supervision.rollup.CASE_SUMS)."""
+def _case_facts(where: list, dialect: str, per_case: bool = False):
+    """Per rollup key (and per case with ``per_case``), the additive figures of the cases that ``where`` selects
+    (supervision.rollup.CASE_SUMS)."""
     proc, acc_day, dec_day = _processing(dialect)
     decided = Case.decided_at.is_not(None)
     # The required materials on the case's list: the list is the item's, copied when the case was created, so
@@ -335,7 +336,7 @@ def _case_facts(where: list, dialect: str):
     steps = sa.case(*((Case.mode == m, n) for m, n in STEPS_BY_MODE.items()))
     has_materials, has_steps, has_days = Item.baseline_materials > 0, Item.baseline_steps > 0, Item.baseline_days > 0
     due_known = sa.and_(decided, Case.due_at.is_not(None))
-    key = _case_key(dialect)
+    key = ([Case.id.label("case_id")] if per_case else []) + _case_key(dialect)
     columns = [
         sa.func.count().label("total_cases"),
         sa.func.count(Case.accepted_at).label("accepted"),
@@ -371,12 +372,13 @@ def _case_facts(where: list, dialect: str):
             .where(*where).group_by(*key))
 
 
-def _push_facts(where: list, dialect: str):
-    """Per rollup key of the pushed case, its supervision pushes (supervision.rollup.PUSH_SUMS)."""
+def _push_facts(where: list, dialect: str, per_case: bool = False):
+    """Per rollup key of the pushed case (and per case with ``per_case``), its supervision pushes
+    (supervision.rollup.PUSH_SUMS)."""
     fed_back = sa.exists().where(SupervisionFeedback.push_id == SupervisionPush.id)  # by the push_id index
     hours = _hours_between(SupervisionPush.claimed_at,
                            sa.func.coalesce(SupervisionPush.received_at, SupervisionPush.pushed_at), dialect)
-    key = _case_key(dialect)
+    key = ([Case.id.label("case_id")] if per_case else []) + _case_key(dialect)
     return (sa.select(*key, sa.func.count(SupervisionPush.id).label("pushes"),
                       sa.func.count(SupervisionPush.claimed_at).label("claimed"),
                       _count_if(fed_back).label("with_feedback"),
@@ -404,14 +406,36 @@ def _in_ranges(ranges) -> list:
     return [sa.or_(*(sa.and_(Case.created_at >= lo, Case.created_at < hi) for lo, hi in ranges))]
 
 
-def rollup_selects(ranges, dialect: str) -> list:
-    """(rollup table, the SELECT that fills it) for the cases applied for within ``ranges`` ([start, end) pairs;
-    None: every case). Used by supervision.rollup.refresh."""
-    from supervision.rollup import StatsCaseRollup, StatsDaysRollup, StatsPushRollup
+def write_facts(case_ids: list[int] | None, dialect: str) -> None:
+    """Insert the facts (supervision.rollup.StatsCaseFact) of these cases (None: of every case); the caller has
+    deleted their old facts."""
+    from supervision.rollup import CASE_SUMS, KEY, PUSH_SUMS, StatsCaseFact
 
-    where = _in_ranges(ranges)
-    return [(StatsCaseRollup, _case_facts(where, dialect)), (StatsPushRollup, _push_facts(where, dialect)),
-            (StatsDaysRollup, _days_facts(where, dialect))]
+    where = [] if case_ids is None else [Case.id.in_(case_ids)]
+    facts = _case_facts(where, dialect, per_case=True)
+    db.session.execute(sa.insert(StatsCaseFact).from_select(["case_id", *KEY, *CASE_SUMS], facts))
+    pushes = _push_facts(where, dialect, per_case=True).subquery("pushes")
+    db.session.execute(sa.update(StatsCaseFact).where(StatsCaseFact.case_id == pushes.c.case_id)
+                       .values({n: pushes.c[n] for n in PUSH_SUMS}))
+
+
+def rollups_from_facts(keys: list[tuple] | None) -> list:
+    """(rollup table, the SELECT over the facts that fills it) for these rollup keys (None: every key)."""
+    from supervision.rollup import CASE_SUMS, KEY, PUSH_SUMS, StatsCaseFact, StatsCaseRollup, StatsDaysRollup
+    from supervision.rollup import StatsPushRollup
+
+    f = StatsCaseFact
+    key = [getattr(f, k) for k in KEY]
+    where = [] if keys is None else [sa.tuple_(*key).in_(keys)]
+    days = sa.cast(f.processing_sum, sa.Integer)
+    return [
+        (StatsCaseRollup, sa.select(*key, *(sa.func.sum(getattr(f, n)).label(n) for n in CASE_SUMS))
+         .where(*where).group_by(*key)),
+        (StatsPushRollup, sa.select(*key, *(sa.func.sum(getattr(f, n)).label(n) for n in PUSH_SUMS))
+         .where(*where, f.pushes > 0).group_by(*key)),
+        (StatsDaysRollup, sa.select(*key, days.label("days"), sa.func.count().label("cases"))
+         .where(*where, f.processing_cases == 1).group_by(*key, days)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -425,10 +449,9 @@ class _Plan:
 
 
 def _plan(filters: Filters, now: datetime) -> _Plan:
-    from supervision.rollup import dirty_months, month_first_last, month_of
+    from supervision.rollup import every_case_dirty, month_first_last, month_of
 
-    everything, dirty = dirty_months()
-    if everything:
+    if every_case_dirty():
         return _Plan(live=None)
     lo = hi = None
     edges = set()
@@ -441,45 +464,60 @@ def _plan(filters: Filters, now: datetime) -> _Plan:
         # A period that runs to today or later cuts nothing off its last month: no case is applied for after now.
         if filters.date_to != month_first_last(hi)[1] and filters.date_to < now.astimezone(SHANGHAI).date():
             edges.add(hi)
-    live = edges | {m for m in dirty if (lo is None or m >= lo) and (hi is None or m <= hi)}
-    return _Plan(live=tuple(sorted(live)), rollup_from=lo, rollup_to=hi, use_rollup=True)
+    return _Plan(live=tuple(sorted(edges)), rollup_from=lo, rollup_to=hi, use_rollup=True)
 
 
-def _source(model, facts, filters: Filters, plan: _Plan, dialect: str):
-    """The rows of ``model``'s shape (rollup key + sums) for the filtered population: rollup rows of the clean
-    months wholly inside the period, and the same figures computed from the cases for every other month."""
-    from supervision.rollup import month_bounds
+def _source(kind: str, filters: Filters, plan: _Plan, dialect: str):
+    """Rollup-shaped rows (rollup key + the sums of ``kind``: "case", "push" or "days") for the filtered
+    population, whose sums per group are the figures: the rollup rows of the months wholly inside the period, minus
+    the facts of the cases changed since the last refresh as they were rolled up, plus those cases' figures now;
+    and the figures of the months the period cuts, computed from their cases."""
+    from supervision.rollup import (CASE_SUMS, KEY, PUSH_SUMS, StatsCaseFact, StatsCaseRollup, StatsDaysRollup,
+                                    StatsPushRollup, dirty_case_ids, month_bounds)
+
+    model, facts, sums = {"case": (StatsCaseRollup, _case_facts, CASE_SUMS),
+                          "push": (StatsPushRollup, _push_facts, PUSH_SUMS),
+                          "days": (StatsDaysRollup, _days_facts, ("days", "cases"))}[kind]
+    names = [*KEY, *sums]
+
+    def in_period(month, county, item_id, mode) -> list:
+        clauses = []
+        if plan.rollup_from:
+            clauses.append(month >= plan.rollup_from)
+        if plan.rollup_to:
+            clauses.append(month <= plan.rollup_to)
+        if plan.live:
+            clauses.append(month.not_in(plan.live))
+        if filters.county:
+            clauses.append(county == filters.county)
+        if filters.item:
+            clauses.append(item_id == sa.select(Item.id).where(Item.code == filters.item).scalar_subquery())
+        if filters.mode:
+            clauses.append(mode == filters.mode)
+        return clauses
 
     parts = []
     if plan.use_rollup:
-        cols = [c for c in model.__table__.c]
-        clauses = []
-        if plan.rollup_from:
-            clauses.append(model.month >= plan.rollup_from)
-        if plan.rollup_to:
-            clauses.append(model.month <= plan.rollup_to)
-        if plan.live:
-            clauses.append(model.month.not_in(plan.live))
-        if filters.county:
-            clauses.append(model.county_code == filters.county)
-        if filters.item:
-            clauses.append(model.item_id == sa.select(Item.id).where(Item.code == filters.item).scalar_subquery())
-        if filters.mode:
-            clauses.append(model.mode == filters.mode)
-        parts.append(sa.select(*cols).where(*clauses))
+        parts.append(sa.select(*(getattr(model, n) for n in names))
+                     .where(*in_period(model.month, model.county_code, model.item_id, model.mode)))
+        f = StatsCaseFact
+        old = [f.case_id.in_(dirty_case_ids()), *in_period(f.month, f.county_code, f.item_id, f.mode)]
+        key = [getattr(f, k) for k in KEY]
+        if kind == "days":
+            parts.append(sa.select(*key, sa.cast(f.processing_sum, sa.Integer).label("days"),
+                                   sa.literal(-1).label("cases")).where(*old, f.processing_cases == 1))
+        else:
+            parts.append(sa.select(*key, *(-getattr(f, n) for n in sums)).where(*old))
+        now_sub = facts([Case.id.in_(dirty_case_ids()), *_where(filters)], dialect).subquery("changed")
+        parts.append(sa.select(*(now_sub.c[n] for n in names)).where(
+            *in_period(now_sub.c.month, now_sub.c.county_code, now_sub.c.item_id, now_sub.c.mode)))
     if plan.live is None or plan.live:
         live_ranges = None if plan.live is None else [month_bounds(m) for m in plan.live]
-        parts.append(facts(_where(filters) + _in_ranges(live_ranges), dialect))
+        live = facts(_where(filters) + _in_ranges(live_ranges), dialect).subquery("cut")
+        parts.append(sa.select(*(live.c[n] for n in names)))
     if len(parts) == 1:
         return parts[0].subquery("src")
-    return _union(parts[0], parts[1]).subquery("src")
-
-
-def _union(rollup_part, live_part):
-    """UNION ALL with the columns of both parts in the rollup table's order."""
-    names = list(rollup_part.selected_columns.keys())
-    live = live_part.subquery("live")
-    return sa.union_all(rollup_part, sa.select(*(live.c[n] for n in names)))
+    return sa.union_all(*parts).subquery("src")
 
 
 def _grouped(columns: list, src, dims: tuple, dialect: str, extra: tuple = ()):
@@ -634,7 +672,7 @@ def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime 
 
     Clean months wholly inside the period come from the rollup (supervision.rollup), the others from the cases;
     the result is the same either way (a test holds the two to each other)."""
-    from supervision.rollup import CASE_SUMS, PUSH_SUMS, StatsCaseRollup, StatsDaysRollup, StatsPushRollup
+    from supervision.rollup import CASE_SUMS, PUSH_SUMS
 
     dims = tuple(check_dimension(d) for d in dict.fromkeys(dimensions))
     filters = filters or Filters()
@@ -656,12 +694,12 @@ def report(filters: Filters | None = None, dimensions=DIMENSIONS, now: datetime 
             out[(dim, key)] = {**row, "_label": label}
         return out
 
-    case_src = _source(StatsCaseRollup, _case_facts, filters, plan, dialect)
+    case_src = _source("case", filters, plan, dialect)
     case_rows = by_set(_grouped(_sums(case_src, CASE_SUMS), case_src, dims, dialect))
-    push_src = _source(StatsPushRollup, _push_facts, filters, plan, dialect)
+    push_src = _source("push", filters, plan, dialect)
     push_rows = by_set(_grouped(_sums(push_src, PUSH_SUMS), push_src, dims, dialect))
     now_rows = by_set(_now_query(dims, filters, now, dialect))
-    days_src = _source(StatsDaysRollup, _days_facts, filters, plan, dialect)
+    days_src = _source("days", filters, plan, dialect)
     histograms: dict = {}
     for r in db.session.execute(_grouped([sa.func.sum(days_src.c.cases).label("n")], days_src, dims, dialect,
                                          extra=(days_src.c.days,))):

@@ -516,15 +516,23 @@ def _everything(filters):
     return statistics.report(filters, statistics.DIMENSIONS, now=NOW)
 
 
+def _dirty() -> tuple[bool, set[int]]:
+    from supervision import rollup
+
+    ids = set(db.session.execute(rollup.dirty_case_ids()).scalars())
+    return rollup.every_case_dirty(), ids
+
+
 def test_the_rollups_give_the_figures_the_cases_give(dataset):
     from supervision import rollup
 
     live = [_everything(f) for f in ROLLUP_FILTERS]
-    assert rollup.dirty_months()[0]  # the data set changed the catalogue: every month is read live
+    assert _dirty()[0]  # the data set changed the catalogue: every case is read live
     assert rollup.refresh()["full"] is True
     db.session.commit()
-    assert rollup.dirty_months() == (False, set())
+    assert _dirty() == (False, set())
     assert db.session.execute(sa.select(sa.func.sum(rollup.StatsCaseRollup.total_cases))).scalar_one() == 10
+    assert db.session.execute(sa.select(sa.func.count()).select_from(rollup.StatsCaseFact)).scalar_one() == 10
     assert [_everything(f) for f in ROLLUP_FILTERS] == live
     assert statistics.summary(Filters(), now=NOW) == EXPECTED_ALL
 
@@ -534,26 +542,28 @@ def test_a_change_after_the_refresh_shows_at_once_and_the_refresh_catches_up(dat
 
     rollup.refresh()
     db.session.commit()
-    before = statistics.summary(Filters(), now=NOW)
+    before = [_everything(f) for f in ROLLUP_FILTERS]
     hand_out(dataset[3], B, at(2026, 4, 23, 11))  # case 3 (applied in March) is concluded now
-    assert rollup.dirty_months() == (False, {"2026-03"})
-    after = statistics.summary(Filters(), now=NOW)
-    assert after["concluded"] == before["concluded"] + 1 == 5
-    march = Filters(date_from=date(2026, 3, 1), date_to=date(2026, 3, 31))
-    expected_march = statistics.summary(march, now=NOW)
-    assert rollup.refresh() == {"months": 1, "full": False}
+    assert _dirty() == (False, {dataset[3].id})
+    after = [_everything(f) for f in ROLLUP_FILTERS]
+    assert after[0]["summary"]["concluded"] == before[0]["summary"]["concluded"] + 1 == 5
+    states = {r["key"]: r["total_cases"] for r in after[0]["by"]["state"]}
+    assert states["concluded"] == 5 and "decided" not in states  # case 3 moved from one state row to the other
+    assert rollup.refresh() == {"cases": 1, "full": False}
     db.session.commit()
-    assert rollup.dirty_months() == (False, set())
-    assert statistics.summary(Filters(), now=NOW) == after
-    assert statistics.summary(march, now=NOW) == expected_march
+    assert _dirty() == (False, set())
+    assert [_everything(f) for f in ROLLUP_FILTERS] == after
 
 
-def test_a_rating_and_a_claim_mark_the_month_of_their_case(dataset):
+def test_a_rating_and_a_claim_mark_their_case(dataset):
     from supervision import rollup
 
     rollup.refresh()
     db.session.commit()
     claim(dataset[5], f"reg-{A}", 3, feedback=False)  # case 5: applied in February
-    assert rollup.dirty_months() == (False, {"2026-02"})
+    assert _dirty() == (False, {dataset[5].id})
     figures = statistics.summary(Filters(), now=NOW)
     assert (figures["claimed"], figures["claim_rate"]) == (4, 0.8)
+    rollup.refresh()
+    db.session.commit()
+    assert statistics.summary(Filters(), now=NOW) == figures
