@@ -31,12 +31,13 @@ signature_invalid (header profile, ``kid`` = ``from.node``, ECDSA) → schema_in
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import logging
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from cryptography import x509
@@ -57,7 +58,7 @@ from .errors import (
     ExchangeRejected,
     InvalidEnvelope,
 )
-from .jsonschemas import NODE_ID, EnvelopeSchema, describe
+from .jsonschemas import NODE_ID, EnvelopeSchema, describe, fast_load
 from .keys import load_cert
 
 log = logging.getLogger(__name__)
@@ -75,22 +76,36 @@ _JWS_MEMBERS = frozenset({"payload", "protected", "header", "signature"})
 _VERIFICATION_PARAMS = frozenset({"alg", "kid", "typ", "crit", "b64"})
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _NODE_ID = re.compile(NODE_ID)
+_ES256 = ec.ECDSA(hashes.SHA256())
 
 
 # ---------------------------------------------------------------------------------------------- helpers
 
 
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+_FROM_URL = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
 
 
 def _b64decode(text: str) -> bytes:
     """Strict base64url without padding (RFC 7515 §2): anything else, including a non-canonical spelling of
     the same bytes, is refused so one message has exactly one byte form (replay detection compares bytes)."""
-    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
+    try:
+        encoded = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("not base64url without padding") from None
+    if len(encoded) % 4 == 1:
         raise ValueError("not base64url without padding")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64encode(data) != text:
+    try:
+        # strict_mode: only the alphabet, no whitespace, no stray padding; "+" and "/" (and "=" in the input)
+        # are caught by the round trip below, which also refuses non-zero unused bits.
+        data = binascii.a2b_base64(encoded.translate(_FROM_URL) + b"=" * (-len(encoded) % 4), strict_mode=True)
+    except binascii.Error:
+        raise ValueError("not base64url without padding") from None
+    if binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=") != encoded:
         raise ValueError("non-canonical base64url")
     return data
 
@@ -104,11 +119,13 @@ class _DuplicateKey(Exception):
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Python keeps the last of two equal keys, other parsers the first: refuse the ambiguity outright, or a
     # signed {"to": A, "to": B} could mean different recipients to different verifiers.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
+    result = dict(pairs)  # in C; a duplicate shows as a shorter dict
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return result
 
 
@@ -146,7 +163,7 @@ def _json_native(value: Any) -> Any:
     return value
 
 
-def _raw_dict(env: Envelope) -> dict[str, Any]:
+def _raw_dict(env: Envelope, native: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "version": "1",
         "message_id": env.message_id,
@@ -154,7 +171,7 @@ def _raw_dict(env: Envelope) -> dict[str, Any]:
         "from": {"node": env.from_node, "org": env.from_org},
         "to": {"node": env.to_node, "org": env.to_org},
         "created_at": env.created_at.isoformat(),
-        "body": _json_native(env.body),
+        "body": _json_native(env.body) if native else env.body,
         "attachments": [
             {"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256} for a in env.attachments
         ],
@@ -167,9 +184,12 @@ def _raw_dict(env: Envelope) -> dict[str, Any]:
 
 def _load(d: Any) -> Envelope:
     """Validate a payload dict; ValidationError carries messages keyed by JSON field."""
+    env = fast_load(d)  # the common case, without marshmallow's machinery
+    if env is not None:
+        return env
     if not isinstance(d, dict):
         raise ValidationError("The envelope must be a JSON object.")
-    return EnvelopeSchema().load(d)
+    return EnvelopeSchema().load(d)  # the specification, and the wording of every error
 
 
 def _dumps(d: dict[str, Any]) -> bytes:
@@ -177,8 +197,20 @@ def _dumps(d: dict[str, Any]) -> bytes:
     return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+@lru_cache(maxsize=256)
+def _load_cert(pem: bytes | str) -> x509.Certificate:
+    return load_cert(pem)
+
+
 def _as_cert(cert: bytes | str | x509.Certificate) -> x509.Certificate:
-    return cert if isinstance(cert, x509.Certificate) else load_cert(cert)
+    return cert if isinstance(cert, x509.Certificate) else _load_cert(cert)
+
+
+@lru_cache(maxsize=256)
+def _p256_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
+    """The certificate's public key when it is P-256 (else None), once per certificate."""
+    key = cert.public_key()
+    return key if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1) else None
 
 
 # ---------------------------------------------------------------------------------------------- model ⇄ dict
@@ -194,11 +226,19 @@ def envelope_from_json_dict(d: dict[str, Any]) -> Envelope:
 
 def envelope_to_json_dict(env: Envelope) -> dict[str, Any]:
     """The JSON payload of `env` as a dict, validated and normalised (0..n lists present, None dropped)."""
+    d = _raw_dict(env, native=False)
+    normalised = fast_load(d)  # a body of str/bool/int/list/dict only, as the model's callers build it
+    if normalised is not None:
+        d["body"] = normalised.body
+        return d
+    d["body"] = _json_native(env.body)  # dates, Decimals, None-means-absent: converted, then validated
     try:
-        normalised = _load(_raw_dict(env))
+        normalised = _load(d)
     except ValidationError as exc:
         raise InvalidEnvelope(f"{env.type} {env.message_id}: {describe(exc.messages)}") from None
-    return _raw_dict(normalised)
+    # The header fields of `d` are those of `normalised` already; the body gains its defaulted 0..n lists.
+    d["body"] = normalised.body
+    return d
 
 
 def encode(env: Envelope) -> bytes:
@@ -213,13 +253,19 @@ def sign(env: Envelope, private_key: ec.EllipticCurvePrivateKey, node_id: str) -
         raise InvalidEnvelope(f"node {node_id} cannot sign a message from {env.from_node}")
     if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(private_key.curve, ec.SECP256R1):
         raise ValueError("exchange keys must be ECDSA P-256")
-    # Key order and separators give exactly the header text of the spec.
-    protected = _b64encode(json.dumps({"alg": ALG, "kid": node_id, "typ": TYP}, separators=(",", ":")).encode())
+    protected = _protected(node_id)
     payload = _b64encode(encode(env))
-    der = private_key.sign(f"{protected}.{payload}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    der = private_key.sign(f"{protected}.{payload}".encode("ascii"), _ES256)
     r, s = decode_dss_signature(der)
     signature = _b64encode(r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big"))
-    return _dumps({"payload": payload, "protected": protected, "signature": signature})
+    # What _dumps would write (sorted keys, no spaces): base64url strings need no JSON escaping.
+    return f'{{"payload":"{payload}","protected":"{protected}","signature":"{signature}"}}'.encode("ascii")
+
+
+@lru_cache(maxsize=64)
+def _protected(node_id: str) -> str:
+    # Key order and separators give exactly the header text of the spec.
+    return _b64encode(json.dumps({"alg": ALG, "kid": node_id, "typ": TYP}, separators=(",", ":")).encode())
 
 
 # ---------------------------------------------------------------------------------------------- verify
@@ -257,13 +303,13 @@ def _check_header(protected: Any, unprotected: Any, sender: str) -> None:
 
 def _ecdsa_verify(cert: x509.Certificate, signing_input: bytes, raw: bytes) -> str | None:
     """None when `raw` is a valid ES256 signature by `cert`'s key, else why not (no key material in it)."""
-    key = cert.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+    key = _p256_key(cert)
+    if key is None:
         return "certificate key is not ECDSA P-256"
     r = int.from_bytes(raw[:_P256_BYTES], "big")
     s = int.from_bytes(raw[_P256_BYTES:], "big")
     try:
-        key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), signing_input, _ES256)
     except InvalidSignature:
         return "InvalidSignature"
     return None
