@@ -4,10 +4,6 @@ For the city administration and city-level staff; county staff get 403. The defi
 `supervision.statistics`."""
 from __future__ import annotations
 
-import csv
-import io
-from datetime import datetime
-
 from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
@@ -15,16 +11,13 @@ from marshmallow import RAISE, Schema, fields, validate
 from app.api.schemas import StrictSchema
 from app.auth import current_actor
 from app.extensions import utcnow
-from delegation.deadlines import SHANGHAI
 from delegation.errors import Forbidden
 from delegation.workflow import Role
-from supervision import statistics
-from supervision.statistics import DIMENSION_ZH, DIMENSIONS, FIGURE_KIND, FIGURES
+from supervision import exports, statistics
+from supervision.statistics import DIMENSIONS, FIGURES
 
 blp = Blueprint("stats", __name__, description="统计报表 / statistics (市级管理员和市级人员)")
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-SHEET_NAMES = {"county": "按县区", "item": "按事项", "mode": "按下放方式", "month": "按月份", "state": "按办件状态"}
 
 
 def _allowed():
@@ -100,19 +93,6 @@ def by_dimension(query, dimension):
 
 # -- files ----------------------------------------------------------------------------------------------------
 
-def _stamp(now: datetime) -> str:
-    return now.astimezone(SHANGHAI).strftime("%Y%m%d-%H%M")
-
-
-def _columns(by: str | None) -> list[tuple[str, str]]:
-    cols = [("key", f"{DIMENSION_ZH[by]}代码" if by in ("county", "item") else DIMENSION_ZH[by]),
-            ("label", DIMENSION_ZH[by] if by in ("county", "item") else "名称")] if by else []
-    cols += [(k, zh) for k, zh, _ in FIGURES]
-    if by == "county":
-        cols.append(("satisfaction_flag", "满意率低于95%需整改"))
-    return cols
-
-
 def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
     response = Response(body, content_type=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename={filename}"
@@ -123,52 +103,12 @@ def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
 @blp.get("/export.xlsx")
 @blp.arguments(StatsQuery, location="query", unknown=RAISE)
 @blp.doc(responses={"200": {"description": "XLSX: 概览 (filter and summary), then one sheet per breakdown",
-                            "content": {XLSX_TYPE: {}}}})
+                            "content": {exports.XLSX_TYPE: {}}}})
 def export_xlsx(query):
     """The summary and every breakdown as an Excel workbook: the first sheet (概览) states the filter."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     _allowed()
     filters, now = _filters(query), utcnow()
-    everything = statistics.report(filters, DIMENSIONS, now)  # one pass for the summary and every breakdown
-    figures = everything["summary"]
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "概览"
-    ws.append(["市县同权改革统计报表"])
-    ws["A1"].font = Font(bold=True, size=14)
-    ws.append(["生成时间（北京时间）", now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")])
-    ws.append([])
-    ws.append(["筛选条件"])
-    ws.cell(ws.max_row, 1).font = Font(bold=True)
-    for name, value in statistics.describe_filters(filters):
-        ws.append([name, value])
-    ws.append([])
-    ws.append(["指标", "数值", "代码"])
-    for cell in ws[ws.max_row]:
-        cell.font = Font(bold=True)
-    for key, zh, kind in FIGURES:
-        ws.append([zh, figures[key], key])
-        if kind == "rate":
-            ws.cell(ws.max_row, 2).number_format = "0.00%"
-    ws.column_dimensions["A"].width = 34
-    ws.column_dimensions["B"].width = 40
-    for by in DIMENSIONS:
-        sheet = wb.create_sheet(SHEET_NAMES[by])
-        cols = _columns(by)
-        sheet.append([zh for _, zh in cols])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in everything["by"][by]:
-            sheet.append([("是" if row[k] else "否") if k == "satisfaction_flag" else row[k] for k, _ in cols])
-            for i, (k, _) in enumerate(cols, start=1):
-                if FIGURE_KIND.get(k) == "rate":
-                    sheet.cell(sheet.max_row, i).number_format = "0.00%"
-        sheet.freeze_panes = "C2"
-    out = io.BytesIO()
-    wb.save(out)
-    return _attachment(out.getvalue(), XLSX_TYPE, f"tongquan-stats-{_stamp(now)}.xlsx")
+    return _attachment(exports.workbook(filters, now), exports.XLSX_TYPE, f"tongquan-stats-{exports.stamp(now)}.xlsx")
 
 
 @blp.get("/export.csv")
@@ -180,13 +120,5 @@ def export_csv(query):
     _allowed()
     filters, now = _filters(query), utcnow()
     by = query.get("by")
-    rows = statistics.breakdown(by, filters, now) if by else [statistics.summary(filters, now)]
-    cols = _columns(by)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([zh for _, zh in cols])
-    for row in rows:
-        writer.writerow([("是" if row[k] else "否") if k == "satisfaction_flag" else ("" if row[k] is None else row[k])
-                         for k, _ in cols])
-    name = f"tongquan-stats-{by or 'summary'}-{_stamp(now)}.csv"
-    return _attachment(("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8", name)
+    return _attachment(exports.csv_bytes(filters, by, now), exports.CSV_TYPE,
+                       f"tongquan-stats-{by or 'summary'}-{exports.stamp(now)}.csv")

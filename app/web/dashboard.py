@@ -3,13 +3,8 @@ page, a county ranking, and XLSX/CSV downloads for the browser session. Every nu
 supervision.statistics, the same module the /api/v1/stats API and its exports use."""
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date
-
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, render_template, request, url_for
-from flask_babel import force_locale
 
 from app.extensions import db
 from app.web import register_page_errors, requires
@@ -186,79 +181,24 @@ def _download(body: bytes, mimetype: str, name: str) -> Response:
 @bp.get("/dashboard/export.xlsx")
 @requires(_city_level)
 def export_xlsx():
-    from supervision import statistics
+    from app.extensions import utcnow
+    from supervision import exports
 
-    filters = _filters(request.args, warn=False)
-    builder = getattr(statistics, "export_xlsx", None)
-    with force_locale("zh"):
-        body = builder(filters) if builder else _build_xlsx(statistics, filters)
-    return _download(body, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"tongquan-stats-{date.today().isoformat()}.xlsx")
+    filters, now = _filters(request.args, warn=False), utcnow()
+    return _download(exports.workbook(filters, now), exports.XLSX_TYPE, f"tongquan-stats-{exports.stamp(now)}.xlsx")
 
 
 @bp.get("/dashboard/export.csv")
 @requires(_city_level)
 def export_csv():
-    from supervision import statistics
+    from app.extensions import utcnow
+    from supervision import exports, statistics
 
-    filters = _filters(request.args, warn=False)
+    filters, now = _filters(request.args, warn=False), utcnow()
     by = request.args.get("by", "county")
     if by not in statistics.DIMENSIONS:
         by = "county"
-    builder = getattr(statistics, "export_csv", None)
-    with force_locale("zh"):
-        body = builder(filters, by) if builder else _build_csv(statistics, by, statistics.breakdown(by, filters))
-    return _download(body, "text/csv; charset=utf-8", f"tongquan-stats-{by}-{date.today().isoformat()}.csv")
+    return _download(exports.csv_bytes(filters, by, now), exports.CSV_TYPE,
+                     f"tongquan-stats-{by}-{exports.stamp(now)}.csv")
 
 
-def _header(statistics, key: str) -> str:
-    return statistics.FIGURE_ZH.get(key) or str(LABELS.get(key, key))
-
-
-def _columns(statistics, by: str) -> list[str]:
-    return ["key", "label", *statistics.FIGURE_KEYS, *(["satisfaction_flag"] if by == "county" else [])]
-
-
-def _cell(row: dict, key: str):
-    value = row.get(key)
-    if key == "satisfaction_flag":
-        return _("是") if value else _("否")
-    return value
-
-
-def _build_csv(statistics, by: str, rows: list[dict]) -> bytes:
-    out = io.StringIO()
-    cols = _columns(statistics, by)
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([_header(statistics, c) for c in cols])
-    for row in rows:
-        writer.writerow(["" if _cell(row, c) is None else _cell(row, c) for c in cols])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens the Chinese correctly
-
-
-def _build_xlsx(statistics, filters) -> bytes:
-    from datetime import datetime
-
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = str(LABELS["summary"])
-    ws.append([str(LABELS["filters"])])
-    for line in statistics.describe_filters(filters):
-        ws.append(list(line))
-    ws.append([str(LABELS["generated"]), datetime.now().strftime("%Y-%m-%d %H:%M")])
-    ws.append([])
-    summary = statistics.summary(filters)
-    for key in statistics.FIGURE_KEYS:
-        ws.append([statistics.FIGURE_ZH[key], summary.get(key)])
-    for by in statistics.DIMENSIONS:
-        rows = statistics.breakdown(by, filters)
-        sheet = wb.create_sheet(statistics.DIMENSION_ZH[by])
-        cols = _columns(statistics, by)
-        sheet.append([_header(statistics, c) for c in cols])
-        for row in rows:
-            sheet.append([_cell(row, c) for c in cols])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
