@@ -98,7 +98,9 @@ def test_claim_feedback_and_close_through_the_pages(client):
 
     page = client.get("/regulator").get_data(as_text=True)
     row = row_of(page, push.id)
-    assert case_no in row and f'/cases/{case_no}' in row and "认领" in row
+    # the case number opens the push (the regulator's view of the case: the case page is the handlers')
+    assert case_no in row and f'/regulator/pushes/{push.id}"' in row and "认领" in row
+    assert "赣州市行政审批局" in row  # the deciding organisation by name, not its code
     token = csrf_token(client, "/regulator")
 
     r = client.post(f"/regulator/pushes/{push.id}/claim", data={"csrf_token": token})
