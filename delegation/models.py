@@ -173,6 +173,15 @@ class CaseNoCounter(db.Model):
     last: Mapped[int] = mapped_column(default=0)
 
 
+# The states in which a case's clock runs (unless paused), and the partial indexes' predicates. Queries that mean to
+# use such an index repeat its predicate word for word (sa.text), so that the planner proves the index applies.
+OPEN_CLOCK_STATES = ("accepted", "county_review", "forwarded", "city_review", "returned")
+CLOCK_RUNNING_SQL = f"{_in('state', OPEN_CLOCK_STATES)} AND paused_at IS NULL"
+FINAL_STATE_VALUES = ("concluded", "refused", "terminated", "withdrawn")
+COMMITMENT_OPEN_SQL = f"commitment_met_at IS NULL AND NOT ({_in('state', FINAL_STATE_VALUES)})"
+# the city approvers' queue (app/web/city.py _queue_filter): at the city, or suspended by the city
+CITY_QUEUE_SQL = ("state IN ('forwarded', 'city_review') OR (state = 'suspended' AND resume_state = 'city_review')")
+
 ACCEPTED_STATES = ("accepted", "county_review", "forwarded", "city_review", "returned", "decided", "concluded",
                    "suspended")
 
@@ -204,6 +213,19 @@ class Case(db.Model):
         sa.Index("ix_case_file_commitment", "commitment_deadline",
                  postgresql_where=sa.text("commitment_deadline IS NOT NULL"),
                  sqlite_where=sa.text("commitment_deadline IS NOT NULL")),
+        # -- the lists and the jobs (migration 0007): each list is an index range scan in its own order --
+        # a county's cases newest first (window desk "recent", GET /api/v1/cases as county staff)
+        sa.Index("ix_case_file_county_id", "county_code", "id"),
+        # a state's cases newest first, whoever sees them all (GET /api/v1/cases?state=… as the city bureau)
+        sa.Index("ix_case_file_state_id", "state", "id"),
+        # a city section's cases (its own items) by state, newest first
+        sa.Index("ix_case_file_department_state", "department_code", "state", "id"),
+        # the deadline sweep: the running clocks by flag and deadline (delegation.clock.sweep_flags)
+        sa.Index("ix_case_file_clock", "due_flag", "due_at",
+                 postgresql_where=sa.text(CLOCK_RUNNING_SQL), sqlite_where=sa.text(CLOCK_RUNNING_SQL)),
+        # the 容缺 commitments still open (delegation.cases.sweep terminates the broken ones)
+        sa.Index("ix_case_file_commitment_open", "commitment_deadline",
+                 postgresql_where=sa.text(COMMITMENT_OPEN_SQL), sqlite_where=sa.text(COMMITMENT_OPEN_SQL)),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str] = mapped_column(sa.String(40), unique=True)
@@ -334,6 +356,9 @@ class CaseEvent(db.Model):
 
 # The period filter of the statistics works on the application date.
 sa.Index("ix_case_file_created_at", Case.created_at)
+# The city approvers' queue in deadline order (cases without a deadline last), app/web/review.py deadline_page.
+sa.Index("ix_case_file_city_queue", Case.due_at.is_(None), Case.due_at, Case.id,
+         postgresql_where=sa.text(CITY_QUEUE_SQL), sqlite_where=sa.text(CITY_QUEUE_SQL))
 
 RATING_LABELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 

@@ -1,0 +1,317 @@
+"""Intake through HTTP against issue 7's target; one run appends its rows to bench/RESULTS.md.
+
+    .venv/bin/python bench/intake_bench.py                         # make bench
+    .venv/bin/python bench/intake_bench.py --seconds 10 --no-record    # a quick try
+    .venv/bin/python bench/intake_bench.py --profile /tmp/intake.html  # the request path under pyinstrument
+
+The production profile, on loopback: a throwaway PostgreSQL server (tests/pgserver.py), migrated and seeded with
+the demo data; gunicorn started as `make serve-prod` starts it (`gunicorn -c gunicorn.conf.py wsgi:app`,
+TONGQUAN_ENV=production: JSON logs, metrics, the connection pool; no jobs in the web workers — the exchange,
+deadline and supervision jobs belong to `flask --app wsgi worker`, which is not started here: the case.forward
+messages of forward_only cases are signed into the outbox by the request and wait there).
+
+The load comes from other processes (--clients, each one keep-alive connection, closed loop): each logs in as
+the window user of a different county (POST /api/v1/auth/token, once) and then, until --seconds have passed,
+registers a case (POST /api/v1/cases, every material present) and accepts it (POST /api/v1/cases/<no>/actions
+{"action": "accept"}), over items of every mode of the demo catalogue. Figures: cases created and accepted per
+second, and the latency of each request (P50 / P95 / P99). Target: 300 cases/s on 2 cores, P95 < 100 ms.
+The client processes share the 2 cores with the server: on a separate load machine the server would have them.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.exchange_bench import RESULTS, Row, record, verdict  # noqa: E402
+
+TARGET_RATE, TARGET_P95_MS = 300.0, 100.0
+NODE_ID = "360700"
+DB_NAME = "tq_intake_bench"
+ENTERPRISE = {"kind": "enterprise", "name": "赣州市示范贸易有限公司", "id_code": "91350100M000100Y43",
+              "phone": "0797-8123456"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (reopened if the server closes it)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.token = None
+
+    def request(self, method: str, path: str, body=None) -> tuple[int, dict, float]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        t0 = time.perf_counter()
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                payload = r.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.conn.close()  # the server closed an idle keep-alive connection: reconnect once
+                if attempt == 2:
+                    raise
+        elapsed = time.perf_counter() - t0
+        return r.status, (json.loads(payload) if payload else {}), elapsed
+
+
+def client_main(port: int, username: str, items: list[dict], start_at: float, seconds: float, out) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    c = Client(port)
+    status, body, _ = c.request("POST", "/api/v1/auth/token", {"username": username, "password": "demo"})
+    assert status == 200, (status, body)
+    c.token = body["token"]
+    create_ms, accept_ms, done, errors = [], [], 0, []
+    while time.time() < start_at:
+        time.sleep(0.005)
+    deadline = start_at + seconds
+    i = 0
+    while time.time() < deadline:
+        item = items[i % len(items)]
+        i += 1
+        body = {"item_code": item["code"], "applicant": ENTERPRISE,
+                "materials": [{"code": m["code"], "present": True} for m in item["materials"]]}
+        status, case, elapsed = c.request("POST", "/api/v1/cases", body)
+        create_ms.append(elapsed * 1000)
+        if status != 201:
+            errors.append(f"create {status} {case}")
+            continue
+        status, acted, elapsed = c.request("POST", f"/api/v1/cases/{case['case_no']}/actions", {"action": "accept"})
+        accept_ms.append(elapsed * 1000)
+        if status != 200:
+            errors.append(f"accept {status} {acted}")
+            continue
+        done += 1
+    out.put({"user": username, "create_ms": create_ms, "accept_ms": accept_ms, "done": done,
+             "errors": errors[:5], "error_count": len(errors)})
+
+
+def prepare_database(server) -> str:
+    import flask_migrate
+    import sqlalchemy as sa
+
+    from bench.lists_bench import make_app
+
+    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    url = sa.engine.make_url(server.url()).set(database=DB_NAME).render_as_string(hide_password=False)
+    app = make_app(url)
+    with app.app_context():
+        from app.extensions import db
+        from delegation.seed import seed_demo
+
+        flask_migrate.upgrade()
+        seed_demo(NODE_ID)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return url
+
+
+def pick_items(url: str, counties: list[str]) -> list[dict]:
+    """Items of every mode, delegated to every county of the run, without a per-hour limit."""
+    import sqlalchemy as sa
+
+    from bench.lists_bench import make_app
+
+    app = make_app(url)
+    with app.app_context():
+        from app.extensions import db
+        from delegation.models import Delegation, Item
+
+        picked, modes = [], {}
+        for item in db.session.execute(sa.select(Item).where(Item.active.is_(True)).order_by(Item.id)
+                                       ).unique().scalars():
+            granted = db.session.execute(sa.select(sa.func.count()).select_from(Delegation).where(
+                Delegation.item_id == item.id, Delegation.division_code.in_(counties),
+                Delegation.granted.is_(True))).scalar()
+            if granted < len(counties) or modes.get(item.mode, 0) >= 4:
+                continue
+            modes[item.mode] = modes.get(item.mode, 0) + 1
+            picked.append({"code": item.code, "mode": item.mode,
+                           "materials": [{"code": m.code} for m in item.materials]})
+        db.session.remove()
+        db.engine.dispose()
+    return picked
+
+
+def window_users(url: str, n: int) -> list[tuple[str, str]]:
+    import sqlalchemy as sa
+
+    from bench.lists_bench import make_app
+
+    app = make_app(url)
+    with app.app_context():
+        from app.extensions import db
+        from delegation.models import Org, User
+
+        rows = db.session.execute(sa.select(User.username, Org.division_code).join(Org, Org.id == User.org_id)
+                                  .where(User.role == "window").order_by(User.username)).all()
+        db.session.remove()
+        db.engine.dispose()
+    return [(u, d) for u, d in rows][:n]
+
+
+def start_gunicorn(url: str, port: int, workers: int, instance: str, log: Path, profile: Path | None):
+    env = {**os.environ, "TONGQUAN_ENV": "production", "DATABASE_URL": url, "NODE_ID": NODE_ID,
+           "SECRET_KEY": "bench-secret-key-0123456789abcdef", "INSTANCE_PATH": instance,
+           "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
+           "PROMETHEUS_MULTIPROC_DIR": str(Path(instance) / "metrics")}
+    bin_dir = Path(sys.executable).parent
+    if profile:
+        # one worker under pyinstrument (the whole request path, as one process sees it)
+        cmd = [str(bin_dir / "pyinstrument"), "-r", "html", "-o", str(profile), "-m", "gunicorn",
+               "-c", "gunicorn.conf.py", "wsgi:app", "--workers", "1"]
+    else:
+        cmd = [str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer /healthz")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the timed run")
+    parser.add_argument("--clients", type=int, default=8, help="client processes (one connection each)")
+    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-record", action="store_true", help="print the figures, do not append to RESULTS.md")
+    parser.add_argument("--profile", type=Path, help="run one gunicorn worker under pyinstrument, HTML here")
+    parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
+    args = parser.parse_args(argv)
+
+    import sqlalchemy as sa
+
+    from tests.pgserver import PgServer, wait_ready
+
+    started = datetime.now()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    workers = args.workers or min(2 * (os.cpu_count() or 1) + 1, 12)
+    server = PgServer().start()
+    gunicorn = None
+    instance = tempfile.mkdtemp(prefix="tq-intake-bench-")
+    log = Path(instance) / "gunicorn.log"
+    try:
+        wait_ready(server.url())
+        url = prepare_database(server)
+        users = window_users(url, args.clients)
+        items = pick_items(url, sorted({d for _u, d in users}))
+        port = free_port()
+        gunicorn = start_gunicorn(url, port, workers, instance, log, args.profile)
+        print(f"gunicorn up on 127.0.0.1:{port} ({1 if args.profile else workers} workers); {len(users)} clients "
+              f"({', '.join(u for u, _d in users)}); items {', '.join(i['code'] + '/' + i['mode'] for i in items)}",
+              flush=True)
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        start_at = time.time() + 3.0  # every client logged in first
+        procs = [ctx.Process(target=client_main, args=(port, u, items, start_at, args.seconds, out))
+                 for u, _d in users]
+        for p in procs:
+            p.start()
+        reports = [out.get(timeout=args.seconds + 120) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        elapsed = args.seconds
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            cases_n = conn.execute(sa.text("SELECT count(*) FROM case_file")).scalar()
+            accepted_n = conn.execute(sa.text("SELECT count(*) FROM case_file WHERE accepted_at IS NOT NULL")).scalar()
+            outbox_n = conn.execute(sa.text("SELECT count(*) FROM outbox_message")).scalar() \
+                if sa.inspect(conn).has_table("outbox_message") else None
+        engine.dispose()
+    finally:
+        if gunicorn is not None:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            try:
+                gunicorn.wait(timeout=60 if args.profile else 30)
+            except subprocess.TimeoutExpired:
+                os.killpg(gunicorn.pid, signal.SIGKILL)
+        server.stop()
+
+    done = sum(r["done"] for r in reports)
+    errors = sum(r["error_count"] for r in reports)
+    create_ms = [x for r in reports for x in r["create_ms"]]
+    accept_ms = [x for r in reports for x in r["accept_ms"]]
+    all_ms = create_ms + accept_ms
+    rate = done / elapsed
+    p50, p95, p99 = (percentile(all_ms, p) for p in (0.5, 0.95, 0.99))
+    for r in reports:
+        if r["errors"]:
+            print(f"{r['user']}: {r['error_count']} errors, e.g. {r['errors'][0]}")
+    print(f"{done:,} cases created and accepted in {elapsed:.0f} s: {rate:.1f}/s; requests P50 {p50:.1f} ms, "
+          f"P95 {p95:.1f} ms, P99 {p99:.1f} ms; {errors} errors; {cases_n:,} cases, {accepted_n:,} accepted in the "
+          f"database; outbox {outbox_n}", flush=True)
+    if args.profile:
+        print(f"profile written to {args.profile}")
+    setup = (f"gunicorn {1 if args.profile else workers} sync workers + PostgreSQL on loopback, {len(procs)} client "
+             f"processes (keep-alive, {len(items)} items of every mode, window users of {len(users)} counties), "
+             f"{elapsed:.0f} s")
+    rows = [
+        Row(f"intake through HTTP: cases created and accepted per second (POST /api/v1/cases + POST …/actions "
+            f"accept), {setup}; {done:,} cases, {errors} errors", f"{rate:.1f} cases/s", "≥ 300 cases/s (2 cores)",
+            verdict(rate >= TARGET_RATE and errors == 0)),
+        Row(f"intake request latency, {len(all_ms):,} requests: P95 (P50 {p50:.1f} ms, P99 {p99:.1f} ms; create P95 "
+            f"{percentile(create_ms, 0.95):.1f} ms, accept P95 {percentile(accept_ms, 0.95):.1f} ms)",
+            f"{p95:.1f} ms", "P95 < 100 ms", verdict(p95 < TARGET_P95_MS)),
+        Row("load average (1, 5, 15 min) when the run started", load),
+    ]
+    for r in rows:
+        print(f"{r.figure}: {r.measured} [{r.target}] {r.result}")
+    if not args.no_record and not args.profile:
+        note = args.note or "intake benchmark (bench/intake_bench.py)."
+        record(args.results, started, rows, note)
+        print(f"appended to {args.results}")
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

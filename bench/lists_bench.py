@@ -1,0 +1,286 @@
+"""The case lists at 1,000,000 cases against issue 7's target; one run appends its rows to bench/RESULTS.md.
+
+    .venv/bin/python bench/lists_bench.py                          # 1,000,000 cases (make bench)
+    .venv/bin/python bench/lists_bench.py --cases 50000 --no-record    # a quick try
+    .venv/bin/python bench/lists_bench.py --keep --no-record        # leave the seeded server running (prints its URL)
+    .venv/bin/python bench/lists_bench.py --url postgresql+psycopg://postgres@127.0.0.1:PORT/tq_lists_bench --no-record
+                                                                    # time again on a database seeded before
+
+A throwaway PostgreSQL server is started the way the tests start theirs (tests/pgserver.py), migrated with
+Alembic, seeded with the demo data and then `seed_bulk(N)` (delegation/bulk.py), VACUUM ANALYZE. Then, through the
+whole Flask stack in this process (the test client: routing, authentication, the query, serialisation / the
+template), each list --runs times after a warm-up, first page and a keyset-deep page (the cursor of the row
+--depth rows down): a county window's case list (GET /api/v1/cases as its window user, and the window desk
+/window) and the city approver's queue (GET /api/v1/cases?state=city_review as city-approver, and the city desk
+/city). P50 / P95 per list. Target: P95 < 50 ms (issue 7). --explain writes EXPLAIN ANALYZE of every statement.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.exchange_bench import RESULTS, Row, record, verdict  # noqa: E402
+
+TARGET_MS = 50.0
+NODE_ID = "360700"
+DB_NAME = "tq_lists_bench"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def make_app(url: str):
+    from app import create_app
+    from config import load_settings
+
+    env = {"TONGQUAN_ENV": "testing", "DATABASE_URL": url, "NODE_ID": NODE_ID,
+           "INSTANCE_PATH": tempfile.mkdtemp(prefix="tq-bench-"), "SECRET_KEY": "bench-secret-key-0123456789"}
+    return create_app(load_settings(env))
+
+
+def seeded_database(server, name: str, cases: int, seed: str) -> tuple[str, dict, float]:
+    """Create `name` on the server, migrate, seed the demo data and `seed_bulk(cases)`, VACUUM ANALYZE.
+    Returns (url, what seed_bulk added, seconds it took)."""
+    import flask_migrate
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = sa.engine.make_url(server.url()).set(database=name).render_as_string(hide_password=False)
+    app = make_app(url)
+    with app.app_context():
+        from app.extensions import db
+        from delegation.bulk import seed_bulk
+        from delegation.seed import seed_demo
+
+        flask_migrate.upgrade()
+        seed_demo(NODE_ID)
+        db.session.commit()
+        t0 = time.perf_counter()
+        seeded = seed_bulk(cases, seed=seed,
+                           progress=lambda done, s: print(f"  seeded {done:,} in {s:.0f} s", flush=True))
+        seed_s = time.perf_counter() - t0
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+        db.session.remove()
+        db.engine.dispose()
+    return url, seeded, seed_s
+
+
+def login(client, username: str, password: str = "demo") -> None:
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    r = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+
+
+def capture_statements(fn):
+    """The SELECT statements fn() sends, with their parameters."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+
+    captured = []
+
+    def grab(conn_, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        fn()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", grab)
+    return captured
+
+
+def explain(statements) -> str:
+    from app.extensions import db
+
+    out = []
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for statement, parameters in statements:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            out.append(statement.replace("\n", " ") + "\n" + repr(parameters) + "\n"
+                       + "\n".join(r[0] for r in cur.fetchall()))
+        raw.rollback()
+    finally:
+        raw.close()
+    return "\n\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=100, help="timed requests per list (after one warm-up)")
+    parser.add_argument("--depth", type=int, default=5_000, help="rows down the list for the deep page's cursor")
+    parser.add_argument("--seed", default="bench")
+    parser.add_argument("--url", help="an already seeded database (skips starting a server and seeding)")
+    parser.add_argument("--keep", action="store_true", help="leave the server running at the end (prints its URL)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-record", action="store_true", help="print the figures, do not append to RESULTS.md")
+    parser.add_argument("--explain", type=Path, help="write EXPLAIN ANALYZE of each list's statements here")
+    parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
+    args = parser.parse_args(argv)
+
+    import sqlalchemy as sa
+
+    from tests.pgserver import PgServer, wait_ready
+
+    started = datetime.now()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    server = None
+    seeded, seed_s = None, None
+    try:
+        if args.url:
+            url = args.url
+        else:
+            server = PgServer().start()
+            wait_ready(server.url())
+            url, seeded, seed_s = seeded_database(server, DB_NAME, args.cases, args.seed)
+            print(f"seeded {args.cases:,} cases in {seed_s:.1f} s; database {url}", flush=True)
+        app = make_app(url)
+        results: list[tuple[str, str, list[float], int]] = []
+        explains = []
+        with app.app_context():
+            from app.extensions import db
+            from delegation.models import Case
+            from app.web.city import _queue_filter
+
+            total = db.session.execute(sa.text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'case_file'")
+                                       ).scalar()
+            county = db.session.execute(sa.select(Case.county_code, sa.func.count()).group_by(Case.county_code)
+                                        .order_by(sa.func.count().desc()).limit(1)).first()
+            county_code, county_cases = county
+            # Deep cursors: the id of the row --depth rows down each list, in the list's own order.
+            window_deep = db.session.execute(sa.select(Case.id).where(Case.county_code == county_code)
+                                             .order_by(Case.id.desc()).offset(min(args.depth, county_cases // 2))
+                                             .limit(1)).scalar()
+            recent_deep = window_deep
+            city_where = (Case.mode != "direct", Case.forwarded_at.is_not(None))
+            city_review_n = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(
+                *city_where, Case.state == "city_review")).scalar()
+            city_deep = db.session.execute(sa.select(Case.id).where(*city_where, Case.state == "city_review")
+                                           .order_by(Case.id.desc()).offset(min(args.depth, city_review_n // 2))
+                                           .limit(1)).scalar()
+            queue_n = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(
+                *city_where, _queue_filter())).scalar()
+            queue_deep = db.session.execute(sa.select(Case.id).where(*city_where, _queue_filter()).order_by(
+                Case.due_at.is_(None), Case.due_at, Case.id).offset(min(args.depth, queue_n // 2)).limit(1)).scalar()
+            db.session.remove()
+
+            window_user, city_user = f"window-{county_code}", "city-approver"
+            from app.auth import issue_token
+            from delegation.models import User
+
+            def token(username):
+                user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one()
+                t = issue_token(user)
+                db.session.remove()
+                return t
+
+            api_headers = {"window": {"Authorization": f"Bearer {token(window_user)}"},
+                           "city": {"Authorization": f"Bearer {token(city_user)}"}}
+        clients = {"window": app.test_client(), "city": app.test_client()}
+        login(clients["window"], window_user)
+        login(clients["city"], city_user)
+
+        lists = [
+            ("window", f"API county window list, first page (GET /api/v1/cases as {window_user}, 50 rows)",
+             "/api/v1/cases", True),
+            ("window", f"API county window list, deep page (after the row {min(args.depth, county_cases // 2):,} down)",
+             f"/api/v1/cases?after={window_deep}", True),
+            ("window", "window desk /window, first page (queue 待受理, 30 rows)", "/window", False),
+            ("window", "window desk /window?queue=recent (every case of the county), first page",
+             "/window?queue=recent", False),
+            ("window", f"window desk /window?queue=recent, deep page (after the row {min(args.depth, county_cases // 2):,} down)",
+             f"/window?queue=recent&after={recent_deep}", False),
+            ("city", f"API city approver's queue, first page (GET /api/v1/cases?state=city_review as {city_user}, "
+                     f"50 rows of {city_review_n:,})", "/api/v1/cases?state=city_review", True),
+            ("city", "API city approver's queue, deep page (after the row "
+                     f"{min(args.depth, city_review_n // 2):,} down)",
+             f"/api/v1/cases?state=city_review&after={city_deep}", True),
+            ("city", f"city desk /city, first page (deadline order, 30 rows of {queue_n:,})", "/city", False),
+            ("city", f"city desk /city, deep page (after the row {min(args.depth, queue_n // 2):,} down)",
+             f"/city?after={queue_deep}", False),
+        ]
+        for who, label, path, api in lists:
+            client = clients[who]
+            headers = api_headers[who] if api else {}
+
+            def call():
+                r = client.get(path, headers=headers)
+                assert r.status_code == 200, (path, r.status_code, r.get_data(as_text=True)[:300])
+                return r
+
+            with app.app_context():
+                warm = call()
+                if api:
+                    n_rows = len(warm.get_json()["items"])
+                else:
+                    n_rows = warm.get_data(as_text=True).count("/case/")  # rough: links to cases
+                if args.explain:
+                    statements = capture_statements(call)
+                    explains.append(f"==== {label} ({path})\n\n" + explain(statements))
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - t0) * 1000)
+            results.append((label, path, times, n_rows))
+            print(f"{label}: P50 {percentile(times, 0.5):.1f} ms, P95 {percentile(times, 0.95):.1f} ms", flush=True)
+        if args.explain:
+            args.explain.write_text("\n\n".join(explains), encoding="utf-8")
+            print(f"EXPLAIN ANALYZE written to {args.explain}")
+        with app.app_context():
+            from app.extensions import db
+
+            migration = db.session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if server is not None:
+            if args.keep:
+                print(f"server left running: {url} (stop: pg_ctl -D {server.data} stop)")
+            else:
+                server.stop()
+
+    rows = []
+    for label, path, times, n_rows in results:
+        p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+        rows.append(Row(f"{label}, {int(total):,} cases in the database, county {county_code} with "
+                        f"{county_cases:,}; {args.runs} requests after a warm-up: P95 (P50 {p50:.1f} ms)",
+                        f"{p95:.1f} ms", "P95 < 50 ms (1,000,000 cases)", verdict(p95 < TARGET_MS)))
+    if seed_s is not None:
+        rows.append(Row(f"seed-bulk {args.cases:,} cases, then VACUUM ANALYZE", f"{seed_s:.1f} s"))
+    rows.append(Row("load average (1, 5, 15 min) when the run started", load))
+    for r in rows:
+        print(f"{r.figure}: {r.measured} [{r.target}] {r.result}")
+    if not args.no_record:
+        note = args.note or f"list benchmark (bench/lists_bench.py), schema at migration {migration}."
+        record(args.results, started, rows, note)
+        print(f"appended to {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
