@@ -347,20 +347,29 @@ def _fill(parent: etree._Element, fields: tuple[Field, ...], data: dict[str, Any
 
 def _read(element: etree._Element, fields: tuple[Field, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    children: dict[str, list[etree._Element]] | None = None
     for f in fields:
-        if f.kind == "list":
-            container = element.find(_q(f.tag)) if f.tag else element
-            items = [] if container is None else container.findall(_q(f.item))
-            out[f.key] = [_read(i, f.fields) if f.fields else (i.text or "") for i in items]
-            continue
         if f.attr:
             raw = element.get(f.tag)
             if raw is not None:
                 out[f.key] = _parse_scalar(raw, f.kind)
             continue
-        child = element.find(_q(f.tag))
-        if child is None:
+        if children is None:  # one pass over the children instead of a find() per field
+            children = {}
+            for child in element:
+                children.setdefault(child.tag, []).append(child)
+        if f.kind == "list":
+            if f.tag:
+                container = children.get(_q(f.tag))
+                items = [] if container is None else container[0].findall(_q(f.item))
+            else:
+                items = children.get(_q(f.item), [])
+            out[f.key] = [_read(i, f.fields) if f.fields else (i.text or "") for i in items]
             continue
+        found = children.get(_q(f.tag))
+        if found is None:
+            continue
+        child = found[0]
         out[f.key] = _read(child, f.fields) if f.kind == "group" else _parse_scalar(child.text or "", f.kind)
     return out
 
@@ -475,9 +484,15 @@ def _render_items(out: list[str], f: Field, items: list[Any], indent: str) -> No
             out.append(f"{indent}<{f.item}>{_rtext(item, 'str').translate(_TEXT_ESCAPES)}</{f.item}>\n")
 
 
-@lru_cache(maxsize=None)
+_KEYS: dict[int, frozenset[str]] = {}
+
+
 def _keys_of(fields: tuple[Field, ...]) -> frozenset[str]:
-    return frozenset(f.key for f in fields)
+    # By identity: the field tables are module constants, and hashing nested dataclasses costs more than this.
+    keys = _KEYS.get(id(fields))
+    if keys is None:
+        keys = _KEYS[id(fields)] = frozenset(f.key for f in fields)
+    return keys
 
 
 def _render(env: Envelope) -> str:

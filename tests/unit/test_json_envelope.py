@@ -499,3 +499,69 @@ def test_lone_surrogates_are_schema_invalid_and_the_reason_stays_printable(node_
     error = rejected("schema_invalid", hand_made_jws(text.encode(), node_keys[COUNTY][0]), trust)
     assert "body.acceptance.by" in error.reason and "Unknown field" in error.reason
     error.reason.encode("utf-8")  # safe to log, store and send back in a receipt
+
+
+# ------------------------------------------------------------------------------------------- fast path (issue 7)
+
+
+def _marshmallow(d):
+    from exchange.jsonschemas import EnvelopeSchema
+
+    try:
+        return EnvelopeSchema().load(d)
+    except Exception:  # noqa: BLE001 - ValidationError, or a TypeError on an odd value: rejected either way
+        return None
+
+
+@pytest.mark.parametrize("type_", MESSAGE_TYPES)
+def test_fast_path_accepts_what_marshmallow_accepts_with_the_same_result(type_):
+    from exchange.jsonschemas import fast_load
+
+    d = payload_of(make_envelope(type_))
+    fast = fast_load(d)
+    assert fast is not None and fast == _marshmallow(d)
+    assert fast.body == SAMPLES[type_][2]
+
+
+@pytest.mark.parametrize("type_,path,value,valid", SIMPLE_TYPE_CASES)
+def test_fast_path_never_accepts_what_marshmallow_refuses(type_, path, value, valid):
+    from exchange.jsonschemas import fast_load
+
+    env = make_envelope(type_)
+    d = payload_of(env)
+    # The same change, made to the payload dict (the model may not even hold such a value).
+    target: Any = d
+    parts = path.replace("from_node", "from.node").replace("to_org", "to.org").split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[int(parts[-1]) if parts[-1].isdigit() else parts[-1]] = value
+    fast = fast_load(d)
+    slow = _marshmallow(d)
+    assert (slow is not None) == valid
+    assert fast == slow if valid else fast is None
+
+
+@pytest.mark.parametrize("mutation", [
+    lambda d: d.__setitem__("sequence", True),
+    lambda d: d.__setitem__("sequence", 0),
+    lambda d: d.__setitem__("sequence", "3"),
+    lambda d: d.__setitem__("case_no", None),
+    lambda d: d.__setitem__("extra", 1),
+    lambda d: d["body"].__setitem__("extra", 1),
+    lambda d: d["body"]["materials"][0].__setitem__("core", "true"),
+    lambda d: d["body"]["materials"][0].__setitem__("files", "abc"),
+    lambda d: d["body"]["materials"].append(dict(d["body"]["materials"][0])),
+    lambda d: d["body"]["item"].__setitem__("mode", ["direct"]),
+    lambda d: d["body"].pop("item"),
+    lambda d: d["attachments"][0].__setitem__("size", -1),
+    lambda d: d["attachments"][0].__setitem__("size", 1.5),
+    lambda d: d.__setitem__("version", 1),
+    lambda d: d.__setitem__("type", "case.decision"),
+    lambda d: d["from"].__setitem__("node", 360730),
+])
+def test_fast_path_refuses_odd_values(mutation):
+    from exchange.jsonschemas import fast_load
+
+    d = payload_of(make_envelope("case.forward"))
+    mutation(d)
+    assert fast_load(d) is None and _marshmallow(d) is None

@@ -506,3 +506,85 @@ def test_certificate_and_fingerprint(node_keys):
     fp = keys.fingerprint(again)
     assert len(fp) == 95 and fp == fp.upper() and fp.count(":") == 31
     assert fp.replace(":", "").lower() == hashlib.sha256(again.public_bytes(Encoding.DER)).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- fast paths (issue 7)
+
+
+@pytest.mark.parametrize("type_", MESSAGE_TYPES)
+def test_text_form_is_byte_for_byte_what_lxml_writes(type_):
+    """sign/encode write the document as text; it must be exactly lxml's pretty print of the element tree."""
+    env = make_envelope(type_)
+    env.body = copy.deepcopy(env.body)
+    expected = etree.tostring(xmlform._build(env), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    assert xmlform.encode(env) == expected
+
+
+def test_text_form_escapes_like_lxml():
+    env = make_envelope("case.forward")
+    env.body["comment"] = 'a & b < c > d "e" \'f\' \r\n\tend'
+    env.attachments = [dataclasses.replace(ATTACHMENTS[0], name='x&y<"z">\t\n\r.pdf')]
+    expected = etree.tostring(xmlform._build(env), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    assert xmlform.encode(env) == expected
+
+
+def test_control_characters_still_refused_with_lxmls_error():
+    env = make_envelope("case.forward")
+    env.body["comment"] = "控制字符\x01"
+    with pytest.raises(ValueError):
+        xmlform.encode(env)
+
+
+def test_signed_info_we_sign_is_what_a_verifier_canonicalises(node_keys):
+    data = signed(make_envelope("case.forward"), node_keys)
+    root = etree.fromstring(data)
+    signed_info = root.find("ds:Signature/ds:SignedInfo", NS)
+    digest = signed_info.findtext("ds:Reference/ds:DigestValue", namespaces=NS)
+    c14n = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False).decode()
+    assert c14n == f"{xmlform._SIGNED_INFO_HEAD}{digest}{xmlform._SIGNED_INFO_TAIL}"
+    assert data.endswith(b"</ds:Signature></Envelope>")  # nothing after the Signature: the digest covers it all
+
+
+def test_processing_instructions_are_malformed(node_keys, trust):
+    data = signed(make_envelope("supervision.claim"), node_keys)
+    rejected("malformed", data.replace(b"<Header>", b"<?evil x?><Header>", 1), trust)
+    rejected("malformed", data.replace(b"?>\n", b"?>\n<?xml-stylesheet href='x'?>\n", 1), trust)
+
+
+def test_inclusive_namespaces_or_extra_signature_parts_are_refused(node_keys, trust):
+    good = etree.fromstring(signed(make_envelope("case.forward"), node_keys))
+    for where in ("ds:SignedInfo/ds:CanonicalizationMethod", "ds:SignedInfo/ds:Reference/ds:Transforms/ds:Transform[2]"):
+        evil = copy.deepcopy(good)
+        etree.SubElement(evil.find(f"ds:Signature/{where}", NS),
+                         "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces", PrefixList="tq")
+        rejected("signature_invalid", etree.tostring(evil), trust)
+    evil = copy.deepcopy(good)
+    etree.SubElement(evil.find("ds:Signature", NS), f"{{{xmlform.DS_NS}}}Object").text = "x"
+    rejected("signature_invalid", etree.tostring(evil), trust)
+    evil = copy.deepcopy(good)
+    evil.find("ds:Signature/ds:SignatureValue", NS).text = "not base64!"
+    rejected("signature_invalid", etree.tostring(evil), trust)
+
+
+def test_whitespace_after_the_signature_is_signed_content(node_keys, trust):
+    """The enveloped-signature transform removes the Signature element only, never the text after it."""
+    data = signed(make_envelope("case.return"), node_keys)
+    error = rejected("signature_invalid", data.replace(b"</ds:Signature></Envelope>", b"</ds:Signature>\n</Envelope>"),
+                     trust)
+    assert "Digest mismatch" in error.reason
+
+
+def test_expired_certificate_is_not_used(node_keys):
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    key, cert = node_keys[COUNTY]
+    past = datetime.now(timezone.utc) - timedelta(days=30)
+    expired = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.subject)
+               .public_key(key.public_key()).serial_number(1).not_valid_before(past - timedelta(days=1))
+               .not_valid_after(past).sign(key, hashes.SHA256()))
+    data = signed(make_envelope("case.supplement"), node_keys)
+    error = rejected("signature_invalid", data, lambda n: [expired] if n == COUNTY else [])
+    assert "not valid at" in error.reason
