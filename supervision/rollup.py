@@ -49,10 +49,9 @@ def _sum():
     return mapped_column(sa.Float, nullable=False, default=0.0)
 
 
-class StatsCaseRollup(_RollupKey, db.Model):
-    """The additive figures of the cases of one key (statistics._case_facts defines them)."""
+class _CaseSums:
+    """The additive figures of cases (statistics._case_facts defines them)."""
 
-    __tablename__ = "stats_case_rollup"
     total_cases: Mapped[int] = _count()
     accepted: Mapped[int] = _count()
     decided: Mapped[int] = _count()
@@ -75,14 +74,25 @@ class StatsCaseRollup(_RollupKey, db.Model):
     commitment_met: Mapped[int] = _count()
 
 
-class StatsPushRollup(_RollupKey, db.Model):
-    """The supervision pushes of the cases of one key."""
+class _PushSums:
+    """The supervision pushes of cases (statistics._push_facts)."""
 
-    __tablename__ = "stats_push_rollup"
     pushes: Mapped[int] = _count()
     claimed: Mapped[int] = _count()
     with_feedback: Mapped[int] = _count()
     hours_sum: Mapped[float] = _sum()
+
+
+class StatsCaseRollup(_RollupKey, _CaseSums, db.Model):
+    """The figures of the cases of one key."""
+
+    __tablename__ = "stats_case_rollup"
+
+
+class StatsPushRollup(_RollupKey, _PushSums, db.Model):
+    """The supervision pushes of the cases of one key."""
+
+    __tablename__ = "stats_push_rollup"
 
 
 class StatsDaysRollup(_RollupKey, db.Model):
@@ -93,7 +103,7 @@ class StatsDaysRollup(_RollupKey, db.Model):
     cases: Mapped[int] = _count()
 
 
-class StatsCaseFact(db.Model):
+class StatsCaseFact(_CaseSums, _PushSums, db.Model):
     """What one case adds to each figure, as last rolled up."""
 
     __tablename__ = "stats_case_fact"
@@ -104,30 +114,6 @@ class StatsCaseFact(db.Model):
     item_id: Mapped[int]
     mode: Mapped[str] = mapped_column(sa.String(20))
     state: Mapped[str] = mapped_column(sa.String(30))
-    total_cases: Mapped[int] = _count()
-    accepted: Mapped[int] = _count()
-    decided: Mapped[int] = _count()
-    approved: Mapped[int] = _count()
-    concluded: Mapped[int] = _count()
-    on_time_base: Mapped[int] = _count()
-    on_time: Mapped[int] = _count()
-    processing_cases: Mapped[int] = _count()
-    processing_sum: Mapped[float] = _sum()
-    materials_sum: Mapped[float] = _sum()
-    materials_cases: Mapped[int] = _count()
-    steps_sum: Mapped[float] = _sum()
-    steps_cases: Mapped[int] = _count()
-    time_sum: Mapped[float] = _sum()
-    time_cases: Mapped[int] = _count()
-    excluded_no_baseline: Mapped[int] = _count()
-    ratings: Mapped[int] = _count()
-    satisfied: Mapped[int] = _count()
-    commitment_cases: Mapped[int] = _count()
-    commitment_met: Mapped[int] = _count()
-    pushes: Mapped[int] = _count()
-    claimed: Mapped[int] = _count()
-    with_feedback: Mapped[int] = _count()
-    hours_sum: Mapped[float] = _sum()
 
 
 class StatsDirty(db.Model):
