@@ -189,18 +189,12 @@ def window_users(url: str, n: int) -> list[tuple[str, str]]:
     return [(u, d) for u, d in rows][:n]
 
 
-def start_gunicorn(url: str, port: int, workers: int, instance: str, log: Path, profile: Path | None):
+def start_gunicorn(url: str, port: int, workers: int, instance: str, log: Path):
     env = {**os.environ, "TONGQUAN_ENV": "production", "DATABASE_URL": url, "NODE_ID": NODE_ID,
            "SECRET_KEY": "bench-secret-key-0123456789abcdef", "INSTANCE_PATH": instance,
            "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
            "PROMETHEUS_MULTIPROC_DIR": str(Path(instance) / "metrics")}
-    bin_dir = Path(sys.executable).parent
-    if profile:
-        # one worker under pyinstrument (the whole request path, as one process sees it)
-        cmd = [str(bin_dir / "pyinstrument"), "-r", "html", "-o", str(profile), "-m", "gunicorn",
-               "-c", "gunicorn.conf.py", "wsgi:app", "--workers", "1"]
-    else:
-        cmd = [str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
+    cmd = [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     deadline = time.monotonic() + 60
@@ -218,6 +212,44 @@ def start_gunicorn(url: str, port: int, workers: int, instance: str, log: Path, 
     raise RuntimeError("gunicorn did not answer /healthz")
 
 
+def profile_in_process(url: str, username: str, items: list[dict], out: Path, seconds: float) -> None:
+    """The request path of create + accept under pyinstrument, through the WSGI app in this process (the Flask
+    test client: no gunicorn, no network), for --seconds."""
+    from pyinstrument import Profiler
+
+    from bench.lists_bench import make_app
+
+    app = make_app(url)
+    client = app.test_client()
+    r = client.post("/api/v1/auth/token", json={"username": username, "password": "demo"})
+    headers = {"Authorization": f"Bearer {r.get_json()['token']}"}
+
+    def one(i):
+        item = items[i % len(items)]
+        body = {"item_code": item["code"], "applicant": ENTERPRISE,
+                "materials": [{"code": m["code"], "present": True} for m in item["materials"]]}
+        r = client.post("/api/v1/cases", json=body, headers=headers)
+        assert r.status_code == 201, r.get_json()
+        r = client.post(f"/api/v1/cases/{r.get_json()['case_no']}/actions", json={"action": "accept"},
+                        headers=headers)
+        assert r.status_code == 200, r.get_json()
+
+    for i in range(20):
+        one(i)  # warm-up
+    profiler = Profiler(interval=0.0005)
+    n, t0 = 0, time.perf_counter()
+    profiler.start()
+    while time.perf_counter() - t0 < seconds:
+        one(n)
+        n += 1
+    profiler.stop()
+    elapsed = time.perf_counter() - t0
+    out.write_text(profiler.output_html(), encoding="utf-8")
+    out.with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
+    print(f"in process, one client, under the profiler: {n} cases in {elapsed:.1f} s ({n / elapsed:.1f}/s, "
+          f"{elapsed / n * 1000:.1f} ms per case); profile written to {out} and {out.with_suffix('.txt')}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the timed run")
@@ -225,7 +257,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-record", action="store_true", help="print the figures, do not append to RESULTS.md")
-    parser.add_argument("--profile", type=Path, help="run one gunicorn worker under pyinstrument, HTML here")
+    parser.add_argument("--profile", type=Path, help="profile create + accept in this process instead (pyinstrument, HTML here, text beside it)")
     parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
     args = parser.parse_args(argv)
 
@@ -246,7 +278,10 @@ def main(argv=None) -> int:
         users = window_users(url, args.clients)
         items = pick_items(url, sorted({d for _u, d in users}))
         port = free_port()
-        gunicorn = start_gunicorn(url, port, workers, instance, log, args.profile)
+        if args.profile:
+            profile_in_process(url, users[0][0], items, args.profile, args.seconds)
+            return 0
+        gunicorn = start_gunicorn(url, port, workers, instance, log)
         print(f"gunicorn up on 127.0.0.1:{port} ({1 if args.profile else workers} workers); {len(users)} clients "
               f"({', '.join(u for u, _d in users)}); items {', '.join(i['code'] + '/' + i['mode'] for i in items)}",
               flush=True)

@@ -5,6 +5,7 @@ import secrets
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db, utcnow
 from delegation import clock, events, messaging
@@ -83,15 +84,19 @@ def check_applicant_id(kind: str, id_code: str, override: str | None) -> str:
 
 
 def next_case_no(division_code: str, year: int) -> str:
-    counter = db.session.execute(
-        sa.select(CaseNoCounter).filter_by(division_code=division_code, year=year).with_for_update()
-    ).scalar_one_or_none()
-    if counter is None:
-        counter = CaseNoCounter(division_code=division_code, year=year, last=0)
-        db.session.add(counter)
-    counter.last += 1
-    db.session.flush()
-    return f"{division_code}-{year}-{counter.last:06d}"
+    """The next number of the county's year: one upsert (INSERT … ON CONFLICT DO UPDATE … RETURNING), whose row
+    lock holds concurrent intakes of the county until this transaction ends, so numbers are never given twice."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = CaseNoCounter.__table__
+    stmt = insert(table).values(division_code=division_code, year=year, last=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.division_code, table.c.year],
+                                      set_={"last": table.c.last + 1}).returning(table.c.last)
+    last = db.session.execute(stmt).scalar_one()
+    return f"{division_code}-{year}-{last:06d}"
 
 
 def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
@@ -99,7 +104,8 @@ def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[d
     if actor.role is not Role.WINDOW:
         raise Forbidden("role_forbidden", "只有县级窗口人员可以登记办件", "only county window staff register cases")
     now = now or utcnow()
-    item = db.session.execute(sa.select(Item).filter_by(code=item_code, active=True)).unique().scalar_one_or_none()
+    item = db.session.execute(sa.select(Item).filter_by(code=item_code, active=True)
+                              .options(joinedload(Item.materials))).unique().scalar_one_or_none()
     if item is None:
         raise Invalid("item_unknown", f"事项 {item_code} 不存在", f"item {item_code} does not exist",
                       field="item_code")
@@ -125,9 +131,9 @@ def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[d
         case.materials.append(CaseMaterial(code=m.code, name=m.name, core=m.core, required=m.required,
                                            present=m.code in present, position=pos))
     db.session.add(case)
-    db.session.flush()
     _event(case, actor, "submit", None, State.SUBMITTED, now, comment="",
            data={"id_check_override": id_check_override} if id_check_override else None)
+    db.session.flush()  # one flush: the case, its materials and its first event
     return case
 
 

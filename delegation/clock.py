@@ -21,20 +21,51 @@ def office_hours() -> OfficeHours:
 
 
 _calendars: dict[tuple, WorkCalendar] = {}
+_SESSION_KEY = "tongquan.calendar"
 
 
 def load_calendar() -> WorkCalendar:
     """The working-day calendar with the admin's holiday table. Building one costs a year of chinese-calendar
-    look-ups, so it is kept while the (small) table is unchanged."""
-    rows = tuple(db.session.execute(sa.select(HolidayDay.day, HolidayDay.is_workday).order_by(HolidayDay.day)).all())
-    years = tuple(db.session.execute(sa.select(HolidayYear.year).order_by(HolidayYear.year)).scalars())
-    key = (rows, years)
+    look-ups, so it is kept while the (small) table is unchanged. The table is read once per transaction (one
+    statement), not at every deadline computed: an action computes several (acceptance, step, flag)."""
+    session = db.session()
+    cal = session.info.get(_SESSION_KEY)
+    if cal is not None:
+        return cal
+    table = sa.union_all(
+        sa.select(HolidayDay.day, HolidayDay.is_workday, sa.null().label("year")),
+        sa.select(sa.null(), sa.null(), HolidayYear.year),
+    )
+    rows, years = [], []
+    for day, is_workday, year in session.execute(table).all():
+        if year is None:
+            rows.append((day, bool(is_workday)))
+        else:
+            years.append(year)
+    key = (tuple(sorted(rows)), tuple(sorted(years)))
     cal = _calendars.get(key)
     if cal is None:
         if len(_calendars) > 32:
             _calendars.clear()
-        cal = _calendars[key] = WorkCalendar(holiday_table=dict(rows), table_years=years)
+        cal = _calendars[key] = WorkCalendar(holiday_table=dict(key[0]), table_years=key[1])
+    session.info[_SESSION_KEY] = cal
     return cal
+
+
+def _forget_calendar(session, *_args) -> None:
+    session.info.pop(_SESSION_KEY, None)
+
+
+# The transaction's calendar ends with it (another transaction may have changed the table since), and at once when
+# this session writes the holiday table.
+sa.event.listen(sa.orm.Session, "after_commit", _forget_calendar)
+sa.event.listen(sa.orm.Session, "after_rollback", _forget_calendar)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_flush")
+def _holiday_table_written(session, _flush_context) -> None:
+    if any(isinstance(obj, (HolidayDay, HolidayYear)) for obj in (*session.new, *session.dirty, *session.deleted)):
+        _forget_calendar(session)
 
 
 def add_limit(cal: WorkCalendar, start: datetime, unit: str, amount: int) -> datetime:

@@ -15,6 +15,18 @@ from supervision import credit, pushes
 blp = Blueprint("cases", __name__, description="办件 / cases")
 
 
+def _commit_and_keep() -> None:
+    """Commit without expiring what the session holds: the response describes the case as this transaction wrote
+    it (flushed, then committed), so reading it back from the database would cost a round trip per object and
+    relationship for nothing."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def _view(case, actor):
     case.deadline = deadline_details(case)
     case.responsible = responsible_parties(case)
@@ -36,7 +48,7 @@ def create_case(data):
     actor = current_actor()
     case = cases.create_case(actor, data["item_code"], data["applicant"], data["materials"],
                              data.get("id_check_override"))
-    db.session.commit()
+    _commit_and_keep()
     return _view(case, actor)
 
 
@@ -66,7 +78,7 @@ def act(data, case_no):
     """Take an action on the case; the state, role and organisation decide whether it is allowed."""
     actor = current_actor()
     case = cases.perform(actor, case_no, data.pop("action"), data)
-    db.session.commit()
+    _commit_and_keep()
     return _view(case, actor)
 
 
