@@ -4,6 +4,10 @@ The order matters for crash safety: the application, the message log row and the
 together; the inbox file is removed only after that commit. A crash before the commit leaves the file to be
 processed again; a crash after it leaves a file whose MessageId is already logged, which is answered with the
 original receipt and removed, so nothing is lost and nothing is applied twice.
+
+Messages are committed in batches (RECEIVE_BATCH): each one is handled in a SAVEPOINT of the batch's transaction,
+so a message that fails or is quarantined undoes only its own work, and the files of a batch are removed only
+once the whole batch has committed. The same argument holds for a batch as for one message.
 """
 from __future__ import annotations
 
@@ -27,13 +31,73 @@ log = logging.getLogger(__name__)
 NS = "urn:tongquan:exchange:1"
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _peek_parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+RECEIVE_BATCH = 50  # messages applied per transaction
 
 
-def receive(limit: int = 500) -> int:
+class _Run:
+    """One receive pass: the messages handled since the last commit, whose inbox files go once it commits."""
+
+    def __init__(self, bus: Bus, batch: int):
+        self.bus, self.batch = bus, max(1, batch)
+        self.done: list[tuple[str, list[str] | None]] = []  # (file name, its attachments' SHA-256)
+        self.savepoint = None
+        self.any_held = False  # whether held messages may wait for one applied in this pass
+        self.release: set[tuple[str, str]] = set()
+
+    def begin(self) -> None:
+        """The SAVEPOINT of the next message."""
+        if not self.done and db.session.get_bind().dialect.name == "sqlite":
+            # pysqlite opens its transaction only before a write; a SAVEPOINT before it would be SQLite's
+            # outermost transaction, and releasing it would commit each message alone.
+            db.session.execute(sa.text("DELETE FROM inbound_sequence WHERE 0"))
+        self.savepoint = db.session.begin_nested()
+
+    def handled(self, name: str, shas: list[str] | None) -> None:
+        """This message's work is done: it commits with the batch; its file goes after that."""
+        if self.savepoint is not None:
+            self.savepoint.commit()
+        self.savepoint = None
+        self.done.append((name, shas))
+
+    def discard_current(self) -> None:
+        """Undo this message's uncommitted work, and only its (also after a failed flush, which leaves the
+        SAVEPOINT inactive but not yet rolled back)."""
+        if self.savepoint is not None:
+            self.savepoint.rollback()
+        self.savepoint = None
+
+    def failed(self) -> None:
+        """After an error: undo the current message; if the error came outside it (a commit, a removal), roll back
+        whatever is uncommitted, and forget the files of this batch, which are found and answered again."""
+        if self.savepoint is not None:
+            self.discard_current()
+        else:
+            db.session.rollback()
+            self.done = []
+
+    def commit(self) -> None:
+        """Commit the batch, then remove its files (a crash in between leaves files whose MessageId is logged)."""
+        db.session.commit()
+        done, self.done = self.done, []
+        if done:
+            transport = self.bus.transport
+            remove_many = getattr(transport, "remove_many", None)
+            if remove_many is not None:
+                remove_many(self.bus.node_id, done)
+            else:
+                for name, _ in done:
+                    transport.remove(self.bus.node_id, name)
+        release, self.release = self.release, set()
+        for case_no, from_node in sorted(release):
+            _release_held(self.bus, case_no, from_node)
+
+
+def receive(limit: int = 2000, batch: int = RECEIVE_BATCH) -> int:
     """Process what waits in this node's inbox; returns the number of files handled."""
     bus = get_bus()
     handled = 0
-    _release_all_held(bus)
+    run = _Run(bus, batch)
+    run.any_held = _release_all_held(bus)
     try:
         names = bus.transport.list_inbox(bus.node_id)[:limit]
     except TransportError as exc:  # the store is unreachable: try again on the next run, nothing is lost
@@ -41,77 +105,95 @@ def receive(limit: int = 500) -> int:
         return 0
     for name in names:
         try:
-            _receive_one(bus, name)
+            run.begin()
+            _receive_one(run, name)
+            if len(run.done) >= run.batch:
+                run.commit()
         except TransportError as exc:
-            db.session.rollback()
+            run.failed()
             log.warning("inbox file %s not processed: %s", name, exc)
             continue
         except sa.exc.IntegrityError:
             # Another worker logged the same MessageId first; the next pass answers this file as a duplicate.
-            db.session.rollback()
+            run.failed()
             log.info("inbox file %s was taken by another worker", name)
             continue
         except Exception:  # a bug in a handler must not stop the other messages; the file stays for a retry
-            db.session.rollback()
+            run.failed()
             log.exception("inbox file %s failed; it stays in the inbox", name)
             continue
         handled += 1
-    _release_all_held(bus)
+    try:
+        run.commit()
+    except TransportError as exc:
+        log.warning("inbox files not removed (they are answered as duplicates next time): %s", exc)
+    if run.any_held:
+        _release_all_held(bus)
     return handled
 
 
-def _release_all_held(bus: Bus) -> None:
+def _release_all_held(bus: Bus) -> bool:
     """Held messages whose predecessor has been applied (or finally rejected) go now, whatever interrupted the
-    release that should have followed it."""
+    release that should have followed it. Returns whether any message was held."""
     pairs = db.session.execute(
         sa.select(InboundMessage.case_no, InboundMessage.from_node).where(InboundMessage.state == "held").distinct()
     ).all()
+    db.session.commit()  # (ends the read: the batch's transaction starts with its first message)
     for case_no, from_node in pairs:
         try:
             _release_held(bus, case_no, from_node)
         except Exception:
             db.session.rollback()
             log.exception("held messages of case %s from %s not released", case_no, from_node)
+    return bool(pairs)
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _receive_one(bus: Bus, name: str) -> None:
+def _read_attachments(bus: Bus, name: str, env: Envelope) -> list[bytes]:
+    read_many = getattr(bus.transport, "read_attachments", None)
+    if read_many is not None:
+        return read_many(bus.node_id, name, [(att.sha256, att.size) for att in env.attachments])
+    return [bus.transport.read_attachment(bus.node_id, name, att.sha256) for att in env.attachments]
+
+
+def _receive_one(run: _Run, name: str) -> None:
+    bus = run.bus
     raw = bus.transport.read(bus.node_id, name)
     digest = _sha(raw)
     fmt = name.rsplit(".", 1)[-1]
     try:
         env, _signed = bus.verify(raw, fmt)
     except ExchangeRejected as exc:
-        _quarantine(bus, name, raw, digest, fmt, exc)
+        _quarantine(run, name, raw, digest, fmt, exc)
         return
+    shas = [att.sha256 for att in env.attachments]
 
     existing = db.session.execute(
         sa.select(InboundMessage).filter_by(message_id=env.message_id)
     ).scalar_one_or_none()
     if existing is not None:
         if existing.sha256 != digest:
-            _quarantine(bus, name, raw, digest, fmt, ExchangeRejected(
+            _quarantine(run, name, raw, digest, fmt, ExchangeRejected(
                 "replay_mismatch", f"message {env.message_id} was already received with different bytes"), env)
             return
         _answer_duplicate(existing)
-        db.session.commit()
-        bus.transport.remove(bus.node_id, name)
+        run.handled(name, shas)
         return
 
     try:
-        for att in env.attachments:
-            data = bus.transport.read_attachment(bus.node_id, name, att.sha256)
+        contents = _read_attachments(bus, name, env) if env.attachments else []
+        for att, data in zip(env.attachments, contents):
             if len(data) != att.size or _sha(data) != att.sha256:
                 raise ExchangeRejected("digest_mismatch", f"attachment {att.name} does not match its size or SHA-256")
             bus.blobs.put(data)
     except TransportError as exc:
-        _quarantine(bus, name, raw, digest, fmt, ExchangeRejected("digest_mismatch", str(exc)), env)
+        _quarantine(run, name, raw, digest, fmt, ExchangeRejected("digest_mismatch", str(exc)), env)
         return
     except ExchangeRejected as exc:
-        _quarantine(bus, name, raw, digest, fmt, exc, env)
+        _quarantine(run, name, raw, digest, fmt, exc, env)
         return
 
     record = InboundMessage(
@@ -122,34 +204,35 @@ def _receive_one(bus: Bus, name: str) -> None:
         _apply_receipt(env)
         record.state, record.applied_at = "applied", utcnow()
         db.session.add(record)
-        db.session.commit()
-        bus.transport.remove(bus.node_id, name)
+        db.session.flush()
+        run.handled(name, shas)
         return
 
     if env.case_no and env.sequence:
         last = _last_sequence(env.case_no, env.from_node)
         if env.sequence <= last:
-            _quarantine(bus, name, raw, digest, fmt, ExchangeRejected(
+            _quarantine(run, name, raw, digest, fmt, ExchangeRejected(
                 "out_of_order", f"sequence {env.sequence} of case {env.case_no} was already used"), env)
             return
         if env.sequence > last + 1:
             record.state = "held"  # early: waits for the messages before it
             db.session.add(record)
-            db.session.commit()
-            bus.transport.remove(bus.node_id, name)
+            db.session.flush()
+            run.handled(name, shas)
+            run.any_held = True
             log.info("message %s held: sequence %d, expecting %d", env.message_id, env.sequence, last + 1)
             return
 
     db.session.add(record)
     db.session.flush()  # claims the MessageId: a second worker on the same file stops here (unique key)
     if not _apply(bus, env, record):
-        db.session.rollback()
-        _quarantine(bus, name, raw, digest, fmt, record._rejection, env, final_for_sequence=True)
+        rejection = record._rejection
+        run.discard_current()
+        _quarantine(run, name, raw, digest, fmt, rejection, env, final_for_sequence=True)
         return
-    db.session.commit()
-    bus.transport.remove(bus.node_id, name)
-    if env.case_no:
-        _release_held(bus, env.case_no, env.from_node)
+    run.handled(name, shas)
+    if env.case_no and run.any_held:
+        run.release.add((env.case_no, env.from_node))
 
 
 def _apply(bus: Bus, env: Envelope, record: InboundMessage) -> bool:
@@ -305,9 +388,12 @@ def _clip(value, size):
     return value[:size] if isinstance(value, str) else None
 
 
-def _quarantine(bus: Bus, name: str, raw: bytes, digest: str, fmt: str, exc: ExchangeRejected,
+def _quarantine(run: _Run, name: str, raw: bytes, digest: str, fmt: str, exc: ExchangeRejected,
                 env: Envelope | None = None, final_for_sequence: bool = False) -> None:
-    db.session.rollback()
+    # This message's work is undone; the batch before it commits (and its files go) first, on its own.
+    run.discard_current()
+    run.commit()
+    bus = run.bus
     header = env if env is not None else (_Header(**h) if (h := _peek_header(raw, fmt)) else None)
     key = f"q:{digest}"
     record = db.session.execute(sa.select(InboundMessage).filter_by(message_id=key)).scalar_one_or_none()

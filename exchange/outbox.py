@@ -1,7 +1,13 @@
 """Writing messages to the outbox and delivering them.
 
 `enqueue` is called inside the transaction of the change that causes the message; it signs at once, so every retry
-sends exactly the same bytes. `send_due` is the job step that publishes what is due, one commit per message.
+sends exactly the same bytes. `send_due` is the job step that publishes what is due, one commit per batch.
+
+Attempts (EXCHANGE_MAX_ATTEMPTS) count deliveries: a publish that reached the store, or one that failed for this
+message (a store error on its files, its attachment missing here). A store that cannot be reached at all
+(`StoreUnreachable`: the exchange host or the peer is down) delivers nothing, so it uses up no attempt however long
+it lasts: the message waits, retried with a backoff that grows with the length of the outage (at most
+TRANSPORT_BACKOFF_CAP_SECONDS), and everything waiting for that peer is due again as soon as one message gets through.
 """
 from __future__ import annotations
 
@@ -16,12 +22,14 @@ from app.extensions import db, utcnow
 from exchange.bus import get_bus
 from exchange.envelope import Attachment, Envelope
 from exchange.models import ExchangePeer, OutboundSequence, OutboxMessage
-from exchange.transport import TransportError
+from exchange.transport import StoreUnreachable, TransportError
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 3600
+TRANSPORT_BACKOFF_CAP_SECONDS = 300  # an unreachable store is tried again at least this often
+SEND_BATCH = 50  # messages published per transaction
 
 
 def next_sequence(case_no: str, from_node: str, to_node: str) -> int:
@@ -63,69 +71,105 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
 
 
-def _claim_next(now: datetime, skip_nodes: set[str]) -> OutboxMessage | None:
-    """One due message, locked until this unit of work commits. Claiming one row at a time keeps the lock for
-    exactly as long as the message is being sent: several workers on PostgreSQL each take a different row
-    (SKIP LOCKED), and none sends what another is sending."""
+def outage_backoff(since: datetime | None, now: datetime, rng: random.Random | None = None) -> timedelta:
+    """The wait before trying an unreachable store again: a quarter of the outage so far, between
+    BACKOFF_BASE_SECONDS and TRANSPORT_BACKOFF_CAP_SECONDS, with jitter."""
+    outage = (now - since).total_seconds() if since is not None else 0.0
+    ceiling = min(TRANSPORT_BACKOFF_CAP_SECONDS, max(BACKOFF_BASE_SECONDS, outage / 4))
+    return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
+
+
+def _claim_due(now: datetime, skip_nodes: set[str], limit: int) -> list[OutboxMessage]:
+    """Due messages, locked until this unit of work commits: several workers on PostgreSQL each take different
+    rows (SKIP LOCKED), and none sends what another is sending."""
     query = (
         sa.select(OutboxMessage)
         .where(OutboxMessage.state.in_(("queued", "retry")), OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
-        .limit(1)
+        .limit(limit)
     )
     if skip_nodes:
         query = query.where(OutboxMessage.to_node.not_in(skip_nodes))
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return db.session.execute(query).scalar_one_or_none()
+    return list(db.session.execute(query).scalars())
 
 
-def send_due(now: datetime | None = None, limit: int = 200) -> int:
-    """Publish every due message, one commit each; returns how many were published."""
+def send_due(now: datetime | None = None, limit: int = 1000, batch: int = SEND_BATCH) -> int:
+    """Publish every due message (at most `limit`), one commit per batch; returns how many were published.
+
+    A crash before a batch commits leaves its messages due: they are published again, with the same bytes, and
+    the receiver answers a copy it has already applied with its original receipt."""
     bus = get_bus()
     now = now or utcnow()
-    sent = 0
+    sent = handled = 0
     unreachable: set[str] = set()  # one failure per peer and run: the others to it wait for the next run
-    for _ in range(limit):
-        row = _claim_next(now, unreachable)
-        if row is None:
+    transports: dict = {}
+    while handled < limit:
+        rows = _claim_due(now, unreachable, min(batch, limit - handled))
+        if not rows:
             break
-        row.attempts += 1
-        try:
-            files = [(a["sha256"], bus.blobs.get(a["sha256"])) for a in row.attachments or []]
-            bus.transport_for(row.to_node).publish(row.to_node, row.message_id, row.fmt, row.raw, files)
-        except (TransportError, OSError) as exc:
-            unreachable.add(row.to_node)
-            row.last_error = str(exc)
-            _peer_status(row.to_node, now, str(exc))
-            if row.attempts >= bus.max_attempts:
-                row.state = "dead"
-                log.error("message %s (%s to %s) is dead after %d tries: %s", row.message_id, row.type,
-                          row.to_node, row.attempts, exc)
-            else:
+        outcome: dict[str, str | None] = {}  # peer -> its last error in this batch (None: reached)
+        for row in rows:
+            handled += 1
+            if row.to_node in unreachable:
+                continue  # stays due, untouched
+            try:
+                files = [(a["sha256"], bus.blobs.get(a["sha256"])) for a in row.attachments or []]
+                transport = transports.get(row.to_node)
+                if transport is None:
+                    transport = transports[row.to_node] = bus.transport_for(row.to_node)
+                transport.publish(row.to_node, row.message_id, row.fmt, row.raw, files)
+            except StoreUnreachable as exc:
+                unreachable.add(row.to_node)
+                outcome[row.to_node] = str(exc)
+                row.last_error = str(exc)
                 row.state = "retry"
-                row.next_attempt_at = now + backoff(row.attempts)
-                log.warning("message %s to %s not sent (try %d): %s", row.message_id, row.to_node,
-                            row.attempts, exc)
-        else:
-            sent += 1
-            _peer_status(row.to_node, now, None)
-            row.sent_at = now
-            row.last_error = None
-            # A receipt is not itself acknowledged; everything else waits for one.
-            row.state = "sent" if row.type == "receipt" else "awaiting_receipt"
-            row.next_attempt_at = now + timedelta(seconds=bus.receipt_timeout_seconds)
+                peer = db.session.get(ExchangePeer, row.to_node)
+                since = peer.last_success_at if peer is not None and peer.last_success_at else row.created_at
+                row.next_attempt_at = now + outage_backoff(since, now)
+                log.warning("message %s to %s not sent, the store is unreachable (no attempt used): %s",
+                            row.message_id, row.to_node, exc)
+            except (TransportError, OSError) as exc:
+                row.attempts += 1
+                unreachable.add(row.to_node)
+                outcome[row.to_node] = str(exc)
+                row.last_error = str(exc)
+                if row.attempts >= bus.max_attempts:
+                    row.state = "dead"
+                    log.error("message %s (%s to %s) is dead after %d tries: %s", row.message_id, row.type,
+                              row.to_node, row.attempts, exc)
+                else:
+                    row.state = "retry"
+                    row.next_attempt_at = now + backoff(row.attempts)
+                    log.warning("message %s to %s not sent (try %d): %s", row.message_id, row.to_node,
+                                row.attempts, exc)
+            else:
+                sent += 1
+                row.attempts += 1
+                outcome.setdefault(row.to_node, None)
+                row.sent_at = now
+                row.last_error = None
+                # A receipt is not itself acknowledged; everything else waits for one.
+                row.state = "sent" if row.type == "receipt" else "awaiting_receipt"
+                row.next_attempt_at = now + timedelta(seconds=bus.receipt_timeout_seconds)
+        for node_id, error in outcome.items():
+            _peer_status(node_id, now, error)
         db.session.commit()
     return sent
 
 
 def _peer_status(node_id: str, now: datetime, error: str | None) -> None:
     peer = db.session.get(ExchangePeer, node_id)
-    if peer is None:
-        return
     if error is None:
-        peer.last_success_at, peer.last_error = now, None
-    else:
+        if peer is None or peer.last_error is not None:
+            # Reached again after failures: what was put off meanwhile is due now, not at the end of its backoff.
+            db.session.execute(sa.update(OutboxMessage).where(
+                OutboxMessage.to_node == node_id, OutboxMessage.state == "retry",
+                OutboxMessage.next_attempt_at > now).values(next_attempt_at=now))
+        if peer is not None:
+            peer.last_success_at, peer.last_error = now, None
+    elif peer is not None:
         peer.last_error = error[:2000]
 
 
