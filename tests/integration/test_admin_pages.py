@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_app
+from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
 from tests.integration.support import COUNTY
 
 ITEM_HEADER = ("item_code,item_name,mode,department_code,kind,limit_unit,promised_limit,statutory_limit,"
@@ -24,28 +24,8 @@ def catalog_row(code="GZ-TEST-001", name="测试事项（页面导入）", mode=
             f"6,4,8,不收费,《测试法》第一条,,{material},材料{material},{core},true")
 
 
-@pytest.fixture
-def client(database_url, tmp_path):
-    """A browser-like client: no application context held open across requests."""
-    from app.extensions import db
-
-    application = make_app(database_url, tmp_path / "instance")
-    yield application.test_client()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def csrf_token(client, path="/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
 def login(client, username="admin", password="demo"):
-    r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(client)})
-    assert r.status_code == 302, r.get_data(as_text=True)
+    log_in(client, username, password)
 
 
 def in_db(client, fn):

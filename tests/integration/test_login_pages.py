@@ -1,34 +1,13 @@
 """The staff login pages: CSRF on the forms, lock-out, logout, the 30-minute idle timeout, the 403 page."""
 from __future__ import annotations
 
-import re
 
 import pytest
 
 from app.web import LAST_SEEN
-from tests.conftest import make_app
+from tests.integration.pages import client, csrf_token  # noqa: F401  (client: the page-client fixture)
 
 COUNTY_USER = "window-360730"
-
-
-@pytest.fixture
-def client(database_url, tmp_path):
-    """A browser-like client: no application context held open across requests (the shared `app` fixture keeps
-    one, which would make `g`, and with it Flask-WTF's token cache, outlive a request)."""
-    from app.extensions import db
-
-    application = make_app(database_url, tmp_path / "instance")
-    yield application.test_client()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def csrf_token(client, path="/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
 
 
 def login(client, username="admin", password="demo", **kw):

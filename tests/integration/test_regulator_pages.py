@@ -8,35 +8,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_app
+from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
 from tests.integration.support import COUNTY, OTHER_COUNTY, Api, run_bus
 
 WINDOW, REVIEWER, CITY = f"window-{COUNTY}", f"review-{COUNTY}", "city-approver"
 
 
-@pytest.fixture
-def client(database_url, tmp_path):
-    """A browser-like client: no application context held open across requests."""
-    from app.extensions import db
-
-    application = make_app(database_url, tmp_path / "instance")
-    yield application.test_client()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def csrf_token(client, path="/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
 def login(client, username, password="demo"):
-    r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(client)})
-    assert r.status_code == 302, r.get_data(as_text=True)
-    return r
+    return log_in(client, username, password)
 
 
 def logout(client):

@@ -9,25 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_app
+from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
 
 COUNTY, OTHER = "360730", "360731"  # 360721 is not a division of the demo data
 WINDOW, REVIEWER, CITY = f"window-{COUNTY}", f"review-{COUNTY}", "city-approver"
 ENTERPRISE = {"kind": "enterprise", "name": "赣州市示范贸易有限公司", "id_code": "91350100M000100Y43",
               "phone": "0797-8123456"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def client(database_url, tmp_path):
-    """A browser-like client: no application context held open across requests."""
-    from app.extensions import db
-
-    application = make_app(database_url, tmp_path / "instance")
-    yield application.test_client()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 # -- helpers (also used by test_case_page.py) ------------------------------------------------------------------
@@ -80,16 +68,8 @@ class Api:
         return r.get_json()
 
 
-def csrf_token(client, path="/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
 def login(client, username):
-    r = client.post("/login", data={"username": username, "password": "demo", "csrf_token": csrf_token(client)})
-    assert r.status_code == 302, r.get_data(as_text=True)
+    log_in(client, username)
 
 
 def logout(client):

@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_app
+from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
 
 WINDOW, OTHER_WINDOW, REVIEWER = "window-360730", "window-360731", "review-360730"
 ENTERPRISE_ID = "91350100M000100Y43"
@@ -19,27 +19,8 @@ DIRECT = "GZ-SCZT-001"  # 市场主体设立登记, direct: M01–M05 core and r
 TINY_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-@pytest.fixture
-def client(database_url, tmp_path):
-    from app.extensions import db
-
-    application = make_app(database_url, tmp_path / "instance")
-    yield application.test_client()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def csrf_token(client, path="/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
 def login(client, username=WINDOW):
-    r = client.post("/login", data={"username": username, "password": "demo", "csrf_token": csrf_token(client)})
-    assert r.status_code == 302, r.get_data(as_text=True)
+    log_in(client, username)
     return client
 
 

@@ -1,0 +1,38 @@
+"""What the page tests share: a browser-like test client, the CSRF token of a form, logging in through the form.
+
+Import the fixture into a test module (`from tests.integration.pages import client`): it replaces the shared
+`client` fixture of tests/conftest.py, whose application context stays open across requests (which would make
+`g`, and with it Flask-WTF's token cache, outlive a request)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import make_app
+
+
+@pytest.fixture
+def client(database_url, tmp_path):
+    """A browser-like client of an app of its own: no application context held open across requests."""
+    from app.extensions import db
+
+    application = make_app(database_url, tmp_path / "instance")
+    yield application.test_client()
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def csrf_token(client, path="/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def log_in(client, username: str, password: str = "demo"):
+    """Log in through the form; the login must succeed (a redirect to the user's desk)."""
+    r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(client)})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return r
