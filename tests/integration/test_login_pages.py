@@ -1,7 +1,6 @@
 """The staff login pages: CSRF on the forms, lock-out, logout, the 30-minute idle timeout, the 403 page."""
 from __future__ import annotations
 
-
 import pytest
 
 from app.web import LAST_SEEN
