@@ -254,3 +254,122 @@ def test_forgeries_reusing_one_message_id_are_all_kept_in_quarantine(api):
     assert {(quarantine_dir() / name).read_bytes() for name in kept} == {
         genuine.replace("赣州市示范贸易有限公司".encode(), n.encode()) for n in ("冒名顶替甲有限公司", "冒名顶替乙有限公司")}
     assert all((quarantine_dir() / f"{name}.reason.txt").exists() for name in kept)
+
+
+def test_a_long_outage_of_the_store_uses_up_no_attempt(api, monkeypatch):
+    """An hour and more with the store down (a compressed clock): the messages wait without using the attempts
+    meant for a peer that does not acknowledge them; the first one through makes every put-off one due."""
+    from datetime import timedelta
+
+    from app.extensions import utcnow
+    from exchange.outbox import TRANSPORT_BACKOFF_CAP_SECONDS
+    from exchange.transport import StoreUnreachable
+
+    first, second = forwarded_case(api), forwarded_case(api)
+    bus = get_bus()
+    monkeypatch.setattr(bus, "max_attempts", 2)
+    real_publish = bus.transport.publish
+
+    def down(*a, **k):
+        raise StoreUnreachable("sftp exchange host: connect: Connection refused")
+
+    monkeypatch.setattr(bus.transport, "publish", down)
+    now = utcnow()
+    for _ in range(90):  # 90 minutes, a run a minute (the worker runs every 5 s; fewer runs try less)
+        now += timedelta(minutes=1)
+        assert send_due(now=now) == 0
+        rows = db.session.execute(sa.select(OutboxMessage).filter_by(type="case.forward")).scalars().all()
+        assert {(r.state, r.attempts) for r in rows} <= {("queued", 0), ("retry", 0)}
+        assert all(r.next_attempt_at <= now + timedelta(seconds=TRANSPORT_BACKOFF_CAP_SECONDS) for r in rows)
+    assert {r.state for r in rows} == {"retry"} and all("Connection refused" in r.last_error for r in rows)
+
+    monkeypatch.setattr(bus.transport, "publish", real_publish)
+    # Back: the next try comes within TRANSPORT_BACKOFF_CAP_SECONDS (sooner if new messages come in meanwhile).
+    now = max(now, min(r.next_attempt_at for r in rows))
+    assert send_due(now=now) == 2  # both, in one run: the backoff of the other ends with the first success
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(OutboxMessage).filter_by(type="case.forward")).scalars().all()
+    assert {(r.state, r.attempts) for r in rows} == {("awaiting_receipt", 1)}
+    run_bus()
+    assert state_of(first) == "city_review" and state_of(second) == "city_review"
+
+
+def test_a_store_error_on_a_message_still_counts(api, monkeypatch):
+    """A store that answers but fails this message (not an outage) uses attempts as before, up to dead."""
+    from exchange.transport import TransportError
+
+    forwarded_case(api)
+    bus = get_bus()
+    monkeypatch.setattr(bus, "max_attempts", 2)
+
+    def refuse(*a, **k):
+        raise TransportError("sftp: write .part: Permission denied")
+
+    monkeypatch.setattr(bus.transport, "publish", refuse)
+    send_due()
+    row = db.session.execute(sa.select(OutboxMessage).filter_by(type="case.forward")).scalar_one()
+    assert (row.state, row.attempts) == ("retry", 1)
+    row.next_attempt_at = row.created_at
+    db.session.commit()
+    send_due()
+    db.session.refresh(row)
+    assert (row.state, row.attempts) == ("dead", 2)
+
+
+def test_one_bad_message_in_a_batch_undoes_only_itself(api):
+    """Receiving commits in batches: a message quarantined in the middle leaves the ones before and after it
+    applied once, and the files go only once their batch has committed."""
+    cases = [forwarded_case(api) for _ in range(3)]
+    send_due()
+    bus = get_bus()
+    names = bus.transport.list_inbox(bus.node_id)
+    assert len(names) == 3
+    bad = inbox_dir() / names[1]
+    bad.write_bytes(bad.read_bytes().replace("赣州市示范贸易有限公司".encode(), "冒名顶替有限公司".encode()))
+    bad_case = next(c for c in cases if published(c).name == names[1])
+    before = {c: events_of(c) for c in cases}
+    assert receive() == 3
+    assert list(inbox_dir().glob("*.xml")) == []
+    assert (quarantine_dir() / names[1]).exists()
+    for c in cases:
+        if c == bad_case:
+            assert state_of(c) == "forwarded" and events_of(c) == before[c]
+        else:
+            assert state_of(c) == "city_review" and events_of(c) == before[c] + 1
+    applied = db.session.execute(sa.select(InboundMessage).filter_by(state="applied", type="case.forward")
+                                 ).scalars().all()
+    assert sorted(m.case_no for m in applied) == sorted(c for c in cases if c != bad_case)
+    run_bus()
+    run_bus()  # the bad one's sender sends its intact copy again; nothing is applied twice
+    assert all(state_of(c) == "city_review" for c in cases)
+    assert all(events_of(c) == before[c] + 1 for c in cases)
+
+
+def test_a_crash_before_a_batch_commits_applies_nothing_twice(api, monkeypatch):
+    """The process dies half-way through a batch: nothing of it was committed, every file is still there, and the
+    restarted process applies each message exactly once."""
+    import exchange.inbox as inbox
+
+    cases = [forwarded_case(api) for _ in range(4)]
+    send_due()
+    real_apply = inbox._apply
+    calls = []
+
+    def apply_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Crash()
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(inbox, "_apply", apply_then_die)
+    with pytest.raises(Crash):
+        receive(batch=10)
+    db.session.rollback()
+    monkeypatch.undo()
+    assert all(state_of(c) == "forwarded" for c in cases)
+    assert len(list(inbox_dir().glob("*.xml"))) == 4
+    before = {c: events_of(c) for c in cases}
+    run_bus()
+    assert all(state_of(c) == "city_review" and events_of(c) == before[c] + 1 for c in cases)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(InboundMessage)
+                              .filter_by(type="case.forward", state="applied")).scalar_one() == 4
