@@ -231,6 +231,9 @@ def refresh(full: bool = False) -> dict:
             db.session.execute(sa.delete(model))
         for model, select in statistics.rollups_from_facts(None):
             db.session.execute(sa.insert(model).from_select(list(select.selected_columns.keys()), select))
+        if dialect == "postgresql":  # the planner's row estimates of the new tables, before the first report
+            tables = ", ".join(m.__tablename__ for m in (StatsCaseFact, *ROLLUPS))
+            db.session.execute(sa.text(f"ANALYZE {tables}"))
         done = "all"
     else:
         case_ids = sorted({c for _, c in rows})

@@ -573,20 +573,20 @@ def _sums(src, names) -> list:
 
 
 def _now_query(dims: tuple, filters: Filters, now: datetime, dialect: str):
-    """The figures of the moment (overdue now, warning now, 容缺 commitments due by now), over the few cases they
-    concern (partial indexes on due_flag and commitment_deadline), never from the rollup."""
+    """The figures of the moment, over the few cases they concern (partial indexes), never from the rollup:
+    overdue and warning now, and the 容缺 commitments still pending (not met, deadline still ahead) — the others of
+    ``commitment_cases`` are due (met or past their deadline), and stay so."""
     running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
     flagged = sa.and_(Case.due_flag.in_(("warning", "overdue")), running)
+    pending = sa.and_(Case.commitment_deadline >= now, Case.commitment_met_at.is_(None))
     concerned = (sa.select(*_case_key(dialect), sa.case((flagged, Case.due_flag), else_="ok").label("flag"),
-                           Case.commitment_deadline, Case.commitment_met_at)
+                           sa.case((pending, 1), else_=0).label("pending"))
                  .select_from(Case).join(Item, Item.id == Case.item_id)
-                 .where(*_where(filters), sa.or_(flagged, Case.commitment_deadline.is_not(None)))).subquery("src")
+                 .where(*_where(filters), sa.or_(flagged, pending))).subquery("src")
     c = concerned.c
     columns = [_count_if(c.flag == "overdue").label("overdue_now"),
                _count_if(c.flag == "warning").label("warning_now"),
-               _count_if(sa.and_(c.commitment_deadline.is_not(None),
-                                 sa.or_(c.commitment_met_at.is_not(None), c.commitment_deadline < now))
-                         ).label("commitment_due")]
+               _count_if(c.pending == 1).label("commitment_pending")]
     return _grouped(columns, concerned, dims, dialect)
 
 
@@ -630,8 +630,9 @@ def _percentile(histogram: list[tuple[int, int]], p: float) -> float | None:
 def _finish(row: dict, push: dict | None, now_row: dict | None, histogram: list | None) -> dict:
     out = {k: int(row.get(k) or 0) for k, _, kind in FIGURES if kind == "count" and k in row}
     now_row, push = now_row or {}, push or {}
-    for k in ("overdue_now", "warning_now", "commitment_due"):
+    for k in ("overdue_now", "warning_now"):
         out[k] = int(now_row.get(k) or 0)
+    out["commitment_due"] = out["commitment_cases"] - int(now_row.get("commitment_pending") or 0)
     out["on_time_rate"] = _share(out["on_time"], out["on_time_base"])
     out["processing_days_mean"] = _mean(row["processing_sum"], out["processing_cases"], 2)
     out["processing_days_median"] = _round(_percentile(histogram or [], 0.5), 2)
