@@ -51,11 +51,19 @@ class Bus:
 
     # -- peers ----------------------------------------------------------------------------------------------
 
-    def _peer(self, node_id: str):
+    def _peer(self, node_id: str) -> "_PeerSettings | None":
+        """The peer's settings, read once per transaction (a receive batch answers many messages of one peer)."""
         from app.extensions import db
         from exchange.models import ExchangePeer
 
-        return db.session.get(ExchangePeer, node_id)
+        session = db.session()
+        cache = session.info.setdefault(_PEERS_KEY, {})
+        if node_id not in cache:
+            peer = session.get(ExchangePeer, node_id)
+            cache[node_id] = None if peer is None else _PeerSettings(
+                peer.fmt, peer.transport, (peer.sftp_host, peer.sftp_port, peer.sftp_user, peer.sftp_key_path,
+                                           peer.sftp_known_hosts, peer.sftp_root))
+        return cache[node_id]
 
     def format_for(self, node_id: str) -> str:
         peer = self._peer(node_id)
@@ -67,8 +75,7 @@ class Bus:
             return self.transport
         if peer.transport == "local":
             return self.transport if isinstance(self.transport, LocalTransport) else LocalTransport(self.exchange_root)
-        config = (peer.sftp_host, peer.sftp_port, peer.sftp_user, peer.sftp_key_path, peer.sftp_known_hosts,
-                  peer.sftp_root)
+        config = peer.sftp
         with self._lock:
             transport = self._peer_transports.get(config)
             if transport is None:
@@ -82,6 +89,40 @@ class Bus:
 
     def verify(self, data: bytes, fmt: str = "xml"):
         return _form(fmt).verify(data, self.trust.certs_for, self.node_id)
+
+
+@dataclass(frozen=True)
+class _PeerSettings:
+    fmt: str
+    transport: str
+    sftp: tuple
+
+
+_PEERS_KEY = "tongquan.peers"
+
+
+def _forget_peers(session, *_args) -> None:
+    # SQLAlchemy also calls after_commit / after_rollback when a SAVEPOINT ends: only the outermost counts.
+    if not session.in_transaction():
+        session.info.pop(_PEERS_KEY, None)
+
+
+def _peers_written(session, _flush_context) -> None:
+    from exchange.models import ExchangePeer
+
+    if any(isinstance(obj, ExchangePeer) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_PEERS_KEY, None)
+
+
+def _listen() -> None:
+    import sqlalchemy as sa
+
+    sa.event.listen(sa.orm.Session, "after_commit", _forget_peers)
+    sa.event.listen(sa.orm.Session, "after_rollback", _forget_peers)
+    sa.event.listen(sa.orm.Session, "after_flush", _peers_written)
+
+
+_listen()
 
 
 def _form(fmt: str):
