@@ -225,7 +225,7 @@ def _receive_one(run: _Run, name: str) -> None:
 
     db.session.add(record)
     db.session.flush()  # claims the MessageId: a second worker on the same file stops here (unique key)
-    if not _apply(bus, env, record):
+    if not _apply(bus, env, record, isolated=False):
         rejection = record._rejection
         run.discard_current()
         _quarantine(run, name, raw, digest, fmt, rejection, env, final_for_sequence=True)
@@ -235,12 +235,18 @@ def _receive_one(run: _Run, name: str) -> None:
         run.release.add((env.case_no, env.from_node))
 
 
-def _apply(bus: Bus, env: Envelope, record: InboundMessage) -> bool:
+def _apply(bus: Bus, env: Envelope, record: InboundMessage, isolated: bool = True) -> bool:
+    """Apply and answer; False (with record._rejection) when the handler rejects the message. `isolated`: the
+    handler runs in a SAVEPOINT of its own, so that a rejection undoes only its changes; a caller that undoes the
+    whole message on a rejection (the receive pass: a SAVEPOINT per message) needs none."""
     handler = handler_for(env.type)
     try:
         if handler is None:
             raise ExchangeRejected("unsupported_type", f"this node does not apply {env.type} messages")
-        with db.session.begin_nested():
+        if isolated:
+            with db.session.begin_nested():
+                handler(env, AttachmentSource(bus.blobs))
+        else:
             handler(env, AttachmentSource(bus.blobs))
     except ExchangeRejected as exc:
         record._rejection = exc
