@@ -397,6 +397,8 @@ def worker(role: str, tmp: Path, profile: Path | None = None) -> int:
         time.sleep(0.01)
     if profiler:
         profiler.start()
+    cpu0 = time.process_time()
+    pause = 0.01
     while not (tmp / "stop").exists():
         moved = 0
         for name, fn in steps:
@@ -409,10 +411,14 @@ def worker(role: str, tmp: Path, profile: Path | None = None) -> int:
             phases[name] += time.perf_counter() - t
             counts[name] += done
             moved += done
-        if not moved:
+        if moved:
+            pause = 0.01
+        else:  # an idle node polls less and less often (up to 4 times a second), leaving the CPU to the other
             t = time.perf_counter()
-            time.sleep(0.02)
+            time.sleep(pause)
             phases["idle"] += time.perf_counter() - t
+            pause = min(pause * 2, 0.25)
+    cpu = time.process_time() - cpu0
     if profiler:
         profiler.stop()
         profile.mkdir(parents=True, exist_ok=True)
@@ -420,8 +426,23 @@ def worker(role: str, tmp: Path, profile: Path | None = None) -> int:
         (profile / f"{role}.html").write_text(profiler.output_html())
     with app.app_context():
         close_transports()
-    (tmp / f"phases-{role}.json").write_text(json.dumps({"phases": phases, "counts": counts}))
+    (tmp / f"phases-{role}.json").write_text(json.dumps({"phases": phases, "counts": counts, "cpu": cpu}))
     return 0
+
+
+def sshd_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by sshd's per-connection processes (and the listener)."""
+    from tests.sftpserver import _descendants
+
+    direct, deeper = _descendants(pid)
+    total = 0
+    for p in [pid, *direct, *deeper]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | None = None) -> dict:
@@ -473,6 +494,7 @@ def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | Non
                 raise RuntimeError("a node's worker did not start")
             time.sleep(0.05)
 
+        sshd0 = sshd_cpu(server.proc.pid)
         (tmp / "go").touch()
         start = time.perf_counter()
         left, last_print = n, start
@@ -486,6 +508,7 @@ def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | Non
                 last_print = now
             time.sleep(0.1)
         elapsed = time.perf_counter() - start
+        sshd = sshd_cpu(server.proc.pid) - sshd0  # before the workers close their connections
         (tmp / "stop").touch()
         for p in procs:
             p.wait(timeout=120)
@@ -518,6 +541,7 @@ def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | Non
         if city_cases.get("city_review", 0) != n:
             problems.append(f"city has {city_cases} cases, expected {n} in city_review")
         return {"n": n, "seconds": elapsed, "rate": acknowledged / elapsed if elapsed else 0.0, "workers": workers,
+                "sshd_cpu": sshd,
                 "setup": setup, "problems": problems, "complete": left == 0}
     finally:
         if procs:
@@ -547,6 +571,18 @@ def describe_workers(workers: dict) -> str:
         ph = w["phases"]
         parts.append(f"{role}: " + ", ".join(f"{k} {v:.1f} s" for k, v in ph.items()))
     return "; ".join(parts)
+
+
+def cpu_budget(t: dict) -> tuple[str, float]:
+    """CPU milliseconds per message by process, and the rate two fully busy cores would give at that cost."""
+    n = t["n"] or 1
+    per = {role: 1000 * w.get("cpu", 0.0) / n for role, w in t["workers"].items()}
+    per["sshd"] = 1000 * t.get("sshd_cpu", 0.0) / n
+    total = sum(per.values())
+    cores = os.cpu_count() or 1
+    ceiling = 1000 * cores / total if total else 0.0
+    text = ", ".join(f"{k} {v:.1f}" for k, v in per.items()) + f" = {total:.1f} ms CPU per message"
+    return text, ceiling
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -579,6 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     t = transfer(args.messages, args.max_seconds, args.keep, args.profile)
     where = describe_workers(t["workers"])
     print(f"  {t['rate']:.1f} msg/s: {t['n']} messages in {t['seconds']:.1f} s ({where})")
+    budget, ceiling = cpu_budget(t)
+    print(f"  CPU: {budget}; at that cost {os.cpu_count()} busy cores give at most {ceiling:.0f} msg/s")
     end_load = os.getloadavg()
     lost = bool(t["problems"]) or not t["complete"]
     for p in t["problems"]:
@@ -590,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
                     verdict(ok) + (" — LOST: " + "; ".join(t["problems"]) if lost else "")))
     rows.append(Row(f"SFTP run, where each worker's {t['seconds']:.1f} s went", where
                     + f"; enqueue of the N cases beforehand {t['setup']:.1f} s (not timed)"))
+    rows.append(Row("SFTP run, CPU per message by process (county worker, city worker, sshd), and the rate "
+                    f"{os.cpu_count()} cores fully busy would give at that cost (the ceiling of this machine)",
+                    f"{budget} → ceiling {ceiling:.0f} msg/s"))
     rows.append(Row("load average (1, 5, 15 min) at the start / at the end of the run: other work on the machine "
                     "lowers the figure", f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} / "
                     f"{end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}"))
