@@ -27,12 +27,18 @@ def _commit_and_keep() -> None:
         session.expire_on_commit = True
 
 
+def _utc_iso(moment):
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).isoformat() if moment else None
+
+
 def _view(case, actor):
     case.deadline = deadline_details(case)
     case.responsible = responsible_parties(case)
     case.allowed_actions = [a.value for a in allowed_actions(State(case.state), actor.role, Mode(case.mode))]
-    case.commitment = ({"deadline": case.commitment_deadline.isoformat(),
-                        "met_at": case.commitment_met_at.isoformat() if case.commitment_met_at else None,
+    case.commitment = ({"deadline": _utc_iso(case.commitment_deadline),
+                        "met_at": _utc_iso(case.commitment_met_at),
                         "materials": [m.code for m in case.materials if m.committed]}
                        if case.commitment_deadline else None)
     case.credit_warnings = credit.warnings_for(case.applicant_id_code)  # the blacklist and other marks

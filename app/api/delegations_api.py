@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema, Text
+from app.api.schemas import Instant, StrictSchema, Text
 from app.auth import current_actor
 from app.extensions import db
 from delegation import grants
@@ -41,7 +41,7 @@ class DelegationChangeIn(StrictSchema):
 
 class PendingOut(Schema):
     action = fields.String()
-    effective_at = fields.DateTime()
+    effective_at = Instant()
 
 
 class DelegationOut(Schema):
@@ -52,9 +52,9 @@ class DelegationOut(Schema):
     county_name = fields.String()
     granted = fields.Boolean(metadata={"description": "whether the county may accept the item now"})
     pending = fields.Nested(PendingOut, allow_none=True)
-    changed_at = fields.DateTime(allow_none=True)
+    changed_at = Instant(allow_none=True)
     reason = fields.String()
-    effective_at = fields.DateTime(allow_none=True)
+    effective_at = Instant(allow_none=True)
 
 
 class DelegationEventOut(Schema):
@@ -64,10 +64,10 @@ class DelegationEventOut(Schema):
     county = fields.String()
     action = fields.String(metadata={"description": "grant | revoke"})
     reason = fields.String()
-    effective_at = fields.DateTime()
+    effective_at = Instant()
     finding_ref = fields.String(allow_none=True)
     by = fields.String()
-    at = fields.DateTime()
+    at = Instant()
 
 
 class CreditQuery(StrictSchema):
@@ -91,7 +91,7 @@ class CreditRecordOut(Schema):
     detail = fields.String()
     blacklisted = fields.Boolean()
     recorded_by = fields.String()
-    at = fields.DateTime()
+    at = Instant()
 
 
 class CreditOut(Schema):

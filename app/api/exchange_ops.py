@@ -5,7 +5,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema
+from app.api.schemas import Instant, StrictSchema
 from app.auth import current_actor
 from app.extensions import db
 from delegation.errors import Conflict, Forbidden, NotFound
@@ -38,12 +38,12 @@ class MessageOut(Schema):
     state = fields.String()
     state_label = fields.String()
     attempts = fields.Integer(allow_none=True)
-    next_attempt_at = fields.DateTime(allow_none=True)
+    next_attempt_at = Instant(allow_none=True)
     last_error = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     sha256 = fields.String()
     size = fields.Integer()
-    at = fields.DateTime()
+    at = Instant()
 
 
 class MessagePage(Schema):

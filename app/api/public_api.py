@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema, Text
+from app.api.schemas import Instant, StrictSchema, Text
 from app.extensions import db
 from app.public import query_code_limits
 from delegation import ratings
@@ -27,7 +27,7 @@ class RatingOut(Schema):
     score_label = fields.String()
     satisfied = fields.Boolean()
     comment = fields.String()
-    created_at = fields.DateTime()
+    created_at = Instant()
 
 
 @blp.post("/cases/<case_no>/rating")

@@ -43,6 +43,18 @@ class MaterialRef(fields.Field):
         raise self.make_error("invalid")
 
 
+class Instant(fields.DateTime):
+    """A moment, always written in UTC (``…+00:00``): the same instant reads the same whether the object was just
+    written by this request (it may hold the Beijing time it was given) or read back from the database."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None:
+            from datetime import timezone
+
+            value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -164,11 +176,11 @@ class FileOut(Schema):
     media_type = fields.String()
     size = fields.Integer()
     sha256 = fields.String()
-    uploaded_at = fields.DateTime()
+    uploaded_at = Instant()
 
 
 class EventOut(Schema):
-    at = fields.DateTime()
+    at = Instant()
     action = fields.String()
     from_state = fields.String(allow_none=True)
     to_state = fields.String()
@@ -186,8 +198,8 @@ class CaseSummary(Schema):
     state = fields.String()
     county_code = fields.String()
     applicant_name = fields.String()
-    accepted_at = fields.DateTime(allow_none=True)
-    due_at = fields.DateTime(allow_none=True)
+    accepted_at = Instant(allow_none=True)
+    due_at = Instant(allow_none=True)
     due_flag = fields.String()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema, Text
+from app.api.schemas import Instant, StrictSchema, Text
 from app.auth import current_actor
 from app.extensions import db
 from supervision import spotchecks
@@ -59,12 +59,12 @@ class EntryOut(Schema):
     county_code = fields.String()
     county_name = fields.String()
     mode = fields.String()
-    decided_at = fields.DateTime(allow_none=True)
+    decided_at = Instant(allow_none=True)
     inspectors = fields.List(fields.Nested(InspectorOut))
     finding = fields.String(allow_none=True)
     finding_note = fields.String(allow_none=True)
     recorded_by = fields.String(allow_none=True)
-    recorded_at = fields.DateTime(allow_none=True)
+    recorded_at = Instant(allow_none=True)
 
 
 class SpotCheckSummary(Schema):
@@ -76,8 +76,8 @@ class SpotCheckSummary(Schema):
     sample_size = fields.Integer()
     findings = fields.Dict(keys=fields.String(), values=fields.Integer())
     created_by = fields.String()
-    created_at = fields.DateTime()
-    published_at = fields.DateTime(allow_none=True)
+    created_at = Instant()
+    published_at = Instant(allow_none=True)
 
 
 class SpotCheckOut(SpotCheckSummary):

@@ -8,7 +8,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from app.api.schemas import StrictSchema
+from app.api.schemas import Instant, StrictSchema
 from app.auth import current_actor
 from app.extensions import utcnow
 from delegation.errors import Forbidden
@@ -59,13 +59,13 @@ def _figure_fields() -> dict:
 FiltersOut = Schema.from_dict({"date_from": fields.String(allow_none=True), "date_to": fields.String(allow_none=True),
                                "county": fields.String(allow_none=True), "item": fields.String(allow_none=True),
                                "mode": fields.String(allow_none=True)}, name="StatsFilters")
-SummaryOut = Schema.from_dict({**_figure_fields(), "filters": fields.Nested(FiltersOut), "as_of": fields.DateTime()},
+SummaryOut = Schema.from_dict({**_figure_fields(), "filters": fields.Nested(FiltersOut), "as_of": Instant()},
                               name="StatsSummary")
 RowOut = Schema.from_dict({"key": fields.String(), "label": fields.String(), **_figure_fields(),
                            "satisfaction_flag": fields.Boolean(metadata={"description": "县区满意率低于95%，需整改"})},
                           name="StatsRow")
 BreakdownOut = Schema.from_dict({"by": fields.String(), "filters": fields.Nested(FiltersOut),
-                                 "as_of": fields.DateTime(), "rows": fields.List(fields.Nested(RowOut))},
+                                 "as_of": Instant(), "rows": fields.List(fields.Nested(RowOut))},
                                 name="StatsBreakdown")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.api.schemas import StrictSchema, Text
+from app.api.schemas import Instant, StrictSchema, Text
 from app.auth import current_actor
 from app.extensions import db
 from supervision import pushes
@@ -56,7 +56,7 @@ class FeedbackOut(Schema):
     decision_no = fields.String(allow_none=True)
     amount = fields.String(allow_none=True)
     by = fields.String()
-    at = fields.DateTime()
+    at = Instant()
 
 
 class PartyOut(Schema):
@@ -75,9 +75,9 @@ class PushSummary(Schema):
     applicant_name = fields.String()
     deciding_org = fields.String()
     supervising_org = fields.String()
-    decided_at = fields.DateTime()
-    received_at = fields.DateTime(allow_none=True)
-    claim_due_at = fields.DateTime(allow_none=True)
+    decided_at = Instant()
+    received_at = Instant(allow_none=True)
+    claim_due_at = Instant(allow_none=True)
     overdue = fields.Boolean()
     state = fields.String()
     state_zh = fields.String()
@@ -93,13 +93,13 @@ class PushOut(PushSummary):
     deciding_node = fields.String()
     supervising_node = fields.String()
     responsible = fields.List(fields.Nested(PartyOut))
-    accepted_at = fields.DateTime(allow_none=True)
-    pushed_at = fields.DateTime()
-    claimed_at = fields.DateTime(allow_none=True)
+    accepted_at = Instant(allow_none=True)
+    pushed_at = Instant()
+    claimed_at = Instant(allow_none=True)
     claimed_by = fields.String(allow_none=True)
-    warned_at = fields.DateTime(allow_none=True)
-    escalated_at = fields.DateTime(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
+    warned_at = Instant(allow_none=True)
+    escalated_at = Instant(allow_none=True)
+    closed_at = Instant(allow_none=True)
     closed_by = fields.String(allow_none=True)
     feedback = fields.List(fields.Nested(FeedbackOut))
 
@@ -122,7 +122,7 @@ class AlertOut(Schema):
     kind = fields.String()
     recipients = fields.List(fields.String())
     message = fields.String()
-    created_at = fields.DateTime()
+    created_at = Instant()
 
 
 class AlertPage(Schema):

@@ -118,6 +118,8 @@ PAINTED_PIXELS = """(canvas) => {
 def test_admin_sees_the_dashboard_with_its_charts_drawn(served, browser):
     context, page, problems = _login(browser, served, "admin")
     try:
+        assert page.url.endswith("/admin"), page.url  # the admin lands on their desk; the top bar leads on
+        page.click("[data-testid=desks] >> text=统计分析")
         assert page.url.endswith("/dashboard"), page.url
         page.wait_for_selector("body[data-charts-ready='1']", timeout=15000)
 
