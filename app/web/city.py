@@ -110,10 +110,18 @@ def _credit_marked(id_codes) -> set[str]:
 # -- the queue ------------------------------------------------------------------------------------------------
 
 def departments() -> list[tuple[str, str]]:
+    """(code, name) of the city's approval sections, named without the bureau's name they all begin with
+    (赣州市行政审批局农业水利审批科 → 农业水利审批科): the city approver knows whose sections they are."""
+    import os.path
+
     from delegation.models import Org
 
-    return db.session.execute(sa.select(Org.code, Org.name).where(Org.kind == "city_section")
+    rows = db.session.execute(sa.select(Org.code, Org.name).where(Org.kind == "city_section")
                               .order_by(Org.code)).all()
+    prefix = os.path.commonprefix([name for _, name in rows]) if len(rows) > 1 else ""
+    if "局" in prefix:
+        prefix = prefix[:prefix.rindex("局") + 1]  # cut after the bureau's name, never inside a section's
+    return [(code, name[len(prefix):] or name) for code, name in rows]
 
 
 def _queue_filter():
