@@ -40,6 +40,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
+import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -83,6 +84,7 @@ _ES256 = ec.ECDSA(hashes.SHA256())
 
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
+_B64URL_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 _FROM_URL = bytes.maketrans(b"-_", b"+/")
 
 
@@ -93,21 +95,20 @@ def _b64encode(data: bytes) -> str:
 def _b64decode(text: str) -> bytes:
     """Strict base64url without padding (RFC 7515 §2): anything else, including a non-canonical spelling of
     the same bytes, is refused so one message has exactly one byte form (replay detection compares bytes)."""
-    try:
-        encoded = text.encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError("not base64url without padding") from None
-    if len(encoded) % 4 == 1:
+    # ASCII, none of "+", "/", "=" (the padding is added below), and a length base64 can have; strict_mode then
+    # refuses anything else outside the alphabet (whitespace included).
+    if (type(text) is not str or not text.isascii() or len(text) % 4 == 1
+            or "+" in text or "/" in text or "=" in text):
         raise ValueError("not base64url without padding")
+    # The unused low bits of the last character must be zero: else two spellings would give the same bytes.
+    rest = len(text) % 4
+    if rest and _B64URL_VALUE.get(text[-1], 0) & (0b1111 if rest == 2 else 0b11):
+        raise ValueError("non-canonical base64url")
     try:
-        # strict_mode: only the alphabet, no whitespace, no stray padding; "+" and "/" (and "=" in the input)
-        # are caught by the round trip below, which also refuses non-zero unused bits.
-        data = binascii.a2b_base64(encoded.translate(_FROM_URL) + b"=" * (-len(encoded) % 4), strict_mode=True)
+        return binascii.a2b_base64(text.encode("ascii").translate(_FROM_URL) + b"=" * (-len(text) % 4),
+                                   strict_mode=True)
     except binascii.Error:
         raise ValueError("not base64url without padding") from None
-    if binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=") != encoded:
-        raise ValueError("non-canonical base64url")
-    return data
 
 
 class _DuplicateKey(Exception):
@@ -140,6 +141,16 @@ def _clean(text: str, limit: int = 500) -> str:
 
 
 def _parse_json(data: bytes, what: str) -> Any:
+    # Fast path, orjson (C): its result counts only when `data` is byte for byte the canonical serialisation of it
+    # (sorted keys, no whitespace: what every exchange-v1 node writes). Then no object held a duplicate key (the
+    # re-serialisation would be shorter) and every value is what the careful parser below reads (no float for a
+    # big integer, no leniency of orjson's left). Anything else, every error included, goes the careful way.
+    try:
+        value = orjson.loads(data)
+        if orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == data:
+            return value
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError):
+        pass
     try:
         # Decode first: json.loads(bytes) would also accept UTF-16 and UTF-32; the wire format is UTF-8.
         return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
@@ -193,8 +204,10 @@ def _load(d: Any) -> Envelope:
 
 
 def _dumps(d: dict[str, Any]) -> bytes:
-    # Sorted keys and no ASCII escaping: stable bytes, readable Chinese in a mailbox listing or a log.
-    return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Sorted keys and no ASCII escaping: stable bytes, readable Chinese in a mailbox listing or a log. orjson writes
+    # exactly what json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":")) writes for a validated
+    # payload (tests/unit/test_json_envelope.py compares the two).
+    return orjson.dumps(d, option=orjson.OPT_SORT_KEYS)
 
 
 @lru_cache(maxsize=256)
@@ -271,6 +284,18 @@ def _protected(node_id: str) -> str:
 # ---------------------------------------------------------------------------------------------- verify
 
 
+@lru_cache(maxsize=256)
+def _parsed_header(text: str) -> Any:
+    return _parse_json(_b64decode(text), "protected header")
+
+
+def _protected_header(text: str) -> Any:
+    """The protected header, decoded and parsed (ValueError when not base64url, ExchangeRejected when not JSON):
+    a node sends the same few, so each is parsed once. A copy, so a caller can never change the cached one."""
+    header = _parsed_header(text)
+    return dict(header) if isinstance(header, dict) else header
+
+
 def _check_header(protected: Any, unprotected: Any, sender: str) -> None:
     """Pin the JOSE header to exchange-v1's profile before any cryptography runs."""
 
@@ -344,10 +369,9 @@ def verify(
         raise ExchangeRejected(MALFORMED, "payload, protected and signature must be strings")
     try:
         payload_bytes = _b64decode(jws["payload"])
-        protected_bytes = _b64decode(jws["protected"])
+        protected = _protected_header(jws["protected"])  # decoded and parsed once per distinct header
     except ValueError as exc:
         raise ExchangeRejected(MALFORMED, f"JWS member is not base64url: {exc}") from None
-    protected = _parse_json(protected_bytes, "protected header")
     payload = _parse_json(payload_bytes, "payload")
 
     # The claimed sender is read from the unverified payload only to pick which certificates to try.
