@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -565,3 +566,57 @@ def test_fast_path_refuses_odd_values(mutation):
     d = payload_of(make_envelope("case.forward"))
     mutation(d)
     assert fast_load(d) is None and _marshmallow(d) is None
+
+
+# ------------------------------------------------------------------------------------------- fast paths (issue 7, round two)
+
+
+def test_duplicate_keys_in_canonical_order_are_malformed(node_keys, trust):
+    """The orjson path counts only for canonical input: a duplicate kept in sorted, compact form is still refused."""
+    payload = jsonform.encode(make_envelope("case.forward"))
+    start = payload.index(b',"to":{')
+    end = payload.index(b"}", start) + 1
+    member = payload[start:end]
+    for doubled in (payload[:end] + member + payload[end:],  # the same value twice
+                    payload[:end] + member.replace(CITY.encode(), OTHER_COUNTY.encode()) + payload[end:]):
+        rejected("malformed", hand_made_jws(doubled, node_keys[COUNTY][0]), trust)
+    jws = jsonform.sign(make_envelope("case.forward"), node_keys[COUNTY][0], COUNTY)
+    rejected("malformed", jws[:-1] + jws[jws.index(b',"signature"'):], trust)
+
+
+def test_big_integers_are_read_as_integers_not_floats(node_keys, trust):
+    """orjson reads an integer above 64 bits as a float; such input is not canonical for it and goes the careful
+    way, where the sequence is the integer sent."""
+    payload = re.sub(rb'"sequence":[0-9]+', b'"sequence":' + b"9" * 30, jsonform.encode(make_envelope("case.forward")))
+    assert b"9" * 30 in payload
+    env, _ = jsonform.verify(hand_made_jws(payload, node_keys[COUNTY][0]), trust, CITY)
+    assert env.sequence == int("9" * 30)
+
+
+@pytest.mark.parametrize("type_", MESSAGE_TYPES)
+def test_payload_bytes_are_what_json_dumps_writes(type_):
+    env = make_envelope(type_)
+    expected = json.dumps(jsonform.envelope_to_json_dict(env), sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+    assert jsonform.encode(env) == expected
+
+
+def test_payload_escapes_are_what_json_dumps_writes():
+    env = make_envelope("case.forward")
+    env.body["comment"] = 'a "quoted" \\ back\tslash\r\n 中文 \u2028 / </script> \U0001f600'
+    expected = json.dumps(jsonform.envelope_to_json_dict(env), sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+    assert jsonform.encode(env) == expected
+
+
+@pytest.mark.parametrize("text, expected", [("", b""), ("QQ", b"A"), ("QUI", b"AB"), ("QUJD", b"ABC"),
+                                            ("-_8", b"\xfb\xff")])
+def test_base64url_accepts_the_canonical_spelling(text, expected):
+    assert jsonform._b64decode(text) == expected
+
+
+@pytest.mark.parametrize("text", ["QR", "QUJ", "QQ==", "QQ=", "Q", "abcde", "a+bc", "ab/c", "ab c", "ab\nc", "ab\tc",
+                                  "abc$", "é", "ＡＢＣＤ"])
+def test_base64url_refuses_everything_else(text):
+    with pytest.raises(ValueError):
+        jsonform._b64decode(text)
