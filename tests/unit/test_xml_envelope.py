@@ -588,3 +588,74 @@ def test_expired_certificate_is_not_used(node_keys):
     data = signed(make_envelope("case.supplement"), node_keys)
     error = rejected("signature_invalid", data, lambda n: [expired] if n == COUNTY else [])
     assert "not valid at" in error.reason
+
+
+# ------------------------------------------------------------------------------------------- sign without a parse (issue 7, round two)
+
+
+def _unsigned_part(data: bytes) -> bytes:
+    """The document of a signed message as the enveloped-signature transform sees it, without the declaration."""
+    head = b"<?xml version='1.0' encoding='UTF-8'?>\n"
+    assert data.startswith(head)
+    start = data.index(b"<ds:Signature ")
+    return data[len(head):start] + data[data.index(b"</ds:Signature>") + len(b"</ds:Signature>"):]
+
+
+@pytest.mark.parametrize("type_", MESSAGE_TYPES)
+def test_signed_document_is_its_own_canonical_form_and_schema_valid(type_, node_keys):
+    """sign writes the document in exclusive c14n and digests its bytes; it must be exactly what a verifier's
+    c14n of the parsed document gives, and valid against the XSD (sign no longer runs the XSD itself)."""
+    document = _unsigned_part(signed(make_envelope(type_), node_keys))
+    root = etree.fromstring(document)
+    assert etree.tostring(root, method="c14n", exclusive=True, with_comments=False) == document
+    assert xmlform._schema_error(root) is None
+    assert xmlform._co_constraint_error(root) is None
+
+
+def test_canonical_form_escapes_like_c14n(node_keys, trust):
+    env = make_envelope("case.forward")
+    env.body["comment"] = 'a & b < c > d "e" \'f\' \r\n\tend ]]> 中文'
+    env.attachments = [dataclasses.replace(ATTACHMENTS[0], name='x&y<"z">\t\n\r.pdf')]
+    data = signed(env, node_keys)
+    document = _unsigned_part(data)
+    assert etree.tostring(etree.fromstring(document), method="c14n", exclusive=True) == document
+    back, _ = xmlform.verify(data, trust, env.to_node)
+    assert back.body == env.body and back.attachments == env.attachments
+
+
+def test_sign_with_dates_and_decimals_goes_the_xsd_way(node_keys, trust):
+    """Values the compiled checks do not take as they are (date, Decimal) are validated by the XSD, then signed."""
+    from datetime import date
+    from decimal import Decimal
+
+    env = make_envelope("supervision.feedback")
+    env.body = dict(env.body, date=date(2026, 3, 2), amount=Decimal("5000.00"))
+    back, _ = xmlform.verify(signed(env, node_keys), trust, env.to_node)
+    assert back.body["date"] == "2026-03-02" and back.body["amount"] == "5000.00"
+
+
+@pytest.mark.parametrize("breakage", ["no case number", "receipt without InReplyTo", "bad id code", "unknown key",
+                                      "material codes twice", "control character"])
+def test_sign_refuses_what_the_schema_refuses(breakage, node_keys):
+    env = make_envelope("receipt" if breakage == "receipt without InReplyTo" else "case.forward")
+    if breakage == "no case number":
+        env.case_no = None
+    elif breakage == "receipt without InReplyTo":
+        env.in_reply_to = None
+    elif breakage == "bad id code":
+        env.body = dict(env.body, applicant=dict(env.body["applicant"], id_code="short"))
+    elif breakage == "unknown key":
+        env.body = dict(env.body, colour="red")
+    elif breakage == "material codes twice":
+        env.body = dict(env.body, materials=[env.body["materials"][0]] * 2)
+    else:
+        env.body = dict(env.body, comment="控制字符\x01")
+    with pytest.raises(ValueError):  # InvalidEnvelope is a ValueError
+        signed(env, node_keys)
+
+
+def test_xsd_fallback_signs_the_same_bytes(node_keys):
+    """The canonical text written directly and the c14n of the XSD-validated tree are the same document."""
+    env = make_envelope("case.forward")
+    root, _ = xmlform._validated(env)
+    assert xmlform._render(env, xmlform._CANONICAL).encode() == xmlform._c14n(root)
