@@ -23,7 +23,7 @@ migrate: venv
 	$(BIN)/flask --app wsgi db upgrade
 
 seed: migrate
-	$(BIN)/flask --app wsgi seed-demo
+	$(BIN)/flask --app wsgi seed-demo --cases
 
 run: seed
 	TONGQUAN_RUN_JOBS=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-reload

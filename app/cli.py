@@ -38,7 +38,9 @@ def register_cli(app):
 @click.option("--org-node", "org_nodes", multiple=True, metavar="ORG=NODE",
               help="an organisation living on a node of its own, e.g. 360700-industry=360700-sj (repeatable; "
                    "give the same on every node)")
-def seed_demo_cmd(node, remote, org_nodes):
+@click.option("--cases", "with_cases", is_flag=True,
+              help="also a day's work on every desk of 宁都县 (only on a database without cases; `make run` does)")
+def seed_demo_cmd(node, remote, org_nodes, with_cases):
     """Load the demo city, counties, catalogue and accounts (idempotent)."""
     from config.settings import NODE_ID_RE
     from delegation.seed import seed_demo
@@ -55,6 +57,10 @@ def seed_demo_cmd(node, remote, org_nodes):
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
+    if with_cases:
+        from app.demo_cases import seed_demo_cases
+
+        result["demo_cases"] = seed_demo_cases()
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

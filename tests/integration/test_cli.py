@@ -26,6 +26,25 @@ def test_seed_demo_is_idempotent(app):
     assert modes == {"direct", "delegated_review", "forward_only"}
 
 
+def test_seed_demo_cases_leave_work_on_every_desk_once(app):
+    from delegation.models import Case
+    from supervision.models import SupervisionPush
+
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["demo_cases"]["cases"] == 7
+    states = sorted(db.session.execute(sa.select(Case.state, Case.mode)).all())
+    assert states == [("city_review", "delegated_review"), ("city_review", "forward_only"),
+                      ("county_review", "direct"), ("decided", "direct"), ("decided", "forward_only"),
+                      ("submitted", "direct"), ("submitted", "forward_only")]
+    # the two approvals reached their regulators: the county's for a direct case, the city's for forward_only
+    assert sorted(db.session.execute(sa.select(SupervisionPush.supervising_org)).scalars()) == \
+        ["360700-industry", "360730-industry"]
+    again = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
+    assert json.loads(again.output)["demo_cases"]["cases"] == 0  # never adds to a database holding cases
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 7
+
+
 def test_catalog_export_then_import_round_trips(app, tmp_path):
     runner = app.test_cli_runner()
     for suffix in ("csv", "xlsx"):
