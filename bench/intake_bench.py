@@ -56,6 +56,44 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, own CPU seconds, CPU seconds of its waited-for children) from /proc, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK, (int(fields[13]) + int(fields[14])) / _TICK
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants, exited ones included once their
+    parent has reaped them."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _proc_stat(int(entry))
+            if st:
+                stats[int(entry)] = st
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _own, _reaped) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1] + (stats[pid][2] if pid == root else 0.0)
+            todo.extend(children.get(pid, []))
+    return total
+
+
+def postmaster_pid(server) -> int:
+    return int((server.data / "postmaster.pid").read_text().split()[0])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,6 +139,7 @@ def client_main(port: int, username: str, items: list[dict], start_at: float, se
         time.sleep(0.005)
     deadline = start_at + seconds
     i = 0
+    cpu0 = time.process_time()
     while time.time() < deadline:
         item = items[i % len(items)]
         i += 1
@@ -118,6 +157,7 @@ def client_main(port: int, username: str, items: list[dict], start_at: float, se
             continue
         done += 1
     out.put({"user": username, "create_ms": create_ms, "accept_ms": accept_ms, "done": done,
+             "cpu": time.process_time() - cpu0,
              "errors": errors[:5], "error_count": len(errors)})
 
 
@@ -292,7 +332,11 @@ def main(argv=None) -> int:
                  for u, _d in users]
         for p in procs:
             p.start()
+        while time.time() < start_at:
+            time.sleep(0.001)
+        cpu_web0, cpu_db0 = tree_cpu(gunicorn.pid), tree_cpu(postmaster_pid(server))
         reports = [out.get(timeout=args.seconds + 120) for _ in procs]
+        cpu_web, cpu_db = tree_cpu(gunicorn.pid) - cpu_web0, tree_cpu(postmaster_pid(server)) - cpu_db0
         for p in procs:
             p.join(timeout=30)
         elapsed = args.seconds
@@ -318,6 +362,13 @@ def main(argv=None) -> int:
     accept_ms = [x for r in reports for x in r["accept_ms"]]
     all_ms = create_ms + accept_ms
     rate = done / elapsed
+    cpu_clients = sum(r["cpu"] for r in reports)
+    per_case = {name: cpu / max(done, 1) * 1000 for name, cpu in
+                (("gunicorn", cpu_web), ("PostgreSQL", cpu_db), ("clients", cpu_clients))}
+    per_case_total = sum(per_case.values())
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / per_case_total if per_case_total else float("nan")
+    cpu_text = ", ".join(f"{name} {ms:.1f} ms" for name, ms in per_case.items())
     p50, p95, p99 = (percentile(all_ms, p) for p in (0.5, 0.95, 0.99))
     for r in reports:
         if r["errors"]:
@@ -337,6 +388,9 @@ def main(argv=None) -> int:
         Row(f"intake request latency, {len(all_ms):,} requests: P95 (P50 {p50:.1f} ms, P99 {p99:.1f} ms; create P95 "
             f"{percentile(create_ms, 0.95):.1f} ms, accept P95 {percentile(accept_ms, 0.95):.1f} ms)",
             f"{p95:.1f} ms", "P95 < 100 ms", verdict(p95 < TARGET_P95_MS)),
+        Row(f"CPU per case by process ({cpu_text}; the whole machine's {cores} cores busy with this work alone "
+            f"would give {cores} × 1000 / {per_case_total:.1f} cases/s)", f"{per_case_total:.1f} ms/case; "
+            f"ceiling {ceiling:.0f} cases/s", "—", "info"),
         Row("load average (1, 5, 15 min) when the run started", load),
     ]
     for r in rows:

@@ -46,7 +46,9 @@ def visible_filter(actor: Actor):
 def get_case(actor: Actor, case_no: str, for_update: bool = False) -> Case:
     query = sa.select(Case).where(Case.case_no == case_no, visible_filter(actor))
     if for_update:
-        query = query.with_for_update(of=Case)
+        # An action reads the materials (guards, effects, the answer): in the locking query, not in a second one.
+        # FOR UPDATE OF case_file locks the case row only; the joined rows are on the nullable side.
+        query = query.options(joinedload(Case.materials)).with_for_update(of=Case)
     case = db.session.execute(query).unique().scalar_one_or_none()
     if case is None:
         raise NotFound("case_not_found", f"办件 {case_no} 不存在", f"case {case_no} not found", field="case_no")
@@ -70,6 +72,15 @@ def list_cases(actor: Actor, *, state=None, item=None, county=None, due=None, af
 
 
 # -- intake ---------------------------------------------------------------------------------------------------
+
+def _org_by_code(code: str) -> Org:
+    """The organisation, from the session when this request already has it (the token check loads the user with
+    their organisation), else by one query."""
+    for obj in db.session.identity_map.values():
+        if type(obj) is Org and obj.code == code:
+            return obj
+    return db.session.execute(sa.select(Org).filter_by(code=code)).scalar_one()
+
 
 def check_applicant_id(kind: str, id_code: str, override: str | None) -> str:
     try:
@@ -116,7 +127,7 @@ def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[d
         raise Invalid("material_unknown", f"事项没有材料 {', '.join(unknown)}",
                       f"the item has no material {', '.join(unknown)}", field="materials")
     present = {m["code"] for m in materials if m.get("present")}
-    window = db.session.execute(sa.select(Org).filter_by(code=actor.org_code)).scalar_one()
+    window = _org_by_code(actor.org_code)
     year = now.astimezone(SHANGHAI).year
     case = Case(
         case_no=next_case_no(actor.division_code, year), query_code=f"{secrets.randbelow(10**6):06d}",
@@ -127,6 +138,7 @@ def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[d
         else None,
         created_at=now, created_by=actor.username, limit_unit=item.limit_unit, promised_limit=item.promised_limit,
     )
+    case.files = []  # a new case has none: the answer lists them without a query
     for pos, m in enumerate(item.materials):
         case.materials.append(CaseMaterial(code=m.code, name=m.name, core=m.core, required=m.required,
                                            present=m.code in present, position=pos))
@@ -214,8 +226,9 @@ def _route_after_acceptance(case: Case, actor: Actor, now: datetime) -> None:
     """The mode decides the route: direct and delegated_review go to the county bureau, forward_only to the city."""
     system = Actor.system(actor.org_code, actor.division_code, "county")
     if Mode(case.mode) is Mode.FORWARD_ONLY:
-        _forward(case, actor, now)
+        # The event first: it is written by the flush the outbox makes anyway (one INSERT with the acceptance's).
         _event(case, system, "forward", State.ACCEPTED, State.FORWARDED, now, comment="受理后自动转报市级")
+        _forward(case, actor, now)
     else:
         case.state = State.COUNTY_REVIEW.value
         _event(case, system, "route", State.ACCEPTED, State.COUNTY_REVIEW, now, comment="转县级审批")

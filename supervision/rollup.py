@@ -181,14 +181,34 @@ def _dirty_cases(session) -> set | object:
     return ids
 
 
+_MARKED_KEY = "tongquan.stats_dirty_marked"
+
+
 @sa.event.listens_for(sa.orm.Session, "after_flush")
 def _mark_dirty(session, flush_context):
     if not (session.new or session.dirty or session.deleted):
         return
     dirty = _dirty_cases(session)
-    rows = [{"case_id": None}] if dirty is _EVERY_CASE else [{"case_id": i} for i in sorted(dirty)]
+    # A case marked by an earlier flush of this transaction is not marked again (an action that writes its outbox
+    # message flushes twice). The set is forgotten at commit and at any rollback, savepoints included, so a mark
+    # rolled back is written again.
+    marked = session.info.setdefault(_MARKED_KEY, set())
+    if dirty is _EVERY_CASE:
+        rows = [] if None in marked else [{"case_id": None}]
+        marked.add(None)
+    else:
+        rows = [{"case_id": i} for i in sorted(dirty) if i not in marked]
+        marked.update(dirty)
     if rows:
-        session.connection().execute(sa.insert(StatsDirty), rows)
+        session.connection().execute(sa.insert(StatsDirty.__table__), rows)
+
+
+def _forget_marked(session, *_args) -> None:
+    session.info.pop(_MARKED_KEY, None)
+
+
+for _name in ("after_commit", "after_rollback", "after_soft_rollback"):
+    sa.event.listen(sa.orm.Session, _name, _forget_marked)
 
 
 def mark_all_dirty() -> None:
@@ -243,6 +263,7 @@ def refresh(full: bool = False) -> dict:
     ids = [i for i, _ in rows]
     for lo in range(0, len(ids), 1000):
         db.session.execute(sa.delete(StatsDirty).where(StatsDirty.id.in_(ids[lo:lo + 1000])))
+    _forget_marked(db.session())  # the marks of this transaction are gone: a later change marks its case again
     db.session.flush()
     return {"cases": done, "full": everything}
 

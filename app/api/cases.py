@@ -33,7 +33,7 @@ def _utc_iso(moment):
     return moment.astimezone(timezone.utc).isoformat() if moment else None
 
 
-def _view(case, actor):
+def _view(case, actor, created=False):
     case.deadline = deadline_details(case)
     case.responsible = responsible_parties(case)
     case.allowed_actions = [a.value for a in allowed_actions(State(case.state), actor.role, Mode(case.mode))]
@@ -42,7 +42,9 @@ def _view(case, actor):
                         "materials": [m.code for m in case.materials if m.committed]}
                        if case.commitment_deadline else None)
     case.credit_warnings = credit.warnings_for(case.applicant_id_code)  # the blacklist and other marks
-    case.supervision = pushes.for_case(case.case_no)  # what the regulators fed back, for the approvers
+    # What the regulators fed back, for the approvers: pushes follow an approval, so a case registered in this
+    # request has none.
+    case.supervision = [] if created else pushes.for_case(case.case_no)
     return case
 
 
@@ -55,7 +57,7 @@ def create_case(data):
     case = cases.create_case(actor, data["item_code"], data["applicant"], data["materials"],
                              data.get("id_check_override"))
     _commit_and_keep()
-    return _view(case, actor)
+    return _view(case, actor, created=True)
 
 
 @blp.get("")
