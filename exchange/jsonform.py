@@ -59,7 +59,7 @@ from .errors import (
     ExchangeRejected,
     InvalidEnvelope,
 )
-from .jsonschemas import NODE_ID, EnvelopeSchema, describe, fast_load
+from .jsonschemas import NODE_ID, EnvelopeSchema, describe, fast_body, fast_load
 from .keys import load_cert
 
 log = logging.getLogger(__name__)
@@ -240,9 +240,9 @@ def envelope_from_json_dict(d: dict[str, Any]) -> Envelope:
 def envelope_to_json_dict(env: Envelope) -> dict[str, Any]:
     """The JSON payload of `env` as a dict, validated and normalised (0..n lists present, None dropped)."""
     d = _raw_dict(env, native=False)
-    normalised = fast_load(d)  # a body of str/bool/int/list/dict only, as the model's callers build it
-    if normalised is not None:
-        d["body"] = normalised.body
+    body = fast_body(d)  # a body of str/bool/int/list/dict only, as the model's callers build it
+    if body is not None:
+        d["body"] = body
         return d
     d["body"] = _json_native(env.body)  # dates, Decimals, None-means-absent: converted, then validated
     try:

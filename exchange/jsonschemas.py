@@ -474,10 +474,18 @@ def _str_check(field: fields.Field) -> _Check:
     if len(regexes) == 1 and choices is None and not funcs and min_len == 0 and max_len is None:
         match = regexes[0]
 
-        def check_pattern(value: Any) -> Any:
-            if type(value) is not str or match(value) is None or not_xml(value) is not None:
-                raise _REJECT
-            return value
+        if _printable_ascii_only(match.__self__.pattern):  # a match is made of XML characters only
+
+            def check_pattern(value: Any) -> Any:
+                if type(value) is not str or match(value) is None:
+                    raise _REJECT
+                return value
+        else:  # pragma: no cover - every pattern of the XSD is printable ASCII
+
+            def check_pattern(value: Any) -> Any:
+                if type(value) is not str or match(value) is None or not_xml(value) is not None:
+                    raise _REJECT
+                return value
 
         return check_pattern
     if not regexes and choices is None and not funcs and max_len is not None:
@@ -614,11 +622,30 @@ def _inline_str(field: Str) -> tuple[str, dict[str, Any]] | None:
     """(condition that rejects v, the names it uses) for a string field with one pattern or one length bound."""
     vs = field.validators
     if len(vs) == 1 and getattr(vs[0], "regex", None) is not None:
+        if _printable_ascii_only(vs[0].regex.pattern):  # a match is made of XML characters only
+            return "type(v) is not str or m{i}(v) is None", {"m": vs[0].regex.fullmatch}
         return "type(v) is not str or m{i}(v) is None or nx(v) is not None", {"m": vs[0].regex.fullmatch}
     if len(vs) == 1 and isinstance(vs[0], validate.Length) and vs[0].equal is None and vs[0].max is not None:
         return (f"type(v) is not str or not {vs[0].min or 0} <= len(v) <= {vs[0].max} or nx(v) is not None",
                 {})
     return None
+
+
+# A pattern whose every atom is a printable-ASCII literal or a bracket class of printable-ASCII characters and
+# ranges (no negation, no ".", no "\d"/"\w"/"\s", which match beyond ASCII): what it matches needs no check for
+# characters XML cannot carry.
+_PRINTABLE_ASCII_CLASS = re.compile(r"\[(?!\^)(?:\\[-^\]\\+.]|[ -\[^-~])+\]")
+
+
+def _printable_ascii_only(pattern: str) -> bool:
+    """True when every string `pattern` fully matches is printable ASCII (conservative: False when unsure)."""
+    if not pattern.isascii() or not pattern.isprintable():
+        return False
+    rest = _PRINTABLE_ASCII_CLASS.sub("", pattern)  # the bracket classes, each of printable ASCII only
+    rest = re.sub(r"\{[0-9]+(,[0-9]*)?\}", "", rest)  # counted repetition
+    rest = re.sub(r"\\[-+^]", "", rest)  # escaped literals
+    # What is left: groups, alternation, quantifiers and literal letters, digits and safe punctuation.
+    return re.fullmatch(r"[()|?*+A-Za-z0-9:_/-]*", rest) is not None
 
 
 _FAST_BODIES: dict[str, _Check] = {t: _compile(s) for t, s in BODY_SCHEMAS.items()}
@@ -632,7 +659,13 @@ _FAST_MESSAGE_ID, _FAST_CASE_NO, _FAST_SEQUENCE, _FAST_CREATED_AT, _FAST_VERSION
 del _f
 
 
-def fast_load(d: Any) -> Envelope | None:
+def fast_body(d: Any) -> dict[str, Any] | None:
+    """The normalised body of `EnvelopeSchema().load(d)` when the fast path accepts the whole payload `d` (every
+    check of fast_load), else None; no Envelope is built."""
+    return fast_load(d, _body_only=True)  # type: ignore[return-value]
+
+
+def fast_load(d: Any, _body_only: bool = False) -> Envelope | None:
     """`EnvelopeSchema().load(d)` for a payload it accepts, computed without marshmallow; None when the fast path
     does not accept `d` (then marshmallow must decide, and name the error)."""
     try:
@@ -656,14 +689,18 @@ def fast_load(d: Any) -> Envelope | None:
             return None
         body = _FAST_BODIES[type_](d["body"])
         attachments = _FAST_ATTACHMENTS(d["attachments"])
+        message_id = _FAST_MESSAGE_ID(d["message_id"])
+        created_at = _FAST_CREATED_AT(d["created_at"])
+        if _body_only:
+            return body  # type: ignore[return-value]
         return Envelope(
-            message_id=_FAST_MESSAGE_ID(d["message_id"]),
+            message_id=message_id,
             type=type_,
             from_node=sender["node"],
             from_org=sender["org"],
             to_node=recipient["node"],
             to_org=recipient["org"],
-            created_at=datetime.fromisoformat(_FAST_CREATED_AT(d["created_at"])),
+            created_at=datetime.fromisoformat(created_at),
             body=body,
             case_no=case_no,
             sequence=sequence,

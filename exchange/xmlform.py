@@ -81,7 +81,7 @@ from .errors import (
     ExchangeRejected,
     InvalidEnvelope,
 )
-from .jsonschemas import fast_load
+from .jsonschemas import fast_body
 from .keys import load_cert
 
 log = logging.getLogger(__name__)
@@ -803,13 +803,13 @@ def _model_dict(env: Envelope) -> dict[str, Any]:
 def _canonical_document(env: Envelope) -> bytes:
     """The unsigned document of `env` in exclusive canonical form (UTF-8, no declaration), schema-valid.
 
-    The model is checked by exchange.jsonschemas' compiled checks, the simple types of envelope-v1.xsd and its
+    The model is checked by exchange.jsonschemas' compiled checks (fast_body), the simple types of envelope-v1.xsd and its
     co-constraints key for key (tests/unit/test_json_envelope.py holds the two to every simple-type case and
     test_xml_envelope.py checks the signed output against the XSD), then written straight in canonical form:
     no parse and no XSD run on the way out. Anything those checks do not accept (dates or Decimals in the body,
     a value out of bounds) goes the XSD way, which accepts or raises InvalidEnvelope with its reason.
     """
-    if _model_co_constraint_error(env) is None and fast_load(_model_dict(env)) is not None:
+    if _model_co_constraint_error(env) is None and fast_body(_model_dict(env)) is not None:
         try:
             return _render(env, _CANONICAL).encode("utf-8")
         except (_CannotRender, UnicodeEncodeError):  # pragma: no cover - the checks admit only renderable values

@@ -620,3 +620,15 @@ def test_base64url_accepts_the_canonical_spelling(text, expected):
 def test_base64url_refuses_everything_else(text):
     with pytest.raises(ValueError):
         jsonform._b64decode(text)
+
+
+def test_patterns_that_skip_the_xml_character_check_match_printable_ascii_only():
+    """The compiled checks skip the search for characters XML cannot carry after a pattern that can only match
+    printable ASCII; the test for that must say no whenever a pattern could match more."""
+    from exchange import jsonschemas
+
+    for name in ("NODE_ID", "DIVISION_CODE", "UUID", "SHA256_HEX", "CODE", "CASE_NO", "ID_CODE", "PHONE", "MEDIA_TYPE"):
+        assert jsonschemas._printable_ascii_only(getattr(jsonschemas, name)), name
+    for pattern in (r".*", r"[^a]+", r"\d+", r"[\w]", r"[a-z]\s", "[\x01-z]", r"(\S)", "a\u00e9", r"[a-z]\u0001",
+                    r"[\x00-z]", r"\x01", r"a.b"):
+        assert not jsonschemas._printable_ascii_only(pattern), pattern
