@@ -55,6 +55,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -462,11 +463,22 @@ def _open_tag(tag: str, attrs: list[str]) -> str:
     return f"<{tag}{''.join(attrs)}"
 
 
+def _escaper(table: dict[int, str]) -> Callable[[str], str]:
+    """str.translate with `table`, only for the strings that need it: translate with a dict costs ~1.4 µs on a
+    short Chinese string, the search that finds nothing to escape a tenth of that."""
+    search = re.compile("[" + re.escape("".join(map(chr, table))) + "]").search
+
+    def escape(value: str) -> str:
+        return value.translate(table) if search(value) is not None else value
+
+    return escape
+
+
 class _Style:
     """How the text form is spelled: lxml's pretty print (`encode`) or exclusive c14n (what `sign` writes)."""
 
     def __init__(self, text: dict[int, str], attr: dict[int, str], canonical: bool) -> None:
-        self.text, self.attr, self.canonical = text, attr, canonical
+        self.text, self.attr, self.canonical = _escaper(text), _escaper(attr), canonical
 
     def empty(self, head: str, tag: str) -> str:
         # c14n writes every element with a start and an end tag.
@@ -514,11 +526,11 @@ def _render_fields(out: list[str], tag: str, fields: tuple[Field, ...], data: An
                 continue
             raise _CannotRender
         if f.attr:
-            attrs.append(f' {f.tag}="{_rtext(value, f.kind).translate(ae)}"')
+            attrs.append(f' {f.tag}="{ae(_rtext(value, f.kind))}"')
         elif f.kind == "group":
             _render_fields(inner, f.tag, f.fields, value, child_indent, style)
         else:
-            inner.append(f"{child_indent}<{f.tag}>{_rtext(value, f.kind).translate(te)}</{f.tag}>\n")
+            inner.append(f"{child_indent}<{f.tag}>{te(_rtext(value, f.kind))}</{f.tag}>\n")
     head = _open_tag(tag, attrs)
     if inner:
         out.append(f"{indent}{head}>\n{''.join(inner)}{indent}</{tag}>\n")
@@ -532,7 +544,7 @@ def _render_items(out: list[str], f: Field, items: list[Any], indent: str, style
         if f.fields:
             _render_fields(out, f.item, f.fields, item, indent, style)
         else:
-            out.append(f"{indent}<{f.item}>{_rtext(item, 'str').translate(te)}</{f.item}>\n")
+            out.append(f"{indent}<{f.item}>{te(_rtext(item, 'str'))}</{f.item}>\n")
 
 
 _KEYS: dict[int, frozenset[str]] = {}
@@ -555,24 +567,24 @@ def _render(env: Envelope, style: _Style = _PRETTY) -> str:
     t = style.text
     c = style.canonical
     from_to = (
-        f'    <From node="{_rtext(env.from_node, "str").translate(a)}" org="{_rtext(env.from_org, "str").translate(a)}"'
+        f'    <From node="{a(_rtext(env.from_node, "str"))}" org="{a(_rtext(env.from_org, "str"))}"'
         f'{"></From>" if c else "/>"}\n'
-        f'    <To node="{_rtext(env.to_node, "str").translate(a)}" org="{_rtext(env.to_org, "str").translate(a)}"'
+        f'    <To node="{a(_rtext(env.to_node, "str"))}" org="{a(_rtext(env.to_org, "str"))}"'
         f'{"></To>" if c else "/>"}\n'
     )
     out = [
         f'<Envelope xmlns="{NS}" version="1">\n  <Header>\n'
-        f"    <MessageId>{_rtext(env.message_id, 'str').translate(t)}</MessageId>\n"
-        f"    <Type>{env.type.translate(t)}</Type>\n"
+        f"    <MessageId>{t(_rtext(env.message_id, 'str'))}</MessageId>\n"
+        f"    <Type>{t(env.type)}</Type>\n"
         f"{from_to}"
         f"    <CreatedAt>{env.created_at.isoformat()}</CreatedAt>\n"
     ]
     if env.case_no is not None:
-        out.append(f"    <CaseNo>{_rtext(env.case_no, 'str').translate(t)}</CaseNo>\n")
+        out.append(f"    <CaseNo>{t(_rtext(env.case_no, 'str'))}</CaseNo>\n")
     if env.sequence is not None:
         out.append(f"    <Sequence>{_rtext(env.sequence, 'str')}</Sequence>\n")
     if env.in_reply_to is not None:
-        out.append(f"    <InReplyTo>{_rtext(env.in_reply_to, 'str').translate(t)}</InReplyTo>\n")
+        out.append(f"    <InReplyTo>{t(_rtext(env.in_reply_to, 'str'))}</InReplyTo>\n")
     out.append("  </Header>\n  <Body>\n")
     tag, fields = BODIES[env.type]
     _render_fields(out, tag, fields, env.body, "    ", style)
@@ -580,9 +592,9 @@ def _render(env: Envelope, style: _Style = _PRETTY) -> str:
     if env.attachments:
         out.append("  <Attachments>\n")
         for x in env.attachments:
-            name = _rtext(x.name, "str").translate(a)
-            media = _rtext(x.media_type, "str").translate(a)
-            size, sha = _rtext(x.size, "str"), _rtext(x.sha256, "str").translate(a)
+            name = a(_rtext(x.name, "str"))
+            media = a(_rtext(x.media_type, "str"))
+            size, sha = _rtext(x.size, "str"), a(_rtext(x.sha256, "str"))
             if c:  # c14n: attributes sorted by name
                 out.append(f'    <Attachment mediaType="{media}" name="{name}" sha256="{sha}" size="{size}">'
                            "</Attachment>\n")
