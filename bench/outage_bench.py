@@ -133,7 +133,8 @@ def simulate(args) -> dict:
         print(f"  warm-up: {args.warmup_minutes:g} simulated minutes, {accepted} accepted, "
               f"{accepted - backlog_at_outage} acknowledged", flush=True)
 
-        server.stop()
+        if not args.store_up:
+            server.stop()
         steps = int(args.outage_minutes * 60 / STEP_SECONDS)
         real_outage = time.perf_counter()
         for i in range(steps):
@@ -146,7 +147,8 @@ def simulate(args) -> dict:
               f"{stats['accepted_during']} accepted meanwhile; {waiting} waiting, {dead_during} dead, "
               f"most attempts used {attempts_during}", flush=True)
 
-        server.start()
+        if not args.store_up:
+            server.start()
         recovered_at, real_recovered = now, time.perf_counter()
         drained_at = None
         steps = int(args.drain_minutes * 60 / STEP_SECONDS)
@@ -214,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-minutes", type=float, default=30,
                         help="simulated minutes after recovery within which everything must be acknowledged")
     parser.add_argument("--per-minute", type=float, default=2, help="cases the county accepts per simulated minute")
+    parser.add_argument("--store-up", action="store_true",
+                        help="only the city node is down; the SFTP server stays up (the county's messages pile up "
+                             "unread in the city's inbox, their receipts overdue)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to append to")
     parser.add_argument("--no-record", action="store_true", help="print only, append nothing")
     parser.add_argument("--note", help="a note line under this run's table")
@@ -223,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now()
     load = os.getloadavg()
     print(f"machine: {machine()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"outage of the city node: {args.outage_minutes:g} simulated minutes, county intake {args.per_minute:g} "
-          f"case(s) a simulated minute, a cycle every {STEP_SECONDS} simulated seconds", flush=True)
+    which = " (the store up)" if args.store_up else ""
+    print(f"outage of the city node{which}: {args.outage_minutes:g} simulated "
+          f"minutes, county intake {args.per_minute:g} case(s) a simulated minute, a cycle every {STEP_SECONDS} "
+          "simulated seconds", flush=True)
     r = simulate(args)
     ok = not r["problems"]
     for p in r["problems"]:
@@ -237,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {measured}; {r['real_total']:.0f} s real in all")
     end_load = os.getloadavg()
     rows = [
-        Row(f"city node down {args.outage_minutes:g} simulated min (SFTP server stopped, compressed clock, a cycle "
+        Row(f"city node down {args.outage_minutes:g} simulated min ("
+            + ("SFTP server up, the city runs no cycle" if args.store_up else "SFTP server stopped")
+            + ", compressed clock, a cycle "
             f"every {STEP_SECONDS} s), county intake {args.per_minute:g}/min, 2×100 KB attachments, SQLite",
             measured, "every message delivered after recovery, none dead-lettered, none lost",
             verdict(ok) + ("" if ok else " — " + "; ".join(r["problems"]))),

@@ -8,6 +8,8 @@ message (a store error on its files, its attachment missing here). A store that 
 (`StoreUnreachable`: the exchange host or the peer is down) delivers nothing, so it uses up no attempt however long
 it lasts: the message waits, retried with a backoff that grows with the length of the outage (at most
 TRANSPORT_BACKOFF_CAP_SECONDS), and everything waiting for that peer is due again as soon as one message gets through.
+Likewise a peer node that is down while the store is up: a message whose receipt is overdue but whose copy still
+waits unread in the peer's inbox is not sent again and uses no attempt; it waits another receipt timeout.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 3600
 TRANSPORT_BACKOFF_CAP_SECONDS = 300  # an unreachable store is tried again at least this often
+NO_RECEIPT = "no receipt in time"
 SEND_BATCH = 50  # messages published per transaction
 
 
@@ -115,10 +118,17 @@ def send_due(now: datetime | None = None, limit: int = 1000, batch: int = SEND_B
             if row.to_node in unreachable:
                 continue  # stays due, untouched
             try:
-                files = [(a["sha256"], bus.blobs.get(a["sha256"])) for a in row.attachments or []]
                 transport = transports.get(row.to_node)
                 if transport is None:
                     transport = transports[row.to_node] = bus.transport_for(row.to_node)
+                if row.last_error == NO_RECEIPT and _still_waiting(transport, row):
+                    # The peer has not read it yet (its node is down, or behind): nothing was lost, so nothing
+                    # is sent again and no attempt is used; its receipt is awaited for another while.
+                    outcome.setdefault(row.to_node, None)
+                    row.state = "awaiting_receipt"
+                    row.next_attempt_at = now + timedelta(seconds=bus.receipt_timeout_seconds)
+                    continue
+                files = [(a["sha256"], bus.blobs.get(a["sha256"])) for a in row.attachments or []]
                 transport.publish(row.to_node, row.message_id, row.fmt, row.raw, files)
             except StoreUnreachable as exc:
                 unreachable.add(row.to_node)
@@ -159,6 +169,13 @@ def send_due(now: datetime | None = None, limit: int = 1000, batch: int = SEND_B
     return sent
 
 
+def _still_waiting(transport, row: OutboxMessage) -> bool:
+    """Whether the copy published last is still unread in the peer's inbox (a store that cannot tell: no)."""
+    exists = getattr(transport, "exists", None)
+    return bool(exists is not None and row.sent_at is not None
+                and exists(row.to_node, f"{row.message_id}.{row.fmt}"))
+
+
 def _peer_status(node_id: str, now: datetime, error: str | None) -> None:
     peer = db.session.get(ExchangePeer, node_id)
     if error is None:
@@ -193,5 +210,6 @@ def expire_receipts(now: datetime | None = None) -> int:
         else:
             row.state = "retry"
             row.next_attempt_at = now
+            row.last_error = NO_RECEIPT  # send_due first looks whether the peer has read it at all
     db.session.commit()
     return len(rows)

@@ -558,6 +558,17 @@ class SftpTransport:
         pipe.drain()
         return results
 
+    def exists(self, node_id: str, name: str) -> bool:
+        path = posixpath.join(self._inbox(node_id), _safe(name))
+
+        def op(sftp: paramiko.SFTPClient) -> bool:
+            try:
+                return stat.S_ISREG(sftp.stat(path).st_mode or 0)
+            except FileNotFoundError:
+                return False
+
+        return self._run(f"stat {path}", op)
+
     def read(self, node_id: str, name: str) -> bytes:
         path = posixpath.join(self._inbox(node_id), _safe(name))
         size = (getattr(self._local, "sizes", None) or {}).get((node_id, name))

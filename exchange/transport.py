@@ -36,7 +36,8 @@ class Transport(Protocol):
     def remove(self, node_id: str, name: str) -> None: ...
 
     # Optional, where a store can do better than one call per file (SftpTransport): read_attachments(node_id,
-    # name, [(sha256, size)]) -> [bytes], remove_many(node_id, [(name, [sha256] | None)]).
+    # name, [(sha256, size)]) -> [bytes], remove_many(node_id, [(name, [sha256] | None)]). And exists(node_id,
+    # name) -> bool: whether a published envelope still waits unread in that inbox.
 
     def quarantine(self, node_id: str, name: str, reason: str) -> None: ...
 
@@ -97,6 +98,12 @@ class LocalTransport:
 
     def read(self, node_id, name):
         return (self._inbox(node_id) / name).read_bytes()
+
+    def exists(self, node_id, name):
+        try:
+            return (self._inbox(node_id) / name).is_file()
+        except OSError as exc:
+            raise TransportError(f"local store {self.root}: {exc.strerror or exc}") from exc
 
     def read_attachment(self, node_id, name, sha256):
         path = self._inbox(node_id) / f"{_stem(name)}.files" / sha256

@@ -373,3 +373,37 @@ def test_a_crash_before_a_batch_commits_applies_nothing_twice(api, monkeypatch):
     assert all(state_of(c) == "city_review" and events_of(c) == before[c] + 1 for c in cases)
     assert db.session.execute(sa.select(sa.func.count()).select_from(InboundMessage)
                               .filter_by(type="case.forward", state="applied")).scalar_one() == 4
+
+
+def test_a_peer_node_down_with_the_store_up_uses_up_no_attempt(api, monkeypatch):
+    """The receipt is overdue, but the copy still waits unread in the peer's inbox (its node is down): it is not
+    sent again and uses no attempt, however long; a copy that is gone (lost) is sent again and counts."""
+    from datetime import timedelta
+
+    from app.extensions import utcnow
+    from exchange.outbox import expire_receipts
+
+    case_no = forwarded_case(api)
+    bus = get_bus()
+    monkeypatch.setattr(bus, "max_attempts", 2)
+    now = utcnow()
+    assert send_due(now=now) == 1
+    path = published(case_no)
+    for _ in range(12):  # two hours of receipt timeouts
+        now += timedelta(seconds=bus.receipt_timeout_seconds + 1)
+        assert expire_receipts(now=now) == 1
+        assert send_due(now=now) == 0
+        row = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.forward")).scalar_one()
+        assert (row.state, row.attempts) == ("awaiting_receipt", 1)
+    assert path.exists()
+
+    path.unlink()  # the copy is lost on the way: the next overdue receipt sends it again
+    now += timedelta(seconds=bus.receipt_timeout_seconds + 1)
+    expire_receipts(now=now)
+    assert send_due(now=now) == 1
+    db.session.refresh(row)
+    assert (row.state, row.attempts) == ("awaiting_receipt", 2) and path.exists()
+    run_bus()
+    assert state_of(case_no) == "city_review"
+    db.session.refresh(row)
+    assert row.state == "acknowledged"

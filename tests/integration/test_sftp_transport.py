@@ -89,6 +89,28 @@ def test_round_trip(sftp_server, make_transport):
         t.read(NODE, name)
 
 
+def test_batch_reads_and_removals(sftp_server, make_transport):
+    """What the inbox uses: every attachment of a message at once, with the sizes it expects (a file longer than
+    expected is read to its end, a shorter one as it is); several messages removed in one call, the attachments
+    named or not, a folder with a stray file in it too; exists() for a message still unread."""
+    t = make_transport(sftp_server)
+    a, b = b"a" * 70_000, b"b" * 3
+    mids = [str(uuid.uuid4()) for _ in range(3)]
+    for mid in mids:
+        t.publish(NODE, mid, "xml", b"<Envelope>" + mid.encode() + b"</Envelope>", [(sha(a), a), (sha(b), b)])
+    names = [f"{m}.xml" for m in mids]
+    assert sorted(t.list_inbox(NODE)) == sorted(names)
+    assert t.exists(NODE, names[0]) and not t.exists(NODE, "nothing.xml")
+    assert t.read_attachments(NODE, names[0], [(sha(a), len(a)), (sha(b), len(b))]) == [a, b]
+    assert t.read_attachments(NODE, names[0], [(sha(a), 10), (sha(b), 100_000)]) == [a, b]  # wrong hints
+    assert t.read_attachments(NODE, names[0], [(sha(a), None)]) == [a]
+    with pytest.raises(TransportError, match="missing"):
+        t.read_attachments(NODE, names[0], [(sha(a), len(a)), ("0" * 64, 1)])
+    (inbox_of(t) / f"{mids[2]}.files" / "stray").write_bytes(b"x")
+    t.remove_many(NODE, [(names[0], [sha(a), sha(b)]), (names[1], None), (names[2], [sha(a), sha(b)])])
+    assert list(inbox_of(t).iterdir()) == [] and t.list_inbox(NODE) == []
+
+
 def test_list_inbox_ignores_dot_and_foreign_names_and_is_oldest_first(sftp_server, make_transport):
     t = make_transport(sftp_server)
     for mid, fmt in (("b", "xml"), ("a", "json"), ("c", "xml")):
