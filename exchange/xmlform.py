@@ -97,6 +97,7 @@ DIGEST_ALG = DigestAlgorithm.SHA256  # http://www.w3.org/2001/04/xmlenc#sha256
 SIGNATURE_ALG = SignatureMethod.ECDSA_SHA256  # http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256
 ENVELOPED_TRANSFORM = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 TRANSFORMS = (ENVELOPED_TRANSFORM, C14N_ALG.value)
+_C14N_URI, _SIGNATURE_URI, _DIGEST_URI = C14N_ALG.value, SIGNATURE_ALG.value, DIGEST_ALG.value  # plain str
 
 _ES256 = ec.ECDSA(hashes.SHA256())
 _P256_BYTES = 32  # one coordinate of the raw r || s SignatureValue (RFC 6931 §2.3.6 / RFC 4050)
@@ -641,7 +642,8 @@ def _build(env: Envelope) -> etree._Element:
 
 
 _HEADER_TAGS = {_q(t): t for t in ("MessageId", "Type", "From", "To", "CreatedAt", "CaseNo", "Sequence", "InReplyTo")}
-_Q_HEADER, _Q_BODY, _Q_ATTACHMENTS, _Q_ATTACHMENT = (_q(t) for t in ("Header", "Body", "Attachments", "Attachment"))
+_Q_HEADER, _Q_BODY, _Q_ATTACHMENTS, _Q_ATTACHMENT, _Q_FROM = (
+    _q(t) for t in ("Header", "Body", "Attachments", "Attachment", "From"))
 
 
 def _envelope_from_xml(root: etree._Element) -> Envelope:
@@ -867,6 +869,7 @@ _DS = {"ds": DS_NS}
 _SIGNATURE_CHILDREN = (_ds("SignedInfo"), _ds("SignatureValue"), _ds("KeyInfo"))
 _SIGNED_INFO_CHILDREN = (_ds("CanonicalizationMethod"), _ds("SignatureMethod"), _ds("Reference"))
 _REFERENCE_CHILDREN = (_ds("Transforms"), _ds("DigestMethod"), _ds("DigestValue"))
+_DS_TRANSFORM, _DS_KEY_NAME = _ds("Transform"), _ds("KeyName")
 
 
 def _check_signature_shape(signature: etree._Element, sender: str) -> tuple[etree._Element, bytes, bytes]:
@@ -889,20 +892,21 @@ def _check_signature_shape(signature: etree._Element, sender: str) -> tuple[etre
     if children(signed_info) != _SIGNED_INFO_CHILDREN:
         raise bad("SignedInfo must hold CanonicalizationMethod, SignatureMethod and exactly one Reference")
     c14n_method, signature_method, reference = signed_info
-    if c14n_method.get("Algorithm") != C14N_ALG.value or len(c14n_method):
+    if c14n_method.get("Algorithm") != _C14N_URI or len(c14n_method):
         raise bad("canonicalization must be exclusive c14n")
-    if signature_method.get("Algorithm") != SIGNATURE_ALG.value or len(signature_method):
+    if signature_method.get("Algorithm") != _SIGNATURE_URI or len(signature_method):
         raise bad("signature method must be ECDSA-SHA256")
     if reference.get("URI") != "" or children(reference) != _REFERENCE_CHILDREN:
         raise bad('exactly one Reference with URI="" is required')
     transforms, digest_method, digest_value = reference
     if tuple(t.get("Algorithm") for t in transforms) != TRANSFORMS or any(
-        t.tag != _ds("Transform") or len(t) for t in transforms
+        t.tag != _DS_TRANSFORM or len(t) for t in transforms
     ):
         raise bad("transforms must be enveloped-signature then exclusive c14n")
-    if digest_method.get("Algorithm") != DIGEST_ALG.value or len(digest_method):
+    if digest_method.get("Algorithm") != _DIGEST_URI or len(digest_method):
         raise bad("digest must be SHA-256")
-    key_name = signature.findtext("ds:KeyInfo/ds:KeyName", namespaces=_DS)
+    key_name_el = next(signature[2].iterchildren(_DS_KEY_NAME), None) if len(tags) == 3 else None
+    key_name = None if key_name_el is None else (key_name_el.text or "")
     if key_name is not None and key_name.strip() != sender:
         raise bad(f"KeyName {key_name.strip()!r} does not match From/@node {sender!r}")
     try:
@@ -989,7 +993,8 @@ def verify(
     signature = all_signatures[0]
 
     # The claimed sender is read from the unverified tree only to pick which certificates to try.
-    sender_el = root.find(f"{_q('Header')}/{_q('From')}")
+    header_el = root.find(_Q_HEADER)
+    sender_el = header_el.find(_Q_FROM) if header_el is not None else None
     sender = sender_el.get("node") if sender_el is not None else None
     if not sender:
         raise ExchangeRejected(SCHEMA_INVALID, "Header/From/@node is missing")
