@@ -364,8 +364,15 @@ def _reader(fields: tuple[Field, ...]) -> Callable[[etree._Element], dict[str, A
         return reader
     env: dict[str, Any] = {"T": _TRUE}
     lines = ["def read(el):", "    out = {}"]
-    if any(not f.attr for f in fields):
-        # One pass over the children; an element that is not a list item occurs at most once (schema-valid).
+    loose = [i for i, f in enumerate(fields) if f.kind == "list" and not f.tag]  # items without a wrapper
+    if loose:
+        # One pass over the children: the items of each unwrapped list gathered, every other element by tag (it
+        # occurs at most once in a schema-valid tree).
+        lines += ["    ch = {}", *(f"    l{i} = []" for i in loose), "    for c in el:", "        t = c.tag"]
+        for n, i in enumerate(loose):
+            lines += [f"        {'if' if n == 0 else 'elif'} t == {_q(fields[i].item)!r}:", f"            l{i}.append(c)"]
+        lines += ["        else:", "            ch[t] = c"]
+    elif any(not f.attr for f in fields):
         lines.append("    ch = {c.tag: c for c in el}")
     for i, f in enumerate(fields):
         key = repr(f.key)
@@ -379,7 +386,7 @@ def _reader(fields: tuple[Field, ...]) -> Callable[[etree._Element], dict[str, A
                 value = f"r{i}(x)"
             else:
                 value = '(x.text or "")'
-            source = f"c.iterchildren({item})" if f.tag else f"el.iterchildren({item})"
+            source = f"c.iterchildren({item})" if f.tag else f"l{i}"
             if f.tag:
                 lines += [f"    c = ch.get({_q(f.tag)!r})",
                           f"    out[{key}] = [] if c is None else [{value} for x in {source}]"]
