@@ -173,6 +173,8 @@ def simulate(args) -> dict:
         quarantined = sum(c for states in (in_county, in_city) for (_, s), c in states.items() if s == "quarantined")
         leftover = [p for p in server.root.rglob("*") if p.is_file()]
         problems = []
+        if dead_during:
+            problems.append(f"{dead_during} dead-lettered during the outage")
         if drained_at is None:
             problems.append(f"not drained {args.drain_minutes:g} simulated minutes after recovery: "
                             f"{county.run(unacknowledged)} unacknowledged")
