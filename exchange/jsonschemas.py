@@ -603,6 +603,15 @@ def _compile(schema_cls: type[Schema]) -> _Check:
             lines += [f"        if {condition.format(i=i)}:", "            raise R", f"        out[{key}] = v"]
         elif isinstance(field, StrictBool) and not field.validators:
             lines += ["        if type(v) is not bool:", "            raise R", f"        out[{key}] = v"]
+        elif (isinstance(field, fields.List) and not field.validators and isinstance(field.inner, Str)
+              and _inline_str(field.inner) is not None):
+            # A 0..n list of simple strings (files, missing materials, reasons): the item check inlined too.
+            condition, names = _inline_str(field.inner, "x")  # type: ignore[misc]
+            for n, obj in names.items():
+                env[f"{n}{i}"] = obj
+            lines += ["        if type(v) is not list:", "            raise R", "        for x in v:",
+                      f"            if {condition.format(i=i)}:",
+                      "                raise R", f"        out[{key}] = v[:]"]
         else:
             env[f"c{i}"] = _field_check(field)
             lines += [f"        out[{key}] = c{i}(v)"]
@@ -618,15 +627,17 @@ def _compile(schema_cls: type[Schema]) -> _Check:
     return check
 
 
-def _inline_str(field: Str) -> tuple[str, dict[str, Any]] | None:
-    """(condition that rejects v, the names it uses) for a string field with one pattern or one length bound."""
+def _inline_str(field: Str, v: str = "v") -> tuple[str, dict[str, Any]] | None:
+    """(condition that rejects the value in variable `v`, the names it uses) for a string field with one pattern
+    or one length bound."""
     vs = field.validators
     if len(vs) == 1 and getattr(vs[0], "regex", None) is not None:
         if _printable_ascii_only(vs[0].regex.pattern):  # a match is made of XML characters only
-            return "type(v) is not str or m{i}(v) is None", {"m": vs[0].regex.fullmatch}
-        return "type(v) is not str or m{i}(v) is None or nx(v) is not None", {"m": vs[0].regex.fullmatch}
+            return f"type({v}) is not str or m{{i}}({v}) is None", {"m": vs[0].regex.fullmatch}
+        return (f"type({v}) is not str or m{{i}}({v}) is None or nx({v}) is not None",
+                {"m": vs[0].regex.fullmatch})
     if len(vs) == 1 and isinstance(vs[0], validate.Length) and vs[0].equal is None and vs[0].max is not None:
-        return (f"type(v) is not str or not {vs[0].min or 0} <= len(v) <= {vs[0].max} or nx(v) is not None",
+        return (f"type({v}) is not str or not {vs[0].min or 0} <= len({v}) <= {vs[0].max} or nx({v}) is not None",
                 {})
     return None
 
