@@ -82,6 +82,7 @@ i18n: venv
 bench: system-deps venv
 	$(BIN)/python -m bench.signing_bench $(BENCH_ARGS)
 	$(BIN)/python bench/exchange_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/outage_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/intake_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/lists_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/sweep_bench.py $(BENCH_ARGS)
