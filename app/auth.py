@@ -94,6 +94,11 @@ def user_from_token(token: str) -> User | None:
     return user
 
 
+# Built once: the statement and its cache key are not made again at every request.
+_TOKEN_USER = (sa.select(User.username, User.display_name, User.role, User.is_active, User.password_hash, Org)
+               .join(Org, Org.id == User.org_id).where(User.id == sa.bindparam("uid")))
+
+
 def actor_from_token(token: str) -> Actor | None:
     """The token's user as an Actor, checked as user_from_token checks it (signature, age, active, password
     unchanged), by one query that reads the few columns needed and the organisation (which stays in the session:
@@ -105,10 +110,7 @@ def actor_from_token(token: str) -> Actor | None:
     uid = data.get("uid")
     if not isinstance(uid, int):
         return None
-    row = db.session.execute(
-        sa.select(User.username, User.display_name, User.role, User.is_active, User.password_hash, Org)
-        .join(Org, Org.id == User.org_id).where(User.id == uid)
-    ).one_or_none()
+    row = db.session.execute(_TOKEN_USER, {"uid": uid}).one_or_none()
     if row is None or not row.is_active or _stamp(row.password_hash) != data.get("pw"):
         return None
     org = row.Org

@@ -98,16 +98,22 @@ def next_case_no(division_code: str, year: int) -> str:
     """The next number of the county's year: one upsert (INSERT … ON CONFLICT DO UPDATE … RETURNING), whose row
     lock holds concurrent intakes of the county until this transaction ends, so numbers are never given twice."""
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = CaseNoCounter.__table__
-    stmt = insert(table).values(division_code=division_code, year=year, last=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.division_code, table.c.year],
-                                      set_={"last": table.c.last + 1}).returning(table.c.last)
-    last = db.session.execute(stmt).scalar_one()
+    stmt = _CASE_NO_UPSERT.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = CaseNoCounter.__table__
+        stmt = insert(table).values(division_code=sa.bindparam("division_code"), year=sa.bindparam("year"), last=1)
+        stmt = _CASE_NO_UPSERT[dialect] = stmt.on_conflict_do_update(
+            index_elements=[table.c.division_code, table.c.year], set_={"last": table.c.last + 1}
+        ).returning(table.c.last)
+    last = db.session.execute(stmt, {"division_code": division_code, "year": year}).scalar_one()
     return f"{division_code}-{year}-{last:06d}"
+
+
+_CASE_NO_UPSERT: dict = {}  # by dialect, built once
 
 
 def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
