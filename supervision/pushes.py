@@ -659,9 +659,10 @@ def _timeline(case: Case | None, env, action: str, comment: str, data: dict) -> 
     """A line on the case's timeline, where the case is (the deciding node)."""
     if case is None:
         return
-    db.session.add(CaseEvent(case_id=case.id, at=utcnow(), action=action, from_state=case.state, to_state=case.state,
-                             actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org, comment=comment,
-                             data={"message_id": env.message_id, **data}))
+    # through the relationship, so that a later message of the same receive batch sees this line in case.events
+    case.events.append(CaseEvent(at=utcnow(), action=action, from_state=case.state, to_state=case.state,
+                                 actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org, comment=comment,
+                                 data={"message_id": env.message_id, **data}))
 
 
 @applies("supervision.claim")
