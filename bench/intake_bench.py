@@ -391,7 +391,15 @@ def main(argv=None) -> int:
         while time.time() < start_at + args.warmup + args.seconds:
             time.sleep(0.001)
         cpu_web, cpu_db = tree_cpu(gunicorn.pid) - cpu_web0, tree_cpu(postmaster_pid(server)) - cpu_db0
-        reports = [out.get(timeout=args.seconds + 120) for _ in procs]
+        reports = []
+        while len(reports) < len(procs):
+            try:
+                reports.append(out.get(timeout=1.0))
+            except Exception:  # queue.Empty: check that the server still runs
+                if gunicorn.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited during the run: {log.read_text()[-2000:]}") from None
+                if time.time() > start_at + args.warmup + args.seconds + 120:
+                    raise
         for p in procs:
             p.join(timeout=30)
         elapsed = args.seconds
