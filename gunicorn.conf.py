@@ -1,6 +1,6 @@
 """gunicorn settings for the production profile: `gunicorn -c gunicorn.conf.py wsgi:app` (see `make serve-prod`).
 
-Environment: WEB_CONCURRENCY (workers, default 2 × cores + 1, at most 12), GUNICORN_BIND (default
+Environment: WEB_CONCURRENCY (workers, default cores + 1, at most 12), GUNICORN_BIND (default
 127.0.0.1:8000; nginx in front), GUNICORN_THREADS (threads per worker, default 1 = sync workers),
 GUNICORN_TIMEOUT (seconds, default 60), PROMETHEUS_MULTIPROC_DIR (metrics added up over the workers).
 The application's own settings are validated here, in the master, before any worker starts: a missing
@@ -37,7 +37,11 @@ except ConfigError as exc:
 
 MAX_WORKERS = 12
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = _positive_int("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, MAX_WORKERS), 64)
+# cores + 1 sync workers: a request is CPU work with short loopback waits (PostgreSQL on the same host or near it),
+# so workers beyond that only take turns on the cores. Measured (bench/intake_bench.py, 2 cores, 8 clients): 3
+# workers 52-57 cases/s with P95 98-105 ms, 5 workers (2 x cores + 1) 39-44 cases/s with P95 137-146 ms and more
+# CPU per case (context switches). With a remote database and slower queries, raise WEB_CONCURRENCY.
+workers = _positive_int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() + 1, MAX_WORKERS), 64)
 threads = _positive_int("GUNICORN_THREADS", 1, 32)
 worker_class = "gthread" if threads > 1 else "sync"  # nginx buffers slow clients, so sync workers suffice
 timeout = _positive_int("GUNICORN_TIMEOUT", 60, 3600)  # a worker silent this long is killed and replaced

@@ -359,7 +359,7 @@ def main(argv=None) -> int:
 
     started = datetime.now()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    workers = args.workers or min(2 * (os.cpu_count() or 1) + 1, 12)
+    workers = args.workers or min((os.cpu_count() or 1) + 1, 12)  # gunicorn.conf.py's default
     server = PgServer().start()
     gunicorn = None
     instance = tempfile.mkdtemp(prefix="tq-intake-bench-")
