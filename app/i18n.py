@@ -5,6 +5,7 @@ The catalogue is compiled into the instance folder when the app starts (and when
 checkout needs no build step and no binary file lives in git. A test fails when a page string lacks its English."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask, request, session
@@ -44,7 +45,7 @@ def compile_catalogues(target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as fh:
             catalog = read_po(fh, locale=po_path.parts[-3])
-        tmp = mo_path.with_suffix(".mo.tmp")
+        tmp = mo_path.with_name(f"{mo_path.name}.{os.getpid()}.tmp")  # workers starting together: one file each
         with tmp.open("wb") as fh:
             write_mo(fh, catalog)  # fuzzy entries are left out, as msgfmt does
         tmp.replace(mo_path)
