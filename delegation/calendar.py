@@ -104,7 +104,9 @@ class WorkCalendar:
     @staticmethod
     def _official_flags(days: list[date]) -> list[bool] | None:
         # Ask the package rather than hard-coding its range: upgrading it must
-        # extend coverage without a code change.
+        # extend coverage without a code change. chinese-calendar raises
+        # NotImplementedError for a year it has no State Council notice for;
+        # None tells the caller to use the admin's table or weekends only.
         try:
             return [chinese_calendar.is_workday(d) for d in days]
         except NotImplementedError:
@@ -248,11 +250,7 @@ HOLIDAY_NAME_MAX = 60
 
 def official_year(year: int) -> bool:
     """Whether chinese-calendar carries the State Council's notice for ``year``."""
-    try:
-        chinese_calendar.is_workday(date(year, 6, 1))
-    except NotImplementedError:
-        return False
-    return True
+    return WorkCalendar._official_flags([date(year, 6, 1)]) is not None
 
 
 def _table_year(year: int, field: str):

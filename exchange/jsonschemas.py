@@ -432,6 +432,13 @@ def describe(messages: Any, limit: int = 10) -> str:
 # simple-type case), and anything they do not accept goes to marshmallow, which says why.
 
 
+def _unsupported(what: str):
+    """A schema declares something `_compile` cannot mirror. Every schema is compiled when this module is imported,
+    so this stops the application at start-up rather than letting the fast path check less than the schema says
+    (it is not a placeholder: no payload ever reaches it). The remedy is to teach `_compile` the declaration."""
+    raise NotImplementedError(f"exchange.jsonschemas fast path cannot mirror {what}; extend _compile")
+
+
 class _Reject(Exception):
     """The fast path does not accept this value; marshmallow decides (and words the error)."""
 
@@ -458,8 +465,8 @@ def _str_check(field: fields.Field) -> _Check:
             choices = frozenset(v.choices) if choices is None else choices & frozenset(v.choices)
         elif v in (_zoned_datetime, _xsd_date, _amount):
             funcs.append(v)
-        else:  # pragma: no cover - a validator the fast path does not know: caught by the import-time compile
-            raise NotImplementedError(f"fast path: validator {v!r}")
+        else:  # pragma: no cover - see _unsupported
+            _unsupported(f"validator {v!r}")
     not_xml = _NOT_XML_CHAR.search
     # Specialised closures for the common shapes: every call saved counts at ~80 strings per envelope.
     if choices is not None and not regexes and not funcs and min_len <= min(map(len, choices)) and (
@@ -521,7 +528,7 @@ def _str_check(field: fields.Field) -> _Check:
 def _field_check(field: fields.Field) -> _Check:
     if isinstance(field, StrictBool):
         if field.validators:  # pragma: no cover
-            raise NotImplementedError("fast path: validators on a bool")
+            _unsupported("validators on a bool")
 
         def check_bool(value: Any) -> Any:
             if type(value) is not bool:
@@ -535,7 +542,7 @@ def _field_check(field: fields.Field) -> _Check:
             if isinstance(v, validate.Range) and v.max is None and v.min is not None and v.min_inclusive:
                 low = v.min
             else:  # pragma: no cover
-                raise NotImplementedError(f"fast path: validator {v!r}")
+                _unsupported(f"validator {v!r}")
 
         def check_int(value: Any) -> Any:
             if type(value) is not int or (low is not None and value < low):
@@ -556,7 +563,7 @@ def _field_check(field: fields.Field) -> _Check:
             elif v is _unique_codes:
                 unique = True
             else:  # pragma: no cover
-                raise NotImplementedError(f"fast path: validator {v!r}")
+                _unsupported(f"validator {v!r}")
 
         def check_list(value: Any) -> Any:
             if type(value) is not list or len(value) < at_least:
@@ -569,7 +576,7 @@ def _field_check(field: fields.Field) -> _Check:
             return out
 
         return check_list
-    raise NotImplementedError(f"fast path: field {type(field).__name__}")  # pragma: no cover
+    _unsupported(f"field {type(field).__name__}")  # pragma: no cover
 
 
 _COMPILED: dict[type, _Check] = {}
@@ -581,7 +588,7 @@ def _compile(schema_cls: type[Schema]) -> _Check:
         return _COMPILED[schema_cls]
     declared = schema_cls._declared_fields
     if schema_cls.opts.unknown != RAISE or any(schema_cls._hooks.values()):
-        raise NotImplementedError(f"fast path: {schema_cls.__name__} has hooks")  # pragma: no cover
+        _unsupported(f"{schema_cls.__name__}: hooks or unknown != RAISE")  # pragma: no cover
     # Straight-line code per schema (one `if` per field, the simple string checks inlined): a loop over field
     # specs costs more than the checks themselves.
     env: dict[str, Any] = {"R": _REJECT, "known": frozenset(declared), "M": missing, "nx": _NOT_XML_CHAR.search}
@@ -589,10 +596,10 @@ def _compile(schema_cls: type[Schema]) -> _Check:
              "    if type(value) is not dict or not known.issuperset(value):", "        raise R", "    out = {}"]
     for i, (name, field) in enumerate(declared.items()):
         if field.data_key not in (None, name):  # pragma: no cover - only EnvelopeSchema renames, by hand below
-            raise NotImplementedError("fast path: data_key")
+            _unsupported(f"data_key on {name}")
         default = field.load_default
         if default is not missing and not callable(default):  # pragma: no cover
-            raise NotImplementedError("fast path: a non-callable load_default")
+            _unsupported(f"a non-callable load_default on {name}")
         key = repr(name)
         lines += [f"    v = value.get({key}, M)", "    if v is not M:"]
         inline = _inline_str(field) if isinstance(field, Str) else None
