@@ -191,6 +191,18 @@ def _failed(case_no, exc, name, form):
     return _render(case_no, domain_error_status(exc), **{name: form})
 
 
+def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
+    """A form whose fields map straight onto one action's payload: validate, act, show the outcome."""
+    load_case(case_no)
+    form = form_cls(prefix=name)
+    if not form.validate():
+        return _render(case_no, 422, **{name: form})
+    exc = run_action(case_no, action, payload_of(form))
+    if exc:
+        return _failed(case_no, exc, name, form)
+    return _after(case_no, action)
+
+
 @bp.post("/review/cases/<case_no>/review")
 @requires(_is_reviewer)
 def review(case_no: str):
@@ -234,15 +246,9 @@ def decide(case_no: str):
 @bp.post("/review/cases/<case_no>/suspend")
 @requires(_is_reviewer)
 def suspend(case_no: str):
-    load_case(case_no)
-    form = SuspendForm(prefix="suspend")
-    if not form.validate():
-        return _render(case_no, 422, suspend=form)
-    exc = run_action(case_no, "suspend", {"kind": form.kind.data, "expected_end": form.expected_end.parsed,
-                                          "comment": form.comment.data.strip()})
-    if exc:
-        return _failed(case_no, exc, "suspend", form)
-    return _after(case_no, "suspend")
+    return _submit(case_no, "suspend", SuspendForm, "suspend",
+                   lambda f: {"kind": f.kind.data, "expected_end": f.expected_end.parsed,
+                              "comment": f.comment.data.strip()})
 
 
 @bp.post("/review/cases/<case_no>/correction")
@@ -264,11 +270,4 @@ def correction(case_no: str):
 @bp.post("/review/cases/<case_no>/resume")
 @requires(_is_reviewer)
 def resume(case_no: str):
-    load_case(case_no)
-    form = ResumeForm(prefix="resume")
-    if not form.validate():
-        return _render(case_no, 422, resume=form)
-    exc = run_action(case_no, "resume", {"comment": form.comment.data.strip()})
-    if exc:
-        return _failed(case_no, exc, "resume", form)
-    return _after(case_no, "resume")
+    return _submit(case_no, "resume", ResumeForm, "resume", lambda f: {"comment": f.comment.data.strip()})
