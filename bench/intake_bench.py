@@ -188,15 +188,11 @@ def settle(pid: int, timeout: float = 60.0) -> None:
 
 def prepare_database(server) -> str:
     import flask_migrate
-    import sqlalchemy as sa
 
     from bench.lists_bench import make_app
+    from tests.pgserver import create_database
 
-    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = sa.engine.make_url(server.url()).set(database=DB_NAME).render_as_string(hide_password=False)
+    url = create_database(server.url(), DB_NAME)
     app = make_app(url)
     with app.app_context():
         from app.extensions import db

@@ -59,11 +59,9 @@ def seeded_database(server, name: str, cases: int, seed: str) -> tuple[str, dict
     import flask_migrate
     import sqlalchemy as sa
 
-    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = sa.engine.make_url(server.url()).set(database=name).render_as_string(hide_password=False)
+    from tests.pgserver import create_database
+
+    url = create_database(server.url(), name)
     app = make_app(url)
     with app.app_context():
         from app.extensions import db

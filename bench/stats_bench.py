@@ -97,18 +97,14 @@ def main(argv=None) -> int:
     import flask_migrate
     import sqlalchemy as sa
 
-    from tests.pgserver import PgServer, wait_ready
+    from tests.pgserver import PgServer, create_database, wait_ready
 
     started = datetime.now()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     server = PgServer().start()
     try:
         wait_ready(server.url())
-        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text('CREATE DATABASE "tq_stats_bench"'))
-        admin.dispose()
-        url = sa.engine.make_url(server.url()).set(database="tq_stats_bench").render_as_string(hide_password=False)
+        url = create_database(server.url(), "tq_stats_bench")
         from app import create_app
         from config import load_settings
 

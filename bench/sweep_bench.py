@@ -75,18 +75,14 @@ def main(argv=None) -> int:
     import flask_migrate
     import sqlalchemy as sa
 
-    from tests.pgserver import PgServer, wait_ready
+    from tests.pgserver import PgServer, create_database, wait_ready
 
     started = datetime.now()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     server = PgServer().start()
     try:
         wait_ready(server.url())
-        admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
-        admin.dispose()
-        url = sa.engine.make_url(server.url()).set(database=DB_NAME).render_as_string(hide_password=False)
+        url = create_database(server.url(), DB_NAME)
         app = make_app(url)
         with app.app_context():
             from app.extensions import db

@@ -80,3 +80,16 @@ def wait_ready(url: str, timeout: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """CREATE DATABASE `name` on the server of `server_url` (an admin connection); returns the new database's URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
