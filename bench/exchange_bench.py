@@ -445,6 +445,26 @@ def sshd_cpu(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def losses(n: int, applied: int, acknowledged: int, dead: int, quarantined: int, leftover: list,
+           city_cases: dict) -> list[str]:
+    """What "nothing lost" forbids, after n case.forward were sent: each applied once at the city, acknowledged at
+    the county, none dead or quarantined, nothing left on the store, every case in the city's review."""
+    problems = []
+    if applied != n:
+        problems.append(f"city applied {applied} case.forward, expected {n}")
+    if acknowledged != n:
+        problems.append(f"county has {acknowledged}/{n} case.forward acknowledged")
+    if dead:
+        problems.append(f"{dead} dead or rejected outbox rows")
+    if quarantined:
+        problems.append(f"{quarantined} quarantined inbound messages")
+    if leftover:
+        problems.append(f"{len(leftover)} files left on the SFTP store")
+    if city_cases.get("city_review", 0) != n:
+        problems.append(f"city has {city_cases} cases, expected {n} in city_review")
+    return problems
+
+
 def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | None = None) -> dict:
     """Returns messages/s, the workers' phase seconds and the integrity checks."""
     import json
@@ -525,21 +545,9 @@ def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | Non
         problems = []
         if any(p.returncode for p in procs):
             problems.append(f"a worker failed (exit {[p.returncode for p in procs]})")
-        if applied != n:
-            problems.append(f"city applied {applied} case.forward, expected {n}")
-        if acknowledged != n:
-            problems.append(f"county has {acknowledged}/{n} case.forward acknowledged")
         if in_county.get(("receipt", "applied"), 0) != n:
             problems.append(f"county applied {in_county.get(('receipt', 'applied'), 0)} receipts, expected {n}")
-        if dead:
-            problems.append(f"{dead} dead or rejected outbox rows")
-        if quarantined:
-            problems.append(f"{quarantined} quarantined inbound messages")
-        if leftover:
-            problems.append(f"{len(leftover)} files left on the SFTP store")
-        city_cases = city.run(case_states)
-        if city_cases.get("city_review", 0) != n:
-            problems.append(f"city has {city_cases} cases, expected {n} in city_review")
+        problems += losses(n, applied, acknowledged, dead, quarantined, leftover, city.run(case_states))
         return {"n": n, "seconds": elapsed, "rate": acknowledged / elapsed if elapsed else 0.0, "workers": workers,
                 "sshd_cpu": sshd,
                 "setup": setup, "problems": problems, "complete": left == 0}

@@ -44,6 +44,7 @@ from bench.exchange_bench import (  # noqa: E402
     connect_nodes,
     enqueue_forwards,
     inbound_states,
+    losses,
     machine,
     outbox_states,
     quiet_logs,
@@ -178,19 +179,7 @@ def simulate(args) -> dict:
         if drained_at is None:
             problems.append(f"not drained {args.drain_minutes:g} simulated minutes after recovery: "
                             f"{county.run(unacknowledged)} unacknowledged")
-        if applied != accepted:
-            problems.append(f"city applied {applied} case.forward, expected {accepted}")
-        if acknowledged != accepted:
-            problems.append(f"county has {acknowledged}/{accepted} case.forward acknowledged")
-        if dead:
-            problems.append(f"{dead} dead or rejected outbox rows")
-        if quarantined:
-            problems.append(f"{quarantined} quarantined inbound messages")
-        if leftover:
-            problems.append(f"{len(leftover)} files left on the SFTP store")
-        city_cases = city.run(case_states)
-        if city_cases.get("city_review", 0) != accepted:
-            problems.append(f"city has {city_cases} cases, expected {accepted} in city_review")
+        problems += losses(accepted, applied, acknowledged, dead, quarantined, leftover, city.run(case_states))
         return {"accepted": accepted, **stats, "waiting_at_recovery": waiting, "dead_during": dead_during,
                 "attempts_during": attempts_during, "max_attempts": county.run(max_attempts_used),
                 "configured_max": county.run(configured_max_attempts),
