@@ -56,9 +56,17 @@ def _forget_calendar(session, *_args) -> None:
     session.info.pop(_SESSION_KEY, None)
 
 
+def _transaction_committed(session) -> None:
+    # SQLAlchemy calls after_commit for a SAVEPOINT released too (a receive batch releases one per message): the
+    # calendar read in this transaction is still this transaction's, so only the outermost commit ends it.
+    if not session.in_nested_transaction():
+        _forget_calendar(session)
+
+
 # The transaction's calendar ends with it (another transaction may have changed the table since), and at once when
-# this session writes the holiday table.
-sa.event.listen(sa.orm.Session, "after_commit", _forget_calendar)
+# this session writes the holiday table. Any rollback forgets it, a SAVEPOINT's too (it may have undone a write of
+# the table that the calendar was read after).
+sa.event.listen(sa.orm.Session, "after_commit", _transaction_committed)
 sa.event.listen(sa.orm.Session, "after_rollback", _forget_calendar)
 
 
