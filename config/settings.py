@@ -37,6 +37,9 @@ class Settings:
     office_hours: str = "09:00-12:00,13:00-17:00"
     max_upload_bytes: int = 20 * 1024 * 1024
     exchange_max_attempts: int = 8
+    # How long a sent message waits for its receipt before it is looked at again (sent again if the peer has
+    # read it and not answered; left waiting, with no attempt used, while its copy is still unread).
+    exchange_receipt_timeout_seconds: int = 600
     exchange_interval_seconds: int = 5
     run_jobs: bool = False
     exchange_transport: str = "local"  # where this node's own inbox is: the local directory or the SFTP store
@@ -66,7 +69,10 @@ class Settings:
         return self.instance_path / "uploads"
 
 
-def _int(environ, name: str, default: int, minimum: int = 1) -> int:
+RECEIPT_TIMEOUT_MAX_SECONDS = 7 * 24 * 3600  # a week: longer, and a lost message would go unnoticed for too long
+
+
+def _int(environ, name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
     raw = environ.get(name)
     if raw in (None, ""):
         return default
@@ -76,6 +82,8 @@ def _int(environ, name: str, default: int, minimum: int = 1) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -195,6 +203,9 @@ def load_settings(environ=None, **overrides) -> Settings:
         office_hours=office_hours,
         max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", Settings.max_upload_bytes, 1024),
         exchange_max_attempts=_int(environ, "EXCHANGE_MAX_ATTEMPTS", Settings.exchange_max_attempts),
+        exchange_receipt_timeout_seconds=_int(environ, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS",
+                                              Settings.exchange_receipt_timeout_seconds, 30,
+                                              RECEIPT_TIMEOUT_MAX_SECONDS),
         exchange_interval_seconds=_int(environ, "EXCHANGE_INTERVAL_SECONDS", Settings.exchange_interval_seconds),
         # Off by default: in production the jobs run in `flask --app wsgi worker`, not in the web processes.
         run_jobs=_flag(environ, "TONGQUAN_RUN_JOBS", False),

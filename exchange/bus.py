@@ -102,8 +102,9 @@ _PEERS_KEY = "tongquan.peers"
 
 
 def _forget_peers(session, *_args) -> None:
-    # SQLAlchemy also calls after_commit / after_rollback when a SAVEPOINT ends: only the outermost counts.
-    if not session.in_transaction():
+    # SQLAlchemy also calls after_commit / after_rollback when a SAVEPOINT ends: only the outermost counts. (The
+    # outermost transaction is still "in" its session while the event runs: in_transaction() is true then too.)
+    if not session.in_nested_transaction():
         session.info.pop(_PEERS_KEY, None)
 
 
@@ -177,6 +178,7 @@ def init_bus(app, settings) -> Bus:
         exchange_root=settings.exchange_root,
         default_format=settings.exchange_format,
         max_attempts=settings.exchange_max_attempts,
+        receipt_timeout_seconds=settings.exchange_receipt_timeout_seconds,
     )
     bus.private_key  # an unreadable key (e.g. EXCHANGE_KEY_PASSPHRASE missing) stops start-up, not a request
     app.extensions[EXTENSION_KEY] = bus

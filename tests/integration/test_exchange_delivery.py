@@ -407,3 +407,25 @@ def test_a_peer_node_down_with_the_store_up_uses_up_no_attempt(api, monkeypatch)
     assert state_of(case_no) == "city_review"
     db.session.refresh(row)
     assert row.state == "acknowledged"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_receipt_timeout_comes_from_the_environment(api, tmp_path):
+    """EXCHANGE_RECEIPT_TIMEOUT_SECONDS sets how long a sent message waits for its receipt."""
+    from datetime import timedelta
+
+    from app.extensions import utcnow
+    from tests.conftest import make_app
+
+    assert get_bus().receipt_timeout_seconds == 600  # the default
+    other = make_app(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "other", EXCHANGE_RECEIPT_TIMEOUT_SECONDS="90")
+    with other.app_context():
+        assert get_bus().receipt_timeout_seconds == 90
+
+    case_no = forwarded_case(api)
+    bus = get_bus()
+    bus_timeout = bus.receipt_timeout_seconds
+    now = utcnow()
+    assert send_due(now=now) == 1
+    row = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.forward")).scalar_one()
+    assert row.next_attempt_at == now + timedelta(seconds=bus_timeout)

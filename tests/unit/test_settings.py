@@ -27,6 +27,9 @@ def test_development_defaults_are_embedded(tmp_path):
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
     ({"TONGQUAN_RUN_JOBS": "maybe"}, "TONGQUAN_RUN_JOBS"),
+    ({"EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "10m"}, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS"),
+    ({"EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "5"}, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS must be at least 30"),
+    ({"EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "9999999"}, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS must be at most"),
 ])
 def test_bad_settings_are_refused_naming_the_variable(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
@@ -44,3 +47,9 @@ def test_production_defaults(tmp_path):
     assert s.log_format == "json" and s.run_jobs is False and s.metrics_token == ""
     assert (s.db_pool_size, s.db_max_overflow, s.db_pool_recycle, s.db_connect_timeout) == (5, 10, 1800, 5)
     assert load_settings({"INSTANCE_PATH": str(tmp_path)}).log_format == "text"
+
+
+def test_receipt_timeout_from_the_environment(tmp_path):
+    assert load_settings({"INSTANCE_PATH": str(tmp_path)}).exchange_receipt_timeout_seconds == 600
+    s = load_settings({"INSTANCE_PATH": str(tmp_path), "EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "120"})
+    assert s.exchange_receipt_timeout_seconds == 120
