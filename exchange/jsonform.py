@@ -362,10 +362,11 @@ def verify(
         raise ExchangeRejected(SIGNATURE_INVALID, "only the flattened JWS serialization (one signature) is accepted")
     if "signature" not in jws:
         raise ExchangeRejected(UNSIGNED, "no JWS signature in the message")
-    extra = set(jws) - _JWS_MEMBERS
-    if extra:  # nothing outside the signature may travel with the message
+    if not _JWS_MEMBERS.issuperset(jws):  # nothing outside the signature may travel with the message
+        extra = set(jws) - _JWS_MEMBERS
         raise ExchangeRejected(SIGNATURE_INVALID, _clean(f"unexpected JWS member(s) {', '.join(sorted(extra))}"))
-    if not all(isinstance(jws.get(m), str) for m in ("payload", "protected", "signature")):
+    if not (isinstance(jws.get("payload"), str) and isinstance(jws.get("protected"), str)
+            and isinstance(jws["signature"], str)):
         raise ExchangeRejected(MALFORMED, "payload, protected and signature must be strings")
     try:
         payload_bytes = _b64decode(jws["payload"])
