@@ -90,23 +90,32 @@ def send_decision(case: Case, actor: Actor) -> None:
 
 # -- applying what arrives ------------------------------------------------------------------------------------
 
-def _system(env) -> Actor:
-    org = db.session.execute(sa.select(Org).filter_by(code=env.to_org)).scalar_one_or_none()
+def _orgs(*codes: str) -> dict[str, Org]:
+    """The organisations of these codes that this node knows, in one statement."""
+    wanted = {c for c in codes if c}
+    if not wanted:
+        return {}
+    return {o.code: o for o in db.session.execute(sa.select(Org).where(Org.code.in_(wanted))).scalars()}
+
+
+def _system(env, orgs: dict[str, Org] | None = None) -> Actor:
+    org = (orgs if orgs is not None else _orgs(env.to_org)).get(env.to_org)
     if org is None:
         raise ExchangeRejected("wrong_recipient", f"organisation {env.to_org} is not on this node")
     return Actor.system(org.code, org.division_code, org.level)
 
 
-def _sender(env) -> Org:
-    org = db.session.execute(sa.select(Org).filter_by(code=env.from_org)).scalar_one_or_none()
+def _sender(env, orgs: dict[str, Org] | None = None) -> Org:
+    org = (orgs if orgs is not None else _orgs(env.from_org)).get(env.from_org)
     if org is None or org.node_id != env.from_node:
         raise ExchangeRejected("unknown_sender_org", f"organisation {env.from_org} does not live on node {env.from_node}")
     return org
 
 
-def _authorize_county_to_city(env, case: Case | None, county_code: str, department_code: str) -> None:
+def _authorize_county_to_city(env, case: Case | None, county_code: str, department_code: str,
+                              orgs: dict[str, Org] | None = None) -> None:
     """case.forward / case.supplement: only the accepting county may send them, only to the item's department."""
-    sender = _sender(env)
+    sender = _sender(env, orgs)
     if sender.level != "county" or sender.division_code != county_code:
         raise ExchangeRejected("sender_not_allowed", f"{env.from_org} is not an organisation of county {county_code}")
     if env.to_org != department_code:
@@ -149,14 +158,17 @@ def _start_city_step(case: Case, now) -> None:
 
 @applies("case.forward")
 def apply_forward(env, attachments) -> None:
-    _system(env)
+    # The recipient, the sender and the accepting window (usually the sender) in one statement.
+    acceptance = env.body.get("acceptance") if isinstance(env.body, dict) else None
+    orgs = _orgs(env.to_org, env.from_org, (acceptance or {}).get("org"))
+    _system(env, orgs)
     now = utcnow()
     case = _find(env.case_no)
     if case is None:
-        case = _create_city_copy(env, now)
+        case = _create_city_copy(env, now, orgs)
         _log(case, env, "receive", None, State.CITY_REVIEW, "市级收到转报件")
         return
-    _authorize_county_to_city(env, case, case.county_code, case.department_code)
+    _authorize_county_to_city(env, case, case.county_code, case.department_code, orgs)
     if State(case.state) not in (State.FORWARDED, State.RETURNED):
         raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}, not awaiting the city")
     source = State(case.state)
@@ -169,16 +181,19 @@ def apply_forward(env, attachments) -> None:
     _log(case, env, "receive", source, State.CITY_REVIEW, "市级收到转报件")
 
 
-def _create_city_copy(env, now) -> Case:
-    """On a city node that is not the county's: the city's own record of the forwarded case."""
+def _create_city_copy(env, now, orgs: dict[str, Org] | None = None) -> Case:
+    """On a city node that is not the county's: the city's own record of the forwarded case. The case is inserted
+    by the unit of work; its materials and files, which nothing reads back in this transaction, in one executemany
+    statement each (an ORM object per row, each its own INSERT, was a third of the city's apply)."""
     body = env.body
     item = db.session.execute(sa.select(Item).filter_by(code=body["item"]["code"])).unique().scalar_one_or_none()
     if item is None:
         raise ExchangeRejected("unknown_item", f"item {body['item']['code']} is not in this node's catalogue")
-    window = db.session.execute(sa.select(Org).filter_by(code=body["acceptance"]["org"])).scalar_one_or_none()
+    window_code = body["acceptance"]["org"]
+    window = (orgs if orgs is not None and window_code in orgs else _orgs(window_code)).get(window_code)
     if window is None or window.kind != "window":
         raise ExchangeRejected("unknown_org", f"window {body['acceptance']['org']} is unknown here")
-    _authorize_county_to_city(env, None, window.division_code, item.department_code)
+    _authorize_county_to_city(env, None, window.division_code, item.department_code, orgs)
     if body["item"]["mode"] != item.mode or item.mode == "direct":
         raise ExchangeRejected("mode_mismatch", f"item {item.code} is {item.mode} here, not {body['item']['mode']}")
     accepted_at = datetime.fromisoformat(body["acceptance"]["at"])
@@ -193,15 +208,20 @@ def _create_city_copy(env, now) -> Case:
     if review:
         case.review_opinion, case.review_recommendation = review["opinion"], review["recommendation"]
         case.reviewed_by, case.reviewed_at = review["by"], datetime.fromisoformat(review["at"])
-    for pos, m in enumerate(body["materials"]):
-        case.materials.append(CaseMaterial(code=m["code"], name=m["name"], core=m["core"], required=True,
-                                           present=m["present"], position=pos))
-    for att in env.attachments:
-        code = next((m["code"] for m in body["materials"] if att.sha256 in m["files"]), "")
-        case.files.append(CaseFile(material_code=code, original_name=att.name, media_type=att.media_type,
-                                   size=att.size, sha256=att.sha256, uploaded_by=env.from_org, uploaded_at=now))
-    db.session.add(case)
     _start_city_step(case, now)
+    db.session.add(case)
+    db.session.flush()  # the case's id, for its materials and files
+    materials = [{"case_id": case.id, "code": m["code"], "name": m["name"], "core": m["core"], "required": True,
+                  "present": m["present"], "position": pos} for pos, m in enumerate(body["materials"])]
+    files = [{"case_id": case.id, "material_code": next((m["code"] for m in body["materials"]
+                                                          if att.sha256 in m["files"]), ""),
+              "original_name": att.name, "media_type": att.media_type, "size": att.size, "sha256": att.sha256,
+              "uploaded_by": env.from_org, "uploaded_at": now} for att in env.attachments]
+    if materials:
+        db.session.execute(sa.insert(CaseMaterial), materials)
+    if files:
+        db.session.execute(sa.insert(CaseFile), files)
+    # Their collections were never loaded: a later read in this session loads them from the rows just written.
     return case
 
 

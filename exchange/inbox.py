@@ -209,7 +209,9 @@ def _receive_one(run: _Run, name: str) -> None:
         return
 
     if env.case_no and env.sequence:
-        last = _last_sequence(env.case_no, env.from_node)
+        seq = _sequence_row(env.case_no, env.from_node)
+        record._sequence_row = seq  # _advance_sequence() uses it: no second look-up
+        last = seq.last if seq is not None else 0
         if env.sequence <= last:
             _quarantine(run, name, raw, digest, fmt, ExchangeRejected(
                 "out_of_order", f"sequence {env.sequence} of case {env.case_no} was already used"), env)
@@ -252,24 +254,32 @@ def _apply(bus: Bus, env: Envelope, record: InboundMessage, isolated: bool = Tru
         record._rejection = exc
         return False
     record.state, record.applied_at = "applied", utcnow()
-    _advance_sequence(env)
-    receipt = _send_receipt(env, record.sha256, "accepted")
+    _advance_sequence(env, getattr(record, "_sequence_row", _UNKNOWN))
+    # Not flushed here: the receipt, the log row's changes and the handler's work go in one flush (the message's
+    # SAVEPOINT release, or the caller's commit).
+    receipt = _send_receipt(env, record.sha256, "accepted", flush=False)
     record.receipt_message_id = receipt.message_id
     return True
 
 
-def _advance_sequence(env: Envelope) -> None:
-    """The number is used up, applied or finally rejected: the messages after it may go."""
+_UNKNOWN = object()
+
+
+def _advance_sequence(env: Envelope, seq=_UNKNOWN) -> None:
+    """The number is used up, applied or finally rejected: the messages after it may go. `seq`: the
+    InboundSequence row (or None: there is none) when the caller has just read it in this SAVEPOINT."""
     if not (env.case_no and env.sequence):
         return
-    seq = db.session.get(InboundSequence, (env.case_no, env.from_node))
+    if seq is _UNKNOWN:
+        seq = _sequence_row(env.case_no, env.from_node)
     if seq is None:
         seq = InboundSequence(case_no=env.case_no, from_node=env.from_node, last=0)
         db.session.add(seq)
     seq.last = max(seq.last, env.sequence)
 
 
-def _send_receipt(env_or_header, received_sha256: str, status: str, exc: ExchangeRejected | None = None):
+def _send_receipt(env_or_header, received_sha256: str, status: str, exc: ExchangeRejected | None = None,
+                  flush: bool = True):
     body = {"status": status, "received_sha256": received_sha256}
     if exc is not None:
         body["reason_code"] = exc.code
@@ -277,6 +287,7 @@ def _send_receipt(env_or_header, received_sha256: str, status: str, exc: Exchang
     return enqueue(
         "receipt", from_org=env_or_header.to_org, to_node=env_or_header.from_node, to_org=env_or_header.from_org,
         body=body, case_no=env_or_header.case_no, in_reply_to=env_or_header.message_id, sequenced=False,
+        flush=flush,
     )
 
 
@@ -292,8 +303,12 @@ def _answer_duplicate(existing: InboundMessage) -> None:
     log.info("duplicate message %s answered with its original receipt", existing.message_id)
 
 
+def _sequence_row(case_no: str, from_node: str) -> InboundSequence | None:
+    return db.session.get(InboundSequence, (case_no, from_node))
+
+
 def _last_sequence(case_no: str, from_node: str) -> int:
-    seq = db.session.get(InboundSequence, (case_no, from_node))
+    seq = _sequence_row(case_no, from_node)
     return seq.last if seq else 0
 
 

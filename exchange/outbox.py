@@ -50,7 +50,8 @@ def next_sequence(case_no: str, from_node: str, to_node: str) -> int:
 
 def enqueue(message_type: str, *, from_org: str, to_node: str, to_org: str, body: dict,
             case_no: str | None = None, attachments: list[Attachment] = (), in_reply_to: str | None = None,
-            sequenced: bool = True) -> OutboxMessage:
+            sequenced: bool = True, flush: bool = True) -> OutboxMessage:
+    """`flush=False`: the row is only added to the session (its id comes with the caller's next flush)."""
     bus = get_bus()
     sequence = next_sequence(case_no, bus.node_id, to_node) if case_no and sequenced else None
     env = Envelope.new(message_type, bus.node_id, from_org, to_node, to_org, body, case_no=case_no,
@@ -64,7 +65,8 @@ def enqueue(message_type: str, *, from_org: str, to_node: str, to_org: str, body
         next_attempt_at=utcnow(),
     )
     db.session.add(row)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return row
 
 
