@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow.utils import ensure_text_type
 
 from delegation.workflow import Action, Mode, State
 
@@ -251,3 +252,73 @@ class CaseOut(CaseSummary):
 class CasePage(Schema):
     items = fields.List(fields.Nested(CaseSummary))
     next_after = fields.Integer(allow_none=True)
+
+
+# -- the case answer without a schema walk --------------------------------------------------------------------
+# POST /cases, POST /cases/<no>/actions and GET /cases/<no> answer with CaseOut. Dumping it through marshmallow
+# walks ~60 fields and three nested lists per request (~7 % of the request's CPU); case_out() builds the same
+# dict directly. It follows the fields' own rules: String gives str() or None, Integer int() or None, Boolean and
+# Raw the value as it is, Instant the UTC ISO form, Dict a shallow copy, a List of Nested one dict per element.
+# tests/integration/test_api.py checks case_out(case) == CaseOut().dump(case) over cases in many states: a field
+# added to CaseOut and not here fails that test.
+
+def _str(value):
+    return None if value is None else (value if type(value) is str else ensure_text_type(value))
+
+
+def _int(value):
+    return None if value is None else int(value)
+
+
+def _instant(value):
+    if value is None:
+        return None
+    from datetime import timezone
+
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.isoformat()
+
+
+def _material_out(m) -> dict:
+    return {"code": _str(m.code), "name": _str(m.name), "core": m.core, "required": m.required,
+            "present": m.present, "committed": m.committed}
+
+
+def file_out(f) -> dict:
+    return {"id": _int(f.id), "material_code": _str(f.material_code), "original_name": _str(f.original_name),
+            "media_type": _str(f.media_type), "size": _int(f.size), "sha256": _str(f.sha256),
+            "uploaded_at": _instant(f.uploaded_at)}
+
+
+def _event_out(e) -> dict:
+    data = e.data
+    return {"at": _instant(e.at), "action": _str(e.action), "from_state": _str(e.from_state),
+            "to_state": _str(e.to_state), "actor": _str(e.actor), "actor_org": _str(e.actor_org),
+            "comment": _str(e.comment), "data": None if data is None else dict(data)}
+
+
+_CASE_OUT_METHODS = CaseOut()  # for its Method fields (_applicant, _refusal, …): the same code, not a copy
+
+
+def case_out(c) -> dict:
+    """CaseOut().dump(c) for a case that went through app.api.cases._view (which sets deadline, responsible,
+    allowed_actions, commitment, credit_warnings and supervision)."""
+    item = c.item
+    m = _CASE_OUT_METHODS
+    return_reasons = c.return_reasons
+    return {
+        "case_no": _str(c.case_no), "item_code": _str(item.code), "item_name": _str(item.name),
+        "mode": _str(c.mode), "state": _str(c.state), "county_code": _str(c.county_code),
+        "applicant_name": _str(c.applicant_name), "accepted_at": _instant(c.accepted_at),
+        "due_at": _instant(c.due_at), "due_flag": _str(c.due_flag),
+        "query_code": _str(c.query_code), "applicant": m._applicant(c), "deadline": c.deadline,
+        "responsible": c.responsible, "allowed_actions": [_str(a) for a in c.allowed_actions],
+        "correction_items": c.correction_items, "refusal": m._refusal(c), "commitment": c.commitment,
+        "credit_warnings": c.credit_warnings, "supervision": c.supervision, "review": m._review(c),
+        "return_reasons": None if return_reasons is None else [_str(r) for r in return_reasons],
+        "suspension": m._suspension(c), "decision": m._decision(c), "handout": m._handout(c),
+        "closed_reason": _str(c.closed_reason),
+        "materials": [_material_out(x) for x in c.materials],
+        "files": [file_out(f) for f in c.files],
+        "timeline": [_event_out(e) for e in c.events],
+    }

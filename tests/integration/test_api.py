@@ -146,3 +146,75 @@ def test_keyset_pagination_walks_every_case_once(api):
         if not after:
             break
     assert set(seen) == made and len(seen) == len(made)
+
+
+def test_case_answer_is_what_the_caseout_schema_dumps(api, monkeypatch):
+    """The case endpoints build their body with schemas.case_out (no schema walk): over cases in many states
+    (files, review, decision, hand-out, return, correction, refusal, withdrawal, 容缺 commitment, an override in
+    the timeline's data) it must equal CaseOut().dump of the same case, key for key."""
+    from app.api import cases as cases_api
+    from app.api.schemas import CaseOut
+    from tests.integration.support import run_bus
+
+    schema, seen = CaseOut(), []
+
+    def checked(case):
+        fast = cases_api.__dict__["_case_out_unchecked"](case)
+        assert fast == schema.dump(case)
+        seen.append(case.state)
+        return fast
+
+    monkeypatch.setitem(cases_api.__dict__, "_case_out_unchecked", cases_api.case_out)
+    monkeypatch.setattr(cases_api, "case_out", checked)
+    reviewer, city = f"review-{COUNTY}", "city-approver"
+
+    direct = api.item("direct")
+    no = api.create(direct, applicant={**ENTERPRISE, "id_code": "91350100M000100Y44"},
+                    id_check_override="2015年前核发的代码，经登记机关核实有效")["case_no"]
+    api.act(no, WINDOW, "accept")
+    api.act(no, reviewer, "review", opinion="材料真实完整，符合条件")
+    api.act(no, reviewer, "approve", certificate_no="NDX-2026-001")
+    api.act(no, WINDOW, "hand_out", method="mail", tracking_no="SF1234567890")
+    api.case(no)
+
+    fwd = api.item("forward_only")
+    no = api.create(fwd, present=[])["case_no"]
+    r = api.post(f"/api/v1/cases/{no}/files", user=WINDOW,
+                 data={"material_code": fwd["materials"][0]["code"], "file": (io.BytesIO(PDF), "a.pdf")},
+                 content_type="multipart/form-data")
+    assert r.status_code == 201
+    api.act(no, WINDOW, "request_correction", items=[{"material_code": fwd["materials"][0]["code"], "problem": "盖章"}])
+    api.act(no, WINDOW, "resubmit", materials=[m["code"] for m in fwd["materials"]])
+    api.act(no, WINDOW, "accept")
+    api.case(no)
+
+    review = api.item("delegated_review")
+    no = api.create(review)["case_no"]
+    api.act(no, WINDOW, "accept")
+    api.act(no, reviewer, "review", opinion="同意", recommendation="approve")
+    run_bus()
+    api.act(no, city, "return", reasons=["现场照片不清晰"])
+    run_bus()
+    api.case(no, reviewer)
+    api.case(no, city)
+
+    no = api.create(direct)["case_no"]
+    api.act(no, WINDOW, "refuse", reason="不属于本窗口受理范围", redirect="赣州市政务服务中心")
+    no = api.create(direct)["case_no"]
+    api.act(no, WINDOW, "accept")
+    api.act(no, WINDOW, "withdraw", comment="申请人书面申请撤回")
+
+    committed = None
+    for mode in ("direct", "delegated_review", "forward_only"):
+        try:
+            committed = api.item(mode, commitment=True)
+            break
+        except AssertionError:
+            continue
+    assert committed is not None
+    optional = [m["code"] for m in committed["materials"] if not m["core"]]
+    no = api.create(committed, present=[m["code"] for m in committed["materials"] if m["code"] not in optional])[
+        "case_no"]
+    api.act(no, WINDOW, "accept_with_commitment")
+    api.case(no)
+    assert {"concluded", "returned", "refused", "withdrawn", "forwarded", "submitted"} <= set(seen)
