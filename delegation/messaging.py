@@ -141,8 +141,12 @@ def _log(case: Case, env, action: str, source: State | None, target: State, comm
                              comment=comment, data={"message_id": env.message_id, **(data or {})}))
 
 
-def _find(case_no: str, lock=True) -> Case | None:
+def _find(case_no: str, lock=True, light=False) -> Case | None:
+    """`light`: the case row alone (its item and window are loaded when read), for a caller that reads neither
+    or only sometimes — the receipt of every forward on the county, the existence check of a forward on the city."""
     query = sa.select(Case).filter_by(case_no=case_no)
+    if light:
+        query = query.options(sa.orm.lazyload("*"))
     if lock:
         query = query.with_for_update(of=Case)
     return db.session.execute(query).unique().scalar_one_or_none()
@@ -163,7 +167,7 @@ def apply_forward(env, attachments) -> None:
     orgs = _orgs(env.to_org, env.from_org, (acceptance or {}).get("org"))
     _system(env, orgs)
     now = utcnow()
-    case = _find(env.case_no)
+    case = _find(env.case_no, light=True)
     if case is None:
         case = _create_city_copy(env, now, orgs)
         _log(case, env, "receive", None, State.CITY_REVIEW, "市级收到转报件")
@@ -294,7 +298,7 @@ def apply_decision(env, attachments) -> None:
 def forward_acknowledged(outbox_row, status: str) -> None:
     """The city has the case: on the county's own node its copy moves on to city_review. If the city refused
     the forward, the case comes back to the county with the reason, instead of waiting for ever."""
-    case = _find(outbox_row.case_no)
+    case = _find(outbox_row.case_no, light=True)
     if case is None:
         return
     if status != "accepted":

@@ -203,8 +203,7 @@ def _receive_one(run: _Run, name: str) -> None:
     if env.type == "receipt":
         _apply_receipt(env)
         record.state, record.applied_at = "applied", utcnow()
-        db.session.add(record)
-        db.session.flush()
+        db.session.add(record)  # flushed by the SAVEPOINT's release (a MessageId taken meanwhile fails it there)
         run.handled(name, shas)
         return
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import paramiko
-from paramiko.sftp import (CMD_ATTRS, CMD_CLOSE, CMD_DATA, CMD_EXTENDED, CMD_FSTAT, CMD_HANDLE, CMD_MKDIR,
+from paramiko.sftp import (CMD_ATTRS, CMD_CLOSE, CMD_DATA, CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_FSTAT,
+                           CMD_HANDLE, CMD_MKDIR,
                            CMD_OPEN, CMD_READ, CMD_REMOVE, CMD_RMDIR, CMD_STATUS, CMD_WRITE, SFTP_EOF,
                            SFTP_FLAG_CREATE, SFTP_FLAG_READ, SFTP_FLAG_TRUNC, SFTP_FLAG_WRITE, SFTP_NO_SUCH_FILE,
                            SFTP_OK, SFTP_OP_UNSUPPORTED, int64)
@@ -33,8 +34,33 @@ from paramiko.sftp_attr import SFTPAttributes
 from exchange.transport import ENVELOPE_SUFFIXES, StoreUnreachable, TransportError, quarantine_name
 
 T = TypeVar("T")
-CHUNK = 32768  # paramiko's largest SFTP write request; bigger writes are split anyway
-WINDOW = 64  # requests in flight at once on a pipeline (64 x 32 KB = 2 MB, paramiko's channel window)
+CHUNK = 32768  # the request size every SFTP server takes (draft-ietf-secsh-filexfer: at least 32 KB)
+MAX_CHUNK = 256 * 1024 - 1024  # the largest read or write we ask for, whatever a server allows (memory per request)
+WINDOW = 64  # requests in flight at once on a pipeline
+IN_FLIGHT = 1536 * 1024  # data in flight at once, under paramiko's (and sshd's) 2 MB channel window
+
+
+def _request_sizes(sftp: paramiko.SFTPClient) -> tuple[int, int]:
+    """(read, write) bytes per request on this connection: what the server announces by limits@openssh.com
+    (OpenSSH's sftp-server: ~255 KB each), else 32 KB. A 100 KB attachment is then one request each way instead
+    of four: fewer SFTP and SSH packets to frame, encrypt and answer on both ends. Asked once per connection."""
+    sizes = getattr(sftp, "_tongquan_sizes", None)
+    if sizes is None:
+        sizes = (CHUNK, CHUNK)
+        try:
+            t, msg = sftp._request(CMD_EXTENDED, "limits@openssh.com")
+            if t == CMD_EXTENDED_REPLY:
+                max_packet, max_read, max_write = msg.get_int64(), msg.get_int64(), msg.get_int64()
+                # 0 means "not limited / unknown": keep the safe size. A write request carries ~100 bytes of
+                # header besides the data (handle, offset, length): stay 1 KB under the packet limit.
+                read = min(max_read, MAX_CHUNK) if max_read >= CHUNK else CHUNK
+                write = min(max_write, max_packet - 1024 if max_packet else max_write, MAX_CHUNK)
+                sizes = (read, write if write >= CHUNK else CHUNK)
+        except (OSError, paramiko.SFTPError, EOFError, paramiko.SSHException) as exc:
+            if isinstance(exc, (EOFError, paramiko.SSHException)):
+                raise  # the connection itself failed: the caller's retry logic decides
+        sftp._tongquan_sizes = sizes
+    return sizes
 
 
 def _status_error(code: int, text: str, path: str = "") -> OSError:
@@ -56,17 +82,21 @@ class _Pipe:
     def __init__(self, sftp: paramiko.SFTPClient):
         self.sftp = sftp
         self.replies: dict[int, tuple[int, paramiko.Message]] = {}
-        self.waiting: set[int] = set()
+        self.waiting: dict[int, int] = {}  # request number -> the bytes it moves (data written or asked for)
+        self.in_flight = 0
 
     def _async_response(self, t, msg, num):  # called by paramiko for each answer to one of our requests
         self.replies[num] = (t, msg)
-        self.waiting.discard(num)
+        self.in_flight -= self.waiting.pop(num, 0)
 
-    def send(self, t: int, *args) -> int:
-        while len(self.waiting) >= WINDOW:
+    def send(self, t: int, *args, size: int = 0) -> int:
+        """`size`: the data this request moves either way; at most WINDOW requests and IN_FLIGHT bytes are
+        outstanding at once (so that neither end's channel window fills while the other waits on it)."""
+        while self.waiting and (len(self.waiting) >= WINDOW or self.in_flight + size > IN_FLIGHT):
             self.sftp._read_response()
         num = self.sftp._async_request(self, t, *args)
-        self.waiting.add(num)
+        self.waiting[num] = size
+        self.in_flight += size
         return num
 
     def reply(self, num: int) -> tuple[int, paramiko.Message]:
@@ -440,10 +470,12 @@ class SftpTransport:
                 raise errors[0]
 
             writes, stats = [], []
+            chunk = _request_sizes(sftp)[1]
             for handle, (tmp, _, content) in zip(handles, targets):
                 view = memoryview(content)
-                for pos in range(0, len(content), CHUNK):
-                    writes.append((pipe.send(CMD_WRITE, handle, int64(pos), bytes(view[pos:pos + CHUNK])), tmp))
+                for pos in range(0, len(content), chunk):
+                    writes.append((pipe.send(CMD_WRITE, handle, int64(pos), bytes(view[pos:pos + chunk]),
+                                            size=min(chunk, len(content) - pos)), tmp))
                 stats.append(pipe.send(CMD_FSTAT, handle))
             fsync = pipe.send(CMD_EXTENDED, "fsync@openssh.com", handles[-1])
             closes = [(pipe.send(CMD_CLOSE, handle), tmp) for handle, (tmp, _, _) in zip(handles, targets)]
@@ -499,6 +531,7 @@ class SftpTransport:
         """Whole files, in two round trips when their sizes are known: (1) every file opened; (2) every block
         read, one more block past the expected end to see the end of the file, and the files closed. A file longer
         than expected is read on to its end; one whose size is not known is read block by block."""
+        chunk = _request_sizes(sftp)[0]
         pipe = _Pipe(sftp)
         handles: list[bytes | None] = []
         try:
@@ -515,8 +548,8 @@ class SftpTransport:
             plans = []
             for handle, (path, size) in zip(handles, paths):
                 expect = size if size is not None and size >= 0 else 0
-                reads = [(pos, pipe.send(CMD_READ, handle, int64(pos), CHUNK))
-                         for pos in range(0, expect + 1, CHUNK)]
+                reads = [(pos, pipe.send(CMD_READ, handle, int64(pos), chunk, size=chunk))
+                         for pos in range(0, expect + 1, chunk)]
                 plans.append(reads)
             results = []
             for handle, (path, _), reads in zip(handles, paths, plans):
@@ -532,7 +565,7 @@ class SftpTransport:
                             if pos != buf.tell():
                                 raise OSError(0, f"short read in the middle of {path}", path)
                             buf.write(block)
-                            if len(block) < CHUNK:
+                            if len(block) < chunk:
                                 at_end = True  # sftp-server answers short only at the end of the file
                         elif t == CMD_STATUS:
                             code, text = msg.get_int(), msg.get_text()
@@ -544,8 +577,8 @@ class SftpTransport:
                     if at_end:
                         break
                     pos = buf.tell()  # longer than expected (or its size unknown): read on
-                    reads = [(pos + i * CHUNK, pipe.send(CMD_READ, handle, int64(pos + i * CHUNK), CHUNK))
-                             for i in range(32)]
+                    reads = [(pos + i * chunk, pipe.send(CMD_READ, handle, int64(pos + i * chunk), chunk, size=chunk))
+                             for i in range(max(1, 32 * CHUNK // chunk))]
                 results.append(buf.getvalue())
                 del buf
             closes = [pipe.send(CMD_CLOSE, handle) for handle in handles]
