@@ -97,23 +97,17 @@ def check_applicant_id(kind: str, id_code: str, override: str | None) -> str:
 def next_case_no(division_code: str, year: int) -> str:
     """The next number of the county's year: one upsert (INSERT … ON CONFLICT DO UPDATE … RETURNING), whose row
     lock holds concurrent intakes of the county until this transaction ends, so numbers are never given twice."""
-    dialect = db.session.get_bind().dialect.name
-    stmt = _CASE_NO_UPSERT.get(dialect)
-    if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        table = CaseNoCounter.__table__
-        stmt = insert(table).values(division_code=sa.bindparam("division_code"), year=sa.bindparam("year"), last=1)
-        stmt = _CASE_NO_UPSERT[dialect] = stmt.on_conflict_do_update(
-            index_elements=[table.c.division_code, table.c.year], set_={"last": table.c.last + 1}
-        ).returning(table.c.last)
-    last = db.session.execute(stmt, {"division_code": division_code, "year": year}).scalar_one()
+    last = db.session.execute(_CASE_NO_UPSERT, {"division_code": division_code, "year": year}).scalar_one()
     return f"{division_code}-{year}-{last:06d}"
 
 
-_CASE_NO_UPSERT: dict = {}  # by dialect, built once
+# Written as SQL text, which PostgreSQL and SQLite (3.35+) both run: SQLAlchemy gives the dialects' insert(…)
+# .on_conflict_do_update(…) no cache key, so that construct was compiled again at every intake (~5 % of the
+# request's CPU); a text() statement is compiled once.
+_CASE_NO_UPSERT = sa.text(
+    "INSERT INTO case_no_counter (division_code, year, last) VALUES (:division_code, :year, 1) "
+    "ON CONFLICT (division_code, year) DO UPDATE SET last = case_no_counter.last + 1 RETURNING last"
+).columns(last=sa.Integer)
 
 
 def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
