@@ -188,7 +188,7 @@ def _receive_one(run: _Run, name: str) -> None:
         for att, data in zip(env.attachments, contents):
             if len(data) != att.size or _sha(data) != att.sha256:
                 raise ExchangeRejected("digest_mismatch", f"attachment {att.name} does not match its size or SHA-256")
-            bus.blobs.put(data)
+            bus.blobs.put(data, att.sha256)  # (just checked against these bytes)
     except TransportError as exc:
         _quarantine(run, name, raw, digest, fmt, ExchangeRejected("digest_mismatch", str(exc)), env)
         return
