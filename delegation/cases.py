@@ -43,13 +43,44 @@ def visible_filter(actor: Actor):
     return sa.false()
 
 
+def _visible_bound(actor: Actor):
+    """visible_filter(actor) with the actor's division and organisation as bound parameters (division_code,
+    org_code): one statement per kind of actor, built once, whatever the county or section."""
+    if actor.role in COUNTY_ROLES:
+        return Case.county_code == sa.bindparam("division_code")
+    if actor.role is Role.CITY_APPROVER:
+        clause = sa.and_(Case.mode != Mode.DIRECT.value, Case.forwarded_at.is_not(None))
+        if actor.org_kind == "city_section":
+            clause = sa.and_(clause, Case.department_code == sa.bindparam("org_code"))
+        return clause
+    if actor.role is Role.ADMIN:
+        return sa.true()
+    return sa.false()
+
+
+_CASE_QUERIES: dict = {}  # (role, city section?, for update) -> (statement, its parameter names)
+
+
+def _case_query(actor: Actor, for_update: bool):
+    key = (actor.role, actor.org_kind == "city_section", for_update)
+    built = _CASE_QUERIES.get(key)
+    if built is None:
+        query = sa.select(Case).where(Case.case_no == sa.bindparam("case_no"), _visible_bound(actor))
+        if for_update:
+            # An action reads the materials (guards, effects, the answer): in the locking query, not in a second
+            # one. FOR UPDATE OF case_file locks the case row only; the joined rows are on the nullable side.
+            query = query.options(joinedload(Case.materials)).with_for_update(of=Case)
+        names = tuple(n for n in ("case_no", "division_code", "org_code") if n in query.compile().params)
+        built = _CASE_QUERIES[key] = (query, names)
+    return built
+
+
 def get_case(actor: Actor, case_no: str, for_update: bool = False) -> Case:
-    query = sa.select(Case).where(Case.case_no == case_no, visible_filter(actor))
-    if for_update:
-        # An action reads the materials (guards, effects, the answer): in the locking query, not in a second one.
-        # FOR UPDATE OF case_file locks the case row only; the joined rows are on the nullable side.
-        query = query.options(joinedload(Case.materials)).with_for_update(of=Case)
-    case = db.session.execute(query).unique().scalar_one_or_none()
+    # The statement is built once per kind of actor (its cache key too), not at every request; the filter is
+    # visible_filter's, with the actor's codes bound.
+    query, names = _case_query(actor, for_update)
+    values = {"case_no": case_no, "division_code": actor.division_code, "org_code": actor.org_code}
+    case = db.session.execute(query, {n: values[n] for n in names}).unique().scalar_one_or_none()
     if case is None:
         raise NotFound("case_not_found", f"办件 {case_no} 不存在", f"case {case_no} not found", field="case_no")
     return case
@@ -110,13 +141,17 @@ _CASE_NO_UPSERT = sa.text(
 ).columns(last=sa.Integer)
 
 
+# Built once (with its cache key): the active item and its materials.
+_ITEM_FOR_INTAKE = (sa.select(Item).where(Item.code == sa.bindparam("code"), Item.active == True)  # noqa: E712
+                    .options(joinedload(Item.materials)))
+
+
 def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
                 id_check_override: str | None = None, now: datetime | None = None) -> Case:
     if actor.role is not Role.WINDOW:
         raise Forbidden("role_forbidden", "只有县级窗口人员可以登记办件", "only county window staff register cases")
     now = now or utcnow()
-    item = db.session.execute(sa.select(Item).filter_by(code=item_code, active=True)
-                              .options(joinedload(Item.materials))).unique().scalar_one_or_none()
+    item = db.session.execute(_ITEM_FOR_INTAKE, {"code": item_code}).unique().scalar_one_or_none()
     if item is None:
         raise Invalid("item_unknown", f"事项 {item_code} 不存在", f"item {item_code} does not exist",
                       field="item_code")
@@ -250,15 +285,18 @@ def _delegation_granted(case: Case, now: datetime | None = None) -> None:
     """The county may accept the item as delegated now: a revocation counts from its effective time."""
     from delegation.grants import in_effect
 
-    row = db.session.execute(
-        sa.select(Delegation).filter_by(item_id=case.item_id, division_code=case.county_code)
-    ).scalar_one_or_none()
+    row = db.session.execute(_DELEGATION_ROW, {"item_id": case.item_id, "division_code": case.county_code}
+                             ).scalar_one_or_none()
     if not in_effect(row, now or utcnow()):
         city_window = "赣州市政务服务中心市级窗口"
         raise Conflict("delegation_revoked",
                        f"本县（市、区）暂无「{case.item.name}」的审批权限，请申请人到{city_window}办理",
                        f"this county may not accept '{case.item.code}' now; the applicant applies at the city "
                        f"window instead", field="item_code", apply_at=city_window)
+
+
+_DELEGATION_ROW = sa.select(Delegation).where(Delegation.item_id == sa.bindparam("item_id"),
+                                              Delegation.division_code == sa.bindparam("division_code"))
 
 
 def g_can_accept(case, actor, payload, now):
