@@ -334,7 +334,8 @@ def _release_held(bus: Bus, case_no: str, from_node: str) -> None:
 
 def _apply_receipt(env: Envelope) -> None:
     row = db.session.execute(
-        sa.select(OutboxMessage).filter_by(message_id=env.in_reply_to)
+        # (the signed bytes we sent are not needed to take their receipt)
+        sa.select(OutboxMessage).filter_by(message_id=env.in_reply_to).options(sa.orm.defer(OutboxMessage.raw))
     ).scalar_one_or_none()
     if row is None or row.to_node != env.from_node:
         log.warning("receipt %s answers no message of ours sent to %s", env.message_id, env.from_node)
@@ -358,7 +359,8 @@ def _apply_receipt(env: Envelope) -> None:
         log.error("peer %s rejected message %s (%s): %s", env.from_node, row.message_id, row.type, reason)
     hook = receipt_hook_for(row.type)
     if hook is not None:
-        hook(row, status)
+        with db.session.no_autoflush:  # the row's changes go with the hook's, in the SAVEPOINT's one flush
+            hook(row, status)
 
 
 def _peek_json_header(raw: bytes) -> dict | None:
