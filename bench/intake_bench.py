@@ -10,7 +10,8 @@ TONGQUAN_ENV=production: JSON logs, metrics, the connection pool; no jobs in the
 deadline and supervision jobs belong to `flask --app wsgi worker`, which is not started here: the case.forward
 messages of forward_only cases are signed into the outbox by the request and wait there).
 
-The load comes from other processes (--clients, each one keep-alive connection, closed loop): each logs in as
+The load comes from other processes (--clients, each one HTTP/1.1 client asking for keep-alive, closed loop;
+gunicorn's sync workers answer `Connection: close`, so each request opens a new loopback connection): each logs in as
 the window user of a different county (POST /api/v1/auth/token, once) and then, until --seconds have passed,
 registers a case (POST /api/v1/cases, every material present) and accepts it (POST /api/v1/cases/<no>/actions
 {"action": "accept"}), over items of every mode of the demo catalogue. Figures: cases created and accepted per
@@ -473,7 +474,7 @@ def main(argv=None) -> int:
     if args.profile:
         print(f"profile written to {args.profile}")
     setup = (f"gunicorn {1 if args.profile else workers} sync workers + PostgreSQL on loopback, {len(procs)} client "
-             f"processes (keep-alive, {len(items)} items of every mode, window users of {len(users)} counties), "
+             f"processes (HTTP/1.1, a new connection per request: sync workers close it; {len(items)} items of every mode, window users of {len(users)} counties), "
              f"{elapsed:.0f} s after a {args.warmup:.0f} s warm-up")
     rows = [
         Row(f"intake through HTTP: cases created and accepted per second (POST /api/v1/cases + POST …/actions "
