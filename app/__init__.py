@@ -23,9 +23,22 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
     )
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only as many X-Forwarded-* values as there are proxies of ours are believed: a client cannot choose the
+        # IP its rate limit counts against by sending the header itself.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=settings.proxy_hops)
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
     configure_logging(settings)  # text lines, or one JSON object per line in production / LOG_FORMAT=json
+    if settings.env == "production" and settings.ratelimit_storage_uri == "memory://":
+        import logging
+
+        logging.getLogger("tongquan").warning(
+            "RATELIMIT_STORAGE_URI is memory://: each gunicorn worker counts the public pages' limits on its own")
 
     from app.extensions import db, migrate
 

@@ -20,10 +20,10 @@ bp = Blueprint("public", __name__)
 # -- rate limit of the query-code endpoints ----------------------------------------------------------------------
 # The query code is 6 digits: guessing it must be stopped. Every endpoint that checks a case number + query code
 # (the lookup page, the rating page, the JSON rating API) shares one budget per client IP: 10 wrong answers (404)
-# per 10 minutes, and 60 attempts of any outcome per 10 minutes. The storage is in-process memory: with several
-# gunicorn workers each worker counts on its own, so a shared storage (Redis, or a database table) is needed there
-# (RATELIMIT_STORAGE_URI). Behind a reverse proxy, the client IP must come through werkzeug's ProxyFix.
-limiter = Limiter(get_remote_address, storage_uri="memory://", strategy="moving-window")
+# per 10 minutes, and 60 attempts of any outcome per 10 minutes. They count in RATELIMIT_STORAGE_URI (settings):
+# memory:// by default, per process, so with several gunicorn workers production names a shared store (Redis).
+# Behind nginx the client IP comes from X-Forwarded-For through werkzeug's ProxyFix (PROXY_HOPS, create_app).
+limiter = Limiter(get_remote_address, strategy="moving-window")  # storage from app.config RATELIMIT_STORAGE_URI
 QUERY_CODE_SCOPE = "query-code"
 WRONG_CODE_LIMIT = "10 per 10 minutes"
 ATTEMPT_LIMIT = "60 per 10 minutes"

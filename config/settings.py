@@ -54,6 +54,12 @@ class Settings:
     log_format: str = "text"  # "json" (one object per line) by default in production
     log_level: str = "INFO"
     metrics_token: str = ""  # bearer token for /metrics; without it only loopback may scrape
+    # Where the public pages' per-IP limits count (Flask-Limiter / `limits` storage URI). memory:// counts per
+    # process: with several gunicorn workers each counts alone, so production should name a shared store.
+    ratelimit_storage_uri: str = "memory://"
+    # Reverse proxies in front that append to X-Forwarded-For / set X-Forwarded-Proto (nginx: 1). 0 trusts no
+    # forwarded header: behind nginx every client would then look like 127.0.0.1 and share one limit.
+    proxy_hops: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -193,6 +199,9 @@ def load_settings(environ=None, **overrides) -> Settings:
     if metrics_token and not TOKEN_RE.match(metrics_token):
         raise ConfigError("METRICS_TOKEN must be 16-256 characters of letters, digits and ._~+/=-")
 
+    ratelimit_storage_uri = environ.get("RATELIMIT_STORAGE_URI", "").strip() or Settings.ratelimit_storage_uri
+    _check_ratelimit_storage(ratelimit_storage_uri)
+
     return Settings(
         env=env,
         database_url=database_url,
@@ -220,4 +229,22 @@ def load_settings(environ=None, **overrides) -> Settings:
         log_format=log_format,
         log_level=log_level,
         metrics_token=metrics_token,
+        ratelimit_storage_uri=ratelimit_storage_uri,
+        proxy_hops=_int(environ, "PROXY_HOPS", Settings.proxy_hops, 0, 5),
     )
+
+
+def _check_ratelimit_storage(uri: str) -> None:
+    """A scheme the `limits` library knows, and its driver installed: found now, not at the first public request."""
+    from importlib.util import find_spec
+
+    from limits.storage import SCHEMES
+
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in SCHEMES or scheme.startswith("async+"):
+        raise ConfigError(f"RATELIMIT_STORAGE_URI must be memory:// or a shared store such as redis://host:6379, "
+                          f"got {uri.split('@')[-1]!r}")  # never echo a password in the URI
+    drivers = list(SCHEMES[scheme].DEPENDENCIES)  # e.g. redis or valkey; read, not instantiated (no socket)
+    if drivers and not any(find_spec(name) for name in drivers):
+        raise ConfigError(f"RATELIMIT_STORAGE_URI {scheme}:// needs the Python package {' or '.join(drivers)} "
+                          f"(for Redis: pip install '.[redis]')")

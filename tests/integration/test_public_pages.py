@@ -200,6 +200,36 @@ def test_too_many_wrong_codes_are_stopped(application, client):
     assert client.get("/lookup").status_code == 200  # the form itself stays readable
 
 
+def guess_from(client, case, ip):
+    token = csrf_token(client)
+    return client.post("/lookup", data={"case_no": case["case_no"], "query_code": wrong(case["query_code"]),
+                                        "csrf_token": token}, headers={"X-Forwarded-For": ip})
+
+
+def test_behind_nginx_each_client_ip_has_its_own_budget(database_url, tmp_path):
+    """PROXY_HOPS=1 (nginx in front): the limit counts per X-Forwarded-For client, not per proxy address."""
+    from app.extensions import db
+
+    app = make_app(database_url, tmp_path / "instance", PROXY_HOPS="1")
+    try:
+        case, client = a_case(app), app.test_client()
+        for _ in range(10):
+            assert guess_from(client, case, "203.0.113.5").status_code == 404
+        assert guess_from(client, case, "203.0.113.5").status_code == 429
+        assert guess_from(client, case, "203.0.113.6").status_code == 404  # another citizen is not locked out
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_header_does_not_reset_the_budget(application, client):
+    case = a_case(application)
+    for n in range(10):
+        assert guess_from(client, case, f"198.51.100.{n}").status_code == 404
+    assert guess_from(client, case, "198.51.100.99").status_code == 429
+
+
 # -- rating -----------------------------------------------------------------------------------------------------
 
 def test_rating_a_concluded_case_once(application, client):

@@ -30,6 +30,10 @@ def test_development_defaults_are_embedded(tmp_path):
     ({"EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "10m"}, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS"),
     ({"EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "5"}, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS must be at least 30"),
     ({"EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "9999999"}, "EXCHANGE_RECEIPT_TIMEOUT_SECONDS must be at most"),
+    ({"RATELIMIT_STORAGE_URI": "sqlite:///x"}, "RATELIMIT_STORAGE_URI must be memory:// or a shared store"),
+    ({"RATELIMIT_STORAGE_URI": "mongodb://h:27017"}, "RATELIMIT_STORAGE_URI mongodb:// needs the Python package pymongo"),  # driver not installed
+    ({"PROXY_HOPS": "-1"}, "PROXY_HOPS must be at least 0"),
+    ({"PROXY_HOPS": "9"}, "PROXY_HOPS must be at most 5"),
 ])
 def test_bad_settings_are_refused_naming_the_variable(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
@@ -53,3 +57,16 @@ def test_receipt_timeout_from_the_environment(tmp_path):
     assert load_settings({"INSTANCE_PATH": str(tmp_path)}).exchange_receipt_timeout_seconds == 600
     s = load_settings({"INSTANCE_PATH": str(tmp_path), "EXCHANGE_RECEIPT_TIMEOUT_SECONDS": "120"})
     assert s.exchange_receipt_timeout_seconds == 120
+
+
+def test_rate_limit_storage_and_proxy_hops(tmp_path):
+    s = load_settings({"INSTANCE_PATH": str(tmp_path)})
+    assert (s.ratelimit_storage_uri, s.proxy_hops) == ("memory://", 0)
+    s = load_settings({"INSTANCE_PATH": str(tmp_path), "PROXY_HOPS": "1"})
+    assert s.proxy_hops == 1
+
+
+def test_a_bad_rate_limit_uri_is_named_without_its_password(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_settings({"INSTANCE_PATH": str(tmp_path), "RATELIMIT_STORAGE_URI": "nosuch://ops:s3cret@10.0.0.9/0"})
+    assert "RATELIMIT_STORAGE_URI" in str(exc.value) and "s3cret" not in str(exc.value)
