@@ -240,11 +240,16 @@ def envelope_from_json_dict(d: dict[str, Any]) -> Envelope:
 def envelope_to_json_dict(env: Envelope) -> dict[str, Any]:
     """The JSON payload of `env` as a dict, validated and normalised (0..n lists present, None dropped)."""
     d = _raw_dict(env, native=False)
-    body = fast_body(d)  # a body of str/bool/int/list/dict only, as the model's callers build it
+    body = fast_body(d)  # a body of str/bool/int/list/dict only
+    if body is None:
+        # The workflow's bodies carry datetimes (acceptance.at, due_at): converted by the encoding rules (dates,
+        # Decimals, None-means-absent), they are checked by the same compiled checks; marshmallow only when those
+        # do not accept the converted body either (and then it words the error).
+        d["body"] = _json_native(env.body)
+        body = fast_body(d)
     if body is not None:
         d["body"] = body
         return d
-    d["body"] = _json_native(env.body)  # dates, Decimals, None-means-absent: converted, then validated
     try:
         normalised = _load(d)
     except ValidationError as exc:

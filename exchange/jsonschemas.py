@@ -443,11 +443,13 @@ class _Reject(Exception):
     """The fast path does not accept this value; marshmallow decides (and words the error)."""
 
 
-_REJECT = _Reject()
+# Raised as the class, a new instance each time, never one shared instance: re-raising an instance appends to its
+# __traceback__, and that chain would keep every frame it passed through alive (their locals, ORM objects
+# included) for the life of the process.
 
 
 def _raise_reject() -> None:
-    raise _REJECT
+    raise _Reject
 
 
 _Check = Callable[[Any], Any]  # value -> normalised value, or raises _Reject
@@ -474,7 +476,7 @@ def _str_check(field: fields.Field) -> _Check:
 
         def check_choice(value: Any) -> Any:  # a member of the choices is a str with none of their flaws
             if type(value) is not str or value not in choices:
-                raise _REJECT
+                raise _Reject
             return value
 
         return check_choice
@@ -485,13 +487,13 @@ def _str_check(field: fields.Field) -> _Check:
 
             def check_pattern(value: Any) -> Any:
                 if type(value) is not str or match(value) is None:
-                    raise _REJECT
+                    raise _Reject
                 return value
         else:  # pragma: no cover - every pattern of the XSD is printable ASCII
 
             def check_pattern(value: Any) -> Any:
                 if type(value) is not str or match(value) is None or not_xml(value) is not None:
-                    raise _REJECT
+                    raise _Reject
                 return value
 
         return check_pattern
@@ -502,13 +504,13 @@ def _str_check(field: fields.Field) -> _Check:
 
         def check_datetime(value: Any) -> Any:
             if type(value) is not str or dt_match(value) is None:
-                raise _REJECT
+                raise _Reject
             try:
                 offset = from_iso(value).utcoffset()
             except ValueError:
-                raise _REJECT from None
+                raise _Reject from None
             if offset is None or abs(offset) > max_offset:  # pragma: no cover - the pattern requires an offset
-                raise _REJECT
+                raise _Reject
             return value
 
         return check_datetime
@@ -516,27 +518,27 @@ def _str_check(field: fields.Field) -> _Check:
 
         def check_length(value: Any) -> Any:
             if type(value) is not str or not min_len <= len(value) <= max_len or not_xml(value) is not None:
-                raise _REJECT
+                raise _Reject
             return value
 
         return check_length
 
     def check(value: Any) -> Any:
         if type(value) is not str or not_xml(value) is not None:
-            raise _REJECT
+            raise _Reject
         n = len(value)
         if n < min_len or (max_len is not None and n > max_len):
-            raise _REJECT
+            raise _Reject
         if choices is not None and value not in choices:
-            raise _REJECT
+            raise _Reject
         for match in regexes:
             if match(value) is None:
-                raise _REJECT
+                raise _Reject
         for func in funcs:
             try:
                 func(value)
             except ValidationError:
-                raise _REJECT from None
+                raise _Reject from None
         return value
 
     return check
@@ -549,7 +551,7 @@ def _field_check(field: fields.Field) -> _Check:
 
         def check_bool(value: Any) -> Any:
             if type(value) is not bool:
-                raise _REJECT
+                raise _Reject
             return value
 
         return check_bool
@@ -563,7 +565,7 @@ def _field_check(field: fields.Field) -> _Check:
 
         def check_int(value: Any) -> Any:
             if type(value) is not int or (low is not None and value < low):
-                raise _REJECT
+                raise _Reject
             return value
 
         return check_int
@@ -584,12 +586,12 @@ def _field_check(field: fields.Field) -> _Check:
 
         def check_list(value: Any) -> Any:
             if type(value) is not list or len(value) < at_least:
-                raise _REJECT
+                raise _Reject
             out = [item(x) for x in value]
             if unique:
                 codes = [m["code"] for m in out]
                 if len(codes) != len(set(codes)):
-                    raise _REJECT
+                    raise _Reject
             return out
 
         return check_list
@@ -608,7 +610,7 @@ def _compile(schema_cls: type[Schema]) -> _Check:
         _unsupported(f"{schema_cls.__name__}: hooks or unknown != RAISE")  # pragma: no cover
     # Straight-line code per schema (one `if` per field, the simple string checks inlined): a loop over field
     # specs costs more than the checks themselves.
-    env: dict[str, Any] = {"R": _REJECT, "known": frozenset(declared), "M": missing, "nx": _NOT_XML_CHAR.search}
+    env: dict[str, Any] = {"R": _Reject, "known": frozenset(declared), "M": missing, "nx": _NOT_XML_CHAR.search}
     lines = ["def check(value):",
              "    if type(value) is not dict or not known.issuperset(value):", "        raise R", "    out = {}"]
     for i, (name, field) in enumerate(declared.items()):

@@ -816,12 +816,27 @@ def _c14n(element: etree._Element) -> bytes:
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
 
 
+def _lexical(value: Any) -> Any:
+    """A body with its date, datetime and Decimal values as the text _render writes for them (_rtext), so the
+    compiled checks judge exactly what goes on the wire: the workflow's bodies carry datetimes (acceptance.at,
+    due_at), and checking them as objects sent every real case.forward the slow XSD way."""
+    if type(value) is dict:
+        return {k: _lexical(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_lexical(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
 def _model_dict(env: Envelope) -> dict[str, Any]:
-    """`env` as the JSON form's payload dict (exchange.jsonschemas checks it), values as they are."""
+    """`env` as the JSON form's payload dict (exchange.jsonschemas checks it), body values in their lexical form."""
     d: dict[str, Any] = {
         "version": "1", "message_id": env.message_id, "type": env.type,
         "from": {"node": env.from_node, "org": env.from_org}, "to": {"node": env.to_node, "org": env.to_org},
-        "created_at": env.created_at.isoformat(), "body": env.body,
+        "created_at": env.created_at.isoformat(), "body": _lexical(env.body),
         "attachments": [{"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256}
                         for a in env.attachments],
     }

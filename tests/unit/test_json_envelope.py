@@ -632,3 +632,21 @@ def test_patterns_that_skip_the_xml_character_check_match_printable_ascii_only()
     for pattern in (r".*", r"[^a]+", r"\d+", r"[\w]", r"[a-z]\s", "[\x01-z]", r"(\S)", "a\u00e9", r"[a-z]\u0001",
                     r"[\x00-z]", r"\x01", r"a.b"):
         assert not jsonschemas._printable_ascii_only(pattern), pattern
+
+
+def test_a_forward_with_datetime_values_is_signed_by_the_compiled_checks(node_keys, trust, monkeypatch):
+    """The workflow's bodies carry datetimes: converted by the encoding rules they are accepted without marshmallow
+    (which only words errors), and they arrive as their ISO text."""
+    from tests.unit.test_xml_envelope import _as_the_workflow_builds_it
+
+    env = _as_the_workflow_builds_it(make_envelope("case.forward"))
+
+    def no_marshmallow(_d):
+        raise AssertionError("sign loaded the body with marshmallow although the compiled checks accept it")
+
+    monkeypatch.setattr(jsonform, "_load", no_marshmallow)
+    data = jsonform.sign(env, node_keys[env.from_node][0], env.from_node)
+    monkeypatch.undo()
+    back, _ = jsonform.verify(data, trust, env.to_node)
+    assert back.body["acceptance"]["at"] == "2026-03-02T09:15:04.718764+00:00"
+    assert back.body["due_at"] == "2026-03-09T17:30:00+08:00"

@@ -659,3 +659,67 @@ def test_xsd_fallback_signs_the_same_bytes(node_keys):
     env = make_envelope("case.forward")
     root, _ = xmlform._validated(env)
     assert xmlform._render(env, xmlform._CANONICAL).encode() == xmlform._c14n(root)
+
+
+def _as_the_workflow_builds_it(env: Envelope) -> Envelope:
+    """delegation.messaging puts datetime objects in a case.forward's body (acceptance.at, due_at), not strings."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    cst = ZoneInfo("Asia/Shanghai")
+    env.body["acceptance"]["at"] = datetime(2026, 3, 2, 9, 15, 4, 718764, tzinfo=ZoneInfo("UTC"))
+    env.body["due_at"] = datetime(2026, 3, 9, 17, 30, tzinfo=cst)
+    return env
+
+
+def test_a_forward_with_datetime_values_is_signed_without_the_xsd_run(node_keys, trust, monkeypatch):
+    """The compiled checks judge the body's datetimes in the text the wire carries: a real case.forward takes the
+    fast way (it went the XSD way on every message), and the bytes are those the XSD way signs."""
+    env = _as_the_workflow_builds_it(make_envelope("case.forward"))
+    root, _ = xmlform._validated(env)
+    expected = xmlform._c14n(root)
+
+    def no_xsd_run(_env):
+        raise AssertionError("sign ran the XSD for a body the compiled checks accept")
+
+    monkeypatch.setattr(xmlform, "_validated", no_xsd_run)
+    data = signed(env, node_keys)
+    assert _unsigned_part(data) == expected
+    back, _ = xmlform.verify(data, trust, env.to_node)
+    assert back.body["acceptance"]["at"] == "2026-03-02T09:15:04.718764+00:00"
+    assert back.body["due_at"] == "2026-03-09T17:30:00+08:00"
+
+
+def test_a_naive_datetime_is_still_refused(node_keys):
+    from datetime import datetime
+
+    env = make_envelope("case.forward")
+    env.body["due_at"] = datetime(2026, 3, 9, 17, 30)
+    with pytest.raises(ValueError):
+        signed(env, node_keys)
+
+
+def test_refused_fast_checks_keep_no_frame_alive(node_keys):
+    """A message the compiled checks refuse (here a bad id code: refused again by the XSD) must not leave the
+    caller's objects reachable afterwards: a shared exception instance kept every frame it was raised through, so
+    a long-running worker held the database objects of each such message for the life of the process."""
+    import gc
+    import weakref
+
+    class Held:
+        pass
+
+    def sign_from_a_frame_holding(obj):
+        env = make_envelope("case.forward")
+        env.body = dict(env.body, applicant=dict(env.body["applicant"], id_code="short"))
+        try:
+            signed(env, node_keys)
+        except ValueError:  # InvalidEnvelope: the message is refused, as it must be
+            pass
+        else:
+            raise AssertionError("a bad id code was signed")
+        return weakref.ref(obj)
+
+    refs = [sign_from_a_frame_holding(Held()) for _ in range(3)]
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
