@@ -29,29 +29,19 @@ COUNTY_ROLES = (Role.WINDOW, Role.REVIEWER)
 
 # -- visibility -----------------------------------------------------------------------------------------------
 
-def visible_filter(actor: Actor):
-    """The cases this actor may see. Staff of a county see that county's cases only."""
+def visible_filter(actor: Actor, bound: bool = False):
+    """The cases this actor may see. Staff of a county see that county's cases only.
+
+    `bound`: the actor's division and organisation as the named parameters division_code and org_code, so one
+    statement per kind of actor is built once and serves every county and section (get_case)."""
+    division = sa.bindparam("division_code") if bound else actor.division_code
+    org = sa.bindparam("org_code") if bound else actor.org_code
     if actor.role in COUNTY_ROLES:
-        return Case.county_code == actor.division_code
+        return Case.county_code == division
     if actor.role is Role.CITY_APPROVER:
         clause = sa.and_(Case.mode != Mode.DIRECT.value, Case.forwarded_at.is_not(None))
         if actor.org_kind == "city_section":  # a department sees its own items; the bureau sees all
-            clause = sa.and_(clause, Case.department_code == actor.org_code)
-        return clause
-    if actor.role is Role.ADMIN:
-        return sa.true()
-    return sa.false()
-
-
-def _visible_bound(actor: Actor):
-    """visible_filter(actor) with the actor's division and organisation as bound parameters (division_code,
-    org_code): one statement per kind of actor, built once, whatever the county or section."""
-    if actor.role in COUNTY_ROLES:
-        return Case.county_code == sa.bindparam("division_code")
-    if actor.role is Role.CITY_APPROVER:
-        clause = sa.and_(Case.mode != Mode.DIRECT.value, Case.forwarded_at.is_not(None))
-        if actor.org_kind == "city_section":
-            clause = sa.and_(clause, Case.department_code == sa.bindparam("org_code"))
+            clause = sa.and_(clause, Case.department_code == org)
         return clause
     if actor.role is Role.ADMIN:
         return sa.true()
@@ -65,7 +55,7 @@ def _case_query(actor: Actor, for_update: bool):
     key = (actor.role, actor.org_kind == "city_section", for_update)
     built = _CASE_QUERIES.get(key)
     if built is None:
-        query = sa.select(Case).where(Case.case_no == sa.bindparam("case_no"), _visible_bound(actor))
+        query = sa.select(Case).where(Case.case_no == sa.bindparam("case_no"), visible_filter(actor, bound=True))
         if for_update:
             # An action reads the materials (guards, effects, the answer): in the locking query, not in a second
             # one. FOR UPDATE OF case_file locks the case row only; the joined rows are on the nullable side.
