@@ -820,10 +820,11 @@ def _lexical(value: Any) -> Any:
     """A body with its date, datetime and Decimal values as the text _render writes for them (_rtext), so the
     compiled checks judge exactly what goes on the wire: the workflow's bodies carry datetimes (acceptance.at,
     due_at), and checking them as objects sent every real case.forward the slow XSD way."""
+    # Strings, most of a body, are passed over without a call (this runs at every sign).
     if type(value) is dict:
-        return {k: _lexical(v) for k, v in value.items()}
+        return {k: v if type(v) is str else _lexical(v) for k, v in value.items()}
     if type(value) is list:
-        return [_lexical(v) for v in value]
+        return [v if type(v) is str else _lexical(v) for v in value]
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
