@@ -120,9 +120,11 @@ def deadline_page(base, after_id: int | None, limit: int):
             if last_due is None:
                 query = query.where(Case.due_at.is_(None), Case.id > after_id)
             else:
-                query = query.where(sa.or_(Case.due_at > last_due,
-                                           sa.and_(Case.due_at == last_due, Case.id > after_id),
-                                           Case.due_at.is_(None)))
+                # One row-value comparison in the sort's own order: an index range on ((due_at IS NULL), due_at,
+                # id) (ix_case_file_city_queue). The same condition spelt with OR was a filter: a page 5,000 rows
+                # down read and dropped the 5,000 rows before it.
+                query = query.where(sa.tuple_(Case.due_at.is_(None), Case.due_at, Case.id)
+                                    > sa.tuple_(sa.false(), last_due, after_id))
     query = query.order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit + 1)
     rows = db.session.execute(query).unique().scalars().all()
     return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)

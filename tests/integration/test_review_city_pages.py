@@ -185,6 +185,40 @@ def test_review_queue_pages_by_keyset_with_a_constant_number_of_queries(client):
         review_module.PAGE_SIZE = saved
 
 
+def test_review_queue_pages_in_deadline_order_across_ties_and_cases_without_a_deadline(client):
+    """Page by page, the queue is the whole queue in deadline order: equal deadlines by case id, cases without a
+    deadline last, none twice or skipped where a page boundary falls inside a tie or at the first open-ended case."""
+    from app.extensions import db
+    from delegation.models import Case
+
+    app = client.application
+    api = Api(app)
+    made = [api.create("direct") for _ in range(6)]
+    tie = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    deadlines = [datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc), tie, tie, tie, None, None]
+    with app.app_context():
+        for case_no, due in zip(made, deadlines):
+            db.session.execute(sa.update(Case).where(Case.case_no == case_no).values(due_at=due))
+        db.session.commit()
+    login(client, REVIEWER)
+    import app.web.review as review_module
+
+    review_module.PAGE_SIZE, saved = 2, review_module.PAGE_SIZE
+    try:
+        order, url = [], "/review"
+        for _ in range(10):
+            page = text(client.get(url))
+            order += [n for n in re.findall(r'data-testid="row-([^"]+)"', page) if n in made]
+            nxt = re.search(r'<p class="pager"><a href="([^"]+)"', page)
+            if not nxt:
+                break
+            url = nxt.group(1).replace("&amp;", "&")
+    finally:
+        review_module.PAGE_SIZE = saved
+    # made in id order; deadlines: first the earliest, then the three tied by id, then the two without one by id
+    assert order == made
+
+
 def test_direct_case_approved_on_the_review_page_shows_on_the_timeline(client):
     app = client.application
     api = Api(app)
