@@ -163,10 +163,11 @@ def _parse_json(data: bytes, what: str) -> Any:
 def _json_native(value: Any) -> Any:
     """The body as JSON-native data, by xmlform's encoding rules: dates and decimals become their ISO / plain
     strings, and None means absent."""
+    # Strings, most of a body, are passed over without a call (this runs at every sign).
     if isinstance(value, dict):
-        return {k: _json_native(v) for k, v in value.items() if v is not None}
+        return {k: v if type(v) is str else _json_native(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
-        return [_json_native(v) for v in value]
+        return [v if type(v) is str else _json_native(v) for v in value]
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -174,7 +175,7 @@ def _json_native(value: Any) -> Any:
     return value
 
 
-def _raw_dict(env: Envelope, native: bool = True) -> dict[str, Any]:
+def _raw_dict(env: Envelope) -> dict[str, Any]:
     d: dict[str, Any] = {
         "version": "1",
         "message_id": env.message_id,
@@ -182,7 +183,7 @@ def _raw_dict(env: Envelope, native: bool = True) -> dict[str, Any]:
         "from": {"node": env.from_node, "org": env.from_org},
         "to": {"node": env.to_node, "org": env.to_org},
         "created_at": env.created_at.isoformat(),
-        "body": _json_native(env.body) if native else env.body,
+        "body": _json_native(env.body),
         "attachments": [
             {"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256} for a in env.attachments
         ],
@@ -239,14 +240,11 @@ def envelope_from_json_dict(d: dict[str, Any]) -> Envelope:
 
 def envelope_to_json_dict(env: Envelope) -> dict[str, Any]:
     """The JSON payload of `env` as a dict, validated and normalised (0..n lists present, None dropped)."""
-    d = _raw_dict(env, native=False)
-    body = fast_body(d)  # a body of str/bool/int/list/dict only
-    if body is None:
-        # The workflow's bodies carry datetimes (acceptance.at, due_at): converted by the encoding rules (dates,
-        # Decimals, None-means-absent), they are checked by the same compiled checks; marshmallow only when those
-        # do not accept the converted body either (and then it words the error).
-        d["body"] = _json_native(env.body)
-        body = fast_body(d)
+    # The body by the encoding rules first (dates and Decimals as text, None means absent): the workflow's bodies
+    # carry datetimes (acceptance.at, due_at), and the compiled checks judge the text the wire will carry.
+    # Marshmallow only when they do not accept it (and then it words the error).
+    d = _raw_dict(env)
+    body = fast_body(d)
     if body is not None:
         d["body"] = body
         return d
