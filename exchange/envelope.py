@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Iterable
 
 try:
@@ -100,3 +101,19 @@ class Envelope:
             in_reply_to=in_reply_to,
             attachments=list(attachments),
         )
+
+
+def wire_values(value: Any) -> Any:
+    """A body by the encoding rules both forms share (xmlform's _text, jsonform): dates and datetimes as their ISO
+    text, Decimals as their plain text, None as absent. The workflow builds bodies with datetime objects
+    (acceptance.at, due_at); the compiled checks judge this, the text the wire will carry."""
+    # Strings, most of a body, are passed over without a call (this runs at every sign).
+    if isinstance(value, dict):
+        return {k: v if type(v) is str else wire_values(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [v if type(v) is str else wire_values(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -35,8 +35,6 @@ import binascii
 import json
 import logging
 import re
-from datetime import date, datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
@@ -48,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from marshmallow import ValidationError
 
-from .envelope import Envelope
+from .envelope import Envelope, wire_values
 from .errors import (
     MALFORMED,
     SCHEMA_INVALID,
@@ -160,21 +158,6 @@ def _parse_json(data: bytes, what: str) -> Any:
         raise ExchangeRejected(MALFORMED, _clean(f"{what} is not UTF-8 JSON: {exc}")) from None
 
 
-def _json_native(value: Any) -> Any:
-    """The body as JSON-native data, by xmlform's encoding rules: dates and decimals become their ISO / plain
-    strings, and None means absent."""
-    # Strings, most of a body, are passed over without a call (this runs at every sign).
-    if isinstance(value, dict):
-        return {k: v if type(v) is str else _json_native(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [v if type(v) is str else _json_native(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
 def _raw_dict(env: Envelope) -> dict[str, Any]:
     d: dict[str, Any] = {
         "version": "1",
@@ -183,7 +166,7 @@ def _raw_dict(env: Envelope) -> dict[str, Any]:
         "from": {"node": env.from_node, "org": env.from_org},
         "to": {"node": env.to_node, "org": env.to_org},
         "created_at": env.created_at.isoformat(),
-        "body": _json_native(env.body),
+        "body": wire_values(env.body),
         "attachments": [
             {"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256} for a in env.attachments
         ],

@@ -72,7 +72,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
-from .envelope import Attachment, Envelope
+from .envelope import Attachment, Envelope, wire_values
 from .errors import (
     MALFORMED,
     SCHEMA_INVALID,
@@ -816,28 +816,12 @@ def _c14n(element: etree._Element) -> bytes:
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
 
 
-def _lexical(value: Any) -> Any:
-    """A body with its date, datetime and Decimal values as the text _render writes for them (_rtext), so the
-    compiled checks judge exactly what goes on the wire: the workflow's bodies carry datetimes (acceptance.at,
-    due_at), and checking them as objects sent every real case.forward the slow XSD way."""
-    # Strings, most of a body, are passed over without a call (this runs at every sign).
-    if type(value) is dict:
-        return {k: v if type(v) is str else _lexical(v) for k, v in value.items()}
-    if type(value) is list:
-        return [v if type(v) is str else _lexical(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
 def _model_dict(env: Envelope) -> dict[str, Any]:
     """`env` as the JSON form's payload dict (exchange.jsonschemas checks it), body values in their lexical form."""
     d: dict[str, Any] = {
         "version": "1", "message_id": env.message_id, "type": env.type,
         "from": {"node": env.from_node, "org": env.from_org}, "to": {"node": env.to_node, "org": env.to_org},
-        "created_at": env.created_at.isoformat(), "body": _lexical(env.body),
+        "created_at": env.created_at.isoformat(), "body": wire_values(env.body),
         "attachments": [{"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256}
                         for a in env.attachments],
     }
@@ -856,8 +840,9 @@ def _canonical_document(env: Envelope) -> bytes:
     The model is checked by exchange.jsonschemas' compiled checks (fast_body), the simple types of envelope-v1.xsd and its
     co-constraints key for key (tests/unit/test_json_envelope.py holds the two to every simple-type case and
     test_xml_envelope.py checks the signed output against the XSD), then written straight in canonical form:
-    no parse and no XSD run on the way out. Anything those checks do not accept (dates or Decimals in the body,
-    a value out of bounds) goes the XSD way, which accepts or raises InvalidEnvelope with its reason.
+    no parse and no XSD run on the way out; dates, datetimes and Decimals are checked as the text written for them
+    (envelope.wire_values). Anything those checks do not accept (a value out of bounds, a naive datetime) goes the
+    XSD way, which accepts or raises InvalidEnvelope with its reason.
     """
     if _model_co_constraint_error(env) is None and fast_body(_model_dict(env)) is not None:
         try:

@@ -623,8 +623,8 @@ def test_canonical_form_escapes_like_c14n(node_keys, trust):
     assert back.body == env.body and back.attachments == env.attachments
 
 
-def test_sign_with_dates_and_decimals_goes_the_xsd_way(node_keys, trust):
-    """Values the compiled checks do not take as they are (date, Decimal) are validated by the XSD, then signed."""
+def test_sign_with_dates_and_decimals_sends_their_text(node_keys, trust):
+    """date and Decimal values in a body are checked and written as their ISO / plain text."""
     from datetime import date
     from decimal import Decimal
 
