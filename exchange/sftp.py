@@ -145,6 +145,20 @@ class _Pipe:
             raise _status_error(code, text, path)
         raise OSError(0, f"unexpected SFTP answer {t}", path or None)
 
+    def handles(self, nums: list[int], paths: list[str], into: list[bytes | None]) -> None:
+        """The answers of these open requests, appended to `into` in order: a handle, or None for a file that did
+        not open (so the caller's cleanup closes exactly those that did). Every answer is read before the first
+        failure is raised, so no answer is left behind in the pipe."""
+        errors: list[OSError] = []
+        for num, path in zip(nums, paths):
+            try:
+                into.append(self.handle(num, path))
+            except OSError as exc:
+                into.append(None)
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
 
 @dataclass
 class _Connection:
@@ -459,15 +473,7 @@ class SftpTransport:
                      for tmp, _, _ in targets]
             if mkdir is not None and pipe.status(mkdir, files_dir) == SFTP_NO_SUCH_FILE:
                 raise FileNotFoundError(2, "no inbox", inbox)  # (an existing folder answers "failure": fine)
-            errors: list[OSError] = []
-            for num, (tmp, _, _) in zip(opens, targets):
-                try:
-                    handles.append(pipe.handle(num, tmp))
-                except OSError as exc:
-                    handles.append(None)
-                    errors.append(exc)
-            if errors:
-                raise errors[0]
+            pipe.handles(opens, [tmp for tmp, _, _ in targets], handles)
 
             writes, stats = [], []
             chunk = _request_sizes(sftp)[1]
@@ -536,15 +542,7 @@ class SftpTransport:
         handles: list[bytes | None] = []
         try:
             opens = [pipe.send(CMD_OPEN, path, SFTP_FLAG_READ, SFTPAttributes()) for path, _ in paths]
-            errors = []
-            for num, (path, _) in zip(opens, paths):
-                try:
-                    handles.append(pipe.handle(num, path))
-                except OSError as exc:
-                    handles.append(None)
-                    errors.append(exc)
-            if errors:
-                raise errors[0]
+            pipe.handles(opens, [path for path, _ in paths], handles)
             plans = []
             for handle, (path, size) in zip(handles, paths):
                 expect = size if size is not None and size >= 0 else 0
