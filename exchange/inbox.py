@@ -207,9 +207,9 @@ def _receive_one(run: _Run, name: str) -> None:
         run.handled(name, shas)
         return
 
+    seq = _UNKNOWN
     if env.case_no and env.sequence:
-        seq = _sequence_row(env.case_no, env.from_node)
-        record._sequence_row = seq  # _advance_sequence() uses it: no second look-up
+        seq = _sequence_row(env.case_no, env.from_node)  # passed on to _advance_sequence: no second look-up
         last = seq.last if seq is not None else 0
         if env.sequence <= last:
             _quarantine(run, name, raw, digest, fmt, ExchangeRejected(
@@ -226,7 +226,7 @@ def _receive_one(run: _Run, name: str) -> None:
 
     db.session.add(record)
     db.session.flush()  # claims the MessageId: a second worker on the same file stops here (unique key)
-    if not _apply(bus, env, record, isolated=False):
+    if not _apply(bus, env, record, isolated=False, seq=seq):
         rejection = record._rejection
         run.discard_current()
         _quarantine(run, name, raw, digest, fmt, rejection, env, final_for_sequence=True)
@@ -236,10 +236,14 @@ def _receive_one(run: _Run, name: str) -> None:
         run.release.add((env.case_no, env.from_node))
 
 
-def _apply(bus: Bus, env: Envelope, record: InboundMessage, isolated: bool = True) -> bool:
+_UNKNOWN = object()  # "not read yet", beside None ("read: there is no row")
+
+
+def _apply(bus: Bus, env: Envelope, record: InboundMessage, isolated: bool = True, seq=_UNKNOWN) -> bool:
     """Apply and answer; False (with record._rejection) when the handler rejects the message. `isolated`: the
     handler runs in a SAVEPOINT of its own, so that a rejection undoes only its changes; a caller that undoes the
-    whole message on a rejection (the receive pass: a SAVEPOINT per message) needs none."""
+    whole message on a rejection (the receive pass: a SAVEPOINT per message) needs none. `seq`: as for
+    _advance_sequence."""
     handler = handler_for(env.type)
     try:
         if handler is None:
@@ -253,15 +257,12 @@ def _apply(bus: Bus, env: Envelope, record: InboundMessage, isolated: bool = Tru
         record._rejection = exc
         return False
     record.state, record.applied_at = "applied", utcnow()
-    _advance_sequence(env, getattr(record, "_sequence_row", _UNKNOWN))
+    _advance_sequence(env, seq)
     # Not flushed here: the receipt, the log row's changes and the handler's work go in one flush (the message's
     # SAVEPOINT release, or the caller's commit).
     receipt = _send_receipt(env, record.sha256, "accepted", flush=False)
     record.receipt_message_id = receipt.message_id
     return True
-
-
-_UNKNOWN = object()
 
 
 def _advance_sequence(env: Envelope, seq=_UNKNOWN) -> None:
