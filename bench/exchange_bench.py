@@ -14,7 +14,7 @@ applied exactly N and holds N cases in city_review, the county applied N receipt
 quarantined, no file left on the store. Target: 200 msg/s for 10,000 messages (issue 7).
 
 The envelope signing figures (openssl speed, XML/JSON sign+verify) are bench/signing_bench.py's; it reuses
-openssl_ecdsa(), combined() and bench_form() from here.
+openssl_ecdsa(), combined(), forward_envelope() and survived() from here.
 """
 from __future__ import annotations
 
@@ -131,29 +131,6 @@ def combined(sign: float, verify: float) -> float:
     return 1 / (1 / sign + 1 / verify)
 
 
-def python_ecdsa(seconds: float) -> tuple[float, float]:
-    """The same primitive through `cryptography` (its own bundled OpenSSL), for context."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    pub, data, algo = key.public_key(), b"x" * 200, ec.ECDSA(hashes.SHA256())
-    sig = key.sign(data, algo)
-    return (rate(lambda: key.sign(data, algo), seconds / 2), rate(lambda: pub.verify(sig, data, algo), seconds / 2))
-
-
-def rate(fn, seconds: float) -> float:
-    fn()  # warm-up
-    n, t0 = 0, time.perf_counter()
-    deadline = t0 + seconds
-    while True:
-        fn()
-        n += 1
-        now = time.perf_counter()
-        if now >= deadline:
-            return n / (now - t0)
-
-
 # ---------------------------------------------------------------------------------------------- (b) envelope forms
 
 
@@ -203,27 +180,6 @@ def survived(sent, received) -> bool:
     body = dict(sent.body, acceptance=dict(sent.body["acceptance"], at=sent.body["acceptance"]["at"].isoformat()),
                 due_at=sent.body["due_at"].isoformat())
     return received.body == body and received.attachments == sent.attachments
-
-
-def bench_form(form, seconds: float) -> dict:
-    """sign+verify/s of one envelope form on one core, and sign/s, verify/s alone."""
-    from exchange.keys import generate_node_key
-
-    env = forward_envelope()
-    key, cert = generate_node_key(COUNTY)
-
-    def trusted(node):
-        return [cert]
-
-    data = form.sign(env, key, COUNTY)
-    back, _ = form.verify(data, trusted, CITY)
-    assert survived(env, back), "the envelope did not survive the trip"
-
-    def both():
-        form.verify(form.sign(env, key, COUNTY), trusted, CITY)
-
-    return {"both": rate(both, seconds), "sign": rate(lambda: form.sign(env, key, COUNTY), seconds / 3),
-            "verify": rate(lambda: form.verify(data, trusted, CITY), seconds / 3), "bytes": len(data)}
 
 
 # ---------------------------------------------------------------------------------------------- (c) SFTP pipeline
@@ -276,6 +232,22 @@ def connect_nodes(tmp: Path, county, city, server) -> None:
         "--port", str(server.port), "--user", server.user, "--key", str(server.client_key),
         "--known-hosts", str(server.known_hosts), "--root", str(server.root)])
     assert result.exit_code == 0, result.output
+
+
+def build_pair(tmp: Path, server, apps: list):
+    """The county and the city node on the SFTP store, trusting each other (connect_nodes); each app is appended to
+    `apps` as soon as it exists, so the caller's cleanup disposes of it whatever fails next."""
+    logging.disable(logging.INFO)  # migrations and key generation log at INFO
+    try:
+        county_app = build_node(tmp, COUNTY, server)
+        apps.append(county_app)
+        city_app = build_node(tmp, CITY, server, remote=[COUNTY])
+        apps.append(city_app)
+    finally:
+        logging.disable(logging.NOTSET)
+    quiet_logs()
+    connect_nodes(tmp, county_app, city_app, server)
+    return county_app, city_app
 
 
 def pdf(rng: random.Random, size: int = ATTACHMENT_BYTES) -> bytes:
@@ -486,16 +458,7 @@ def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | Non
     procs: list[subprocess.Popen] = []
     try:
         server.start()
-        logging.disable(logging.INFO)  # migrations and key generation log at INFO
-        try:
-            county_app = build_node(tmp, COUNTY, server)
-            apps.append(county_app)
-            city_app = build_node(tmp, CITY, server, remote=[COUNTY])
-            apps.append(city_app)
-        finally:
-            logging.disable(logging.NOTSET)
-        quiet_logs()
-        connect_nodes(tmp, county_app, city_app, server)
+        county_app, city_app = build_pair(tmp, server, apps)
         county, city = Node(county_app), Node(city_app)
 
         t0 = time.perf_counter()

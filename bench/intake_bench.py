@@ -39,22 +39,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.exchange_bench import RESULTS, Row, record, verdict  # noqa: E402
+from bench.lists_bench import demo_database, percentile  # noqa: E402
 
 TARGET_RATE, TARGET_P95_MS = 300.0, 100.0
 NODE_ID = "360700"
 DB_NAME = "tq_intake_bench"
 ENTERPRISE = {"kind": "enterprise", "name": "赣州市示范贸易有限公司", "id_code": "91350100M000100Y43",
               "phone": "0797-8123456"}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -185,26 +176,6 @@ def settle(pid: int, timeout: float = 60.0) -> None:
         if now - last < 0.05:
             return
         last = now
-
-
-def prepare_database(server) -> str:
-    import flask_migrate
-
-    from bench.lists_bench import make_app
-    from tests.pgserver import create_database
-
-    url = create_database(server.url(), DB_NAME)
-    app = make_app(url)
-    with app.app_context():
-        from app.extensions import db
-        from delegation.seed import seed_demo
-
-        flask_migrate.upgrade()
-        seed_demo(NODE_ID)
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
-    return url
 
 
 def pick_items(url: str, counties: list[str]) -> list[dict]:
@@ -398,7 +369,7 @@ def main(argv=None) -> int:
     log = Path(instance) / "gunicorn.log"
     try:
         wait_ready(server.url())
-        url = prepare_database(server)
+        url = demo_database(server, DB_NAME)
         users = window_users(url, args.clients)
         items = pick_items(url, sorted({d for _u, d in users}))
         port = free_port()

@@ -37,7 +37,10 @@ DB_NAME = "tq_lists_bench"
 
 
 def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between the closest ranks (PostgreSQL's percentile_cont); NaN for no values."""
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     k = (len(ordered) - 1) * p
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)
@@ -53,11 +56,9 @@ def make_app(url: str):
     return create_app(load_settings(env))
 
 
-def seeded_database(server, name: str, cases: int, seed: str) -> tuple[str, dict, float]:
-    """Create `name` on the server, migrate, seed the demo data and `seed_bulk(cases)`, VACUUM ANALYZE.
-    Returns (url, what seed_bulk added, seconds it took)."""
+def demo_database(server, name: str) -> str:
+    """Create `name` on the server, migrate it and load the demo data (as `make run` does); its URL."""
     import flask_migrate
-    import sqlalchemy as sa
 
     from tests.pgserver import create_database
 
@@ -65,21 +66,38 @@ def seeded_database(server, name: str, cases: int, seed: str) -> tuple[str, dict
     app = make_app(url)
     with app.app_context():
         from app.extensions import db
-        from delegation.bulk import seed_bulk
         from delegation.seed import seed_demo
 
         flask_migrate.upgrade()
         seed_demo(NODE_ID)
         db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return url
+
+
+def seeded_database(server, name: str, cases: int, seed: str) -> tuple[str, dict, float, float]:
+    """demo_database(server, name), then `seed_bulk(cases)` and VACUUM ANALYZE.
+    Returns (url, what seed_bulk added, seconds it took, seconds of the VACUUM ANALYZE)."""
+    import sqlalchemy as sa
+
+    url = demo_database(server, name)
+    app = make_app(url)
+    with app.app_context():
+        from app.extensions import db
+        from delegation.bulk import seed_bulk
+
         t0 = time.perf_counter()
         seeded = seed_bulk(cases, seed=seed,
                            progress=lambda done, s: print(f"  seeded {done:,} in {s:.0f} s", flush=True))
         seed_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
+        vacuum_s = time.perf_counter() - t0
         db.session.remove()
         db.engine.dispose()
-    return url, seeded, seed_s
+    return url, seeded, seed_s, vacuum_s
 
 
 def login(client, username: str, password: str = "demo") -> None:
@@ -154,7 +172,7 @@ def main(argv=None) -> int:
         else:
             server = PgServer().start()
             wait_ready(server.url())
-            url, seeded, seed_s = seeded_database(server, DB_NAME, args.cases, args.seed)
+            url, seeded, seed_s, _ = seeded_database(server, DB_NAME, args.cases, args.seed)
             print(f"seeded {args.cases:,} cases in {seed_s:.1f} s; database {url}", flush=True)
         app = make_app(url)
         results: list[tuple[str, str, list[float], int]] = []

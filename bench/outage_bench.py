@@ -38,16 +38,14 @@ from bench.exchange_bench import (  # noqa: E402
     RESULTS,
     Node,
     Row,
-    build_node,
+    build_pair,
     case_states,
     close_transports,
-    connect_nodes,
     enqueue_forwards,
     inbound_states,
     losses,
     machine,
     outbox_states,
-    quiet_logs,
     record,
     unacknowledged,
     verdict,
@@ -83,19 +81,10 @@ def simulate(args) -> dict:
     apps: list = []
     try:
         server.start()
-        logging.disable(logging.INFO)
-        try:
-            county_app = build_node(tmp, COUNTY, server)
-            apps.append(county_app)
-            city_app = build_node(tmp, CITY, server, remote=[COUNTY])
-            apps.append(city_app)
-        finally:
-            logging.disable(logging.NOTSET)
-        quiet_logs()
+        county_app, city_app = build_pair(tmp, server, apps)
         # Every failed try logs a warning: hundreds in an hour of outage. Errors (a dead letter) still show.
         for name in ("exchange.outbox", "exchange.inbox"):
             logging.getLogger(name).setLevel(logging.ERROR)
-        connect_nodes(tmp, county_app, city_app, server)
         county, city = Node(county_app), Node(city_app)
 
         def county_cycle(now):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,20 +22,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.exchange_bench import RESULTS, Row, machine, record, verdict  # noqa: E402
+from bench.lists_bench import make_app, percentile, seeded_database  # noqa: E402
 
 from delegation.deadlines import SHANGHAI  # noqa: E402
 
 TARGET_S = 1.0
 DIRTY = 5000
-NODE_ID = "360700"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def dashboard(filters, now):
@@ -94,39 +85,19 @@ def main(argv=None) -> int:
     parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
     args = parser.parse_args(argv)
 
-    import flask_migrate
     import sqlalchemy as sa
 
-    from tests.pgserver import PgServer, create_database, wait_ready
+    from tests.pgserver import PgServer, wait_ready
 
     started = datetime.now()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     server = PgServer().start()
     try:
         wait_ready(server.url())
-        url = create_database(server.url(), "tq_stats_bench")
-        from app import create_app
-        from config import load_settings
-
-        env = {"TONGQUAN_ENV": "testing", "DATABASE_URL": url, "NODE_ID": NODE_ID,
-               "INSTANCE_PATH": tempfile.mkdtemp(prefix="tq-stats-bench-"), "SECRET_KEY": "bench-secret-key-0123456789"}
-        app = create_app(load_settings(env))
+        url, seeded, seed_s, vacuum_s = seeded_database(server, "tq_stats_bench", args.cases, args.seed)
+        app = make_app(url)
         with app.app_context():
             from app.extensions import db
-            from delegation.bulk import seed_bulk
-            from delegation.seed import seed_demo
-
-            flask_migrate.upgrade()
-            seed_demo(NODE_ID)
-            db.session.commit()
-            t0 = time.perf_counter()
-            seeded = seed_bulk(args.cases, seed=args.seed,
-                               progress=lambda done, s: print(f"  seeded {done:,} in {s:.0f} s", flush=True))
-            seed_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(sa.text("VACUUM ANALYZE"))
-            vacuum_s = time.perf_counter() - t0
             from delegation.models import Case
             from supervision import rollup
 

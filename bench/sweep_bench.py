@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.exchange_bench import RESULTS, Row, record, verdict  # noqa: E402
-from bench.lists_bench import NODE_ID, make_app  # noqa: E402
+from bench.lists_bench import demo_database, make_app  # noqa: E402
 
 TARGET_S = 5.0
 DB_NAME = "tq_sweep_bench"
@@ -72,27 +72,22 @@ def main(argv=None) -> int:
     parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
     args = parser.parse_args(argv)
 
-    import flask_migrate
     import sqlalchemy as sa
 
-    from tests.pgserver import PgServer, create_database, wait_ready
+    from tests.pgserver import PgServer, wait_ready
 
     started = datetime.now()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     server = PgServer().start()
     try:
         wait_ready(server.url())
-        url = create_database(server.url(), DB_NAME)
+        url = demo_database(server, DB_NAME)
         app = make_app(url)
         with app.app_context():
             from app.extensions import db
             from delegation import cases
             from delegation.models import Case, CaseEvent
-            from delegation.seed import seed_demo
 
-            flask_migrate.upgrade()
-            seed_demo(NODE_ID)
-            db.session.commit()
             # A Monday 10:00 in Shanghai, so that "one working day later" is the Tuesday.
             now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
             t0 = time.perf_counter()
