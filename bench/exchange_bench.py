@@ -425,23 +425,40 @@ def sshd_cpu(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def losses(n: int, applied: int, acknowledged: int, dead: int, quarantined: int, leftover: list,
-           city_cases: dict) -> list[str]:
-    """What "nothing lost" forbids, after n case.forward were sent: each applied once at the city, acknowledged at
-    the county, none dead or quarantined, nothing left on the store, every case in the city's review."""
+def delivery_counts(county, city, server) -> dict:
+    """What both nodes and the store hold after a run: case.forward acknowledged at the county and applied at the
+    city, receipts applied at the county, dead or rejected outbox rows, quarantined messages, files left on the
+    store, the city's cases by state."""
+    out_county, out_city = county.run(outbox_states), city.run(outbox_states)
+    in_county, in_city = county.run(inbound_states), city.run(inbound_states)
+    return {
+        "acknowledged": out_county.get(("case.forward", "acknowledged"), 0),
+        "applied": in_city.get(("case.forward", "applied"), 0),
+        "receipts_applied": in_county.get(("receipt", "applied"), 0),
+        "dead": sum(c for states in (out_county, out_city) for (_, s), c in states.items() if s in ("dead", "rejected")),
+        "quarantined": sum(c for states in (in_county, in_city) for (_, s), c in states.items() if s == "quarantined"),
+        "leftover": [p for p in server.root.rglob("*") if p.is_file()],
+        "city_cases": city.run(case_states),
+    }
+
+
+def losses(n: int, counts: dict) -> list[str]:
+    """What "nothing lost" forbids, after n case.forward were sent (counts: delivery_counts()): each applied once at
+    the city, acknowledged at the county, none dead or quarantined, nothing left on the store, every case in the
+    city's review."""
     problems = []
-    if applied != n:
-        problems.append(f"city applied {applied} case.forward, expected {n}")
-    if acknowledged != n:
-        problems.append(f"county has {acknowledged}/{n} case.forward acknowledged")
-    if dead:
-        problems.append(f"{dead} dead or rejected outbox rows")
-    if quarantined:
-        problems.append(f"{quarantined} quarantined inbound messages")
-    if leftover:
-        problems.append(f"{len(leftover)} files left on the SFTP store")
-    if city_cases.get("city_review", 0) != n:
-        problems.append(f"city has {city_cases} cases, expected {n} in city_review")
+    if counts["applied"] != n:
+        problems.append(f"city applied {counts['applied']} case.forward, expected {n}")
+    if counts["acknowledged"] != n:
+        problems.append(f"county has {counts['acknowledged']}/{n} case.forward acknowledged")
+    if counts["dead"]:
+        problems.append(f"{counts['dead']} dead or rejected outbox rows")
+    if counts["quarantined"]:
+        problems.append(f"{counts['quarantined']} quarantined inbound messages")
+    if counts["leftover"]:
+        problems.append(f"{len(counts['leftover'])} files left on the SFTP store")
+    if counts["city_cases"].get("city_review", 0) != n:
+        problems.append(f"city has {counts['city_cases']} cases, expected {n} in city_review")
     return problems
 
 
@@ -506,19 +523,14 @@ def transfer(n: int, max_seconds: float, keep: bool = False, profile: Path | Non
         workers = {role: json.loads((tmp / f"phases-{role}.json").read_text())
                    for role in ("county", "city") if (tmp / f"phases-{role}.json").exists()}
 
-        out_county, out_city = county.run(outbox_states), city.run(outbox_states)
-        in_county, in_city = county.run(inbound_states), city.run(inbound_states)
-        acknowledged = out_county.get(("case.forward", "acknowledged"), 0)
-        applied = in_city.get(("case.forward", "applied"), 0)
-        dead = sum(c for states in (out_county, out_city) for (_, s), c in states.items() if s in ("dead", "rejected"))
-        quarantined = sum(c for states in (in_county, in_city) for (_, s), c in states.items() if s == "quarantined")
-        leftover = [p for p in server.root.rglob("*") if p.is_file()]
+        counts = delivery_counts(county, city, server)
+        acknowledged = counts["acknowledged"]
         problems = []
         if any(p.returncode for p in procs):
             problems.append(f"a worker failed (exit {[p.returncode for p in procs]})")
-        if in_county.get(("receipt", "applied"), 0) != n:
-            problems.append(f"county applied {in_county.get(('receipt', 'applied'), 0)} receipts, expected {n}")
-        problems += losses(n, applied, acknowledged, dead, quarantined, leftover, city.run(case_states))
+        if counts["receipts_applied"] != n:
+            problems.append(f"county applied {counts['receipts_applied']} receipts, expected {n}")
+        problems += losses(n, counts)
         return {"n": n, "seconds": elapsed, "rate": acknowledged / elapsed if elapsed else 0.0, "workers": workers,
                 "sshd_cpu": sshd,
                 "setup": setup, "problems": problems, "complete": left == 0}

@@ -39,10 +39,9 @@ from bench.exchange_bench import (  # noqa: E402
     Node,
     Row,
     build_pair,
-    case_states,
     close_transports,
+    delivery_counts,
     enqueue_forwards,
-    inbound_states,
     losses,
     machine,
     outbox_states,
@@ -155,20 +154,13 @@ def simulate(args) -> dict:
             city_cycle(now)
         real_total = time.perf_counter() - real0
 
-        out_county, out_city = county.run(outbox_states), city.run(outbox_states)
-        in_county, in_city = county.run(inbound_states), city.run(inbound_states)
-        acknowledged = out_county.get(("case.forward", "acknowledged"), 0)
-        applied = in_city.get(("case.forward", "applied"), 0)
-        dead = sum(c for states in (out_county, out_city) for (_, s), c in states.items() if s in ("dead", "rejected"))
-        quarantined = sum(c for states in (in_county, in_city) for (_, s), c in states.items() if s == "quarantined")
-        leftover = [p for p in server.root.rglob("*") if p.is_file()]
         problems = []
         if dead_during:
             problems.append(f"{dead_during} dead-lettered during the outage")
         if drained_at is None:
             problems.append(f"not drained {args.drain_minutes:g} simulated minutes after recovery: "
                             f"{county.run(unacknowledged)} unacknowledged")
-        problems += losses(accepted, applied, acknowledged, dead, quarantined, leftover, city.run(case_states))
+        problems += losses(accepted, delivery_counts(county, city, server))
         return {"accepted": accepted, **stats, "waiting_at_recovery": waiting, "dead_during": dead_during,
                 "attempts_during": attempts_during, "max_attempts": county.run(max_attempts_used),
                 "configured_max": county.run(configured_max_attempts),
