@@ -44,16 +44,19 @@ class MaterialRef(fields.Field):
         raise self.make_error("invalid")
 
 
+def as_utc(value):
+    """The moment in UTC; a naive value is UTC already (the database's)."""
+    from datetime import timezone
+
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 class Instant(fields.DateTime):
     """A moment, always written in UTC (``…+00:00``): the same instant reads the same whether the object was just
     written by this request (it may hold the Beijing time it was given) or read back from the database."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is not None:
-            from datetime import timezone
-
-            value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        return super()._serialize(value, attr, obj, **kwargs)
+        return super()._serialize(None if value is None else as_utc(value), attr, obj, **kwargs)
 
 
 class StrictSchema(Schema):
@@ -271,12 +274,7 @@ def _int(value):
 
 
 def _instant(value):
-    if value is None:
-        return None
-    from datetime import timezone
-
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    return value.isoformat()
+    return None if value is None else as_utc(value).isoformat()
 
 
 def _material_out(m) -> dict:
