@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
             "RATELIMIT_STORAGE_URI is memory://: each gunicorn worker counts the public pages' limits on its own")
 
     from app.extensions import db, migrate
+    from app import throttle as _throttle  # noqa: F401  its table is part of the schema (migration 0008)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))

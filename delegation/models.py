@@ -64,6 +64,11 @@ class User(db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped at logout, password change and deactivation: a browser session carries the generation it began in,
+    # so a copied cookie stops working once the user has left.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    # An initial password (set by an operator or an administrator) must be replaced at the first login.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     org: Mapped[Org] = relationship(lazy="joined")
 
