@@ -17,7 +17,7 @@ from app.extensions import db, utcnow
 from delegation import events
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
-from delegation.errors import Forbidden, Invalid
+from delegation.errors import Forbidden, Invalid, NotFound
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
 from delegation.models import Case
 from delegation.workflow import Role
@@ -72,8 +72,9 @@ def on_terminate(event: events.CaseEvent) -> None:
 
 def record_false_commitment(actor: Actor, id_code: str, name: str, case_no: str | None,
                             detail: str, now: datetime | None = None) -> CreditRecord:
-    """A 告知承诺 found false: the applicant is blacklisted. City administrators and regulators record it."""
-    if actor.role not in (Role.ADMIN, Role.REGULATOR):
+    """A 告知承诺 found false: the applicant is blacklisted. The city administrators record it against any case on
+    this node, or without one; a regulator only against a case pushed to its own organisation."""
+    if not (_city_admin(actor) or actor.role is Role.REGULATOR):
         raise Forbidden("role_forbidden", "只有管理员或监管人员可以记录虚假承诺",
                         "only administrators and regulators record false commitments")
     id_code = normalise(id_code)
@@ -87,13 +88,11 @@ def record_false_commitment(actor: Actor, id_code: str, name: str, case_no: str 
     if len(detail) > DETAIL_MAX:
         raise Invalid("too_long", f"情况说明不能超过{DETAIL_MAX}字", f"detail is longer than {DETAIL_MAX}",
                       field="detail")
-    known = _applicant_of(case_no) if case_no else None
-    if known is not None:
-        if known != id_code:
-            raise Invalid("id_code_mismatch", f"办件 {case_no} 的申请人证件号码不是 {id_code}",
-                          f"the applicant of case {case_no} does not carry {id_code}", field="id_code")
-    else:
+    if case_no is None:
+        _may_record_without_case(actor)
         _check_id(id_code)
+    elif _applicant_of(actor, case_no) != id_code:
+        raise _no_such_case()
     return _record("false_commitment", id_code, name, case_no, detail, _by(actor), blacklisted=True, at=now)
 
 
@@ -105,14 +104,38 @@ def record_penalty(by: Actor | str, id_code: str, name: str, case_no: str | None
                    (detail or "").strip() or "行政处罚", _by(by), at=at)
 
 
-def _applicant_of(case_no: str) -> str | None:
-    """The applicant's id of a case known on this node (the case itself, or its supervision push)."""
-    found = db.session.execute(sa.select(Case.applicant_id_code).filter_by(case_no=case_no)).scalar()
-    if found is None:
-        from supervision.models import SupervisionPush
+def _city_admin(actor: Actor) -> bool:
+    return actor.role is Role.ADMIN and actor.org_level == "city"
 
+
+def _may_record_without_case(actor: Actor) -> None:
+    """A mark that names no case answers to no supervision: only the city administration may make one."""
+    if not _city_admin(actor):
+        raise Invalid("required", "请填写办件编号：监管人员只能针对本单位监管的办件记录虚假承诺",
+                      "case_no is required: a regulator records against a case its organisation supervises",
+                      field="case_no")
+
+
+def _no_such_case() -> NotFound:
+    """One answer whether the case is unknown, supervised by another organisation or not this applicant's: the
+    answer must not tell which case numbers exist or whose ID goes with a case."""
+    return NotFound("case_not_found", "您的监管范围内没有与该办件编号和证件号码相符的办件",
+                    "no case with this number and this applicant's ID is within your supervision", field="case_no")
+
+
+def _applicant_of(actor: Actor, case_no: str) -> str | None:
+    """The applicant's id of a case the actor may record against: for the city administrators any case known on
+    this node (the case itself, or its supervision push); for a regulator a push it has received."""
+    from supervision.models import SupervisionPush
+    from supervision.pushes import visible_filter
+
+    found = None
+    if _city_admin(actor):
+        found = db.session.execute(sa.select(Case.applicant_id_code).filter_by(case_no=case_no)).scalar()
+    if found is None:
         found = db.session.execute(
-            sa.select(SupervisionPush.applicant_id_code).filter_by(case_no=case_no)).scalars().first()
+            sa.select(SupervisionPush.applicant_id_code)
+            .where(SupervisionPush.case_no == case_no, visible_filter(actor))).scalars().first()
     return normalise(found) if found else None
 
 
@@ -130,10 +153,26 @@ def _check_id(id_code: str) -> None:
 
 # -- reading ---------------------------------------------------------------------------------------------------
 
-def lookup(id_code: str) -> list[dict]:
-    rows = db.session.execute(
-        sa.select(CreditRecord).filter_by(id_code=normalise(id_code)).order_by(CreditRecord.id)
-    ).scalars().all()
+def readable_by(actor: Actor):
+    """The records a member of staff may list. A regulator: those of the cases pushed to its organisation, and
+    those it recorded itself; it has no business with other authorities' applicants. Everyone else who may log
+    in reads an applicant's whole record: it is what the window is shown at every intake (warnings_for)."""
+    if actor.role is not Role.REGULATOR:
+        return sa.true()
+    from supervision.models import SupervisionPush
+    from supervision.pushes import visible_filter
+
+    own_cases = sa.select(SupervisionPush.case_no).where(visible_filter(actor))
+    by_me = "%(" + actor.username.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ")"
+    return sa.or_(CreditRecord.case_no.in_(own_cases), CreditRecord.recorded_by.like(by_me, escape="\\"))
+
+
+def lookup(id_code: str, actor: Actor | None = None) -> list[dict]:
+    """The marks against an applicant, oldest first; with `actor`, only those that actor may read."""
+    query = sa.select(CreditRecord).filter_by(id_code=normalise(id_code))
+    if actor is not None:
+        query = query.where(readable_by(actor))
+    rows = db.session.execute(query.order_by(CreditRecord.id)).scalars().all()
     return [{"id": r.id, "id_code": r.id_code, "name": r.name, "kind": r.kind, "kind_zh": KIND_ZH[r.kind],
              "case_no": r.case_no, "detail": r.detail, "blacklisted": r.blacklisted, "recorded_by": r.recorded_by,
              "at": r.created_at} for r in rows]

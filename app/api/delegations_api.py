@@ -151,17 +151,20 @@ def restore(data):
 @blp.arguments(CreditQuery, location="query")
 @blp.response(200, CreditOut)
 def credit_records(query):
-    """The marks against an applicant (unified social credit code or resident ID)."""
-    current_actor()
+    """The marks against an applicant (unified social credit code or resident ID); a regulator sees those of the
+    cases pushed to its organisation and those it recorded."""
     id_code = credit.normalise(query["id_code"])
-    return {"id_code": id_code, "blacklisted": credit.is_blacklisted(id_code), "records": credit.lookup(id_code)}
+    records = credit.lookup(id_code, current_actor())
+    return {"id_code": id_code, "blacklisted": any(r["blacklisted"] for r in records), "records": records}
 
 
 @blp.post("/credit-records")
 @blp.arguments(FalseCommitmentIn)
 @blp.response(201, CreditRecordOut)
 def record_false_commitment(data):
-    """A 告知承诺 found false: the applicant goes on the blacklist. Administrators and regulators."""
+    """A 告知承诺 found false: the applicant goes on the blacklist. A regulator records against a case pushed to its
+    organisation (`case_no` and the applicant's `id_code` must go together); only the city administrators record
+    against any case of this node, or without one."""
     actor = current_actor()
     record = credit.record_false_commitment(actor, data["id_code"], data["name"], data.get("case_no"),
                                             data["detail"])
