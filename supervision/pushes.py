@@ -49,6 +49,7 @@ CITY_ADMIN_ORG = f"{CITY}-bureau"
 CITY_INDUSTRY_ORG = f"{CITY}-industry"
 FEEDBACK_ZH = {"inspection": "检查", "rectification": "责令整改", "penalty": "行政处罚", "no_issue": "未发现问题"}
 STATE_ZH = {"pushed": "待认领", "claimed": "已认领", "closed": "已办结"}
+TIMELINE_ACTIONS = frozenset({"supervision_claim", "supervision_feedback", "supervision_closed"})
 TEXT_MAX = 4000
 NAME_MAX = 200
 
@@ -434,9 +435,24 @@ def for_case(case_no: str) -> list[dict]:
     return [_jsonable(v) for v in _case_views(case_no)]
 
 
+def sees_supervision(actor: Actor, case: Case) -> bool:
+    """The one rule of who reads what supervision found on a case the actor may see (cases.get_case): its
+    approvers (the county bureau for `direct`, the city otherwise) and the administrators. Windows and the county
+    reviewers of a city decision handle the case, not its supervision: regulators' comments, decision numbers and
+    amounts are not theirs. The supervision view and the case view (API and page) all ask this."""
+    if actor.role is Role.ADMIN:
+        return True
+    direct = Mode(case.mode) is Mode.DIRECT
+    return (actor.role is Role.REVIEWER and direct) or (actor.role is Role.CITY_APPROVER and not direct)
+
+
+def is_supervision_line(action: str) -> bool:
+    """A line of the case's timeline that carries what supervision did (claim, feedback, closure)."""
+    return action in TIMELINE_ACTIONS
+
+
 def case_supervision(actor: Actor, case_no: str) -> list[dict]:
-    """The supervision of a case, for its approvers (the county bureau for `direct`, the city otherwise) and the
-    city administrators."""
+    """The supervision of a case, for those `sees_supervision` admits."""
     from delegation.cases import get_case
 
     if actor.role is Role.ADMIN:
@@ -446,8 +462,7 @@ def case_supervision(actor: Actor, case_no: str) -> list[dict]:
             raise NotFound("case_not_found", f"办件 {case_no} 不存在", f"case {case_no} not found", field="case_no")
         return _case_views(case_no)
     case = get_case(actor, case_no)  # another county's case, or one not forwarded to the city: 404
-    direct = Mode(case.mode) is Mode.DIRECT
-    if not ((actor.role is Role.REVIEWER and direct) or (actor.role is Role.CITY_APPROVER and not direct)):
+    if not sees_supervision(actor, case):
         raise Forbidden("role_forbidden", "只有作出审批决定的审批人员可以查看监管反馈",
                         "only the approvers who decided the case see its supervision")
     return _case_views(case_no)

@@ -43,19 +43,29 @@ def _view(case, actor, created=False):
                         "materials": [m.code for m in case.materials if m.committed]}
                        if case.commitment_deadline else None)
     case.credit_warnings = credit.warnings_for(case.applicant_id_code)  # the blacklist and other marks
-    # What the regulators fed back, for the approvers: pushes follow an approval, so a case registered in this
-    # request has none.
-    case.supervision = [] if created else pushes.for_case(case.case_no)
+    # What the regulators fed back, for the approvers (pushes.sees_supervision, the rule of the supervision view):
+    # pushes follow an approval, so a case registered in this request has none.
+    case.supervision_shown = pushes.sees_supervision(actor, case)
+    case.supervision = pushes.for_case(case.case_no) if case.supervision_shown and not created else []
     # What the answer lists, read now: called before the commit, the view reads everything in the request's one
     # transaction (after it, each read would check a connection out again: a ping, BEGIN, the SELECTs, ROLLBACK).
     case.files, case.events  # noqa: B018  (a new case's are known without a query)
     return case
 
 
+def _without_supervision_details(timeline: list[dict]) -> list[dict]:
+    """The timeline for those who may not read the supervision: its lines stay (supervision happened), what it
+    found (results, comments, decision numbers, amounts, who) goes."""
+    return [{**e, "comment": "", "data": None} if pushes.is_supervision_line(e["action"]) else e for e in timeline]
+
+
 def _answer(case, status: int):
     """The CaseOut body, built by schemas.case_out (what CaseOut().dump gives, without the schema walk); the
     decorators' CaseOut still documents it in the OpenAPI document."""
-    response = jsonify(case_out(case))
+    body = case_out(case)
+    if not case.supervision_shown:
+        body["timeline"] = _without_supervision_details(body["timeline"])
+    response = jsonify(body)
     response.status_code = status
     return response
 

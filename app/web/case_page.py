@@ -8,7 +8,8 @@ Who sees what:
 - the page and the files: whoever `cases.get_case(actor, no)` admits (another county's case is a 404);
 - the exchange messages of the case: administrators, county reviewers and city approvers (the window does not
   read the bus; regulators cannot see cases at all);
-- supervision feedback: as `supervision.pushes.case_supervision` decides (the approvers who decided, admins).
+- supervision feedback, and what the timeline's supervision lines say: as `supervision.pushes.sees_supervision`
+  decides (the approvers who decided, admins), the rule of the supervision API too.
 """
 from __future__ import annotations
 
@@ -177,9 +178,15 @@ def page_context(case) -> dict:
 # -- the pages ------------------------------------------------------------------------------------------------
 
 def _timeline(case) -> list[dict]:
+    from supervision.pushes import is_supervision_line, sees_supervision
+
     names = org_names(ev.actor_org for ev in case.events)
+    supervision_shown = sees_supervision(actor(), case)
     rows = []
     for ev in case.events:
+        if is_supervision_line(ev.action) and not supervision_shown:
+            rows.append(_line_without_details(ev, names))  # that supervision happened, not what it found
+            continue
         data = ev.data or {}
         reasons = data.get("reasons") or []
         items = data.get("items") or []
@@ -194,6 +201,12 @@ def _timeline(case) -> list[dict]:
             "certificate_no": data.get("certificate_no"), "reason": data.get("reason"),
         })
     return rows
+
+
+def _line_without_details(ev, names: dict) -> dict:
+    return {"at": ev.at, "action": ev.action, "label": event_label(ev.action), "who": ev.actor,
+            "username": ev.actor_username, "org": names.get(ev.actor_org, ev.actor_org),
+            "from_state": ev.from_state, "to_state": ev.to_state, "comment": None, "reasons": [], "notice_items": []}
 
 
 def _pauses(case) -> list[dict]:
