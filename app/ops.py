@@ -6,7 +6,7 @@
   appears on every log line written while the request is served.
 - `/healthz` says the process is up (no database); `/readyz` checks the database (`SELECT 1`) and the exchange
   store (the local directory is writable, or the SFTP host answers) with a 2-second timeout and answers 503
-  naming the failed check. Neither needs a login; both are GET only, so CSRF does not apply.
+  naming the failed check (and nothing of why: that is logged). Neither needs a login; both are GET only, so CSRF does not apply.
 - `/metrics` (Prometheus text format): requests by route (the URL rule, not the raw path), method and status,
   a latency histogram, and gauges computed at scrape time from indexed queries: outbox backlog by state, dead
   letters, inbound messages held, overdue open cases. Only loopback callers (not proxied) may scrape it, or anyone
@@ -133,7 +133,8 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready for traffic: the database answers and the exchange store is reachable."""
+    """Ready for traffic: the database answers and the exchange store is reachable. Anyone may ask, so the answer
+    names the failed check only; the driver's message (hosts, ports, paths, versions) goes to the log."""
     checks, failed = {}, []
     for name, probe in (("database", _check_database), ("exchange", _check_exchange)):
         started = time.perf_counter()
@@ -141,8 +142,8 @@ def readyz():
             probe()
         except Exception as exc:
             failed.append(name)
-            checks[name] = {"status": "error", "error": _describe(exc)}
-            log.warning("readiness check %s failed: %s", name, _describe(exc))
+            checks[name] = {"status": "error"}
+            log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, str(exc).strip())
         else:
             checks[name] = {"status": "ok"}
         checks[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
