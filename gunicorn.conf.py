@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from config.settings import CONFIG_EXIT_STATUS, ConfigError, load_settings  # noqa: E402
+from config.settings import CONFIG_EXIT_STATUS, ConfigError, check_web_workers, load_settings  # noqa: E402
 
 
 def _fail(message: str) -> None:
@@ -42,6 +42,10 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # workers 52-57 cases/s with P95 98-105 ms, 5 workers (2 x cores + 1) 39-44 cases/s with P95 137-146 ms and more
 # CPU per case (context switches). With a remote database and slower queries, raise WEB_CONCURRENCY.
 workers = _positive_int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() + 1, MAX_WORKERS), 64)
+try:
+    check_web_workers(_settings, workers)  # per-process rate-limit counters and several workers: refused here
+except ConfigError as exc:
+    _fail(str(exc))
 threads = _positive_int("GUNICORN_THREADS", 1, 32)
 worker_class = "gthread" if threads > 1 else "sync"  # nginx buffers slow clients, so sync workers suffice
 timeout = _positive_int("GUNICORN_TIMEOUT", 60, 3600)  # a worker silent this long is killed and replaced

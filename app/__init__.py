@@ -34,11 +34,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
                                 x_host=settings.proxy_hops)
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
     configure_logging(settings)  # text lines, or one JSON object per line in production / LOG_FORMAT=json
-    if settings.env == "production" and settings.ratelimit_storage_uri == "memory://":
-        import logging
-
-        logging.getLogger("tongquan").warning(
-            "RATELIMIT_STORAGE_URI is memory://: each gunicorn worker counts the public pages' limits on its own")
 
     from app.extensions import db, migrate
     from app import throttle as _throttle  # noqa: F401  its table is part of the schema (migration 0008)

@@ -2,16 +2,20 @@
 
 Only what the public is owed is shown: the criteria, the population and sample sizes, the seed, and for each sampled
 case its number, item, county and finding. No staff name or username, no applicant, no finding note (free text
-that could name someone)."""
+that could name someone). Also the budgets of every endpoint that checks a case's query code (below)."""
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, render_template_string
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+import math
+import time
 
+import sqlalchemy as sa
+from flask import Blueprint, render_template_string, request
+from flask_limiter import Limiter
+
+from app import throttle
 from app.extensions import db
 from delegation.deadlines import SHANGHAI
+from delegation.errors import DomainError
 from delegation.models import Division, Item
 from supervision import spotchecks
 
@@ -19,26 +23,74 @@ bp = Blueprint("public", __name__)
 
 # -- rate limit of the query-code endpoints ----------------------------------------------------------------------
 # The query code is 6 digits: guessing it must be stopped. Every endpoint that checks a case number + query code
-# (the lookup page, the rating page, the JSON rating API) shares one budget per client IP: 10 wrong answers (404)
-# per 10 minutes, and 60 attempts of any outcome per 10 minutes. They count in RATELIMIT_STORAGE_URI (settings):
-# memory:// by default, per process, so with several gunicorn workers production names a shared store (Redis).
-# Behind nginx the client IP comes from X-Forwarded-For through werkzeug's ProxyFix (PROXY_HOPS, create_app).
-limiter = Limiter(get_remote_address, strategy="moving-window")  # storage from app.config RATELIMIT_STORAGE_URI
+# (the lookup page, the rating page, the JSON rating API) shares two kinds of budget:
+# - per client address (Flask-Limiter): 10 wrong answers (404) and 60 attempts of any outcome per 10 minutes. An
+#   IPv6 client counts by its /64 (app.throttle.client_key). They count in RATELIMIT_STORAGE_URI (settings):
+#   memory:// counts per process, so several gunicorn workers must name a shared store (gunicorn.conf.py refuses
+#   to start otherwise). Behind nginx the address comes from X-Forwarded-For through ProxyFix (PROXY_HOPS).
+# - per case number, whatever the address (app.throttle, in the database, shared by every worker and host): 10
+#   checks of a code per case per 10 minutes. Many addresses together cannot get more than that.
+limiter = Limiter(lambda: throttle.client_key(_remote_addr()), strategy="moving-window")
 QUERY_CODE_SCOPE = "query-code"
 WRONG_CODE_LIMIT = "10 per 10 minutes"
 ATTEMPT_LIMIT = "60 per 10 minutes"
+CASE_SCOPE = "query-code-case"
+CASE_BUDGET = 10
+CASE_WINDOW_SECONDS = 600
+
+
+def _remote_addr() -> str:
+    return request.remote_addr or ""  # with PROXY_HOPS, ProxyFix has already put the client's address here
 
 
 def query_code_limits(view):
-    """The shared budget of a view that checks a query code (POST only)."""
+    """The shared per-address budget of a view that checks a query code (POST only)."""
     view = limiter.shared_limit(WRONG_CODE_LIMIT, scope=QUERY_CODE_SCOPE + "-wrong", methods=["POST"],
                                 deduct_when=lambda response: response.status_code == 404)(view)
     return limiter.shared_limit(ATTEMPT_LIMIT, scope=QUERY_CODE_SCOPE, methods=["POST"])(view)
 
 
+class CaseQueryLocked(DomainError):
+    """This case number's budget of code checks is spent for the current window (the API answers 429)."""
+
+    status = 429
+
+
+def spend_case_check(case_no: str) -> None:
+    """Count one check of a query code against this case number before the code is compared; refuse when the
+    window's budget is spent. Every check counts, right or wrong: the count and the decision are then one atomic
+    statement (app.throttle.hit), so parallel guesses cannot slip past the budget between a read and a write, and
+    no refund statement is needed. An applicant needs two or three checks (look up, then rate), far below it.
+    A case number that does not exist is counted the same way, so the lock never tells which numbers exist.
+    Committed at once: the view may roll its own work back, the attempt must stay counted."""
+    used = throttle.hit(CASE_SCOPE, case_no, CASE_WINDOW_SECONDS)
+    db.session.commit()
+    if used > CASE_BUDGET:
+        minutes = math.ceil(_seconds_left() / 60)
+        raise CaseQueryLocked(
+            "case_query_locked", f"该办件查询次数过多，为保护办件信息，暂停查询和评价，请 {minutes} 分钟后再试",
+            f"too many query code checks for this case: lookups and ratings are paused, try again in {minutes} "
+            f"minutes", field="case_no", retry_after=_seconds_left())
+
+
+def _seconds_left() -> int:
+    """Seconds until the current fixed window of the case budget ends (app.throttle aligns windows)."""
+    return max(1, CASE_WINDOW_SECONDS - int(time.time()) % CASE_WINDOW_SECONDS)
+
+
+def case_locked_problem(exc: CaseQueryLocked):
+    """The API's answer (pages render their own): the problem, and when to come back."""
+    from app.errors import lang, problem
+
+    response = problem(exc.status, exc.code, exc.message(lang()), exc.field, **exc.extra)
+    response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
 @bp.record_once
 def _init_limiter(state) -> None:
     limiter.init_app(state.app)
+    state.app.register_error_handler(CaseQueryLocked, case_locked_problem)
 
 STYLE = """<style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
 line-height:1.6;color:#1f2937}table{border-collapse:collapse;width:100%}th,td{border:1px solid #d1d5db;

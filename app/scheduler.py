@@ -34,6 +34,17 @@ def refresh_rollups() -> None:
     db.session.commit()
 
 
+def prune_rate_counters() -> int:
+    """Forget attempt budgets' windows older than a day (app.throttle): a guesser's case numbers and addresses
+    would otherwise stay in rate_counter for ever."""
+    from app import throttle
+    from app.extensions import db
+
+    removed = throttle.prune()
+    db.session.commit()
+    return removed
+
+
 def start_scheduler(app) -> BackgroundScheduler:
     from delegation.cases import sweep
     from exchange.jobs import run_once
@@ -48,6 +59,8 @@ def start_scheduler(app) -> BackgroundScheduler:
     scheduler.add_job(_in_app(app, supervision_sweep), "interval", minutes=5, id="supervision", max_instances=1,
                       coalesce=True)
     scheduler.add_job(_in_app(app, refresh_rollups), "interval", seconds=60, id="stats-rollups", max_instances=1,
+                      coalesce=True)
+    scheduler.add_job(_in_app(app, prune_rate_counters), "interval", hours=1, id="rate-counters", max_instances=1,
                       coalesce=True)
     scheduler.start()
     app.extensions["tongquan.scheduler"] = scheduler

@@ -2,7 +2,7 @@
 
 The same job functions app/scheduler.py runs inside `make run`, in a loop: the exchange cycle every
 EXCHANGE_INTERVAL_SECONDS (5 s), the deadline sweep and the supervision sweep every 5 minutes, the statistics
-rollup refresh every minute. SIGTERM or SIGINT
+rollup refresh every minute, the pruning of old attempt-budget windows (app.throttle) every hour. SIGTERM or SIGINT
 stops the worker once the step in progress has finished (a second signal stops it at once; the open transaction
 is rolled back). Several workers may run at once, on several hosts, against one PostgreSQL database: outbox rows
 are claimed with FOR UPDATE SKIP LOCKED, an inbound MessageId is claimed before it is applied, cases the deadline
@@ -24,9 +24,10 @@ from flask.cli import with_appcontext
 
 log = logging.getLogger("tongquan.worker")
 
-JOB_NAMES = ("exchange", "deadlines", "supervision", "rollups")
+JOB_NAMES = ("exchange", "deadlines", "supervision", "rollups", "rate-counters")
 SWEEP_INTERVAL_SECONDS = 300
 ROLLUP_INTERVAL_SECONDS = 60
+PRUNE_INTERVAL_SECONDS = 3600
 POLL_SECONDS = 0.5  # longest sleep between checks of the stop flag
 
 
@@ -51,6 +52,7 @@ def default_jobs(app, names=JOB_NAMES, exchange_interval: float | None = None,
         "exchange": (run_once, exchange_interval or settings.exchange_interval_seconds),
         "deadlines": (sweep, sweep_interval),
         "supervision": (supervision_sweep, sweep_interval),
+        "rate-counters": (scheduler.prune_rate_counters, PRUNE_INTERVAL_SECONDS),
     }
     # The statistics' rollup refresh, where the scheduler has it: every job `make run` schedules runs here too.
     refresh_rollups = getattr(scheduler, "refresh_rollups", None)

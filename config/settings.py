@@ -54,8 +54,9 @@ class Settings:
     log_format: str = "text"  # "json" (one object per line) by default in production
     log_level: str = "INFO"
     metrics_token: str = ""  # bearer token for /metrics; without it only loopback may scrape
-    # Where the public pages' per-IP limits count (Flask-Limiter / `limits` storage URI). memory:// counts per
-    # process: with several gunicorn workers each counts alone, so production should name a shared store.
+    # Where the public pages' per-address limits count (Flask-Limiter / `limits` storage URI). memory:// counts per
+    # process: several gunicorn workers would each count alone, so they refuse to start with it
+    # (check_web_workers). The per-case budget of query codes is in the database whatever this says.
     ratelimit_storage_uri: str = "memory://"
     # Reverse proxies in front that append to X-Forwarded-For / set X-Forwarded-Proto (nginx: 1). 0 trusts no
     # forwarded header: behind nginx every client would then look like 127.0.0.1 and share one limit.
@@ -232,6 +233,15 @@ def load_settings(environ=None, **overrides) -> Settings:
         ratelimit_storage_uri=ratelimit_storage_uri,
         proxy_hops=_int(environ, "PROXY_HOPS", Settings.proxy_hops, 0, 5),
     )
+
+
+def check_web_workers(settings: Settings, workers: int) -> None:
+    """Several web workers need a shared store for the per-address limits: with memory:// each worker counts
+    alone, and one address gets the budget once per worker (3 workers: 30 wrong codes instead of 10)."""
+    if workers > 1 and settings.ratelimit_storage_uri.startswith("memory://"):
+        raise ConfigError(f"RATELIMIT_STORAGE_URI is memory://, which {workers} web workers (WEB_CONCURRENCY) "
+                          f"would each count alone: name a shared store such as redis://host:6379, "
+                          f"or run one worker (WEB_CONCURRENCY=1)")
 
 
 def _check_ratelimit_storage(uri: str) -> None:

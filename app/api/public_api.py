@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.schemas import Instant, StrictSchema, Text
 from app.extensions import db
-from app.public import query_code_limits
+from app.public import query_code_limits, spend_case_check
 from delegation import ratings
 
 blp = Blueprint("public_api", __name__, description="公众服务 / public services (no login)")
@@ -31,13 +31,15 @@ class RatingOut(Schema):
 
 
 @blp.post("/cases/<case_no>/rating")
-@query_code_limits  # shared with the lookup and rating pages: 10 wrong codes per 10 minutes per client IP
+@query_code_limits  # shared with the lookup and rating pages: 10 wrong codes per 10 minutes per client address
 @blp.arguments(RatingIn)
 @blp.response(201, RatingOut)
 @blp.doc(security=[])
 def rate_case(data, case_no):
     """Rate a concluded case once (好差评). The case number and query code must match; otherwise the answer is 404,
-    as for a case that does not exist. Wrong codes are limited per client IP (429 when exceeded)."""
+    as for a case that does not exist. Wrong codes are limited per client address, and checks of a code per case
+    number whatever the address (429 when exceeded)."""
+    spend_case_check(case_no)
     rating = ratings.rate(case_no, data["query_code"], data["score"], data.get("comment") or "")
     db.session.commit()
     return ratings.view(case_no, rating)

@@ -2,8 +2,8 @@
 
 Nothing here names a member of staff (no display name, no username), nor shows an applicant's ID number or phone:
 the lookup shows the state, the item, the window, the dates and the timeline's actions and times only. A wrong case
-number and a wrong query code get the very same answer, and the guesses are limited per client IP
-(app.public.query_code_limits, shared with the JSON rating API)."""
+number and a wrong query code get the very same answer, and the guesses are limited per client address and per
+case number (app.public: query_code_limits and spend_case_check, shared with the JSON rating API)."""
 from __future__ import annotations
 
 import hmac
@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp
 
 from app.extensions import db
-from app.public import query_code_limits
+from app.public import CaseQueryLocked, query_code_limits, spend_case_check
 from app.web import register_page_errors
 from app.web.common import _, _l, domain_message, mode_label
 from delegation import ratings
@@ -112,6 +112,13 @@ def _too_many(_exc):
     return render_template("public/too_many.html"), 429, {"Retry-After": "600"}
 
 
+@bp.errorhandler(CaseQueryLocked)
+def _case_locked(exc: CaseQueryLocked):
+    seconds = exc.extra["retry_after"]
+    return (render_template("public/case_locked.html", minutes=-(-seconds // 60)), 429,
+            {"Retry-After": str(seconds)})
+
+
 # -- the service guides -----------------------------------------------------------------------------------------
 
 def _counties_in_effect(item_ids) -> dict[int, list[str]]:
@@ -198,6 +205,7 @@ def lookup():
         return render_template("public/lookup.html", form=form)
     if not form.validate():
         return render_template("public/lookup.html", form=form), 422
+    spend_case_check(form.case_no.data)
     case = _find_case(form.case_no.data, form.query_code.data)
     if case is None:
         return render_template("public/lookup.html", form=form, not_found=True), 404
@@ -233,6 +241,7 @@ def rating(case_no):
     if not form.validate():
         return render_template("public/rating.html", form=form, case_no=case_no,
                                hide_code=hide and not form.query_code.errors), 422
+    spend_case_check(case_no)
     try:
         rating_row = ratings.rate(case_no, form.query_code.data, form.score.data, form.comment.data or "")
         db.session.commit()

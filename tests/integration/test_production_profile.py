@@ -323,8 +323,10 @@ def test_gunicorn_serves_the_app_in_production(pg_database, tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = _env(tmp_path, TONGQUAN_ENV="production", SECRET_KEY=SECRET, DATABASE_URL=pg_database,
-               GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2",
+               GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1",
                PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"))
+    # One worker: several need a shared rate-limit store (RATELIMIT_STORAGE_URI, e.g. Redis), which the tests
+    # do not run; gunicorn refuses to start several workers on memory:// (tests/security/test_query_code_budget.py).
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -345,7 +347,7 @@ def test_gunicorn_serves_the_app_in_production(pg_database, tmp_path):
         assert status == 200, body
         status, _, metrics = _get(f"{base}/metrics")
         assert status == 200
-        # Added up over both workers (multiprocess mode): every /healthz request is counted once.
+        # Counted in multiprocess mode (the files of PROMETHEUS_MULTIPROC_DIR): every /healthz request once.
         assert _sample(metrics, "tongquan_http_requests_total", route="/healthz", status="200") == 4
         assert _sample(metrics, "tongquan_outbox_backlog", state="queued") == 0
         assert _get(f"{base}/metrics", {"X-Forwarded-For": "198.51.100.7"})[0] == 403

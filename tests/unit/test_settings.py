@@ -70,3 +70,17 @@ def test_a_bad_rate_limit_uri_is_named_without_its_password(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_settings({"INSTANCE_PATH": str(tmp_path), "RATELIMIT_STORAGE_URI": "nosuch://ops:s3cret@10.0.0.9/0"})
     assert "RATELIMIT_STORAGE_URI" in str(exc.value) and "s3cret" not in str(exc.value)
+
+
+def test_several_web_workers_need_a_shared_rate_limit_store(tmp_path):
+    """memory:// counts per process: with N workers one address would get N times its budget (issue 12)."""
+    from dataclasses import replace
+
+    from config.settings import check_web_workers
+
+    s = load_settings({"INSTANCE_PATH": str(tmp_path)})
+    check_web_workers(s, 1)  # make run and the tests: one process, memory:// is exact
+    with pytest.raises(ConfigError) as exc:
+        check_web_workers(s, 3)
+    assert str(exc.value).startswith("RATELIMIT_STORAGE_URI is memory://") and "WEB_CONCURRENCY" in str(exc.value)
+    check_web_workers(replace(s, ratelimit_storage_uri="redis://cache:6379"), 3)  # a shared store
