@@ -52,12 +52,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     from app.api import init_api
     from app.cli import register_cli
-    from app.errors import register_error_handlers
+    from app.errors import register_error_handlers, register_input_guard
     from app.home import bp as home_bp
     from app.public import bp as public_bp
 
     init_api(app)
     register_error_handlers(app)
+    register_input_guard(app)  # control characters and oversized values refused before any view (issue 12)
     app.register_blueprint(home_bp)
     app.register_blueprint(public_bp)
     from app.web import init_web

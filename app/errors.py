@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -28,7 +29,28 @@ MARSHMALLOW_ZH = {
     "Field may not be null.": "不能为空",
     "Invalid input type.": "输入类型无效",
     "Invalid value.": "取值无效",
+    "Invalid JSON body.": "请求体不是有效的 JSON",
+    "contains control characters": "含有不可见的控制字符",
 }
+# marshmallow's bound messages carry their numbers: translated by pattern
+MARSHMALLOW_ZH_PATTERNS = [
+    (re.compile(r"Longer than maximum length (\d+)\."), "长度不能超过 {0}"),
+    (re.compile(r"Shorter than minimum length (\d+)\."), "长度不能少于 {0}"),
+    (re.compile(r"Length must be between (\d+) and (\d+)\."), "长度应在 {0} 至 {1} 之间"),
+    (re.compile(r"Must be greater than or equal to (-?\d+) and less than or equal to (-?\d+)\."), "应在 {0} 至 {1} 之间"),
+    (re.compile(r"Must be greater than or equal to (-?\d+)\."), "不能小于 {0}"),
+    (re.compile(r"Must be less than or equal to (-?\d+)\."), "不能大于 {0}"),
+]
+
+
+def _zh(message: str) -> str:
+    if message in MARSHMALLOW_ZH:
+        return MARSHMALLOW_ZH[message]
+    for pattern, zh in MARSHMALLOW_ZH_PATTERNS:
+        match = pattern.fullmatch(message)
+        if match:
+            return zh.format(*match.groups())
+    return message
 
 
 def lang() -> str:
@@ -71,17 +93,25 @@ def _flatten(messages, prefix="") -> dict[str, list[str]]:
     return out
 
 
+def _by_field(messages):
+    """webargs nests by location ("json", "query", "form", "files"): the user knows fields, not locations. What
+    concerns a whole location (a body that is no JSON, or no object) is named by the location: webargs gives a
+    list there (`{"json": ["Invalid JSON body."]}`), marshmallow a `_schema` key."""
+    if not (isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files", "headers", "path"}):
+        return messages
+    merged = {}
+    for location, part in messages.items():
+        if not isinstance(part, dict):
+            part = {location: part}
+        merged.update({location if key == "_schema" else key: value for key, value in part.items()})
+    return merged
+
+
 def validation_problem(messages):
-    # webargs nests by location ("json", "query", "form", "files"): the user knows fields, not locations
-    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files", "headers", "path"}:
-        merged = {}
-        for part in messages.values():
-            merged.update(part)
-        messages = merged
-    fields = _flatten(messages)
+    fields = _flatten(_by_field(messages))
     zh = lang() == "zh"
     if zh:
-        fields = {k: [MARSHMALLOW_ZH.get(m, m) for m in v] for k, v in fields.items()}
+        fields = {k: [_zh(str(m)) for m in v] for k, v in fields.items()}
     first = next(iter(fields), None)
     summary = "；".join(f"{k}：{'，'.join(v)}" for k, v in fields.items()) if zh else \
         "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
@@ -94,6 +124,13 @@ def register_error_handlers(app):
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
         db.session.rollback()  # a refused action leaves nothing half-done behind, whatever it had touched
+        if _is_page():  # a page's own forms show their errors; what reaches here is a bad address or parameter
+            from flask_babel import gettext
+
+            from app.i18n import current_language
+            from app.web import error_page
+
+            return error_page(exc.status, gettext("请求无效"), exc.message(current_language()))
         return problem(exc.status, exc.code, exc.message(lang()), exc.field, **exc.extra)
 
     from exchange.errors import InvalidEnvelope
@@ -150,3 +187,46 @@ def register_error_handlers(app):
             return error_page(500, gettext("系统出错"), gettext("处理您的请求时出错，错误已记录。请稍后再试；如持续出现，请联系管理员。"))
         return problem(500, "internal_error", "服务器内部错误，已记录，请稍后再试" if lang() == "zh"
                        else "internal error; it has been logged")
+
+
+# -- the request guard ---------------------------------------------------------------------------------------
+
+def _refuse(name: str, zh: str, en: str):
+    from delegation.errors import Invalid
+
+    return Invalid("invalid_input", f"{name}：{zh}", f"{name}: {en}", field=name)
+
+
+def check_request_input() -> None:
+    """One rule for every query parameter, path parameter and form field of every request, page or API, before any
+    view reads it: no control character (PostgreSQL refuses NUL; it answered 500), no value beyond
+    limits.TEXT_MAX, no name repeated beyond limits.LIST_MAX. JSON bodies have the same rule in StrictSchema."""
+    from delegation import limits
+
+    sources = [request.args, request.form] if request.mimetype in ("application/x-www-form-urlencoded",
+                                                                  "multipart/form-data") else [request.args]
+    for values in sources:
+        for name in values:
+            given = values.getlist(name)
+            if limits.has_control_chars(name):
+                raise _refuse(repr(name)[1:-1], "参数名含有不可见的控制字符", "the name contains control characters")
+            if len(given) > limits.LIST_MAX:
+                raise _refuse(name, f"最多 {limits.LIST_MAX} 项", f"at most {limits.LIST_MAX} values")
+            for value in given:
+                _check_value(name, value)
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str):
+            _check_value(name, value)
+
+
+def _check_value(name: str, value: str) -> None:
+    from delegation import limits
+
+    if limits.has_control_chars(value):
+        raise _refuse(name, "含有不可见的控制字符", "contains control characters")
+    if len(value) > limits.TEXT_MAX:
+        raise _refuse(name, f"不能超过 {limits.TEXT_MAX} 个字符", f"longer than {limits.TEXT_MAX} characters")
+
+
+def register_input_guard(app) -> None:
+    app.before_request(check_request_input)

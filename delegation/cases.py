@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db, utcnow
-from delegation import clock, events, messaging
+from delegation import clock, events, limits, messaging
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
@@ -380,6 +380,7 @@ def e_request_correction(case, actor, payload, now, t):
     # not the clerk ticked it, so that no second notice is ever needed for it.
     items = []
     by_code = {m.code: m for m in case.materials}
+    limits.check_correction_items(payload.get("items") or [])  # one per material: a notice stays printable
     for entry in payload.get("items") or []:
         code = entry.get("material_code")
         if code and code not in by_code:

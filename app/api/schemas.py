@@ -1,20 +1,21 @@
 """Request and response schemas of the API (marshmallow); they also make the OpenAPI document."""
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 from marshmallow.utils import ensure_text_type
 
+from delegation import limits
 from delegation.workflow import Action, Mode, State
 
-
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = limits.CONTROL_CHARS
+CONTROL_MESSAGE = "contains control characters"  # app.errors gives its Chinese
 
 
 def no_control_chars(value: str) -> None:
     if CONTROL_CHARS.search(value):
-        raise ValidationError("含有不可见的控制字符 / contains control characters")
+        raise ValidationError(CONTROL_MESSAGE)
 
 
 class Text(fields.String):
@@ -59,9 +60,64 @@ class Instant(fields.DateTime):
         return super()._serialize(None if value is None else as_utc(value), attr, obj, **kwargs)
 
 
+def _hostile(value, path: str, errors: dict) -> None:
+    """Record under its field what no field may hold: control characters, a string or list beyond any bound."""
+    if isinstance(value, str):
+        if CONTROL_CHARS.search(value):
+            errors[path] = [CONTROL_MESSAGE]
+        elif len(value) > limits.TEXT_MAX:
+            errors[path] = [f"Longer than maximum length {limits.TEXT_MAX}."]
+    elif isinstance(value, Mapping):
+        for key in value:
+            _hostile(value[key], f"{path}.{key}" if path else str(key), errors)
+    elif isinstance(value, list):
+        if len(value) > limits.LIST_MAX:
+            errors[path] = [f"Longer than maximum length {limits.LIST_MAX}."]
+            return
+        for i, element in enumerate(value):
+            _hostile(element, f"{path}.{i}", errors)
+
+
+def _within_int_column(value) -> None:
+    if value is not None and not -limits.INT_MAX <= value <= limits.INT_MAX:
+        raise ValidationError(f"Must be greater than or equal to {-limits.INT_MAX} and less than or equal to "
+                              f"{limits.INT_MAX}.")
+
+
 class StrictSchema(Schema):
+    """Every request schema: unknown fields refused, and one rule for all fields whatever their own validators say
+    — no control character in any string (PostgreSQL refuses NUL), no string or list beyond limits.TEXT_MAX /
+    LIST_MAX, no integer beyond the id columns (a keyset cursor of 20 digits overflowed the query)."""
+
     class Meta:
         unknown = RAISE
+
+    def on_bind_field(self, field_name, field_obj):
+        if isinstance(field_obj, fields.Integer):
+            field_obj.validators.append(_within_int_column)
+
+    @pre_load
+    def _refuse_hostile(self, data, **kwargs):
+        if not isinstance(data, Mapping):
+            return data  # marshmallow answers "Invalid input type."
+        errors: dict = {}
+        for key in data:
+            _hostile(data[key], str(key), errors)
+        if errors:
+            raise ValidationError(_nest(errors))
+        return data
+
+
+def _nest(flat: dict) -> dict:
+    """{"a.0.b": [...]} -> {"a": {"0": {"b": [...]}}}, the shape marshmallow gives its own errors."""
+    out: dict = {}
+    for path, messages in flat.items():
+        *parents, last = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = messages
+    return out
 
 
 class TokenRequest(StrictSchema):
@@ -119,28 +175,31 @@ class MaterialFlag(StrictSchema):
 class CaseCreate(StrictSchema):
     item_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     applicant = fields.Nested(ApplicantIn, required=True)
-    materials = fields.List(fields.Nested(MaterialFlag), load_default=list)
+    materials = fields.List(fields.Nested(MaterialFlag), load_default=list,
+                            validate=validate.Length(max=limits.LIST_MAX))
     id_check_override = Text(min_length=4, max_length=500, allow_none=True,
                                       metadata={"description": "reason to accept a credit code failing its check"})
 
 
 class CorrectionItem(StrictSchema):
-    material_code = fields.String(allow_none=True)
-    problem = Text(max_length=500, load_default="")
+    material_code = Text(max_length=40, allow_none=True)
+    problem = Text(max_length=limits.PROBLEM_MAX, load_default="")
 
 
 class ActionRequest(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf([a.value for a in Action if a != Action.TERMINATE]))
     comment = Text(max_length=2000, load_default="")
-    reasons = fields.List(Text(max_length=1000))
-    items = fields.List(fields.Nested(CorrectionItem))
-    materials = fields.List(MaterialRef())
+    reasons = fields.List(Text(max_length=limits.REASON_MAX), validate=validate.Length(max=limits.REASONS_MAX))
+    # one item per material of the case, and a few naming none: the domain checks against the case
+    # (limits.check_correction_items); the schema bounds what any case could hold
+    items = fields.List(fields.Nested(CorrectionItem), validate=validate.Length(max=limits.LIST_MAX))
+    materials = fields.List(MaterialRef(), validate=validate.Length(max=limits.LIST_MAX))
     opinion = Text(max_length=4000)
     recommendation = fields.String(validate=validate.OneOf(["approve", "deny"]))
     certificate_no = Text(max_length=60)
-    kind = fields.String()
+    kind = Text(max_length=40)
     expected_end = fields.Date()
-    method = fields.String()
+    method = Text(max_length=40)
     tracking_no = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-]{4,40}$", error="快递单号格式无效"))
     reason = Text(max_length=2000)
     redirect = Text(max_length=500)
@@ -149,15 +208,15 @@ class ActionRequest(StrictSchema):
 
 class CaseQuery(StrictSchema):
     state = fields.String(validate=validate.OneOf([s.value for s in State]))
-    item = fields.String()
-    county = fields.String()
+    item = Text(max_length=40)
+    county = Text(max_length=20)
     due = fields.String(validate=validate.OneOf(["ok", "warning", "overdue"]))
     after = fields.Integer(validate=validate.Range(min=1), metadata={"description": "keyset cursor (next_after)"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class UploadForm(Schema):
-    material_code = fields.String(required=True)
+    material_code = Text(required=True, min_length=1, max_length=40)
 
 
 class UploadFile(Schema):

@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.extensions import db
 from app.web import error_page, register_page_errors, requires
-from app.web.common import _, _l, domain_message
+from app.web.common import _, _l, domain_message, int_arg, keyset_after
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 bp = Blueprint("web_admin", __name__)
@@ -115,7 +115,7 @@ def _catalog_page(form, status: int = 200, errors=None, result=None, failed_name
     from delegation.catalog_io import LABELS_ZH
     from delegation.models import Item
 
-    after = request.args.get("after", type=int) if request.method == "GET" else None
+    after = keyset_after(request.args) if request.method == "GET" else None
     mode = request.args.get("mode") or None
     query = sa.select(Item).options(selectinload(Item.department)).order_by(Item.id).limit(PAGE_SIZE + 1)
     if after:
@@ -342,7 +342,7 @@ class HolidayForm(FlaskForm):
     day = StringField(_l("日期"), render_kw={"type": "date"})
     kind = SelectField(_l("类型"), choices=[SelectChoice("holiday", _l("放假")), SelectChoice("workday", _l("调休上班"))],
                        validate_choice=False)
-    name = StringField(_l("名称"), render_kw={"maxlength": 60})
+    name = StringField(_l("名称"), validators=[Length(max=60)], render_kw={"maxlength": 60})
 
 
 class YearForm(FlaskForm):
@@ -368,7 +368,7 @@ def _holidays_page(year: int | None = None, form=None, status: int = 200, error:
 
     years = _holiday_years()
     if year is None:
-        year = request.args.get("year", type=int) or (years[0] if years else date.today().year + 1)
+        year = int_arg(request.args, "year", 1900, 2200) or (years[0] if years else date.today().year + 1)
     table = holiday_table(year)
     if form is None:
         form = HolidayForm(formdata=None)
@@ -407,7 +407,7 @@ def holiday_add():
 
     form = HolidayForm()
     day = _parse_day(form.day.data)
-    year = day.year if day else request.form.get("year", type=int)
+    year = day.year if day else int_arg(request.form, "year", 1900, 2200)
     if not form.validate_on_submit():
         return _holidays_page(year, form, 422)
     try:
@@ -492,7 +492,7 @@ def _user_form(form: UserForm | None = None) -> UserForm:
 def _users_page(form=None, status: int = 200, error: str | None = None, password_form=None, target=None):
     from delegation.models import User
 
-    after = request.args.get("after", type=int) if request.method == "GET" else None
+    after = keyset_after(request.args) if request.method == "GET" else None
     query = sa.select(User).options(selectinload(User.org)).order_by(User.id).limit(PAGE_SIZE + 1)
     q = (request.args.get("q") or "").strip() if request.method == "GET" else ""
     if q:
@@ -592,7 +592,7 @@ def _exchange_page(status: int = 200, error: str | None = None):
     direction = args.get("direction") if args.get("direction") in ("in", "out") else None
     filters = {"case_no": (args.get("case_no") or "").strip() or None, "type_": (args.get("type") or "").strip() or None,
                "peer": (args.get("peer") or "").strip() or None, "state": (args.get("state") or "").strip() or None}
-    after = args.get("after", type=int) if direction else None
+    after = keyset_after(args) if direction else None
     rows, next_after = operations.message_log(direction=direction, after_id=after, limit=PAGE_SIZE, **filters)
     dead, _next = operations.message_log(direction="out", state="dead", limit=PAGE_SIZE)
     return _render("admin/exchange.html", status, rows=rows, next_after=next_after, dead=dead, direction=direction,

@@ -24,8 +24,9 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import (RECOMMENDATION_LABEL, actor, domain_error_status, flash_done, lines, load_case, my_actions, page_context,
                                run_action)
-from app.web.common import _, _l, domain_message
+from app.web.common import _, _l, bounded_lines, domain_message
 from app.web.review import ResumeForm, SuspendForm, deadline_page, filter_args, item_choices
+from delegation import limits
 from delegation.errors import DomainError
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
 
@@ -57,13 +58,15 @@ class ApproveForm(FlaskForm):
 
 class DenyForm(FlaskForm):
     reasons = TextAreaField(_l("不予许可的理由（每行一条）"),
-                            validators=[_reasons_required(_l("请一次写明不予许可的全部理由，每行一条")), Length(max=8000)])
+                            validators=[_reasons_required(_l("请一次写明不予许可的全部理由，每行一条")), Length(max=8000),
+                                        bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
     comment = TextAreaField(_l("审批意见"), validators=[Optional(), Length(max=2000)])
 
 
 class ReturnForm(FlaskForm):
     reasons = TextAreaField(_l("退回的全部理由（每行一条）"),
-                            validators=[_reasons_required(_l("请一次写明退回的全部理由，每行一条")), Length(max=8000)])
+                            validators=[_reasons_required(_l("请一次写明退回的全部理由，每行一条")), Length(max=8000),
+                                        bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
     comment = TextAreaField(_l("说明"), validators=[Optional(), Length(max=2000)])
 
 

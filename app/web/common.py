@@ -111,6 +111,44 @@ def flash_domain_error(exc) -> None:
     flash(domain_message(exc), "error")
 
 
+def bounded_lines(max_lines: int, max_chars: int):
+    """A WTForms validator of a one-per-line field (reasons, problems): so many lines, each so long — what the API
+    accepts as a list, so that a page cannot store what the API would refuse."""
+    from wtforms.validators import ValidationError
+
+    def check(form, field):
+        given = [ln.strip() for ln in (field.data or "").splitlines() if ln.strip()]
+        if len(given) > max_lines:
+            raise ValidationError(_("最多 %(n)s 条（每行一条）", n=max_lines))
+        if any(len(ln) > max_chars for ln in given):
+            raise ValidationError(_("每条不能超过 %(n)s 个字", n=max_chars))
+
+    return check
+
+
+def int_arg(args, name: str, low: int, high: int) -> int | None:
+    """An integer of the query string: absent or empty is None; anything else outside low..high is refused with
+    the parameter's name (`request.args.get(name, type=int)` let a 20-digit number through to the query)."""
+    from delegation.errors import Invalid
+
+    text = (args.get(name) or "").strip()
+    if not text:
+        return None
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10 and low <= int(text) <= high):
+        raise Invalid("invalid_parameter", f"{name}：应为 {low} 至 {high} 的整数",
+                      f"{name}: must be an integer from {low} to {high}", field=name)
+    return int(text)
+
+
+def keyset_after(args) -> int | None:
+    """The `after` cursor of a list page: an id, or None for the first page (a negative or a word was silently
+    the first page, a 20-digit number a 500)."""
+    from delegation import limits
+
+    return int_arg(args, "after", 1, limits.INT_MAX)
+
+
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time as Beijing time, which is what every user reads."""
     if value is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Response, render_template
 
 from app.web.common import _, _l, local_time
+from delegation import limits
 
 KINDS = ("acceptance", "correction", "refusal")
 TITLES = {"acceptance": _l("受理通知书"), "correction": _l("一次性告知书"), "refusal": _l("不予受理通知书")}
@@ -62,20 +63,35 @@ def notice_context(case, kind: str) -> dict | None:
         from datetime import datetime
 
         at = datetime.fromisoformat(notice["at"]) if notice.get("at") else None
-        items = []
-        for entry in notice.get("items", []):
-            material = by_code.get(entry.get("material_code"))
-            items.append({"name": material.name if material else "", "core": bool(material and material.core),
-                          "problem": entry.get("problem") or ""})
-        ctx.update(date=local_time(at, "%Y-%m-%d") if at else "", items=items,
-                   note=event.comment if event is not None else "",
+        ctx.update(date=local_time(at, "%Y-%m-%d") if at else "", items=_notice_items(notice.get("items", []), by_code),
+                   note=_capped(event.comment if event is not None else ""),
                    present=[m for m in case.materials if m.present])
     else:
         event = _last_event(case, "refuse")
         ctx.update(date=local_time(event.at, "%Y-%m-%d") if event is not None else "",
-                   reason=case.refusal_reason or "", redirect=case.refusal_redirect or "",
+                   reason=_capped(case.refusal_reason), redirect=_capped(case.refusal_redirect),
                    materials=[m for m in case.materials if m.present])
     return ctx
+
+
+def _capped(text: str | None, limit: int = limits.NOTICE_TEXT_MAX) -> str:
+    """A text as the notice prints it: what the input bounds allow; longer stored text is cut, visibly."""
+    text = text or ""
+    return text if len(text) <= limit else text[:limit] + "……"
+
+
+def _notice_items(entries: list[dict], by_code: dict) -> list[dict]:
+    """The rows of a correction notice. The request bounds keep a notice to one row per material and a few more;
+    the cap here guards the renderer against rows stored before those bounds (3,000 rows took 732 s to print)."""
+    items = []
+    for entry in entries[:limits.NOTICE_ITEMS_MAX]:
+        material = by_code.get(entry.get("material_code"))
+        items.append({"name": material.name if material else "", "core": bool(material and material.core),
+                      "problem": _capped(entry.get("problem"), limits.PROBLEM_MAX)})
+    if len(entries) > limits.NOTICE_ITEMS_MAX:
+        items.append({"name": "", "core": False, "problem": _("……另有 %(n)s 项超出告知书可列的上限，未列出",
+                                                               n=len(entries) - limits.NOTICE_ITEMS_MAX)})
+    return items
 
 
 def render_pdf(html: str) -> bytes:

@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
-from app.web.common import _, _l, domain_message
+from app.web.common import _, _l, domain_message, keyset_after
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 bp = Blueprint("web_regulator", __name__)
@@ -81,7 +81,7 @@ def desk():
     states = {t: s for t, s, _label in TABS}
     if tab not in states:
         tab = "claim"
-    after = request.args.get("after", type=int)
+    after = keyset_after(request.args)
     rows, next_after = pushes.list_pushes(_actor(), state=states[tab], after_id=after, limit=PAGE_SIZE)
     alerts, _next = pushes.list_alerts(_actor(), limit=5)
     return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after,

@@ -22,7 +22,8 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import (SUSPENSION_LABEL, actor, domain_error_status, flash_done, lines, load_case,
                                page_context, run_action)
-from app.web.common import _, _l, domain_message
+from app.web.common import _, _l, bounded_lines, domain_message, keyset_after
+from delegation import limits
 from delegation.workflow import Mode, State
 
 bp = Blueprint("web_review", __name__)
@@ -51,7 +52,8 @@ class DecideForm(FlaskForm):
                            validators=[InputRequired(_l("请选择审批决定"))])
     opinion = TextAreaField(_l("审批意见"), validators=[DataRequired(_l("请填写审批意见")), Length(max=4000)])
     certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=60)])
-    reasons = TextAreaField(_l("不予许可的理由（每行一条）"), validators=[Length(max=8000)])
+    reasons = TextAreaField(_l("不予许可的理由（每行一条）"),
+                            validators=[Length(max=8000), bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
 
     def validate_reasons(self, field):
         if self.decision.data == "deny" and not lines(field.data):
@@ -76,7 +78,8 @@ class CorrectionForm(FlaskForm):
     """一次性告知 from the bureau: everything to supply or fix at once; the domain adds every missing required
     material to the notice by itself."""
     problems = TextAreaField(_l("需要补正的全部内容（每行一条）"),
-                             validators=[DataRequired(_l("请一次列明需要补正的全部内容")), Length(max=8000)])
+                             validators=[DataRequired(_l("请一次列明需要补正的全部内容")), Length(max=8000),
+                                         bounded_lines(limits.CORRECTION_OTHER_MAX, limits.PROBLEM_MAX)])
 
 
 class ResumeForm(FlaskForm):
@@ -134,8 +137,7 @@ def filter_args():
     """The item and due-flag filters of the query string; unknown values are ignored."""
     item = (request.args.get("item") or "").strip() or None
     due = request.args.get("due") if request.args.get("due") in ("ok", "warning", "overdue") else None
-    after = request.args.get("after", type=int)
-    return item, due, (after if after and after > 0 else None)
+    return item, due, keyset_after(request.args)
 
 
 def item_choices(mode_filter=None):

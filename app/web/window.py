@@ -24,7 +24,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
-from app.web.common import _, _l, domain_message
+from app.web.common import _, _l, domain_message, keyset_after
 from delegation.errors import DomainError, Invalid
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
 
@@ -267,8 +267,8 @@ def desk():
 
     queue = request.args.get("queue", "submitted")
     spec = next((q for q in QUEUES if q[0] == queue), QUEUES[0])
-    after = request.args.get("after", type=int)
-    rows, next_after = list_cases(_actor(), state=spec[2], after_id=after if after and after > 0 else None,
+    after = keyset_after(request.args)
+    rows, next_after = list_cases(_actor(), state=spec[2], after_id=after,
                                   limit=PAGE_SIZE)
     return render_template("window/desk.html", queues=QUEUES, queue=spec[0], rows=rows, next_after=next_after,
                            after=after)
