@@ -31,6 +31,7 @@ from paramiko.sftp import (CMD_ATTRS, CMD_CLOSE, CMD_DATA, CMD_EXTENDED, CMD_EXT
                            SFTP_OK, SFTP_OP_UNSUPPORTED, int64)
 from paramiko.sftp_attr import SFTPAttributes
 
+from exchange.private import make_private, private_dir, write_private
 from exchange.transport import ENVELOPE_SUFFIXES, StoreUnreachable, TransportError, quarantine_name
 
 T = TypeVar("T")
@@ -668,7 +669,7 @@ class SftpTransport:
         qdir = self.local_quarantine_root / node_id / "quarantine"
 
         def op(sftp: paramiko.SFTPClient) -> None:
-            qdir.mkdir(parents=True, exist_ok=True)
+            private_dir(qdir)  # applicants' data: what is downloaded here is unreachable to other accounts
             target = quarantine_name(qdir, name)
             target_files = f"{_stem(target)}.files"
             # Everything is downloaded (to dot-names, then renamed) before anything is removed remotely: a
@@ -689,14 +690,16 @@ class SftpTransport:
             if entries is not None:
                 tmp_files = qdir / f".{files_name}.part"
                 shutil.rmtree(tmp_files, ignore_errors=True)
-                tmp_files.mkdir()
+                private_dir(tmp_files)
                 for entry in entries:
                     sftp.get(posixpath.join(remote_files, entry.filename), str(tmp_files / entry.filename))
+                make_private(tmp_files)
                 shutil.rmtree(qdir / target_files, ignore_errors=True)
                 os.replace(tmp_files, qdir / target_files)
             if have_envelope:
+                make_private(tmp)
                 os.replace(tmp, qdir / target)
-            (qdir / f"{target}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+            write_private(qdir / f"{target}.reason.txt", (reason + "\n").encode("utf-8"))
             self._rmtree(sftp, remote_files)
             if have_envelope:
                 try:

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
+from exchange.private import make_private, private_dir, write_private
+
 ENVELOPE_SUFFIXES = (".xml", ".json")
 
 
@@ -69,20 +71,17 @@ class LocalTransport:
     def publish(self, to_node, message_id, fmt, data, attachments):
         inbox = self._inbox(to_node)
         try:
-            inbox.mkdir(parents=True, exist_ok=True)
+            # Case data and applicants' documents: 0600 in 0700 folders (co-located nodes run as one account).
+            private_dir(inbox)
             if attachments:
-                files = inbox / f"{message_id}.files"
-                files.mkdir(exist_ok=True)
+                files = private_dir(inbox / f"{message_id}.files")
                 for sha, content in attachments:
                     tmp = files / f".{sha}.part"
-                    tmp.write_bytes(content)
+                    write_private(tmp, content)
                     os.replace(tmp, files / sha)
             # Atomic publish: a receiver never sees a half-written envelope, because it ignores dot-names.
             tmp = inbox / f".{message_id}.{fmt}.part"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            write_private(tmp, data, sync=True)
             os.replace(tmp, inbox / f"{message_id}.{fmt}")
         except OSError as exc:
             raise TransportError(f"local store {self.root}: {exc.strerror or exc}") from exc
@@ -119,14 +118,15 @@ class LocalTransport:
 
     def quarantine(self, node_id, name, reason):
         inbox = self._inbox(node_id)
-        qdir = self.root / node_id / "quarantine"
-        qdir.mkdir(parents=True, exist_ok=True)
+        qdir = private_dir(self.root / node_id / "quarantine")
         target = quarantine_name(qdir, name)
         src = inbox / name
         if src.exists():
             os.replace(src, qdir / target)
+            make_private(qdir / target)  # kept as evidence: whoever wrote it chose its mode
         files = inbox / f"{_stem(name)}.files"
         if files.exists():
             shutil.rmtree(qdir / f"{_stem(target)}.files", ignore_errors=True)
             os.replace(files, qdir / f"{_stem(target)}.files")
-        (qdir / f"{target}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+            make_private(qdir / f"{_stem(target)}.files")
+        write_private(qdir / f"{target}.reason.txt", (reason + "\n").encode("utf-8"))
