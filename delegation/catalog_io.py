@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from delegation.deadlines import UNITS as LIMIT_UNITS
+from delegation.spreadsheet import as_text_cells, csv_cell, from_csv_cell
 from delegation.workflow import Mode
 
 DEMO_CATALOG = Path(__file__).parent / "data" / "demo_catalog.csv"
@@ -174,7 +175,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             raise CatalogError([RowError(reader.line_num, "", f"CSV 格式错误：{exc}", f"malformed CSV: {exc}")])
-        yield line, [c.strip() for c in cells]
+        yield line, [from_csv_cell(c.strip()) for c in cells]  # our export's apostrophe before '=' comes off
         line = reader.line_num + 1  # the next record starts after the lines this one spanned
 
 
@@ -525,7 +526,7 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(COLUMNS)
             for row in _spec_rows(specs):
-                writer.writerow([_format(v) for v in row])
+                writer.writerow([_format(csv_cell(v)) for v in row])  # text never read as a formula
     elif suffix == ".xlsx":
         from openpyxl import Workbook
 
@@ -539,9 +540,7 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
                     value = _format(value)
                 elif isinstance(value, float) and value.is_integer():
                     value = int(value)
-                cell = ws.cell(row=r, column=c, value=value)
-                if isinstance(value, str):
-                    cell.data_type = "s"  # text, never a formula, even if it starts with '='
+                as_text_cells([ws.cell(row=r, column=c, value=value)])  # text, never a formula, even '=…'
         ws.freeze_panes = "A2"
         wb.save(path)
     else:

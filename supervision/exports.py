@@ -8,6 +8,7 @@ import io
 from datetime import datetime
 
 from delegation.deadlines import SHANGHAI
+from delegation.spreadsheet import append_row, csv_cell
 from supervision import statistics
 from supervision.statistics import DIMENSION_ZH, DIMENSIONS, FIGURE_KIND, FIGURES
 
@@ -47,20 +48,20 @@ def workbook(filters: statistics.Filters, now: datetime) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "概览"
-    ws.append(["市县同权改革统计报表"])
+    append_row(ws, ["市县同权改革统计报表"])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append(["生成时间（北京时间）", now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")])
+    append_row(ws, ["生成时间（北京时间）", now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")])
     ws.append([])
-    ws.append(["筛选条件"])
+    append_row(ws, ["筛选条件"])
     ws.cell(ws.max_row, 1).font = Font(bold=True)
     for name, value in statistics.describe_filters(filters):
-        ws.append([name, value])
+        append_row(ws, [name, value])  # the filter is what the user typed: it may begin with '='
     ws.append([])
-    ws.append(["指标", "数值", "代码"])
+    append_row(ws, ["指标", "数值", "代码"])
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
     for key, zh, kind in FIGURES:
-        ws.append([zh, figures[key], key])
+        append_row(ws, [zh, figures[key], key])
         if kind == "rate":
             ws.cell(ws.max_row, 2).number_format = "0.00%"
     ws.column_dimensions["A"].width = 34
@@ -68,11 +69,11 @@ def workbook(filters: statistics.Filters, now: datetime) -> bytes:
     for by in DIMENSIONS:
         sheet = wb.create_sheet(SHEET_NAMES[by])
         cols = columns(by)
-        sheet.append([zh for _, zh in cols])
+        append_row(sheet, [zh for _, zh in cols])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in everything["by"][by]:
-            sheet.append([_cell(row, k) for k, _ in cols])
+            append_row(sheet, [_cell(row, k) for k, _ in cols])  # labels are catalogue text
             for i, (k, _) in enumerate(cols, start=1):
                 if FIGURE_KIND.get(k) == "rate":
                     sheet.cell(sheet.max_row, i).number_format = "0.00%"
@@ -90,6 +91,6 @@ def csv_bytes(filters: statistics.Filters, by: str | None, now: datetime) -> byt
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([zh for _, zh in cols])
-    for row in rows:
-        writer.writerow(["" if _cell(row, k) is None else _cell(row, k) for k, _ in cols])
+    for row in rows:  # labels are catalogue text: one beginning with '=' is prefixed, not evaluated
+        writer.writerow(["" if _cell(row, k) is None else csv_cell(_cell(row, k)) for k, _ in cols])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
