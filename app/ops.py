@@ -6,7 +6,8 @@
   appears on every log line written while the request is served.
 - `/healthz` says the process is up (no database); `/readyz` checks the database (`SELECT 1`) and the exchange
   store (the local directory is writable, or the SFTP host answers) with a 2-second timeout and answers 503
-  naming the failed check (and nothing of why: that is logged). Neither needs a login; both are GET only, so CSRF does not apply.
+  naming the failed check (and nothing of why: that is logged). Neither needs a login; both are GET only, so
+  CSRF does not apply.
 - `/metrics` (Prometheus text format): requests by route (the URL rule, not the raw path), method and status,
   a latency histogram, and gauges computed at scrape time from indexed queries: outbox backlog by state, dead
   letters, inbound messages held, overdue open cases. Only loopback callers (not proxied) may scrape it, or anyone
