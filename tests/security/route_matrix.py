@@ -1,0 +1,292 @@
+"""The authorisation matrix: ONE table that says, for every route of the application (rule + method, as
+`app.url_map` lists them), who may use it and what everybody else gets.
+
+Reading an entry:
+- `allow`: the roles that may use the route on their own organisation's objects ("public": everyone, signed in or
+  not). Roles are those of world.USERS: anonymous, window, reviewer, county_regulator, city_approver,
+  city_regulator, admin.
+- Everyone else who is signed in gets one of `refused` (default 403; 404 where the object is simply not theirs to
+  see). Anonymous callers get 401 from the API and a redirect to /login from a page.
+- `scoped`: the URL (or the body) names an object of one county. Each cell is then tried on an object of the
+  caller's own county (360730) and of another county (360702). On the other county's object only the roles in
+  `other` may succeed (default: the city-level roles among `allow`, who serve every county); anyone else gets
+  403 or 404, never 200, and nothing changes.
+- `params`: which world object fills a URL parameter when it is not the one of the same name (world.py).
+- `body`: the request a caller sends: a valid one, so that only the authorisation stands between a forbidden caller
+  and the effect. A function of the scope's objects, or a dict.
+- `ok`: what a permitted caller may get (default: 200 for GET; for a change 2xx, a redirect that is not to the login
+  page, or 409/422 when the object's state or the minimal body does not suit).
+
+A route in url_map without an entry here, or an entry without a route, fails the suite: a new route is classified
+before it ships."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tests.security.world import APPLICANT, CITY_LEVEL, OWN, PDF, ROLES, STAFF
+
+PUBLIC = frozenset(ROLES)
+CASE_READERS = frozenset({"window", "reviewer", "city_approver", "admin"})  # the case API's visible_filter
+CITY_STAFF = frozenset({"city_approver", "city_regulator", "admin"})  # statistics and the dashboard
+REGULATORS = frozenset({"county_regulator", "city_regulator"})
+HIDDEN = frozenset({403, 404})
+CHANGE_OK = frozenset({200, 201, 302, 303, 409, 422})
+SKIPPED_METHODS = frozenset({"HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Route:
+    allow: frozenset
+    refused: frozenset = frozenset({403})
+    scoped: bool = False
+    other: frozenset | None = None
+    params: dict = field(default_factory=dict)
+    body: Callable | dict | None = None
+    query: str = ""
+    ok: frozenset | None = None
+    multipart: bool = False
+
+    def allowed(self, role: str, scope: str) -> bool:
+        if scope == "own" or not self.scoped:
+            return role in self.allow
+        other = self.other if self.other is not None else self.allow & CITY_LEVEL
+        return role in other
+
+    def refusal(self, role: str, scope: str) -> frozenset:
+        return HIDDEN if self.scoped and scope == "other" else self.refused
+
+
+def route(*roles, **kw) -> Route:
+    allow = PUBLIC if roles == ("public",) else frozenset().union(*(r if isinstance(r, frozenset) else {r}
+                                                                  for r in roles))
+    return Route(allow=allow, **kw)
+
+
+def _of(*roles) -> frozenset:
+    return frozenset(roles)
+
+
+# -- request bodies (valid ones) ---------------------------------------------------------------------------------
+
+def _case_create(p):
+    return {"item_code": p["intake_item"], "applicant": APPLICANT, "materials": []}
+
+
+def _credit_record(p):
+    return {"id_code": APPLICANT["id_code"], "name": APPLICANT["name"], "case_no": p["decided_case_no"],
+            "detail": "矩阵测试：告知承诺不实"}
+
+
+def _upload(p):
+    return {"material_code": p["material_code"], "file": (io.BytesIO(PDF), "matrix.pdf")}
+
+
+_DELEGATION = {"item_code": None, "county": OWN, "reason": "矩阵测试"}
+
+
+def _delegation(p):
+    return {**_DELEGATION, "item_code": p["delegation_item"]}
+
+
+_FEEDBACK = {"kind": "inspection", "date": "2026-01-05", "result": "现场检查未发现问题"}
+_SPOT_CHECK = {"county": OWN, "mode": "direct", "count": 1, "seed": "matrix-draw",
+               "inspector_pool": [f"reg-{OWN}", "reg-city"]}
+
+# -- THE TABLE ----------------------------------------------------------------------------------------------------
+
+TABLE: dict[str, Route] = {
+    # API: authentication and the catalogue
+    "POST /api/v1/auth/token": route("public", body={}, ok=_of(422)),
+    "GET /api/v1/items": route(STAFF),
+    # API: cases
+    "GET /api/v1/cases": route(STAFF),  # filtered: regulators get an empty list
+    "POST /api/v1/cases": route("window", body=_case_create),
+    "GET /api/v1/cases/<case_no>": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    "POST /api/v1/cases/<case_no>/actions": route("city_approver", refused=HIDDEN, scoped=True,
+                                                  body={"action": "approve", "certificate_no": "MATRIX-1"}),
+    "POST /api/v1/cases/<case_no>/files": route("window", refused=HIDDEN, scoped=True, body=_upload, multipart=True),
+    # API: delegations and credit records
+    "GET /api/v1/delegations": route(STAFF, query=f"county={OWN}"),
+    "GET /api/v1/delegations/history": route(STAFF, query=f"county={OWN}"),
+    "POST /api/v1/delegations/revoke": route("admin", body=_delegation),
+    "POST /api/v1/delegations/restore": route("admin", body=_delegation),
+    "GET /api/v1/delegations/credit-records": route(STAFF, query=f"id_code={APPLICANT['id_code']}"),
+    # issue 12 finding 3: a regulator records only against cases its organisation supervises (the direct case's
+    # push goes to the county's regulators); free-standing records are the administrator's
+    "POST /api/v1/delegations/credit-records": route("county_regulator", "admin", refused=HIDDEN, scoped=True,
+                                                     body=_credit_record),
+    # API: exchange operations (administrators)
+    "GET /api/v1/exchange/messages": route("admin"),
+    "GET /api/v1/exchange/messages/<any(in,out):direction>/<int:row_id>/raw": route("admin"),
+    "GET /api/v1/exchange/dead-letters": route("admin"),
+    "GET /api/v1/exchange/quarantine": route("admin"),
+    "POST /api/v1/exchange/outbox/<message_id>/resend": route("admin"),
+    # API: public services
+    "POST /api/v1/public/cases/<case_no>/rating": route("public", body={}, ok=_of(422)),
+    # API: spot checks (inspectors: the county's and the city's regulator are drawn for each county's check)
+    "POST /api/v1/spot-checks": route("admin", body=_SPOT_CHECK),
+    "GET /api/v1/spot-checks": route(REGULATORS, "admin"),
+    "GET /api/v1/spot-checks/<int:check_id>": route(REGULATORS, "admin", refused=HIDDEN, scoped=True),
+    "GET /api/v1/spot-checks/<int:check_id>/verify": route(REGULATORS, "admin", refused=HIDDEN, scoped=True),
+    "POST /api/v1/spot-checks/<int:check_id>/entries/<int:entry_id>/finding": route(
+        REGULATORS, "admin", refused=HIDDEN, scoped=True, body={"finding": "compliant", "note": "矩阵测试"}),
+    "POST /api/v1/spot-checks/<int:check_id>/publish": route("admin", refused=HIDDEN, scoped=True),
+    # API: statistics
+    "GET /api/v1/stats/summary": route(CITY_STAFF),
+    "GET /api/v1/stats/by/<dimension>": route(CITY_STAFF),
+    "GET /api/v1/stats/export.csv": route(CITY_STAFF),
+    "GET /api/v1/stats/export.xlsx": route(CITY_STAFF),
+    # API: supervision (the direct case's push goes to the county's regulators)
+    "GET /api/v1/supervision/alerts": route(STAFF),  # filtered to the caller's organisation
+    "GET /api/v1/supervision/cases/<case_no>": route("reviewer", "admin", refused=HIDDEN, scoped=True,
+                                                     params={"case_no": "decided_case_no"}),
+    "GET /api/v1/supervision/pushes": route(REGULATORS, "admin"),
+    "GET /api/v1/supervision/pushes/<int:push_id>": route("county_regulator", "admin", refused=HIDDEN, scoped=True),
+    "POST /api/v1/supervision/pushes/<int:push_id>/claim": route("county_regulator", refused=HIDDEN, scoped=True),
+    "POST /api/v1/supervision/pushes/<int:push_id>/feedback": route("county_regulator", refused=HIDDEN, scoped=True,
+                                                                    body=_FEEDBACK),
+    "POST /api/v1/supervision/pushes/<int:push_id>/close": route("county_regulator", refused=HIDDEN, scoped=True),
+    # API documentation: public by design (the machines have no internet; the document describes no data)
+    "GET /api/v1/docs": route("public"),
+    "GET /api/v1/openapi.json": route("public"),
+    "GET /api/v1/_swagger/<path:filename>": route("public", params={"filename": "swagger"}),
+
+    # Pages: public
+    "GET /": route("public", ok=_of(200, 302)),  # staff are sent on to their desk
+    "GET /static/<path:filename>": route("public", params={"filename": "static"}),
+    "GET /lang/<code>": route("public", ok=_of(302)),
+    "GET /login": route("public", ok=_of(200, 302)),
+    "POST /login": route("public", body={}, ok=_of(422)),
+    "POST /logout": route("public", ok=_of(302)),
+    "GET /guide": route("public"),
+    "GET /guide/<item_code>": route("public", params={"item_code": "intake_item"}),
+    "GET /lookup": route("public"),
+    "POST /lookup": route("public", body={}, ok=_of(422)),
+    "GET /lookup/<case_no>/rating": route("public"),
+    "POST /lookup/<case_no>/rating": route("public", body={"score": "5"}, ok=_of(422)),
+    "GET /public/spot-checks": route("public"),
+    "GET /public/spot-checks/<int:check_id>": route("public", params={"check_id": "published_check_id"}),
+    # Pages: one's own account (the current password is left out: a permitted caller gets the 422 form back)
+    "GET /account/password": route(STAFF),
+    "POST /account/password": route(STAFF, body={"new_password": "matrix-new-password-2",
+                                                 "confirm_password": "matrix-new-password-2"}, ok=_of(422)),
+    "GET /healthz": route("public"),
+    "GET /readyz": route("public"),
+    "GET /metrics": route("public"),  # loopback callers only (the test client is one)
+    # Pages: any member of staff who may see the case
+    "GET /cases/<case_no>": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    "GET /cases/<case_no>/files/<int:file_id>": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    # Pages: the county window
+    "GET /window": route("window"),
+    "GET /window/new": route("window"),
+    "GET /window/new/<item_code>": route("window", params={"item_code": "intake_item"}),
+    "POST /window/new/<item_code>": route("window", params={"item_code": "intake_item"},
+                                          body={"applicant_kind": "enterprise", "applicant_name": APPLICANT["name"],
+                                                "id_code": APPLICANT["id_code"]}),
+    "GET /window/cases/<case_no>": route("window", refused=HIDDEN, scoped=True),
+    "POST /window/cases/<case_no>/actions/<action>": route("window", refused=HIDDEN, scoped=True,
+                                                           body={"comment": "矩阵测试"}),
+    "POST /window/cases/<case_no>/files": route("window", refused=HIDDEN, scoped=True, body=_upload, multipart=True),
+    "GET /window/cases/<case_no>/notice/<kind>.pdf": route("window", refused=HIDDEN, scoped=True),
+    # Pages: the county reviewer
+    "GET /review": route("reviewer"),
+    "GET /review/cases/<case_no>": route("reviewer", refused=HIDDEN, scoped=True),
+    "POST /review/cases/<case_no>/review": route("reviewer", refused=HIDDEN, scoped=True,
+                                                 body={"review-opinion": "矩阵测试",
+                                                       "review-recommendation": "approve"}),
+    "POST /review/cases/<case_no>/decide": route("reviewer", refused=HIDDEN, scoped=True,
+                                                 body={"decide-decision": "approve", "decide-opinion": "矩阵测试"}),
+    "POST /review/cases/<case_no>/suspend": route("reviewer", refused=HIDDEN, scoped=True,
+                                                  body={"suspend-kind": "expert_review",
+                                                        "suspend-expected_end": "2031-01-01",
+                                                        "suspend-comment": "矩阵测试"}),
+    "POST /review/cases/<case_no>/resume": route("reviewer", refused=HIDDEN, scoped=True,
+                                                 body={"resume-comment": "矩阵测试"}),
+    "POST /review/cases/<case_no>/correction": route("reviewer", refused=HIDDEN, scoped=True,
+                                                     body={"correction-problems": "矩阵测试"}),
+    # Pages: the city approver
+    "GET /city": route("city_approver"),
+    "POST /city/batch-approve": route("city_approver", scoped=True, body=lambda p: {"case_no": p["case_no"]}),
+    "GET /city/cases/<case_no>": route("city_approver", refused=HIDDEN, scoped=True),
+    "POST /city/cases/<case_no>/approve": route("city_approver", refused=HIDDEN, scoped=True,
+                                                body={"approve-comment": "矩阵测试"}),
+    "POST /city/cases/<case_no>/deny": route("city_approver", refused=HIDDEN, scoped=True,
+                                             body={"deny-reasons": "矩阵测试"}),
+    "POST /city/cases/<case_no>/return": route("city_approver", refused=HIDDEN, scoped=True,
+                                               body={"return-reasons": "矩阵测试"}),
+    "POST /city/cases/<case_no>/suspend": route("city_approver", refused=HIDDEN, scoped=True,
+                                                body={"suspend-kind": "expert_review",
+                                                      "suspend-expected_end": "2031-01-01",
+                                                      "suspend-comment": "矩阵测试"}),
+    "POST /city/cases/<case_no>/resume": route("city_approver", refused=HIDDEN, scoped=True,
+                                               body={"resume-comment": "矩阵测试"}),
+    # Pages: regulators (a push is its supervising organisation's)
+    "GET /regulator": route(REGULATORS),
+    "GET /regulator/pushes/<int:push_id>": route("county_regulator", refused=HIDDEN, scoped=True),
+    "POST /regulator/pushes/<int:push_id>/claim": route("county_regulator", refused=HIDDEN, scoped=True),
+    "POST /regulator/pushes/<int:push_id>/feedback": route("county_regulator", refused=HIDDEN, scoped=True,
+                                                           body=_FEEDBACK),
+    "POST /regulator/pushes/<int:push_id>/close": route("county_regulator", refused=HIDDEN, scoped=True),
+    # Pages: statistics for the city level
+    "GET /dashboard": route(CITY_STAFF),
+    "GET /dashboard/export.csv": route(CITY_STAFF),
+    "GET /dashboard/export.xlsx": route(CITY_STAFF),
+    # Pages: administration
+    "GET /admin": route("admin"),
+    "GET /admin/catalog": route("admin"),
+    "GET /admin/catalog/export.csv": route("admin"),
+    "GET /admin/catalog/items/<code>": route("admin", params={"code": "intake_item"}),
+    "POST /admin/catalog/import": route("admin", body={}),
+    "GET /admin/delegations": route("admin"),
+    "POST /admin/delegations/revoke": route("admin", body=_delegation),
+    "POST /admin/delegations/restore": route("admin", body=_delegation),
+    "GET /admin/holidays": route("admin"),
+    "POST /admin/holidays/days": route("admin", body={"day": "2031-10-09", "kind": "holiday", "name": "矩阵测试"}),
+    "POST /admin/holidays/days/<day>/delete": route("admin"),
+    "POST /admin/holidays/years/<int:year>/<any(complete,reopen):what>": route("admin",
+                                                                               params={"what": "what_year"}),
+    "GET /admin/users": route("admin"),
+    "POST /admin/users": route("admin", body={"username": "matrix-new", "display_name": "矩阵测试",
+                                              "org": f"{OWN}-bureau", "role": "window",
+                                              "password": "matrix-new-password-1"}),
+    "POST /admin/users/<int:user_id>/<any(deactivate,reactivate):what>": route("admin",
+                                                                               params={"what": "what_user"}),
+    "POST /admin/users/<int:user_id>/password": route("admin", body={"password": "matrix-reset-password-1"}),
+    "GET /admin/exchange": route("admin"),
+    "POST /admin/exchange/outbox/<message_id>/resend": route("admin"),
+}
+
+# Run after every other cell: they end the session or change what the others read.
+LAST = ("POST /logout",)
+
+
+# -- the route table of the application ----------------------------------------------------------------------------
+
+def app_routes(app) -> dict[str, object]:
+    """'METHOD rule' -> werkzeug Rule, for every method a route accepts (HEAD and OPTIONS are Flask's own)."""
+    out = {}
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - SKIPPED_METHODS):
+            out[f"{method} {rule.rule}"] = rule
+    return out
+
+
+def is_api(key: str) -> bool:
+    return key.split(" ", 1)[1].startswith("/api/")
+
+
+def url_for_cell(rule, entry: Route, params: dict) -> str:
+    values = {}
+    for name in rule.arguments:
+        source = entry.params.get(name, name)
+        assert source in params, f"{rule.rule}: no world object for the parameter {name!r} ({source!r})"
+        values[name] = params[source]
+    path = rule.build(values, append_unknown=False)[1]
+    return f"{path}?{entry.query}" if entry.query else path
+
+
+def body_for_cell(entry: Route, params: dict):
+    body = entry.body(params) if callable(entry.body) else entry.body
+    return dict(body) if body is not None else None
