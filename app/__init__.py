@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     init_bus(app, settings)
     init_ops(app)  # request ids and logs, /healthz, /readyz, /metrics (before the other request hooks)
+    from app.security_headers import init_security_headers
+
+    init_security_headers(app)  # CSP, no framing, nosniff, referrer policy, HSTS in production, no version banner
 
     import delegation.messaging  # noqa: F401  registers the handlers of the case messages
     import supervision  # noqa: F401  subscribes to the workflow's events and registers its message handlers

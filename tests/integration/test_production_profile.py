@@ -341,6 +341,10 @@ def test_gunicorn_serves_the_app_in_production(pg_database, tmp_path):
                 time.sleep(0.3)
         assert status == 200 and json.loads(body) == {"status": "ok"}
         assert headers["X-Request-ID"] == "gunicorn-probe-1"
+        # No version banner (issue 12): gunicorn names itself only; HSTS and the policy come from the app.
+        assert headers["Server"] == "gunicorn", headers
+        assert headers["Strict-Transport-Security"].startswith("max-age=")
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         for _ in range(3):
             _get(f"{base}/healthz")
         status, _, body = _get(f"{base}/readyz")
