@@ -1,7 +1,10 @@
-"""Passwords (argon2), API tokens, lock-out after repeated failures, and the acting user of a request."""
+"""Passwords (argon2), API tokens, lock-out after repeated failures, the per-address budget of failed logins,
+and the acting user of a request."""
 from __future__ import annotations
 
 import hashlib
+import secrets
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -10,9 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from app.extensions import db, utcnow
+from app import throttle
+from app.extensions import UTCDateTime, db, utcnow
 from delegation.actors import Actor
-from delegation.errors import DomainError
+from delegation.errors import DomainError, Forbidden
 from delegation.models import Org, User
 from delegation.workflow import Role
 
@@ -20,10 +24,20 @@ _hasher = PasswordHasher()
 TOKEN_MAX_AGE = 12 * 3600
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+# Failed logins one address may make per window, over all accounts (the page and the API together). A county hall
+# behind one NAT shares an address: 30 typing mistakes in 15 minutes is far above what staff make, and successful
+# logins do not count, so a whole hall logging in at opening time passes; a password sprayer gets 2 tries a minute.
+ADDRESS_FAILURES = 30
+ADDRESS_WINDOW = 15 * 60
+ADDRESS_SCOPE = "login-address"
 
 
 class Unauthorized(DomainError):
     status = 401
+
+
+class TooManyAttempts(DomainError):
+    status = 429
 
 
 def hash_password(password: str) -> str:
@@ -56,31 +70,110 @@ def issue_token(user: User) -> str:
     return _serializer().dumps({"uid": user.id, "pw": _password_stamp(user)})
 
 
-def authenticate(username: str, password: str) -> User:
-    user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one_or_none()
-    now = utcnow()
-    bad = Unauthorized("bad_credentials", "用户名或密码错误", "wrong username or password", field="password")
-    if user is None or not user.is_active:
-        _hasher.hash(password)  # same cost as a real check: no user enumeration by timing
-        raise bad
-    if user.locked_until and user.locked_until > now:
-        raise Unauthorized("account_locked", "连续登录失败次数过多，账号已临时锁定，请15分钟后再试",
-                           "too many failed logins: the account is locked for 15 minutes", field="username")
+def _bad_credentials() -> Unauthorized:
+    # One answer for an unknown user, an inactive one, a locked one and a wrong password: nothing tells them apart.
+    return Unauthorized("bad_credentials", "用户名或密码错误", "wrong username or password", field="password")
+
+
+_dummy_hash: str | None = None
+
+
+def _matches(stored_hash: str | None, password: str) -> bool:
+    """One argon2 verification, whether or not there is a hash to check: an attempt that is refused without a
+    check (no such user, locked) costs the same time as a wrong password, so timing tells nothing either."""
+    global _dummy_hash
+    if stored_hash is None:
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash(secrets.token_hex(16))
+        stored_hash = _dummy_hash
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-        db.session.commit()
-        raise bad from None
-    user.failed_logins = 0
-    user.locked_until = None
+        return False
+    return stored_hash is not _dummy_hash
+
+
+def _reserve(user_id: int) -> bool:
+    """Count this attempt as a failure BEFORE checking it, and lock the account in the same statement when the
+    attempt is the last one allowed. A row update is atomic, so parallel attempts each take their own place in the
+    count and no more than MAX_FAILURES guesses reach the check, however many arrive at once. False when the
+    account is locked (nothing is counted then)."""
+    now = utcnow()
+    last = User.failed_logins + 1 >= MAX_FAILURES
+    lock = sa.literal(now + timedelta(minutes=LOCK_MINUTES), UTCDateTime())
+    statement = (sa.update(User)
+                 .where(User.id == user_id, sa.or_(User.locked_until.is_(None), User.locked_until <= now))
+                 .values(failed_logins=sa.case((last, 0), else_=User.failed_logins + 1),
+                         locked_until=sa.case((last, lock), else_=User.locked_until))
+                 .returning(User.id)
+                 .execution_options(synchronize_session=False))
+    return db.session.execute(statement).first() is not None
+
+
+def _spend_address_budget(address: str | None, now: float) -> str:
+    """Reserve one failure of the address's budget (refunded on success); 429 once it is spent."""
+    key = throttle.client_key(address)
+    if throttle.hit(ADDRESS_SCOPE, key, ADDRESS_WINDOW, now) > ADDRESS_FAILURES:
+        db.session.commit()  # the refused attempt counts too
+        raise TooManyAttempts("too_many_attempts", "登录尝试过于频繁：该网络地址的登录失败次数过多，请15分钟后再试",
+                              "too many failed logins from this network address: try again in 15 minutes",
+                              field="username")
+    return key
+
+
+_REFUND = sa.text("UPDATE rate_counter SET hits = hits - 1 "
+                  "WHERE scope = :scope AND subject = :subject AND window_start = :window_start AND hits > 0")
+
+
+def _succeeded(user: User, password: str, address_key: str, now: float) -> None:
+    """The right password: the account's count starts again, and the attempt is given back to the address."""
+    values = {"failed_logins": 0, "locked_until": None}
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        values["password_hash"] = _hasher.hash(password)
+    db.session.execute(sa.update(User).where(User.id == user.id).values(**values)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(_REFUND, {"scope": ADDRESS_SCOPE, "subject": address_key[:128],
+                                 "window_start": int(now) // ADDRESS_WINDOW * ADDRESS_WINDOW})
     db.session.commit()
+
+
+def authenticate(username: str, password: str, address: str | None = None) -> User:
+    """The user whose password this is, or the one bad-credentials answer (401), or 429 when the address has
+    spent its budget of failures. The attempt is counted (for the address and the account) and committed before
+    the slow argon2 check, so every worker sees it while the check runs."""
+    now = time.time()
+    address_key = _spend_address_budget(address, now)
+    user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one_or_none()
+    checkable = user is not None and user.is_active and _reserve(user.id)
+    stored_hash = user.password_hash if checkable else None
+    db.session.commit()
+    if not _matches(stored_hash, password):
+        raise _bad_credentials()
+    _succeeded(user, password, address_key, now)
     return user
+
+
+def check_password(user: User, password: str) -> bool:
+    """A logged-in user's password proved again (before changing it), under the same lock-out as a login: a
+    borrowed session cannot be used to guess the password."""
+    checkable = _reserve(user.id)
+    stored_hash = user.password_hash if checkable else None
+    db.session.commit()
+    if not _matches(stored_hash, password):
+        return False
+    db.session.execute(sa.update(User).where(User.id == user.id).values(failed_logins=0, locked_until=None)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    return True
+
+
+def require_changed_password(user: User) -> None:
+    """An initial password (chosen by an operator or an administrator) opens nothing until replaced."""
+    if user.must_change_password:
+        raise Forbidden("password_change_required",
+                        "请先修改初始密码：在网页登录后按提示修改密码，再申请令牌",
+                        "the initial password must be changed first: log in on the web pages, change it, then "
+                        "ask for a token again", field="password")
 
 
 def user_from_token(token: str) -> User | None:

@@ -23,6 +23,7 @@ def register_cli(app):
     from app.worker import worker_cmd
 
     app.cli.add_command(worker_cmd)  # the jobs in a process of their own (production)
+    app.cli.add_command(seed_reference_cmd)
     app.cli.add_command(seed_demo_cmd)
     app.cli.add_command(users)
     app.cli.add_command(exchange)
@@ -30,20 +31,22 @@ def register_cli(app):
     app.cli.add_command(deadlines)
 
 
-@click.command("seed-demo")
-@with_appcontext
-@click.option("--node", help="seed what this node holds (default NODE_ID); a county code for a county node")
-@click.option("--remote-county", "remote", multiple=True,
-              help="on the city node: a county that runs its own node (repeatable)")
-@click.option("--org-node", "org_nodes", multiple=True, metavar="ORG=NODE",
-              help="an organisation living on a node of its own, e.g. 360700-industry=360700-sj (repeatable; "
-                   "give the same on every node)")
-@click.option("--cases", "with_cases", is_flag=True,
-              help="also a day's work on every desk of 宁都县 (only on a database without cases; `make run` does)")
-def seed_demo_cmd(node, remote, org_nodes, with_cases):
-    """Load the demo city, counties, catalogue and accounts (idempotent)."""
+def _seed_options(command):
+    """The options seed-reference and seed-demo share: which node this is and where the others live."""
+    for option in reversed((
+        click.option("--node", help="seed what this node holds (default NODE_ID); a county code for a county node"),
+        click.option("--remote-county", "remote", multiple=True,
+                     help="on the city node: a county that runs its own node (repeatable)"),
+        click.option("--org-node", "org_nodes", multiple=True, metavar="ORG=NODE",
+                     help="an organisation living on a node of its own, e.g. 360700-industry=360700-sj "
+                          "(repeatable; give the same on every node)"),
+    )):
+        command = option(command)
+    return command
+
+
+def _seed(seed, node, remote, org_nodes) -> dict:
     from config.settings import NODE_ID_RE
-    from delegation.seed import seed_demo
 
     node = node or current_app.config["TONGQUAN"].node_id
     if node != current_app.config["TONGQUAN"].node_id:
@@ -53,10 +56,37 @@ def seed_demo_cmd(node, remote, org_nodes, with_cases):
     if len(placed) != len(org_nodes) or not all(NODE_ID_RE.match(n) for n in placed.values()):
         raise click.ClickException("--org-node takes ORG=NODE, e.g. 360700-industry=360700-sj")
     try:
-        result = seed_demo(node, set(remote), placed)
+        result = seed(node, set(remote), placed)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
+    return result
+
+
+@click.command("seed-reference")
+@with_appcontext
+@_seed_options
+def seed_reference_cmd(node, remote, org_nodes):
+    """Load the city, counties, organisations and catalogue, and no account (idempotent; for production)."""
+    from delegation.seed import seed_reference
+
+    click.echo(json.dumps(_seed(seed_reference, node, remote, org_nodes), ensure_ascii=False))
+
+
+@click.command("seed-demo")
+@with_appcontext
+@_seed_options
+@click.option("--cases", "with_cases", is_flag=True,
+              help="also a day's work on every desk of 宁都县 (only on a database without cases; `make run` does)")
+def seed_demo_cmd(node, remote, org_nodes, with_cases):
+    """The reference data and the demo accounts (password `demo`; refused in production). Idempotent."""
+    from delegation.seed import seed_demo
+
+    if current_app.config["TONGQUAN"].env == "production":
+        raise click.ClickException("seed-demo is refused under TONGQUAN_ENV=production (its accounts share the "
+                                   "known password 'demo'): run seed-reference, then users create USERNAME --org "
+                                   "ORG --role admin for the first administrator")
+    result = _seed(seed_demo, node, remote, org_nodes)
     if with_cases:
         from app.demo_cases import seed_demo_cases
 
@@ -67,6 +97,34 @@ def seed_demo_cmd(node, remote, org_nodes, with_cases):
 @click.group(cls=AppGroup)
 def users():
     """Staff accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--org", "org_code", required=True, help="the organisation's code, e.g. 360700-bureau")
+@click.option("--role", required=True, type=click.Choice(["window", "reviewer", "regulator", "city_approver", "admin"]),
+              help="county roles in county organisations, city roles (city_approver, admin) in city ones")
+@click.option("--name", "display_name", help="the name shown on the pages (default: the username)")
+@click.option("--generate", is_flag=True, help="make a strong password and print it once, instead of asking")
+def user_create(username, org_code, role, display_name, generate):
+    """Create a staff account (e.g. a node's first administrator). The password is an initial one: the account
+    must change it at its first login."""
+    import secrets
+
+    from delegation.errors import DomainError
+    from delegation.staff import create_account
+
+    password = secrets.token_urlsafe(15) if generate else \
+        click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_account(username, display_name or username, org_code, role, password)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.field}: {exc.zh} / {exc.en}") from None
+    db.session.commit()
+    click.echo(f"created {username.strip()} ({role}, {org_code}); it must change its password at the first login")
+    if generate:
+        click.echo(f"initial password: {password}  (shown once: hand it over, it is stored only as a hash)")
 
 
 @users.command("token")

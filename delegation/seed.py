@@ -1,4 +1,6 @@
-"""Demo data: the city, its counties, their organisations, the catalogue and the demo accounts. Idempotent."""
+"""Reference data (the city, its counties, their organisations, the catalogue) and, apart from it, the demo
+accounts. Idempotent. A production node takes the reference data only (`seed-reference`); its staff accounts
+are created one by one with passwords of their own (`users create`, the administrator's page)."""
 from __future__ import annotations
 
 import csv
@@ -102,12 +104,7 @@ def seed_users(orgs: dict[str, Org], divisions: list[dict], node_id: str = CITY)
     return created
 
 
-def seed_demo(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str, str] | None = None) -> dict:
-    """Seed what node `node_id` holds. The city node hosts every county except those in `remote` (counties
-    running their own node); a county node holds its own organisations and staff, and knows the city's
-    organisations as the peers it sends to. `org_nodes` puts single organisations on a node of their own
-    (e.g. {"360700-industry": "360700-sj"}, the city regulator's system); give it alike on every node. The whole
-    catalogue is on every node."""
+def _reference(node_id: str, remote: set[str], org_nodes: dict[str, str] | None) -> tuple[dict, list, dict]:
     from delegation.catalog_io import DEMO_CATALOG, import_catalog, read_catalog
 
     divisions = read_divisions()
@@ -117,5 +114,22 @@ def seed_demo(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str,
     orgs = seed_orgs(node_id, divisions, set(remote), org_nodes)
     counties = [d["code"] for d in divisions if d["kind"] != "city"]
     catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
+    return orgs, divisions, catalog
+
+
+def seed_reference(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str, str] | None = None) -> dict:
+    """Seed the reference data node `node_id` holds, and no account. The city node hosts every county except
+    those in `remote` (counties running their own node); a county node holds its own organisations, and knows the
+    city's organisations as the peers it sends to. `org_nodes` puts single organisations on a node of their own
+    (e.g. {"360700-industry": "360700-sj"}, the city regulator's system); give it alike on every node. The whole
+    catalogue is on every node."""
+    orgs, _divisions, catalog = _reference(node_id, remote, org_nodes)
+    return {"node": node_id, "orgs": len(orgs), **catalog}
+
+
+def seed_demo(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str, str] | None = None) -> dict:
+    """The reference data (as seed_reference) and the demo accounts of the organisations this node hosts, all
+    with the password `demo`: for development and tests only (the command refuses it in production)."""
+    orgs, divisions, catalog = _reference(node_id, remote, org_nodes)
     users = seed_users(orgs, divisions, node_id)
     return {"node": node_id, "orgs": len(orgs), "users_created": users, **catalog}

@@ -1,7 +1,12 @@
-"""Staff accounts, as the city administrator manages them: create, deactivate / reactivate, reset a password.
+"""Staff accounts: the city administrator creates, deactivates / reactivates and resets; the operator creates the
+first accounts from the command line (no administrator exists yet); every member of staff changes their own password.
 
 Plain service functions: they check, change and flush; the caller commits. Bad input raises Invalid naming the
-field (Chinese and English); only a city administrator may call them (Forbidden otherwise)."""
+field (Chinese and English); the administrator's functions refuse anyone else (Forbidden).
+
+A password someone else chose (operator, administrator) is an initial password: the account must replace it at
+its next login (must_change_password). Ending sessions bumps the account's session generation, which every
+browser session carries and every request checks."""
 from __future__ import annotations
 
 import re
@@ -56,8 +61,15 @@ def find_user(user_id: int) -> User:
 
 def create_user(actor: Actor, username: str, display_name: str, org_code: str, role: str,
                 password: str) -> User:
-    """A new member of staff. The username is unique; the role must suit the organisation's level."""
+    """A new member of staff, created by the administrator with an initial password."""
     _admin_only(actor)
+    return create_account(username, display_name, org_code, role, password)
+
+
+def create_account(username: str, display_name: str, org_code: str, role: str, password: str,
+                   must_change_password: bool = True) -> User:
+    """A new member of staff with no administrator behind it (the operator's `users create`, the first
+    administrator of a node). The username is unique; the role must suit the organisation's level."""
     username = (username or "").strip()
     if not username:
         raise Invalid("required", "请填写用户名", "username is required", field="username")
@@ -88,7 +100,8 @@ def create_user(actor: Actor, username: str, display_name: str, org_code: str, r
                       f"（县级角色只能设在县级机构，市级角色只能设在市级机构）",
                       f"role {role} is not allowed in a {org.level}-level organisation", field="role")
     user = User(username=username, display_name=display_name, org_id=org.id, role=role,
-                password_hash=_password(password), is_active=True, failed_logins=0)
+                password_hash=_password(password), is_active=True, failed_logins=0,
+                must_change_password=must_change_password)
     db.session.add(user)
     db.session.flush()
     return user
@@ -108,16 +121,43 @@ def set_active(actor: Actor, user_id: int, active: bool) -> User:
     user.is_active = bool(active)
     if active:
         user.failed_logins, user.locked_until = 0, None
+    else:
+        end_sessions(user)
     db.session.flush()
     return user
 
 
 def reset_password(actor: Actor, user_id: int, password: str) -> User:
-    """A new password; every open session and token of the account ends (they carry a digest of the old hash),
-    and a lock-out is lifted."""
+    """A new initial password (the administrator knows it: the user must replace it at the next login); every
+    open session and token of the account ends, and a lock-out is lifted."""
     _admin_only(actor)
     user = find_user(user_id)
     user.password_hash = _password(password)
     user.failed_logins, user.locked_until = 0, None
+    user.must_change_password = True
+    end_sessions(user)
     db.session.flush()
     return user
+
+
+def change_own_password(user: User, current_password: str, new_password: str, confirm_password: str) -> User:
+    """The user's own new password, replacing one they have just proved they know (the caller checks
+    `current_password` against the stored hash first). Other sessions of the account end."""
+    if new_password != confirm_password:
+        raise Invalid("password_mismatch", "两次输入的新密码不一致", "the two new passwords differ",
+                      field="confirm_password")
+    if new_password == current_password:
+        raise Invalid("password_unchanged", "新密码不能与当前密码相同", "the new password is the current one",
+                      field="new_password")
+    user.password_hash = _password(new_password, field="new_password")
+    user.must_change_password = False
+    user.failed_logins, user.locked_until = 0, None
+    end_sessions(user)
+    db.session.flush()
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Every browser session of the account ends: they carry the generation they began in. An increment in SQL,
+    so that two bumps at once both count."""
+    user.session_generation = User.session_generation + 1

@@ -37,7 +37,8 @@ login_manager = LoginManager()
 
 class StaffUser(UserMixin):
     """The logged-in member of staff, as Flask-Login sees them. The session id carries a digest of the password
-    hash, so changing a password ends every open session, as it revokes every API token."""
+    hash and the account's session generation: a password change, a logout, a reset or a deactivation (each bumps
+    the generation) ends every open session, including a copy of the cookie kept elsewhere."""
 
     def __init__(self, user):
         self.user = user
@@ -45,7 +46,7 @@ class StaffUser(UserMixin):
     def get_id(self) -> str:
         from app.auth import _password_stamp
 
-        return f"{self.user.id}.{_password_stamp(self.user)}"
+        return f"{self.user.id}.{_password_stamp(self.user)}.{self.user.session_generation}"
 
     @property
     def is_active(self) -> bool:
@@ -74,13 +75,30 @@ def _load_user(session_id: str):
     from app.extensions import db
     from delegation.models import User
 
-    uid, _, stamp = session_id.partition(".")
-    if not uid.isdigit():
+    uid, _, rest = session_id.partition(".")
+    stamp, _, generation = rest.partition(".")
+    if not uid.isdigit() or not generation.isdigit():
         return None
     user = db.session.get(User, int(uid))
-    if user is None or not user.is_active or _password_stamp(user) != stamp:
+    if user is None or not user.is_active or _password_stamp(user) != stamp \
+            or user.session_generation != int(generation):
         return None
     return StaffUser(user)
+
+
+# What a user who must replace an initial password may still open: the change itself, logging out, the language.
+PASSWORD_CHANGE_OPEN = frozenset({"web_account.password", "web_login.logout", "web_login.login", "set_language"})
+
+
+def _password_change_first():
+    """Until an initial password is replaced, every page leads to the change-password page (keeping where the
+    user was going)."""
+    if request.endpoint in PASSWORD_CHANGE_OPEN or not current_user.is_authenticated:
+        return None
+    if not current_user.user.must_change_password:
+        return None
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("web_account.password", next=target))
 
 
 def requires(predicate):
@@ -152,6 +170,7 @@ def init_web(app: Flask) -> None:
                 return None
             session.permanent = True
             session[LAST_SEEN] = now
+            return _password_change_first()
         return None
 
     @app.context_processor
@@ -164,7 +183,7 @@ def init_web(app: Flask) -> None:
     init_i18n(app)
     register_filters(app)
 
-    from app.web import admin, case_page, city, dashboard, login, public_pages, regulator, review, window
+    from app.web import account, admin, case_page, city, dashboard, login, public_pages, regulator, review, window
 
-    for module in (login, dashboard, window, review, city, regulator, admin, case_page, public_pages):
+    for module in (login, account, dashboard, window, review, city, regulator, admin, case_page, public_pages):
         app.register_blueprint(module.bp)

@@ -1,4 +1,5 @@
-"""Staff login and logout. The checks (argon2, lock-out after 5 failures for 15 minutes) are app.auth.authenticate's."""
+"""Staff login and logout. The checks (argon2, lock-out after 5 failures for 15 minutes, the per-address budget
+of failures) are app.auth.authenticate's. Logging out ends every session of the account, copies included."""
 from __future__ import annotations
 
 import time
@@ -42,28 +43,50 @@ def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")) or landing_page(current_user))
     if form.validate_on_submit():
-        from app.auth import Unauthorized, authenticate
+        from app.auth import TooManyAttempts, Unauthorized, authenticate
 
         try:
-            user = authenticate(form.username.data.strip(), form.password.data)
-        except Unauthorized as exc:
-            error, status = domain_message(exc), 401
+            user = authenticate(form.username.data.strip(), form.password.data, request.remote_addr)
+        except (Unauthorized, TooManyAttempts) as exc:
+            error, status = domain_message(exc), exc.status
         else:
-            target = _safe_next(request.args.get("next"))
-            session.clear()  # no state carried over from before the login (session fixation)
-            staff = StaffUser(user)
-            login_user(staff)
-            session.permanent = True
-            session[LAST_SEEN] = int(time.time())
-            return redirect(target or landing_page(staff))
+            return _logged_in(user, _safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 422
     return render_template("login.html", form=form, error=error), status
 
 
+def start_session(user) -> StaffUser:
+    """A fresh session for `user`: nothing carried over from before (session fixation), the current generation."""
+    session.clear()
+    staff = StaffUser(user)
+    login_user(staff)
+    session.permanent = True
+    session[LAST_SEEN] = int(time.time())
+    return staff
+
+
+def _logged_in(user, target: str | None):
+    staff = start_session(user)
+    if user.must_change_password:  # an initial password: replaced first, then on to where the user was going
+        return redirect(url_for("web_account.password", next=target))
+    return redirect(target or landing_page(staff))
+
+
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        _end_every_session(current_user.user)
     logout_user()
     session.clear()
     flash(str(TEXT["logged_out"]), "info")
     return redirect(url_for("web_login.login"))
+
+
+def _end_every_session(user) -> None:
+    """A copy of this session's cookie (or any other browser of the account) stops working with the logout."""
+    from app.extensions import db
+    from delegation.staff import end_sessions
+
+    end_sessions(user)
+    db.session.commit()

@@ -33,7 +33,7 @@ def test_repeated_failures_lock_the_account(client):
     for _ in range(5):
         client.post("/api/v1/auth/token", json={"username": WINDOW, "password": "wrong"})
     r = client.post("/api/v1/auth/token", json={"username": WINDOW, "password": "demo"})
-    assert r.status_code == 401 and r.get_json()["code"] == "account_locked"
+    assert r.status_code == 401 and r.get_json()["code"] == "bad_credentials"  # locked reads as a wrong password
 
 
 def test_openapi_and_docs_are_served_without_a_cdn(client):

@@ -51,7 +51,7 @@ def test_lock_out_after_five_failures(client):
         assert login(client, COUNTY_USER, "wrong").status_code == 401
     r = login(client, COUNTY_USER, "demo")  # the right password, too late
     assert r.status_code == 401
-    assert "锁定" in r.get_data(as_text=True)
+    assert "用户名或密码错误" in r.get_data(as_text=True)  # a locked account reads like a wrong password
     assert client.get("/dashboard").status_code == 302  # not logged in
 
 

@@ -1,0 +1,59 @@
+"""The member of staff's own account: changing one's password. An account created or reset with an initial
+password (known to the operator or the administrator) is sent here after login and may open nothing else until
+the password is replaced (app.web._password_change_first)."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, Length
+
+from app.web import register_page_errors
+from app.web.common import _l, domain_message, landing_page
+from app.web.login import _safe_next, start_session
+
+bp = Blueprint("web_account", __name__)
+register_page_errors(bp)
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("当前密码"), validators=[DataRequired(_l("请输入当前密码")), Length(max=200)])
+    new_password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请输入新密码"))])
+    confirm_password = PasswordField(_l("确认新密码"), validators=[DataRequired(_l("请再次输入新密码"))])
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        return _change(form)
+    return _page(form, 422 if request.method == "POST" else 200)
+
+
+def _page(form: PasswordForm, status: int):
+    return render_template("account/password.html", form=form,
+                           initial=current_user.user.must_change_password), status
+
+
+def _change(form: PasswordForm):
+    from app.auth import check_password
+    from app.extensions import db
+    from delegation.errors import Invalid
+    from delegation.staff import change_own_password
+
+    user = current_user.user
+    if not check_password(user, form.current_password.data):
+        form.current_password.errors = [_l("当前密码不正确")]
+        return _page(form, 422)
+    try:
+        change_own_password(user, form.current_password.data, form.new_password.data, form.confirm_password.data)
+    except Invalid as exc:
+        db.session.rollback()
+        getattr(form, exc.field).errors = [domain_message(exc)]
+        return _page(form, 422)
+    db.session.commit()
+    staff = start_session(user)  # this browser goes on in the new generation; every other session has ended
+    flash(str(_l("密码已修改")), "success")
+    return redirect(_safe_next(request.args.get("next")) or landing_page(staff))
