@@ -13,7 +13,7 @@ import pytest
 
 from tests.security.route_matrix import (CHANGE_OK, LAST, PUBLIC, TABLE, app_routes, body_for_cell, is_api,
                                          url_for_cell)
-from tests.security.world import ROLES, SCOPES, changed_tables, world  # noqa: F401  (fixture)
+from tests.security.world import COUNTY_LEVEL, ROLES, SCOPES, changed_tables, world  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,24 @@ def test_refusals_and_reads_are_as_declared(world, routes, key):  # noqa: F811
     cells = [(role, scope) for role in ROLES for scope in _scopes(entry)
              if method == "GET" or not entry.allowed(role, scope)]
     problems = _run(world, routes, key, cells)
+    assert not problems, f"{key}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("key", sorted(k for k, e in TABLE.items() if e.scoped))
+def test_another_countys_object_answers_as_a_missing_one(world, routes, key):  # noqa: F811
+    """No oracle: county staff get for another county's object exactly the answer an object that does not exist
+    gets, so a refusal does not tell which case numbers, pushes or spot checks exist. (The city level serves every
+    county: it may know that an object exists and still be refused an action on it.)"""
+    entry, rule = TABLE[key], routes[key]
+    problems = []
+    for role in sorted(COUNTY_LEVEL):
+        before = world.fingerprint()
+        url, other = _request(world, key, rule, entry, role, "other")
+        missing_url, missing = _request(world, key, rule, entry, role, "missing")
+        changed = changed_tables(before, world.fingerprint())
+        if other.status_code != missing.status_code or changed:
+            problems.append(f"{role:16} {url} -> {other.status_code}, {missing_url} -> {missing.status_code}"
+                            + (f"; changed {changed}" if changed else ""))
     assert not problems, f"{key}:\n" + "\n".join(problems)
 
 

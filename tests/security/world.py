@@ -21,6 +21,9 @@ from tests.conftest import make_app
 
 OWN, OTHER = "360730", "360702"
 SCOPES = ("own", "other")
+# Objects that do not exist (numbers of the other county's kind): another county's object must answer like these.
+MISSING = {"case_no": f"{OTHER}-2026-999999", "decided_case_no": f"{OTHER}-2026-999998", "file_id": 999999,
+           "push_id": 999999, "check_id": 999999, "entry_id": 999999}
 
 # role -> demo account (password `demo`); anonymous has none
 USERS = {
@@ -34,6 +37,7 @@ USERS = {
 }
 ROLES = tuple(USERS)
 STAFF = frozenset(ROLES) - {"anonymous"}
+COUNTY_LEVEL = frozenset({"window", "reviewer", "county_regulator"})
 CITY_LEVEL = frozenset({"city_approver", "city_regulator", "admin"})
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -197,6 +201,7 @@ def build_world(sqlite_template, tmp_path) -> World:
         objects = {county: _county_objects(api, county) for county in (OWN, OTHER)}
         shared = _shared_objects(api)
         world.params = {"own": {**shared, **objects[OWN]}, "other": {**shared, **objects[OTHER]}}
+        world.params["missing"] = {**world.params["other"], **MISSING}
         for role, username in USERS.items():
             if username:
                 user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one()
