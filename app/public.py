@@ -29,7 +29,8 @@ bp = Blueprint("public", __name__)
 #   memory:// counts per process, so several gunicorn workers must name a shared store (gunicorn.conf.py refuses
 #   to start otherwise). Behind nginx the address comes from X-Forwarded-For through ProxyFix (PROXY_HOPS).
 # - per case number, whatever the address (app.throttle, in the database, shared by every worker and host): 10
-#   checks of a code per case per 10 minutes. Many addresses together cannot get more than that.
+#   checks of a code per case per 10 minutes. Many addresses together cannot get more than that (the windows are
+#   fixed, so a burst across a window's edge gets at most twice the budget).
 limiter = Limiter(lambda: throttle.client_key(_remote_addr()), strategy="moving-window")
 QUERY_CODE_SCOPE = "query-code"
 WRONG_CODE_LIMIT = "10 per 10 minutes"
@@ -92,7 +93,7 @@ def _init_limiter(state) -> None:
     limiter.init_app(state.app)
     state.app.register_error_handler(CaseQueryLocked, case_locked_problem)
 
-STYLE = """<style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+STYLE = """<link rel="icon" href="data:,"><style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
 line-height:1.6;color:#1f2937}table{border-collapse:collapse;width:100%}th,td{border:1px solid #d1d5db;
 padding:.3rem .5rem;text-align:left}th{background:#f3f4f6}code{background:#f3f4f6;padding:.1rem .3rem;
 border-radius:.2rem;word-break:break-all}.muted{color:#6b7280}</style>"""

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,18 @@ def ask(client, endpoint: str, case_no: str, code: str, address: str, token: str
 @pytest.fixture
 def client(application):  # noqa: F811  a browser-like client, no application context held open
     return application.test_client()
+
+
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch):
+    """Every guess of a test in one budget window: the windows are fixed (10 minutes, aligned), and a slow run
+    that crossed an edge would rightly get a second budget."""
+    from types import SimpleNamespace
+
+    from app import throttle
+
+    start = int(time.time()) // 600 * 600 + 1
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: start))
 
 
 def test_a_thousand_guesses_from_a_hundred_addresses_get_only_the_case_budget(application, client):
@@ -140,8 +153,6 @@ def test_several_gunicorn_workers_refuse_per_process_limit_counters(tmp_path):
 
 def test_the_worker_forgets_windows_older_than_a_day(app):
     """What a guesser left in rate_counter (case numbers, addresses) does not stay for ever."""
-    import time
-
     import sqlalchemy as sa
 
     from app import throttle
