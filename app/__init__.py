@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     configure_logging(settings)  # text lines, or one JSON object per line in production / LOG_FORMAT=json
 
     from app.extensions import db, migrate
+    from app import ratelimit_store as _store  # noqa: F401  registers database:// with `limits`
     from app import throttle as _throttle  # noqa: F401  its table is part of the schema (migration 0008)
 
     db.init_app(app)

@@ -27,11 +27,13 @@ bp = Blueprint("public", __name__)
 # - per client address (Flask-Limiter): 10 wrong answers (404) and 60 attempts of any outcome per 10 minutes. An
 #   IPv6 client counts by its /64 (app.throttle.client_key). They count in RATELIMIT_STORAGE_URI (settings):
 #   memory:// counts per process, so several gunicorn workers must name a shared store (gunicorn.conf.py refuses
-#   to start otherwise). Behind nginx the address comes from X-Forwarded-For through ProxyFix (PROXY_HOPS).
+#   to start otherwise); production counts in the database by default (database://, app/ratelimit_store.py). Behind nginx the address comes from X-Forwarded-For through ProxyFix (PROXY_HOPS).
 # - per case number, whatever the address (app.throttle, in the database, shared by every worker and host): 10
 #   checks of a code per case per 10 minutes. Many addresses together cannot get more than that (the windows are
 #   fixed, so a burst across a window's edge gets at most twice the budget).
-limiter = Limiter(lambda: throttle.client_key(_remote_addr()), strategy="moving-window")
+# Fixed windows, each opened by its first attempt: every store keeps them (the database store keeps no moving
+# window), and the per-case budget already fixes the worst case of a burst across a window's edge.
+limiter = Limiter(lambda: throttle.client_key(_remote_addr()), strategy="fixed-window")
 QUERY_CODE_SCOPE = "query-code"
 WRONG_CODE_LIMIT = "10 per 10 minutes"
 ATTEMPT_LIMIT = "60 per 10 minutes"

@@ -56,7 +56,9 @@ class Settings:
     metrics_token: str = ""  # bearer token for /metrics; without it only loopback may scrape
     # Where the public pages' per-address limits count (Flask-Limiter / `limits` storage URI). memory:// counts per
     # process: several gunicorn workers would each count alone, so they refuse to start with it
-    # (check_web_workers). The per-case budget of query codes is in the database whatever this says.
+    # (check_web_workers). database:// (the default in production) counts in the platform's own database, shared
+    # by every worker and host (app/ratelimit_store.py); redis:// and the other `limits` stores work too. The
+    # per-case budget of query codes is in the database whatever this says.
     ratelimit_storage_uri: str = "memory://"
     # Reverse proxies in front that append to X-Forwarded-For / set X-Forwarded-Proto (nginx: 1). 0 trusts no
     # forwarded header: behind nginx every client would then look like 127.0.0.1 and share one limit.
@@ -200,7 +202,8 @@ def load_settings(environ=None, **overrides) -> Settings:
     if metrics_token and not TOKEN_RE.match(metrics_token):
         raise ConfigError("METRICS_TOKEN must be 16-256 characters of letters, digits and ._~+/=-")
 
-    ratelimit_storage_uri = environ.get("RATELIMIT_STORAGE_URI", "").strip() or Settings.ratelimit_storage_uri
+    ratelimit_storage_uri = (environ.get("RATELIMIT_STORAGE_URI", "").strip()
+                             or (DATABASE_RATELIMIT_STORE if env == "production" else Settings.ratelimit_storage_uri))
     _check_ratelimit_storage(ratelimit_storage_uri)
 
     return Settings(
@@ -240,8 +243,11 @@ def check_web_workers(settings: Settings, workers: int) -> None:
     alone, and one address gets the budget once per worker (3 workers: 30 wrong codes instead of 10)."""
     if workers > 1 and settings.ratelimit_storage_uri.startswith("memory://"):
         raise ConfigError(f"RATELIMIT_STORAGE_URI is memory://, which {workers} web workers (WEB_CONCURRENCY) "
-                          f"would each count alone: name a shared store such as redis://host:6379, "
+                          f"would each count alone: name a shared store (database:// or redis://host:6379), "
                           f"or run one worker (WEB_CONCURRENCY=1)")
+
+
+DATABASE_RATELIMIT_STORE = "database://"
 
 
 def _check_ratelimit_storage(uri: str) -> None:
@@ -251,9 +257,11 @@ def _check_ratelimit_storage(uri: str) -> None:
     from limits.storage import SCHEMES
 
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if uri == DATABASE_RATELIMIT_STORE:
+        return  # the platform's own store (registered with `limits` by app/ratelimit_store.py)
     if scheme not in SCHEMES or scheme.startswith("async+"):
-        raise ConfigError(f"RATELIMIT_STORAGE_URI must be memory:// or a shared store such as redis://host:6379, "
-                          f"got {uri.split('@')[-1]!r}")  # never echo a password in the URI
+        raise ConfigError(f"RATELIMIT_STORAGE_URI must be memory:// or a shared store (database://, or e.g. "
+                          f"redis://host:6379), got {uri.split('@')[-1]!r}")  # never echo a password in the URI
     drivers = list(SCHEMES[scheme].DEPENDENCIES)  # e.g. redis or valkey; read, not instantiated (no socket)
     if drivers and not any(find_spec(name) for name in drivers):
         raise ConfigError(f"RATELIMIT_STORAGE_URI {scheme}:// needs the Python package {' or '.join(drivers)} "

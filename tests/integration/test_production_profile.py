@@ -351,7 +351,7 @@ def test_gunicorn_serves_the_app_in_production(pg_database, tmp_path):
         assert status == 200, body
         status, _, metrics = _get(f"{base}/metrics")
         assert status == 200
-        # Counted in multiprocess mode (the files of PROMETHEUS_MULTIPROC_DIR): every /healthz request once.
+        # Added up over both workers (multiprocess mode): every /healthz request is counted once.
         assert _sample(metrics, "tongquan_http_requests_total", route="/healthz", status="200") == 4
         assert _sample(metrics, "tongquan_outbox_backlog", state="queued") == 0
         assert _get(f"{base}/metrics", {"X-Forwarded-For": "198.51.100.7"})[0] == 403

@@ -136,7 +136,7 @@ def _gunicorn_env(tmp_path, **values) -> dict:
 def test_several_gunicorn_workers_refuse_per_process_limit_counters(tmp_path):
     """No database needed: gunicorn stops in its master, before any worker starts."""
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                            env=_gunicorn_env(tmp_path, WEB_CONCURRENCY="3"), stdout=subprocess.PIPE,
+                            env=_gunicorn_env(tmp_path, WEB_CONCURRENCY="3", RATELIMIT_STORAGE_URI="memory://"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _out, err = proc.communicate(timeout=30)
@@ -148,7 +148,6 @@ def test_several_gunicorn_workers_refuse_per_process_limit_counters(tmp_path):
     assert proc.returncode == 4, err
     assert len(lines) == 1 and lines[0].startswith("tongquan: configuration error: RATELIMIT_STORAGE_URI"), lines
     assert "WEB_CONCURRENCY" in lines[0] and "Traceback" not in err
-
 
 
 def test_the_worker_forgets_windows_older_than_a_day(app):
@@ -167,3 +166,45 @@ def test_the_worker_forgets_windows_older_than_a_day(app):
     db.session.expire_all()
     subjects = db.session.execute(sa.text("SELECT subject FROM rate_counter")).scalars().all()
     assert subjects == ["NEW-CASE"]
+
+
+_SECOND_WORKER = """
+import sys
+from tests.conftest import make_app
+from tests.integration.test_public_pages import csrf_token
+app = make_app(sys.argv[1], sys.argv[2], RATELIMIT_STORAGE_URI=sys.argv[3])
+client = app.test_client()
+token = csrf_token(client)
+r = client.post("/lookup", data={"case_no": sys.argv[5], "query_code": sys.argv[6], "csrf_token": token},
+                environ_base={"REMOTE_ADDR": sys.argv[4]})
+print(r.status_code)
+"""
+
+
+@pytest.mark.parametrize("store,eleventh", [("database://", 429), ("memory://", 200)])
+def test_a_second_process_on_the_database_store_shares_the_address_budget(database_url, tmp_path, store, eleventh):
+    """RATELIMIT_STORAGE_URI=database:// (production's default): another process serving the same database — a
+    second gunicorn worker or host — counts one address's wrong codes together with the first, so several
+    workers need no Redis to hold the limit. memory:// (one process only) is shown for contrast."""
+    from app.extensions import db
+    from tests.conftest import make_app
+
+    first = make_app(database_url, tmp_path / "instance", RATELIMIT_STORAGE_URI=store)
+    try:
+        cases = [a_case(first) for _ in range(6)]
+        client = first.test_client()
+        token = csrf_token(client)
+        for n in range(10):  # 2 wrong codes at each of 5 cases: their own budgets stay far from spent
+            case = cases[n // 2]
+            r = ask(client, "lookup", case["case_no"], wrong(case["query_code"]), "192.0.2.10", token)
+            assert r.status_code == 404, r.get_data(as_text=True)
+    finally:
+        with first.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    last = cases[5]
+    second = subprocess.run([sys.executable, "-c", _SECOND_WORKER, database_url, str(tmp_path / "instance2"),
+                             store, "192.0.2.10", last["case_no"], last["query_code"]],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert int(second.stdout.strip().splitlines()[-1]) == eleventh

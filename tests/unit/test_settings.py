@@ -84,3 +84,13 @@ def test_several_web_workers_need_a_shared_rate_limit_store(tmp_path):
         check_web_workers(s, 3)
     assert str(exc.value).startswith("RATELIMIT_STORAGE_URI is memory://") and "WEB_CONCURRENCY" in str(exc.value)
     check_web_workers(replace(s, ratelimit_storage_uri="redis://cache:6379"), 3)  # a shared store
+    check_web_workers(replace(s, ratelimit_storage_uri="database://"), 3)
+
+
+def test_production_counts_rate_limits_in_the_database_unless_told_otherwise(tmp_path):
+    """Several gunicorn workers start in production without a Redis server: the default store is shared."""
+    env = {"INSTANCE_PATH": str(tmp_path), "TONGQUAN_ENV": "production", "SECRET_KEY": "x" * 32,
+           "DATABASE_URL": "postgresql://tq@db/tq"}
+    assert load_settings(env).ratelimit_storage_uri == "database://"
+    assert load_settings({**env, "RATELIMIT_STORAGE_URI": "memory://"}).ratelimit_storage_uri == "memory://"
+    assert load_settings({"INSTANCE_PATH": str(tmp_path)}).ratelimit_storage_uri == "memory://"
