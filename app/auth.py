@@ -121,10 +121,6 @@ def _spend_address_budget(address: str | None, now: float) -> str:
     return key
 
 
-_REFUND = sa.text("UPDATE rate_counter SET hits = hits - 1 "
-                  "WHERE scope = :scope AND subject = :subject AND window_start = :window_start AND hits > 0")
-
-
 def _succeeded(user: User, password: str, address_key: str, now: float) -> None:
     """The right password: the account's count starts again, and the attempt is given back to the address."""
     values = {"failed_logins": 0, "locked_until": None}
@@ -132,8 +128,7 @@ def _succeeded(user: User, password: str, address_key: str, now: float) -> None:
         values["password_hash"] = _hasher.hash(password)
     db.session.execute(sa.update(User).where(User.id == user.id).values(**values)
                        .execution_options(synchronize_session=False))
-    db.session.execute(_REFUND, {"scope": ADDRESS_SCOPE, "subject": address_key[:128],
-                                 "window_start": int(now) // ADDRESS_WINDOW * ADDRESS_WINDOW})
+    throttle.release(ADDRESS_SCOPE, address_key, ADDRESS_WINDOW, now)
     db.session.commit()
 
 

@@ -25,6 +25,8 @@ _HIT = sa.text(
     "ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = rate_counter.hits + 1 RETURNING hits")
 _COUNT = sa.text("SELECT hits FROM rate_counter WHERE scope = :scope AND subject = :subject "
                  "AND window_start = :window_start")
+_RELEASE = sa.text("UPDATE rate_counter SET hits = hits - 1 WHERE scope = :scope AND subject = :subject "
+                   "AND window_start = :window_start AND hits > 0")
 _PRUNE = sa.text("DELETE FROM rate_counter WHERE window_start < :before")
 
 
@@ -38,6 +40,12 @@ def hit(scope: str, subject: str, window_seconds: int, now: float | None = None)
     the caller commits (an attempt refused by its budget still counts)."""
     params = {"scope": scope, "subject": subject[:128], "window_start": _window(window_seconds, now)}
     return db.session.execute(_HIT, params).scalar_one()
+
+
+def release(scope: str, subject: str, window_seconds: int, now: float | None = None) -> None:
+    """Give back one attempt of the current window (an attempt reserved before a check that then succeeded)."""
+    params = {"scope": scope, "subject": subject[:128], "window_start": _window(window_seconds, now)}
+    db.session.execute(_RELEASE, params)
 
 
 def count(scope: str, subject: str, window_seconds: int, now: float | None = None) -> int:
