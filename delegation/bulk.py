@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from app.extensions import db
+from persistence import db
 from delegation.calendar import WorkCalendar
 from delegation.identifiers import credit_code_check_char, resident_id_check_digit
 from delegation.models import CaseNoCounter, Division, Item, ItemMaterial, Org, User

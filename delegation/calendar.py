@@ -276,7 +276,7 @@ def holiday_table(year: int) -> dict:
     """The table of one year: its days (date order) and whether the year is declared complete."""
     import sqlalchemy as sa
 
-    from app.extensions import db
+    from persistence import db
     from delegation.models import HolidayDay, HolidayYear
 
     days = db.session.execute(sa.select(HolidayDay).where(
@@ -288,7 +288,7 @@ def holiday_table(year: int) -> dict:
 
 def set_holiday_day(actor, day: date | None, is_workday: bool, name: str):
     """Add (or rewrite) one day: a holiday (is_workday False) or a make-up working day (调休, True)."""
-    from app.extensions import db
+    from persistence import db
     from delegation.errors import Invalid
     from delegation.models import HolidayDay
 
@@ -316,7 +316,7 @@ def set_holiday_day(actor, day: date | None, is_workday: bool, name: str):
 
 
 def remove_holiday_day(actor, day: date | None) -> None:
-    from app.extensions import db
+    from persistence import db
     from delegation.errors import Invalid, NotFound
     from delegation.models import HolidayDay
 
@@ -333,7 +333,7 @@ def remove_holiday_day(actor, day: date | None) -> None:
 
 def set_year_complete(actor, year: int, complete: bool = True) -> None:
     """Declare a year's table complete (the calendar then uses it instead of weekends only), or reopen it."""
-    from app.extensions import db
+    from persistence import db
     from delegation.models import HolidayYear
 
     _admin(actor)

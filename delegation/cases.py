@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation import clock, events, limits, messaging
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from app.extensions import db
+from persistence import db
 from delegation import deadlines
 from delegation.calendar import OfficeHours, WorkCalendar, weakest_basis
 from delegation.models import CLOCK_RUNNING_SQL, OPEN_CLOCK_STATES, Case, HolidayDay, HolidayYear

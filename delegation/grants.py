@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid

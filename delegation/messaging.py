@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation.actors import Actor
 from delegation.models import Case, CaseEvent, CaseFile, CaseMaterial, Item, Org
 from delegation.workflow import Mode, State

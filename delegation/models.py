@@ -6,7 +6,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import UTCDateTime, db, utcnow
+from persistence import UTCDateTime, db, utcnow
 from delegation.workflow import Mode, Role, State
 
 MODES = tuple(m.value for m in Mode)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation.errors import Conflict, Invalid, NotFound
 from delegation.models import RATING_LABELS, Case, CaseRating
 from delegation.workflow import State

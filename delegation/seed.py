@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.extensions import db
+from persistence import db
 from delegation.models import Division, Org, User
 
 DIVISIONS_CSV = Path(__file__).parent / "data" / "ganzhou-divisions.csv"

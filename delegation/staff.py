@@ -13,7 +13,7 @@ import re
 
 import sqlalchemy as sa
 
-from app.extensions import db
+from persistence import db
 from delegation.actors import Actor
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Org, User

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from app.extensions import utcnow
+from persistence import utcnow
 from delegation.actors import Actor
 from delegation.cases import get_case
 from delegation.errors import Conflict, Forbidden, Invalid
@@ -65,7 +65,7 @@ def attach(actor: Actor, case_no: str, material_code: str, filename: str, claime
                       media_type=actual, size=len(data), sha256=sha, uploaded_by=actor.label, uploaded_at=utcnow())
     if State(case.state) in (State.SUBMITTED, State.CORRECTION_REQUESTED):
         material.present = True
-    from app.extensions import db
+    from persistence import db
 
     db.session.add(record)
     db.session.flush()

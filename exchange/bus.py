@@ -53,7 +53,7 @@ class Bus:
 
     def _peer(self, node_id: str) -> "_PeerSettings | None":
         """The peer's settings, read once per transaction (a receive batch answers many messages of one peer)."""
-        from app.extensions import db
+        from persistence import db
         from exchange.models import ExchangePeer
 
         session = db.session()

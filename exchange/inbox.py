@@ -18,7 +18,7 @@ import re
 import sqlalchemy as sa
 from lxml import etree
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from exchange.bus import Bus, get_bus
 from exchange.envelope import Envelope
 from exchange.errors import ExchangeRejected, InvalidEnvelope

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import UTCDateTime, db, utcnow
+from persistence import UTCDateTime, db, utcnow
 
 OUT_STATES = ("queued", "sending", "awaiting_receipt", "retry", "acknowledged", "rejected", "dead", "sent")
 IN_STATES = ("received", "applied", "held", "quarantined")

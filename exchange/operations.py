@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from exchange.models import InboundMessage, OutboxMessage
 
 # States as an operator reads them (the AS4 gateways' vocabulary).

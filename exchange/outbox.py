@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from exchange.bus import get_bus
 from exchange.envelope import Attachment, Envelope
 from exchange.models import ExchangePeer, OutboundSequence, OutboxMessage

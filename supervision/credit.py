@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation import events
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI

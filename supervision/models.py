@@ -6,7 +6,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import UTCDateTime, db, utcnow
+from persistence import UTCDateTime, db, utcnow
 
 PUSH_STATES = ("pushed", "claimed", "closed")
 FEEDBACK_KINDS = ("inspection", "rectification", "penalty", "no_issue")
@@ -16,6 +16,19 @@ CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
 
 def _in(column, values):
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class PushStateType(sa.types.TypeDecorator):
+    """A push's state read as a PushState, stored as before: its value in a VARCHAR(10) (no migration)."""
+
+    impl = sa.String(10)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else PushState(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else PushState(value)
 
 
 class SupervisionPush(db.Model):
@@ -51,7 +64,7 @@ class SupervisionPush(db.Model):
     pushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claim_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(sa.String(10), default="pushed")
+    state: Mapped[PushState] = mapped_column(PushStateType(), default=INITIAL_STATE)  # moved by push_states.fire
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
     warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from flask import current_app
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation import clock, deadlines, events
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI

@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation.deadlines import SHANGHAI
 
 KEY = ("month", "county_code", "item_id", "mode", "state")

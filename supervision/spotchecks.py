@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound

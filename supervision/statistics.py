@@ -64,7 +64,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from app.extensions import db, utcnow
+from persistence import db, utcnow
 from delegation.clock import OPEN_CLOCK_STATES, load_calendar
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Invalid, NotFound
