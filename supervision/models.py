@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from persistence import UTCDateTime, db, utcnow
+from supervision.push_states import INITIAL_STATE, PushState
 
-PUSH_STATES = ("pushed", "claimed", "closed")
+PUSH_STATES = tuple(s.value for s in PushState)
 FEEDBACK_KINDS = ("inspection", "rectification", "penalty", "no_issue")
 FINDINGS = ("compliant", "defect_corrected", "illegal_approval")
 CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
