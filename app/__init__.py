@@ -43,9 +43,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     _register_sqlite_pragmas(app)
 
-    from exchange.bus import init_bus
+    from exchange.bus import init_bus, set_locator
 
     init_bus(app, settings)
+    set_locator(_current_bus)  # the domain finds this app's bus (and through it the settings) in its app context
     init_ops(app)  # request ids and logs, /healthz, /readyz, /metrics (before the other request hooks)
     from app.security_headers import init_security_headers
 
@@ -75,6 +76,14 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
         start_scheduler(app)
     return app
+
+
+def _current_bus():
+    from flask import current_app
+
+    from exchange.bus import EXTENSION_KEY
+
+    return current_app.extensions[EXTENSION_KEY]
 
 
 def _migrations_dir():

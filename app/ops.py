@@ -83,9 +83,6 @@ class _State:
 
 def init_ops(app: Flask) -> None:
     settings = app.config["TONGQUAN"]
-    from supervision.pushes import claim_days
-
-    claim_days(app)  # SUPERVISION_CLAIM_DAYS is checked at start-up too, not at the first approval
     app.extensions[EXTENSION_KEY] = _State(app)
     app.before_request(_begin_request)
     app.after_request(_end_request)

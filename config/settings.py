@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.office_hours import OfficeHours
+
 ENVIRONMENTS = ("development", "testing", "production")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -63,7 +65,10 @@ class Settings:
     # Reverse proxies in front that append to X-Forwarded-For / set X-Forwarded-Proto (nginx: 1). 0 trusts no
     # forwarded header: behind nginx every client would then look like 127.0.0.1 and share one limit.
     proxy_hops: int = 0
-    extra: dict = field(default_factory=dict)
+    supervision_claim_days: int = 3  # working days a regulator has to claim a push (1 – 60)
+    # The passphrase of an encrypted node key (EXCHANGE_KEY_PASSPHRASE), handed to the bus that loads the key;
+    # kept out of the repr so that no log or traceback of the settings shows it.
+    exchange_key_passphrase: str = field(default="", repr=False)
 
     @property
     def keys_dir(self) -> Path:
@@ -78,6 +83,7 @@ class Settings:
         return self.instance_path / "uploads"
 
 
+CLAIM_DAYS_MAX = 60  # twelve working weeks: longer, and an approval would go unsupervised for a season
 RECEIPT_TIMEOUT_MAX_SECONDS = 7 * 24 * 3600  # a week: longer, and a lost message would go unnoticed for too long
 
 
@@ -167,8 +173,6 @@ def load_settings(environ=None, **overrides) -> Settings:
 
     office_hours = environ.get("OFFICE_HOURS", Settings.office_hours)
     try:
-        from delegation.calendar import OfficeHours
-
         OfficeHours.parse(office_hours)
     except ValueError as exc:
         raise ConfigError(f"OFFICE_HOURS is invalid: {exc}") from None
@@ -235,6 +239,9 @@ def load_settings(environ=None, **overrides) -> Settings:
         metrics_token=metrics_token,
         ratelimit_storage_uri=ratelimit_storage_uri,
         proxy_hops=_int(environ, "PROXY_HOPS", Settings.proxy_hops, 0, 5),
+        supervision_claim_days=_int(environ, "SUPERVISION_CLAIM_DAYS", Settings.supervision_claim_days, 1,
+                                    CLAIM_DAYS_MAX),
+        exchange_key_passphrase=environ.get("EXCHANGE_KEY_PASSPHRASE", ""),
     )
 
 

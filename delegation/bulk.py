@@ -24,10 +24,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from persistence import db
 from delegation.calendar import WorkCalendar
 from delegation.identifiers import credit_code_check_char, resident_id_check_digit
 from delegation.models import CaseNoCounter, Division, Item, ItemMaterial, Org, User
+from persistence import db
 
 CITY = "360700"
 LOCAL_OFFSET = 8 * 3600  # Asia/Shanghai, no daylight saving

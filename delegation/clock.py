@@ -7,17 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
-from persistence import db
 from delegation import deadlines
 from delegation.calendar import OfficeHours, WorkCalendar, weakest_basis
 from delegation.models import CLOCK_RUNNING_SQL, OPEN_CLOCK_STATES, Case, HolidayDay, HolidayYear
-
+from exchange.bus import get_bus
+from persistence import db
 
 
 def office_hours() -> OfficeHours:
-    return OfficeHours.parse(current_app.config["TONGQUAN"].office_hours)
+    """This node's OFFICE_HOURS, from the settings its bus holds (validated at start-up)."""
+    return OfficeHours.parse(get_bus().settings.office_hours)
 
 
 _calendars: dict[tuple, WorkCalendar] = {}

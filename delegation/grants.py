@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import sqlalchemy as sa
 
-from persistence import db, utcnow
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid
@@ -27,6 +27,7 @@ from delegation.workflow import Role
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies
 from exchange.outbox import enqueue
+from persistence import db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,16 @@ def _effective(effective_at: datetime | None, now: datetime) -> datetime:
     return max(effective_at, now)
 
 
+# Spot-check findings are supervision's: it tells this module how to look one up (supervision.spotchecks registers
+# at import), so that delegation does not import the layer above it. Unregistered, no finding reference is accepted.
+_finding_exists: Callable[[int], bool] | None = None
+
+
+def register_finding_lookup(exists: Callable[[int], bool]) -> None:
+    global _finding_exists
+    _finding_exists = exists
+
+
 def _finding_ref(ref: str | None) -> str | None:
     ref = (ref or "").strip() or None
     if ref is None:
@@ -223,9 +234,7 @@ def _finding_ref(ref: str | None) -> str | None:
         raise Invalid("too_long", "查处依据编号不能超过100字", "finding_ref is longer than 100", field="finding_ref")
     match = FINDING_REF.match(ref)
     if match:  # a spot-check finding: it must exist here
-        from supervision.models import SpotCheckEntry
-
-        if db.session.get(SpotCheckEntry, int(match.group(1))) is None:
+        if _finding_exists is None or not _finding_exists(int(match.group(1))):
             raise Invalid("finding_unknown", f"抽查记录 {ref} 不存在", f"no spot-check entry {ref}",
                           field="finding_ref")
     return ref

@@ -10,10 +10,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from persistence import db, utcnow
 from delegation.errors import Conflict, Invalid, NotFound
 from delegation.models import RATING_LABELS, Case, CaseRating
 from delegation.workflow import State
+from persistence import db, utcnow
 
 COMMENT_MAX = 500
 

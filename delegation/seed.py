@@ -8,8 +8,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from persistence import db
 from delegation.models import Division, Org, User
+from delegation.passwords import hash_password
+from persistence import db
 
 DIVISIONS_CSV = Path(__file__).parent / "data" / "ganzhou-divisions.csv"
 CITY = "360700"
@@ -79,8 +80,6 @@ def seed_orgs(node_id: str, divisions: list[dict], remote: set[str] = frozenset(
 
 
 def seed_users(orgs: dict[str, Org], divisions: list[dict], node_id: str = CITY) -> int:
-    from app.auth import hash_password
-
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account: they share the password
     accounts = [("city-approver", "市级审批员", "city_approver", f"{CITY}-bureau"),
                 ("reg-city", "市级监管员", "regulator", f"{CITY}-industry"),

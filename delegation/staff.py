@@ -13,11 +13,12 @@ import re
 
 import sqlalchemy as sa
 
-from persistence import db
 from delegation.actors import Actor
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Org, User
+from delegation.passwords import hash_password
 from delegation.workflow import Role
+from persistence import db
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,59}")
 PASSWORD_MIN = 8
@@ -40,8 +41,6 @@ def _admin_only(actor: Actor) -> None:
 
 
 def _password(password: str | None, field: str = "password") -> str:
-    from app.auth import hash_password
-
     password = password or ""
     if len(password) < PASSWORD_MIN:
         raise Invalid("password_too_short", f"密码至少需要{PASSWORD_MIN}个字符",

@@ -1,14 +1,13 @@
 """Material uploads: checked by size and by their actual content, stored under their SHA-256."""
 from __future__ import annotations
 
-from flask import current_app
-
-from persistence import utcnow
 from delegation.actors import Actor
 from delegation.cases import get_case
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import CaseFile
 from delegation.workflow import FINAL_STATES, Role, State
+from exchange.bus import get_bus
+from persistence import db, utcnow
 
 # What the file's first bytes must be for the type it claims; the browser's word is not enough.
 SIGNATURES = {
@@ -43,7 +42,8 @@ def attach(actor: Actor, case_no: str, material_code: str, filename: str, claime
     if material is None:
         raise Invalid("material_unknown", f"办件没有材料 {material_code}", f"the case has no material {material_code}",
                       field="material_code")
-    limit = current_app.config["TONGQUAN"].max_upload_bytes
+    bus = get_bus()
+    limit = bus.settings.max_upload_bytes
     data = stream.read(limit + 1)
     if len(data) > limit:
         from werkzeug.exceptions import RequestEntityTooLarge
@@ -58,15 +58,11 @@ def attach(actor: Actor, case_no: str, material_code: str, filename: str, claime
     if claimed_type and claimed_type != "application/octet-stream" and claimed_type != actual:
         raise Invalid("file_type_mismatch", "文件内容与声明的类型不符", "the file's content does not match its type",
                       field="file")
-    from exchange.bus import get_bus
-
-    sha = get_bus().blobs.put(data)
+    sha = bus.blobs.put(data)
     record = CaseFile(case=case, material_code=material_code, original_name=_display_name(filename),
                       media_type=actual, size=len(data), sha256=sha, uploaded_by=actor.label, uploaded_at=utcnow())
     if State(case.state) in (State.SUBMITTED, State.CORRECTION_REQUESTED):
         material.present = True
-    from persistence import db
-
     db.session.add(record)
     db.session.flush()
     return record

@@ -10,9 +10,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from flask import current_app
-
+from config import Settings
 from exchange.blobs import BlobStore
 from exchange.keys import cert_pem, generate_node_key, write_private_key
 from exchange.transport import LocalTransport, Transport
@@ -31,6 +31,9 @@ class Bus:
     transport: Transport  # the home store: this node's inbox, and the default way to reach a peer
     blobs: BlobStore
     exchange_root: Path
+    # The node's settings, for the code the bus serves: the domain reads its settings here (office hours, upload
+    # limit, claim days), not from Flask or the environment.
+    settings: Settings
     default_format: str = "xml"
     max_attempts: int = 8
     receipt_timeout_seconds: int = 600
@@ -43,7 +46,7 @@ class Bus:
         if self._private_key is None:
             from exchange.keyring import load_node_key
 
-            self._private_key = load_node_key(self.keys_dir)
+            self._private_key = load_node_key(self.keys_dir, self.settings.exchange_key_passphrase or None)
         return self._private_key
 
     def reload_key(self) -> None:
@@ -176,6 +179,7 @@ def init_bus(app, settings) -> Bus:
         transport=home,
         blobs=BlobStore(settings.upload_dir),
         exchange_root=settings.exchange_root,
+        settings=settings,
         default_format=settings.exchange_format,
         max_attempts=settings.exchange_max_attempts,
         receipt_timeout_seconds=settings.exchange_receipt_timeout_seconds,
@@ -185,5 +189,17 @@ def init_bus(app, settings) -> Bus:
     return bus
 
 
+_locate: Callable[[], Bus] | None = None
+
+
+def set_locator(locate: Callable[[], Bus]) -> None:
+    """The app shell says how to find the bus of the node being served (with Flask: the current app's, see
+    app/__init__.py). The exchange itself knows no web framework; several nodes may share a process (the tests')."""
+    global _locate
+    _locate = locate
+
+
 def get_bus() -> Bus:
-    return current_app.extensions[EXTENSION_KEY]
+    if _locate is None:
+        raise RuntimeError("no exchange bus: the app shell has not started one (init_bus, set_locator)")
+    return _locate()

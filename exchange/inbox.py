@@ -18,7 +18,6 @@ import re
 import sqlalchemy as sa
 from lxml import etree
 
-from persistence import db, utcnow
 from exchange.bus import Bus, get_bus
 from exchange.envelope import Envelope
 from exchange.errors import ExchangeRejected, InvalidEnvelope
@@ -26,6 +25,7 @@ from exchange.handlers import AttachmentSource, handler_for, receipt_hook_for
 from exchange.models import InboundMessage, InboundSequence, OutboxMessage
 from exchange.outbox import enqueue
 from exchange.transport import TransportError
+from persistence import db, utcnow
 
 log = logging.getLogger(__name__)
 NS = "urn:tongquan:exchange:1"

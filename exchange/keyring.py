@@ -138,8 +138,10 @@ def rotate(keys_dir: Path, trust: TrustStore, node_id: str,
     return old_fp, new_fp
 
 
-def load_node_key(keys_dir: Path, passphrase_env: str = PASSPHRASE_ENV) -> ec.EllipticCurvePrivateKey:
-    """This node's signing key; an encrypted key takes its passphrase from the environment variable only."""
+def load_node_key(keys_dir: Path, passphrase: str | None = None,
+                  passphrase_env: str = PASSPHRASE_ENV) -> ec.EllipticCurvePrivateKey:
+    """This node's signing key. An encrypted key needs its passphrase, which comes from the environment variable
+    only: the settings read it (EXCHANGE_KEY_PASSPHRASE) and the bus passes it here; errors name the variable."""
     path = Path(keys_dir) / KEY_NAME
     try:
         pem = path.read_bytes()
@@ -147,7 +149,7 @@ def load_node_key(keys_dir: Path, passphrase_env: str = PASSPHRASE_ENV) -> ec.El
         raise KeyringError(f"没有本节点私钥 (private key)：{path}；请运行 flask exchange keygen") from None
     # PKCS#8 says so in its BEGIN line, the legacy OpenSSL form in a Proc-Type header.
     encrypted = any(b"ENCRYPTED" in line for line in pem.splitlines() if line.startswith((b"-----", b"Proc-Type")))
-    passphrase = os.environ.get(passphrase_env) or None
+    passphrase = passphrase or None
     if encrypted and passphrase is None:
         raise KeyringError(f"私钥 {path} 已加密 (encrypted)：请设置环境变量 {passphrase_env} 为其口令 (passphrase)")
     try:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from persistence import db, utcnow
 from exchange.models import InboundMessage, OutboxMessage
+from persistence import db, utcnow
 
 # States as an operator reads them (the AS4 gateways' vocabulary).
 OUT_LABELS = {

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from persistence import db, utcnow
 from exchange.bus import get_bus
 from exchange.envelope import Attachment, Envelope
 from exchange.models import ExchangePeer, OutboundSequence, OutboxMessage
 from exchange.transport import StoreUnreachable, TransportError
+from persistence import db, utcnow
 
 log = logging.getLogger(__name__)
 

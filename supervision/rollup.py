@@ -22,8 +22,8 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from persistence import db, utcnow
 from delegation.deadlines import SHANGHAI
+from persistence import db, utcnow
 
 KEY = ("month", "county_code", "item_id", "mode", "state")
 CASE_SUMS = ("total_cases", "accepted", "decided", "approved", "concluded", "on_time_base", "on_time",

@@ -19,12 +19,13 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from persistence import db, utcnow
+from delegation import grants
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Case, CaseEvent, Division, Item, User
 from delegation.workflow import Mode, Role, State
+from persistence import db, utcnow
 from supervision.models import FINDINGS, SpotCheck, SpotCheckEntry
 
 INSPECTORS_PER_CASE = 2
@@ -434,3 +435,10 @@ def published_checks() -> list[SpotCheck]:
 def published_check(check_id: int) -> SpotCheck | None:
     return db.session.execute(sa.select(SpotCheck).where(SpotCheck.id == check_id,
                                                          SpotCheck.published_at.is_not(None))).scalar_one_or_none()
+
+
+def _finding_exists(entry_id: int) -> bool:
+    return db.session.get(SpotCheckEntry, entry_id) is not None
+
+
+grants.register_finding_lookup(_finding_exists)  # a revocation may cite a finding: "spot-check-entry:<id>"

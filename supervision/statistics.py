@@ -64,11 +64,11 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from persistence import db, utcnow
 from delegation.clock import OPEN_CLOCK_STATES, load_calendar
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Invalid, NotFound
 from delegation.models import MODES, STATES, CalendarDay, Case, CaseRating, Division, Item, ItemMaterial
+from persistence import db, utcnow
 from supervision.models import SupervisionFeedback, SupervisionPush
 
 DIMENSIONS = ("county", "item", "mode", "month", "state")

@@ -3,6 +3,7 @@ untrust), peers (peer-set, peers) and the audit export, on SQLite and PostgreSQL
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -126,6 +127,11 @@ def test_cert_prints_the_pem_and_its_fingerprint(app, cli):
     assert cli("peers").output.count(NODE_ID) >= 1
 
 
+def environ_passphrase() -> str | None:
+    # What the node's settings take from the environment (EXCHANGE_KEY_PASSPHRASE) and its bus hands to the keyring.
+    return os.environ.get("EXCHANGE_KEY_PASSPHRASE")
+
+
 def test_encrypted_key_needs_its_passphrase_from_the_environment(app, cli, monkeypatch):
     remove_node_key(app)
     monkeypatch.delenv("EXCHANGE_KEY_PASSPHRASE", raising=False)
@@ -134,15 +140,15 @@ def test_encrypted_key_needs_its_passphrase_from_the_environment(app, cli, monke
     monkeypatch.setenv("EXCHANGE_KEY_PASSPHRASE", "门禁口令-correct horse")
     cli("keygen", "--encrypt")
     assert (keys_dir(app) / "node.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    key = load_node_key(keys_dir(app))
+    key = load_node_key(keys_dir(app), environ_passphrase())
     get_bus().verify(sign_with(key, envelope()))
 
     monkeypatch.delenv("EXCHANGE_KEY_PASSPHRASE")
     with pytest.raises(KeyringError, match="EXCHANGE_KEY_PASSPHRASE"):
-        load_node_key(keys_dir(app))
+        load_node_key(keys_dir(app), environ_passphrase())
     monkeypatch.setenv("EXCHANGE_KEY_PASSPHRASE", "wrong")
     with pytest.raises(KeyringError, match="EXCHANGE_KEY_PASSPHRASE") as wrong:
-        load_node_key(keys_dir(app))
+        load_node_key(keys_dir(app), environ_passphrase())
     assert "PRIVATE KEY" not in str(wrong.value)
 
 

@@ -34,6 +34,9 @@ def test_development_defaults_are_embedded(tmp_path):
     ({"RATELIMIT_STORAGE_URI": "mongodb://h:27017"}, "RATELIMIT_STORAGE_URI mongodb:// needs the Python package pymongo"),  # driver not installed
     ({"PROXY_HOPS": "-1"}, "PROXY_HOPS must be at least 0"),
     ({"PROXY_HOPS": "9"}, "PROXY_HOPS must be at most 5"),
+    ({"SUPERVISION_CLAIM_DAYS": "three"}, "SUPERVISION_CLAIM_DAYS must be an integer"),
+    ({"SUPERVISION_CLAIM_DAYS": "0"}, "SUPERVISION_CLAIM_DAYS must be at least 1"),
+    ({"SUPERVISION_CLAIM_DAYS": "61"}, "SUPERVISION_CLAIM_DAYS must be at most 60"),
 ])
 def test_bad_settings_are_refused_naming_the_variable(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
@@ -94,3 +97,14 @@ def test_production_counts_rate_limits_in_the_database_unless_told_otherwise(tmp
     assert load_settings(env).ratelimit_storage_uri == "database://"
     assert load_settings({**env, "RATELIMIT_STORAGE_URI": "memory://"}).ratelimit_storage_uri == "memory://"
     assert load_settings({"INSTANCE_PATH": str(tmp_path)}).ratelimit_storage_uri == "memory://"
+
+
+def test_claim_days_and_key_passphrase_are_settings(tmp_path):
+    """SUPERVISION_CLAIM_DAYS and EXCHANGE_KEY_PASSPHRASE are read and checked here with the others (issue 13): the
+    domain takes them from the settings, never from the environment; the passphrase stays out of the repr."""
+    s = load_settings({"INSTANCE_PATH": str(tmp_path)})
+    assert (s.supervision_claim_days, s.exchange_key_passphrase) == (3, "")
+    s = load_settings({"INSTANCE_PATH": str(tmp_path), "SUPERVISION_CLAIM_DAYS": "5",
+                       "EXCHANGE_KEY_PASSPHRASE": "门禁口令-correct horse"})
+    assert (s.supervision_claim_days, s.exchange_key_passphrase) == (5, "门禁口令-correct horse")
+    assert "correct horse" not in repr(s)
