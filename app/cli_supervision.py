@@ -27,7 +27,7 @@ def _moment(value: str | None) -> datetime | None:
 @click.option("--now", "now", help="judge deadlines as of this moment (ISO 8601 with offset); default: now")
 def sweep_cmd(now):
     """Warn regulators one working day before the claim deadline; escalate unclaimed pushes past it (each once)."""
-    from supervision.pushes import sweep
+    from supervision.push_sweep import sweep
 
     click.echo(json.dumps(sweep(_moment(now))))
 

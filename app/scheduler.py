@@ -48,7 +48,7 @@ def prune_rate_counters() -> int:
 def start_scheduler(app) -> BackgroundScheduler:
     from delegation.cases import sweep
     from exchange.jobs import run_once
-    from supervision.pushes import sweep as supervision_sweep
+    from supervision.push_sweep import sweep as supervision_sweep
 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run every 5 s drowns the log
     settings = app.config["TONGQUAN"]

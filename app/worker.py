@@ -43,7 +43,7 @@ def default_jobs(app, names=JOB_NAMES, exchange_interval: float | None = None,
                  sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> list[Job]:
     from delegation.cases import sweep
     from exchange.jobs import run_once
-    from supervision.pushes import sweep as supervision_sweep
+    from supervision.push_sweep import sweep as supervision_sweep
 
     from app import scheduler
 

@@ -127,7 +127,7 @@ def _applicant_of(actor: Actor, case_no: str) -> str | None:
     """The applicant's id of a case the actor may record against: for the city administrators any case known on
     this node (the case itself, or its supervision push); for a regulator a push it has received."""
     from supervision.models import SupervisionPush
-    from supervision.pushes import visible_filter
+    from supervision.push_queries import visible_filter
 
     found = None
     if _city_admin(actor):
@@ -160,7 +160,7 @@ def readable_by(actor: Actor):
     if actor.role is not Role.REGULATOR:
         return sa.true()
     from supervision.models import SupervisionPush
-    from supervision.pushes import visible_filter
+    from supervision.push_queries import visible_filter
 
     own_cases = sa.select(SupervisionPush.case_no).where(visible_filter(actor))
     by_me = "%(" + actor.username.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ")"

@@ -101,14 +101,24 @@ def transition_for(state: PushState, action: PushAction, role: Role) -> PushTran
     return next((t for t in PUSH_TRANSITIONS if t.source is state and t.action is action and t.role is role), None)
 
 
-def fire(push, action: PushAction, role: Role, refuse: Callable[[PushTransition | None], Exception],
-         **facts) -> PushTransition:
-    """Move the push by its row. `refuse(None)` (no row from this state) or `refuse(row)` (its guard does not
-    hold) is the error the caller raises, in its own words: a Conflict for a regulator, a rejection for a peer."""
+# What a move into a state records besides the state (the check constraints of supervision_push ask for them).
+STAMPS = {PushState.CLAIMED: ("claimed_at", "claimed_by"), PushState.CLOSED: ("closed_at", "closed_by")}
+
+
+def fire(push, action: PushAction, role: Role, refuse: Callable[[PushTransition | None], Exception], *,
+         by: str, at, **facts) -> PushTransition:
+    """guard -> effect -> state: move the push by its row, stamping who moved it and when. `refuse(None)` (no row
+    from this state) or `refuse(row)` (its guard does not hold) is the error the caller raises, in its own words:
+    a Conflict for a regulator, a rejection for a peer node. A row that leaves the push where it is changes
+    nothing."""
     row = transition_for(PushState(push.state), action, role)
     if row is None:
         raise refuse(None)
     if row.guard and not GUARDS[row.guard](push, facts):
         raise refuse(row)
-    push.state = row.target
+    if row.moves:
+        at_column, by_column = STAMPS[row.target]
+        setattr(push, at_column, at)
+        setattr(push, by_column, by)
+        push.state = row.target
     return row

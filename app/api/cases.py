@@ -5,13 +5,14 @@ from flask_smorest import Blueprint
 
 from app.api.schemas import (ActionRequest, CaseCreate, CaseOut, CasePage, CaseQuery, FileOut, UploadFile, UploadForm,
                              case_out)
+from app.api.supervision_api import for_case
 from app.auth import current_actor
 from app.extensions import db
 from delegation import cases, uploads
 from delegation.clock import deadline_details
 from delegation.responsibility import responsible_parties
 from delegation.workflow import Mode, State, allowed_actions
-from supervision import credit, pushes
+from supervision import credit, push_queries
 
 blp = Blueprint("cases", __name__, description="办件 / cases")
 
@@ -43,10 +44,10 @@ def _view(case, actor, created=False):
                         "materials": [m.code for m in case.materials if m.committed]}
                        if case.commitment_deadline else None)
     case.credit_warnings = credit.warnings_for(case.applicant_id_code)  # the blacklist and other marks
-    # What the regulators fed back, for the approvers (pushes.sees_supervision, the rule of the supervision view):
-    # pushes follow an approval, so a case registered in this request has none.
-    case.supervision_shown = pushes.sees_supervision(actor, case)
-    case.supervision = pushes.for_case(case.case_no) if case.supervision_shown and not created else []
+    # What the regulators fed back, for the approvers (push_queries.sees_supervision, the rule of the supervision
+    # view): pushes follow an approval, so a case registered in this request has none.
+    case.supervision_shown = push_queries.sees_supervision(actor, case)
+    case.supervision = for_case(case.case_no) if case.supervision_shown and not created else []
     # What the answer lists, read now: called before the commit, the view reads everything in the request's one
     # transaction (after it, each read would check a connection out again: a ping, BEGIN, the SELECTs, ROLLBACK).
     case.files, case.events  # noqa: B018  (a new case's are known without a query)
@@ -56,7 +57,8 @@ def _view(case, actor, created=False):
 def _without_supervision_details(timeline: list[dict]) -> list[dict]:
     """The timeline for those who may not read the supervision: its lines stay (supervision happened), what it
     found (results, comments, decision numbers, amounts, who) goes."""
-    return [{**e, "comment": "", "data": None} if pushes.is_supervision_line(e["action"]) else e for e in timeline]
+    hidden = push_queries.is_supervision_line
+    return [{**e, "comment": "", "data": None} if hidden(e["action"]) else e for e in timeline]
 
 
 def _answer(case, status: int):

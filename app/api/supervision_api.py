@@ -1,21 +1,25 @@
 """监管推送 / supervision: the double push as regulators and approvers see it — claim, feedback, close, alerts."""
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.api.schemas import Instant, StrictSchema, Text
 from app.auth import current_actor
-from app.extensions import db
-from supervision import pushes
+from app.extensions import db, utcnow
+from supervision import push_actions, push_messages, push_queries
 from supervision.models import FEEDBACK_KINDS, PUSH_STATES
+from supervision.push_common import FEEDBACK_ZH
+from supervision.push_states import PushState
 
 blp = Blueprint("supervision", __name__, description="监管推送 / supervision pushes (双推送、认领、反馈)")
 
 
 @blp.record_once
 def _check_config(state):
-    pushes.claim_days(state.app)  # a bad SUPERVISION_CLAIM_DAYS stops the start with one clear line
+    push_messages.claim_days(state.app)  # a bad SUPERVISION_CLAIM_DAYS stops the start with one clear line
 
 
 def _amount(value: str) -> None:
@@ -130,30 +134,86 @@ class AlertPage(Schema):
     next_after = fields.Integer(allow_none=True)
 
 
+# -- the views: a push, its feedback and an alert as the API (and the regulator's pages) show them -------------
+
+def feedback_view(fb) -> dict:
+    return {"id": fb.feedback_uid, "kind": fb.kind, "kind_zh": FEEDBACK_ZH[fb.kind], "date": fb.on_date,
+            "result": fb.result, "comment": fb.comment, "rectification_ordered": fb.rectification_ordered,
+            "decision_no": fb.decision_no, "amount": fb.amount, "by": fb.created_by, "at": fb.created_at}
+
+
+def push_view(push, now: datetime | None = None) -> dict:
+    """A push as PushOut shows it (datetimes as datetimes; `for_case` gives the JSON-ready form). `state` is the
+    PushState: its value in JSON, its `label` on a page; `state_zh` its Chinese title whatever the language."""
+    state = PushState(push.state)
+    return {
+        "id": push.id, "case_no": push.case_no, "item_code": push.item_code, "item_name": push.item_name,
+        "mode": push.mode, "county_code": push.county_code, "applicant_name": push.applicant_name,
+        "applicant_id_code": push.applicant_id_code, "decision": push.decision,
+        "certificate_no": push.certificate_no, "accepting_org": push.accepting_org,
+        "deciding_org": push.deciding_org, "deciding_node": push.deciding_node,
+        "supervising_org": push.supervising_org, "supervising_node": push.supervising_node,
+        "responsible": push.responsible, "accepted_at": push.accepted_at, "decided_at": push.decided_at,
+        "pushed_at": push.pushed_at, "received_at": push.received_at, "claim_due_at": push.claim_due_at,
+        "overdue": push_queries.is_overdue(push, now or utcnow()), "state": state, "state_zh": state.title_zh,
+        "claimed_at": push.claimed_at, "claimed_by": push.claimed_by, "warned_at": push.warned_at,
+        "escalated_at": push.escalated_at, "closed_at": push.closed_at, "closed_by": push.closed_by,
+        "feedback": [feedback_view(fb) for fb in push.feedback],
+    }
+
+
+def alert_view(alert, case_no: str) -> dict:
+    return {"id": alert.id, "push_id": alert.push_id, "case_no": case_no, "kind": alert.kind,
+            "recipients": alert.recipients, "message": alert.message, "created_at": alert.created_at}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, PushState):
+        return value.value
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def case_views(actor, case_no: str) -> list[dict]:
+    """The supervision of a case, for those push_queries.sees_supervision admits."""
+    now = utcnow()
+    return [push_view(p, now) for p in push_queries.case_pushes(actor, case_no)]
+
+
+def for_case(case_no: str) -> list[dict]:
+    """Every push of a case known on this node, with its claim and feedback, JSON-ready (for the case view)."""
+    now = utcnow()
+    return [_jsonable(push_view(p, now)) for p in push_queries.pushes_of_case(case_no)]
+
+
 @blp.get("/pushes")
 @blp.arguments(PushQuery, location="query")
 @blp.response(200, PushPage)
 def list_pushes(query):
     """The pushes addressed to the caller's organisation (administrators: all), newest first."""
-    rows, next_after = pushes.list_pushes(current_actor(), state=query.get("state"), case_no=query.get("case_no"),
-                                          overdue=query.get("overdue"), after_id=query.get("after"),
-                                          limit=query["limit"])
-    return {"items": [pushes.view(p) for p in rows], "next_after": next_after}
+    rows, next_after = push_queries.list_pushes(current_actor(), state=query.get("state"),
+                                                case_no=query.get("case_no"), overdue=query.get("overdue"),
+                                                after_id=query.get("after"), limit=query["limit"])
+    now = utcnow()
+    return {"items": [push_view(p, now) for p in rows], "next_after": next_after}
 
 
 @blp.get("/pushes/<int:push_id>")
 @blp.response(200, PushOut)
 def get_push(push_id):
-    return pushes.view(pushes.get_push(current_actor(), push_id))
+    return push_view(push_queries.get_push(current_actor(), push_id))
 
 
 @blp.post("/pushes/<int:push_id>/claim")
 @blp.response(200, PushOut)
 def claim(push_id):
     """认领: the regulator takes the push on; the deciding node is told."""
-    push = pushes.claim(current_actor(), push_id)
+    push = push_actions.claim(current_actor(), push_id)
     db.session.commit()
-    return pushes.view(push)
+    return push_view(push)
 
 
 @blp.post("/pushes/<int:push_id>/feedback")
@@ -161,18 +221,18 @@ def claim(push_id):
 @blp.response(201, PushOut)
 def feedback(data, push_id):
     """One finding (inspection, rectification order, penalty, no issue); `close: true` also closes supervision."""
-    fb = pushes.add_feedback(current_actor(), push_id, data)
+    fb = push_actions.add_feedback(current_actor(), push_id, data)
     db.session.commit()
-    return pushes.view(fb.push)
+    return push_view(fb.push)
 
 
 @blp.post("/pushes/<int:push_id>/close")
 @blp.response(200, PushOut)
 def close(push_id):
     """监管办结: supervision of this push is done; later feedback is refused."""
-    push = pushes.close(current_actor(), push_id)
+    push = push_actions.close(current_actor(), push_id)
     db.session.commit()
-    return pushes.view(push)
+    return push_view(push)
 
 
 @blp.get("/alerts")
@@ -180,13 +240,13 @@ def close(push_id):
 @blp.response(200, AlertPage)
 def alerts(query):
     """Warnings and escalations about unclaimed pushes addressed to the caller's organisation (admins: all)."""
-    items, next_after = pushes.list_alerts(current_actor(), kind=query.get("kind"), after_id=query.get("after"),
-                                           limit=query["limit"])
-    return {"items": items, "next_after": next_after}
+    rows, next_after = push_queries.list_alerts(current_actor(), kind=query.get("kind"),
+                                                after_id=query.get("after"), limit=query["limit"])
+    return {"items": [alert_view(a, case_no) for a, case_no in rows], "next_after": next_after}
 
 
 @blp.get("/cases/<case_no>")
 @blp.response(200, PushOut(many=True))
 def case_supervision(case_no):
     """The supervision of a case (claim and feedback), for its approvers and the administrators."""
-    return pushes.case_supervision(current_actor(), case_no)
+    return case_views(current_actor(), case_no)

@@ -8,7 +8,7 @@ Who sees what:
 - the page and the files: whoever `cases.get_case(actor, no)` admits (another county's case is a 404);
 - the exchange messages of the case: administrators, county reviewers and city approvers (the window does not
   read the bus; regulators cannot see cases at all);
-- supervision feedback, and what the timeline's supervision lines say: as `supervision.pushes.sees_supervision`
+- supervision feedback, and what the timeline's supervision lines say: as `supervision.push_queries.sees_supervision`
   decides (the approvers who decided, admins), the rule of the supervision API too.
 """
 from __future__ import annotations
@@ -178,7 +178,7 @@ def page_context(case) -> dict:
 # -- the pages ------------------------------------------------------------------------------------------------
 
 def _timeline(case) -> list[dict]:
-    from supervision.pushes import is_supervision_line, sees_supervision
+    from supervision.push_queries import is_supervision_line, sees_supervision
 
     names = org_names(ev.actor_org for ev in case.events)
     supervision_shown = sees_supervision(actor(), case)
@@ -237,10 +237,10 @@ def _messages(case) -> list[dict] | None:
 
 
 def _supervision(case) -> list[dict] | None:
-    from supervision import pushes
+    from app.api.supervision_api import case_views
 
     try:
-        return pushes.case_supervision(actor(), case.case_no)
+        return case_views(actor(), case.case_no)
     except DomainError:
         return None
 

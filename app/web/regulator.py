@@ -1,8 +1,9 @@
 """The regulator desk (监管): pushes to claim, claimed pushes awaiting feedback, closed ones; claim, feedback, close.
 
-Every read and change goes through supervision.pushes — list_pushes / get_push / claim / add_feedback / close /
-list_alerts — the same functions the /api/v1/supervision API calls, so a regulator sees only the pushes that have
-arrived for their own organisation (pushes.visible_filter)."""
+Every read and change goes through supervision.push_queries (list_pushes / get_push / list_alerts) and
+supervision.push_actions (claim / add_feedback / close) — the same functions the /api/v1/supervision API calls, so a
+regulator sees only the pushes that have arrived for their own organisation (push_queries.visible_filter). A push
+and its alerts are shown through the API's views (app.api.supervision_api)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -16,16 +17,17 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from supervision.push_states import PushState
 
 bp = Blueprint("web_regulator", __name__)
 register_page_errors(bp)
 
 PAGE_SIZE = 30
-# tab → the push state it lists
-TABS = (("claim", "pushed", _l("待认领")), ("claimed", "claimed", _l("待反馈")), ("done", "closed", _l("已办结")))
+# tab → the push state it lists, and its title (the state's own, but for the claimed pushes: what they wait for)
+TABS = (("claim", PushState.PUSHED, PushState.PUSHED.label), ("claimed", PushState.CLAIMED, _l("待反馈")),
+        ("done", PushState.CLOSED, PushState.CLOSED.label))
 FEEDBACK_KIND_LABEL = {"inspection": _l("检查"), "rectification": _l("责令整改"), "penalty": _l("行政处罚"),
                        "no_issue": _l("未发现问题")}
-PUSH_STATE_LABEL = {"pushed": _l("待认领"), "claimed": _l("已认领"), "closed": _l("已办结")}
 
 
 def _regulator(user) -> bool:
@@ -33,7 +35,7 @@ def _regulator(user) -> bool:
 
 
 class FeedbackForm(FlaskForm):
-    """The fields of pushes.add_feedback; the service checks them (kind, date, result, penalty number, amount)
+    """The fields of push_actions.add_feedback; the service checks them (kind, date, result, penalty number, amount)
     and its message names the field."""
 
     kind = SelectField(_l("反馈类型"), choices=[SelectChoice("", _l("请选择"))] + [SelectChoice(k, v) for k, v in FEEDBACK_KIND_LABEL.items()],
@@ -75,33 +77,35 @@ def _org_names(codes) -> dict[str, str]:
 @bp.get("/regulator")
 @requires(_regulator)
 def desk():
-    from supervision import pushes
+    from app.api.supervision_api import alert_view
+    from supervision import push_queries
 
     tab = request.args.get("tab", "claim")
     states = {t: s for t, s, _label in TABS}
     if tab not in states:
         tab = "claim"
     after = keyset_after(request.args)
-    rows, next_after = pushes.list_pushes(_actor(), state=states[tab], after_id=after, limit=PAGE_SIZE)
-    alerts, _next = pushes.list_alerts(_actor(), limit=5)
+    rows, next_after = push_queries.list_pushes(_actor(), state=states[tab], after_id=after, limit=PAGE_SIZE)
+    alerts, _next = push_queries.list_alerts(_actor(), limit=5)
     return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after,
-                           alerts=alerts, now=utcnow(), form=ActionForm(), state_label=PUSH_STATE_LABEL,
-                           org_names=_org_names({p.deciding_org for p in rows}))
+                           alerts=[alert_view(a, case_no) for a, case_no in alerts], now=utcnow(),
+                           form=ActionForm(), org_names=_org_names({p.deciding_org for p in rows}))
 
 
 def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None):
-    from supervision import pushes
+    from app.api.supervision_api import push_view
+    from supervision import push_queries
 
     try:
-        push = pushes.get_push(_actor(), push_id)
+        push = push_queries.get_push(_actor(), push_id)
     except NotFound:
         abort(404)
-    view = pushes.view(push)
+    view = push_view(push)
     if form is None:
         form = FeedbackForm(formdata=None)
         form.date.data = utcnow().astimezone(_shanghai()).date().isoformat()
     return render_template("regulator/push.html", push=view, form=form, action_form=ActionForm(), error=error,
-                           kind_label=FEEDBACK_KIND_LABEL, state_label=PUSH_STATE_LABEL,
+                           kind_label=FEEDBACK_KIND_LABEL,
                            org_names=_org_names({view["deciding_org"]})), status
 
 
@@ -120,10 +124,10 @@ def push(push_id: int):
 @bp.post("/regulator/pushes/<int:push_id>/claim")
 @requires(_regulator)
 def claim(push_id: int):
-    from supervision import pushes
+    from supervision import push_actions
 
     try:
-        row = pushes.claim(_actor(), push_id)
+        row = push_actions.claim(_actor(), push_id)
     except Conflict as exc:
         db.session.rollback()
         return _show(push_id, status=exc.status, error=domain_message(exc))
@@ -138,7 +142,7 @@ def claim(push_id: int):
 @bp.post("/regulator/pushes/<int:push_id>/feedback")
 @requires(_regulator)
 def feedback(push_id: int):
-    from supervision import pushes
+    from supervision import push_actions
 
     form = FeedbackForm()
     if not form.validate_on_submit():
@@ -149,7 +153,7 @@ def feedback(push_id: int):
             "decision_no": (form.decision_no.data or "").strip() or None,
             "amount": (form.amount.data or "").strip() or None, "close": bool(form.close.data)}
     try:
-        pushes.add_feedback(_actor(), push_id, data)
+        push_actions.add_feedback(_actor(), push_id, data)
     except Invalid as exc:
         db.session.rollback()
         target = getattr(form, exc.field, None) if exc.field else None
@@ -171,11 +175,11 @@ def feedback(push_id: int):
 @bp.post("/regulator/pushes/<int:push_id>/close")
 @requires(_regulator)
 def close(push_id: int):
-    from supervision import pushes
+    from supervision import push_actions
 
     ActionForm()  # the CSRF token is checked for every form post before the view
     try:
-        pushes.close(_actor(), push_id)
+        push_actions.close(_actor(), push_id)
     except Conflict as exc:
         db.session.rollback()
         return _show(push_id, status=exc.status, error=domain_message(exc))

@@ -56,7 +56,7 @@ def push_of(client, case_no):
 
 def for_case(client, case_no):
     from app.extensions import db
-    from supervision.pushes import for_case as views
+    from app.api.supervision_api import for_case as views
 
     with client.application.app_context():
         run_bus()

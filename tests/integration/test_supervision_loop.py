@@ -190,7 +190,7 @@ def test_claim_feedback_close_and_the_approver_sees_it(api):
     actions = [e["action"] for e in timeline if e["action"].startswith("supervision_")]
     assert actions == ["supervision_claim"] + ["supervision_feedback"] * 4 + ["supervision_closed"]
     assert "逾期未整改" in next(e["comment"] for e in timeline if (e["data"] or {}).get("kind") == "penalty")
-    from supervision.pushes import for_case
+    from app.api.supervision_api import for_case
 
     assert for_case(case_no)[0]["feedback"][0]["result"] == "现场检查，消防通道堵塞"
     # the penalty went on the applicant's credit record
