@@ -11,9 +11,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from persistence import db, utcnow
+from delegation import engine
 from delegation.actors import Actor
+from delegation.errors import Conflict
 from delegation.models import Case, CaseEvent, CaseFile, CaseMaterial, Item, Org
-from delegation.workflow import Mode, State
+from delegation.workflow import Mode, State, SystemAction
 from exchange.envelope import Attachment
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies, on_receipt
@@ -58,14 +60,14 @@ def send_forward(case: Case, actor: Actor) -> None:
     if case.commitment_deadline and committed:
         acceptance["commitment"] = {"deadline": case.commitment_deadline.date(), "missing_materials": committed}
     body = {
-        "item": {"code": case.item.code, "name": case.item.name, "mode": case.mode},
+        "item": {"code": case.item.code, "name": case.item.name, "mode": case.mode.value},
         "applicant": {"kind": case.applicant_kind, "name": case.applicant_name, "id_code": case.applicant_id_code,
                       "phone": case.applicant_phone},
         "acceptance": acceptance,
         "materials": [_material(m, case.files) for m in case.materials],
         "due_at": case.due_at,
     }
-    if case.review_opinion and Mode(case.mode) is Mode.DELEGATED_REVIEW:
+    if case.review_opinion and case.mode is Mode.DELEGATED_REVIEW:
         body["review"] = {"opinion": case.review_opinion, "recommendation": case.review_recommendation,
                           "by": case.reviewed_by, "at": case.reviewed_at}
     _to_city(case, actor, "case.forward", body, case.files)
@@ -135,10 +137,22 @@ def _authorize_city_to_county(env, case: Case) -> None:
         raise ExchangeRejected("wrong_recipient", f"case {case.case_no} is handed out by {case.window_org.code}")
 
 
-def _log(case: Case, env, action: str, source: State | None, target: State, comment: str, data=None):
-    db.session.add(CaseEvent(case=case, at=utcnow(), action=action, from_state=source.value if source else None,
-                             to_state=target.value, actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org,
-                             comment=comment, data={"message_id": env.message_id, **(data or {})}))
+def _log(case: Case, env, action: str, target: State, comment: str) -> None:
+    """The first line of the city's own copy: created in city_review (no transition)."""
+    db.session.add(CaseEvent(case=case, at=utcnow(), action=action, from_state=None, to_state=target.value,
+                             actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org, comment=comment,
+                             data={"message_id": env.message_id}))
+
+
+def _apply(case: Case, env, system: Actor, action: SystemAction, now, refused: str, payload=None, data=None):
+    """The message's SYSTEM row, its line naming the sending organisation; no row from the case's state: the
+    message is rejected (the sender sees the reason in the receipt)."""
+    try:
+        engine.apply(case, system, action, payload or {}, now, by=engine.Peer(f"{env.from_org}@{env.from_node}",
+                                                                              env.from_org),
+                     data={"message_id": env.message_id, **(data or {})})
+    except Conflict:
+        raise ExchangeRejected("state_conflict", refused) from None
 
 
 def _find(case_no: str, lock=True, light=False) -> Case | None:
@@ -165,24 +179,25 @@ def apply_forward(env, attachments) -> None:
     # The recipient, the sender and the accepting window (usually the sender) in one statement.
     acceptance = env.body.get("acceptance") if isinstance(env.body, dict) else None
     orgs = _orgs(env.to_org, env.from_org, (acceptance or {}).get("org"))
-    _system(env, orgs)
+    system = _system(env, orgs)
     now = utcnow()
     case = _find(env.case_no, light=True)
     if case is None:
         case = _create_city_copy(env, now, orgs)
-        _log(case, env, "receive", None, State.CITY_REVIEW, "市级收到转报件")
+        _log(case, env, "receive", State.CITY_REVIEW, "市级收到转报件")
         return
     _authorize_county_to_city(env, case, case.county_code, case.department_code, orgs)
-    if State(case.state) not in (State.FORWARDED, State.RETURNED):
-        raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}, not awaiting the city")
-    source = State(case.state)
-    review = env.body.get("review")
-    if review and source is State.RETURNED:  # a re-review after a return, on a separate city node
+    _apply(case, env, system, SystemAction.RECEIVE, now, f"case {case.case_no} is {case.state}, not awaiting the city",
+           {"review": env.body.get("review")})
+
+
+@engine.effect(SystemAction.RECEIVE)
+def e_receive(case, actor, payload, now, t):
+    review = payload.get("review")
+    if review and t.source is State.RETURNED:  # a re-review after a return, on a separate city node
         case.review_opinion, case.review_recommendation = review["opinion"], review["recommendation"]
         case.reviewed_by, case.reviewed_at = review["by"], datetime.fromisoformat(review["at"])
-    case.state = State.CITY_REVIEW.value
     _start_city_step(case, now)
-    _log(case, env, "receive", source, State.CITY_REVIEW, "市级收到转报件")
 
 
 def _create_city_copy(env, now, orgs: dict[str, Org] | None = None) -> Case:
@@ -202,7 +217,7 @@ def _create_city_copy(env, now, orgs: dict[str, Org] | None = None) -> Case:
         raise ExchangeRejected("mode_mismatch", f"item {item.code} is {item.mode} here, not {body['item']['mode']}")
     accepted_at = datetime.fromisoformat(body["acceptance"]["at"])
     case = Case(case_no=env.case_no, query_code="------", item=item, mode=item.mode,
-                state=State.CITY_REVIEW.value, county_code=window.division_code, window_org=window,
+                state=State.CITY_REVIEW, county_code=window.division_code, window_org=window,
                 department_code=item.department_code, applicant_kind=body["applicant"]["kind"],
                 applicant_name=body["applicant"]["name"], applicant_id_code=body["applicant"]["id_code"],
                 applicant_phone=body["applicant"].get("phone"), created_by=env.from_org, created_at=now,
@@ -231,13 +246,20 @@ def _create_city_copy(env, now, orgs: dict[str, Org] | None = None) -> Case:
 
 @applies("case.supplement")
 def apply_supplement(env, attachments) -> None:
-    _system(env)
+    system = _system(env)
     now = utcnow()
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
     _authorize_county_to_city(env, case, case.county_code, case.department_code)
     codes = {m["code"] for m in env.body["materials"] if m["present"]}
+    _apply(case, env, system, SystemAction.RECEIVE_SUPPLEMENT, now, f"case {case.case_no} is {case.state}",
+           {"comment": env.body.get("comment"), "codes": codes, "env": env}, {"materials": sorted(codes)})
+
+
+@engine.effect(SystemAction.RECEIVE_SUPPLEMENT)
+def e_receive_supplement(case, actor, payload, now, t):
+    env, codes = payload["env"], payload["codes"]
     for m in case.materials:
         if m.code in codes:
             m.present = True
@@ -249,49 +271,50 @@ def apply_supplement(env, attachments) -> None:
         if (code, att.sha256) not in known:
             case.files.append(CaseFile(material_code=code, original_name=att.name, media_type=att.media_type,
                                        size=att.size, sha256=att.sha256, uploaded_by=env.from_org, uploaded_at=now))
-    source = State(case.state)
-    if source in (State.FORWARDED, State.RETURNED):  # corrected materials after a return: back to the city's desk
-        case.state = State.CITY_REVIEW.value
+    if t.target is not t.source:  # corrected materials after a return: back to the city's desk
         _start_city_step(case, now)
-    _log(case, env, "receive_supplement", source, State(case.state), env.body.get("comment") or "市级收到补交材料",
-         {"materials": sorted(codes)})
 
 
 @applies("case.return")
 def apply_return(env, attachments) -> None:
-    _system(env)
+    system = _system(env)
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
     _authorize_city_to_county(env, case)
-    source = State(case.state)
-    if source in (State.FORWARDED, State.CITY_REVIEW):  # the county's own copy, on its own node
-        case.state = State.RETURNED.value
-        case.return_reasons = env.body["reasons"]
-    elif source is not State.RETURNED:
-        raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}; it cannot be returned")
-    _log(case, env, "receive_return", source, State.RETURNED, "县级收到市级退回", {"reasons": env.body["reasons"]})
+    _apply(case, env, system, SystemAction.RECEIVE_RETURN, utcnow(),
+           f"case {case.case_no} is {case.state}; it cannot be returned", {"reasons": env.body["reasons"]},
+           {"reasons": env.body["reasons"]})
+
+
+@engine.effect(SystemAction.RECEIVE_RETURN)
+def e_receive_return(case, actor, payload, now, t):
+    if t.source is not State.RETURNED:  # the county's own copy, on its own node (on one node: already returned)
+        case.return_reasons = payload["reasons"]
 
 
 @applies("case.decision")
 def apply_decision(env, attachments) -> None:
-    _system(env)
+    system = _system(env)
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
     _authorize_city_to_county(env, case)
-    source = State(case.state)
-    body = env.body
-    if source in (State.FORWARDED, State.CITY_REVIEW):
-        case.decision = body["decision"]
-        case.decision_reasons = body.get("reasons") or []
-        case.certificate_no = body.get("certificate_no")
-        case.decided_by, case.decided_org = body["decided_by"], env.from_org
-        case.decided_at = datetime.fromisoformat(body["decided_at"])
-        case.state = State.DECIDED.value
-    elif source is not State.DECIDED:
-        raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state}; no decision expected")
-    _log(case, env, "receive_decision", source, State.DECIDED, "窗口收到审批结果，待出件", {"decision": body["decision"]})
+    _apply(case, env, system, SystemAction.RECEIVE_DECISION, utcnow(),
+           f"case {case.case_no} is {case.state}; no decision expected", {"body": env.body, "from_org": env.from_org},
+           {"decision": env.body["decision"]})
+
+
+@engine.effect(SystemAction.RECEIVE_DECISION)
+def e_receive_decision(case, actor, payload, now, t):
+    if t.source is State.DECIDED:  # decided on this very node
+        return
+    body = payload["body"]
+    case.decision = body["decision"]
+    case.decision_reasons = body.get("reasons") or []
+    case.certificate_no = body.get("certificate_no")
+    case.decided_by, case.decided_org = body["decided_by"], payload["from_org"]
+    case.decided_at = datetime.fromisoformat(body["decided_at"])
 
 
 @on_receipt("case.forward")
@@ -301,19 +324,25 @@ def forward_acknowledged(outbox_row, status: str) -> None:
     case = _find(outbox_row.case_no, light=True)
     if case is None:
         return
-    if status != "accepted":
-        if State(case.state) is State.FORWARDED:
-            reason = f"市级拒收转报：{outbox_row.receipt_reason or '未说明原因'}"
-            case.state = State.RETURNED.value
-            case.return_reasons = [reason]
-            db.session.add(CaseEvent(case=case, at=utcnow(), action="forward_rejected", from_state="forwarded",
-                                     to_state="returned", actor=f"{outbox_row.to_org}@{outbox_row.to_node}",
-                                     actor_org=outbox_row.to_org, comment=reason,
-                                     data={"message_id": outbox_row.message_id}))
+    if status == "accepted":
+        action, comment = SystemAction.FORWARD_ACKNOWLEDGED, None
+    else:
+        action, comment = SystemAction.FORWARD_REJECTED, f"市级拒收转报：{outbox_row.receipt_reason or '未说明原因'}"
+    # The county's node acts on the city's receipt; the line names the city. Only a case still forwarded moves.
+    system = Actor.system("", case.county_code, "county")
+    peer = engine.Peer(f"{outbox_row.to_org}@{outbox_row.to_node}", outbox_row.to_org)
+    try:
+        engine.apply(case, system, action, {"comment": comment}, utcnow(), by=peer,
+                     data={"message_id": outbox_row.message_id})
+    except Conflict:
         return
-    if State(case.state) is State.FORWARDED:
-        case.state = State.CITY_REVIEW.value
-        db.session.add(CaseEvent(case=case, at=utcnow(), action="forward_acknowledged", from_state="forwarded",
-                                 to_state="city_review", actor=f"{outbox_row.to_org}@{outbox_row.to_node}",
-                                 actor_org=outbox_row.to_org, comment="市级已签收",
-                                 data={"message_id": outbox_row.message_id}))
+
+
+@engine.effect(SystemAction.FORWARD_ACKNOWLEDGED)
+def e_forward_acknowledged(case, actor, payload, now, t):
+    """Nothing but the state: the city has the case."""
+
+
+@engine.effect(SystemAction.FORWARD_REJECTED)
+def e_forward_rejected(case, actor, payload, now, t):
+    case.return_reasons = [payload["comment"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from persistence import UTCDateTime, db, utcnow
 from delegation.workflow import Mode, Role, State
@@ -17,6 +17,25 @@ LIMIT_UNITS = ("working_days", "hours")
 
 def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class EnumText(sa.types.TypeDecorator):
+    """A workflow enum (State, Mode) read as its member, stored as before: its value in a VARCHAR (no migration).
+    A string that names no member is bound as it is, so that a list filter on an unknown state finds nothing and
+    the CHECK constraint refuses it in a write."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum_type, length: int):
+        super().__init__(length)
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value, dialect):
+        return value.value if isinstance(value, self.enum_type) else value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else self.enum_type(value)
 
 
 class Division(db.Model):
@@ -236,8 +255,8 @@ class Case(db.Model):
     case_no: Mapped[str] = mapped_column(sa.String(40), unique=True)
     query_code: Mapped[str] = mapped_column(sa.String(12))
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id"), index=True)
-    mode: Mapped[str] = mapped_column(sa.String(20))
-    state: Mapped[str] = mapped_column(sa.String(30), default=State.SUBMITTED.value)
+    mode: Mapped[Mode] = mapped_column(EnumText(Mode, 20))
+    state: Mapped[State] = mapped_column(EnumText(State, 30), default=State.SUBMITTED)  # moved by delegation.engine
     county_code: Mapped[str] = mapped_column(sa.ForeignKey("division.code"))
     window_org_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id"))
     department_code: Mapped[str] = mapped_column(sa.String(40))
@@ -261,7 +280,7 @@ class Case(db.Model):
     clock_remaining: Mapped[int | None]
     # working days the clock stood still (suspensions, corrections), summed at each resume; statistics subtract it
     paused_days: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
-    resume_state: Mapped[str | None] = mapped_column(sa.String(30))
+    resume_state: Mapped[State | None] = mapped_column(EnumText(State, 30))
     # intake
     correction_items: Mapped[list | None] = mapped_column(sa.JSON)
     correction_history: Mapped[list | None] = mapped_column(sa.JSON)  # every notice given, for 一次性告知
@@ -293,6 +312,11 @@ class Case(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @validates("state", "mode", "resume_state")
+    def _as_member(self, key, value):
+        # A value assigned reads back as the member, as a loaded one does (e.g. mode=item.mode, a string).
+        return None if value is None else (State if key != "mode" else Mode)(value)
 
     item: Mapped[Item] = relationship(lazy="joined")
     window_org: Mapped[Org] = relationship(lazy="joined")
