@@ -3,5 +3,6 @@ from supervision import models  # noqa: F401
 from supervision import rollup  # noqa: F401  statistics rollups; marks months dirty on every flush
 from supervision import credit  # noqa: F401  credit records: listens to "terminate"
 from delegation import grants  # noqa: F401  applies delegation.change (revocation / restoration)
+from supervision import spotchecks  # noqa: F401  tells the grants how to look up a spot-check finding
 from supervision import push_create  # noqa: F401  the double push: listens to "approve"
 from supervision import push_messages  # noqa: F401  applies supervision.push / .claim / .feedback

@@ -13,7 +13,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from persistence import db, utcnow
 from delegation import events
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
@@ -21,6 +20,7 @@ from delegation.errors import Forbidden, Invalid, NotFound
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
 from delegation.models import Case
 from delegation.workflow import Role
+from persistence import db, utcnow
 from supervision.models import CreditRecord
 
 KIND_ZH = {"broken_commitment": "容缺承诺逾期未履行", "false_commitment": "告知承诺不实（黑名单）",

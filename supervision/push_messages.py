@@ -9,16 +9,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from delegation import clock, deadlines
 from delegation.models import Case, CaseEvent, Item, Org
 from delegation.responsibility import county_org
 from delegation.workflow import Mode, Role
+from exchange.bus import get_bus
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies, on_receipt
 from persistence import db, utcnow
@@ -30,27 +29,10 @@ from supervision.push_states import PushAction, PushState, fire
 log = logging.getLogger(__name__)
 
 
-CLAIM_DAYS_DEFAULT = 3
-CLAIM_DAYS_VARIABLE = "SUPERVISION_CLAIM_DAYS"
-
-
-def claim_days(app=None) -> int:
-    """Working days a regulator has to claim a push: `SUPERVISION_CLAIM_DAYS` (settings.extra, else the
-    environment), 3 when unset. A bad value is a configuration error that names the variable."""
-    from config.settings import ConfigError
-
-    app = app or current_app
-    extra = getattr(app.config.get("TONGQUAN"), "extra", None) or {}
-    raw = extra.get(CLAIM_DAYS_VARIABLE, extra.get(CLAIM_DAYS_VARIABLE.lower(), os.environ.get(CLAIM_DAYS_VARIABLE)))
-    if raw in (None, ""):
-        return CLAIM_DAYS_DEFAULT
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{CLAIM_DAYS_VARIABLE} must be a whole number of working days, got {raw!r}") from None
-    if not 1 <= value <= 60:
-        raise ConfigError(f"{CLAIM_DAYS_VARIABLE} must be between 1 and 60 working days, got {value}")
-    return value
+def claim_days() -> int:
+    """Working days a regulator has to claim a push: `SUPERVISION_CLAIM_DAYS`, validated with the other settings
+    at start-up (config/settings.py) and held by this node's bus."""
+    return get_bus().settings.supervision_claim_days
 
 
 # -- who may send what ----------------------------------------------------------------------------------------

@@ -9,17 +9,12 @@ from marshmallow import Schema, ValidationError, fields, validate
 from app.api.schemas import Instant, StrictSchema, Text
 from app.auth import current_actor
 from app.extensions import db, utcnow
-from supervision import push_actions, push_messages, push_queries
+from supervision import push_actions, push_queries
 from supervision.models import FEEDBACK_KINDS, PUSH_STATES
 from supervision.push_common import FEEDBACK_ZH
 from supervision.push_states import PushState
 
 blp = Blueprint("supervision", __name__, description="监管推送 / supervision pushes (双推送、认领、反馈)")
-
-
-@blp.record_once
-def _check_config(state):
-    push_messages.claim_days(state.app)  # a bad SUPERVISION_CLAIM_DAYS stops the start with one clear line
 
 
 def _amount(value: str) -> None:

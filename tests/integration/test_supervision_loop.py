@@ -273,20 +273,25 @@ def test_unclaimed_push_is_warned_then_escalated_once(api, app):
     assert sweep(due + timedelta(days=60)) == {"warned": 0, "escalated": 0}
 
 
-def test_claim_days_are_configurable(api, app, monkeypatch):
-    from config.settings import ConfigError
+def test_claim_days_are_configurable(api, app, monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from config.settings import ConfigError, load_settings
     from delegation import clock
+    from exchange.bus import get_bus
     from supervision.pushes import claim_days
 
     assert claim_days() == 3
-    monkeypatch.setitem(app.config["TONGQUAN"].extra, "SUPERVISION_CLAIM_DAYS", "5")
+    # A setting like the others (issue 13): read and checked at start-up, held by the node's bus.
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path), "SUPERVISION_CLAIM_DAYS": "5"})
+    monkeypatch.setattr(get_bus(), "settings", replace(get_bus().settings,
+                                                      supervision_claim_days=settings.supervision_claim_days))
     case_no = approved(api, "direct")
     push = pushes_of(case_no)[0]
     assert push.claim_due_at == clock.add_limit(clock.load_calendar(), push.received_at, "working_days", 5)
     for bad in ("0", "three", "61"):
-        monkeypatch.setitem(app.config["TONGQUAN"].extra, "SUPERVISION_CLAIM_DAYS", bad)
         with pytest.raises(ConfigError, match="SUPERVISION_CLAIM_DAYS"):
-            claim_days()
+            load_settings({"INSTANCE_PATH": str(tmp_path), "SUPERVISION_CLAIM_DAYS": bad})
 
 
 def test_pages_and_filters(api):
