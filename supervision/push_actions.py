@@ -40,7 +40,7 @@ def _closed(push: SupervisionPush) -> Conflict:
 
 
 def _feedback_refused(push: SupervisionPush, row=None) -> Conflict:
-    if push.state is PushState.CLOSED:
+    if push.state == PushState.CLOSED:
         return _closed(push)
     return Conflict("not_claimed", "请先认领该推送，再反馈监管结果", "claim the push before feeding back",
                     field="push_id", state=push.state)
@@ -50,7 +50,7 @@ def _close_refused(push: SupervisionPush, row=None) -> Conflict:
     if row is not None:  # the guard: nothing fed back yet
         return Conflict("feedback_missing", "请先反馈至少一条监管结果，再办结监管",
                         "feed back at least once before closing", field="push_id")
-    if push.state is PushState.CLOSED:
+    if push.state == PushState.CLOSED:
         return _closed(push)
     return Conflict("not_claimed", "请先认领该推送并反馈监管结果，再办结", "claim the push and feed back first",
                     field="push_id", state=push.state)

@@ -171,7 +171,7 @@ def apply_claim(env, attachments) -> None:
 
 def _not_moved(env, push: SupervisionPush) -> ExchangeRejected:
     """A message no row admits: the push has not been claimed, or its supervision is closed to new feedback."""
-    if push.state is PushState.CLOSED:
+    if push.state == PushState.CLOSED:
         return ExchangeRejected("state_conflict", f"supervision of case {env.case_no} is closed")
     return ExchangeRejected("state_conflict", f"the push of case {env.case_no} has not been claimed")
 

@@ -51,7 +51,7 @@ def _staff_may_list(actor: Actor) -> None:
 
 def is_overdue(push: SupervisionPush, now: datetime) -> bool:
     """Unclaimed past its claim deadline (the SQL of `list_pushes(overdue=True)`, for one row)."""
-    return push.state is PushState.PUSHED and push.claim_due_at is not None and push.claim_due_at < now
+    return push.state == PushState.PUSHED and push.claim_due_at is not None and push.claim_due_at < now
 
 
 def list_pushes(actor: Actor, *, state=None, case_no=None, overdue=None, after_id=None, limit=50,

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from delegation.workflow import Role
-from supervision.push_states import (FINAL_STATES, GUARDS, INITIAL_STATE, PUSH_TRANSITIONS, PushAction,
+from supervision.push_states import (FINAL_STATES, GUARDS, INITIAL_STATE, PUSH_TRANSITIONS, STAMPS, PushAction,
                                      PushState)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,16 @@ def test_one_row_per_state_action_and_role():
 def test_every_guard_named_exists():
     for row in PUSH_TRANSITIONS:
         assert row.guard is None or row.guard in GUARDS, row
+
+
+def test_every_move_records_who_and_when():
+    """The table's checks of supervision_push ask a claimed push for claimed_at/by and a closed one for closed_at."""
+    for row in PUSH_TRANSITIONS:
+        if row.moves:
+            assert row.target in STAMPS, row
+    from supervision.models import SupervisionPush
+
+    assert all(hasattr(SupervisionPush, column) for columns in STAMPS.values() for column in columns)
 
 
 def test_every_non_final_state_has_a_way_out():
