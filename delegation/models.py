@@ -6,8 +6,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from persistence import UTCDateTime, db, utcnow
 from delegation.workflow import Mode, Role, State
+from persistence import UTCDateTime, db, utcnow
 
 MODES = tuple(m.value for m in Mode)
 STATES = tuple(s.value for s in State)
