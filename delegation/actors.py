@@ -25,7 +25,7 @@ class Actor:
 
     @classmethod
     def system(cls, org_code: str, division_code: str, level: str = "city") -> "Actor":
-        return cls(username="system", display_name="系统", role=Role.SYSTEM, org_code=org_code,
+        return cls(username="system", display_name=Role.SYSTEM.title_zh, role=Role.SYSTEM, org_code=org_code,
                    org_kind="system", org_level=level, division_code=division_code)
 
     @property

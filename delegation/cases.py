@@ -15,15 +15,11 @@ from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFoun
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
 from delegation.models import (COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item,
                                Org)
+from delegation.titles import titles
 from delegation.workflow import (ACTION_ZH, COUNTY_HELD, FINAL_STATES, MODE_ZH, ROLE_ZH, STATE_ZH,  # noqa: F401
-                                 Action, Mode, Role, State, SystemAction)
+                                 Action, Mode, Role, State, SuspensionKind, SystemAction)
 
-SUSPENSION_KINDS = {
-    "site_inspection": "现场踏勘",
-    "expert_review": "专家评审",
-    "hearing": "听证",
-    "intermediary": "中介服务",
-}
+SUSPENSION_KINDS = titles(SuspensionKind)
 COUNTY_ROLES = (Role.WINDOW, Role.REVIEWER)
 GUARDS, EFFECTS = engine.GUARDS, engine.EFFECTS  # the engine's registries; this module registers its rules
 
@@ -456,7 +452,7 @@ def e_return(case, actor, payload, now, t):
 def e_suspend(case, actor, payload, now, t):
     kind = payload.get("kind")
     if kind not in SUSPENSION_KINDS:
-        raise Invalid("invalid_choice", "请选择特别程序种类（现场踏勘、专家评审、听证、中介服务）",
+        raise Invalid("invalid_choice", f"请选择特别程序种类（{'、'.join(SUSPENSION_KINDS.values())}）",
                       f"kind must be one of {', '.join(SUSPENSION_KINDS)}", field="kind")
     expected = payload.get("expected_end")
     if isinstance(expected, str):

@@ -6,6 +6,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from delegation.titles import N_, TitledIntEnum, titles
 from delegation.workflow import Mode, Role, State
 from persistence import UTCDateTime, db, utcnow
 
@@ -389,7 +390,19 @@ sa.Index("ix_case_file_created_at", Case.created_at)
 sa.Index("ix_case_file_city_queue", Case.due_at.is_(None), Case.due_at, Case.id,
          postgresql_where=sa.text(CITY_QUEUE_SQL), sqlite_where=sa.text(CITY_QUEUE_SQL))
 
-RATING_LABELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+
+
+class RatingLevel(TitledIntEnum):
+    """The levels of the rating service (好差评), best first; satisfied means 3 or more."""
+
+    VERY_SATISFIED = 5, N_("非常满意")
+    SATISFIED = 4, N_("满意")
+    FAIRLY_SATISFIED = 3, N_("基本满意")
+    DISSATISFIED = 2, N_("不满意")
+    VERY_DISSATISFIED = 1, N_("非常不满意")
+
+
+RATING_LABELS = titles(RatingLevel)
 
 
 class CaseRating(db.Model):

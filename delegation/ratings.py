@@ -18,6 +18,10 @@ from persistence import db, utcnow
 COMMENT_MAX = 500
 
 
+# "5 非常满意、4 满意、…", the levels as the rating service names them
+_LEVELS_ZH = "、".join(f"{level.value} {title}" for level, title in RATING_LABELS.items())
+
+
 def _not_found(case_no: str) -> NotFound:
     return NotFound("case_not_found", "未找到该办件，请核对办件编号和查询码",
                     "no such case: check the case number and the query code", field="case_no")
@@ -26,7 +30,7 @@ def _not_found(case_no: str) -> NotFound:
 def rate(case_no: str, query_code: str, score: int, comment: str = "", now: datetime | None = None) -> CaseRating:
     now = now or utcnow()
     if isinstance(score, bool) or not isinstance(score, int) or score not in RATING_LABELS:
-        raise Invalid("score_invalid", "评价（score）应为 1 至 5 的整数：5 非常满意、4 满意、3 基本满意、2 不满意、1 非常不满意",
+        raise Invalid("score_invalid", f"评价（score）应为 1 至 5 的整数：{_LEVELS_ZH}",
                       "score must be a whole number from 1 to 5", field="score")
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX:

@@ -30,8 +30,8 @@ ROLES_BY_LEVEL = {
     "county": (Role.WINDOW.value, Role.REVIEWER.value, Role.REGULATOR.value),
     "city": (Role.CITY_APPROVER.value, Role.REGULATOR.value, Role.ADMIN.value),
 }
-ROLE_ZH = {"window": "县级窗口人员", "reviewer": "县级审批人员", "city_approver": "市级审批人员",
-           "regulator": "监管人员", "admin": "市级管理员"}
+# the roles an account can hold (the system is none), with their titles on Role
+ROLE_ZH = {role.value: role.title_zh for role in Role if role is not Role.SYSTEM}
 
 
 def _admin_only(actor: Actor) -> None:

@@ -7,30 +7,31 @@ the row's target; nothing else changes a case's state.
 """
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
-
-class Mode(enum.StrEnum):
-    DIRECT = "direct"  # 直接下放: the county accepts, reviews and decides
-    DELEGATED_REVIEW = "delegated_review"  # 下放实质性审核权: county reviews, city approves
-    FORWARD_ONLY = "forward_only"  # 服务窗口前移: county accepts, city reviews and decides
+from delegation.titles import N_, TitledStrEnum, titles
 
 
-class State(enum.StrEnum):
-    SUBMITTED = "submitted"
-    CORRECTION_REQUESTED = "correction_requested"
-    REFUSED = "refused"
-    ACCEPTED = "accepted"
-    COUNTY_REVIEW = "county_review"
-    FORWARDED = "forwarded"  # sent to the city, not yet received there
-    CITY_REVIEW = "city_review"
-    RETURNED = "returned"
-    DECIDED = "decided"
-    CONCLUDED = "concluded"
-    SUSPENDED = "suspended"
-    WITHDRAWN = "withdrawn"
-    TERMINATED = "terminated"
+class Mode(TitledStrEnum):
+    DIRECT = "direct", N_("直接下放")  # the county accepts, reviews and decides
+    DELEGATED_REVIEW = "delegated_review", N_("下放实质性审核权")  # county reviews, city approves
+    FORWARD_ONLY = "forward_only", N_("服务窗口前移")  # county accepts, city reviews and decides
+
+
+class State(TitledStrEnum):
+    SUBMITTED = "submitted", N_("已提交")
+    CORRECTION_REQUESTED = "correction_requested", N_("待补正")
+    REFUSED = "refused", N_("不予受理")
+    ACCEPTED = "accepted", N_("已受理")
+    COUNTY_REVIEW = "county_review", N_("县级审核中")
+    FORWARDED = "forwarded", N_("已转报")  # sent to the city, not yet received there
+    CITY_REVIEW = "city_review", N_("市级审批中")
+    RETURNED = "returned", N_("已退回")
+    DECIDED = "decided", N_("已决定")
+    CONCLUDED = "concluded", N_("已办结")
+    SUSPENDED = "suspended", N_("特别程序中")
+    WITHDRAWN = "withdrawn", N_("已撤回")
+    TERMINATED = "terminated", N_("已终止")
 
 
 FINAL_STATES = frozenset({State.REFUSED, State.CONCLUDED, State.WITHDRAWN, State.TERMINATED})
@@ -41,45 +42,54 @@ CLOCK_STATES = frozenset(
 )
 
 
-class Role(enum.StrEnum):
-    WINDOW = "window"  # 县级窗口人员
-    REVIEWER = "reviewer"  # 县级审批人员
-    CITY_APPROVER = "city_approver"  # 市级审批人员
-    REGULATOR = "regulator"  # 监管人员
-    ADMIN = "admin"  # 市行政审批局 administrators
-    SYSTEM = "system"  # scheduled jobs and the exchange inbox
+class Role(TitledStrEnum):
+    WINDOW = "window", N_("县级窗口人员")
+    REVIEWER = "reviewer", N_("县级审批人员")
+    CITY_APPROVER = "city_approver", N_("市级审批人员")
+    REGULATOR = "regulator", N_("监管人员")
+    ADMIN = "admin", N_("市级管理员")  # 市行政审批局 administrators
+    SYSTEM = "system", N_("系统")  # scheduled jobs and the exchange inbox
 
 
-class Action(enum.StrEnum):
-    ACCEPT = "accept"
-    ACCEPT_WITH_COMMITMENT = "accept_with_commitment"
-    REQUEST_CORRECTION = "request_correction"
-    REFUSE = "refuse"
-    RESUBMIT = "resubmit"
-    SUPPLY_MATERIALS = "supply_materials"
-    REVIEW = "review"
-    APPROVE = "approve"
-    DENY = "deny"
-    RETURN = "return"
-    SUSPEND = "suspend"
-    RESUME = "resume"
-    HAND_OUT = "hand_out"
-    WITHDRAW = "withdraw"
-    TERMINATE = "terminate"
+class Action(TitledStrEnum):
+    ACCEPT = "accept", N_("受理")
+    ACCEPT_WITH_COMMITMENT = "accept_with_commitment", N_("容缺受理")
+    REQUEST_CORRECTION = "request_correction", N_("一次性告知补正")
+    REFUSE = "refuse", N_("不予受理")
+    RESUBMIT = "resubmit", N_("重新提交")
+    SUPPLY_MATERIALS = "supply_materials", N_("补交材料")
+    REVIEW = "review", N_("审核")
+    APPROVE = "approve", N_("准予许可")
+    DENY = "deny", N_("不予许可")
+    RETURN = "return", N_("退回")
+    SUSPEND = "suspend", N_("启动特别程序")
+    RESUME = "resume", N_("结束特别程序")
+    HAND_OUT = "hand_out", N_("出件")
+    WITHDRAW = "withdraw", N_("撤回")
+    TERMINATE = "terminate", N_("终止")
 
 
-class SystemAction(enum.StrEnum):
+class SystemAction(TitledStrEnum):
     """What the system does to a case: routing after acceptance, and the bus applying a peer's message."""
 
-    ROUTE = "route"  # after acceptance, to the county bureau (direct, delegated_review)
-    FORWARD = "forward"  # after acceptance, to the city (forward_only)
-    RECEIVE = "receive"  # the city receives the forward
-    RECEIVE_SUPPLEMENT = "receive_supplement"
-    RECEIVE_RETURN = "receive_return"  # the county receives the city's return
-    RECEIVE_DECISION = "receive_decision"  # the window receives the city's decision
-    FORWARD_ACKNOWLEDGED = "forward_acknowledged"  # the city's receipt of the forward
-    FORWARD_REJECTED = "forward_rejected"  # the city refused the forward
+    ROUTE = "route", N_("转县级审批")  # after acceptance, to the county bureau (direct, delegated_review)
+    FORWARD = "forward", N_("转报市级")  # after acceptance, to the city (forward_only)
+    RECEIVE = "receive", N_("接收转报件")  # the city receives the forward
+    RECEIVE_SUPPLEMENT = "receive_supplement", N_("接收补交材料")
+    RECEIVE_RETURN = "receive_return", N_("接收退回")  # the county receives the city's return
+    RECEIVE_DECISION = "receive_decision", N_("接收审批结果")  # the window receives the city's decision
+    FORWARD_ACKNOWLEDGED = "forward_acknowledged", N_("签收转报")  # the city's receipt of the forward
+    FORWARD_REJECTED = "forward_rejected", N_("拒收转报")  # the city refused the forward
 
+
+
+class SuspensionKind(TitledStrEnum):
+    """The special procedures whose time does not count against the limit (启动特别程序)."""
+
+    SITE_INSPECTION = "site_inspection", N_("现场踏勘")
+    EXPERT_REVIEW = "expert_review", N_("专家评审")
+    HEARING = "hearing", N_("听证")
+    INTERMEDIARY = "intermediary", N_("中介服务")
 
 # Where the case physically is decides who may touch it: the county (window or county bureau) or the city.
 COUNTY_HELD = frozenset(
@@ -180,24 +190,8 @@ def allowed_actions(state: State, role: Role, mode: Mode) -> list[Action]:
     return seen
 
 
-# Chinese labels of the domain's own messages (the pages translate theirs through the Babel catalogue).
-STATE_ZH = {
-    State.SUBMITTED: "已提交", State.CORRECTION_REQUESTED: "待补正", State.REFUSED: "不予受理",
-    State.ACCEPTED: "已受理", State.COUNTY_REVIEW: "县级审核中", State.FORWARDED: "已转报",
-    State.CITY_REVIEW: "市级审批中", State.RETURNED: "已退回", State.DECIDED: "已决定", State.CONCLUDED: "已办结",
-    State.SUSPENDED: "特别程序中", State.WITHDRAWN: "已撤回", State.TERMINATED: "已终止",
-}
-ACTION_ZH = {
-    Action.ACCEPT: "受理", Action.ACCEPT_WITH_COMMITMENT: "容缺受理", Action.REQUEST_CORRECTION: "一次性告知补正",
-    Action.REFUSE: "不予受理", Action.RESUBMIT: "重新提交", Action.SUPPLY_MATERIALS: "补交材料",
-    Action.REVIEW: "审核", Action.APPROVE: "准予许可", Action.DENY: "不予许可", Action.RETURN: "退回",
-    Action.SUSPEND: "启动特别程序", Action.RESUME: "结束特别程序", Action.HAND_OUT: "出件", Action.WITHDRAW: "撤回",
-    Action.TERMINATE: "终止",
-    SystemAction.ROUTE: "转县级审批", SystemAction.FORWARD: "转报市级", SystemAction.RECEIVE: "接收转报件",
-    SystemAction.RECEIVE_SUPPLEMENT: "接收补交材料", SystemAction.RECEIVE_RETURN: "接收退回",
-    SystemAction.RECEIVE_DECISION: "接收审批结果", SystemAction.FORWARD_ACKNOWLEDGED: "签收转报",
-    SystemAction.FORWARD_REJECTED: "拒收转报",
-}
-MODE_ZH = {Mode.DIRECT: "直接下放", Mode.DELEGATED_REVIEW: "下放实质性审核权", Mode.FORWARD_ONLY: "服务窗口前移"}
-ROLE_ZH = {Role.WINDOW: "县级窗口人员", Role.REVIEWER: "县级审批人员", Role.CITY_APPROVER: "市级审批人员",
-           Role.REGULATOR: "监管人员", Role.ADMIN: "市级管理员", Role.SYSTEM: "系统"}
+# Chinese titles by member, for the domain's own messages (zh text of errors, timeline notes): read off the enums.
+STATE_ZH = titles(State)
+ACTION_ZH = {**titles(Action), **titles(SystemAction)}
+MODE_ZH = titles(Mode)
+ROLE_ZH = titles(Role)

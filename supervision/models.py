@@ -6,11 +6,23 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from delegation.titles import N_, TitledStrEnum
 from persistence import UTCDateTime, db, utcnow
 from supervision.push_states import INITIAL_STATE, PushState
 
+
+
+class FeedbackKind(TitledStrEnum):
+    """What the regulator found or did; rectification and penalty imply an order to rectify."""
+
+    INSPECTION = "inspection", N_("检查")
+    RECTIFICATION = "rectification", N_("责令整改")
+    PENALTY = "penalty", N_("行政处罚")
+    NO_ISSUE = "no_issue", N_("未发现问题")
+
+
 PUSH_STATES = tuple(s.value for s in PushState)
-FEEDBACK_KINDS = ("inspection", "rectification", "penalty", "no_issue")
+FEEDBACK_KINDS = tuple(k.value for k in FeedbackKind)
 FINDINGS = ("compliant", "defect_corrected", "illegal_approval")
 CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
 

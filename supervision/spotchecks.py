@@ -32,8 +32,7 @@ INSPECTORS_PER_CASE = 2
 ALGORITHM = "random.Random(seed): sample(population sorted by case_no, size), then per sampled case in draw order " \
             "sample(pool sorted minus the case's handlers, 2)"
 DRAWN_STATES = (State.DECIDED.value, State.CONCLUDED.value)
-MODE_ZH = {Mode.DIRECT.value: "直接下放", Mode.DELEGATED_REVIEW.value: "下放实质性审核权",
-           Mode.FORWARD_ONLY.value: "服务窗口前移"}
+MODE_ZH = {mode.value: mode.title_zh for mode in Mode}
 FINDING_ZH = {"compliant": "合规", "defect_corrected": "存在瑕疵，已整改", "illegal_approval": "违法审批"}
 NOTE_REQUIRED = ("defect_corrected", "illegal_approval")
 

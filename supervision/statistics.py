@@ -68,16 +68,15 @@ from delegation.clock import OPEN_CLOCK_STATES, load_calendar
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Invalid, NotFound
 from delegation.models import MODES, STATES, CalendarDay, Case, CaseRating, Division, Item, ItemMaterial
+from delegation.workflow import Mode, State
 from persistence import db, utcnow
 from supervision.models import SupervisionFeedback, SupervisionPush
 
 DIMENSIONS = ("county", "item", "mode", "month", "state")
 DIMENSION_ZH = {"county": "县（市、区）", "item": "事项", "mode": "下放方式", "month": "月份", "state": "办件状态"}
-MODE_ZH = {"direct": "直接下放", "delegated_review": "下放实质性审核权", "forward_only": "服务窗口前移"}
-STATE_ZH = {"submitted": "已提交", "correction_requested": "待补正", "refused": "不予受理", "accepted": "已受理",
-            "county_review": "县级审核中", "forwarded": "已转报", "city_review": "市级审批中", "returned": "已退回",
-            "decided": "已决定", "concluded": "已办结", "suspended": "特别程序中", "withdrawn": "已撤回",
-            "terminated": "已终止"}
+# The exports are Chinese records: the enums' Chinese titles, whatever the page language.
+MODE_ZH = {mode.value: mode.title_zh for mode in Mode}
+STATE_ZH = {state.value: state.title_zh for state in State}
 STEPS_BY_MODE = {"direct": 3, "delegated_review": 4, "forward_only": 4}
 SATISFIED_SCORE = 3
 SATISFACTION_THRESHOLD = 0.95
@@ -85,10 +84,10 @@ SATISFACTION_THRESHOLD = 0.95
 # (key, Chinese name, kind): kind is count | rate | days | hours. The order of the API, the exports and the dashboard.
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("total_cases", "办件总数", "count"),
-    ("accepted", "已受理", "count"),
+    ("accepted", State.ACCEPTED.title_zh, "count"),
     ("decided", "已作出决定", "count"),
     ("approved", "准予许可", "count"),
-    ("concluded", "已办结", "count"),
+    ("concluded", State.CONCLUDED.title_zh, "count"),
     ("on_time_base", "有时限的已决定办件", "count"),
     ("on_time", "按时决定", "count"),
     ("on_time_rate", "按时办结率", "rate"),

@@ -23,7 +23,7 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.common import _, _l, action_label
 from delegation.errors import DomainError
-from delegation.workflow import Action, Mode, Role, State, allowed_actions
+from delegation.workflow import Action, Mode, Role, State, SuspensionKind, allowed_actions
 
 bp = Blueprint("web_case", __name__)
 register_page_errors(bp)
@@ -36,8 +36,7 @@ EVENT_LABEL = {
     "forward_acknowledged": _l("市级已签收"), "supervision_claim": _l("监管部门认领"),
     "supervision_feedback": _l("监管结果反馈"), "supervision_closed": _l("监管办结"),
 }
-SUSPENSION_LABEL = {"site_inspection": _l("现场踏勘"), "expert_review": _l("专家评审"), "hearing": _l("听证"),
-                    "intermediary": _l("中介服务")}
+SUSPENSION_LABEL = {kind.value: kind.label for kind in SuspensionKind}
 RECOMMENDATION_LABEL = {"approve": _l("同意"), "deny": _l("不同意")}
 PARTY_LABEL = {"accepting": _l("受理（首问负责）"), "reviewing": _l("审核"), "deciding": _l("决定"),
                "answers_for_review": _l("对审核负责"), "answers_for_result": _l("对审批结果负责"),

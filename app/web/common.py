@@ -13,25 +13,11 @@ from delegation.workflow import Action, Mode, Role, State
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-STATE_LABEL = {
-    State.SUBMITTED: _l("已提交"), State.CORRECTION_REQUESTED: _l("待补正"), State.REFUSED: _l("不予受理"),
-    State.ACCEPTED: _l("已受理"), State.COUNTY_REVIEW: _l("县级审核中"), State.FORWARDED: _l("已转报"),
-    State.CITY_REVIEW: _l("市级审批中"), State.RETURNED: _l("已退回"), State.DECIDED: _l("已决定"),
-    State.CONCLUDED: _l("已办结"), State.SUSPENDED: _l("特别程序中"), State.WITHDRAWN: _l("已撤回"),
-    State.TERMINATED: _l("已终止"),
-}
-ACTION_LABEL = {
-    Action.ACCEPT: _l("受理"), Action.ACCEPT_WITH_COMMITMENT: _l("容缺受理"),
-    Action.REQUEST_CORRECTION: _l("一次性告知补正"), Action.REFUSE: _l("不予受理"), Action.RESUBMIT: _l("重新提交"),
-    Action.SUPPLY_MATERIALS: _l("补交材料"), Action.REVIEW: _l("审核"), Action.APPROVE: _l("准予许可"),
-    Action.DENY: _l("不予许可"), Action.RETURN: _l("退回"), Action.SUSPEND: _l("启动特别程序"),
-    Action.RESUME: _l("结束特别程序"), Action.HAND_OUT: _l("出件"), Action.WITHDRAW: _l("撤回"),
-    Action.TERMINATE: _l("终止"),
-}
-MODE_LABEL = {Mode.DIRECT: _l("直接下放"), Mode.DELEGATED_REVIEW: _l("下放实质性审核权"),
-              Mode.FORWARD_ONLY: _l("服务窗口前移")}
-ROLE_LABEL = {Role.WINDOW: _l("县级窗口人员"), Role.REVIEWER: _l("县级审批人员"), Role.CITY_APPROVER: _l("市级审批人员"),
-              Role.REGULATOR: _l("监管人员"), Role.ADMIN: _l("市级管理员"), Role.SYSTEM: _l("系统")}
+# The titles are written once, on the enums (delegation/workflow.py); these are their labels in the page language.
+STATE_LABEL = {state: state.label for state in State}
+ACTION_LABEL = {action: action.label for action in Action}
+MODE_LABEL = {mode: mode.label for mode in Mode}
+ROLE_LABEL = {role: role.label for role in Role}
 DUE_FLAG_LABEL = {"ok": _l("正常"), "warning": _l("临近期限"), "overdue": _l("已超期")}
 
 # The desk each role opens after login, and the links of the top bar (endpoint, label, roles that see it).

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, flash, render_template, request, url_for
 from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.common import _, _l, domain_message, mode_label
+from delegation.workflow import State
 
 bp = Blueprint("web_dashboard", __name__)
 register_page_errors(bp)
@@ -41,10 +42,10 @@ LABELS = {
 # word (a unit test holds the two together); marked here so that the English dashboard shows English names.
 FIGURE_NAMES = {
     "total_cases": _l("办件总数"),
-    "accepted": _l("已受理"),
+    "accepted": State.ACCEPTED.label,
     "decided": _l("已作出决定"),
     "approved": _l("准予许可"),
-    "concluded": _l("已办结"),
+    "concluded": State.CONCLUDED.label,
     "on_time_base": _l("有时限的已决定办件"),
     "on_time": _l("按时决定"),
     "on_time_rate": _l("按时办结率"),

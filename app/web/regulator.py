@@ -17,6 +17,7 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from supervision.models import FeedbackKind
 from supervision.push_states import PushState
 
 bp = Blueprint("web_regulator", __name__)
@@ -26,8 +27,7 @@ PAGE_SIZE = 30
 # tab → the push state it lists, and its title (the state's own, but for the claimed pushes: what they wait for)
 TABS = (("claim", PushState.PUSHED, PushState.PUSHED.label), ("claimed", PushState.CLAIMED, _l("待反馈")),
         ("done", PushState.CLOSED, PushState.CLOSED.label))
-FEEDBACK_KIND_LABEL = {"inspection": _l("检查"), "rectification": _l("责令整改"), "penalty": _l("行政处罚"),
-                       "no_issue": _l("未发现问题")}
+FEEDBACK_KIND_LABEL = {kind.value: kind.label for kind in FeedbackKind}
 
 
 def _regulator(user) -> bool:
