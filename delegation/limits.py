@@ -4,14 +4,14 @@ and the notices all use, so that what one accepts another can always store, forw
 Nothing a request carries may be unbounded: one correction notice of 3,000 items once took 732 s of CPU to print."""
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from delegation.errors import Invalid
+from exchange import field_rules
 
-# C0 control characters and DEL, except tab, line feed and carriage return (free text may hold them): PostgreSQL
-# refuses NUL in text, XML 1.0 cannot carry the others, and none of them is typed by a person.
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The character rule is a field rule (exchange.field_rules): the same for the API, the pages and the wire.
+CONTROL_CHARS = field_rules.CONTROL_CHARS
+has_control_chars = field_rules.has_control_chars
 
 INT_MAX = 2**31 - 1  # the id columns' type (PostgreSQL integer): a keyset cursor or count beyond it is no id
 TEXT_MAX = 10_000  # any one string in a request, whatever the field (each field has its own, smaller bound)
@@ -26,10 +26,6 @@ REASON_MAX = 1000  # one reason
 # these caps only guard the renderer against data stored before the bounds existed.
 NOTICE_ITEMS_MAX = 100
 NOTICE_TEXT_MAX = 4000
-
-
-def has_control_chars(text: str) -> bool:
-    return bool(CONTROL_CHARS.search(text))
 
 
 def check_correction_items(items: list[dict]) -> None:

@@ -21,19 +21,21 @@ from typing import Any, Callable, Mapping
 
 from marshmallow import RAISE, Schema, missing, ValidationError, fields, post_load, validate, validates_schema
 
+from . import field_rules as rules
 from .envelope import MESSAGE_TYPES, Attachment, Envelope
 
 # ---------------------------------------------------------------------------------------------- simple types
-# Regexes are the XSD patterns verbatim; XSD patterns are implicitly anchored, hence fullmatch below.
-NODE_ID = r"[0-9]{6}(-[A-Za-z0-9]{1,32})?"
-DIVISION_CODE = r"[0-9]{6}(-[a-z0-9]{1,16})?"
-UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-SHA256_HEX = r"[0-9a-f]{64}"
-CODE = r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}"
-CASE_NO = r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}"
-ID_CODE = r"[0-9A-Z]{17}[0-9A-Z]"
-PHONE = r"\+?[0-9][0-9\- ]{4,19}"
-MEDIA_TYPE = r"[a-zA-Z0-9][a-zA-Z0-9!#$&\-\^_.+]{0,126}/[a-zA-Z0-9][a-zA-Z0-9!#$&\-\^_.+]{0,126}"
+# The XSD patterns, written once in exchange.field_rules (tests/unit/test_field_rules.py holds them to the XSD);
+# XSD patterns are implicitly anchored, hence fullmatch below.
+NODE_ID = rules.NODE_ID
+DIVISION_CODE = rules.DIVISION_CODE
+UUID = rules.UUID
+SHA256_HEX = rules.SHA256_HEX
+CODE = rules.CODE
+CASE_NO = rules.CASE_NO
+ID_CODE = rules.ID_CODE
+PHONE = rules.PHONE
+MEDIA_TYPE = rules.MEDIA_TYPE
 
 DELEGATION_MODES = ("direct", "delegated_review", "forward_only")
 APPLICANT_KINDS = ("enterprise", "individual")
@@ -46,9 +48,9 @@ PARTY_ROLES = ("accept", "review", "decide", "supervise")
 # Types that belong to a case (same rule as xmlform.CASE_TYPES): they need case_no and sequence.
 CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.")))
 
-# Characters XML 1.0 cannot carry (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/U+FFFF). JSON can
-# escape them, but then the envelope could not be converted to the XML form, so they are refused here.
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot carry. JSON can escape them, but then the envelope could not be converted to the XML
+# form, so they are refused here.
+_NOT_XML_CHAR = rules.NOT_XML_CHAR
 # xs:dateTime restricted to an explicit offset (tq:ZonedDateTime). Checked lexically first because
 # datetime.fromisoformat also takes forms XSD does not (basic format "20260302T0915", space separator).
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})")
@@ -92,13 +94,12 @@ def _amount(value: str) -> None:
     if not _DECIMAL.fullmatch(value):
         raise ValidationError("Not a valid decimal amount (e.g. 5000.00).")
     try:
-        number = Decimal(value).normalize()  # the value space: trailing fraction zeros do not count
+        number = Decimal(value)
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
         raise ValidationError("Not a valid decimal amount.") from None
-    digits, exponent = number.as_tuple().digits, int(number.as_tuple().exponent)
-    total = len(digits) + exponent if exponent > 0 else len(digits)
-    if number < 0 or -exponent > 2 or total > 15:
-        raise ValidationError("Must be a non-negative amount with at most 2 decimals and 15 digits.")
+    if not rules.amount_digits_ok(number):
+        raise ValidationError(f"Must be a non-negative amount with at most {rules.AMOUNT_FRACTION_DIGITS} decimals "
+                              f"and {rules.AMOUNT_TOTAL_DIGITS} digits.")
 
 
 def _unique_codes(materials: list[dict[str, Any]]) -> None:
@@ -108,8 +109,8 @@ def _unique_codes(materials: list[dict[str, Any]]) -> None:
         raise ValidationError("Material codes must be unique.")
 
 
-NAME_LENGTH = validate.Length(min=1, max=200)  # tq:Name
-TEXT_LENGTH = validate.Length(min=1, max=4000)  # tq:Text
+NAME_LENGTH = validate.Length(min=1, max=rules.NAME_MAX)  # tq:Name
+TEXT_LENGTH = validate.Length(min=1, max=rules.WIRE_TEXT_MAX)  # tq:Text
 
 # ---------------------------------------------------------------------------------------------- fields
 

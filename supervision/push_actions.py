@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.workflow import Role
+from exchange import field_rules
 from exchange.outbox import enqueue
 from persistence import db, utcnow
 from supervision.models import FEEDBACK_KINDS, SupervisionFeedback, SupervisionPush
@@ -88,15 +88,11 @@ def _text(data: dict, key: str, zh: str, required: bool, limit: int = TEXT_MAX) 
 def _amount(raw) -> str | None:
     if raw in (None, ""):
         return None
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")) \
-            or value >= Decimal("1e13"):
+    value = field_rules.amount_value(raw)  # tq:Amount's precision: what is stored can be sent
+    if value is None:
         raise Invalid("invalid_amount", "罚款金额应为不小于 0 的金额（元），最多两位小数",
                       "amount must be a non-negative sum in yuan with at most 2 decimals", field="amount")
-    return str(value.quantize(Decimal("0.01")))
+    return value
 
 
 def validate_feedback(data: dict, now: datetime) -> dict:

@@ -9,13 +9,14 @@ import sqlalchemy as sa
 from delegation.deadlines import SHANGHAI
 from delegation.models import Org
 from delegation.responsibility import CITY
+from exchange import field_rules
 from persistence import db
 
 CITY_ADMIN_ORG = f"{CITY}-bureau"
 CITY_INDUSTRY_ORG = f"{CITY}-industry"
 FEEDBACK_ZH = {"inspection": "检查", "rectification": "责令整改", "penalty": "行政处罚", "no_issue": "未发现问题"}
-TEXT_MAX = 4000
-NAME_MAX = 200
+TEXT_MAX = field_rules.WIRE_TEXT_MAX  # what a regulator writes travels in supervision.feedback (tq:Text, tq:Name)
+NAME_MAX = field_rules.NAME_MAX
 
 
 def org(code: str) -> Org | None:

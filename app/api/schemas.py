@@ -8,8 +8,9 @@ from marshmallow.utils import ensure_text_type
 
 from delegation import limits
 from delegation.workflow import Action, Mode, State
+from exchange import field_rules as rules
 
-CONTROL_CHARS = limits.CONTROL_CHARS
+CONTROL_CHARS = rules.CONTROL_CHARS
 CONTROL_MESSAGE = "contains control characters"  # app.errors gives its Chinese
 
 
@@ -160,20 +161,20 @@ class ItemOut(Schema):
 
 class ApplicantIn(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(["enterprise", "individual"]))
-    name = Text(required=True, min_length=1, max_length=200)
-    id_code = Text(required=True, min_length=1, max_length=30)
-    # the same pattern as the exchange XSD's Phone, so that what is accepted here can always be forwarded
-    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9][0-9\- ]{4,19}$", error="电话号码格式无效"),
+    name = Text(required=True, min_length=1, max_length=rules.NAME_MAX)
+    id_code = Text(required=True, min_length=1, max_length=rules.ID_CODE_INPUT_MAX)
+    # the exchange XSD's Phone, so that what is accepted here can always be forwarded
+    phone = fields.String(validate=validate.Regexp(rules.anchored(rules.PHONE), error="电话号码格式无效"),
                           allow_none=True)
 
 
 class MaterialFlag(StrictSchema):
-    code = Text(required=True, min_length=1, max_length=40)
+    code = Text(required=True, min_length=1, max_length=rules.CODE_INPUT_MAX)
     present = fields.Boolean(load_default=False)
 
 
 class CaseCreate(StrictSchema):
-    item_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    item_code = fields.String(required=True, validate=validate.Length(min=1, max=rules.CODE_INPUT_MAX))
     applicant = fields.Nested(ApplicantIn, required=True)
     materials = fields.List(fields.Nested(MaterialFlag), load_default=list,
                             validate=validate.Length(max=limits.LIST_MAX))
@@ -182,7 +183,7 @@ class CaseCreate(StrictSchema):
 
 
 class CorrectionItem(StrictSchema):
-    material_code = Text(max_length=40, allow_none=True)
+    material_code = Text(max_length=rules.CODE_INPUT_MAX, allow_none=True)
     problem = Text(max_length=limits.PROBLEM_MAX, load_default="")
 
 
@@ -194,13 +195,13 @@ class ActionRequest(StrictSchema):
     # (limits.check_correction_items); the schema bounds what any case could hold
     items = fields.List(fields.Nested(CorrectionItem), validate=validate.Length(max=limits.LIST_MAX))
     materials = fields.List(MaterialRef(), validate=validate.Length(max=limits.LIST_MAX))
-    opinion = Text(max_length=4000)
+    opinion = Text(max_length=rules.WIRE_TEXT_MAX)
     recommendation = fields.String(validate=validate.OneOf(["approve", "deny"]))
     certificate_no = Text(max_length=60)
     kind = Text(max_length=40)
     expected_end = fields.Date()
     method = Text(max_length=40)
-    tracking_no = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-]{4,40}$", error="快递单号格式无效"))
+    tracking_no = fields.String(validate=validate.Regexp(rules.anchored(rules.TRACKING_NO), error="快递单号格式无效"))
     reason = Text(max_length=2000)
     redirect = Text(max_length=500)
     commitment_days = fields.Integer(validate=validate.Range(min=1, max=60))
@@ -208,7 +209,7 @@ class ActionRequest(StrictSchema):
 
 class CaseQuery(StrictSchema):
     state = fields.String(validate=validate.OneOf([s.value for s in State]))
-    item = Text(max_length=40)
+    item = Text(max_length=rules.CODE_INPUT_MAX)
     county = Text(max_length=20)
     due = fields.String(validate=validate.OneOf(["ok", "warning", "overdue"]))
     after = fields.Integer(validate=validate.Range(min=1), metadata={"description": "keyset cursor (next_after)"})
@@ -216,7 +217,7 @@ class CaseQuery(StrictSchema):
 
 
 class UploadForm(Schema):
-    material_code = Text(required=True, min_length=1, max_length=40)
+    material_code = Text(required=True, min_length=1, max_length=rules.CODE_INPUT_MAX)
 
 
 class UploadFile(Schema):

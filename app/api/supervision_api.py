@@ -1,6 +1,7 @@
 """监管推送 / supervision: the double push as regulators and approvers see it — claim, feedback, close, alerts."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from flask_smorest import Blueprint
@@ -9,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from app.api.schemas import Instant, StrictSchema, Text
 from app.auth import current_actor
 from app.extensions import db, utcnow
+from exchange import field_rules
 from supervision import push_actions, push_queries
 from supervision.models import FEEDBACK_KINDS, PUSH_STATES
 from supervision.push_common import FEEDBACK_ZH
@@ -18,9 +20,7 @@ blp = Blueprint("supervision", __name__, description="监管推送 / supervision
 
 
 def _amount(value: str) -> None:
-    import re
-
-    if not re.fullmatch(r"[0-9]{1,13}(\.[0-9]{1,2})?", value):
+    if not re.fullmatch(field_rules.AMOUNT, value):
         raise ValidationError("罚款金额应为元，最多两位小数，如 5000.00 / an amount in yuan, e.g. 5000.00")
 
 
@@ -35,10 +35,10 @@ class PushQuery(StrictSchema):
 class FeedbackIn(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(FEEDBACK_KINDS))
     date = fields.Date(required=True, metadata={"description": "the day of the inspection, order or penalty"})
-    result = Text(required=True, min_length=1, max_length=4000)
-    comment = Text(max_length=4000, load_default="")
+    result = Text(required=True, min_length=1, max_length=field_rules.WIRE_TEXT_MAX)
+    comment = Text(max_length=field_rules.WIRE_TEXT_MAX, load_default="")
     rectification_ordered = fields.Boolean(load_default=False)
-    decision_no = Text(max_length=200, allow_none=True,
+    decision_no = Text(max_length=field_rules.NAME_MAX, allow_none=True,
                        metadata={"description": "决定书文号; required for a penalty"})
     amount = fields.String(allow_none=True, validate=_amount, metadata={"description": "yuan, e.g. 5000.00"})
     close = fields.Boolean(load_default=False, metadata={"description": "the last feedback: supervision done"})

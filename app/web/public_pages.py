@@ -25,6 +25,7 @@ from delegation.errors import DomainError, NotFound
 from delegation.grants import in_effect
 from delegation.models import RATING_LABELS, Case, CaseEvent, CaseRating, Delegation, Division, Item, Org
 from delegation.workflow import Mode
+from exchange import field_rules
 
 bp = Blueprint("web_public", __name__)
 register_page_errors(bp)
@@ -86,18 +87,21 @@ def _score(value):
         return None
 
 
+QUERY_CODE = field_rules.anchored(field_rules.QUERY_CODE)
+
+
 class LookupForm(FlaskForm):
     case_no = StringField(_l("办件编号"), filters=[_strip],
                           validators=[DataRequired(_l("请输入办件编号")), Length(max=40, message=_l("办件编号过长"))])
     query_code = StringField(_l("查询码"), filters=[_strip],
                              validators=[DataRequired(_l("请输入查询码")),
-                                         Regexp(r"^\d{6}$", message=_l("查询码为6位数字"))])
+                                         Regexp(QUERY_CODE, message=_l("查询码为6位数字"))])
 
 
 class RatingForm(FlaskForm):
     query_code = StringField(_l("查询码"), filters=[_strip],
                              validators=[DataRequired(_l("请输入查询码")),
-                                         Regexp(r"^\d{6}$", message=_l("查询码为6位数字"))])
+                                         Regexp(QUERY_CODE, message=_l("查询码为6位数字"))])
     score = RadioField(_l("评价"), coerce=_score, validate_choice=False,
                        choices=[SelectChoice(str(s), SCORE_LABEL[s]) for s in sorted(SCORE_LABEL, reverse=True)],
                        validators=[InputRequired(_l("请选择评价等级")),

@@ -7,8 +7,6 @@ the view commits once after a successful call and rolls back on a DomainError. S
 and list_cases see this county's cases only."""
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -27,6 +25,7 @@ from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from delegation.errors import DomainError, Invalid
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
+from exchange import field_rules
 
 bp = Blueprint("web_window", __name__)
 register_page_errors(bp)
@@ -40,9 +39,9 @@ QUEUES = (
     ("handout", _l("待出件"), State.DECIDED.value),
     ("recent", _l("最近办件"), None),
 )
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-PHONE = r"^\+?[0-9][0-9\- ]{4,19}$"  # the API's (and the exchange XSD's) pattern: what is accepted can be forwarded
-TRACKING = r"^[A-Za-z0-9\-]{4,40}$"
+# The field rules of the API and the exchange XSD (exchange.field_rules): what the desk accepts can be forwarded.
+PHONE = field_rules.anchored(field_rules.PHONE)
+TRACKING = field_rules.anchored(field_rules.TRACKING_NO)
 
 
 def _is_window(user) -> bool:
@@ -54,7 +53,7 @@ def _actor():
 
 
 def _no_control_chars(form, field):
-    if field.data and CONTROL_CHARS.search(field.data):
+    if field.data and field_rules.has_control_chars(field.data):
         raise ValidationError(_("含有不可见的控制字符"))
 
 
@@ -84,9 +83,11 @@ class IntakeForm(FlaskForm):
                                                          SelectChoice("individual", _l("个人"))],
                                 default="enterprise", validators=[InputRequired(_l("请选择申请人类型"))])
     applicant_name = StringField(_l("申请人名称"), filters=[_strip],
-                                 validators=[DataRequired(_l("请填写申请人名称")), Length(max=200), _no_control_chars])
+                                 validators=[DataRequired(_l("请填写申请人名称")), Length(max=field_rules.NAME_MAX),
+                                             _no_control_chars])
     id_code = StringField(_l("统一社会信用代码/证件号码"), filters=[_strip],
-                          validators=[DataRequired(_l("请填写统一社会信用代码或身份证号码")), Length(max=30)])
+                          validators=[DataRequired(_l("请填写统一社会信用代码或身份证号码")),
+                                      Length(max=field_rules.ID_CODE_INPUT_MAX)])
     id_check_override = StringField(_l("校验例外理由"), filters=[_strip],
                                     validators=[Optional(), Length(min=4, max=500), _no_control_chars])
     phone = StringField(_l("联系电话"), filters=[_strip],
