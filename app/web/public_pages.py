@@ -23,8 +23,8 @@ from app.web.common import _, _l, domain_message, mode_label
 from delegation import ratings
 from delegation.errors import DomainError, NotFound
 from delegation.grants import in_effect
-from delegation.models import RATING_LABELS, Case, CaseEvent, CaseRating, Delegation, Division, Item, Org
-from delegation.workflow import Mode
+from delegation.models import Case, CaseEvent, CaseRating, Delegation, Division, Item, Org, RatingLevel
+from delegation.workflow import Action, Mode, SystemAction
 from exchange import field_rules
 
 bp = Blueprint("web_public", __name__)
@@ -50,19 +50,19 @@ STATE_HINT = {
     "terminated": _l("办理已终止。"),
 }
 # The steps of the timeline the applicant sees; every other line (supervision, internal receipts) stays inside.
-PUBLIC_STEP = {
-    "submit": _l("提交申请"), "accept": _l("受理"), "accept_with_commitment": _l("容缺受理"),
-    "request_correction": _l("一次性告知补正"), "refuse": _l("不予受理"), "resubmit": _l("重新提交材料"),
-    "supply_materials": _l("补交材料"), "review": _l("审核"), "forward": _l("转报市级"),
+_STEP_AS_ACTION = (Action.ACCEPT, Action.ACCEPT_WITH_COMMITMENT, Action.REQUEST_CORRECTION, Action.REFUSE,
+                   Action.SUPPLY_MATERIALS, Action.REVIEW, Action.APPROVE, Action.DENY, Action.SUSPEND, Action.RESUME,
+                   Action.HAND_OUT, SystemAction.FORWARD)
+PUBLIC_STEP = {  # the action's own title, or the applicant's plainer words for it
+    **{action.value: action.label for action in _STEP_AS_ACTION},
+    "submit": _l("提交申请"), "resubmit": _l("重新提交材料"),
     "receive": _l("市级收到转报件"), "forward_acknowledged": _l("市级签收"), "receive_supplement": _l("市级收到补交材料"),
-    "return": _l("退回重新审核"), "receive_return": _l("县级收到退回件"), "approve": _l("准予许可"),
-    "deny": _l("不予许可"), "receive_decision": _l("窗口收到审批结果"), "suspend": _l("启动特别程序"),
-    "resume": _l("结束特别程序"), "hand_out": _l("出件"), "withdraw": _l("撤回申请"), "terminate": _l("终止办理"),
+    "return": _l("退回重新审核"), "receive_return": _l("县级收到退回件"), "receive_decision": _l("窗口收到审批结果"),
+    "withdraw": _l("撤回申请"), "terminate": _l("终止办理"),
 }
-DECISION_LABEL = {"approve": _l("准予许可"), "deny": _l("不予许可")}
+DECISION_LABEL = {action.value: action.label for action in (Action.APPROVE, Action.DENY)}
 HANDOUT_LABEL = {"pickup": _l("窗口自取"), "mail": _l("免费邮寄")}
-SCORE_LABEL = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
-assert set(SCORE_LABEL) == set(RATING_LABELS)  # the levels of the rating service, nothing of our own
+SCORE_LABEL = {int(level): level.label for level in RatingLevel}  # the levels of the rating service
 UNIT_LABEL = {"working_days": _l("个工作日"), "hours": _l("小时（工作时间）")}
 # Who does what, in plain words, by delegation mode (the table of the domain; parties are never typed in by hand).
 MODE_PLAIN = {
