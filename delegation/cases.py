@@ -8,13 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from persistence import db, utcnow
-from delegation import clock, engine, limits, messaging
+from delegation import case_rules, clock, engine, limits, messaging
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
-from delegation.models import (COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item,
-                               Org)
+from delegation.models import COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item
+from delegation.orgs import get_org
 from delegation.titles import titles
 from delegation.workflow import (ACTION_ZH, COUNTY_HELD, FINAL_STATES, MODE_ZH, ROLE_ZH, STATE_ZH,  # noqa: F401
                                  Action, Mode, Role, State, SuspensionKind, SystemAction)
@@ -91,13 +91,7 @@ def list_cases(actor: Actor, *, state=None, item=None, county=None, due=None, af
 
 # -- intake ---------------------------------------------------------------------------------------------------
 
-def _org_by_code(code: str) -> Org:
-    """The organisation, from the session when this request already has it (the token check loads the user with
-    their organisation), else by one query."""
-    for obj in db.session.identity_map.values():
-        if type(obj) is Org and obj.code == code:
-            return obj
-    return db.session.execute(sa.select(Org).filter_by(code=code)).scalar_one()
+_org_by_code = get_org
 
 
 def check_applicant_id(kind: str, id_code: str, override: str | None) -> str:
@@ -371,13 +365,7 @@ def _material_codes(case, payload, required: bool) -> list[str]:
     return codes
 
 
-def _mark_present(case, codes, now):
-    codes = set(codes)
-    for m in case.materials:
-        if m.code in codes:
-            m.present = True
-    if case.commitment_deadline and not any(m.committed and not m.present for m in case.materials):
-        case.commitment_met_at = now
+_mark_present = case_rules.mark_present  # shared with the bus's supplement handler (messaging)
 
 
 @engine.effect(Action.RESUBMIT)
@@ -407,9 +395,7 @@ def e_supply_materials(case, actor, payload, now, t):
 def e_review(case, actor, payload, now, t):
     opinion = _required_text(payload, "opinion", "审核意见", "the review opinion")
     recommendation = payload.get("recommendation")
-    if case.mode is Mode.DELEGATED_REVIEW and recommendation not in ("approve", "deny"):
-        raise Invalid("required", "请选择审核结论（同意/不同意）", "recommendation must be approve or deny",
-                      field="recommendation")
+    case_rules.check_recommendation(case.mode, recommendation)
     case.review_opinion, case.review_recommendation = opinion, recommendation
     case.reviewed_by, case.reviewed_at = actor.label, now
     if t.target is State.FORWARDED:
@@ -477,7 +463,7 @@ def e_resume(case, actor, payload, now, t):
 
 @engine.effect(Action.HAND_OUT)
 def e_hand_out(case, actor, payload, now, t):
-    outstanding = [m for m in case.materials if m.committed and not m.present]
+    outstanding = case_rules.outstanding(case)
     if outstanding:
         raise Conflict("commitment_outstanding",
                        f"容缺承诺的材料尚未补齐（{'、'.join(m.name for m in outstanding)}），补齐后方可出件",
@@ -487,8 +473,7 @@ def e_hand_out(case, actor, payload, now, t):
     if method not in ("pickup", "mail"):
         raise Invalid("invalid_choice", "请选择出件方式（自取或邮寄）", "method must be pickup or mail", field="method")
     tracking = (payload.get("tracking_no") or "").strip() or None
-    if method == "mail" and not tracking:
-        raise Invalid("required", "邮寄出件请填写快递单号", "tracking_no is required for mail", field="tracking_no")
+    case_rules.check_tracking(method, tracking)
     case.handout_method, case.tracking_no, case.concluded_at = method, tracking, now
 
 
@@ -547,7 +532,7 @@ def sweep(now: datetime | None = None) -> dict:
         case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
         system = Actor.system(case.window_org.code, case.county_code, "county")
         broken = {"commitment_deadline": case.commitment_deadline.isoformat(),
-                  "missing": [m.code for m in case.materials if m.committed and not m.present]}
+                  "missing": [m.code for m in case_rules.outstanding(case)]}
         try:
             engine.apply(case, system, Action.TERMINATE, {}, now, data=broken)
         except DomainError:  # no row from its state (or the guard saw it kept): not this job's case

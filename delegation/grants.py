@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from delegation.workflow import Role
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies
 from exchange.outbox import enqueue
-from persistence import db, utcnow
+from persistence import as_utc, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -304,5 +304,4 @@ def apply_change(env, attachments) -> None:
                                    by=f"{env.from_org}@{env.from_node}", at=env.created_at))
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+_aware = as_utc  # a naive moment is UTC (the database's)

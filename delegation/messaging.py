@@ -11,10 +11,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from persistence import db, utcnow
-from delegation import engine
+from delegation import case_rules, engine
 from delegation.actors import Actor
 from delegation.errors import Conflict
 from delegation.models import Case, CaseEvent, CaseFile, CaseMaterial, Item, Org
+from delegation.orgs import find_org, get_org
 from delegation.workflow import Mode, State, SystemAction
 from exchange.envelope import Attachment
 from exchange.errors import ExchangeRejected
@@ -22,8 +23,7 @@ from exchange.handlers import applies, on_receipt
 from exchange.outbox import enqueue
 
 
-def _org(code: str) -> Org:
-    return db.session.execute(sa.select(Org).filter_by(code=code)).scalar_one()
+_org = get_org
 
 
 def _material(m: CaseMaterial, files: list[CaseFile]) -> dict:
@@ -56,7 +56,7 @@ def send_forward(case: Case, actor: Actor) -> None:
     acceptance_event = next((e for e in case.events if e.action in ("accept", "accept_with_commitment")), None)
     acceptance = {"org": case.window_org.code, "by": acceptance_event.actor if acceptance_event else actor.label,
                   "at": case.accepted_at}
-    committed = [m.code for m in case.materials if m.committed and not m.present]
+    committed = [m.code for m in case_rules.outstanding(case)]
     if case.commitment_deadline and committed:
         acceptance["commitment"] = {"deadline": case.commitment_deadline.date(), "missing_materials": committed}
     body = {
@@ -129,7 +129,7 @@ def _authorize_county_to_city(env, case: Case | None, county_code: str, departme
 def _authorize_city_to_county(env, case: Case) -> None:
     """case.return / case.decision: only the deciding department (or its bureau) may send them, to the window."""
     sender = _sender(env)
-    department = db.session.execute(sa.select(Org).filter_by(code=case.department_code)).scalar_one_or_none()
+    department = find_org(case.department_code)
     allowed = {case.department_code} | ({department.parent.code} if department and department.parent else set())
     if sender.level != "city" or sender.code not in allowed:
         raise ExchangeRejected("sender_not_allowed", f"{env.from_org} does not decide case {case.case_no}")
@@ -260,11 +260,7 @@ def apply_supplement(env, attachments) -> None:
 @engine.effect(SystemAction.RECEIVE_SUPPLEMENT)
 def e_receive_supplement(case, actor, payload, now, t):
     env, codes = payload["env"], payload["codes"]
-    for m in case.materials:
-        if m.code in codes:
-            m.present = True
-    if case.commitment_deadline and not any(m.committed and not m.present for m in case.materials):
-        case.commitment_met_at = case.commitment_met_at or now
+    case_rules.mark_present(case, codes, now)
     known = {(f.material_code, f.sha256) for f in case.files}
     for att in env.attachments:
         code = next((m["code"] for m in env.body["materials"] if att.sha256 in m["files"]), "")

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from delegation.actors import Actor
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
-from delegation.models import Org, User
+from delegation.models import User
+from delegation.orgs import find_org
 from delegation.passwords import hash_password
 from delegation.workflow import Role
 from persistence import db
@@ -87,7 +88,7 @@ def create_account(username: str, display_name: str, org_code: str, role: str, p
     if len(display_name) > DISPLAY_NAME_MAX:
         raise Invalid("too_long", f"姓名不能超过{DISPLAY_NAME_MAX}字", f"display_name is longer than {DISPLAY_NAME_MAX}",
                       field="display_name")
-    org = db.session.execute(sa.select(Org).filter_by(code=(org_code or "").strip())).scalar_one_or_none()
+    org = find_org((org_code or "").strip())
     if org is None:
         raise Invalid("org_unknown", "请选择所属机构", f"organisation {org_code!r} does not exist", field="org")
     if role not in ROLE_ZH:

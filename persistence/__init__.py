@@ -54,4 +54,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["NAMING_CONVENTION", "Base", "UTCDateTime", "db", "utcnow"]
+def as_utc(value: datetime) -> datetime:
+    """The moment in UTC; a naive value is UTC already (what the database and UTCDateTime keep)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+__all__ = ["NAMING_CONVENTION", "Base", "UTCDateTime", "as_utc", "db", "utcnow"]

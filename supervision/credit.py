@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from delegation import events
+from delegation import case_rules, events
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Forbidden, Invalid, NotFound
@@ -60,7 +60,7 @@ def on_terminate(event: events.CaseEvent) -> None:
     case = event.case
     if case.commitment_deadline is None or case.commitment_met_at is not None:
         return
-    missing = [m.name for m in case.materials if m.committed and not m.present]
+    missing = [m.name for m in case_rules.outstanding(case)]
     deadline = case.commitment_deadline.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     detail = (f"容缺受理承诺于{deadline}前补齐{'、'.join(missing) or '所缺材料'}，逾期未补齐，"
               f"办件（{case.item.name}）已终止")

@@ -15,7 +15,7 @@ from exchange import field_rules
 from exchange.outbox import enqueue
 from persistence import db, utcnow
 from supervision.models import FEEDBACK_KINDS, SupervisionFeedback, SupervisionPush
-from supervision.push_common import NAME_MAX, TEXT_MAX, local_minute
+from supervision.push_common import NAME_MAX, TEXT_MAX, local_minute, rectification_ordered
 from supervision.push_queries import get_push
 from supervision.push_states import PushAction, PushState, fire
 
@@ -119,7 +119,7 @@ def validate_feedback(data: dict, now: datetime) -> dict:
            "comment": _text(data, "comment", "备注", required=False) or "",
            "decision_no": _text(data, "decision_no", "决定书文号", required=False, limit=NAME_MAX),
            "amount": _amount(data.get("amount")),
-           "rectification_ordered": bool(data.get("rectification_ordered")) or kind == "rectification"}
+           "rectification_ordered": rectification_ordered(kind, data.get("rectification_ordered"))}
     if out["amount"] is not None and kind != "penalty":
         raise Invalid("amount_not_allowed", "只有行政处罚可以填写罚款金额", "only a penalty carries an amount",
                       field="amount")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from delegation.deadlines import SHANGHAI
-from delegation.models import Org
+from delegation.orgs import find_org
 from delegation.responsibility import CITY
 from exchange import field_rules
-from persistence import db
 
 CITY_ADMIN_ORG = f"{CITY}-bureau"
 CITY_INDUSTRY_ORG = f"{CITY}-industry"
@@ -19,8 +16,13 @@ TEXT_MAX = field_rules.WIRE_TEXT_MAX  # what a regulator writes travels in super
 NAME_MAX = field_rules.NAME_MAX
 
 
-def org(code: str) -> Org | None:
-    return db.session.execute(sa.select(Org).filter_by(code=code)).scalar_one_or_none()
+def rectification_ordered(kind: str, ordered) -> bool:
+    """Whether a feedback ordered rectification: a rectification order always does, an inspection when it says so.
+    The regulator's service and the handler of the feedback message both ask this."""
+    return bool(ordered) or kind == "rectification"
+
+
+org = find_org  # the organisation of a code, or None (delegation.orgs)
 
 
 def this_node() -> str:

@@ -23,7 +23,7 @@ from exchange.handlers import applies, on_receipt
 from persistence import db, utcnow
 from supervision.models import SupervisionFeedback, SupervisionPush
 from supervision.push_actions import record_penalty
-from supervision.push_common import CITY_INDUSTRY_ORG, FEEDBACK_ZH, org, this_node
+from supervision.push_common import CITY_INDUSTRY_ORG, FEEDBACK_ZH, org, rectification_ordered, this_node
 from supervision.push_states import PushAction, PushState, fire
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def _new_feedback(env, push: SupervisionPush, uid: str, by: str) -> SupervisionF
     fb = SupervisionFeedback(
         feedback_uid=uid, push=push, kind=body["kind"], on_date=date.fromisoformat(body["date"][:10]),
         result=body["result"], comment=body.get("comment") or "",
-        rectification_ordered=bool(body.get("rectification_ordered")) or body["kind"] == "rectification",
+        rectification_ordered=rectification_ordered(body["kind"], body.get("rectification_ordered")),
         decision_no=body.get("decision_no"), amount=body.get("amount"), created_by=by, created_at=env.created_at)
     db.session.add(fb)
     db.session.flush()

@@ -17,13 +17,13 @@ Figures that depend on the moment of asking (overdue now, warning now, 容缺 co
 up: they are counted live, over the few cases they concern, through partial indexes."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from delegation.deadlines import SHANGHAI
-from persistence import db, utcnow
+from persistence import as_utc, db, utcnow
 
 KEY = ("month", "county_code", "item_id", "mode", "state")
 CASE_SUMS = ("total_cases", "accepted", "decided", "approved", "concluded", "on_time_base", "on_time",
@@ -129,10 +129,7 @@ ROLLUPS = (StatsCaseRollup, StatsPushRollup, StatsDaysRollup)
 
 
 def month_of(moment: datetime | None) -> str:
-    moment = moment or utcnow()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m")
+    return as_utc(moment or utcnow()).astimezone(SHANGHAI).strftime("%Y-%m")
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

@@ -4,7 +4,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from app.api.schemas import (ActionRequest, CaseCreate, CaseOut, CasePage, CaseQuery, FileOut, UploadFile, UploadForm,
-                             case_out)
+                             as_utc, case_out)
 from app.api.supervision_api import for_case
 from app.auth import current_actor
 from app.extensions import db
@@ -30,9 +30,7 @@ def _commit_and_keep() -> None:
 
 
 def _utc_iso(moment):
-    from datetime import timezone
-
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
+    return as_utc(moment).isoformat() if moment else None
 
 
 def _view(case, actor, created=False):

@@ -9,6 +9,7 @@ from marshmallow.utils import ensure_text_type
 from delegation import limits
 from delegation.workflow import Action, Mode, State
 from exchange import field_rules as rules
+from persistence import as_utc
 
 CONTROL_CHARS = rules.CONTROL_CHARS
 CONTROL_MESSAGE = "contains control characters"  # app.errors gives its Chinese
@@ -44,13 +45,6 @@ class MaterialRef(fields.Field):
                 and value["code"].strip() and isinstance(value.get("present", True), bool)):
             return {"code": value["code"].strip(), "present": value.get("present", True)}
         raise self.make_error("invalid")
-
-
-def as_utc(value):
-    """The moment in UTC; a naive value is UTC already (the database's)."""
-    from datetime import timezone
-
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Instant(fields.DateTime):

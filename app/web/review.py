@@ -23,7 +23,8 @@ from app.web import register_page_errors, requires
 from app.web.case_page import (SUSPENSION_LABEL, actor, domain_error_status, flash_done, lines, load_case,
                                page_context, run_action)
 from app.web.common import _, _l, bounded_lines, domain_message, keyset_after
-from delegation import limits
+from delegation import case_rules, limits
+from delegation.errors import DomainError
 from delegation.workflow import Mode, State
 
 bp = Blueprint("web_review", __name__)
@@ -207,16 +208,25 @@ def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
     return _after(case_no, action)
 
 
+def _review_ok(case, form) -> bool:
+    """The form's checks, then the domain's recommendation rule, asked before anything changes so that the page
+    keeps the opinion typed."""
+    if not form.validate():
+        return False
+    try:
+        case_rules.check_recommendation(Mode(case.mode), form.recommendation.data or None)
+    except DomainError as exc:
+        form.recommendation.errors = [*form.recommendation.errors, _(exc.zh)]  # the page's language
+        return False
+    return True
+
+
 @bp.post("/review/cases/<case_no>/review")
 @requires(_is_reviewer)
 def review(case_no: str):
     case = load_case(case_no)
     form = ReviewForm(prefix="review")
-    ok = form.validate()
-    if ok and Mode(case.mode) is Mode.DELEGATED_REVIEW and not form.recommendation.data:
-        form.recommendation.errors = [*form.recommendation.errors, _("请选择审核结论（同意/不同意）")]
-        ok = False
-    if not ok:
+    if not _review_ok(case, form):
         return _render(case_no, 422, review=form)
     payload = {"opinion": form.opinion.data.strip(), "recommendation": form.recommendation.data or None}
     exc = run_action(case_no, "review", payload)

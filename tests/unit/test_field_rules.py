@@ -176,3 +176,69 @@ def test_query_code_rule_on_the_public_pages(app):
     for code, ok in {"123456": True, "12345": False, "1234567": False, "12a456": False}.items():
         assert ("query_code" not in _form(app, LookupForm, {"case_no": "360730-2026-000001",
                                                             "query_code": code})) is ok, code
+
+
+# -- the domain rules the pages used to repeat --------------------------------------------------------------------
+
+def test_mailed_hand_out_needs_tracking_number_in_domain_and_page_alike(app):
+    from app.web.window import HandOutForm
+    from delegation import case_rules
+    from delegation.errors import Invalid
+
+    with pytest.raises(Invalid) as refused:
+        case_rules.check_tracking("mail", None)
+    assert refused.value.field == "tracking_no" and refused.value.zh == "邮寄出件请填写快递单号"
+    case_rules.check_tracking("pickup", None)
+    # the page leaves the rule to the domain, whose message lands on the field (test_window_desk reads it there)
+    assert _form(app, HandOutForm, {"method": "mail", "tracking_no": ""}) == {}
+    assert _form(app, HandOutForm, {"method": "pickup"}) == {}
+
+
+def test_delegated_review_needs_a_recommendation():
+    from delegation import case_rules
+    from delegation.errors import Invalid
+    from delegation.workflow import Mode
+
+    for missing in (None, "", "maybe"):
+        with pytest.raises(Invalid) as refused:
+            case_rules.check_recommendation(Mode.DELEGATED_REVIEW, missing)
+        assert refused.value.field == "recommendation" and refused.value.zh == "请选择审核结论（同意/不同意）"
+    case_rules.check_recommendation(Mode.DELEGATED_REVIEW, "deny")
+    case_rules.check_recommendation(Mode.DIRECT, None)  # a direct review needs none
+
+
+def test_commitment_met_when_the_last_committed_material_arrives_and_stays_met_at_that_moment():
+    from datetime import datetime, timedelta, timezone
+    from types import SimpleNamespace as NS
+
+    from delegation import case_rules
+
+    first, later = datetime(2026, 3, 2, 1, tzinfo=timezone.utc), datetime(2026, 3, 5, 1, tzinfo=timezone.utc)
+    materials = [NS(code="A", committed=True, present=False), NS(code="B", committed=True, present=False),
+                 NS(code="C", committed=False, present=True)]
+    case = NS(materials=materials, commitment_deadline=first + timedelta(days=10), commitment_met_at=None)
+    case_rules.mark_present(case, ["A"], first)
+    assert case.commitment_met_at is None and [m.code for m in case_rules.outstanding(case)] == ["B"]
+    case_rules.mark_present(case, ["B"], first)
+    assert case.commitment_met_at == first and case_rules.outstanding(case) == []
+    case_rules.mark_present(case, ["B"], later)  # a material supplied again does not move the moment
+    assert case.commitment_met_at == first
+
+
+def test_rectification_implied_by_the_feedback_kind():
+    from supervision.push_common import rectification_ordered
+
+    assert rectification_ordered("rectification", None) and rectification_ordered("rectification", False)
+    assert rectification_ordered("inspection", True) and not rectification_ordered("inspection", None)
+    assert not rectification_ordered("penalty", False) and not rectification_ordered("no_issue", None)
+
+
+def test_utc_conversion_once():
+    from datetime import datetime, timedelta, timezone
+
+    from persistence import as_utc
+
+    naive = datetime(2026, 3, 2, 1, 30)
+    assert as_utc(naive) == naive.replace(tzinfo=timezone.utc)
+    beijing = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert as_utc(beijing).isoformat() == "2026-03-02T01:30:00+00:00"
