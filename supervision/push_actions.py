@@ -15,7 +15,7 @@ from exchange import field_rules
 from exchange.outbox import enqueue
 from persistence import db, utcnow
 from supervision.models import FEEDBACK_KINDS, SupervisionFeedback, SupervisionPush
-from supervision.push_common import NAME_MAX, TEXT_MAX, local_minute, rectification_ordered
+from supervision.push_common import FEEDBACK_ZH, NAME_MAX, TEXT_MAX, local_minute, rectification_ordered
 from supervision.push_queries import get_push
 from supervision.push_states import PushAction, PushState, fire
 
@@ -99,7 +99,7 @@ def validate_feedback(data: dict, now: datetime) -> dict:
     """The feedback's fields, checked for its kind. Returns the normalised values."""
     kind = data.get("kind")
     if kind not in FEEDBACK_KINDS:
-        raise Invalid("invalid_choice", "请选择反馈类型（检查、责令整改、行政处罚、未发现问题）",
+        raise Invalid("invalid_choice", f"请选择反馈类型（{'、'.join(FEEDBACK_ZH.values())}）",
                       f"kind must be one of {', '.join(FEEDBACK_KINDS)}", field="kind")
     on_date = data.get("date")
     if isinstance(on_date, str):

@@ -8,10 +8,11 @@ from delegation.deadlines import SHANGHAI
 from delegation.orgs import find_org
 from delegation.responsibility import CITY
 from exchange import field_rules
+from supervision.models import FeedbackKind
 
 CITY_ADMIN_ORG = f"{CITY}-bureau"
 CITY_INDUSTRY_ORG = f"{CITY}-industry"
-FEEDBACK_ZH = {"inspection": "检查", "rectification": "责令整改", "penalty": "行政处罚", "no_issue": "未发现问题"}
+FEEDBACK_ZH = {kind.value: kind.title_zh for kind in FeedbackKind}  # messages and the timeline are Chinese
 TEXT_MAX = field_rules.WIRE_TEXT_MAX  # what a regulator writes travels in supervision.feedback (tq:Text, tq:Name)
 NAME_MAX = field_rules.NAME_MAX
 

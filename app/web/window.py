@@ -35,7 +35,7 @@ MODE_ORDER = (Mode.DIRECT, Mode.DELEGATED_REVIEW, Mode.FORWARD_ONLY)
 # The desk's queues: key, label, the state filter of list_cases (None: every recent case).
 QUEUES = (
     ("submitted", _l("待受理"), State.SUBMITTED.value),
-    ("correction", _l("待补正"), State.CORRECTION_REQUESTED.value),
+    ("correction", State.CORRECTION_REQUESTED.label, State.CORRECTION_REQUESTED.value),
     ("handout", _l("待出件"), State.DECIDED.value),
     ("recent", _l("最近办件"), None),
 )
@@ -191,9 +191,9 @@ DOMAIN_FIELDS = {"items": "materials", "reason": "reason", "redirect": "redirect
                  "method": "method", "tracking_no": "tracking_no", "commitment_days": "commitment_days",
                  "comment": "comment"}
 DONE = {
-    Action.ACCEPT: _l("已受理"), Action.ACCEPT_WITH_COMMITMENT: _l("已容缺受理"),
+    Action.ACCEPT: State.ACCEPTED.label, Action.ACCEPT_WITH_COMMITMENT: _l("已容缺受理"),
     Action.REQUEST_CORRECTION: _l("已出具一次性告知书"), Action.REFUSE: _l("已出具不予受理通知书"),
-    Action.RESUBMIT: _l("已重新提交"), Action.SUPPLY_MATERIALS: _l("已登记补交的材料"), Action.WITHDRAW: _l("已撤回"),
+    Action.RESUBMIT: _l("已重新提交"), Action.SUPPLY_MATERIALS: _l("已登记补交的材料"), Action.WITHDRAW: State.WITHDRAWN.label,
     Action.HAND_OUT: _l("已出件，办件办结"),
 }
 
