@@ -21,6 +21,9 @@ PROBLEM_MAX = 500  # one item of a correction notice: what is wrong with one mat
 CORRECTION_OTHER_MAX = 20  # items of a correction notice that name no material (the bureau's free lines)
 REASONS_MAX = 30  # reasons of a denial or return, one per line
 REASON_MAX = 1000  # one reason
+COMMENT_MAX = 2000  # a comment on an action, a refusal's or withdrawal's reason, a correction note
+REDIRECT_MAX = 500  # where a refused applicant may go instead; also an ID-check override's reason
+CERTIFICATE_NO_MAX = 60  # a licence's certificate number (within tq:Name)
 
 # A notice prints what its inputs allow (one item per material and a few free lines, each within PROBLEM_MAX);
 # these caps only guard the renderer against data stored before the bounds existed.

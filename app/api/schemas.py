@@ -172,7 +172,7 @@ class CaseCreate(StrictSchema):
     applicant = fields.Nested(ApplicantIn, required=True)
     materials = fields.List(fields.Nested(MaterialFlag), load_default=list,
                             validate=validate.Length(max=limits.LIST_MAX))
-    id_check_override = Text(min_length=4, max_length=500, allow_none=True,
+    id_check_override = Text(min_length=4, max_length=limits.REDIRECT_MAX, allow_none=True,
                                       metadata={"description": "reason to accept a credit code failing its check"})
 
 
@@ -183,7 +183,7 @@ class CorrectionItem(StrictSchema):
 
 class ActionRequest(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf([a.value for a in Action if a != Action.TERMINATE]))
-    comment = Text(max_length=2000, load_default="")
+    comment = Text(max_length=limits.COMMENT_MAX, load_default="")
     reasons = fields.List(Text(max_length=limits.REASON_MAX), validate=validate.Length(max=limits.REASONS_MAX))
     # one item per material of the case, and a few naming none: the domain checks against the case
     # (limits.check_correction_items); the schema bounds what any case could hold
@@ -191,13 +191,13 @@ class ActionRequest(StrictSchema):
     materials = fields.List(MaterialRef(), validate=validate.Length(max=limits.LIST_MAX))
     opinion = Text(max_length=rules.WIRE_TEXT_MAX)
     recommendation = fields.String(validate=validate.OneOf(["approve", "deny"]))
-    certificate_no = Text(max_length=60)
+    certificate_no = Text(max_length=limits.CERTIFICATE_NO_MAX)
     kind = Text(max_length=40)
     expected_end = fields.Date()
     method = Text(max_length=40)
     tracking_no = fields.String(validate=validate.Regexp(rules.anchored(rules.TRACKING_NO), error="快递单号格式无效"))
-    reason = Text(max_length=2000)
-    redirect = Text(max_length=500)
+    reason = Text(max_length=limits.COMMENT_MAX)
+    redirect = Text(max_length=limits.REDIRECT_MAX)
     commitment_days = fields.Integer(validate=validate.Range(min=1, max=60))
 
 

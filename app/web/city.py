@@ -52,22 +52,22 @@ def _reasons_required(message):
 
 
 class ApproveForm(FlaskForm):
-    comment = TextAreaField(_l("审批意见"), validators=[Optional(), Length(max=2000)])
-    certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=60)])
+    comment = TextAreaField(_l("审批意见"), validators=[Optional(), Length(max=limits.COMMENT_MAX)])
+    certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=limits.CERTIFICATE_NO_MAX)])
 
 
 class DenyForm(FlaskForm):
     reasons = TextAreaField(_l("不予许可的理由（每行一条）"),
                             validators=[_reasons_required(_l("请一次写明不予许可的全部理由，每行一条")), Length(max=8000),
                                         bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
-    comment = TextAreaField(_l("审批意见"), validators=[Optional(), Length(max=2000)])
+    comment = TextAreaField(_l("审批意见"), validators=[Optional(), Length(max=limits.COMMENT_MAX)])
 
 
 class ReturnForm(FlaskForm):
     reasons = TextAreaField(_l("退回的全部理由（每行一条）"),
                             validators=[_reasons_required(_l("请一次写明退回的全部理由，每行一条")), Length(max=8000),
                                         bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
-    comment = TextAreaField(_l("说明"), validators=[Optional(), Length(max=2000)])
+    comment = TextAreaField(_l("说明"), validators=[Optional(), Length(max=limits.COMMENT_MAX)])
 
 
 def _forms(**given):

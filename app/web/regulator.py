@@ -17,6 +17,7 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from exchange import field_rules
 from supervision.models import FeedbackKind
 from supervision.push_states import PushState
 
@@ -41,11 +42,11 @@ class FeedbackForm(FlaskForm):
     kind = SelectField(_l("反馈类型"), choices=[SelectChoice("", _l("请选择"))] + [SelectChoice(k, v) for k, v in FEEDBACK_KIND_LABEL.items()],
                        validate_choice=False)
     date = StringField(_l("监管日期"), render_kw={"type": "date"})
-    result = TextAreaField(_l("监管结果"), render_kw={"rows": 3, "maxlength": 4000})
+    result = TextAreaField(_l("监管结果"), render_kw={"rows": 3, "maxlength": field_rules.WIRE_TEXT_MAX})
     rectification_ordered = BooleanField(_l("已责令整改"))
-    decision_no = StringField(_l("决定书文号"), render_kw={"maxlength": 200})
+    decision_no = StringField(_l("决定书文号"), render_kw={"maxlength": field_rules.NAME_MAX})
     amount = StringField(_l("罚款金额（元）"), render_kw={"inputmode": "decimal"})
-    comment = TextAreaField(_l("备注"), render_kw={"rows": 2, "maxlength": 4000})
+    comment = TextAreaField(_l("备注"), render_kw={"rows": 2, "maxlength": field_rules.WIRE_TEXT_MAX})
     close = BooleanField(_l("本次反馈后办结监管"))
 
 

@@ -26,6 +26,7 @@ from app.web.common import _, _l, bounded_lines, domain_message, keyset_after
 from delegation import case_rules, limits
 from delegation.errors import DomainError
 from delegation.workflow import Mode, State
+from exchange import field_rules
 
 bp = Blueprint("web_review", __name__)
 register_page_errors(bp)
@@ -40,7 +41,7 @@ def _is_reviewer(user) -> bool:
 # -- forms ----------------------------------------------------------------------------------------------------
 
 class ReviewForm(FlaskForm):
-    opinion = TextAreaField(_l("审核意见"), validators=[DataRequired(_l("请填写审核意见")), Length(max=4000)])
+    opinion = TextAreaField(_l("审核意见"), validators=[DataRequired(_l("请填写审核意见")), Length(max=field_rules.WIRE_TEXT_MAX)])
     recommendation = SelectField(_l("审核结论"), choices=[SelectChoice("", "—"), SelectChoice("approve", _l("同意")),
                                           SelectChoice("deny", _l("不同意"))],
                                  validate_choice=True, default="")
@@ -51,8 +52,8 @@ class DecideForm(FlaskForm):
     action) first when it is new, then approve or deny, in one transaction."""
     decision = SelectField(_l("审批决定"), choices=[SelectChoice("approve", _l("准予许可")), SelectChoice("deny", _l("不予许可"))],
                            validators=[InputRequired(_l("请选择审批决定"))])
-    opinion = TextAreaField(_l("审批意见"), validators=[DataRequired(_l("请填写审批意见")), Length(max=4000)])
-    certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=60)])
+    opinion = TextAreaField(_l("审批意见"), validators=[DataRequired(_l("请填写审批意见")), Length(max=field_rules.WIRE_TEXT_MAX)])
+    certificate_no = StringField(_l("证书编号"), validators=[Optional(), Length(max=limits.CERTIFICATE_NO_MAX)])
     reasons = TextAreaField(_l("不予许可的理由（每行一条）"),
                             validators=[Length(max=8000), bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
 
@@ -66,7 +67,7 @@ class SuspendForm(FlaskForm):
                        validators=[DataRequired(_l("请选择特别程序种类"))])
     expected_end = StringField(_l("预计结束日期"), validators=[DataRequired(_l("请填写预计结束日期"))],
                                render_kw={"type": "date"})
-    comment = TextAreaField(_l("启动原因"), validators=[DataRequired(_l("请填写启动特别程序的原因")), Length(max=2000)])
+    comment = TextAreaField(_l("启动原因"), validators=[DataRequired(_l("请填写启动特别程序的原因")), Length(max=limits.COMMENT_MAX)])
 
     def validate_expected_end(self, field):
         try:
@@ -84,7 +85,7 @@ class CorrectionForm(FlaskForm):
 
 
 class ResumeForm(FlaskForm):
-    comment = TextAreaField(_l("结束原因"), validators=[DataRequired(_l("请填写结束特别程序的原因")), Length(max=2000)])
+    comment = TextAreaField(_l("结束原因"), validators=[DataRequired(_l("请填写结束特别程序的原因")), Length(max=limits.COMMENT_MAX)])
 
 
 def _forms(case, **given):

@@ -23,6 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
+from delegation import limits
 from delegation.errors import DomainError, Invalid
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
 from exchange import field_rules
@@ -89,7 +90,8 @@ class IntakeForm(FlaskForm):
                           validators=[DataRequired(_l("请填写统一社会信用代码或身份证号码")),
                                       Length(max=field_rules.ID_CODE_INPUT_MAX)])
     id_check_override = StringField(_l("校验例外理由"), filters=[_strip],
-                                    validators=[Optional(), Length(min=4, max=500), _no_control_chars])
+                                    validators=[Optional(), Length(min=4, max=limits.REDIRECT_MAX),
+                                                _no_control_chars])
     phone = StringField(_l("联系电话"), filters=[_strip],
                         validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
     present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
@@ -119,7 +121,8 @@ def intake_form_for(item):
 
 
 class CommentForm(FlaskForm):
-    comment = TextAreaField(_l("备注"), filters=[_strip], validators=[Optional(), Length(max=2000), _no_control_chars])
+    comment = TextAreaField(_l("备注"), filters=[_strip],
+                            validators=[Optional(), Length(max=limits.COMMENT_MAX), _no_control_chars])
 
 
 class AcceptForm(CommentForm):
@@ -135,14 +138,15 @@ class CommitmentForm(CommentForm):
 class CorrectionForm(FlaskForm):
     materials = MultiCheckboxField(_l("需补正的材料"), choices=[])
     note = TextAreaField(_l("补正说明"), filters=[_strip],
-                         validators=[DataRequired(_l("请填写补正说明")), Length(max=2000), _no_control_chars])
+                         validators=[DataRequired(_l("请填写补正说明")), Length(max=limits.COMMENT_MAX), _no_control_chars])
 
 
 class RefuseForm(FlaskForm):
     reason = TextAreaField(_l("不予受理的理由"), filters=[_strip],
-                           validators=[DataRequired(_l("请填写不予受理的理由")), Length(max=2000), _no_control_chars])
+                           validators=[DataRequired(_l("请填写不予受理的理由")), Length(max=limits.COMMENT_MAX),
+                                       _no_control_chars])
     redirect_to = StringField(_l("申请人可以去办理的地方"), filters=[_strip],
-                              validators=[DataRequired(_l("请填写申请人可以去办理的地方")), Length(max=500),
+                              validators=[DataRequired(_l("请填写申请人可以去办理的地方")), Length(max=limits.REDIRECT_MAX),
                                           _no_control_chars])
 
 
@@ -157,7 +161,7 @@ class SupplyForm(CommentForm):
 
 class WithdrawForm(FlaskForm):
     comment = TextAreaField(_l("撤回原因"), filters=[_strip],
-                            validators=[DataRequired(_l("请填写撤回原因")), Length(max=2000), _no_control_chars])
+                            validators=[DataRequired(_l("请填写撤回原因")), Length(max=limits.COMMENT_MAX), _no_control_chars])
 
 
 class HandOutForm(CommentForm):

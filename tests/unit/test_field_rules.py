@@ -242,3 +242,19 @@ def test_utc_conversion_once():
     assert as_utc(naive) == naive.replace(tzinfo=timezone.utc)
     beijing = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8)))
     assert as_utc(beijing).isoformat() == "2026-03-02T01:30:00+00:00"
+
+
+def test_comment_and_certificate_bounds_same_in_api_and_pages(app):
+    from app.api.schemas import ActionRequest
+    from app.web.city import ApproveForm
+    from app.web.window import CommentForm
+    from delegation import limits
+
+    for n, ok in {limits.COMMENT_MAX: True, limits.COMMENT_MAX + 1: False}.items():
+        assert ("comment" not in _api_errors(ActionRequest, {"action": "accept", "comment": "甲" * n})) is ok
+        assert ("comment" not in _form(app, CommentForm, {"comment": "甲" * n})) is ok
+    for n, ok in {limits.CERTIFICATE_NO_MAX: True, limits.CERTIFICATE_NO_MAX + 1: False}.items():
+        assert ("certificate_no" not in _api_errors(ActionRequest, {"action": "approve",
+                                                                    "certificate_no": "A" * n})) is ok
+        assert ("certificate_no" not in _form(app, ApproveForm, {"certificate_no": "A" * n})) is ok
+    assert limits.CERTIFICATE_NO_MAX <= rules.NAME_MAX  # a certificate number travels as tq:Name
