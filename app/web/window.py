@@ -13,7 +13,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
                      ValidationError)
 from wtforms.fields.choices import SelectChoice
@@ -23,8 +22,10 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
-from delegation import limits
-from delegation.errors import DomainError, Invalid
+from app.web.unit_of_work import page_unit
+from delegation import cases, limits, uploads
+from delegation import intake as intake_service
+from delegation.errors import DomainError
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
 from exchange import field_rules
 
@@ -315,65 +316,35 @@ def _item_or_404(item_code: str):
 @bp.route("/window/new/<item_code>", methods=["GET", "POST"])
 @requires(_is_window)
 def intake(item_code: str):
-    from delegation import cases, uploads
-
     item = _item_or_404(item_code)
-    try:
-        form = intake_form_for(item)
-    except RequestEntityTooLarge:
-        return _too_large()
-    if request.method == "GET":
-        return render_template("window/intake.html", item=item, form=form)
-    if not form.validate_on_submit():
-        return render_template("window/intake.html", item=item, form=form), 422
-    actor = _actor()
-    applicant = {"kind": form.applicant_kind.data, "name": form.applicant_name.data, "id_code": form.id_code.data,
-                 "phone": form.phone.data or None}
-    present = set(form.present.data or [])
-    materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
-    file_fields = form.file_fields()
-    try:
-        case = cases.create_case(actor, item.code, applicant, materials, form.id_check_override.data or None)
-        for material, field in zip(item.materials, file_fields):
-            upload = field.data
-            if upload is None or not getattr(upload, "filename", ""):
-                continue
-            try:
-                uploads.attach(actor, case.case_no, material.code, upload.filename or "", upload.mimetype,
-                               upload.stream)
-            except Invalid as exc:
-                exc.field = field.name  # the file of this material
-                raise
-    except RequestEntityTooLarge:
-        db.session.rollback()
-        return _too_large()
-    except DomainError as exc:
-        db.session.rollback()
-        target = _field_for(form, exc.field, INTAKE_FIELDS)
-        if target is not None:
-            target.errors = list(target.errors) + [domain_message(exc)]
-        else:
-            form.form_errors.append(domain_message(exc))
-        return render_template("window/intake.html", item=item, form=form), exc.status
-    case_no = case.case_no
-    db.session.commit()
+    form = intake_form_for(item)  # a body over the upload limit: the 413 handler below
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("window/intake.html", item=item, form=form), 200 if request.method == "GET" else 422
+    with page_unit(form, _intake_fields(item), page_level="form") as unit:
+        case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form)).case_no
+    if unit.failed:
+        return render_template("window/intake.html", item=item, form=form), unit.status
     flash(_("已登记办件 %(case_no)s", case_no=case_no), "info")
     return redirect(url_for("web_window.case", case_no=case_no))
 
 
+def _intake_input(item, form) -> tuple:
+    """applicant, materials, files and ID-check override of the intake service, from the posted form."""
+    applicant = {"kind": form.applicant_kind.data, "name": form.applicant_name.data, "id_code": form.id_code.data,
+                 "phone": form.phone.data or None}
+    present = set(form.present.data or [])
+    materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
+    files = [(m.code, field.data) for m, field in zip(item.materials, form.file_fields())]
+    return applicant, materials, files, form.id_check_override.data or None
+
+
+def _intake_fields(item) -> dict:
+    """The intake form's field map: the applicant's fields, and each material's file on its own file_<n> field."""
+    return {**INTAKE_FIELDS, **{intake_service.file_field(m.code): f"file_{pos}" for pos, m in enumerate(item.materials)}}
+
+
 INTAKE_FIELDS = {"applicant.id_code": "id_code", "applicant.name": "applicant_name", "applicant.kind": "applicant_kind",
                  "applicant.phone": "phone", "materials": "present", "id_check_override": "id_check_override"}
-
-
-def _field_for(form, domain_field: str | None, mapping: dict | None = None):
-    """The form field a domain error names (None: the error concerns the whole form)."""
-    if not domain_field:
-        return None
-    name = (mapping or DOMAIN_FIELDS).get(domain_field, domain_field)
-    try:
-        return form[name]
-    except KeyError:
-        return None
 
 
 def _too_large():
@@ -435,63 +406,54 @@ def case(case_no: str):
 @bp.post("/window/cases/<case_no>/actions/<action>")
 @requires(_is_window)
 def act(case_no: str, action: str):
-    from delegation import cases
+    action_enum, case_row = _window_action(action), _load_case(case_no)
+    form = _posted_form(action_enum, case_row)
+    if not form.validate_on_submit():
+        return _render_case(case_row, _build_forms(case_row, (action_enum, form)), 422)
+    with page_unit(form, DOMAIN_FIELDS) as unit:
+        cases.perform(_actor(), case_no, action_enum.value, _payload(action_enum, form, case_row))
+    if unit.failed:
+        return _render_posted(case_no, action_enum, form, unit.status)
+    flash(str(DONE[action_enum]), "info")
+    return redirect(url_for("web_window.case", case_no=case_no))
 
+
+def _window_action(action: str) -> Action:
+    """The window action a URL names; anything else is a 404."""
     try:
         action_enum = Action(action)
     except ValueError:
         abort(404)
     if action_enum not in ACTION_FORMS:
         abort(404)
+    return action_enum
+
+
+def _posted_form(action: Action, case):
+    form = ACTION_FORMS[action]()
+    _prepare(action, form, case)
+    return form
+
+
+def _render_posted(case_no: str, action: Action, form, status: int):
+    """The case as it is after the rollback, with the posted form, its input and its errors."""
     case_row = _load_case(case_no)
-    form = ACTION_FORMS[action_enum]()
-    _prepare(action_enum, form, case_row)
-    if not form.validate_on_submit():
-        return _render_case(case_row, _build_forms(case_row, (action_enum, form)), 422)
-    payload = _payload(action_enum, form, case_row)
-    try:
-        cases.perform(_actor(), case_no, action_enum.value, payload)
-    except DomainError as exc:
-        db.session.rollback()
-        message = domain_message(exc)
-        case_row = _load_case(case_no)
-        _prepare(action_enum, form, case_row)
-        target = _field_for(form, exc.field) if isinstance(exc, Invalid) else None
-        if target is not None:
-            target.errors = list(target.errors) + [message]
-        else:
-            flash(message, "error")
-        return _render_case(case_row, _build_forms(case_row, (action_enum, form)), exc.status)
-    db.session.commit()
-    flash(str(DONE[action_enum]), "info")
-    return redirect(url_for("web_window.case", case_no=case_no))
+    _prepare(action, form, case_row)
+    return _render_case(case_row, _build_forms(case_row, (action, form)), status)
 
 
 @bp.post("/window/cases/<case_no>/files")
 @requires(_is_window)
 def upload(case_no: str):
-    from delegation import uploads
-
-    case_row = _load_case(case_no)
-    try:
-        form = UploadForm()
-        valid = form.validate_on_submit()
-    except RequestEntityTooLarge:
-        return _too_large()
-    if not valid or form.material_code.data not in {m.code for m in case_row.materials}:
+    case_row, form = _load_case(case_no), UploadForm()  # a body over the upload limit: the 413 handler
+    if not form.validate_on_submit() or form.material_code.data not in {m.code for m in case_row.materials}:
         flash(_("上传文件：请选择材料和要上传的文件"), "error")
         return _render_case(case_row, status=422)
-    f = form.file.data
-    try:
-        uploads.attach(_actor(), case_no, form.material_code.data, f.filename or "", f.mimetype, f.stream)
-    except RequestEntityTooLarge:
-        db.session.rollback()
-        return _too_large()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(_("上传文件：%(message)s", message=domain_message(exc)), "error")
-        return _render_case(_load_case(case_no), status=exc.status)
-    db.session.commit()
+    with page_unit(page_level=lambda message: flash(_("上传文件：%(message)s", message=message), "error")) as unit:
+        uploads.attach(_actor(), case_no, form.material_code.data, form.file.data.filename or "",
+                       form.file.data.mimetype, form.file.data.stream)
+    if unit.failed:
+        return _render_case(_load_case(case_no), status=unit.status)
     flash(_("文件已上传"), "info")
     return redirect(url_for("web_window.case", case_no=case_no))
 
