@@ -1,8 +1,8 @@
 """The case page (办件详情): header, deadline with its pauses, responsible parties, the timeline of every event,
 the exchange messages of the case, supervision feedback, materials with their files, and links to the desk work
 page of the user's role. Also the pieces the review and city desks share: loading a visible case, the file
-download route (/cases/<case_no>/files/<id>), the materials-with-files listing, the county opinion, and running one
-workflow action with the commit/rollback rule of the pages.
+download route (/cases/<case_no>/files/<id>), the materials-with-files listing and the county opinion (the commit
+and rollback rule of the pages is app/web/unit_of_work.py).
 
 Who sees what:
 - the page and the files: whoever `cases.get_case(actor, no)` admits (another county's case is a 404);
@@ -70,26 +70,6 @@ def event_label(action: str) -> str:
     if action in EVENT_LABEL:
         return str(EVENT_LABEL[action])
     return action_label(action)
-
-
-def run_action(case_no: str, action: str, payload: dict, *, then: list[tuple[str, dict]] = ()):
-    """Perform one workflow action (and optionally more in the same transaction) through the service layer;
-    commit once on success, roll back on a DomainError and return it (None on success)."""
-    from delegation import cases
-
-    try:
-        cases.perform(actor(), case_no, action, payload)
-        for next_action, next_payload in then:
-            cases.perform(actor(), case_no, next_action, next_payload)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        return exc
-    return None
-
-
-def domain_error_status(exc: DomainError) -> int:
-    return getattr(exc, "status", 400) or 400
 
 
 def flash_done(action: str, case_no: str) -> None:

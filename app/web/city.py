@@ -2,16 +2,8 @@
 department (case.department_code, the 审批科 of the item) with the department shown on every row and the county's
 review opinion beside each case; the work page of one case (approve / deny / return, 特别程序); and batch approval.
 
-Batch approval rule (批量准予许可): a case may be approved in a batch only when ALL of these hold, otherwise it
-needs individual review on its work page:
-- the city approver may approve it now (workflow.allowed_actions includes approve, i.e. it is in city_review);
-- the item is `delegated_review` (the county did the substantive review and answers for it; a `forward_only`
-  case was never reviewed in substance, so the city reviews each one itself);
-- the county's recommendation is 同意 (approve);
-- every required material is present;
-- the applicant has no credit mark (supervision.credit.warnings_for is empty: no blacklist, no broken promise).
-Each selected case is approved with the same service call as the work page (cases.perform(..., "approve")) and
-committed on its own: a failure on one case is reported and does not undo the others."""
+The batch approval rule and its service are the domain's (delegation/decisions.py); this page names why a case
+needs individual review and reports each case's outcome."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -22,13 +14,13 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from app.extensions import db
 from app.web import register_page_errors, requires
-from app.web.case_page import (RECOMMENDATION_LABEL, actor, domain_error_status, flash_done, lines, load_case, my_actions, page_context,
-                               run_action)
+from app.web.case_page import RECOMMENDATION_LABEL, actor, flash_done, lines, load_case, my_actions, page_context
 from app.web.common import _, _l, bounded_lines, domain_message
+from app.web.unit_of_work import page_unit
 from app.web.review import ResumeForm, SuspendForm, deadline_page, filter_args, item_choices
-from delegation import limits
-from delegation.errors import DomainError
-from delegation.workflow import Action, Mode, Role, State, allowed_actions
+from delegation import decisions, limits
+from delegation.models import Item
+from delegation.workflow import Mode, State
 
 bp = Blueprint("web_city", __name__)
 register_page_errors(bp)
@@ -80,21 +72,19 @@ def _forms(**given):
 
 # -- batch rule -----------------------------------------------------------------------------------------------
 
+# Why a case needs individual review (delegation.decisions' codes), in the page language.
+BLOCKER_LABEL = {
+    decisions.STATE: _l("当前状态不能准予许可"),
+    decisions.FORWARD_ONLY: _l("服务窗口前移事项由市级实质审查，须逐件审批"),
+    decisions.NOT_RECOMMENDED: _l("县级审核结论不是同意，须逐件审批"),
+    decisions.MATERIALS_MISSING: _l("必需材料不齐，须逐件审批"),
+    decisions.CREDIT_MARKED: _l("申请人有信用记录，须逐件审批"),
+}
+
+
 def batch_blockers(case, has_credit_marks: bool) -> list[str]:
-    """Why this case needs individual review (empty: it may be approved in a batch). See the module docstring."""
-    reasons = []
-    if Action.APPROVE not in allowed_actions(State(case.state), Role.CITY_APPROVER, Mode(case.mode)):
-        reasons.append(_("当前状态不能准予许可"))
-        return reasons
-    if Mode(case.mode) is not Mode.DELEGATED_REVIEW:
-        reasons.append(_("服务窗口前移事项由市级实质审查，须逐件审批"))
-    if case.review_recommendation != "approve":
-        reasons.append(_("县级审核结论不是同意，须逐件审批"))
-    if any(m.required and not m.present for m in case.materials):
-        reasons.append(_("必需材料不齐，须逐件审批"))
-    if has_credit_marks:
-        reasons.append(_("申请人有信用记录，须逐件审批"))
-    return reasons
+    """Why this case needs individual review, in the page language (empty: it may be approved in a batch)."""
+    return [str(BLOCKER_LABEL[code]) for code in decisions.batch_blockers(case, has_credit_marks)]
 
 
 def _credit_marked(id_codes) -> set[str]:
@@ -143,18 +133,24 @@ def _county_names() -> dict[str, str]:
 @bp.get("/city")
 @requires(_is_city_approver)
 def desk():
+    item, due, after = filter_args()
+    dept_choices = departments()
+    dept = request.args.get("department") if request.args.get("department") in dict(dept_choices) else None
+    rows, next_after = deadline_page(_desk_query(item, due, dept), after, PAGE_SIZE)
+    return render_template("city/desk.html", rows=rows, next_after=next_after, item=item, due=due, dept=dept,
+                           departments=dept_choices, dept_names=dict(dept_choices), blockers=_blockers(rows),
+                           items=item_choices(Item.mode != Mode.DIRECT.value), county_names=_county_names(),
+                           recommendation_label=RECOMMENDATION_LABEL)
+
+
+def _desk_query(item: str | None, due: str | None, dept: str | None):
+    """This approver's queue, narrowed by item, due flag and department."""
     from sqlalchemy.orm import selectinload
 
     from delegation import cases
-    from delegation.models import Case, Item
+    from delegation.models import Case
 
-    me = actor()
-    item, due, after = filter_args()
-    dept_choices = departments()
-    dept = request.args.get("department") or None
-    if dept not in {code for code, _name in dept_choices}:
-        dept = None
-    base = (sa.select(Case).where(cases.visible_filter(me), _queue_filter())
+    base = (sa.select(Case).where(cases.visible_filter(actor()), _queue_filter())
             .options(selectinload(Case.materials)))
     if item:
         base = base.where(Case.item_id.in_(sa.select(Item.id).where(Item.code == item)))
@@ -162,48 +158,50 @@ def desk():
         base = base.where(Case.due_flag == due)
     if dept:
         base = base.where(Case.department_code == dept)
-    rows, next_after = deadline_page(base, after, PAGE_SIZE)
+    return base
+
+
+def _blockers(rows) -> dict[str, list[str]]:
     marked = _credit_marked(c.applicant_id_code for c in rows)
-    blockers = {c.case_no: batch_blockers(c, c.applicant_id_code in marked) for c in rows}
-    return render_template("city/desk.html", rows=rows, next_after=next_after, item=item, due=due, dept=dept,
-                           departments=dept_choices, dept_names=dict(dept_choices), blockers=blockers,
-                           items=item_choices(Item.mode != Mode.DIRECT.value),
-                           recommendation_label=RECOMMENDATION_LABEL, county_names=_county_names())
+    return {c.case_no: batch_blockers(c, c.applicant_id_code in marked) for c in rows}
 
 
 @bp.post("/city/batch-approve")
 @requires(_is_city_approver)
 def batch_approve():
-    from delegation import cases
+    selected = list(dict.fromkeys(n.strip() for n in request.form.getlist("case_no") if n.strip()))
+    refusal = _batch_refusal(selected)
+    if refusal:
+        flash(refusal, "error")
+        return render_template("city/batch.html", results=[], back=_back()), 422
+    outcome = decisions.approve_batch(actor(), selected, BATCH_COMMENT, _has_credit_marks)
+    return render_template("city/batch.html", results=_batch_rows(outcome), back=_back())
+
+
+def _batch_refusal(selected: list[str]) -> str | None:
+    if not selected:
+        return _("办件：请至少选择一件可批量准予许可的办件")
+    if len(selected) > BATCH_MAX:
+        return _("办件：一次最多批量审批 %(n)s 件", n=BATCH_MAX)
+    return None
+
+
+def _has_credit_marks(id_code) -> bool:
     from supervision import credit
 
-    selected = list(dict.fromkeys(n.strip() for n in request.form.getlist("case_no") if n.strip()))
-    if not selected:
-        flash(_("办件：请至少选择一件可批量准予许可的办件"), "error")
-        return render_template("city/batch.html", results=[], back=_back()), 422
-    if len(selected) > BATCH_MAX:
-        flash(_("办件：一次最多批量审批 %(n)s 件", n=BATCH_MAX), "error")
-        return render_template("city/batch.html", results=[], back=_back()), 422
-    me = actor()
-    results = []
-    for case_no in selected:
-        try:
-            case = cases.get_case(me, case_no)
-            blockers = batch_blockers(case, bool(credit.warnings_for(case.applicant_id_code)))
-            if blockers:
-                db.session.rollback()
-                results.append({"case_no": case_no, "ok": False, "message": "；".join(blockers)})
-                continue
-            cases.perform(me, case_no, Action.APPROVE.value, {"comment": BATCH_COMMENT})
-            db.session.commit()  # one commit per case: a later failure cannot undo this approval
-            results.append({"case_no": case_no, "ok": True, "message": _("已准予许可")})
-        except DomainError as exc:
-            db.session.rollback()
-            results.append({"case_no": case_no, "ok": False, "message": domain_message(exc)})
-    done = sum(1 for r in results if r["ok"])
-    flash(_("批量准予许可：成功 %(ok)s 件，未办理 %(failed)s 件", ok=done, failed=len(results) - done),
-          "info" if done == len(results) else "warning")
-    return render_template("city/batch.html", results=results, back=_back())
+    return bool(credit.warnings_for(id_code))
+
+
+def _batch_rows(outcome) -> list[dict]:
+    """Each case's line on the result page, and the count of the batch as the page's message."""
+    rows = [{"case_no": r.case_no, "ok": r.ok,
+             "message": _("已准予许可") if r.ok else (domain_message(r.error) if r.error is not None else
+                                                  "；".join(str(BLOCKER_LABEL[code]) for code in r.blockers))}
+            for r in outcome]
+    done = sum(1 for r in rows if r["ok"])
+    flash(_("批量准予许可：成功 %(ok)s 件，未办理 %(failed)s 件", ok=done, failed=len(rows) - done),
+          "info" if done == len(rows) else "warning")
+    return rows
 
 
 def _back() -> str:
@@ -235,14 +233,17 @@ def _after(case_no: str, action: str):
 
 
 def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
+    """A form whose fields map onto one action's payload: validate, act in one unit of work, show the outcome."""
+    from delegation import cases
+
     load_case(case_no)
     form = form_cls(prefix=name)
     if not form.validate():
         return _render(case_no, 422, **{name: form})
-    exc = run_action(case_no, action, payload_of(form))
-    if exc:
-        flash(domain_message(exc), "error")
-        return _render(case_no, domain_error_status(exc), **{name: form})
+    with page_unit() as unit:
+        cases.perform(actor(), case_no, action, payload_of(form))
+    if unit.failed:
+        return _render(case_no, unit.status, **{name: form})
     return _after(case_no, action)
 
 

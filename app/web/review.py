@@ -6,13 +6,14 @@ Which cases are on the queue, from workflow.TRANSITIONS for the reviewer role:
 - county_review (any mode): review; for `direct` also approve/deny; suspend; request_correction (一次性告知);
 - returned (`delegated_review`): re-review after the city returned it;
 - suspended at the county (resume_state county_review): resume.
-Every action goes through delegation.cases.perform; the page commits once after it succeeds."""
+Every action goes through delegation.cases.perform (review then decide: delegation.decisions.review_and_decide),
+in the page's unit of work (app/web/unit_of_work): one commit after it succeeds."""
 from __future__ import annotations
 
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -20,10 +21,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from app.extensions import db
 from app.web import register_page_errors, requires
-from app.web.case_page import (SUSPENSION_LABEL, actor, domain_error_status, flash_done, lines, load_case,
-                               page_context, run_action)
-from app.web.common import _, _l, bounded_lines, domain_message, keyset_after
-from delegation import case_rules, limits
+from app.web.case_page import SUSPENSION_LABEL, actor, flash_done, lines, load_case, page_context
+from app.web.common import _, _l, bounded_lines, keyset_after
+from app.web.unit_of_work import page_unit
+from delegation import case_rules, decisions, limits
 from delegation.errors import DomainError
 from delegation.workflow import Mode, State
 from exchange import field_rules
@@ -154,19 +155,24 @@ def item_choices(mode_filter=None):
 @bp.get("/review")
 @requires(_is_reviewer)
 def desk():
+    from delegation.models import Item
+
+    item, due, after = filter_args()
+    rows, next_after = deadline_page(_desk_query(item, due), after, PAGE_SIZE)
+    return render_template("review/desk.html", rows=rows, next_after=next_after, item=item, due=due,
+                           items=item_choices(Item.mode != Mode.FORWARD_ONLY.value))
+
+
+def _desk_query(item: str | None, due: str | None):
     from delegation import cases
     from delegation.models import Case, Item
 
-    me = actor()
-    item, due, after = filter_args()
-    base = sa.select(Case).where(cases.visible_filter(me), _queue_filter())
+    base = sa.select(Case).where(cases.visible_filter(actor()), _queue_filter())
     if item:
         base = base.where(Case.item_id.in_(sa.select(Item.id).where(Item.code == item)))
     if due:
         base = base.where(Case.due_flag == due)
-    rows, next_after = deadline_page(base, after, PAGE_SIZE)
-    return render_template("review/desk.html", rows=rows, next_after=next_after, item=item, due=due,
-                           items=item_choices(Item.mode != Mode.FORWARD_ONLY.value))
+    return base
 
 
 # -- the work page --------------------------------------------------------------------------------------------
@@ -192,9 +198,19 @@ def _after(case_no: str, action: str):
     return redirect(url_for("web_review.desk"))
 
 
-def _failed(case_no, exc, name, form):
-    flash(domain_message(exc), "error")
-    return _render(case_no, domain_error_status(exc), **{name: form})
+def _run(case_no: str, name: str, form, action: str, work):
+    """The posted form's work in one unit of work: on a domain error the page again, with the form as typed."""
+    with page_unit() as unit:
+        work()
+    if unit.failed:
+        return _render(case_no, unit.status, **{name: form})
+    return _after(case_no, action)
+
+
+def _perform(case_no: str, action: str, payload: dict):
+    from delegation import cases
+
+    return lambda: cases.perform(actor(), case_no, action, payload)
 
 
 def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
@@ -203,10 +219,7 @@ def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
     form = form_cls(prefix=name)
     if not form.validate():
         return _render(case_no, 422, **{name: form})
-    exc = run_action(case_no, action, payload_of(form))
-    if exc:
-        return _failed(case_no, exc, name, form)
-    return _after(case_no, action)
+    return _run(case_no, name, form, action, _perform(case_no, action, payload_of(form)))
 
 
 def _review_ok(case, form) -> bool:
@@ -225,37 +238,23 @@ def _review_ok(case, form) -> bool:
 @bp.post("/review/cases/<case_no>/review")
 @requires(_is_reviewer)
 def review(case_no: str):
-    case = load_case(case_no)
     form = ReviewForm(prefix="review")
-    if not _review_ok(case, form):
+    if not _review_ok(load_case(case_no), form):
         return _render(case_no, 422, review=form)
     payload = {"opinion": form.opinion.data.strip(), "recommendation": form.recommendation.data or None}
-    exc = run_action(case_no, "review", payload)
-    if exc:
-        return _failed(case_no, exc, "review", form)
-    return _after(case_no, "review")
+    return _run(case_no, "review", form, "review", _perform(case_no, "review", payload))
 
 
 @bp.post("/review/cases/<case_no>/decide")
 @requires(_is_reviewer)
 def decide(case_no: str):
-    case = load_case(case_no)
+    load_case(case_no)
     form = DecideForm(prefix="decide")
     if not form.validate():
         return _render(case_no, 422, decide=form)
-    opinion = form.opinion.data.strip()
-    decision = form.decision.data
-    if decision == "approve":
-        payload = {"certificate_no": (form.certificate_no.data or "").strip() or None, "comment": opinion}
-    else:
-        payload = {"reasons": lines(form.reasons.data), "comment": opinion}
-    if opinion != (case.review_opinion or ""):
-        exc = run_action(case_no, "review", {"opinion": opinion}, then=[(decision, payload)])
-    else:
-        exc = run_action(case_no, decision, payload)
-    if exc:
-        return _failed(case_no, exc, "decide", form)
-    return _after(case_no, decision)
+    return _run(case_no, "decide", form, form.decision.data, lambda: decisions.review_and_decide(
+        actor(), case_no, form.decision.data, form.opinion.data.strip(),
+        (form.certificate_no.data or "").strip() or None, lines(form.reasons.data)))
 
 
 @bp.post("/review/cases/<case_no>/suspend")
@@ -271,15 +270,19 @@ def suspend(case_no: str):
 def correction(case_no: str):
     load_case(case_no)
     form = CorrectionForm(prefix="correction")
-    if not form.validate() or not lines(form.problems.data):
-        if not form.problems.errors:
-            form.problems.errors = [_("请一次列明需要补正的全部内容")]
+    if not _correction_ok(form):
         return _render(case_no, 422, correction=form)
     items = [{"material_code": None, "problem": problem} for problem in lines(form.problems.data)]
-    exc = run_action(case_no, "request_correction", {"items": items})
-    if exc:
-        return _failed(case_no, exc, "correction", form)
-    return _after(case_no, "request_correction")
+    return _run(case_no, "correction", form, "request_correction",
+                _perform(case_no, "request_correction", {"items": items}))
+
+
+def _correction_ok(form) -> bool:
+    if form.validate() and lines(form.problems.data):
+        return True
+    if not form.problems.errors:
+        form.problems.errors = [_("请一次列明需要补正的全部内容")]
+    return False
 
 
 @bp.post("/review/cases/<case_no>/resume")
