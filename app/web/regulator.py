@@ -16,8 +16,10 @@ from wtforms.fields.choices import SelectChoice
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
+from app.web.unit_of_work import page_unit
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from exchange import field_rules
+from supervision import push_actions, push_queries
 from supervision.models import FeedbackKind
 from supervision.push_states import PushState
 
@@ -79,23 +81,25 @@ def _org_names(codes) -> dict[str, str]:
 @requires(_regulator)
 def desk():
     from app.api.supervision_api import alert_view
-    from supervision import push_queries
 
-    tab = request.args.get("tab", "claim")
-    states = {t: s for t, s, _label in TABS}
-    if tab not in states:
-        tab = "claim"
-    after = keyset_after(request.args)
-    rows, next_after = push_queries.list_pushes(_actor(), state=states[tab], after_id=after, limit=PAGE_SIZE)
+    tab, state = _tab()
+    rows, next_after = push_queries.list_pushes(_actor(), state=state, after_id=keyset_after(request.args),
+                                                limit=PAGE_SIZE)
     alerts, _next = push_queries.list_alerts(_actor(), limit=5)
     return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after,
                            alerts=[alert_view(a, case_no) for a, case_no in alerts], now=utcnow(),
                            form=ActionForm(), org_names=_org_names({p.deciding_org for p in rows}))
 
 
+def _tab() -> tuple[str, object]:
+    """The desk's tab of the query string (unknown: the claim tab) and the push state it lists."""
+    states = {t: s for t, s, _label in TABS}
+    tab = request.args.get("tab", "claim")
+    return (tab, states[tab]) if tab in states else ("claim", states["claim"])
+
+
 def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None):
     from app.api.supervision_api import push_view
-    from supervision import push_queries
 
     try:
         push = push_queries.get_push(_actor(), push_id)
@@ -125,17 +129,10 @@ def push(push_id: int):
 @bp.post("/regulator/pushes/<int:push_id>/claim")
 @requires(_regulator)
 def claim(push_id: int):
-    from supervision import push_actions
-
-    try:
-        row = push_actions.claim(_actor(), push_id)
-    except Conflict as exc:
-        db.session.rollback()
-        return _show(push_id, status=exc.status, error=domain_message(exc))
-    except DomainError as exc:
-        return _domain_page(exc)
-    case_no = row.case_no
-    db.session.commit()
+    with page_unit(page_level=None) as unit:
+        case_no = push_actions.claim(_actor(), push_id).case_no
+    if unit.failed:
+        return _refused(push_id, unit)
     flash(_("已认领办件 %(case_no)s 的监管推送，请及时反馈监管结果", case_no=case_no), "info")
     return redirect(url_for("web_regulator.push", push_id=push_id))
 
@@ -143,49 +140,45 @@ def claim(push_id: int):
 @bp.post("/regulator/pushes/<int:push_id>/feedback")
 @requires(_regulator)
 def feedback(push_id: int):
-    from supervision import push_actions
-
     form = FeedbackForm()
     if not form.validate_on_submit():
         return _show(push_id, form=form, status=422)
-    data = {"kind": form.kind.data or None, "date": (form.date.data or "").strip() or None,
+    with page_unit(form, page_level=None) as unit:
+        push_actions.add_feedback(_actor(), push_id, _feedback_data(form))
+    if unit.failed:
+        return _refused(push_id, unit, form)
+    flash(_("监管结果已反馈") if not form.close.data else _("监管结果已反馈，监管已办结"), "info")
+    return redirect(url_for("web_regulator.push", push_id=push_id))
+
+
+def _feedback_data(form) -> dict:
+    return {"kind": form.kind.data or None, "date": (form.date.data or "").strip() or None,
             "result": form.result.data, "comment": form.comment.data or "",
             "rectification_ordered": bool(form.rectification_ordered.data),
             "decision_no": (form.decision_no.data or "").strip() or None,
             "amount": (form.amount.data or "").strip() or None, "close": bool(form.close.data)}
-    try:
-        push_actions.add_feedback(_actor(), push_id, data)
-    except Invalid as exc:
-        db.session.rollback()
-        target = getattr(form, exc.field, None) if exc.field else None
-        if target is not None and exc.field != "csrf_token":
-            target.errors = list(target.errors) + [domain_message(exc)]
-        else:
-            form.form_errors.append(domain_message(exc))
-        return _show(push_id, form=form, status=422)
-    except Conflict as exc:
-        db.session.rollback()
-        return _show(push_id, form=form, status=exc.status, error=domain_message(exc))
-    except DomainError as exc:
-        return _domain_page(exc)
-    db.session.commit()
-    flash(_("监管结果已反馈") if not data["close"] else _("监管结果已反馈，监管已办结"), "info")
-    return redirect(url_for("web_regulator.push", push_id=push_id))
 
 
 @bp.post("/regulator/pushes/<int:push_id>/close")
 @requires(_regulator)
 def close(push_id: int):
-    from supervision import push_actions
-
     ActionForm()  # the CSRF token is checked for every form post before the view
-    try:
+    with page_unit(page_level=None) as unit:
         push_actions.close(_actor(), push_id)
-    except Conflict as exc:
-        db.session.rollback()
-        return _show(push_id, status=exc.status, error=domain_message(exc))
-    except DomainError as exc:
-        return _domain_page(exc)
-    db.session.commit()
+    if unit.failed:
+        return _refused(push_id, unit)
     flash(_("监管已办结"), "info")
     return redirect(url_for("web_regulator.push", push_id=push_id))
+
+
+def _refused(push_id: int, unit, form: FeedbackForm | None = None):
+    """Where this desk says a refusal (the unit rolled back): an Invalid of the feedback on its field or atop the
+    form, a Conflict above the push, anything else on an error page."""
+    exc = unit.error
+    if isinstance(exc, Invalid) and form is not None:
+        if unit.field_for(exc.field) is None:
+            form.form_errors.append(domain_message(exc))
+        return _show(push_id, form=form, status=422)
+    if isinstance(exc, Conflict):
+        return _show(push_id, form=form, status=exc.status, error=domain_message(exc))
+    return _domain_page(exc)

@@ -25,7 +25,7 @@ from persistence import db
 class PageUnit:
     """What one unit of work ended with: `error` is the DomainError that rolled it back (None: committed)."""
 
-    def __init__(self, form, fields: Mapping[str, str], page_level: str | Callable[[str], None]):
+    def __init__(self, form, fields: Mapping[str, str], page_level: str | Callable[[str], None] | None):
         self.form, self.fields, self.page_level = form, fields, page_level
         self.error: DomainError | None = None
 
@@ -40,7 +40,7 @@ class PageUnit:
     def field_for(self, domain_field: str | None):
         """The form field a domain field names through the map (or under its own name); None when the form has
         no such field."""
-        if self.form is None or not domain_field:
+        if self.form is None or not domain_field or domain_field == "csrf_token":  # never the form's own token
             return None
         try:
             return self.form[self.fields.get(domain_field, domain_field)]
@@ -52,6 +52,8 @@ class PageUnit:
         target = self.field_for(exc.field) if isinstance(exc, Invalid) else None
         if target is not None:
             target.errors = [*target.errors, message]
+        elif self.page_level is None:
+            return  # the route says it itself (unit.error)
         elif callable(self.page_level):
             self.page_level(message)
         elif self.page_level == "form" and self.form is not None:
@@ -62,9 +64,10 @@ class PageUnit:
 
 @contextmanager
 def page_unit(form=None, fields: Mapping[str, str] | None = None, *,
-              page_level: str | Callable[[str], None] = "flash") -> Iterator[PageUnit]:
+              page_level: str | Callable[[str], None] | None = "flash") -> Iterator[PageUnit]:
     """One transaction for what the block does. page_level says where an error no field takes goes: "flash" (the
-    page's message bar), "form" (the form's own errors) or a callable given the message."""
+    page's message bar), "form" (the form's own errors), a callable given the message, or None (the route reads
+    unit.error and says it its own way)."""
     unit = PageUnit(form, fields or {}, page_level)
     try:
         yield unit
