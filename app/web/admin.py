@@ -25,6 +25,9 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, int_arg, keyset_after
+from app.web.unit_of_work import page_unit
+from delegation import staff
+from delegation.calendar import remove_holiday_day, set_holiday_day, set_year_complete
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 bp = Blueprint("web_admin", __name__)
@@ -81,6 +84,12 @@ def _domain_page(exc: DomainError):
         abort(404)
     title = _("无权访问") if isinstance(exc, Forbidden) else _("操作未完成")
     return error_page(exc.status, title, domain_message(exc))
+
+
+def _refused(unit, again, shown=(Invalid,)):
+    """A refusal this page says itself (`shown`: the unit of work has put an Invalid on the form) shows the page
+    again; any other the error page."""
+    return again(unit.error) if isinstance(unit.error, shown) else _domain_page(unit.error)
 
 
 def _attach(form: FlaskForm, exc: DomainError, names: dict | None = None) -> None:
@@ -403,64 +412,54 @@ def _refresh_statistics_calendar(year: int) -> None:
 @bp.post("/admin/holidays/days")
 @requires(_admin)
 def holiday_add():
-    from delegation.calendar import set_holiday_day
-
     form = HolidayForm()
-    day = _parse_day(form.day.data)
-    year = day.year if day else int_arg(request.form, "year", 1900, 2200)
+    day, year = _posted_day(form)
     if not form.validate_on_submit():
         return _holidays_page(year, form, 422)
-    try:
+    with page_unit(form, page_level="form") as unit:
         set_holiday_day(_actor(), day, form.kind.data == "workday", form.name.data)
-    except Invalid as exc:
-        db.session.rollback()
-        _attach(form, exc)
-        return _holidays_page(year, form, 422)
-    except DomainError as exc:
-        return _domain_page(exc)
-    db.session.commit()
-    _refresh_statistics_calendar(day.year)
-    flash(_("已保存 %(day)s（%(name)s）", day=day.isoformat(), name=form.name.data.strip()), "info")
-    return redirect(url_for("web_admin.holidays", year=day.year))
+    if unit.failed:
+        return _refused(unit, lambda exc: _holidays_page(year, form, 422))
+    return _calendar_changed(day.year, _("已保存 %(day)s（%(name)s）", day=day.isoformat(), name=form.name.data.strip()))
+
+
+def _posted_day(form) -> tuple[date | None, int | None]:
+    """The day posted, and the year whose table the page shows again (the day's, else the `year` field)."""
+    day = _parse_day(form.day.data)
+    return day, (day.year if day else int_arg(request.form, "year", 1900, 2200))
+
+
+def _calendar_changed(year: int, message: str):
+    """After a committed change of the holiday table: the statistics' calendar follows, and the year's page."""
+    _refresh_statistics_calendar(year)
+    flash(message, "info")
+    return redirect(url_for("web_admin.holidays", year=year))
 
 
 @bp.post("/admin/holidays/days/<day>/delete")
 @requires(_admin)
 def holiday_remove(day: str):
-    from delegation.calendar import remove_holiday_day
-
     FlaskForm()
     parsed = _parse_day(day)
     if parsed is None:
         abort(404)
-    try:
+    with page_unit(page_level=None) as unit:
         remove_holiday_day(_actor(), parsed)
-    except DomainError as exc:
-        return _domain_page(exc)
-    db.session.commit()
-    _refresh_statistics_calendar(parsed.year)
-    flash(_("已从节假日表删除 %(day)s", day=parsed.isoformat()), "info")
-    return redirect(url_for("web_admin.holidays", year=parsed.year))
+    if unit.failed:
+        return _domain_page(unit.error)
+    return _calendar_changed(parsed.year, _("已从节假日表删除 %(day)s", day=parsed.isoformat()))
 
 
 @bp.post("/admin/holidays/years/<int:year>/<any(complete,reopen):what>")
 @requires(_admin)
 def holiday_year(year: int, what: str):
-    from delegation.calendar import set_year_complete
-
     FlaskForm()
-    try:
+    with page_unit(page_level=None) as unit:
         set_year_complete(_actor(), year, what == "complete")
-    except Invalid as exc:
-        db.session.rollback()
-        return _holidays_page(year, None, 422, error=domain_message(exc))
-    except DomainError as exc:
-        return _domain_page(exc)
-    db.session.commit()
-    _refresh_statistics_calendar(year)
-    flash(_("%(year)s 年节假日表已标记为完整，计算期限时将使用该表", year=year) if what == "complete"
-          else _("%(year)s 年节假日表已改为未完成，计算期限时仅按周末计算并标记为暂定", year=year), "info")
-    return redirect(url_for("web_admin.holidays", year=year))
+    if unit.failed:
+        return _refused(unit, lambda exc: _holidays_page(year, None, 422, error=domain_message(exc)))
+    return _calendar_changed(year, _("%(year)s 年节假日表已标记为完整，计算期限时将使用该表", year=year) if what == "complete"
+                             else _("%(year)s 年节假日表已改为未完成，计算期限时仅按周末计算并标记为暂定", year=year))
 
 
 # -- users -----------------------------------------------------------------------------------------------------
@@ -515,65 +514,44 @@ def users():
 @bp.post("/admin/users")
 @requires(_admin)
 def user_create():
-    from delegation import staff
-
     form = _user_form(UserForm())
     if not form.validate_on_submit():
         return _users_page(form, 422)
-    try:
-        user = staff.create_user(_actor(), form.username.data, form.display_name.data, form.org.data,
-                                 form.role.data, form.password.data)
-    except Invalid as exc:
-        db.session.rollback()
-        _attach(form, exc)
-        return _users_page(form, 422)
-    except DomainError as exc:
-        return _domain_page(exc)
-    username = user.username
-    db.session.commit()
-    flash(_("已创建用户 %(username)s", username=username), "info")
-    return redirect(url_for("web_admin.users"))
+    with page_unit(form, page_level="form") as unit:
+        username = staff.create_user(_actor(), form.username.data, form.display_name.data, form.org.data,
+                                     form.role.data, form.password.data).username
+    if unit.failed:
+        return _refused(unit, lambda exc: _users_page(form, 422))
+    return _users_changed(_("已创建用户 %(username)s", username=username))
 
 
 @bp.post("/admin/users/<int:user_id>/<any(deactivate,reactivate):what>")
 @requires(_admin)
 def user_active(user_id: int, what: str):
-    from delegation import staff
-
     FlaskForm()
-    try:
-        user = staff.set_active(_actor(), user_id, what == "reactivate")
-    except Conflict as exc:
-        db.session.rollback()
-        return _users_page(None, exc.status, error=domain_message(exc))
-    except DomainError as exc:
-        return _domain_page(exc)
-    username = user.username
-    db.session.commit()
-    flash(_("已启用账号 %(username)s", username=username) if what == "reactivate"
-          else _("已停用账号 %(username)s", username=username), "info")
-    return redirect(url_for("web_admin.users"))
+    with page_unit(page_level=None) as unit:
+        username = staff.set_active(_actor(), user_id, what == "reactivate").username
+    if unit.failed:
+        return _refused(unit, lambda exc: _users_page(None, exc.status, error=domain_message(exc)), Conflict)
+    return _users_changed(_("已启用账号 %(username)s", username=username) if what == "reactivate"
+                          else _("已停用账号 %(username)s", username=username))
 
 
 @bp.post("/admin/users/<int:user_id>/password")
 @requires(_admin)
 def user_password(user_id: int):
-    from delegation import staff
-
     form = PasswordForm()
     if not form.validate_on_submit():
         return _users_page(None, 422, password_form=form, target=user_id)
-    try:
-        user = staff.reset_password(_actor(), user_id, form.password.data)
-    except Invalid as exc:
-        db.session.rollback()
-        _attach(form, exc)
-        return _users_page(None, 422, password_form=form, target=user_id)
-    except DomainError as exc:
-        return _domain_page(exc)
-    username = user.username
-    db.session.commit()
-    flash(_("已重置 %(username)s 的密码，该账号已登录的会话全部失效", username=username), "info")
+    with page_unit(form, page_level="form") as unit:
+        username = staff.reset_password(_actor(), user_id, form.password.data).username
+    if unit.failed:
+        return _refused(unit, lambda exc: _users_page(None, 422, password_form=form, target=user_id))
+    return _users_changed(_("已重置 %(username)s 的密码，该账号已登录的会话全部失效", username=username))
+
+
+def _users_changed(message: str):
+    flash(message, "info")
     return redirect(url_for("web_admin.users"))
 
 
