@@ -20,8 +20,9 @@ from app.extensions import db
 from app.public import CaseQueryLocked, query_code_limits, spend_case_check
 from app.web import register_page_errors
 from app.web.common import _, _l, domain_message, mode_label
+from app.web.unit_of_work import page_unit
 from delegation import ratings
-from delegation.errors import DomainError, NotFound
+from delegation.errors import NotFound
 from delegation.grants import in_effect
 from delegation.models import Case, CaseEvent, CaseRating, Delegation, Division, Item, Org, RatingLevel
 from delegation.workflow import Action, Mode, SystemAction
@@ -205,16 +206,20 @@ def _public_timeline(case: Case) -> list[dict]:
 @query_code_limits
 def lookup():
     form = LookupForm()
-    if request.method == "GET":
-        return render_template("public/lookup.html", form=form)
-    if not form.validate():
-        return render_template("public/lookup.html", form=form), 422
+    if request.method == "GET" or not form.validate():
+        return render_template("public/lookup.html", form=form), 200 if request.method == "GET" else 422
     spend_case_check(form.case_no.data)
     case = _find_case(form.case_no.data, form.query_code.data)
     if case is None:
         return render_template("public/lookup.html", form=form, not_found=True), 404
+    return render_template("public/lookup_result.html", case=_case_view(case), timeline=_public_timeline(case),
+                           query_code=form.query_code.data)
+
+
+def _case_view(case: Case) -> dict:
+    """What the applicant reads about their case: its progress in plain words, no staff detail."""
     rated = db.session.execute(sa.select(CaseRating.score).where(CaseRating.case_id == case.id)).scalar()
-    view = {
+    return {
         "case_no": case.case_no, "state": case.state, "hint": STATE_HINT.get(case.state, ""),
         "item_name": case.item.name, "item_code": case.item.code, "mode": case.mode,
         "window": case.window_org.name if case.window_org else "",
@@ -227,34 +232,41 @@ def lookup():
         "rated": SCORE_LABEL.get(rated) if rated else None,
         "can_rate": case.state == "concluded" and rated is None,
     }
-    return render_template("public/lookup_result.html", case=view, timeline=_public_timeline(case),
-                           query_code=form.query_code.data)
 
 
 @bp.route("/lookup/<case_no>/rating", methods=["GET", "POST"])
 @query_code_limits
 def rating(case_no):
-    form = RatingForm()
-    case_no = case_no.strip()
+    form, case_no = RatingForm(), case_no.strip()
     if request.method == "GET" or (request.form.get("start") and "score" not in request.form):
-        # Opened from the lookup result, the query code comes along hidden; opened directly, it is typed again.
-        hide = request.method == "POST" and bool(form.query_code.data)
-        form.hide_code.data = "1" if hide else ""
-        return render_template("public/rating.html", form=form, case_no=case_no, hide_code=hide)
+        return _rating_start(form, case_no)
     hide = form.hide_code.data == "1"
     if not form.validate():
-        return render_template("public/rating.html", form=form, case_no=case_no,
-                               hide_code=hide and not form.query_code.errors), 422
+        return _rating_page(form, case_no, 422, hide_code=hide and not form.query_code.errors)
     spend_case_check(case_no)
-    try:
+    return _rate(form, case_no, hide)
+
+
+def _rating_start(form, case_no: str):
+    # Opened from the lookup result, the query code comes along hidden; opened directly, it is typed again.
+    hide = request.method == "POST" and bool(form.query_code.data)
+    form.hide_code.data = "1" if hide else ""
+    return _rating_page(form, case_no, 200, hide_code=hide)
+
+
+def _rating_page(form, case_no: str, status: int, **shown):
+    return render_template("public/rating.html", form=form, case_no=case_no, **shown), status
+
+
+def _rate(form, case_no: str, hide: bool):
+    """The rating in one unit of work; an unknown case or a wrong code reads as not found, any other refusal is
+    said on the form."""
+    with page_unit(page_level=None) as unit:
         rating_row = ratings.rate(case_no, form.query_code.data, form.score.data, form.comment.data or "")
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        if isinstance(exc, NotFound):
-            return render_template("public/rating.html", form=form, case_no=case_no, hide_code=False,
-                                   error=str(NOT_FOUND)), 404
-        return render_template("public/rating.html", form=form, case_no=case_no, hide_code=hide,
-                               error=domain_message(exc), refused=True), exc.status
+    if isinstance(unit.error, NotFound):
+        return _rating_page(form, case_no, 404, hide_code=False, error=str(NOT_FOUND))
+    if unit.failed:
+        return _rating_page(form, case_no, unit.status, hide_code=hide, error=domain_message(unit.error),
+                            refused=True)
     return render_template("public/rating_done.html", case_no=case_no, score=SCORE_LABEL[rating_row.score],
                            comment=rating_row.comment)
