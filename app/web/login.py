@@ -38,22 +38,23 @@ def _safe_next(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    error = None
-    status = 200
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")) or landing_page(current_user))
     if form.validate_on_submit():
-        from app.auth import TooManyAttempts, Unauthorized, authenticate
+        return _sign_in(form)
+    return render_template("login.html", form=form, error=None), 422 if request.method == "POST" else 200
 
-        try:
-            user = authenticate(form.username.data.strip(), form.password.data, request.remote_addr)
-        except (Unauthorized, TooManyAttempts) as exc:
-            error, status = domain_message(exc), exc.status
-        else:
-            return _logged_in(user, _safe_next(request.args.get("next")))
-    elif request.method == "POST":
-        status = 422
-    return render_template("login.html", form=form, error=error), status
+
+def _sign_in(form):
+    """The credentials checked (a failed attempt is counted by authenticate itself, so no unit of work here that
+    would roll the count back); refused, the form again with the reason."""
+    from app.auth import TooManyAttempts, Unauthorized, authenticate
+
+    try:
+        user = authenticate(form.username.data.strip(), form.password.data, request.remote_addr)
+    except (Unauthorized, TooManyAttempts) as exc:
+        return render_template("login.html", form=form, error=domain_message(exc)), exc.status
+    return _logged_in(user, _safe_next(request.args.get("next")))
 
 
 def start_session(user) -> StaffUser:
