@@ -228,37 +228,48 @@ def _supervision(case) -> list[dict] | None:
 @requires(lambda u: True)
 def show(case_no: str):
     from delegation.clock import deadline_details
-    from delegation.responsibility import responsible_parties
 
     case = load_case(case_no)
+    return render_template(
+        "case/show.html", **page_context(case), **_parties(case), deadline=deadline_details(case),
+        pauses=_pauses(case), timeline=_timeline(case), messages=_messages(case), supervision=_supervision(case),
+        direction_label=DIRECTION_LABEL, work_url=work_page_url(case))
+
+
+def _parties(case) -> dict:
+    """Who answers for what on the case, with the names of every organisation the page mentions."""
+    from delegation.responsibility import responsible_parties
+
     parties = responsible_parties(case)
     names = org_names([*parties.values(), case.department_code, case.decided_org])
-    return render_template(
-        "case/show.html", **page_context(case), deadline=deadline_details(case), pauses=_pauses(case),
-        parties=[(str(PARTY_LABEL.get(k, k)), v, names.get(v, v)) for k, v in parties.items()],
-        org_name=names,
-        timeline=_timeline(case), messages=_messages(case), supervision=_supervision(case),
-        direction_label=DIRECTION_LABEL, work_url=work_page_url(case))
+    return {"parties": [(str(PARTY_LABEL.get(k, k)), v, names.get(v, v)) for k, v in parties.items()],
+            "org_name": names}
 
 
 @bp.get("/cases/<case_no>/files/<int:file_id>")
 @requires(lambda u: True)
 def file(case_no: str, file_id: int):
     """An uploaded file, streamed with its checked content type, only to users who may see the case."""
-    from exchange.bus import get_bus
-
-    case = load_case(case_no)
-    record = next((f for f in case.files if f.id == file_id), None)
+    record = next((f for f in load_case(case_no).files if f.id == file_id), None)
     if record is None:
         abort(404)
-    blobs = get_bus().blobs
+    return _file_response(record, _blob_path(record))
+
+
+def _blob_path(record):
+    """Where the file's bytes are; a 404 when the store has no such blob."""
+    from exchange.bus import get_bus
+
     try:
-        path = blobs.path(record.sha256)
+        path = get_bus().blobs.path(record.sha256)
     except ValueError:
         abort(404)
     if not path.exists():
         abort(404)
+    return path
 
+
+def _file_response(record, path):
     def stream():
         with open(path, "rb") as fh:
             while chunk := fh.read(64 * 1024):
