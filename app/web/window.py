@@ -324,7 +324,12 @@ def intake(item_code: str):
         case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form)).case_no
     if unit.failed:
         return render_template("window/intake.html", item=item, form=form), unit.status
-    flash(_("已登记办件 %(case_no)s", case_no=case_no), "info")
+    return _done(case_no, _("已登记办件 %(case_no)s", case_no=case_no))
+
+
+def _done(case_no: str, message: str):
+    """After a committed change: say so, and show the case (a reload does not post again)."""
+    flash(message, "info")
     return redirect(url_for("web_window.case", case_no=case_no))
 
 
@@ -414,8 +419,7 @@ def act(case_no: str, action: str):
         cases.perform(_actor(), case_no, action_enum.value, _payload(action_enum, form, case_row))
     if unit.failed:
         return _render_posted(case_no, action_enum, form, unit.status)
-    flash(str(DONE[action_enum]), "info")
-    return redirect(url_for("web_window.case", case_no=case_no))
+    return _done(case_no, str(DONE[action_enum]))
 
 
 def _window_action(action: str) -> Action:
@@ -449,13 +453,20 @@ def upload(case_no: str):
     if not form.validate_on_submit() or form.material_code.data not in {m.code for m in case_row.materials}:
         flash(_("上传文件：请选择材料和要上传的文件"), "error")
         return _render_case(case_row, status=422)
-    with page_unit(page_level=lambda message: flash(_("上传文件：%(message)s", message=message), "error")) as unit:
-        uploads.attach(_actor(), case_no, form.material_code.data, form.file.data.filename or "",
-                       form.file.data.mimetype, form.file.data.stream)
+    with page_unit(page_level=_flash_upload_error) as unit:  # every refusal of a file is said at the top
+        uploads.attach(_actor(), case_no, form.material_code.data, *_file_of(form.file.data))
     if unit.failed:
         return _render_case(_load_case(case_no), status=unit.status)
-    flash(_("文件已上传"), "info")
-    return redirect(url_for("web_window.case", case_no=case_no))
+    return _done(case_no, _("文件已上传"))
+
+
+def _file_of(upload) -> tuple:
+    """filename, claimed type and stream of an uploaded file, as uploads.attach takes them."""
+    return upload.filename or "", upload.mimetype, upload.stream
+
+
+def _flash_upload_error(message: str) -> None:
+    flash(_("上传文件：%(message)s", message=message), "error")
 
 
 # -- notices (PDF) ----------------------------------------------------------------------------------------------------
