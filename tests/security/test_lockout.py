@@ -52,9 +52,8 @@ def _token(client, username, password, address="192.0.2.10"):
 
 
 @pytest.mark.postgresql
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # real parallel writers: a server database
 def test_forty_parallel_wrong_passwords_do_not_get_past_the_lock(database_url, tmp_path, monkeypatch):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("real parallelism needs a server database")
     from app import auth
 
     application = make_app(database_url, tmp_path / "instance")
