@@ -6,7 +6,6 @@ that could name someone). Also the budgets of every endpoint that checks a case'
 from __future__ import annotations
 
 import math
-import time
 
 import sqlalchemy as sa
 from flask import Blueprint, render_template_string, request
@@ -69,16 +68,12 @@ def spend_case_check(case_no: str) -> None:
     used = throttle.hit(CASE_SCOPE, case_no, CASE_WINDOW_SECONDS)
     db.session.commit()
     if used > CASE_BUDGET:
-        minutes = math.ceil(_seconds_left() / 60)
+        seconds = throttle.seconds_left(CASE_WINDOW_SECONDS)
+        minutes = math.ceil(seconds / 60)
         raise CaseQueryLocked(
             "case_query_locked", f"该办件查询次数过多，为保护办件信息，暂停查询和评价，请 {minutes} 分钟后再试",
             f"too many query code checks for this case: lookups and ratings are paused, try again in {minutes} "
-            f"minutes", field="case_no", retry_after=_seconds_left())
-
-
-def _seconds_left() -> int:
-    """Seconds until the current fixed window of the case budget ends (app.throttle aligns windows)."""
-    return max(1, CASE_WINDOW_SECONDS - int(time.time()) % CASE_WINDOW_SECONDS)
+            f"minutes", field="case_no", retry_after=seconds)
 
 
 def case_locked_problem(exc: CaseQueryLocked):

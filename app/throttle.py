@@ -23,8 +23,6 @@ class RateCounter(db.Model):
 _HIT = sa.text(
     "INSERT INTO rate_counter (scope, subject, window_start, hits) VALUES (:scope, :subject, :window_start, 1) "
     "ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = rate_counter.hits + 1 RETURNING hits")
-_COUNT = sa.text("SELECT hits FROM rate_counter WHERE scope = :scope AND subject = :subject "
-                 "AND window_start = :window_start")
 _RELEASE = sa.text("UPDATE rate_counter SET hits = hits - 1 WHERE scope = :scope AND subject = :subject "
                    "AND window_start = :window_start AND hits > 0")
 _PRUNE = sa.text("DELETE FROM rate_counter WHERE window_start < :before")
@@ -48,9 +46,10 @@ def release(scope: str, subject: str, window_seconds: int, now: float | None = N
     db.session.execute(_RELEASE, params)
 
 
-def count(scope: str, subject: str, window_seconds: int, now: float | None = None) -> int:
-    params = {"scope": scope, "subject": subject[:128], "window_start": _window(window_seconds, now)}
-    return db.session.execute(_COUNT, params).scalar() or 0
+def seconds_left(window_seconds: int, now: float | None = None) -> int:
+    """Seconds until the current window ends (a Retry-After value: at least 1)."""
+    now = time.time() if now is None else now
+    return max(1, _window(window_seconds, now) + window_seconds - int(now))
 
 
 def prune(older_than_seconds: int = 86400, now: float | None = None) -> int:
