@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import _with_database, make_app
+from tests.conftest import make_app
 
 pytestmark = pytest.mark.postgresql
 
@@ -22,15 +21,10 @@ USERNAME, PASSWORD = "cookie-check", "cookie-check-password-0123"
 
 
 @pytest.fixture
-def production_app(pg_template, tmp_path):
-    admin, template = pg_template
-    name = f"tq_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+def production_app(database_url, tmp_path):
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level  # the production profile logs JSON: put the test's back after
-    app = make_app(_with_database(admin.url.render_as_string(hide_password=False), name), tmp_path / "instance",
-                   TONGQUAN_ENV="production", SECRET_KEY=SECRET)
+    app = make_app(database_url, tmp_path / "instance", TONGQUAN_ENV="production", SECRET_KEY=SECRET)
     _add_staff(app)
     yield app
     from app.extensions import db
@@ -41,8 +35,6 @@ def production_app(pg_template, tmp_path):
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.NOTSET)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _add_staff(app) -> None:
@@ -71,6 +63,7 @@ def _flags_wrong(header: str) -> list[str]:
     return wrong
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # production refuses SQLite
 def test_session_cookie_is_secure_httponly_and_lax_in_production(production_app):
     assert production_app.config["TONGQUAN"].env == "production"
     client = production_app.test_client()
