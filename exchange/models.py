@@ -95,6 +95,7 @@ class ExchangePeer(db.Model):
     __table_args__ = (
         sa.CheckConstraint("transport IN ('local', 'sftp')", name="transport"),
         sa.CheckConstraint("fmt IN ('xml', 'json')", name="fmt"),
+        sa.CheckConstraint("sig_alg IN ('ecdsa-p256', 'sm2-sm3')", name="sig_alg"),
         sa.CheckConstraint("transport <> 'sftp' OR (sftp_host IS NOT NULL AND sftp_user IS NOT NULL "
                            "AND sftp_key_path IS NOT NULL AND sftp_known_hosts IS NOT NULL)", name="sftp"),
     )
@@ -102,6 +103,8 @@ class ExchangePeer(db.Model):
     name: Mapped[str] = mapped_column(sa.String(100), default="")
     transport: Mapped[str] = mapped_column(sa.String(10), default="local")
     fmt: Mapped[str] = mapped_column(sa.String(4), default="xml")
+    # Chosen per peer, never by the message: a verifier accepts only this algorithm from this peer.
+    sig_alg: Mapped[str] = mapped_column(sa.String(12), default="ecdsa-p256", server_default="ecdsa-p256")
     sftp_host: Mapped[str | None] = mapped_column(sa.String(255))
     sftp_port: Mapped[int] = mapped_column(default=22)
     sftp_user: Mapped[str | None] = mapped_column(sa.String(100))
