@@ -11,6 +11,7 @@ from persistence import db, utcnow
 from delegation import case_rules, clock, engine, limits, messaging
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
+from delegation.documents import models as document_models  # noqa: F401  (its tables, migration 0010)
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
 from delegation.models import COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item

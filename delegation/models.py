@@ -66,6 +66,13 @@ class Org(db.Model):
     division_code: Mapped[str] = mapped_column(sa.ForeignKey("division.code"), index=True)
     node_id: Mapped[str] = mapped_column(sa.String(30))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org.id"))
+    # printed on the notices and documents it issues (migration 0010; `flask orgs contact` sets them)
+    address: Mapped[str | None] = mapped_column(sa.String(200))
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    office_hours: Mapped[str | None] = mapped_column(sa.String(100))
+    doc_prefix: Mapped[str | None] = mapped_column(sa.String(20))  # of its own 文号, e.g. 章贡行审许
+    review_authority: Mapped[str | None] = mapped_column(sa.String(100))  # 行政复议机关 of its decisions
+    court: Mapped[str | None] = mapped_column(sa.String(100))  # where its decisions are litigated
 
     division: Mapped[Division] = relationship()
     parent: Mapped["Org | None"] = relationship(remote_side=[id])
