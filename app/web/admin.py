@@ -6,14 +6,10 @@ Every change is a service call — delegation.catalog_io (as `flask catalog impo
 (as /api/v1/exchange does) — committed here once, or rolled back with the domain's message."""
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import date, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -24,7 +20,9 @@ from wtforms.validators import DataRequired, Length
 
 from app.extensions import db
 from app.web import error_page, register_page_errors, requires
+from app.web import catalog_files
 from app.web.common import _, _l, domain_message, int_arg, keyset_after
+from app.web.dashboard import download
 from app.web.unit_of_work import page_unit
 from delegation import staff
 from delegation.calendar import remove_holiday_day, set_holiday_day, set_year_complete
@@ -34,13 +32,6 @@ bp = Blueprint("web_admin", __name__)
 register_page_errors(bp)
 
 PAGE_SIZE = 50
-CATALOG_MAX_BYTES = 10 * 1024 * 1024
-CATALOG_TYPES = {
-    ".csv": {"text/csv", "text/plain", "application/csv", "application/vnd.ms-excel", "application/octet-stream",
-             "text/comma-separated-values", ""},
-    ".xlsx": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/octet-stream",
-              "application/zip", "application/x-zip-compressed", ""},
-}
 TABS = (("web_admin.catalog", _l("事项目录")), ("web_admin.delegations", _l("下放管理")),
         ("web_admin.holidays", _l("节假日表")), ("web_admin.users", _l("用户管理")),
         ("web_admin.exchange", _l("交换运维")))
@@ -92,16 +83,6 @@ def _refused(unit, again, shown=(Invalid,)):
     return again(unit.error) if isinstance(unit.error, shown) else _domain_page(unit.error)
 
 
-def _attach(form: FlaskForm, exc: DomainError, names: dict | None = None) -> None:
-    """A domain error onto the form field it names (the field macro prefixes the label), else onto the form."""
-    name = (names or {}).get(exc.field, exc.field)
-    target = getattr(form, name, None) if name else None
-    if target is not None and hasattr(target, "errors") and name != "csrf_token":
-        target.errors = list(target.errors) + [domain_message(exc)]
-    else:
-        form.form_errors.append(domain_message(exc))
-
-
 @bp.get("/admin")
 @requires(_admin)
 def index():
@@ -134,7 +115,7 @@ def _catalog_page(form, status: int = 200, errors=None, result=None, failed_name
     items = db.session.execute(query).unique().scalars().all()
     next_after = items[PAGE_SIZE - 1].id if len(items) > PAGE_SIZE else None
     return _render("admin/catalog.html", status, items=items[:PAGE_SIZE], next_after=next_after, form=form,
-                   errors=errors, result=result, labels=LABELS_ZH, failed_name=failed_name, mode=mode, max_bytes=CATALOG_MAX_BYTES,
+                   errors=errors, result=result, labels=LABELS_ZH, failed_name=failed_name, mode=mode, max_bytes=catalog_files.MAX_BYTES,
                    kind_label=KIND_LABEL, unit_label=UNIT_LABEL)
 
 
@@ -150,96 +131,25 @@ def item(code: str):
     return _render("admin/item.html", item=row, kind_label=KIND_LABEL, unit_label=UNIT_LABEL)
 
 
-def _tmp_dir() -> Path:
-    folder = Path(current_app.instance_path) / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _check_upload(form: ImportForm):
-    """The uploaded file's suffix, or None after recording the problem on the field."""
-    upload = form.file.data
-    if upload is None or not getattr(upload, "filename", ""):
-        form.file.errors = [_("请选择要导入的 CSV 或 XLSX 文件")]
-        return None
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in CATALOG_TYPES:
-        form.file.errors = [_("只能导入 .csv 或 .xlsx 文件")]
-        return None
-    mimetype = (upload.mimetype or "").lower()
-    if mimetype not in CATALOG_TYPES[suffix]:
-        form.file.errors = [_("文件类型（%(type)s）与扩展名不符", type=mimetype)]
-        return None
-    return suffix
-
-
 @bp.post("/admin/catalog/import")
 @requires(_admin)
 def catalog_import():
-    from delegation.catalog_io import CatalogError, import_catalog, read_catalog
-    from delegation.models import Division
-
     form = ImportForm()
     if not form.validate_on_submit():
         return _catalog_page(form, 422)
-    suffix = _check_upload(form)
-    if suffix is None:
-        return _catalog_page(form, 422)
-    path = _tmp_dir() / f"catalog-{uuid.uuid4().hex}{suffix}"
-    upload = form.file.data
-    try:
-        upload.save(path)
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-        if size == 0:
-            form.file.errors = [_("文件为空")]
-            return _catalog_page(form, 422)
-        if size > CATALOG_MAX_BYTES:
-            form.file.errors = [_("文件过大（最大 %(mb)s MB）", mb=CATALOG_MAX_BYTES // (1024 * 1024))]
-            return _catalog_page(form, 413)
-        if (suffix == ".xlsx") != head.startswith(b"PK\x03\x04") or (suffix == ".csv" and b"\x00" in head):
-            form.file.errors = [_("文件内容与扩展名不符，请上传真正的 CSV 或 XLSX 文件")]
-            return _catalog_page(form, 422)
-        counties = db.session.execute(
-            sa.select(Division.code).where(Division.parent_code.is_not(None))).scalars().all()
-        try:
-            result = import_catalog(db.session, read_catalog(path), list(counties))
-        except CatalogError as exc:
-            db.session.rollback()
-            return _catalog_page(form, 422, errors=exc.errors, failed_name=upload.filename)
-        except ValueError as exc:  # the specs repeat an item code, or a county is unknown: nothing imported
-            db.session.rollback()
-            current_app.logger.warning("catalogue import refused: %s", exc)
-            form.file.errors = [_("导入失败，未导入任何内容：文件中的事项编码重复或县（市、区）代码无效")]
-            return _catalog_page(form, 422)
-        db.session.commit()
-    finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    with page_unit(form, page_level=None) as unit:  # a refused file: on its field, or its rows in the list
+        result = catalog_files.import_upload(form.file.data)
+    if unit.failed:
+        return _catalog_page(form, unit.status, errors=getattr(unit.error, "errors", None),
+                             failed_name=getattr(unit.error, "filename", None))
     return _catalog_page(ImportForm(formdata=None), 200, result=result)
 
 
 @bp.get("/admin/catalog/export.csv")
 @requires(_admin)
 def catalog_export():
-    from delegation.catalog_io import export_catalog
-
-    path = _tmp_dir() / f"export-{uuid.uuid4().hex}.csv"
-    try:
-        export_catalog(db.session, path)
-        body = path.read_bytes()
-    finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-    response = Response(body, mimetype="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f"attachment; filename=catalog-{date.today().isoformat()}.csv"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(catalog_files.export_csv(), "text/csv; charset=utf-8",
+                    f"catalog-{date.today().isoformat()}.csv")
 
 
 # -- delegations -----------------------------------------------------------------------------------------------
@@ -315,22 +225,27 @@ def _delegation_change(action: str):
     if not form.validate_on_submit():
         return _delegations_page(form, 422, args=back)
     fn = grants.revoke if action == "revoke" else grants.restore
-    try:
+    with page_unit(form, {"item": "item_code"}, page_level=None) as unit:
         fn(_actor(), form.item_code.data, form.county.data, form.reason.data, _parse_local(form.effective_at.data),
            form.finding_ref.data or None)
-    except Invalid as exc:
-        db.session.rollback()
-        _attach(form, exc, {"item": "item_code"})
-        return _delegations_page(form, 422, args=back)
-    except (Conflict, Forbidden) as exc:
-        db.session.rollback()
-        return _delegations_page(form, exc.status, error=domain_message(exc), args=back)
-    except DomainError as exc:
-        return _domain_page(exc)
-    db.session.commit()
+    if unit.failed:
+        return _delegation_refused(unit, form, back)
     flash(_("已%(action)s %(county)s 的事项 %(item)s 的审批权限", action=DELEGATION_ACTION_LABEL[
         "revoke" if action == "revoke" else "grant"], county=form.county.data, item=form.item_code.data), "info")
     return redirect(url_for("web_admin.delegations", **back))
+
+
+def _delegation_refused(unit, form, back: dict):
+    """Bad input on its field (else atop the form), a refusal of the change above the page, anything else the
+    error page."""
+    exc = unit.error
+    if isinstance(exc, Invalid):
+        if unit.field_for(exc.field) is None:
+            form.form_errors.append(domain_message(exc))
+        return _delegations_page(form, 422, args=back)
+    if isinstance(exc, (Conflict, Forbidden)):
+        return _delegations_page(form, exc.status, error=domain_message(exc), args=back)
+    return _domain_page(exc)
 
 
 @bp.post("/admin/delegations/revoke")
@@ -581,9 +496,18 @@ def _exchange_page(status: int = 200, error: str | None = None):
 @bp.post("/admin/exchange/outbox/<message_id>/resend")
 @requires(_admin)
 def exchange_resend(message_id: str):
+    FlaskForm()
+    refused = _resend(message_id)
+    if refused is not None:
+        return refused
+    flash(_("报文 %(id)s 已重新排队发送", id=message_id), "info")
+    return redirect(url_for("web_admin.exchange", **{k: v for k, v in request.args.items() if k != "after"}))
+
+
+def _resend(message_id: str):
+    """Queue the message again and commit; None, or the answer that says why not (an unknown message: 404)."""
     from exchange import operations
 
-    FlaskForm()
     try:
         operations.resend(message_id)
     except LookupError:
@@ -594,5 +518,4 @@ def exchange_resend(message_id: str):
         return _exchange_page(409, error=_("只有发送失败或被拒收的报文可以重发（当前状态：%(state)s）",
                                            state=MESSAGE_STATE_LABEL.get(str(exc), str(exc))))
     db.session.commit()
-    flash(_("报文 %(id)s 已重新排队发送", id=message_id), "info")
-    return redirect(url_for("web_admin.exchange", **{k: v for k, v in request.args.items() if k != "after"}))
+    return None

@@ -121,8 +121,17 @@ def dashboard():
     from supervision import statistics
 
     filters = _filters(request.args)
-    figures = statistics.report(filters, ("county", "mode", "month"))  # one scan for all of them
-    summary, rows = figures["summary"], figures["by"]
+    query = _query_args(filters)
+    return render_template(
+        "dashboard.html", **_figures(statistics, filters), filters=filters, choices=_choices(),
+        export_xlsx=url_for("web_dashboard.export_xlsx", **query),
+        export_csv=url_for("web_dashboard.export_csv", by="county", **query))
+
+
+def _figures(statistics, filters) -> dict:
+    """The page's figures, ranking and chart data for these filters: one scan of the statistics for them all."""
+    figures = statistics.report(filters, ("county", "mode", "month"))
+    rows = figures["by"]
     ranking = sorted(rows["county"], key=lambda r: (-(r["total_cases"] or 0), r["key"]))
     names = figure_names(statistics)
     charts = {
@@ -134,14 +143,9 @@ def dashboard():
         "labels": {k: names[k] for k in ("total_cases", "concluded", "on_time_rate")},
         "count_unit": _("件"),
     }
-    query = _query_args(filters)
-    return render_template(
-        "dashboard.html", labels={k: str(v) for k, v in LABELS.items()}, names=names, cards=CARDS, summary=summary,
-        ranking=ranking, charts=charts, filters=filters, choices=_choices(),
-        threshold=statistics.SATISFACTION_THRESHOLD,
-        export_xlsx=url_for("web_dashboard.export_xlsx", **query),
-        export_csv=url_for("web_dashboard.export_csv", by="county", **query),
-    )
+    return {"labels": {k: str(v) for k, v in LABELS.items()}, "names": names, "cards": CARDS,
+            "summary": figures["summary"], "ranking": ranking, "charts": charts,
+            "threshold": statistics.SATISFACTION_THRESHOLD}
 
 
 def figure_names(statistics) -> dict[str, str]:
@@ -172,7 +176,8 @@ def figure(value, field: str = ""):
 # The files are records in Chinese, whatever the page language: the same headers as the /api/v1/stats exports, and
 # the filter described by supervision.statistics in Chinese.
 
-def _download(body: bytes, mimetype: str, name: str) -> Response:
+def download(body: bytes, mimetype: str, name: str) -> Response:
+    """A file for the browser to save, never cached (the administrator's catalogue export too)."""
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename={name}"
     response.headers["Cache-Control"] = "no-store"
@@ -186,7 +191,7 @@ def export_xlsx():
     from supervision import exports
 
     filters, now = _filters(request.args, warn=False), utcnow()
-    return _download(exports.workbook(filters, now), exports.XLSX_TYPE, f"tongquan-stats-{exports.stamp(now)}.xlsx")
+    return download(exports.workbook(filters, now), exports.XLSX_TYPE, f"tongquan-stats-{exports.stamp(now)}.xlsx")
 
 
 @bp.get("/dashboard/export.csv")
@@ -199,7 +204,7 @@ def export_csv():
     by = request.args.get("by", "county")
     if by not in statistics.DIMENSIONS:
         by = "county"
-    return _download(exports.csv_bytes(filters, by, now), exports.CSV_TYPE,
+    return download(exports.csv_bytes(filters, by, now), exports.CSV_TYPE,
                      f"tongquan-stats-{by}-{exports.stamp(now)}.csv")
 
 

@@ -11,7 +11,6 @@ import hmac
 import sqlalchemy as sa
 from flask import Blueprint, render_template, request
 from flask_wtf import FlaskForm
-from sqlalchemy.orm import joinedload, selectinload
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp
@@ -21,10 +20,10 @@ from app.public import CaseQueryLocked, query_code_limits, spend_case_check
 from app.web import register_page_errors
 from app.web.common import _, _l, domain_message, mode_label
 from app.web.unit_of_work import page_unit
+from delegation import guide as guide_service
 from delegation import ratings
 from delegation.errors import NotFound
-from delegation.grants import in_effect
-from delegation.models import Case, CaseEvent, CaseRating, Delegation, Division, Item, Org, RatingLevel
+from delegation.models import Case, CaseEvent, CaseRating, RatingLevel
 from delegation.workflow import Action, Mode, SystemAction
 from exchange import field_rules
 
@@ -126,62 +125,38 @@ def _case_locked(exc: CaseQueryLocked):
 
 # -- the service guides -----------------------------------------------------------------------------------------
 
-def _counties_in_effect(item_ids) -> dict[int, list[str]]:
-    """Per item, the counties whose delegation is in effect now (the grants service decides what 'in effect' is)."""
-    out: dict[int, list[str]] = {}
-    if not item_ids:
-        return out
-    rows = db.session.execute(sa.select(Delegation.item_id, Delegation.division_code, Delegation.granted,
-                                        Delegation.effective_at).where(Delegation.item_id.in_(item_ids))).all()
-    for row in rows:
-        if in_effect(row):
-            out.setdefault(row.item_id, []).append(row.division_code)
-    return out
-
-
 @bp.get("/guide")
 def guide():
     q = (request.args.get("q") or "").strip()[:QUERY_MAX]
     by = request.args.get("by") if request.args.get("by") in ("department", "mode") else "department"
-    query = (sa.select(Item).options(joinedload(Item.department))
-             .where(Item.active.is_(True), sa.exists().where(Delegation.item_id == Item.id)))
-    if q:
-        query = query.where(sa.or_(Item.name.contains(q, autoescape=True), Item.code.icontains(q, autoescape=True)))
-    items = db.session.execute(query.order_by(Item.code)).unique().scalars().all()
-    counties = _counties_in_effect([i.id for i in items])
-    items = [i for i in items if counties.get(i.id)]  # delegated to at least one county now
+    items, counties = guide_service.delegated_items(q)
+    return render_template("public/guide_list.html", groups=_groups(items, by), q=q, by=by, total=len(items),
+                           county_count={k: len(v) for k, v in counties.items()})
+
+
+def _groups(items, by: str) -> dict[str, list]:
+    """The items under their department's name (by department, then code), or their mode's title (in the modes'
+    order)."""
     groups: dict[str, list] = {}
     if by == "mode":
         for mode in Mode:
             members = [i for i in items if i.mode == mode.value]
             if members:
                 groups[mode_label(mode.value)] = members
-    else:
-        for item in sorted(items, key=lambda i: (i.department.name if i.department else "", i.code)):
-            groups.setdefault(item.department.name if item.department else "", []).append(item)
-    return render_template("public/guide_list.html", groups=groups, q=q, by=by, total=len(items),
-                           county_count={k: len(v) for k, v in counties.items()})
+        return groups
+    for item in sorted(items, key=lambda i: (i.department.name if i.department else "", i.code)):
+        groups.setdefault(item.department.name if item.department else "", []).append(item)
+    return groups
 
 
 @bp.get("/guide/<item_code>")
 def guide_item(item_code):
-    item = db.session.execute(
-        sa.select(Item).options(joinedload(Item.department), selectinload(Item.materials))
-        .where(Item.code == item_code, Item.active.is_(True))).unique().scalar_one_or_none()
+    item = guide_service.active_item(item_code)
     if item is None:
         return render_template("public/not_found.html", title=_("未找到该事项"),
                                message=_("该事项不存在或未下放，请返回办事指南查找。")), 404
-    codes = sorted(_counties_in_effect([item.id]).get(item.id, []))
-    divisions = {d.code: d.name for d in db.session.execute(
-        sa.select(Division).where(Division.code.in_(codes))).scalars()} if codes else {}
-    windows = {}
-    if codes:
-        for org in db.session.execute(sa.select(Org).where(Org.kind == "window", Org.division_code.in_(codes))
-                                      .order_by(Org.id)).scalars():
-            windows.setdefault(org.division_code, org.name)
-    places = [{"county": divisions.get(c, c), "window": windows.get(c, "")} for c in codes]
-    return render_template("public/guide_item.html", item=item, places=places, unit=UNIT_LABEL.get(item.limit_unit, ""),
-                           mode_plain=MODE_PLAIN.get(item.mode, ""))
+    return render_template("public/guide_item.html", item=item, places=guide_service.places(item),
+                           unit=UNIT_LABEL.get(item.limit_unit, ""), mode_plain=MODE_PLAIN.get(item.mode, ""))
 
 
 # -- the case lookup --------------------------------------------------------------------------------------------
