@@ -155,6 +155,7 @@ def catalog_export():
 # -- delegations -----------------------------------------------------------------------------------------------
 
 class DelegationChangeForm(FlaskForm):
+    field_map = {"item": "item_code"}
     item_code = StringField(_l("事项编码"), validators=[DataRequired(_l("请选择事项")), Length(max=40)])
     county = StringField(_l("县（市、区）"), validators=[DataRequired(_l("请选择县（市、区）")), Length(max=20)])
     reason = TextAreaField(_l("理由"), validators=[DataRequired(_l("请填写理由")), Length(max=4000)],
@@ -225,7 +226,7 @@ def _delegation_change(action: str):
     if not form.validate_on_submit():
         return _delegations_page(form, 422, args=back)
     fn = grants.revoke if action == "revoke" else grants.restore
-    with page_unit(form, {"item": "item_code"}, page_level=None) as unit:
+    with page_unit(form, page_level=None) as unit:
         fn(_actor(), form.item_code.data, form.county.data, form.reason.data, _parse_local(form.effective_at.data),
            form.finding_ref.data or None)
     if unit.failed:

@@ -1,9 +1,10 @@
 """The unit of work of a page, as the API has one: what a form posts runs in one transaction, committed once on
 success and rolled back on a DomainError. The error is then put where the user looks for it: on the form field the
 error's `field` names, through the form's one field map (domain field → form field), or at the top of the page
-when no field of the form matches. The route re-renders the same page with the user's input kept:
+when no field of the form matches. The map is written once, on the form class as `field_map` (a domain field
+named as the form's field needs no entry). The route re-renders the same page with the user's input kept:
 
-    with page_unit(form, FIELDS) as unit:
+    with page_unit(form) as unit:
         service(...)
     if unit.failed:
         return render(form), unit.status
@@ -65,9 +66,12 @@ class PageUnit:
 @contextmanager
 def page_unit(form=None, fields: Mapping[str, str] | None = None, *,
               page_level: str | Callable[[str], None] | None = "flash") -> Iterator[PageUnit]:
-    """One transaction for what the block does. page_level says where an error no field takes goes: "flash" (the
+    """One transaction for what the block does. `fields`: the field map, when not the form's own `field_map`.
+    page_level says where an error no field takes goes: "flash" (the
     page's message bar), "form" (the form's own errors), a callable given the message, or None (the route reads
     unit.error and says it its own way)."""
+    if fields is None:
+        fields = getattr(form, "field_map", None)
     unit = PageUnit(form, fields or {}, page_level)
     try:
         yield unit

@@ -96,6 +96,9 @@ class IntakeForm(FlaskForm):
     phone = StringField(_l("联系电话"), filters=[_strip],
                         validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
     present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
+    # the intake service's fields → this form's (each material's file: its file_<n>, added by intake_form_for)
+    field_map = {"applicant.id_code": "id_code", "applicant.name": "applicant_name",
+                 "applicant.kind": "applicant_kind", "applicant.phone": "phone", "materials": "present"}
 
     def validate_id_code(self, field):
         """The check character, as the domain checks it (the server is authoritative; window.js only helps)."""
@@ -114,7 +117,9 @@ class IntakeForm(FlaskForm):
 
 
 def intake_form_for(item):
-    attrs = {f"file_{pos}": FileField(_l("%(name)s（上传文件）", name=m.name)) for pos, m in enumerate(item.materials)}
+    attrs: dict = {f"file_{pos}": FileField(_l("%(name)s（上传文件）", name=m.name)) for pos, m in enumerate(item.materials)}
+    attrs["field_map"] = {**IntakeForm.field_map, **{intake_service.file_field(m.code): f"file_{pos}"
+                                                     for pos, m in enumerate(item.materials)}}
     form_class = type("ItemIntakeForm", (IntakeForm,), attrs)
     form = form_class()
     form.present.choices = [(m.code, m.name) for m in item.materials]
@@ -137,12 +142,14 @@ class CommitmentForm(CommentForm):
 
 
 class CorrectionForm(FlaskForm):
+    field_map = {"items": "materials"}  # the notice's items are the materials ticked
     materials = MultiCheckboxField(_l("需补正的材料"), choices=[])
     note = TextAreaField(_l("补正说明"), filters=[_strip],
                          validators=[DataRequired(_l("请填写补正说明")), Length(max=limits.COMMENT_MAX), _no_control_chars])
 
 
 class RefuseForm(FlaskForm):
+    field_map = {"redirect": "redirect_to"}
     reason = TextAreaField(_l("不予受理的理由"), filters=[_strip],
                            validators=[DataRequired(_l("请填写不予受理的理由")), Length(max=limits.COMMENT_MAX),
                                        _no_control_chars])
@@ -172,7 +179,7 @@ class HandOutForm(CommentForm):
     tracking_no = StringField(_l("快递单号"), filters=[_strip],
                               validators=[Optional(), Regexp(TRACKING, message=_l("快递单号格式无效"))])
     # "mail needs a tracking number" is the domain's rule (delegation.case_rules.check_tracking), answered on this
-    # field through DOMAIN_FIELDS: the form does not repeat it (Optional() would skip it for an empty field anyway).
+    # field (the domain names it): the form does not repeat it (Optional() would skip it for an empty field anyway).
 
 
 class UploadForm(FlaskForm):
@@ -191,10 +198,6 @@ ACTION_FORMS = {
     Action.WITHDRAW: WithdrawForm,
     Action.HAND_OUT: HandOutForm,
 }
-# The domain's field names → the form's, so that a domain Invalid lands on the field the clerk sees.
-DOMAIN_FIELDS = {"items": "materials", "reason": "reason", "redirect": "redirect_to", "materials": "materials",
-                 "method": "method", "tracking_no": "tracking_no", "commitment_days": "commitment_days",
-                 "comment": "comment"}
 DONE = {
     Action.ACCEPT: State.ACCEPTED.label, Action.ACCEPT_WITH_COMMITMENT: _l("已容缺受理"),
     Action.REQUEST_CORRECTION: _l("已出具一次性告知书"), Action.REFUSE: _l("已出具不予受理通知书"),
@@ -320,7 +323,7 @@ def intake(item_code: str):
     form = intake_form_for(item)  # a body over the upload limit: the 413 handler below
     if request.method == "GET" or not form.validate_on_submit():
         return render_template("window/intake.html", item=item, form=form), 200 if request.method == "GET" else 422
-    with page_unit(form, _intake_fields(item), page_level="form") as unit:
+    with page_unit(form, page_level="form") as unit:
         case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form)).case_no
     if unit.failed:
         return render_template("window/intake.html", item=item, form=form), unit.status
@@ -341,15 +344,6 @@ def _intake_input(item, form) -> tuple:
     materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
     files = [(m.code, field.data) for m, field in zip(item.materials, form.file_fields())]
     return applicant, materials, files, form.id_check_override.data or None
-
-
-def _intake_fields(item) -> dict:
-    """The intake form's field map: the applicant's fields, and each material's file on its own file_<n> field."""
-    return {**INTAKE_FIELDS, **{intake_service.file_field(m.code): f"file_{pos}" for pos, m in enumerate(item.materials)}}
-
-
-INTAKE_FIELDS = {"applicant.id_code": "id_code", "applicant.name": "applicant_name", "applicant.kind": "applicant_kind",
-                 "applicant.phone": "phone", "materials": "present", "id_check_override": "id_check_override"}
 
 
 def _too_large():
@@ -415,7 +409,7 @@ def act(case_no: str, action: str):
     form = _posted_form(action_enum, case_row)
     if not form.validate_on_submit():
         return _render_case(case_row, _build_forms(case_row, (action_enum, form)), 422)
-    with page_unit(form, DOMAIN_FIELDS) as unit:
+    with page_unit(form) as unit:
         cases.perform(_actor(), case_no, action_enum.value, _payload(action_enum, form, case_row))
     if unit.failed:
         return _render_posted(case_no, action_enum, form, unit.status)
