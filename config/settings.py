@@ -69,6 +69,9 @@ class Settings:
     # The passphrase of an encrypted node key (EXCHANGE_KEY_PASSPHRASE), handed to the bus that loads the key;
     # kept out of the repr so that no log or traceback of the settings shows it.
     exchange_key_passphrase: str = field(default="", repr=False)
+    # The public address the licences' QR codes lead to (PUBLIC_BASE_URL, e.g. https://zw.ganzhou.gov.cn); empty:
+    # the address the licence was printed from.
+    public_base_url: str = ""
 
     @property
     def keys_dir(self) -> Path:
@@ -242,7 +245,16 @@ def load_settings(environ=None, **overrides) -> Settings:
         supervision_claim_days=_int(environ, "SUPERVISION_CLAIM_DAYS", Settings.supervision_claim_days, 1,
                                     CLAIM_DAYS_MAX),
         exchange_key_passphrase=environ.get("EXCHANGE_KEY_PASSPHRASE", ""),
+        public_base_url=_public_base_url(environ.get("PUBLIC_BASE_URL", "")),
     )
+
+
+def _public_base_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if value and not re.match(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", value):
+        raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) address such as https://zw.example.gov.cn, "
+                          f"got {value!r}")
+    return value
 
 
 def check_web_workers(settings: Settings, workers: int) -> None:
