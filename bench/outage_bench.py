@@ -53,6 +53,10 @@ from bench.exchange_bench import (  # noqa: E402
 STEP_SECONDS = 5  # one exchange cycle, as EXCHANGE_INTERVAL_SECONDS
 
 
+def store_files(server) -> set[str]:
+    return {str(p.relative_to(server.root)) for p in server.root.rglob("*") if p.is_file()}
+
+
 def max_attempts_used() -> int:
     import sqlalchemy as sa
 
@@ -124,10 +128,14 @@ def simulate(args) -> dict:
 
         if not args.store_up:
             server.stop()
+        on_store_at_stop = store_files(server)
         steps = int(args.outage_minutes * 60 / STEP_SECONDS)
         real_outage = time.perf_counter()
         for i in range(steps):
             step("during", False)
+        # A real outage: nothing reaches a stopped store (issue 21: the test server once let a reconnecting
+        # client keep a session past its stop()). With the store up, the county's messages pile up there.
+        reached = len(store_files(server) - on_store_at_stop) if not args.store_up else None
         waiting = county.run(unacknowledged)
         out_states = county.run(outbox_states)
         attempts_during = county.run(max_attempts_used)
@@ -155,6 +163,8 @@ def simulate(args) -> dict:
         real_total = time.perf_counter() - real0
 
         problems = []
+        if reached:
+            problems.append(f"{reached} files reached the store while it was stopped")
         if dead_during:
             problems.append(f"{dead_during} dead-lettered during the outage")
         if drained_at is None:
@@ -162,6 +172,7 @@ def simulate(args) -> dict:
                             f"{county.run(unacknowledged)} unacknowledged")
         problems += losses(accepted, delivery_counts(county, city, server))
         return {"accepted": accepted, **stats, "waiting_at_recovery": waiting, "dead_during": dead_during,
+                "reached_during": reached,
                 "attempts_during": attempts_during, "max_attempts": county.run(max_attempts_used),
                 "configured_max": county.run(configured_max_attempts),
                 "drain_sim": (drained_at - recovered_at).total_seconds() if drained_at else None,
@@ -212,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
              if r["drain_sim"] is not None else "NOT drained")
     measured = (f"{r['accepted']} messages ({r['accepted_during']} accepted during the outage, "
                 f"{r['waiting_at_recovery']} waiting at recovery): {drain}; {r['dead_during']} dead during the outage; "
-                f"most attempts used {r['max_attempts']} of {r['configured_max']}")
+                + (f"{r['reached_during']} files reached the stopped store; " if r["reached_during"] is not None else "")
+                + f"most attempts used {r['max_attempts']} of {r['configured_max']}")
     print(f"  {measured}; {r['real_total']:.0f} s real in all")
     end_load = os.getloadavg()
     rows = [

@@ -6,7 +6,10 @@
     server.stop()
 
 Keys (host and client) are generated for each server and live in its folder. sshd forks a process per
-connection that outlives its listener, so `stop()` ends the listener and every connection it made.
+connection that outlives its listener, so `stop()` is a full outage: it stops accepting first (the listener is
+frozen, so it forks no new session), then ends every session it made, then the listener itself; a client that
+reconnects in a loop gets no session in between (issue 21: killing the sessions before the listener let a busy
+client's reconnection outlive the "outage").
 """
 from __future__ import annotations
 
@@ -170,16 +173,31 @@ class SftpServer:
         if self.proc is not None:
             self._end_connections()
 
+    def _freeze_sessions(self) -> list[int]:
+        """SIGSTOP every process of the listener's tree until no new one appears (a session being set up may
+        fork its privilege-separated child meanwhile); a stopped process forks nothing, so the list is complete."""
+        seen: set[int] = set()
+        while True:
+            direct, deeper = _descendants(self.proc.pid)
+            new = [pid for pid in direct + deeper if pid not in seen]
+            if not new:
+                return sorted(seen)
+            _kill(new, signal.SIGSTOP)
+            seen.update(new)
+
     def stop(self) -> None:
+        """A full outage: from the first instant no new session starts, and when this returns none is left."""
         if self.proc is None:
             return
-        self._end_connections()
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        # Stop accepting first: a frozen listener forks no session (a connection waits unanswered in the kernel's
+        # backlog, and is refused when the listener dies below).
+        _kill([self.proc.pid], signal.SIGSTOP)
+        sessions = self._freeze_sessions()
+        _kill([self.proc.pid, *sessions], signal.SIGKILL)
+        self.proc.wait(5)
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in sessions) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.proc = None
 
     def restart(self) -> "SftpServer":

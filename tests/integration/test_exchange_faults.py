@@ -314,8 +314,11 @@ def test_store_stopped_mid_upload_then_restarted(nodes, sftp, monkeypatch):
     case_no = forward_with_file(county)
     inbox = city_inbox(sftp)
 
+    at_stop = []
+
     def server_goes_away(client, real, oldpath, newpath):
         sftp.stop()  # the attachments and the envelope's .part are on the store; the rename never happens
+        at_stop.append(server_files(sftp))
         return real(client, oldpath, newpath)
 
     fired = on_envelope_rename(monkeypatch, inbox, server_goes_away)
@@ -333,6 +336,7 @@ def test_store_stopped_mid_upload_then_restarted(nodes, sftp, monkeypatch):
     assert (inbox / f"{message_id}.files" / sha(PDF)).read_bytes() == PDF
 
     city.exchange()  # the store is down: nothing is received, nothing breaks
+    assert server_files(sftp) == at_stop[0]  # a real outage: nothing reached the store while it lasted
     sftp.start()
     city.exchange()  # the store is back, but only a .part is there: the city sees nothing
     with city.ctx():

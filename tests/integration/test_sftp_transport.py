@@ -221,6 +221,7 @@ def test_server_down_fails_fast(own_server, make_transport):
     with pytest.raises(TransportError):
         t.publish(NODE, "m1", "xml", b"<Envelope/>", [])
     assert time.monotonic() - started < 5
+    assert not [p for p in own_server.root.rglob("*") if p.is_file()]  # nothing reached the store meanwhile
 
 
 def test_silent_server_times_out(make_transport, sftp_server):

@@ -151,6 +151,7 @@ def test_county_keeps_working_while_the_store_is_down(nodes, sftp):
         for r in rows:  # the backoff has passed
             r.next_attempt_at = r.created_at
         db.session.commit()
+    assert not [p for p in sftp.root.rglob("*") if p.is_file()]  # a real outage: nothing reached the store
     sftp.restart()
     pump(county, city)
     for case_no in cases:
