@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
 
 .PHONY: run test venv system-deps migrate seed clean bench serve-prod worker-prod i18n
 
