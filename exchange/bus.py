@@ -2,7 +2,8 @@
 
 The node's own inbox lives on its home store (the local directory, or the SFTP exchange host). A peer is reached
 through the transport and in the wire format its `exchange_peer` row names, or through the home store in the
-default format when it has none.
+default format when it has none. The row also names the signature algorithm agreed with the peer (ECDSA P-256 when
+there is none): messages to the peer are signed with it and messages from the peer verify only with it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Callable
 from config import Settings
 from exchange.blobs import BlobStore
 from exchange.keys import cert_pem, generate_node_key, write_private_key
+from exchange.sm2 import ECDSA_P256, SM2_SM3
 from exchange.transport import LocalTransport, Transport
 from exchange.trust import TrustStore
 
@@ -37,7 +39,8 @@ class Bus:
     default_format: str = "xml"
     max_attempts: int = 8
     receipt_timeout_seconds: int = 600
-    _private_key: object = None
+    _private_key: object = None  # the P-256 key
+    _sm2_key: object = None
     _peer_transports: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -49,8 +52,20 @@ class Bus:
             self._private_key = load_node_key(self.keys_dir, self.settings.exchange_key_passphrase or None)
         return self._private_key
 
+    def signing_key(self, alg: str = ECDSA_P256):
+        """This node's key of `alg` (keys/node.key, or keys/node-sm2.key for sm2-sm3), read once."""
+        if alg == ECDSA_P256:
+            return self.private_key
+        if alg != SM2_SM3:
+            raise ValueError(f"unknown signature algorithm {alg!r}")
+        if self._sm2_key is None:
+            from exchange.keyring import load_node_key
+
+            self._sm2_key = load_node_key(self.keys_dir, self.settings.exchange_key_passphrase or None, alg=SM2_SM3)
+        return self._sm2_key
+
     def reload_key(self) -> None:
-        self._private_key = None
+        self._private_key = self._sm2_key = None
 
     # -- peers ----------------------------------------------------------------------------------------------
 
@@ -65,12 +80,17 @@ class Bus:
             peer = session.get(ExchangePeer, node_id)
             cache[node_id] = None if peer is None else _PeerSettings(
                 peer.fmt, peer.transport, (peer.sftp_host, peer.sftp_port, peer.sftp_user, peer.sftp_key_path,
-                                           peer.sftp_known_hosts, peer.sftp_root))
+                                           peer.sftp_known_hosts, peer.sftp_root), peer.sig_alg or ECDSA_P256)
         return cache[node_id]
 
     def format_for(self, node_id: str) -> str:
         peer = self._peer(node_id)
         return peer.fmt if peer is not None else self.default_format
+
+    def sig_alg_for(self, node_id: str) -> str:
+        """The signature algorithm agreed with `node_id`: the only one its messages may carry, the one we sign with."""
+        peer = self._peer(node_id)
+        return peer.sig_alg if peer is not None else ECDSA_P256
 
     def transport_for(self, node_id: str) -> Transport:
         peer = self._peer(node_id)
@@ -88,10 +108,11 @@ class Bus:
     # -- wire formats ---------------------------------------------------------------------------------------
 
     def sign(self, envelope, fmt: str = "xml") -> bytes:
-        return _form(fmt).sign(envelope, self.private_key, self.node_id)
+        # The key decides the algorithm in the wire forms; the recipient's agreement decides the key.
+        return _form(fmt).sign(envelope, self.signing_key(self.sig_alg_for(envelope.to_node)), self.node_id)
 
     def verify(self, data: bytes, fmt: str = "xml"):
-        return _form(fmt).verify(data, self.trust.certs_for, self.node_id)
+        return _form(fmt).verify(data, self.trust.certs_for, self.node_id, sig_alg=self.sig_alg_for)
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,7 @@ class _PeerSettings:
     fmt: str
     transport: str
     sftp: tuple
+    sig_alg: str = ECDSA_P256
 
 
 _PEERS_KEY = "tongquan.peers"
@@ -185,6 +207,10 @@ def init_bus(app, settings) -> Bus:
         receipt_timeout_seconds=settings.exchange_receipt_timeout_seconds,
     )
     bus.private_key  # an unreadable key (e.g. EXCHANGE_KEY_PASSPHRASE missing) stops start-up, not a request
+    from exchange.keyring import has_key
+
+    if has_key(settings.keys_dir, SM2_SM3):
+        bus.signing_key(SM2_SM3)  # likewise the SM2 key, where the node has one
     app.extensions[EXTENSION_KEY] = bus
     return bus
 

@@ -3,9 +3,10 @@
 Public API (mirrors `exchange.xmlform`)::
 
     encode(env: Envelope) -> bytes                       # unsigned, schema-validated UTF-8 JSON payload
-    sign(env: Envelope, private_key, node_id: str) -> bytes
+    sign(env: Envelope, private_key, node_id: str) -> bytes   # ES256 with a P-256 key, "SM2" with an SM2 key
     verify(data: bytes, trusted_certs: Callable[[str], Iterable[bytes | str | x509.Certificate]],
-           expected_to_node: str | None = None) -> tuple[Envelope, bytes]
+           expected_to_node: str | None = None,
+           sig_alg: str | Callable[[str], str] = "ecdsa-p256") -> tuple[Envelope, bytes]
     envelope_to_json_dict(env: Envelope) -> dict         # the validated payload as a dict
     envelope_from_json_dict(d: dict) -> Envelope
 
@@ -15,7 +16,10 @@ The payload carries the same fields as the XML form (`exchange.jsonschemas` hold
      "case_no"?, "sequence"?, "in_reply_to"?, "body": {...}, "attachments": [{"name", "media_type", "size", "sha256"}]}
 
 The JWS: ``{"payload": b64u(payload), "protected": b64u(header), "signature": b64u(r || s)}`` with the protected
-header exactly ``{"alg":"ES256","kid":"<node_id>","typ":"tongquan-envelope+json"}``.
+header exactly ``{"alg":"ES256","kid":"<node_id>","typ":"tongquan-envelope+json"}``. With a peer agreed on
+`sm2-sm3` the `alg` is ``"SM2"`` (SM2 signature of SM3(Z_A || signing input), signer ID 1234567812345678, 64-byte
+r || s; no JOSE registry names SM2, exchange/schema/README.md says why this name) and nothing else changes. The
+verifier requires the `alg` of the algorithm agreed with the sender: the message never chooses.
 
 JWS is implemented here with `cryptography` alone rather than joserfc: the profile has one algorithm, so
 ES256 is a dozen lines and there is no algorithm dispatch at all for an attacker to steer ("none", HS256 with
@@ -57,12 +61,15 @@ from .errors import (
     ExchangeRejected,
     InvalidEnvelope,
 )
+from . import sm2
 from .jsonschemas import NODE_ID, EnvelopeSchema, describe, fast_body, fast_load
 from .keys import load_cert
 
 log = logging.getLogger(__name__)
 
 ALG = "ES256"
+ALG_SM2 = "SM2"
+_JWS_ALGS = {sm2.ECDSA_P256: ALG, sm2.SM2_SM3: ALG_SM2}
 TYP = "tongquan-envelope+json"
 # An envelope is metadata; files travel beside it as attachments. 1 MiB is far above any real envelope and
 # is checked before a single byte is parsed.
@@ -245,13 +252,18 @@ def encode(env: Envelope) -> bytes:
     return _dumps(envelope_to_json_dict(env))
 
 
-def sign(env: Envelope, private_key: ec.EllipticCurvePrivateKey, node_id: str) -> bytes:
-    """The flattened JWS of `env`, signed ES256 with `kid` = `node_id` (which must be the sender)."""
+def sign(env: Envelope, private_key, node_id: str) -> bytes:
+    """The flattened JWS of `env`, signed ES256 (or SM2, with an SM2 key) with `kid` = `node_id` (the sender)."""
     if node_id != env.from_node:
         # Receivers pick the certificate by from.node and require kid to match it; this could never verify.
         raise InvalidEnvelope(f"node {node_id} cannot sign a message from {env.from_node}")
+    if sm2.is_private_key(private_key):  # the bus hands the key of the algorithm agreed with the recipient
+        protected = _protected(node_id, ALG_SM2)
+        payload = _b64encode(encode(env))
+        signature = _b64encode(sm2.sign(private_key, f"{protected}.{payload}".encode("ascii")))
+        return f'{{"payload":"{payload}","protected":"{protected}","signature":"{signature}"}}'.encode("ascii")
     if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(private_key.curve, ec.SECP256R1):
-        raise ValueError("exchange keys must be ECDSA P-256")
+        raise ValueError("exchange keys must be ECDSA P-256 or SM2")
     protected = _protected(node_id)
     payload = _b64encode(encode(env))
     der = private_key.sign(f"{protected}.{payload}".encode("ascii"), _ES256)
@@ -262,9 +274,9 @@ def sign(env: Envelope, private_key: ec.EllipticCurvePrivateKey, node_id: str) -
 
 
 @lru_cache(maxsize=64)
-def _protected(node_id: str) -> str:
+def _protected(node_id: str, alg: str = ALG) -> str:
     # Key order and separators give exactly the header text of the spec.
-    return _b64encode(json.dumps({"alg": ALG, "kid": node_id, "typ": TYP}, separators=(",", ":")).encode())
+    return _b64encode(json.dumps({"alg": alg, "kid": node_id, "typ": TYP}, separators=(",", ":")).encode())
 
 
 # ---------------------------------------------------------------------------------------------- verify
@@ -282,7 +294,7 @@ def _protected_header(text: str) -> Any:
     return dict(header) if isinstance(header, dict) else header
 
 
-def _check_header(protected: Any, unprotected: Any, sender: str) -> None:
+def _check_header(protected: Any, unprotected: Any, sender: str, alg: str = ALG) -> None:
     """Pin the JOSE header to exchange-v1's profile before any cryptography runs."""
 
     def bad(why: str) -> ExchangeRejected:
@@ -297,8 +309,10 @@ def _check_header(protected: Any, unprotected: Any, sender: str) -> None:
         shared = set(unprotected) & (set(protected) | _VERIFICATION_PARAMS)
         if shared:
             raise bad(f"{', '.join(sorted(shared))} must appear only in the protected header")
-    if protected.get("alg") != ALG:  # exact and case-sensitive (RFC 7515 §4.1.1): "none", HS256, es256 all fail
-        raise bad(f"alg must be {ALG}, got {protected.get('alg')!r}")
+    # Exact and case-sensitive (RFC 7515 §4.1.1): "none", HS256, es256 all fail; and only the algorithm agreed with
+    # this sender: an ES256 message from a peer agreed on SM2 fails, and the reverse.
+    if protected.get("alg") != alg:
+        raise bad(f"alg must be {alg} (agreed with node {sender}), got {protected.get('alg')!r}")
     for extension in ("crit", "b64"):
         if extension in protected:
             raise bad(f"{extension} is not supported")
@@ -326,15 +340,24 @@ def _ecdsa_verify(cert: x509.Certificate, signing_input: bytes, raw: bytes) -> s
     return None
 
 
+def _sm2_verify(cert: x509.Certificate, signing_input: bytes, raw: bytes) -> str | None:
+    key = sm2.public_key(cert)
+    if key is None:
+        return "certificate key is not SM2"
+    return None if sm2.verify(key, signing_input, raw) else "InvalidSignature"
+
+
 def verify(
     data: bytes,
     trusted_certs: Callable[[str], Iterable[bytes | str | x509.Certificate]],
     expected_to_node: str | None = None,
+    sig_alg: str | Callable[[str], str] = sm2.ECDSA_P256,
 ) -> tuple[Envelope, bytes]:
     """Verify a JWS envelope and return (envelope, payload bytes: exactly what the signature covers).
 
     `trusted_certs(node_id)` gives the trust-store certificates of a node; only those of the payload's
-    from.node are tried. Every failure raises ExchangeRejected with a stable code.
+    from.node are tried; `sig_alg` is the algorithm agreed with the sender (or gives it for a node id). Every
+    failure raises ExchangeRejected with a stable code.
     """
     if not isinstance(data, (bytes, bytearray)):
         raise ExchangeRejected(MALFORMED, "message must be bytes")
@@ -370,18 +393,21 @@ def verify(
     certs = [_as_cert(c) for c in trusted_certs(sender)]
     if not certs:
         raise ExchangeRejected(UNKNOWN_SENDER, f"no trusted certificate for node {sender}")
-    _check_header(protected, jws.get("header"), sender)
+    agreed = sig_alg(sender) if callable(sig_alg) else sig_alg
+    jws_alg = _JWS_ALGS[agreed]
+    _check_header(protected, jws.get("header"), sender, jws_alg)
 
     try:
         raw = _b64decode(jws["signature"])
     except ValueError as exc:
         raise ExchangeRejected(SIGNATURE_INVALID, f"signature is not base64url: {exc}") from None
-    if len(raw) != 2 * _P256_BYTES:
-        raise ExchangeRejected(SIGNATURE_INVALID, f"an ES256 signature is 64 bytes, got {len(raw)}")
+    if len(raw) != 2 * _P256_BYTES:  # r || s of 32 bytes each, for SM2 as for ES256
+        raise ExchangeRejected(SIGNATURE_INVALID, f"an {jws_alg} signature is 64 bytes, got {len(raw)}")
     signing_input = f"{jws['protected']}.{jws['payload']}".encode("ascii")  # the strings as sent (§5.2)
     failures: list[str] = []
-    for cert in certs:  # several after a key rotation: the old certificate stays trusted for a while
-        why = _ecdsa_verify(cert, signing_input, raw)
+    check = _sm2_verify if agreed == sm2.SM2_SM3 else _ecdsa_verify
+    for cert in certs:  # several after a key rotation, or both kinds during a change of algorithm
+        why = check(cert, signing_input, raw)
         if why is None:
             break
         failures.append(why)

@@ -2,8 +2,10 @@
 
 Layout, under the instance folder:
 
-    keys/node.key                    the active private key (PKCS#8 PEM, 0600, optionally encrypted)
+    keys/node.key                    the active private key (PKCS#8 PEM, 0600, optionally encrypted): ECDSA P-256
     keys/node.crt                    its certificate (CN = node_id)
+    keys/node-sm2.key / .crt         the SM2 key and certificate, for peers agreed on `sm2-sm3` (a node holds both
+                                     while its peers move from one algorithm to the other)
     keys/retired/<FP16>.key / .crt   keys replaced by `rotate`, kept so an operator can still prove old signatures
     trust/<node_id>/<name>.pem       certificates a node's messages are verified against
 
@@ -20,18 +22,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from exchange import sm2
 from exchange.blobs import SHA256_RE, BlobStore
-from exchange.keys import cert_pem, generate_node_key, load_cert, load_private_key, write_private_key
+from exchange.keys import cert_pem, generate_key, load_cert, load_private_key, write_private_key
 from exchange.keys import fingerprint as cert_fingerprint
 from exchange.trust import NODE_ID_RE, TrustStore
 
 log = logging.getLogger(__name__)
 
 KEY_NAME, CERT_NAME, RETIRED = "node.key", "node.crt", "retired"
+SIG_ALGS = sm2.SIG_ALGS
+# The files of each algorithm's key: the P-256 names are those every node has had since exchange-v1 began.
+FILES = {sm2.ECDSA_P256: (KEY_NAME, CERT_NAME), sm2.SM2_SM3: ("node-sm2.key", "node-sm2.crt")}
 PASSPHRASE_ENV = "EXCHANGE_KEY_PASSPHRASE"
 NS = "urn:tongquan:exchange:1"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -80,31 +85,48 @@ def _copy_private(src: Path, dst: Path) -> None:
 
 # -- this node's key -------------------------------------------------------------------------------------------
 
-def generate(keys_dir: Path, node_id: str, passphrase: str | bytes | None = None) -> x509.Certificate:
-    """Make this node's first key pair. Refuses when a key or certificate is already there: use `rotate`."""
+def _files(alg: str) -> tuple[str, str]:
+    try:
+        return FILES[alg]
+    except KeyError:
+        raise KeyringError(f"签名算法 (sig_alg) 须为 {' 或 '.join(SIG_ALGS)}：{alg!r}") from None
+
+
+def _keygen_hint(alg: str) -> str:
+    return "keygen" if alg == sm2.ECDSA_P256 else f"keygen --alg {alg}"
+
+
+def generate(keys_dir: Path, node_id: str, passphrase: str | bytes | None = None,
+             alg: str = sm2.ECDSA_P256) -> x509.Certificate:
+    """Make this node's first key pair of `alg`. Refuses when its key or certificate is already there: use `rotate`."""
     keys_dir = Path(keys_dir)
+    key_name, cert_name = _files(alg)
     if not NODE_ID_RE.match(node_id or ""):
         raise KeyringError(f"节点编号 (node_id) 无效：{node_id!r}")
-    for name in (KEY_NAME, CERT_NAME):
+    for name in (key_name, cert_name):
         if (keys_dir / name).exists():
             raise KeyringError(f"{keys_dir / name} 已存在，不会覆盖 (refusing to overwrite)；更换密钥请用 rotate")
-    key, cert = generate_node_key(node_id)
-    write_private_key(keys_dir / KEY_NAME, key, _passphrase_bytes(passphrase))
-    _write_atomic(keys_dir / CERT_NAME, cert_pem(cert))
-    log.info("generated the signing key of node %s, certificate %s", node_id, cert_fingerprint(cert))
+    key, cert = generate_key(node_id, alg)
+    write_private_key(keys_dir / key_name, key, _passphrase_bytes(passphrase))
+    _write_atomic(keys_dir / cert_name, cert_pem(cert))
+    log.info("generated the %s signing key of node %s, certificate %s", alg, node_id, cert_fingerprint(cert))
     return cert
 
 
-def node_cert(keys_dir: Path) -> x509.Certificate:
-    path = Path(keys_dir) / CERT_NAME
+def node_cert(keys_dir: Path, alg: str = sm2.ECDSA_P256) -> x509.Certificate:
+    path = Path(keys_dir) / _files(alg)[1]
     try:
         return load_cert(path.read_bytes())
     except FileNotFoundError:
-        raise KeyringError(f"没有本节点证书 (certificate)：{path}；请先运行 keygen") from None
+        raise KeyringError(f"没有本节点证书 (certificate)：{path}；请先运行 {_keygen_hint(alg)}") from None
+
+
+def has_key(keys_dir: Path, alg: str) -> bool:
+    return (Path(keys_dir) / _files(alg)[0]).exists()
 
 
 def rotate(keys_dir: Path, trust: TrustStore, node_id: str,
-           passphrase: str | bytes | None = None) -> tuple[str, str]:
+           passphrase: str | bytes | None = None, alg: str = sm2.ECDSA_P256) -> tuple[str, str]:
     """Replace this node's key; returns (old fingerprint, new fingerprint).
 
     The old key and certificate move to keys/retired/; the old certificate stays in this node's trust folder, so
@@ -113,40 +135,42 @@ def rotate(keys_dir: Path, trust: TrustStore, node_id: str,
     node cannot verify.
     """
     keys_dir = Path(keys_dir)
-    old_cert = node_cert(keys_dir)
-    if not (keys_dir / KEY_NAME).exists():
-        raise KeyringError(f"没有本节点私钥 (private key)：{keys_dir / KEY_NAME}")
+    key_name, cert_name = _files(alg)
+    old_cert = node_cert(keys_dir, alg)
+    if not (keys_dir / key_name).exists():
+        raise KeyringError(f"没有本节点私钥 (private key)：{keys_dir / key_name}")
     retired = keys_dir / RETIRED
     retired.mkdir(mode=0o700, exist_ok=True)
     stem = _retired_stem(old_cert)
     if (retired / f"{stem}.key").exists():
         raise KeyringError(f"{retired / stem}.key 已存在：上次轮换 (rotate) 未完成？请人工检查 {keys_dir}")
 
-    key, cert = generate_node_key(node_id)
-    new_key, new_crt = keys_dir / f".{KEY_NAME}.new", keys_dir / f".{CERT_NAME}.new"
+    key, cert = generate_key(node_id, alg)
+    new_key, new_crt = keys_dir / f".{key_name}.new", keys_dir / f".{cert_name}.new"
     new_key.unlink(missing_ok=True)  # the leftover of an interrupted rotation: never used, safe to drop
     write_private_key(new_key, key, _passphrase_bytes(passphrase))
     _write_atomic(new_crt, cert_pem(cert))
     new_fp = trust_cert(trust, node_id, cert_pem(cert))
 
-    _copy_private(keys_dir / KEY_NAME, retired / f"{stem}.key")
+    _copy_private(keys_dir / key_name, retired / f"{stem}.key")
     _write_atomic(retired / f"{stem}.crt", cert_pem(old_cert))
-    os.replace(new_key, keys_dir / KEY_NAME)
-    os.replace(new_crt, keys_dir / CERT_NAME)
+    os.replace(new_key, keys_dir / key_name)
+    os.replace(new_crt, keys_dir / cert_name)
     old_fp = cert_fingerprint(old_cert)
     log.info("rotated the signing key of node %s: %s -> %s", node_id, old_fp, new_fp)
     return old_fp, new_fp
 
 
 def load_node_key(keys_dir: Path, passphrase: str | None = None,
-                  passphrase_env: str = PASSPHRASE_ENV) -> ec.EllipticCurvePrivateKey:
-    """This node's signing key. An encrypted key needs its passphrase, which comes from the environment variable
-    only: the settings read it (EXCHANGE_KEY_PASSPHRASE) and the bus passes it here; errors name the variable."""
-    path = Path(keys_dir) / KEY_NAME
+                  passphrase_env: str = PASSPHRASE_ENV, alg: str = sm2.ECDSA_P256):
+    """This node's signing key of `alg`. An encrypted key needs its passphrase, which comes from the environment
+    variable only: the settings read it (EXCHANGE_KEY_PASSPHRASE) and the bus passes it here; errors name the
+    variable."""
+    path = Path(keys_dir) / _files(alg)[0]
     try:
         pem = path.read_bytes()
     except FileNotFoundError:
-        raise KeyringError(f"没有本节点私钥 (private key)：{path}；请运行 flask exchange keygen") from None
+        raise KeyringError(f"没有本节点私钥 (private key)：{path}；请运行 flask exchange {_keygen_hint(alg)}") from None
     # PKCS#8 says so in its BEGIN line, the legacy OpenSSL form in a Proc-Type header.
     encrypted = any(b"ENCRYPTED" in line for line in pem.splitlines() if line.startswith((b"-----", b"Proc-Type")))
     passphrase = passphrase or None
@@ -154,7 +178,7 @@ def load_node_key(keys_dir: Path, passphrase: str | None = None,
         raise KeyringError(f"私钥 {path} 已加密 (encrypted)：请设置环境变量 {passphrase_env} 为其口令 (passphrase)")
     try:
         # An unencrypted key is read as is even when the variable is set (cryptography would refuse the pair).
-        return load_private_key(path, passphrase.encode("utf-8") if encrypted and passphrase else None)
+        return load_private_key(path, passphrase.encode("utf-8") if encrypted and passphrase else None, alg)
     except (ValueError, TypeError) as exc:
         # cryptography's messages name the problem (bad decrypt, wrong curve), never key bytes.
         hint = f"；请检查环境变量 {passphrase_env}" if encrypted else ""
@@ -171,8 +195,9 @@ def _common_name(cert: x509.Certificate) -> str | None:
 def trust_cert(trust: TrustStore, node_id: str, pem_bytes: bytes, force: bool = False) -> str:
     """Trust a certificate for `node_id`; returns its fingerprint. Stored as trust/<node_id>/<sha256 hex>.pem.
 
-    Without `force` the certificate must name the node (CN), carry a P-256 key and be currently valid: a
-    certificate pasted into the wrong folder would otherwise let one node speak for another.
+    Without `force` the certificate must name the node (CN), carry a P-256 or an SM2 key and be currently valid: a
+    certificate pasted into the wrong folder would otherwise let one node speak for another. Which of its
+    certificates verify a node's messages is decided by the algorithm agreed with it (exchange_peer.sig_alg).
     """
     if not NODE_ID_RE.match(node_id or ""):
         raise KeyringError(f"节点编号 (node_id) 无效：{node_id!r}")
@@ -184,9 +209,8 @@ def trust_cert(trust: TrustStore, node_id: str, pem_bytes: bytes, force: bool = 
         cn = _common_name(cert)
         if cn != node_id:
             raise KeyringError(f"证书的 CN 为 {cn!r}，与节点 {node_id} 不符；确认无误可加 --force")
-        public_key = cert.public_key()
-        if not (isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1)):
-            raise KeyringError("证书的公钥不是 ECDSA P-256，exchange-v1 无法用它验签")
+        if sm2.algorithm_of(cert) is None or (sm2.algorithm_of(cert) == sm2.SM2_SM3 and sm2.public_key(cert) is None):
+            raise KeyringError("证书的公钥既不是 ECDSA P-256 也不是 SM2，exchange-v1 无法用它验签")
         now = datetime.now(timezone.utc)
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise KeyringError(f"证书不在有效期内 ({cert.not_valid_before_utc:%Y-%m-%d} – "

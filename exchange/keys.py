@@ -1,4 +1,5 @@
-"""Node signing keys: ECDSA P-256 with a self-signed X.509 certificate (CN = node_id), per exchange-v1."""
+"""Node signing keys: ECDSA P-256, or SM2 for peers agreed on `sm2-sm3` (exchange.sm2), each with a self-signed X.509
+certificate (CN = node_id), per exchange-v1."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from exchange import sm2
 
 CERT_VALIDITY = timedelta(days=3653)  # ten years, leap days included
 
@@ -49,8 +52,22 @@ def generate_node_key(node_id: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Ce
     return key, cert
 
 
+def generate_sm2_node_key(node_id: str) -> tuple[sm2.PrivateKey, x509.Certificate]:
+    """A new SM2 key and its self-signed SM2-with-SM3 certificate for `node_id` (same name, usage, validity)."""
+    key = sm2.generate_private_key()
+    return key, sm2.self_signed_cert(key, node_id, CERT_VALIDITY)
+
+
+def generate_key(node_id: str, alg: str = sm2.ECDSA_P256) -> tuple[object, x509.Certificate]:
+    if alg == sm2.SM2_SM3:
+        return generate_sm2_node_key(node_id)
+    if alg == sm2.ECDSA_P256:
+        return generate_node_key(node_id)
+    raise ValueError(f"unknown signature algorithm {alg!r}")
+
+
 def write_private_key(
-    path: str | os.PathLike[str], key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None
+    path: str | os.PathLike[str], key: ec.EllipticCurvePrivateKey | sm2.PrivateKey, passphrase: bytes | None = None
 ) -> None:
     """Write `key` as PKCS#8 PEM to a new file readable only by its owner.
 
@@ -63,7 +80,10 @@ def write_private_key(
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    if sm2.is_private_key(key):
+        pem = sm2.private_pem(key, passphrase)
+    else:
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         # The umask can only remove bits from 0600, but make the mode explicit anyway.
@@ -80,7 +100,11 @@ def write_private_key(
         raise
 
 
-def load_private_key(path: str | os.PathLike[str], passphrase: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+def load_private_key(path: str | os.PathLike[str], passphrase: bytes | None = None,
+                     alg: str = sm2.ECDSA_P256):
+    """The key in `path`, which must be of `alg` (a P-256 key where SM2 is agreed, or the reverse, is refused)."""
+    if alg == sm2.SM2_SM3:
+        return sm2.load_private_pem(Path(path).read_bytes(), passphrase)
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=passphrase)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("exchange keys must be ECDSA P-256")

@@ -3,9 +3,10 @@
 Public API::
 
     encode(env: Envelope) -> bytes                       # unsigned, XSD-validated UTF-8 XML
-    sign(env: Envelope, private_key, node_id: str) -> bytes
+    sign(env: Envelope, private_key, node_id: str) -> bytes   # ECDSA-SHA256 with a P-256 key, SM2-SM3 with SM2
     verify(data: bytes, trusted_certs: Callable[[str], Iterable[bytes | str | x509.Certificate]],
-           expected_to_node: str | None = None) -> tuple[Envelope, bytes]
+           expected_to_node: str | None = None,
+           sig_alg: str | Callable[[str], str] = "ecdsa-p256") -> tuple[Envelope, bytes]
     body_to_xml(type: str, body: dict) -> lxml Element    # the Body's single child, e.g. <CaseForward>
     body_from_xml(element) -> tuple[str, dict]            # (message type, body dict)
 
@@ -30,7 +31,11 @@ from the dict (``None`` on encoding means absent); a list is always present on d
     case.supplement       {"materials": [MATERIAL, ...] (1..n), "comment"?: str}
     case.return           {"reasons": [str, ...] (1..n), "by": str, "at": datetime}
     case.decision         {"decision": "approve" | "deny", "reasons": [str, ...], "certificate_no"?: str,
-                           "valid_from"?: date, "valid_until"?: date, "decided_by": str, "decided_at": datetime}
+                           "valid_from"?: date, "valid_until"?: date, "decided_by": str, "decided_at": datetime,
+                           "document"?: {"kind": "grant" | "denial", "year": "2026", "seq": "12",
+                                         "number": str (e.g. 章贡行审许〔2026〕12号), "verify_code": code,
+                                         "issuer": {"code": code, "name": str}, "undertaker"?: str,
+                                         "review_authority": str, "court": str}}
     supervision.push      {"item": ITEM, "applicant": APPLICANT, "accepting_org": str, "accepted_at": datetime,
                            "decision": "approve" | "deny", "certificate_no"?: str, "valid_from"?: date,
                            "valid_until"?: date, "deciding_org": str, "decided_at": datetime,
@@ -83,6 +88,7 @@ from .errors import (
     ExchangeRejected,
     InvalidEnvelope,
 )
+from . import sm2
 from .jsonschemas import fast_body
 from .keys import load_cert
 
@@ -99,27 +105,64 @@ SIGNATURE_ALG = SignatureMethod.ECDSA_SHA256  # http://www.w3.org/2001/04/xmldsi
 ENVELOPED_TRANSFORM = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 TRANSFORMS = (ENVELOPED_TRANSFORM, C14N_ALG.value)
 _C14N_URI, _SIGNATURE_URI, _DIGEST_URI = C14N_ALG.value, SIGNATURE_ALG.value, DIGEST_ALG.value  # plain str
+# SM2 with SM3 (peers agreed on `sm2-sm3`): neither W3C nor the IANA XML Security URI registry (RFC 9231) names SM2 or
+# SM3; these are the identifiers of China E-Port's 2022 XML-signature profile, the Chinese government's large XML-DSig
+# deployment with SM2 (exchange/schema/README.md, "Signature algorithms", says why these and not others).
+SM2_SIGNATURE_URI = "http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3"
+SM3_DIGEST_URI = "http://www.chinaport.gov.cn/2022/04/xmldsig#sm3"
 
 _ES256 = ec.ECDSA(hashes.SHA256())
 _P256_BYTES = 32  # one coordinate of the raw r || s SignatureValue (RFC 6931 §2.3.6 / RFC 4050)
 
-# The one SignedInfo exchange-v1 signs, in exclusive canonical form with DigestValue still to fill in. It is
-# canonicalised once here, by lxml, the same code that canonicalises a received SignedInfo.
+# The one SignedInfo exchange-v1 signs (per algorithm), in exclusive canonical form with DigestValue still to fill
+# in. It is canonicalised once here, by lxml, the same code that canonicalises a received SignedInfo.
 _DIGEST_MARK = "@DIGEST@"
-_SIGNED_INFO = (
-    f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
-    f'<ds:CanonicalizationMethod Algorithm="{C14N_ALG.value}"/>'
-    f'<ds:SignatureMethod Algorithm="{SIGNATURE_ALG.value}"/>'
-    '<ds:Reference URI="">'
-    f'<ds:Transforms><ds:Transform Algorithm="{ENVELOPED_TRANSFORM}"/><ds:Transform Algorithm="{C14N_ALG.value}"/>'
-    f'</ds:Transforms><ds:DigestMethod Algorithm="{DIGEST_ALG.value}"/><ds:DigestValue>{_DIGEST_MARK}</ds:DigestValue>'
-    "</ds:Reference></ds:SignedInfo>"
-)
-_SIGNED_INFO_C14N = etree.tostring(
-    etree.fromstring(_SIGNED_INFO), method="c14n", exclusive=True, with_comments=False
-).decode("ascii")
-_SIGNED_INFO_HEAD, _SIGNED_INFO_TAIL = _SIGNED_INFO_C14N.split(_DIGEST_MARK)
+
+
+def _signed_info_parts(signature_uri: str, digest_uri: str) -> tuple[str, str]:
+    template = (
+        f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
+        f'<ds:CanonicalizationMethod Algorithm="{C14N_ALG.value}"/>'
+        f'<ds:SignatureMethod Algorithm="{signature_uri}"/>'
+        '<ds:Reference URI="">'
+        f'<ds:Transforms><ds:Transform Algorithm="{ENVELOPED_TRANSFORM}"/>'
+        f'<ds:Transform Algorithm="{C14N_ALG.value}"/></ds:Transforms>'
+        f'<ds:DigestMethod Algorithm="{digest_uri}"/><ds:DigestValue>{_DIGEST_MARK}</ds:DigestValue>'
+        "</ds:Reference></ds:SignedInfo>"
+    )
+    c14n = etree.tostring(etree.fromstring(template), method="c14n", exclusive=True, with_comments=False)
+    head, tail = c14n.decode("ascii").split(_DIGEST_MARK)
+    return head, tail
+
+
+_SIGNED_INFO_HEAD, _SIGNED_INFO_TAIL = _signed_info_parts(_SIGNATURE_URI, _DIGEST_URI)
 _SIGNATURE_HEAD = f'<ds:Signature xmlns:ds="{DS_NS}">'
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """What one agreed algorithm pins in a Signature: its URIs, digest, and how a trusted certificate checks it."""
+
+    name: str
+    signature_uri: str
+    digest_uri: str
+    digest: Callable[[bytes], bytes]
+    head: str
+    tail: str
+
+
+_PROFILES = {
+    sm2.ECDSA_P256: _Profile("ECDSA-SHA256/SHA-256", _SIGNATURE_URI, _DIGEST_URI,
+                             lambda data: hashlib.sha256(data).digest(), _SIGNED_INFO_HEAD, _SIGNED_INFO_TAIL),
+    sm2.SM2_SM3: _Profile("SM2-SM3/SM3", SM2_SIGNATURE_URI, SM3_DIGEST_URI, sm2.sm3,
+                          *_signed_info_parts(SM2_SIGNATURE_URI, SM3_DIGEST_URI)),
+}
+
+
+def signed_info_c14n(digest: bytes, sig_alg: str = sm2.ECDSA_P256) -> bytes:
+    """The canonical SignedInfo exchange-v1 signs for a document whose digest is `digest` (for auditors' tools)."""
+    profile = _PROFILES[sig_alg]
+    return f"{profile.head}{binascii.b2a_base64(digest, newline=False).decode('ascii')}{profile.tail}".encode("ascii")
 
 
 def _q(tag: str) -> str:
@@ -234,6 +277,20 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             *_DECISION_RESULT,
             _el("decided_by", "DecidedBy"),
             _el("decided_at", "DecidedAt"),
+            _group(
+                "document",
+                "Document",
+                _at("kind", "kind"),
+                _at("year", "year"),
+                _at("seq", "seq"),
+                _el("number", "Number"),
+                _el("verify_code", "VerifyCode"),
+                _group("issuer", "Issuer", _at("code", "code"), _el("name", "Name")),
+                _el("undertaker", "Undertaker", True),
+                _el("review_authority", "ReviewAuthority"),
+                _el("court", "Court"),
+                optional=True,
+            ),
         ),
     ),
     "supervision.push": (
@@ -853,8 +910,9 @@ def _canonical_document(env: Envelope) -> bytes:
     return _c14n(root)
 
 
-def sign(env: Envelope, private_key: ec.EllipticCurvePrivateKey, node_id: str) -> bytes:
-    """Signed XML form of `env`: enveloped XML Signature, exc-c14n, SHA-256, ECDSA-SHA256, KeyName=node_id.
+def sign(env: Envelope, private_key, node_id: str) -> bytes:
+    """Signed XML form of `env`: enveloped XML Signature, exc-c14n, SHA-256, ECDSA-SHA256, KeyName=node_id (with
+    an SM2 key: SM3 and SM2-SM3, the SM2 profile's URIs).
 
     The document is written in exclusive canonical form (indented), so the Reference (URI="", enveloped-signature,
     exc-c14n) digests exactly its bytes; the Signature is appended as the last child of Envelope.
@@ -862,13 +920,21 @@ def sign(env: Envelope, private_key: ec.EllipticCurvePrivateKey, node_id: str) -
     if node_id != env.from_node:
         # Receivers pick the certificate from From/@node; a mismatch could never verify.
         raise InvalidEnvelope(f"node {node_id} cannot sign a message from {env.from_node}")
-    if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(private_key.curve, ec.SECP256R1):
-        raise ValueError("exchange keys must be ECDSA P-256")
+    if sm2.is_private_key(private_key):  # the bus hands the key of the algorithm agreed with the recipient
+        profile = _PROFILES[sm2.SM2_SM3]
+    elif isinstance(private_key, ec.EllipticCurvePrivateKey) and isinstance(private_key.curve, ec.SECP256R1):
+        profile = _PROFILES[sm2.ECDSA_P256]
+    else:
+        raise ValueError("exchange keys must be ECDSA P-256 or SM2")
     document = _canonical_document(env)
-    digest = binascii.b2a_base64(hashlib.sha256(document).digest(), newline=False).decode("ascii")
-    signed_info = f"{_SIGNED_INFO_HEAD}{digest}{_SIGNED_INFO_TAIL}"
-    r, s = decode_dss_signature(private_key.sign(signed_info.encode("ascii"), _ES256))
-    value = binascii.b2a_base64(r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big"), newline=False)
+    digest = binascii.b2a_base64(profile.digest(document), newline=False).decode("ascii")
+    signed_info = f"{profile.head}{digest}{profile.tail}"
+    if profile is _PROFILES[sm2.SM2_SM3]:
+        raw_value = sm2.sign(private_key, signed_info.encode("ascii"))
+    else:
+        r, s = decode_dss_signature(private_key.sign(signed_info.encode("ascii"), _ES256))
+        raw_value = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+    value = binascii.b2a_base64(raw_value, newline=False)
     # A KeyName only: no KeyValue or X509Data, peers use their trust store, never the message.
     signature = (
         f"{_SIGNATURE_HEAD}{signed_info}<ds:SignatureValue>{value.decode('ascii')}</ds:SignatureValue>"
@@ -893,7 +959,8 @@ _REFERENCE_CHILDREN = (_ds("Transforms"), _ds("DigestMethod"), _ds("DigestValue"
 _DS_TRANSFORM, _DS_KEY_NAME = _ds("Transform"), _ds("KeyName")
 
 
-def _check_signature_shape(signature: etree._Element, sender: str) -> tuple[etree._Element, bytes, bytes]:
+def _check_signature_shape(signature: etree._Element, sender: str,
+                           profile: _Profile = _PROFILES[sm2.ECDSA_P256]) -> tuple[etree._Element, bytes, bytes]:
     """Pin the Signature to exchange-v1's profile: one Reference to the whole document, fixed algorithms, nothing
     else that could change what is digested or how (no InclusiveNamespaces, XPath, HMACOutputLength, Object).
 
@@ -915,8 +982,9 @@ def _check_signature_shape(signature: etree._Element, sender: str) -> tuple[etre
     c14n_method, signature_method, reference = signed_info
     if c14n_method.get("Algorithm") != _C14N_URI or len(c14n_method):
         raise bad("canonicalization must be exclusive c14n")
-    if signature_method.get("Algorithm") != _SIGNATURE_URI or len(signature_method):
-        raise bad("signature method must be ECDSA-SHA256")
+    if signature_method.get("Algorithm") != profile.signature_uri or len(signature_method):
+        # The algorithm is the one agreed with this sender, whatever the message names.
+        raise bad(f"signature method must be {profile.name.split('/')[0]}, the algorithm agreed with node {sender}")
     if reference.get("URI") != "" or children(reference) != _REFERENCE_CHILDREN:
         raise bad('exactly one Reference with URI="" is required')
     transforms, digest_method, digest_value = reference
@@ -924,8 +992,8 @@ def _check_signature_shape(signature: etree._Element, sender: str) -> tuple[etre
         t.tag != _DS_TRANSFORM or len(t) for t in transforms
     ):
         raise bad("transforms must be enveloped-signature then exclusive c14n")
-    if digest_method.get("Algorithm") != _DIGEST_URI or len(digest_method):
-        raise bad("digest must be SHA-256")
+    if digest_method.get("Algorithm") != profile.digest_uri or len(digest_method):
+        raise bad(f"digest must be {profile.name.split('/')[1]}")
     key_name_el = next(signature[2].iterchildren(_DS_KEY_NAME), None) if len(tags) == 3 else None
     key_name = None if key_name_el is None else (key_name_el.text or "")
     if key_name is not None and key_name.strip() != sender:
@@ -937,10 +1005,10 @@ def _check_signature_shape(signature: etree._Element, sender: str) -> tuple[etre
         raise bad("SignatureValue and DigestValue must be base64") from None
     if len(signature_value) or len(digest_value):
         raise bad("SignatureValue and DigestValue hold text only")
-    if len(raw) != 2 * _P256_BYTES:
-        raise bad(f"an ECDSA P-256 SignatureValue is {2 * _P256_BYTES} bytes, got {len(raw)}")
+    if len(raw) != 2 * _P256_BYTES:  # r || s of 32 bytes each, for SM2 as for P-256
+        raise bad(f"an {profile.name.split('-')[0]} SignatureValue is {2 * _P256_BYTES} bytes, got {len(raw)}")
     if len(digest) != 32:
-        raise bad(f"a SHA-256 DigestValue is 32 bytes, got {len(digest)}")
+        raise bad(f"a {profile.name.split('/')[1]} DigestValue is 32 bytes, got {len(digest)}")
     return signed_info, raw, digest
 
 
@@ -984,17 +1052,32 @@ def _ecdsa_failure(cert: x509.Certificate, signed_info: bytes, der: bytes, now: 
     return None
 
 
+def _sm2_failure(cert: x509.Certificate, signed_info: bytes, raw: bytes, now: datetime) -> str | None:
+    """None when `raw` (r || s) is a valid SM2-SM3 signature of `signed_info` by `cert`, else why not."""
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return (f"certificate (serial {cert.serial_number}) is not valid at {now.isoformat()} "
+                f"({cert.not_valid_before_utc.isoformat()} – {cert.not_valid_after_utc.isoformat()})")
+    key = sm2.public_key(cert)
+    if key is None:
+        return "certificate key is not SM2"
+    if not sm2.verify(key, signed_info, raw):
+        return "InvalidSignature: Signature verification failed"
+    return None
+
+
 def verify(
     data: bytes,
     trusted_certs: Callable[[str], Iterable[bytes | str | x509.Certificate]],
     expected_to_node: str | None = None,
+    sig_alg: str | Callable[[str], str] = sm2.ECDSA_P256,
 ) -> tuple[Envelope, bytes]:
     """Verify a signed XML envelope and return (envelope, signed bytes).
 
     The envelope is built only from what the signature covers; the returned bytes are that content in
     exclusive canonical form (the signature removed). `trusted_certs(node_id)` gives the trust-store
-    certificates of a node; only those of the node named in From/@node are tried. Every failure raises
-    ExchangeRejected with a stable code.
+    certificates of a node; only those of the node named in From/@node are tried. `sig_alg` is the algorithm agreed
+    with the sender (or gives it for a node id): the Signature must use exactly that one, whatever it names itself.
+    Every failure raises ExchangeRejected with a stable code.
 
     XML-DSig core validation of exchange-v1's one profile, on the one parsed tree: SignedInfo canonicalised
     (exclusive c14n) and checked with ECDSA-SHA256 against the trust-store keys; then the Reference: the
@@ -1022,15 +1105,22 @@ def verify(
     certs = [_as_cert(c) for c in trusted_certs(sender)]
     if not certs:
         raise ExchangeRejected(UNKNOWN_SENDER, f"no trusted certificate for node {sender}")
-    signed_info, raw, digest = _check_signature_shape(signature, sender)
+    alg = sig_alg(sender) if callable(sig_alg) else sig_alg
+    profile = _PROFILES[alg]
+    signed_info, raw, digest = _check_signature_shape(signature, sender, profile)
 
     # SignatureValue over the canonical SignedInfo.
     signed_info_c14n = _c14n(signed_info)
-    der = encode_dss_signature(int.from_bytes(raw[:_P256_BYTES], "big"), int.from_bytes(raw[_P256_BYTES:], "big"))
+    if alg == sm2.SM2_SM3:
+        check = lambda cert: _sm2_failure(cert, signed_info_c14n, raw, now)  # noqa: E731
+    else:
+        der = encode_dss_signature(int.from_bytes(raw[:_P256_BYTES], "big"),
+                                   int.from_bytes(raw[_P256_BYTES:], "big"))
+        check = lambda cert: _ecdsa_failure(cert, signed_info_c14n, der, now)  # noqa: E731
     now = datetime.now(timezone.utc)
     failures: list[str] = []
-    for cert in certs:  # several after a key rotation: the old certificate stays trusted for a while
-        why = _ecdsa_failure(cert, signed_info_c14n, der, now)
+    for cert in certs:  # several after a key rotation, or both kinds during a change of algorithm
+        why = check(cert)
         if why is None:
             break
         failures.append(why)
@@ -1051,7 +1141,7 @@ def verify(
         else:
             root.text = (root.text or "") + tail
     signed_data = _c14n(root)
-    if not hmac.compare_digest(hashlib.sha256(signed_data).digest(), digest):
+    if not hmac.compare_digest(profile.digest(signed_data), digest):
         raise ExchangeRejected(SIGNATURE_INVALID, "InvalidDigest: Digest mismatch for reference 0 (URI=\"\")")
 
     problem = _schema_error(root)
