@@ -11,7 +11,7 @@ from persistence import db, utcnow
 from delegation import case_rules, clock, engine, limits, messaging
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
-from delegation.documents import models as document_models  # noqa: F401  (its tables, migration 0010)
+from delegation.documents import decisions as decision_documents, service
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
 from delegation.models import COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item
@@ -408,6 +408,7 @@ def _decide(case, actor, payload, now, decision):
     case.decision = decision
     case.decided_by, case.decided_org, case.decided_at = actor.label, actor.org_code, now
     case.step_name = case.step_due_at = None
+    decision_documents.issue(case, now)  # the deciding level's 决定书, numbered in its series (issue 16)
     if case.state is State.CITY_REVIEW:
         return lambda: messaging.send_decision(case, actor)
 
@@ -475,6 +476,7 @@ def e_hand_out(case, actor, payload, now, t):
         raise Invalid("invalid_choice", "请选择出件方式（自取或邮寄）", "method must be pickup or mail", field="method")
     tracking = (payload.get("tracking_no") or "").strip() or None
     case_rules.check_tracking(method, tracking)
+    service.record(case, actor, method, payload, now)  # the 送达回证: who received it, when, where (issue 16)
     case.handout_method, case.tracking_no, case.concluded_at = method, tracking, now
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from persistence import db, utcnow
 from delegation import case_rules, engine
 from delegation.actors import Actor
+from delegation.documents import decisions as decision_documents
 from delegation.errors import Conflict
 from delegation.models import Case, CaseEvent, CaseFile, CaseMaterial, Item, Org
 from delegation.orgs import find_org, get_org
@@ -87,6 +88,9 @@ def send_return(case: Case, actor: Actor) -> None:
 def send_decision(case: Case, actor: Actor) -> None:
     body = {"decision": case.decision, "reasons": case.decision_reasons or [], "certificate_no": case.certificate_no,
             "decided_by": case.decided_by, "decided_at": case.decided_at}
+    document = decision_documents.of_case(case)
+    if document is not None:  # the 决定书 the window hands out: enough to print it identically there
+        body["document"] = decision_documents.to_wire(document)
     _to_window(case, actor, "case.decision", body)
 
 
@@ -296,6 +300,9 @@ def apply_decision(env, attachments) -> None:
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
     _authorize_city_to_county(env, case)
+    document = env.body.get("document")
+    if document and document["kind"] != decision_documents.KIND_OF_DECISION[env.body["decision"]]:
+        raise ExchangeRejected("document_mismatch", f"a {document['kind']} document with a {env.body['decision']}")
     _apply(case, env, system, SystemAction.RECEIVE_DECISION, utcnow(),
            f"case {case.case_no} is {case.state}; no decision expected", {"body": env.body, "from_org": env.from_org},
            {"decision": env.body["decision"]})
@@ -311,6 +318,8 @@ def e_receive_decision(case, actor, payload, now, t):
     case.certificate_no = body.get("certificate_no")
     case.decided_by, case.decided_org = body["decided_by"], payload["from_org"]
     case.decided_at = datetime.fromisoformat(body["decided_at"])
+    if body.get("document"):
+        decision_documents.store_received(case, body["document"], case.decided_at)
 
 
 @on_receipt("case.forward")

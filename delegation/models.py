@@ -109,6 +109,7 @@ class Item(db.Model):
         sa.CheckConstraint(_in("limit_unit", LIMIT_UNITS), name="limit_unit"),
         sa.CheckConstraint(_in("kind", ("instant", "promised")), name="kind"),
         sa.CheckConstraint("promised_limit >= 0 AND statutory_limit >= promised_limit", name="limits"),
+        sa.CheckConstraint("validity_months BETWEEN 0 AND 1200", name="validity_months"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(40), unique=True)
@@ -130,6 +131,11 @@ class Item(db.Model):
     legal_basis: Mapped[str] = mapped_column(sa.Text, default="")
     conditions: Mapped[str] = mapped_column(sa.Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # The licence an approval yields (migration 0011, delegation/licences.py): its title ("" = 行政许可证), the
+    # optional fields it prints (licences.OPTIONAL_FIELDS) and its validity in months (0 = 长期有效).
+    licence_title: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
+    licence_fields: Mapped[list | None] = mapped_column(sa.JSON)
+    validity_months: Mapped[int] = mapped_column(default=60, server_default=sa.text("60"))
 
     department: Mapped[Org] = relationship()
     materials: Mapped[list["ItemMaterial"]] = relationship(
@@ -308,7 +314,9 @@ class Case(db.Model):
     suspension_expected_end: Mapped[date | None] = mapped_column(sa.Date)
     decision: Mapped[str | None] = mapped_column(sa.String(10))
     decision_reasons: Mapped[list | None] = mapped_column(sa.JSON)
-    certificate_no: Mapped[str | None] = mapped_column(sa.String(60))
+    certificate_no: Mapped[str | None] = mapped_column(sa.String(60))  # the licence number (delegation/licences.py)
+    valid_from: Mapped[date | None] = mapped_column(sa.Date)  # the licence's validity (migration 0011)
+    valid_until: Mapped[date | None] = mapped_column(sa.Date)  # None on an approval: 长期有效
     decided_by: Mapped[str | None] = mapped_column(sa.String(100))
     decided_org: Mapped[str | None] = mapped_column(sa.String(40))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

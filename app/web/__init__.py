@@ -187,3 +187,7 @@ def init_web(app: Flask) -> None:
 
     for module in (login, account, dashboard, window, review, city, regulator, admin, case_page, public_pages):
         app.register_blueprint(module.bp)
+    from app.web import licence_pdf, verify  # electronic licences: the staff's download, the public check
+
+    for module in (licence_pdf, verify):
+        app.register_blueprint(module.bp)
