@@ -14,12 +14,14 @@ from app.extensions import db
 
 def register_cli(app):
     from app.cli_bulk import register as register_bulk
+    from app.cli_orgs import register as register_orgs
     from app.cli_stats import register as register_stats
     from app.cli_supervision import register as register_supervision
 
     register_supervision(app.cli)
     register_stats(app.cli)
     register_bulk(app.cli)
+    register_orgs(app.cli)
     from app.worker import worker_cmd
 
     app.cli.add_command(worker_cmd)  # the jobs in a process of their own (production)
@@ -29,6 +31,9 @@ def register_cli(app):
     app.cli.add_command(exchange)
     app.cli.add_command(catalog)
     app.cli.add_command(deadlines)
+    from app.cli_archive import register as register_archive
+
+    register_archive(app.cli)  # archive build / verify / retention, audit verify / seal (issue 19)
 
 
 def _seed_options(command):

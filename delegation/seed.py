@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from delegation.documents import contact
 from delegation.models import Division, Org, User
 from delegation.passwords import hash_password
 from persistence import db
@@ -75,6 +76,7 @@ def seed_orgs(node_id: str, divisions: list[dict], remote: set[str] = frozenset(
         raise ValueError(f"no organisation {', '.join(unknown)} in the demo data")
     for code, node in (org_nodes or {}).items():  # an organisation on a node of its own (e.g. a regulator system)
         orgs[code].node_id = node
+    contact.seed_defaults(orgs, CITY)  # the lines their notices and documents print (issue 16)
     db.session.flush()
     return orgs
 

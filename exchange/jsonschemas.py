@@ -44,6 +44,7 @@ RECEIPT_STATUSES = ("accepted", "rejected")
 FEEDBACK_KINDS = ("inspection", "rectification", "penalty", "no_issue")
 DELEGATION_ACTIONS = ("grant", "revoke")
 PARTY_ROLES = ("accept", "review", "decide", "supervise")
+DOCUMENT_KINDS = ("grant", "denial")
 
 # Types that belong to a case (same rule as xmlform.CASE_TYPES): they need case_no and sequence.
 CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.")))
@@ -257,6 +258,25 @@ class CaseReturnSchema(StrictSchema):
     at = _datetime()
 
 
+class DocumentIssuerSchema(StrictSchema):
+    code = _code()
+    name = _name()
+
+
+class DecisionDocumentSchema(StrictSchema):
+    """The decision document (tq:DecisionDocument); year and seq are strings, as their XML attributes decode."""
+
+    kind = _one_of(DOCUMENT_KINDS)
+    year = _str("four-digit year", r"[0-9]{4}")
+    seq = _str("positive number", r"[1-9][0-9]{0,8}")
+    number = _name()
+    verify_code = _code()
+    issuer = fields.Nested(DocumentIssuerSchema, required=True)
+    undertaker = _name(required=False)
+    review_authority = _name()
+    court = _name()
+
+
 class CaseDecisionSchema(StrictSchema):
     decision = _one_of(VERDICTS)
     reasons = _list_of(_text())
@@ -265,6 +285,7 @@ class CaseDecisionSchema(StrictSchema):
     valid_until = _date(required=False)
     decided_by = _name()
     decided_at = _datetime()
+    document = fields.Nested(DecisionDocumentSchema)
 
 
 class ResponsiblePartySchema(StrictSchema):

@@ -180,6 +180,11 @@ class HandOutForm(CommentForm):
                               validators=[Optional(), Regexp(TRACKING, message=_l("快递单号格式无效"))])
     # "mail needs a tracking number" is the domain's rule (delegation.case_rules.check_tracking), answered on this
     # field (the domain names it): the form does not repeat it (Optional() would skip it for an empty field anyway).
+    # The proof of service (送达回证): the domain says which are needed (delegation.documents.service).
+    recipient_name = StringField(_l("领取人/收件人姓名"), filters=[_strip], validators=[Optional(), Length(max=100)])
+    recipient_id_code = StringField(_l("领取人身份证号码"), filters=[_strip], validators=[Optional(), Length(max=30)])
+    recipient_phone = StringField(_l("收件人电话"), filters=[_strip], validators=[Optional(), Length(max=30)])
+    address = StringField(_l("邮寄地址"), filters=[_strip], validators=[Optional(), Length(max=200)])
 
 
 class UploadForm(FlaskForm):
@@ -223,7 +228,9 @@ def _payload(action: Action, form, case) -> dict:
         return {"comment": form.comment.data}
     if action is Action.HAND_OUT:
         return {"method": form.method.data, "tracking_no": form.tracking_no.data or None,
-                "comment": form.comment.data or ""}
+                "comment": form.comment.data or "", "recipient_name": form.recipient_name.data or None,
+                "recipient_id_code": form.recipient_id_code.data or None,
+                "recipient_phone": form.recipient_phone.data or None, "address": form.address.data or None}
     return {}
 
 
