@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from persistence import db, utcnow
 from delegation import case_rules, clock, engine, limits, messaging
+from delegation import licences
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
 from delegation.documents import decisions as decision_documents, service
@@ -416,7 +417,7 @@ def _decide(case, actor, payload, now, decision):
 @engine.effect(Action.APPROVE)
 def e_approve(case, actor, payload, now, t):
     case.decision_reasons = [r for r in payload.get("reasons") or [] if r]
-    case.certificate_no = (payload.get("certificate_no") or "").strip() or f"{case.case_no}-Z"
+    licences.issue(case, actor, payload.get("certificate_no"), now)  # number, validity, the licence (issue 16)
     return _decide(case, actor, payload, now, "approve")
 
 

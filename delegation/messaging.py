@@ -6,7 +6,7 @@ message finds the very case that sent it, and on a separate city node it creates
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
@@ -87,7 +87,8 @@ def send_return(case: Case, actor: Actor) -> None:
 
 def send_decision(case: Case, actor: Actor) -> None:
     body = {"decision": case.decision, "reasons": case.decision_reasons or [], "certificate_no": case.certificate_no,
-            "decided_by": case.decided_by, "decided_at": case.decided_at}
+            "decided_by": case.decided_by, "decided_at": case.decided_at,
+            "valid_from": case.valid_from, "valid_until": case.valid_until}  # the licence's validity (issue 16)
     document = decision_documents.of_case(case)
     if document is not None:  # the 决定书 the window hands out: enough to print it identically there
         body["document"] = decision_documents.to_wire(document)
@@ -308,6 +309,10 @@ def apply_decision(env, attachments) -> None:
            {"decision": env.body["decision"]})
 
 
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
 @engine.effect(SystemAction.RECEIVE_DECISION)
 def e_receive_decision(case, actor, payload, now, t):
     if t.source is State.DECIDED:  # decided on this very node
@@ -318,6 +323,7 @@ def e_receive_decision(case, actor, payload, now, t):
     case.certificate_no = body.get("certificate_no")
     case.decided_by, case.decided_org = body["decided_by"], payload["from_org"]
     case.decided_at = datetime.fromisoformat(body["decided_at"])
+    case.valid_from, case.valid_until = _day(body.get("valid_from")), _day(body.get("valid_until"))
     if body.get("document"):
         decision_documents.store_received(case, body["document"], case.decided_at)
 
