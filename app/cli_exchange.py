@@ -19,6 +19,8 @@ from exchange import keyring
 from exchange.keyring import PASSPHRASE_ENV, KeyringError
 
 BACKLOG_STATES = ("queued", "sending", "awaiting_receipt", "retry")
+ALG_OPTION = dict(type=click.Choice(keyring.SIG_ALGS), default=keyring.SIG_ALGS[0], show_default=True,
+                  help="签名算法：ecdsa-p256 (ECDSA P-256) 或 sm2-sm3 (国密 SM2/SM3)")
 
 
 def _settings():
@@ -75,25 +77,29 @@ def register(exchange_group: click.Group) -> None:
 
 @click.command("keygen")
 @click.option("--encrypt", is_flag=True, help=f"用环境变量 {PASSPHRASE_ENV} 的口令加密私钥")
-def keygen(encrypt: bool) -> None:
-    """Make this node's signing key (ECDSA P-256) and self-signed certificate; never overwrites."""
+@click.option("--alg", **ALG_OPTION)
+def keygen(encrypt: bool, alg: str) -> None:
+    """Make this node's signing key (ECDSA P-256, or SM2 with --alg sm2-sm3) and self-signed certificate; never
+    overwrites. A node may hold both, one per algorithm its peers agreed on."""
     s = _settings()
     try:
-        new_cert = keyring.generate(s.keys_dir, s.node_id, _passphrase(encrypt))
+        new_cert = keyring.generate(s.keys_dir, s.node_id, _passphrase(encrypt), alg=alg)
         fp = keyring.trust_cert(_bus().trust, s.node_id, keyring.cert_pem(new_cert))
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
     _reload_key()
-    click.echo(f"已为节点 {s.node_id} 生成签名密钥 (signing key)：{s.keys_dir / keyring.KEY_NAME}")
+    click.echo(f"已为节点 {s.node_id} 生成签名密钥 (signing key, {alg})：{s.keys_dir / keyring.FILES[alg][0]}")
     click.echo(f"SHA-256 Fingerprint={fp}")
-    click.echo("请把 `flask exchange cert` 的输出通过线下渠道交给对端节点 (peers)。")
+    hint = "" if alg == keyring.SIG_ALGS[0] else f" --alg {alg}"
+    click.echo(f"请把 `flask exchange cert{hint}` 的输出通过线下渠道交给对端节点 (peers)。")
 
 
 @click.command("cert")
-def cert() -> None:
-    """Print this node's certificate (PEM) and its SHA-256 fingerprint, to hand to peers."""
+@click.option("--alg", **ALG_OPTION)
+def cert(alg: str) -> None:
+    """Print this node's certificate (PEM) of the algorithm and its SHA-256 fingerprint, to hand to peers."""
     try:
-        node_cert = keyring.node_cert(_settings().keys_dir)
+        node_cert = keyring.node_cert(_settings().keys_dir, alg)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(keyring.cert_pem(node_cert).decode("ascii"), nl=False)
@@ -123,13 +129,15 @@ def untrust(node_id: str, fingerprint: str, force: bool) -> None:
     s = _settings()
     if node_id == s.node_id and not force:
         # Without its active certificate this node rejects its own messages (it sends to itself too).
-        try:
-            active = keyring.cert_fingerprint(keyring.node_cert(s.keys_dir))
-        except KeyringError:
-            active = ""
         wanted = fingerprint.replace(":", "").lower()
-        if active and len(wanted) >= 8 and active.replace(":", "").lower().startswith(wanted):
-            raise click.ClickException("这是本节点当前使用的证书，移除后本节点将无法验证自己的消息；确需移除请加 --force")
+        for alg in keyring.SIG_ALGS:  # the active certificate of either algorithm
+            try:
+                active = keyring.cert_fingerprint(keyring.node_cert(s.keys_dir, alg))
+            except KeyringError:
+                continue
+            if len(wanted) >= 8 and active.replace(":", "").lower().startswith(wanted):
+                raise click.ClickException(
+                    "这是本节点当前使用的证书，移除后本节点将无法验证自己的消息；确需移除请加 --force")
     try:
         removed = keyring.untrust(_bus().trust, node_id, fingerprint)
     except KeyringError as exc:
@@ -160,16 +168,17 @@ def peers(full: bool) -> None:
     if not nodes:
         click.echo("没有已知节点 (no peers)。")
         return
-    table = [("node", "transport", "format", "fingerprint", "last success", "backlog", "dead")]
+    table = [("node", "transport", "format", "signature", "fingerprint", "last success", "backlog", "dead")]
     for node in nodes:
         peer = rows.get(node)
         backlog, dead, last_sent = stats.get(node, (0, 0, None))
         transport = peer.transport if peer else f"{getattr(s, 'exchange_transport', 'local')}*"
         fmt = peer.fmt if peer else f"{getattr(s, 'exchange_format', 'xml')}*"
+        sig = peer.sig_alg if peer else f"{keyring.SIG_ALGS[0]}*"
         last = peer.last_success_at if peer and peer.last_success_at else last_sent
         fps = [_short(fp, full) for fp in fingerprints.get(node, [])] or ["(未信任 untrusted)"]
-        table.append((node, transport, fmt, fps[0], _local_time(last), str(backlog), str(dead)))
-        table.extend(("", "", "", fp, "", "", "") for fp in fps[1:])  # one line per certificate after rotation
+        table.append((node, transport, fmt, sig, fps[0], _local_time(last), str(backlog), str(dead)))
+        table.extend(("", "", "", "", fp, "", "", "") for fp in fps[1:])  # one line per certificate after rotation
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
@@ -194,9 +203,13 @@ def _check_private_file(option: str, path: Path) -> None:
 @click.option("--key", "key_path", type=click.Path(path_type=Path), help="SFTP 客户端私钥文件 (0600)")
 @click.option("--known-hosts", type=click.Path(path_type=Path), help="SFTP 主机公钥 known_hosts 文件")
 @click.option("--root", help="SFTP 上交换目录，默认 /exchange")
+@click.option("--sig-alg", type=click.Choice(keyring.SIG_ALGS),
+              help="与对端约定的签名算法（默认保持原值，新对端为 ecdsa-p256）；只接受对端以该算法签名的消息")
 def peer_set(node_id: str, transport: str, fmt: str, name: str | None, host: str | None, port: int | None,
-             user: str | None, key_path: Path | None, known_hosts: Path | None, root: str | None) -> None:
-    """Create or update how NODE_ID is reached; SFTP options not given keep their stored values."""
+             user: str | None, key_path: Path | None, known_hosts: Path | None, root: str | None,
+             sig_alg: str | None) -> None:
+    """Create or update how NODE_ID is reached and the signature algorithm agreed with it; options not given keep
+    their stored values."""
     from exchange.models import ExchangePeer
     from exchange.trust import NODE_ID_RE
 
@@ -219,7 +232,12 @@ def peer_set(node_id: str, transport: str, fmt: str, name: str | None, host: str
         _check_private_file("--key", Path(key))
         if not Path(hosts).is_file():
             raise click.ClickException(f"--known-hosts：文件不存在 {hosts}")
+    if sig_alg is not None and sig_alg != keyring.SIG_ALGS[0] and not keyring.has_key(_settings().keys_dir, sig_alg):
+        # Messages to the peer would be signed with a key this node does not have: refuse before anything is queued.
+        raise click.ClickException(f"--sig-alg {sig_alg}：本节点没有该算法的签名密钥，请先运行 "
+                                   f"flask exchange keygen --alg {sig_alg}")
     peer.transport, peer.fmt = transport, fmt
+    peer.sig_alg = sig_alg or peer.sig_alg or keyring.SIG_ALGS[0]
     peer.sftp_host, peer.sftp_user, peer.sftp_key_path, peer.sftp_known_hosts = host, user, key, hosts
     if name is not None:
         peer.name = name
@@ -231,23 +249,26 @@ def peer_set(node_id: str, transport: str, fmt: str, name: str | None, host: str
         db.session.add(peer)
     db.session.commit()
     where = f" {user}@{host}:{peer.sftp_port}{peer.sftp_root}" if transport == "sftp" else ""
-    click.echo(f"{'已添加' if created else '已更新'}对端 (peer) {node_id}：{transport}{where}，格式 {fmt}")
+    click.echo(f"{'已添加' if created else '已更新'}对端 (peer) {node_id}：{transport}{where}，格式 {fmt}，"
+               f"签名算法 {peer.sig_alg}")
 
 
 @click.command("rotate")
 @click.option("--encrypt", is_flag=True, help=f"用环境变量 {PASSPHRASE_ENV} 的口令加密新私钥")
-def rotate(encrypt: bool) -> None:
-    """Replace this node's signing key; the old certificate stays trusted until you untrust it."""
+@click.option("--alg", **ALG_OPTION)
+def rotate(encrypt: bool, alg: str) -> None:
+    """Replace this node's signing key of the algorithm; the old certificate stays trusted until you untrust it."""
     s = _settings()
     try:
-        old_fp, new_fp = keyring.rotate(s.keys_dir, _bus().trust, s.node_id, _passphrase(encrypt))
+        old_fp, new_fp = keyring.rotate(s.keys_dir, _bus().trust, s.node_id, _passphrase(encrypt), alg=alg)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
     _reload_key()
     click.echo(f"已轮换节点 {s.node_id} 的签名密钥 (key rotated)；旧密钥在 {s.keys_dir / keyring.RETIRED}")
     click.echo(f"旧证书 old SHA-256 Fingerprint={old_fp}")
     click.echo(f"新证书 new SHA-256 Fingerprint={new_fp}")
-    click.echo("下一步：把新证书 (`flask exchange cert`) 交给各对端；待旧消息都已送达、对端已信任新证书后，")
+    hint = "" if alg == keyring.SIG_ALGS[0] else f" --alg {alg}"
+    click.echo(f"下一步：把新证书 (`flask exchange cert{hint}`) 交给各对端；待旧消息都已送达、对端已信任新证书后，")
     click.echo(f"  运行 flask exchange untrust {s.node_id} {old_fp.replace(':', '')[:16]}（各对端也移除旧证书）。")
     click.echo("其他正在运行的进程 (web, worker) 需重启才会使用新密钥。")
 

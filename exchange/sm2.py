@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from tongsuopy.crypto import hashes as sm_hashes
 from tongsuopy.crypto import serialization as sm_serialization
 from tongsuopy.crypto.asymciphers import ec as sm_ec
-from tongsuopy.crypto.exceptions import InvalidSignature
+from tongsuopy.crypto.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 ECDSA_P256, SM2_SM3 = "ecdsa-p256", "sm2-sm3"
 SIG_ALGS = (ECDSA_P256, SM2_SM3)
@@ -74,8 +74,8 @@ def private_pem(key: PrivateKey, passphrase: bytes | None = None) -> bytes:
 def load_private_pem(pem: bytes, passphrase: bytes | None = None) -> PrivateKey:
     try:
         key = sm_serialization.load_pem_private_key(pem, password=passphrase)
-    except TypeError as exc:  # the same message shape as cryptography's, which the keyring passes on
-        raise TypeError(str(exc)) from None
+    except UnsupportedAlgorithm:  # another curve, e.g. P-256
+        raise ValueError("not an SM2 key") from None
     if not is_private_key(key):
         raise ValueError("not an SM2 key")
     return key
