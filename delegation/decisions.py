@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from delegation import cases
+from delegation import cases, engine
 from delegation.actors import Actor
-from delegation.errors import DomainError
+from delegation.errors import DomainError, Invalid
 from delegation.models import Case
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
 from persistence import db
 
+BATCH_MAX = 100  # cases in one batch
+BATCH_COMMENT = "批量准予许可"  # the timeline's comment on an approval given in a batch
 # Why a case needs individual review, in the order they are checked (see the module docstring).
 STATE, FORWARD_ONLY, NOT_RECOMMENDED, MATERIALS_MISSING, CREDIT_MARKED = (
     "state", "forward_only", "not_recommended", "materials_missing", "credit_marked")
@@ -65,7 +67,13 @@ class BatchResult:
 def approve_batch(actor: Actor, case_nos: Iterable[str], comment: str,
                   credit_marked: Callable[[str | None], bool]) -> list[BatchResult]:
     """Approve each case the batch rule admits, one transaction per case (committed here: a later failure cannot
-    undo an approval already given)."""
+    undo an approval already given). Only a city approver approves, and at most BATCH_MAX cases at a time."""
+    case_nos = list(dict.fromkeys(case_nos))  # a case named twice is approved once
+    if actor.role is not Role.CITY_APPROVER:
+        raise engine.role_forbidden(actor, Action.APPROVE)
+    if len(case_nos) > BATCH_MAX:
+        raise Invalid("batch_too_large", f"一次最多批量审批 {BATCH_MAX} 件", f"at most {BATCH_MAX} cases in one batch",
+                      field="case_nos")
     results = []
     for case_no in case_nos:
         try:

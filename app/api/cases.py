@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from flask import jsonify, request
 from flask_smorest import Blueprint
+from marshmallow import INCLUDE
 
-from app.api.schemas import (ActionRequest, CaseCreate, CaseOut, CasePage, CaseQuery, FileOut, UploadFile, UploadForm,
-                             as_utc, case_out)
+from app.api.schemas import (ActionRequest, BatchApproveOut, BatchApproveRequest, CaseCreate, CaseOut, CasePage,
+                             CaseQuery, DecideRequest, FileOut, IntakeFields, IntakeFiles, UploadFile, UploadForm,
+                             as_utc, case_out, intake_files)
 from app.api.supervision_api import for_case
 from app.auth import current_actor
+from app.errors import lang
 from app.extensions import db
-from delegation import cases, uploads
+from delegation import cases, decisions, intake, uploads
 from delegation.clock import deadline_details
 from delegation.responsibility import responsible_parties
 from delegation.workflow import Mode, State, allowed_actions
@@ -81,6 +84,61 @@ def create_case(data):
     _view(case, actor, created=True)  # in the transaction: one checkout of a connection per request
     _commit_and_keep()
     return _answer(case, 201)
+
+
+@blp.post("/intake")
+@blp.arguments(IntakeFields, location="form")
+@blp.arguments(IntakeFiles, location="files", unknown=INCLUDE)
+@blp.response(201, CaseOut)
+def intake_with_files(form, files):
+    """Register an application and the files brought with it, as the window's intake page does: all or nothing
+    (a refused file names its part, `files.<material code>`, and no case stays)."""
+    actor = current_actor()
+    applicant = {"kind": form["applicant_kind"], "name": form["applicant_name"],
+                 "id_code": form["applicant_id_code"], "phone": form.get("applicant_phone")}
+    case = intake.register_with_files(actor, form["item_code"], applicant,
+                                      [{"code": code, "present": True} for code in form["materials"]],
+                                      intake_files(files), form.get("id_check_override"))
+    return _done(case, actor, 201)
+
+
+@blp.post("/batch-approve")
+@blp.arguments(BatchApproveRequest())
+@blp.response(200, BatchApproveOut)
+def batch_approve(data):
+    """Approve, as the city desk's batch does, each case the batch rule admits (delegated review, recommended by
+    the county, materials complete, no credit mark); each is committed on its own, the others say why not."""
+    results = decisions.approve_batch(current_actor(), data["case_nos"], data["comment"], _credit_marked)
+    return {"approved": sum(r.ok for r in results), "results": [_batch_result(r) for r in results]}
+
+
+def _credit_marked(id_code) -> bool:
+    return bool(credit.warnings_for(id_code))
+
+
+def _batch_result(result) -> dict:
+    error = result.error
+    return {"case_no": result.case_no, "ok": result.ok, "blockers": result.blockers,
+            "error": None if error is None else {"code": error.code, "field": error.field,
+                                                 "detail": error.message(lang())}}
+
+
+@blp.post("/<case_no>/decide")
+@blp.arguments(DecideRequest())
+@blp.response(200, CaseOut)
+def review_and_decide(data, case_no):
+    """The county's decision of a `direct` item, as the review page takes it: the opinion is recorded first when
+    it is new, then approve or deny, in one transaction."""
+    actor = current_actor()
+    case = decisions.review_and_decide(actor, case_no, data["decision"], data["opinion"], data.get("certificate_no"),
+                                       data["reasons"])
+    return _done(case, actor, 200)
+
+
+def _done(case, actor, status: int):
+    _view(case, actor, created=status == 201)  # in the transaction: one checkout of a connection per request
+    _commit_and_keep()
+    return _answer(case, status)
 
 
 @blp.get("")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 from marshmallow.utils import ensure_text_type
 
-from delegation import limits
+from delegation import decisions, limits
 from delegation.workflow import Action, Mode, State
 from exchange import field_rules as rules
 from persistence import as_utc
@@ -253,6 +253,97 @@ class EventOut(Schema):
     data = fields.Dict(allow_none=True)
 
 
+# -- the flows the pages run as one piece of work (delegation.intake, delegation.decisions) -----------------------
+
+FILE_PART = "files."  # delegation.intake.file_field: an error about a material's file names its part
+
+
+class IntakeFields(StrictSchema):
+    """POST /cases/intake, multipart: the case's fields, named as the errors name them (applicant.name …);
+    `materials` repeated, one code per material brought."""
+
+    item_code = fields.String(required=True, validate=validate.Length(min=1, max=rules.CODE_INPUT_MAX))
+    applicant_kind = fields.String(required=True, data_key="applicant.kind",
+                                   validate=validate.OneOf(["enterprise", "individual"]))
+    applicant_name = Text(required=True, data_key="applicant.name", min_length=1, max_length=rules.NAME_MAX)
+    applicant_id_code = Text(required=True, data_key="applicant.id_code", min_length=1,
+                             max_length=rules.ID_CODE_INPUT_MAX)
+    applicant_phone = fields.String(data_key="applicant.phone", allow_none=True,
+                                    validate=validate.Regexp(rules.anchored(rules.PHONE), error="电话号码格式无效"))
+    materials = fields.List(Text(min_length=1, max_length=rules.CODE_INPUT_MAX), load_default=list,
+                            validate=validate.Length(max=limits.LIST_MAX),
+                            metadata={"description": "the code of each material brought (present)"})
+    id_check_override = Text(min_length=4, max_length=limits.REDIRECT_MAX,
+                             metadata={"description": "reason to accept a credit code failing its check"})
+
+
+class IntakeFiles(Schema):
+    """The files of POST /cases/intake: a part `files.<material code>` per material (PDF, PNG or JPEG, checked
+    by content; one file a material). Any other part, a second file for a material or more parts than any
+    item has materials is refused, naming the part."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    @pre_load
+    def _parts(self, data, **kwargs):
+        multi = getattr(data, "data", data)  # webargs' proxy over the request's files
+        if len(multi) > limits.LIST_MAX:
+            raise ValidationError({"files": [f"Longer than maximum length {limits.LIST_MAX}."]})
+        errors = {}
+        for key in multi:
+            code = key[len(FILE_PART):] if key.startswith(FILE_PART) else ""
+            if not code or len(code) > rules.CODE_INPUT_MAX or CONTROL_CHARS.search(code):
+                errors[key] = ["Unknown field."]
+            elif hasattr(multi, "getlist") and len(multi.getlist(key)) > 1:
+                errors[key] = ["一种材料只能上传一个文件 / one file per material"]
+        if errors:
+            raise ValidationError(errors)
+        return {key: multi[key] for key in multi}
+
+
+def intake_files(parts: dict) -> list[tuple[str, object]]:
+    """(material code, file) of each part IntakeFiles admitted, in the order sent."""
+    return [(key[len(FILE_PART):], upload) for key, upload in parts.items()]
+
+
+class DecideRequest(StrictSchema):
+    """The decision of a `direct` item by the county, resting on the opinion given (recorded first when new); a
+    denial's reasons are the domain's rule (it names `reasons`)."""
+
+    decision = fields.String(required=True, validate=validate.OneOf([Action.APPROVE.value, Action.DENY.value]))
+    opinion = Text(required=True, min_length=1, max_length=rules.WIRE_TEXT_MAX)
+    certificate_no = Text(max_length=limits.CERTIFICATE_NO_MAX, allow_none=True)
+    reasons = fields.List(Text(min_length=1, max_length=limits.REASON_MAX), load_default=list,
+                          validate=validate.Length(max=limits.REASONS_MAX))
+
+
+class BatchApproveRequest(StrictSchema):
+    case_nos = fields.List(Text(min_length=1, max_length=40), required=True,
+                           validate=validate.Length(min=1, max=decisions.BATCH_MAX))
+    comment = Text(max_length=limits.COMMENT_MAX, load_default=decisions.BATCH_COMMENT)
+
+
+class BatchErrorOut(Schema):
+    code = fields.String()
+    field = fields.String(allow_none=True)
+    detail = fields.String()
+
+
+class BatchResultOut(Schema):
+    case_no = fields.String()
+    ok = fields.Boolean()
+    blockers = fields.List(fields.String(), metadata={
+        "description": "why the case needs individual review: state, forward_only, not_recommended, "
+                       "materials_missing, credit_marked"})
+    error = fields.Nested(BatchErrorOut, allow_none=True)
+
+
+class BatchApproveOut(Schema):
+    approved = fields.Integer()
+    results = fields.List(fields.Nested(BatchResultOut))
+
+
 class CaseSummary(Schema):
     case_no = fields.String()
     item_code = fields.String(attribute="item.code")
@@ -304,7 +395,9 @@ class CaseOut(CaseSummary):
 
     def _decision(self, c):
         return ({"decision": c.decision, "reasons": c.decision_reasons, "certificate_no": c.certificate_no,
-                 "by": c.decided_by, "org": c.decided_org, "at": c.decided_at.isoformat()} if c.decision else None)
+                 "by": c.decided_by, "org": c.decided_org, "at": c.decided_at.isoformat(),
+                 "valid_from": c.valid_from.isoformat() if c.valid_from else None,
+                 "valid_until": c.valid_until.isoformat() if c.valid_until else None} if c.decision else None)
 
     def _handout(self, c):
         return ({"method": c.handout_method, "tracking_no": c.tracking_no,

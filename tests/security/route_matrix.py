@@ -79,6 +79,11 @@ def _credit_record(p):
             "detail": "矩阵测试：告知承诺不实"}
 
 
+def _intake(p):
+    return {"item_code": p["intake_item"], **{f"applicant.{k}": v for k, v in APPLICANT.items()},
+            "materials": [p["material_code"]], f"files.{p['material_code']}": (io.BytesIO(PDF), "matrix.pdf")}
+
+
 def _upload(p):
     return {"material_code": p["material_code"], "file": (io.BytesIO(PDF), "matrix.pdf")}
 
@@ -107,6 +112,12 @@ TABLE: dict[str, Route] = {
     "POST /api/v1/cases/<case_no>/actions": route("city_approver", refused=HIDDEN, scoped=True,
                                                   body={"action": "approve", "certificate_no": "MATRIX-1"}),
     "POST /api/v1/cases/<case_no>/files": route("window", refused=HIDDEN, scoped=True, body=_upload, multipart=True),
+    # API: the pages' flows as one call (issue 13)
+    "POST /api/v1/cases/intake": route("window", body=_intake, multipart=True),
+    "POST /api/v1/cases/<case_no>/decide": route("reviewer", refused=HIDDEN, scoped=True,
+                                                 body={"decision": "approve", "opinion": "矩阵测试"}),
+    "POST /api/v1/cases/batch-approve": route("city_approver", scoped=True,
+                                              body=lambda p: {"case_nos": [p["case_no"]]}),
     # API: delegations and credit records
     "GET /api/v1/delegations": route(STAFF, query=f"county={OWN}"),
     "GET /api/v1/delegations/history": route(STAFF, query=f"county={OWN}"),
