@@ -4,10 +4,14 @@ page of the user's role. Also the pieces the review and city desks share: loadin
 download route (/cases/<case_no>/files/<id>), the materials-with-files listing and the county opinion (the commit
 and rollback rule of the pages is app/web/unit_of_work.py).
 
+Everything is said in the page language with names: organisations and staff by name (never `360730-bureau` or
+`org@node`), materials by name beside their code, and the lines the system wrote in Chinese (workflow notes, the
+bus's supervision lines) read in the page language when rendered.
+
 Who sees what:
 - the page and the files: whoever `cases.get_case(actor, no)` admits (another county's case is a 404);
-- the exchange messages of the case: administrators, county reviewers and city approvers (the window does not
-  read the bus; regulators cannot see cases at all);
+- the exchange messages of the case: administrators only (the staff who handle cases read the timeline; the bus's
+  message types and delivery states are the administrator's to watch; regulators cannot see cases at all);
 - supervision feedback, and what the timeline's supervision lines say: as `supervision.push_queries.sees_supervision`
   decides (the approvers who decided, admins), the rule of the supervision API too.
 """
@@ -21,7 +25,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.web import register_page_errors, requires
-from app.web.common import _, _l, action_label
+from app.web.common import _, _l, action_label, peer_org, staff_name
 from delegation.errors import DomainError
 from delegation.workflow import Action, Mode, Role, State, SuspensionKind, allowed_actions
 
@@ -42,7 +46,21 @@ PARTY_LABEL = {"accepting": _l("受理（首问负责）"), "reviewing": _l("审
                "answers_for_review": _l("对审核负责"), "answers_for_result": _l("对审批结果负责"),
                "supervising": _l("监管"), "hands_out": _l("出件")}
 DIRECTION_LABEL = {"in": _l("收到"), "out": _l("发出")}
-MESSAGE_ROLES = {Role.ADMIN, Role.REVIEWER, Role.CITY_APPROVER}
+MESSAGE_ROLES = {Role.ADMIN}
+# The notes the system writes on the timeline (workflow.Transition.note, the bus's lines) are stored in Chinese, as
+# the record is; they are read in the page language (tests/unit check that every workflow note is here).
+SYSTEM_NOTE = {
+    "转县级审批": _l("转县级审批"), "受理后自动转报市级": _l("受理后自动转报市级"),
+    "市级收到转报件": _l("市级收到转报件"), "市级收到补交材料": _l("市级收到补交材料"),
+    "县级收到市级退回": _l("县级收到市级退回"), "窗口收到审批结果，待出件": _l("窗口收到审批结果，待出件"),
+    "市级已签收": _l("市级已签收"), "容缺承诺逾期未补齐材料": _l("容缺承诺逾期未补齐材料"), "监管已办结": _l("监管已办结"),
+}
+MESSAGE_TYPE_LABEL = {
+    "case.forward": _l("转报"), "case.supplement": _l("补交材料"), "case.return": _l("退回"),
+    "case.decision": _l("审批结果"), "supervision.push": _l("监管推送"), "supervision.claim": _l("监管认领"),
+    "supervision.feedback": _l("监管反馈"), "delegation.change": _l("下放调整"), "receipt": _l("回执"),
+}
+STEP_LABEL = {"county": _l("县级审核"), "city": _l("市级审查")}
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg"}
 
 
@@ -62,8 +80,33 @@ def load_case(case_no: str):
         abort(404)
 
 
+# Rows whose guard depends on where the case stands, not on what the form brings: an action they refuse is not
+# offered (a resume of a suspension the other level started). Guards about the input are the form's to explain.
+_STANDING_GUARDS = frozenset({"suspended_here"})
+
+
 def my_actions(case) -> list[str]:
-    return [a.value for a in allowed_actions(State(case.state), actor().role, Mode(case.mode))]
+    """What this user may do on the case now: its state's rows for the role and mode, less those a standing guard
+    refuses, so that a page never offers a button that can only fail."""
+    from delegation import engine
+    from delegation.workflow import transitions_for
+
+    me, state, mode = actor(), State(case.state), Mode(case.mode)
+    offered = []
+    for action in allowed_actions(state, me.role, mode):
+        rows = [t for t in transitions_for(state, action) if t.role is me.role and mode in t.modes]
+        if all(t.guard in _STANDING_GUARDS and not _guard_holds(engine.GUARDS[t.guard], case, me) for t in rows):
+            continue
+        offered.append(action.value)
+    return offered
+
+
+def _guard_holds(check, case, me) -> bool:
+    try:
+        check(case, me, {}, None)
+    except DomainError:
+        return False
+    return True
 
 
 def event_label(action: str) -> str:
@@ -146,46 +189,87 @@ def page_context(case) -> dict:
     """What every page about one case shows around its forms."""
     from delegation.models import Division
 
+    from delegation.clock import deadline_details
+
     county_name = db.session.execute(sa.select(Division.name).filter_by(code=case.county_code)).scalar()
     return {"case": case, "materials": materials_with_files(case), "warnings": credit_warnings(case),
             "county_name": county_name or case.county_code,
             "opinion": county_opinion(case), "actions": my_actions(case),
             "suspension_label": SUSPENSION_LABEL, "recommendation_label": RECOMMENDATION_LABEL,
-            "inline_types": INLINE_TYPES}
+            "inline_types": INLINE_TYPES, "timeline": _timeline(case), "deadline": deadline_details(case),
+            "step_label": STEP_LABEL}
 
 
 # -- the pages ------------------------------------------------------------------------------------------------
 
 def _timeline(case) -> list[dict]:
+    """Every line of the case's history in the page language, with names for people and organisations."""
     from supervision.push_queries import is_supervision_line, sees_supervision
 
-    names = org_names(ev.actor_org for ev in case.events)
+    names = org_names({ev.actor_org for ev in case.events} | {peer_org(ev.actor) for ev in case.events}
+                      | {peer_org((ev.data or {}).get("by")) for ev in case.events})
+    materials = {m.code: m.name for m in case.materials}
     supervision_shown = sees_supervision(actor(), case)
     rows = []
     for ev in case.events:
+        line = _line(ev, names)
         if is_supervision_line(ev.action) and not supervision_shown:
-            rows.append(_line_without_details(ev, names))  # that supervision happened, not what it found
+            rows.append(line)  # that supervision happened, not what it found
             continue
         data = ev.data or {}
         reasons = data.get("reasons") or []
-        items = data.get("items") or []
-        rows.append({
-            "at": ev.at, "action": ev.action, "label": event_label(ev.action), "who": ev.actor,
-            "username": ev.actor_username, "org": names.get(ev.actor_org, ev.actor_org),
-            "from_state": ev.from_state, "to_state": ev.to_state, "comment": ev.comment,
+        line.update({
+            "comment": _comment(ev, data, names),
             "reasons": [str(r) for r in reasons] if isinstance(reasons, list) else [str(reasons)],
-            "notice_items": [i for i in items if isinstance(i, dict)],
+            "notice_items": [{**i, "material_name": materials.get(i.get("material_code"))}
+                             for i in data.get("items") or [] if isinstance(i, dict)],
             "opinion": data.get("opinion"), "recommendation": data.get("recommendation"),
-            "kind": data.get("kind"), "expected_end": data.get("expected_end"),
+            "kind": _kind_label(ev.action, data.get("kind")), "expected_end": data.get("expected_end"),
             "certificate_no": data.get("certificate_no"), "reason": data.get("reason"),
+            "decision_no": data.get("decision_no"), "amount": data.get("amount"),
+            "rectification_ordered": bool(data.get("rectification_ordered")),
         })
+        rows.append(line)
     return rows
 
 
-def _line_without_details(ev, names: dict) -> dict:
-    return {"at": ev.at, "action": ev.action, "label": event_label(ev.action), "who": ev.actor,
-            "username": ev.actor_username, "org": names.get(ev.actor_org, ev.actor_org),
+def _line(ev, names: dict) -> dict:
+    """A timeline line's who, where and what, without what it says (the line of supervision others may not read)."""
+    return {"at": ev.at, "action": ev.action, "label": event_label(ev.action), "who": staff_name(ev.actor, names),
+            "username": ev.actor_username,
+            "org": names.get(ev.actor_org) or (_("对方单位") if ev.actor_org else ""),
             "from_state": ev.from_state, "to_state": ev.to_state, "comment": None, "reasons": [], "notice_items": []}
+
+
+def _comment(ev, data: dict, names: dict) -> str | None:
+    """What a line says: a person's own words as written; what the system wrote, in the page language."""
+    from supervision.models import FeedbackKind
+
+    comment = ev.comment or ""
+    if ev.action == "supervision_claim" and data.get("by"):
+        return _("监管部门已认领：%(by)s", by=staff_name(data["by"], names))
+    if ev.action == "supervision_feedback" and data.get("kind") in FeedbackKind._value2member_map_:
+        # written by the bus as 监管反馈（kind）：result[；监管已办结]: the regulator's result is what is theirs
+        prefix, done = f"监管反馈（{FeedbackKind(data['kind']).title_zh}）：", "；监管已办结"
+        result = comment[len(prefix):] if comment.startswith(prefix) else comment
+        if data.get("supervision_done") and result.endswith(done):
+            return result[:-len(done)] + "；" + _("监管已办结")
+        return result or None
+    if comment in SYSTEM_NOTE:
+        note = str(SYSTEM_NOTE[comment])
+        return None if note == event_label(ev.action) else note  # the step's own name says it already
+    return comment or None
+
+
+def _kind_label(action: str, kind) -> str | None:
+    """The kind of a suspension or of a supervision feedback, by its title."""
+    from supervision.models import FeedbackKind
+
+    if not kind:
+        return None
+    if action.startswith("supervision_") and kind in FeedbackKind._value2member_map_:
+        return str(FeedbackKind(kind).label)
+    return str(SUSPENSION_LABEL.get(kind, kind))
 
 
 def _pauses(case) -> list[dict]:
@@ -207,33 +291,41 @@ def _pauses(case) -> list[dict]:
 
 
 def _messages(case) -> list[dict] | None:
+    """The case's exchange messages, for administrators only, their type and state in words."""
     if actor().role not in MESSAGE_ROLES:
         return None
+    from app.web.admin import MESSAGE_STATE_LABEL
     from exchange import operations
 
     rows, _next = operations.message_log(case_no=case.case_no, limit=200)
-    return rows
+    return [{**r, "type_label": str(MESSAGE_TYPE_LABEL.get(r["type"], r["type"] or "—")),
+             "state_label": str(MESSAGE_STATE_LABEL.get(r["state"], r["state_label"]))} for r in rows]
 
 
 def _supervision(case) -> list[dict] | None:
     from app.api.supervision_api import case_views
+    from supervision.models import FeedbackKind
 
     try:
-        return case_views(actor(), case.case_no)
+        views = case_views(actor(), case.case_no)
     except DomainError:
         return None
+    codes = {v["supervising_org"] for v in views} | {peer_org(v["claimed_by"]) for v in views} | {
+        peer_org(f["by"]) for v in views for f in v["feedback"]}
+    names = org_names(codes)
+    return [{**v, "supervising_org_name": names.get(v["supervising_org"]) or _("对方单位"),
+             "claimed_by": staff_name(v["claimed_by"], names),
+             "feedback": [{**f, "kind_label": str(FeedbackKind(f["kind"]).label), "by": staff_name(f["by"], names)}
+                          for f in v["feedback"]]} for v in views]
 
 
 @bp.get("/cases/<case_no>")
 @requires(lambda u: True)
 def show(case_no: str):
-    from delegation.clock import deadline_details
-
     case = load_case(case_no)
     return render_template(
-        "case/show.html", **page_context(case), **_parties(case), deadline=deadline_details(case),
-        pauses=_pauses(case), timeline=_timeline(case), messages=_messages(case), supervision=_supervision(case),
-        direction_label=DIRECTION_LABEL, work_url=work_page_url(case))
+        "case/show.html", **page_context(case), **_parties(case), pauses=_pauses(case), messages=_messages(case),
+        supervision=_supervision(case), direction_label=DIRECTION_LABEL, work_url=work_page_url(case))
 
 
 def _parties(case) -> dict:

@@ -2,6 +2,7 @@
 lands on, domain errors turned into a message for the page, and the Jinja filters the templates use."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -72,6 +73,34 @@ def role_label(value) -> str:
 
 def due_flag_label(value) -> str:
     return _label(DUE_FLAG_LABEL, value) if value in DUE_FLAG_LABEL else str(value or "")
+
+
+# How the domain writes who did something: a member of staff as "name (username)" (Actor.label), the system as
+# "系统 (system)", another node's organisation as "code@node" (engine.Peer). Staff read names, never accounts or codes.
+_STAFF_LABEL = re.compile(r"^(?P<name>.*?\S)\s*[(（](?P<account>[^()（）\s]+)[)）]$")
+_PEER_LABEL = re.compile(r"^(?P<org>[^@\s]+)@[^@\s]+$")
+
+
+def peer_org(label: str | None) -> str | None:
+    """The organisation code of a `code@node` label, or None for a person or the system."""
+    match = _PEER_LABEL.match(label or "")
+    return match.group("org") if match else None
+
+
+def staff_name(label: str | None, org_names: dict | None = None) -> str:
+    """Who did something, as staff read it: a person's name without the account, the system as 系统 (in the page
+    language), another node's organisation by its name (its code never; an unknown one as 对方单位)."""
+    if not label:
+        return ""
+    org = peer_org(label)
+    if org is not None:
+        return (org_names or {}).get(org) or _("对方单位")
+    match = _STAFF_LABEL.match(label)
+    if match is None:
+        return label
+    if match.group("account") == Role.SYSTEM.value:
+        return role_label(Role.SYSTEM)
+    return match.group("name")
 
 
 def desk_links(user) -> list[tuple[str, str]]:
@@ -158,6 +187,7 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(mode_label, "mode_label")
     app.add_template_filter(role_label, "role_label")
     app.add_template_filter(due_flag_label, "due_flag_label")
+    app.add_template_filter(staff_name, "staff_name")
 
     @app.context_processor
     def _desks():
@@ -168,4 +198,4 @@ def register_filters(app: Flask) -> None:
 
 
 __all__ = ["_", "_l", "STATE_LABEL", "ACTION_LABEL", "MODE_LABEL", "ROLE_LABEL", "state_label", "action_label",
-           "mode_label", "role_label", "landing_page", "domain_message", "flash_domain_error", "local_time"]
+           "mode_label", "role_label", "staff_name", "peer_org", "landing_page", "domain_message", "flash_domain_error", "local_time"]

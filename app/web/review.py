@@ -143,6 +143,24 @@ def filter_args():
     return item, due, keyset_after(request.args)
 
 
+SEARCH_MAX = 60  # characters of a search: a case number, a credit code or part of a name
+
+
+def search_arg() -> str | None:
+    """The search box (`q`): trimmed and bounded; empty is no search."""
+    text = " ".join((request.args.get("q") or "").split())[:SEARCH_MAX]
+    return text or None
+
+
+def search_filter(text: str):
+    """A case number or a credit code/ID number, exactly; or a part of the applicant's name."""
+    from delegation.models import Case
+
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.or_(Case.case_no == text, Case.applicant_id_code == text.upper(),
+                  Case.applicant_name.like(pattern, escape="\\"))
+
+
 def item_choices(mode_filter=None):
     from delegation.models import Item
 
@@ -158,16 +176,19 @@ def desk():
     from delegation.models import Item
 
     item, due, after = filter_args()
-    rows, next_after = deadline_page(_desk_query(item, due), after, PAGE_SIZE)
-    return render_template("review/desk.html", rows=rows, next_after=next_after, item=item, due=due,
+    q = search_arg()
+    rows, next_after = deadline_page(_desk_query(item, due, q), after, PAGE_SIZE)
+    return render_template("review/desk.html", rows=rows, next_after=next_after, item=item, due=due, q=q,
                            items=item_choices(Item.mode != Mode.FORWARD_ONLY.value))
 
 
-def _desk_query(item: str | None, due: str | None):
+def _desk_query(item: str | None, due: str | None, q: str | None = None):
     from delegation import cases
     from delegation.models import Case, Item
 
     base = sa.select(Case).where(cases.visible_filter(actor()), _queue_filter())
+    if q:
+        base = base.where(search_filter(q))
     if item:
         base = base.where(Case.item_id.in_(sa.select(Item.id).where(Item.code == item)))
     if due:

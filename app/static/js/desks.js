@@ -1,6 +1,12 @@
-// Review and city desks: select-all for batch approval; show only the fields of the chosen decision.
+// Review and city desks: select-all for batch approval; show only the fields of the chosen decision; a form
+// marked data-confirm (a decision, a return: nothing undoes them) asks before it is sent.
 (function () {
   "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
   document.querySelectorAll("input.select-all").forEach(function (all) {
     var form = all.closest("form");
     all.addEventListener("change", function () {
