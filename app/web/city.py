@@ -1,23 +1,27 @@
 """The city desk (市级审批): forwarded cases of `delegated_review` and `forward_only` items, filterable by
-department (case.department_code, the 审批科 of the item) with the department shown on every row and the county's
-review opinion beside each case; the work page of one case (approve / deny / return, 特别程序); and batch approval.
+department (case.department_code, the 审批科 of the item), county, item and due flag, and searchable by case number,
+credit code or part of the applicant's name, with the department shown on every row and the county's review opinion
+beside each case; the work page of one case (approve / deny / return, 特别程序); and batch approval.
 
-The batch approval rule and its service are the domain's (delegation/decisions.py); this page names why a case
-needs individual review and reports each case's outcome."""
+Batch approval is two steps: the selected cases are previewed (what each is, which the batch rule admits) and the
+approver writes the opinion the approvals carry; only the confirmed preview approves. The batch approval rule and its
+service are the domain's (delegation/decisions.py); this page names why a case needs individual review and reports
+each case's outcome."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import RECOMMENDATION_LABEL, actor, flash_done, lines, load_case, my_actions, page_context
 from app.web.common import _, _l, bounded_lines, domain_message
 from app.web.unit_of_work import page_unit
-from app.web.review import ResumeForm, SuspendForm, deadline_page, filter_args, item_choices
+from app.web.review import (ResumeForm, SuspendForm, deadline_page, filter_args, item_choices, search_arg,
+                            search_filter)
 from delegation import decisions, limits
 from delegation.models import Item
 from delegation.workflow import Mode, State
@@ -27,7 +31,7 @@ register_page_errors(bp)
 
 PAGE_SIZE = 30
 BATCH_MAX = 100
-BATCH_COMMENT = "批量准予许可"
+FILTERS = ("item", "due", "department", "county", "q")  # what the desk's links and the batch pages carry back
 
 
 def _is_city_approver(user) -> bool:
@@ -60,6 +64,12 @@ class ReturnForm(FlaskForm):
                             validators=[_reasons_required(_l("请一次写明退回的全部理由，每行一条")), Length(max=8000),
                                         bounded_lines(limits.REASONS_MAX, limits.REASON_MAX)])
     comment = TextAreaField(_l("说明"), validators=[Optional(), Length(max=limits.COMMENT_MAX)])
+
+
+class BatchForm(FlaskForm):
+    """The confirmation of a batch: the opinion every approval of it carries."""
+    opinion = TextAreaField(_l("批量审批意见"), validators=[DataRequired(_l("请填写批量准予许可的审批意见")),
+                                                     Length(max=limits.COMMENT_MAX)])
 
 
 def _forms(**given):
@@ -134,17 +144,20 @@ def _county_names() -> dict[str, str]:
 @requires(_is_city_approver)
 def desk():
     item, due, after = filter_args()
-    dept_choices = departments()
+    dept_choices, counties = departments(), _county_names()
     dept = request.args.get("department") if request.args.get("department") in dict(dept_choices) else None
-    rows, next_after = deadline_page(_desk_query(item, due, dept), after, PAGE_SIZE)
+    county = request.args.get("county") if request.args.get("county") in counties else None
+    q = search_arg()
+    rows, next_after = deadline_page(_desk_query(item, due, dept, county, q), after, PAGE_SIZE)
     return render_template("city/desk.html", rows=rows, next_after=next_after, item=item, due=due, dept=dept,
-                           departments=dept_choices, dept_names=dict(dept_choices), blockers=_blockers(rows),
-                           items=item_choices(Item.mode != Mode.DIRECT.value), county_names=_county_names(),
-                           recommendation_label=RECOMMENDATION_LABEL)
+                           county=county, q=q, departments=dept_choices, dept_names=dict(dept_choices),
+                           blockers=_blockers(rows), items=item_choices(Item.mode != Mode.DIRECT.value),
+                           county_names=counties, recommendation_label=RECOMMENDATION_LABEL)
 
 
-def _desk_query(item: str | None, due: str | None, dept: str | None):
-    """This approver's queue, narrowed by item, due flag and department."""
+def _desk_query(item: str | None, due: str | None, dept: str | None, county: str | None = None,
+                q: str | None = None):
+    """This approver's queue, narrowed by item, due flag, department, county and the search box."""
     from sqlalchemy.orm import selectinload
 
     from delegation import cases
@@ -158,6 +171,10 @@ def _desk_query(item: str | None, due: str | None, dept: str | None):
         base = base.where(Case.due_flag == due)
     if dept:
         base = base.where(Case.department_code == dept)
+    if county:
+        base = base.where(Case.county_code == county)
+    if q:
+        base = base.where(search_filter(q))
     return base
 
 
@@ -169,13 +186,33 @@ def _blockers(rows) -> dict[str, list[str]]:
 @bp.post("/city/batch-approve")
 @requires(_is_city_approver)
 def batch_approve():
+    """Step one: the selected cases previewed, the opinion asked for; step two (`confirm`): the approvals."""
     selected = list(dict.fromkeys(n.strip() for n in request.form.getlist("case_no") if n.strip()))
     refusal = _batch_refusal(selected)
     if refusal:
         flash(refusal, "error")
         return render_template("city/batch.html", results=[], back=_back()), 422
-    outcome = decisions.approve_batch(actor(), selected, BATCH_COMMENT, _has_credit_marks)
+    form = BatchForm(prefix="batch")
+    if not request.form.get("confirm") or not form.validate():
+        return _preview(selected, form, 422 if request.form.get("confirm") else 200)
+    outcome = decisions.approve_batch(actor(), selected, form.opinion.data.strip(), _has_credit_marks)
     return render_template("city/batch.html", results=_batch_rows(outcome), back=_back())
+
+
+def _preview(selected: list[str], form, status: int):
+    """What the approver is about to approve: each selected case this user sees, and why any will not be."""
+    from sqlalchemy.orm import selectinload
+
+    from delegation import cases
+    from delegation.models import Case
+
+    rows = db.session.execute(sa.select(Case).where(cases.visible_filter(actor()), Case.case_no.in_(selected))
+                              .options(selectinload(Case.materials))).unique().scalars().all()
+    rows.sort(key=lambda c: selected.index(c.case_no))
+    blockers = _blockers(rows)
+    return render_template("city/batch_preview.html", rows=rows, blockers=blockers, form=form, back=_back(),
+                           eligible=[c for c in rows if not blockers[c.case_no]], county_names=_county_names(),
+                           recommendation_label=RECOMMENDATION_LABEL), status
 
 
 def _batch_refusal(selected: list[str]) -> str | None:
@@ -205,7 +242,7 @@ def _batch_rows(outcome) -> list[dict]:
 
 
 def _back() -> str:
-    return url_for("web_city.desk", **{k: v for k, v in request.args.items() if k in ("item", "due", "department")})
+    return url_for("web_city.desk", **{k: v for k, v in request.args.items() if k in FILTERS and v})
 
 
 # -- the work page --------------------------------------------------------------------------------------------

@@ -385,7 +385,8 @@ def test_batch_approval_approves_the_eligible_and_reports_the_rest(client):
     for case_no in good:
         assert f'data-testid="pick-{case_no}"' in page
     assert f'data-testid="pick-{disagreed}"' not in page  # needs individual review: no checkbox
-    r = post_form(client, "/city/batch-approve", "/city", {"case_no": [*good, disagreed]})
+    r = post_form(client, "/city/batch-approve", "/city", {"case_no": [*good, disagreed], "batch-opinion": "同意",
+                                                           "confirm": "1"})
     assert r.status_code == 200
     page = text(r)
     for case_no in good:
