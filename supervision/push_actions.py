@@ -17,7 +17,7 @@ from persistence import db, utcnow
 from supervision.models import FEEDBACK_KINDS, SupervisionFeedback, SupervisionPush
 from supervision.push_common import FEEDBACK_ZH, NAME_MAX, TEXT_MAX, local_minute, rectification_ordered
 from supervision.push_queries import get_push
-from supervision.push_states import PushAction, PushState, fire
+from supervision.push_states import PushAction, PushState, fire, open_rectification
 
 
 def _regulator_only(actor: Actor, what_zh: str, what_en: str) -> None:
@@ -47,6 +47,13 @@ def _feedback_refused(push: SupervisionPush, row=None) -> Conflict:
 
 
 def _close_refused(push: SupervisionPush, row=None) -> Conflict:
+    if row is not None and push.feedback:  # the guard: an order to rectify whose result is not recorded yet
+        order = open_rectification(push)
+        number = f"（{order.decision_no}）" if order.decision_no else ""
+        return Conflict("rectification_result_missing",
+                        f"办结监管：{order.on_date.isoformat()} 已责令整改{number}，请先反馈整改结果（如复查的检查结果），再办结监管",
+                        f"close: rectification was ordered on {order.on_date.isoformat()}; record its result "
+                        "(e.g. the re-inspection) before closing supervision", field="close", state=push.state)
     if row is not None:  # the guard: nothing fed back yet
         return Conflict("feedback_missing", "请先反馈至少一条监管结果，再办结监管",
                         "feed back at least once before closing", field="push_id")
@@ -181,7 +188,8 @@ def add_feedback(actor: Actor, push_id: int, data: dict, now: datetime | None = 
 # -- close ----------------------------------------------------------------------------------------------------
 
 def close(actor: Actor, push_id: int, now: datetime | None = None) -> SupervisionPush:
-    """Supervision done (监管办结). Needs at least one feedback; the latest travels again, marked final."""
+    """Supervision done (监管办结). Needs at least one feedback and, after an order to rectify, a feedback with its
+    result (push_states' `closable`); the latest travels again, marked final."""
     _regulator_only(actor, "办结监管", "close supervision")
     now = now or utcnow()
     push = get_push(actor, push_id, for_update=True)

@@ -54,7 +54,14 @@ def is_overdue(push: SupervisionPush, now: datetime) -> bool:
     return push.state == PushState.PUSHED and push.claim_due_at is not None and push.claim_due_at < now
 
 
-def list_pushes(actor: Actor, *, state=None, case_no=None, overdue=None, after_id=None, limit=50,
+def search_filter(text: str):
+    """A case number or the applicant's credit code/ID number, exactly; or a part of the applicant's name."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.or_(SupervisionPush.case_no == text, SupervisionPush.applicant_id_code == text.upper(),
+                  SupervisionPush.applicant_name.like(pattern, escape="\\"))
+
+
+def list_pushes(actor: Actor, *, state=None, case_no=None, overdue=None, search=None, after_id=None, limit=50,
                 now: datetime | None = None):
     _staff_may_list(actor)
     now = now or utcnow()
@@ -63,6 +70,8 @@ def list_pushes(actor: Actor, *, state=None, case_no=None, overdue=None, after_i
         query = query.where(SupervisionPush.state == PushState(state))
     if case_no:
         query = query.where(SupervisionPush.case_no == case_no)
+    if search:
+        query = query.where(search_filter(search))
     if overdue is True:
         query = query.where(SupervisionPush.state == PushState.PUSHED, SupervisionPush.claim_due_at < now)
     elif overdue is False:
@@ -72,6 +81,19 @@ def list_pushes(actor: Actor, *, state=None, case_no=None, overdue=None, after_i
         query = query.where(SupervisionPush.id < after_id)
     rows = db.session.execute(query.order_by(SupervisionPush.id.desc()).limit(limit + 1)).scalars().all()
     return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def claim_deadlines(actor: Actor, now: datetime | None = None) -> dict[str, int]:
+    """How many pushes wait to be claimed: past their claim deadline (`overdue`), warned that it is one working day
+    away (`due_soon`, the sweep's warning), and in all (`unclaimed`). One query."""
+    _staff_may_list(actor)
+    now = now or utcnow()
+    late = sa.and_(SupervisionPush.claim_due_at.is_not(None), SupervisionPush.claim_due_at < now)
+    soon = sa.and_(SupervisionPush.warned_at.is_not(None), sa.not_(late))
+    counted = lambda cond: sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)  # noqa: E731
+    row = db.session.execute(sa.select(counted(late), counted(soon), sa.func.count()).where(
+        visible_filter(actor), SupervisionPush.state == PushState.PUSHED)).one()
+    return {"overdue": int(row[0]), "due_soon": int(row[1]), "unclaimed": int(row[2])}
 
 
 # -- what the approvers see -----------------------------------------------------------------------------------

@@ -70,10 +70,22 @@ class PushTransition:
         return self.source is not self.target
 
 
+def open_rectification(push):
+    """The feedback that ordered rectification (责令整改) when no feedback after it records the result, else None.
+    A later feedback that orders nothing more (a re-inspection, a penalty for not rectifying, no issue found) is the
+    rectification's result; another order keeps it open."""
+    pending = None
+    for fb in push.feedback:  # oldest first
+        pending = fb if getattr(fb, "rectification_ordered", False) else None
+    return pending
+
+
 # The guards' facts: the push, and what the caller knows (`feedback`: the row of the feedback a message names,
 # None when it is new here).
 GUARDS: dict[str, Callable[[object, dict], bool]] = {
     "has_feedback": lambda push, facts: bool(push.feedback),
+    # supervision is closed on what was found and, after an order to rectify, on what came of it
+    "closable": lambda push, facts: bool(push.feedback) and open_rectification(push) is None,
     # a closed push takes no new feedback; a known one is the regulator's own row or the closing repeat
     "feedback_known": lambda push, facts: facts.get("feedback") is not None,
 }
@@ -85,7 +97,7 @@ PUSH_TRANSITIONS: tuple[PushTransition, ...] = (
     # the regulator, on its node
     PushTransition(_P, PushAction.CLAIM, _C, _R),
     PushTransition(_C, PushAction.FEEDBACK, _C, _R),
-    PushTransition(_C, PushAction.CLOSE, _X, _R, guard="has_feedback"),
+    PushTransition(_C, PushAction.CLOSE, _X, _R, guard="closable"),
     # the deciding node's handlers
     PushTransition(_P, PushAction.CLAIM_RECEIVED, _C, _S),
     PushTransition(_C, PushAction.CLAIM_RECEIVED, _C, _S),

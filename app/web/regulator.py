@@ -1,4 +1,7 @@
-"""The regulator desk (监管): pushes to claim, claimed pushes awaiting feedback, closed ones; claim, feedback, close.
+"""The regulator desk (监管): pushes to claim, claimed pushes awaiting feedback, closed ones, or all of them, narrowed
+to those past their claim deadline and searched by case number, credit code or part of the applicant's name, under
+the count of pushes whose claim deadline is near or past; claim, feedback, close (confirmed first: closing is final,
+and refused while an order to rectify waits for its result — push_states' `closable`).
 
 Every read and change goes through supervision.push_queries (list_pushes / get_push / list_alerts) and
 supervision.push_actions (claim / add_feedback / close) — the same functions the /api/v1/supervision API calls, so a
@@ -15,11 +18,11 @@ from wtforms.fields.choices import SelectChoice
 
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
-from app.web.common import _, _l, domain_message, keyset_after
+from app.web.common import _, _l, domain_message, keyset_after, peer_org, staff_name
 from app.web.unit_of_work import page_unit
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from exchange import field_rules
-from supervision import push_actions, push_queries
+from supervision import push_actions, push_queries, push_states
 from supervision.models import FeedbackKind
 from supervision.push_states import PushState
 
@@ -29,7 +32,9 @@ register_page_errors(bp)
 PAGE_SIZE = 30
 # tab → the push state it lists, and its title (the state's own, but for the claimed pushes: what they wait for)
 TABS = (("claim", PushState.PUSHED, PushState.PUSHED.label), ("claimed", PushState.CLAIMED, _l("待反馈")),
-        ("done", PushState.CLOSED, PushState.CLOSED.label))
+        ("done", PushState.CLOSED, PushState.CLOSED.label), ("all", None, _l("全部")))
+SEARCH_MAX = 60
+RESPONSIBLE_LABEL = {"accept": _l("受理"), "review": _l("审核"), "decide": _l("决定"), "supervise": _l("监管")}
 FEEDBACK_KIND_LABEL = {kind.value: kind.label for kind in FeedbackKind}
 
 
@@ -83,10 +88,12 @@ def desk():
     from app.api.supervision_api import alert_view
 
     tab, state = _tab()
-    rows, next_after = push_queries.list_pushes(_actor(), state=state, after_id=keyset_after(request.args),
-                                                limit=PAGE_SIZE)
+    q, overdue = _search_args()
+    rows, next_after = push_queries.list_pushes(_actor(), state=state, search=q, overdue=overdue or None,
+                                                after_id=keyset_after(request.args), limit=PAGE_SIZE)
     alerts, _next = push_queries.list_alerts(_actor(), limit=5)
-    return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after,
+    return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after, q=q,
+                           overdue=overdue, counts=push_queries.claim_deadlines(_actor()),
                            alerts=[alert_view(a, case_no) for a, case_no in alerts], now=utcnow(),
                            form=ActionForm(), org_names=_org_names({p.deciding_org for p in rows}))
 
@@ -98,20 +105,44 @@ def _tab() -> tuple[str, object]:
     return (tab, states[tab]) if tab in states else ("claim", states["claim"])
 
 
-def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None):
+def _search_args() -> tuple[str | None, bool]:
+    """The search box (bounded, spaces folded) and the overdue filter (unclaimed past the claim deadline)."""
+    q = " ".join((request.args.get("q") or "").split())[:SEARCH_MAX] or None
+    return q, request.args.get("overdue") == "1"
+
+
+def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None,
+          confirm_close: bool = False):
     from app.api.supervision_api import push_view
 
     try:
         push = push_queries.get_push(_actor(), push_id)
     except NotFound:
         abort(404)
-    view = push_view(push)
+    view = _named(push_view(push))
     if form is None:
         form = FeedbackForm(formdata=None)
         form.date.data = utcnow().astimezone(_shanghai()).date().isoformat()
+    confirm_close = confirm_close or request.args.get("confirm") == "close"
     return render_template("regulator/push.html", push=view, form=form, action_form=ActionForm(), error=error,
-                           kind_label=FEEDBACK_KIND_LABEL,
-                           org_names=_org_names({view["deciding_org"]})), status
+                           kind_label=FEEDBACK_KIND_LABEL, responsible_label=RESPONSIBLE_LABEL,
+                           closable=push_states.GUARDS["closable"](push, {}),
+                           open_order=push_states.open_rectification(push),
+                           confirm_close=confirm_close and push.state == PushState.CLAIMED), status
+
+
+def _named(view: dict) -> dict:
+    """The push as the regulator reads it: organisations and staff by name, never by code or account."""
+    people = [view["claimed_by"], view["closed_by"], *(f["by"] for f in view["feedback"])]
+    codes = {view["accepting_org"], view["deciding_org"], *(r.get("org") for r in view["responsible"]),
+             *(peer_org(p) for p in people)}
+    names = _org_names({c for c in codes if c})
+    return {**view, "accepting_org_name": names.get(view["accepting_org"]) or _("对方单位"),
+            "deciding_org_name": names.get(view["deciding_org"]) or _("对方单位"),
+            "claimed_by": staff_name(view["claimed_by"], names), "closed_by": staff_name(view["closed_by"], names),
+            "responsible": [{**r, "org_name": names.get(r.get("org")) or "", "person": staff_name(r.get("person"))}
+                            for r in view["responsible"]],
+            "feedback": [{**f, "by": staff_name(f["by"], names)} for f in view["feedback"]]}
 
 
 def _shanghai():
@@ -162,7 +193,10 @@ def _feedback_data(form) -> dict:
 @bp.post("/regulator/pushes/<int:push_id>/close")
 @requires(_regulator)
 def close(push_id: int):
+    """Closing is final: without the confirmation the page asks for it, and nothing changes."""
     ActionForm()  # the CSRF token is checked for every form post before the view
+    if request.form.get("confirm") != "1":
+        return _show(push_id, confirm_close=True)
     with page_unit(page_level=None) as unit:
         push_actions.close(_actor(), push_id)
     if unit.failed:

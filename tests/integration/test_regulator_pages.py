@@ -116,7 +116,11 @@ def test_claim_feedback_and_close_through_the_pages(client):
     detail = client.get(f"/regulator/pushes/{push.id}").get_data(as_text=True)
     assert "现场检查，消防通道堵塞" in detail and "赣市监罚〔2026〕12号" in detail and "5000.00" in detail
 
+    # closing is final: the first post asks for confirmation and changes nothing
     r = client.post(f"/regulator/pushes/{push.id}/close", data={"csrf_token": token})
+    assert r.status_code == 200 and 'data-testid="close-confirm"' in r.get_data(as_text=True)
+    assert push_of(client, case_no).state == "claimed"
+    r = client.post(f"/regulator/pushes/{push.id}/close", data={"csrf_token": token, "confirm": "1"})
     assert r.status_code == 302
     assert case_no in client.get("/regulator?tab=done").get_data(as_text=True)
     r = client.post(f"/regulator/pushes/{push.id}/feedback", data={
