@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -213,7 +213,10 @@ def _as_cert(cert: bytes | str | x509.Certificate) -> x509.Certificate:
 @lru_cache(maxsize=256)
 def _p256_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
     """The certificate's public key when it is P-256 (else None), once per certificate."""
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except UnsupportedAlgorithm:  # an SM2 certificate of the same node: not for ECDSA
+        return None
     return key if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1) else None
 
 

@@ -71,7 +71,7 @@ from typing import Any, Callable, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from lxml import etree
@@ -1033,7 +1033,10 @@ def _load_cert(pem: bytes | str) -> x509.Certificate:
 @lru_cache(maxsize=256)
 def _p256_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
     """The certificate's public key when it is P-256 (else None), once per certificate."""
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except UnsupportedAlgorithm:  # an SM2 certificate of the same node: not for ECDSA
+        return None
     return key if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1) else None
 
 

@@ -33,8 +33,9 @@ def material(tmp_path_factory):
         "p256": (p256_key, p256_cert), "sm2": (sm2_key, sm2_cert), "sm2_pub": ossl.public_pem(sm2_pem),
         "peer_key": peer_key_path, "peer_cert": keys.load_cert(peer_cert_pem),
         "peer_pub": ossl.public_pem(peer_cert_pem),
-        # The county holds both certificates, as during a change of algorithm.
-        "trust": {COUNTY: [p256_cert, sm2_cert], PEER: [keys.load_cert(peer_cert_pem)]},
+        # The county holds both certificates, as during a change of algorithm (the SM2 one first: an ECDSA check must
+        # pass over it, not stumble on a key `cryptography` cannot read).
+        "trust": {COUNTY: [sm2_cert, p256_cert], PEER: [keys.load_cert(peer_cert_pem)]},
     }
 
 
