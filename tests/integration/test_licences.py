@@ -281,3 +281,28 @@ def test_validity_months_count_to_the_day_before_the_anniversary():
     assert licences.validity(SimpleNamespace(validity_months=60), date(2026, 12, 3)) == date(2031, 12, 2)
     assert licences.validity(SimpleNamespace(validity_months=1), date(2026, 1, 31)) == date(2026, 2, 27)
     assert licences.validity(SimpleNamespace(validity_months=0), date(2026, 12, 3)) is None
+
+
+def test_a_spot_check_finding_of_an_illegal_approval_revokes_the_licence(client):  # noqa: F811
+    from delegation.errors import Conflict
+    from supervision import spotchecks
+    from supervision.licence_revocation import revoke_for_finding
+
+    app = _app(client)
+    numbers = dict(_decided(app) for _ in range(2))
+    with app.app_context():
+        admin = _actor("admin")
+        check = spotchecks.create(admin, rate=1, seed="licence-revocation",
+                                  inspector_usernames=[f"reg-{COUNTY}", f"reg-{OTHER_COUNTY}", "reg-city"])
+        illegal, fine = check.entries[0], check.entries[1]
+        spotchecks.record_finding(admin, check.id, illegal.id, "illegal_approval", "不符合许可条件仍予批准")
+        spotchecks.record_finding(admin, check.id, fine.id, "compliant", None)
+        with pytest.raises(Conflict) as refused:
+            revoke_for_finding(admin, check.id, fine.id)
+        assert refused.value.field == "finding"
+        licence = revoke_for_finding(admin, check.id, illegal.id)
+        db.session.commit()
+        assert licence.finding_ref == f"spot-check-entry:{illegal.id}" and "不符合许可条件" in licence.revoked_reason
+        revoked_no, kept_no = numbers[illegal.case_no], numbers[fine.case_no]
+    assert 'data-status="revoked"' in client.get(f"/verify/{revoked_no}").get_data(as_text=True)
+    assert 'data-status="valid"' in client.get(f"/verify/{kept_no}").get_data(as_text=True)
