@@ -306,3 +306,11 @@ def test_a_spot_check_finding_of_an_illegal_approval_revokes_the_licence(client)
         revoked_no, kept_no = numbers[illegal.case_no], numbers[fine.case_no]
     assert 'data-status="revoked"' in client.get(f"/verify/{revoked_no}").get_data(as_text=True)
     assert 'data-status="valid"' in client.get(f"/verify/{kept_no}").get_data(as_text=True)
+
+
+def test_the_case_page_links_the_licence_once_approved(client):  # noqa: F811
+    case_no, licence_no = _decided(_app(client))
+    log_in(client, f"window-{COUNTY}")
+    page = client.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert f"/cases/{case_no}/licence.pdf" in page and licence_no in page
+    assert 'data-testid="licence-validity"' in page
