@@ -2,7 +2,9 @@
 
 The same job functions app/scheduler.py runs inside `make run`, in a loop: the exchange cycle every
 EXCHANGE_INTERVAL_SECONDS (5 s), the deadline sweep and the supervision sweep every 5 minutes, the statistics
-rollup refresh every minute, the pruning of old attempt-budget windows (app.throttle) every hour. SIGTERM or SIGINT
+rollup refresh every minute, the pruning of old attempt-budget windows (app.throttle) every hour; and the sweep of
+what killed processes left behind (temporary files in the blob store, leftovers on this node's inbox on the store:
+exchange.jobs.sweep_leftovers) at start-up and every 10 minutes. SIGTERM or SIGINT
 stops the worker once the step in progress has finished (a second signal stops it at once; the open transaction
 is rolled back). Several workers may run at once, on several hosts, against one PostgreSQL database: outbox rows
 are claimed with FOR UPDATE SKIP LOCKED, an inbound MessageId is claimed before it is applied, cases the deadline
@@ -24,8 +26,9 @@ from flask.cli import with_appcontext
 
 log = logging.getLogger("tongquan.worker")
 
-JOB_NAMES = ("exchange", "deadlines", "supervision", "rollups", "rate-counters")
+JOB_NAMES = ("exchange", "deadlines", "supervision", "rollups", "rate-counters", "leftovers")
 SWEEP_INTERVAL_SECONDS = 300
+LEFTOVERS_INTERVAL_SECONDS = 600
 ROLLUP_INTERVAL_SECONDS = 60
 PRUNE_INTERVAL_SECONDS = 3600
 POLL_SECONDS = 0.5  # longest sleep between checks of the stop flag
@@ -40,9 +43,11 @@ class Job:
 
 
 def default_jobs(app, names=JOB_NAMES, exchange_interval: float | None = None,
-                 sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> list[Job]:
+                 sweep_interval: float = SWEEP_INTERVAL_SECONDS, leftover_grace: float | None = None) -> list[Job]:
+    import functools
+
     from delegation.cases import sweep
-    from exchange.jobs import run_once
+    from exchange.jobs import LEFTOVER_GRACE_SECONDS, run_once, sweep_leftovers
     from supervision.push_sweep import sweep as supervision_sweep
 
     from app import scheduler
@@ -53,6 +58,9 @@ def default_jobs(app, names=JOB_NAMES, exchange_interval: float | None = None,
         "deadlines": (sweep, sweep_interval),
         "supervision": (supervision_sweep, sweep_interval),
         "rate-counters": (scheduler.prune_rate_counters, PRUNE_INTERVAL_SECONDS),
+        # First due at once: what a killed predecessor left is removed at start-up.
+        "leftovers": (functools.partial(sweep_leftovers, leftover_grace or LEFTOVER_GRACE_SECONDS),
+                      LEFTOVERS_INTERVAL_SECONDS),
     }
     # The statistics' rollup refresh, where the scheduler has it: every job `make run` schedules runs here too.
     refresh_rollups = getattr(scheduler, "refresh_rollups", None)
@@ -138,16 +146,18 @@ class Worker:
               help="seconds between exchange cycles (default EXCHANGE_INTERVAL_SECONDS, 5)")
 @click.option("--sweep-interval", type=click.FloatRange(min=1), default=SWEEP_INTERVAL_SECONDS, show_default=True,
               help="seconds between deadline and supervision sweeps")
+@click.option("--leftover-grace", type=click.FloatRange(min=1), default=None,
+              help="seconds after which a leftover on the store or a temporary blob file is stale (default 3600)")
 @click.option("--once", is_flag=True, help="run each job once and exit")
 @with_appcontext
-def worker_cmd(names, exchange_interval, sweep_interval, once):
+def worker_cmd(names, exchange_interval, sweep_interval, leftover_grace, once):
     """Run the exchange, deadline and supervision jobs until SIGTERM / SIGINT (safe on several hosts)."""
     app = current_app._get_current_object()
     scheduler = app.extensions.pop("tongquan.scheduler", None)
     if scheduler is not None:  # TONGQUAN_RUN_JOBS=1 in the worker's environment: one loop is enough
         scheduler.shutdown(wait=False)
         log.warning("TONGQUAN_RUN_JOBS is set: the in-process scheduler is stopped, the worker runs the jobs")
-    jobs = default_jobs(app, names or JOB_NAMES, exchange_interval, sweep_interval)
+    jobs = default_jobs(app, names or JOB_NAMES, exchange_interval, sweep_interval, leftover_grace)
     if not jobs:
         raise click.ClickException(f"no such job here: {', '.join(names)}")
     worker = Worker(app, jobs)

@@ -24,7 +24,7 @@ from exchange.errors import ExchangeRejected, InvalidEnvelope
 from exchange.handlers import AttachmentSource, handler_for, receipt_hook_for
 from exchange.models import InboundMessage, InboundSequence, OutboxMessage
 from exchange.outbox import enqueue
-from exchange.transport import TransportError
+from exchange.transport import MessageGone, TransportError
 from persistence import db, utcnow
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,10 @@ def receive(limit: int = 2000, batch: int = RECEIVE_BATCH) -> int:
             _receive_one(run, name)
             if len(run.done) >= run.batch:
                 run.commit()
+        except MessageGone as exc:
+            run.failed()
+            log.debug("inbox file %s: %s", name, exc)  # another worker took it: normal, no warning
+            continue
         except TransportError as exc:
             run.failed()
             log.warning("inbox file %s not processed: %s", name, exc)
@@ -146,6 +150,14 @@ def _release_all_held(bus: Bus) -> bool:
             db.session.rollback()
             log.exception("held messages of case %s from %s not released", case_no, from_node)
     return bool(pairs)
+
+
+def _gone(bus: Bus, name: str) -> bool:
+    exists = getattr(bus.transport, "exists", None)
+    try:
+        return exists is not None and not exists(bus.node_id, name)
+    except TransportError:
+        return False
 
 
 def _sha(data: bytes) -> str:
@@ -190,6 +202,8 @@ def _receive_one(run: _Run, name: str) -> None:
                 raise ExchangeRejected("digest_mismatch", f"attachment {att.name} does not match its size or SHA-256")
             bus.blobs.put(data, att.sha256)  # (just checked against these bytes)
     except TransportError as exc:
+        if _gone(bus, name):  # another worker applied it and removed its files meanwhile: not a damaged message
+            raise MessageGone(f"{name} was removed while its attachments were read") from exc
         _quarantine(run, name, raw, digest, fmt, ExchangeRejected("digest_mismatch", str(exc)), env)
         return
     except ExchangeRejected as exc:

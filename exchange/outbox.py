@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -110,10 +111,12 @@ def send_due(now: datetime | None = None, limit: int = 1000, batch: int = SEND_B
     sent = handled = 0
     unreachable: set[str] = set()  # one failure per peer and run: the others to it wait for the next run
     transports: dict = {}
+    started = time.monotonic()
     while handled < limit:
         rows = _claim_due(now, unreachable, min(batch, limit - handled))
         if not rows:
             break
+        published = []
         outcome: dict[str, str | None] = {}  # peer -> its last error in this batch (None: reached)
         for row in rows:
             handled += 1
@@ -160,11 +163,17 @@ def send_due(now: datetime | None = None, limit: int = 1000, batch: int = SEND_B
                 sent += 1
                 row.attempts += 1
                 outcome.setdefault(row.to_node, None)
-                row.sent_at = now
                 row.last_error = None
                 # A receipt is not itself acknowledged; everything else waits for one.
                 row.state = "sent" if row.type == "receipt" else "awaiting_receipt"
-                row.next_attempt_at = now + timedelta(seconds=bus.receipt_timeout_seconds)
+                published.append(row)
+        # The receipt timeout runs from the end of this batch's publishing, not from the start of the run: a long
+        # backlog must not use up the timeout of its later messages before they are even on the store (`now`
+        # may be a compressed clock: the time spent is added to it).
+        done_at = now + timedelta(seconds=time.monotonic() - started)
+        for row in published:
+            row.sent_at = done_at
+            row.next_attempt_at = done_at + timedelta(seconds=bus.receipt_timeout_seconds)
         for node_id, error in outcome.items():
             _peer_status(node_id, now, error)
         db.session.commit()

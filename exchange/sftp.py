@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,8 @@ from paramiko.sftp import (CMD_ATTRS, CMD_CLOSE, CMD_DATA, CMD_EXTENDED, CMD_EXT
 from paramiko.sftp_attr import SFTPAttributes
 
 from exchange.private import make_private, private_dir, write_private
-from exchange.transport import ENVELOPE_SUFFIXES, StoreUnreachable, TransportError, quarantine_name
+from exchange.transport import (ENVELOPE_SUFFIXES, MessageGone, StoreUnreachable, TransportError, leftovers,
+                                quarantine_name, tombstone)
 
 T = TypeVar("T")
 CHUNK = 32768  # the request size every SFTP server takes (draft-ietf-secsh-filexfer: at least 32 KB)
@@ -604,7 +606,14 @@ class SftpTransport:
     def read(self, node_id: str, name: str) -> bytes:
         path = posixpath.join(self._inbox(node_id), _safe(name))
         size = (getattr(self._local, "sizes", None) or {}).get((node_id, name))
-        return self._run(f"read {path}", lambda sftp: self._read_files(sftp, [(path, size)])[0])
+
+        def op(sftp: paramiko.SFTPClient) -> bytes:
+            try:
+                return self._read_files(sftp, [(path, size)])[0]
+            except FileNotFoundError:
+                raise MessageGone(f"{name} is no longer in the inbox (handled by another worker)") from None
+
+        return self._run(f"read {path}", op)
 
     def read_attachment(self, node_id: str, name: str, sha256: str) -> bytes:
         return self.read_attachments(node_id, name, [(sha256, None)])[0]
@@ -627,40 +636,84 @@ class SftpTransport:
         self.remove_many(node_id, [(name, attachments)])
 
     def remove_many(self, node_id: str, items: list[tuple[str, list[str] | None]]) -> None:
-        """Remove handled messages: (name, the SHA-256 of its attachments, or None when not known). Two round
-        trips for the lot: (1) each message's attachments and their folder; (2) the envelopes, only once their
-        attachments are gone (a crash in between leaves an envelope, answered as a duplicate and removed next
-        time, never a folder nobody would remove). A folder with other files in it is removed file by file."""
+        """Remove handled messages: (name, the SHA-256 of its attachments, or None when not known), in one round
+        trip for the lot. Each message's envelope and then its folder are first renamed to tombstones, names of
+        this removal's own (exchange-v1, "Removal"), and only the tombstones are deleted: a copy the sender
+        publishes again meanwhile (a worker restarted before its batch committed) is never half taken. Either it
+        lands before a rename and goes with it, or after it and stays whole, or its envelope lands after the
+        folder was taken and stays alone, answered as the duplicate it is and removed next time. (Deleting by the
+        message's own names in two round trips took the fresh envelope and left its fresh folder for good: issue
+        21.) A crash before the tombstones are deleted leaves dot-names that `sweep` removes after its grace."""
         inbox = self._inbox(node_id)
         items = [(_safe(name), [_safe(s) for s in shas] if shas is not None else None) for name, shas in items]
+        self._run(f"remove {items[0][0] if len(items) == 1 else f'{len(items)} messages'} from {inbox}",
+                  lambda sftp: self._remove_pipelined(sftp, inbox, items))
 
-        def op(sftp: paramiko.SFTPClient) -> None:
-            pipe = _Pipe(sftp)
-            try:
-                rmdirs = []
-                for name, shas in items:
-                    files = posixpath.join(inbox, f"{_stem(name)}.files")
-                    for sha in shas or ():
-                        pipe.send(CMD_REMOVE, posixpath.join(files, sha))  # answers read by drain(): gone is fine
-                    rmdirs.append((pipe.send(CMD_RMDIR, files), files, shas))
-                for num, files, shas in rmdirs:
-                    code = pipe.status(num, files)
+    def _remove_pipelined(self, sftp: paramiko.SFTPClient, inbox: str,
+                          items: list[tuple[str, list[str] | None]]) -> None:
+        pipe = _Pipe(sftp)
+        try:
+            sent = []
+            for name, shas in items:
+                envelope, files = posixpath.join(inbox, name), posixpath.join(inbox, f"{_stem(name)}.files")
+                gone_env, gone_files = (posixpath.join(inbox, tombstone(n)) for n in (name, f"{_stem(name)}.files"))
+                # The server takes one session's requests in order: each delete below finds its tombstone, or
+                # nothing (the rename found nothing: another worker removed it first).
+                renames = [(pipe.send(CMD_EXTENDED, "posix-rename@openssh.com", envelope, gone_env), envelope),
+                           (pipe.send(CMD_EXTENDED, "posix-rename@openssh.com", files, gone_files), files)]
+                for sha in shas or ():
+                    pipe.send(CMD_REMOVE, posixpath.join(gone_files, sha))  # answers read by drain()
+                rmdir = pipe.send(CMD_RMDIR, gone_files)
+                pipe.send(CMD_REMOVE, gone_env)
+                sent.append((renames, rmdir, gone_files))
+            for renames, rmdir, gone_files in sent:
+                for num, path in renames:
+                    code = pipe.status(num, path)
                     if code not in (SFTP_OK, SFTP_NO_SUCH_FILE):
-                        pipe.drain()
-                        self._rmtree(sftp, files)  # not empty: an unexpected file, or attachments not named
-                pipe.drain()
-                removes = [(pipe.send(CMD_REMOVE, posixpath.join(inbox, name)), name) for name, _ in items]
-                for num, name in removes:
-                    code = pipe.status(num, name)
-                    if code not in (SFTP_OK, SFTP_NO_SUCH_FILE):
-                        raise _status_error(code, "remove failed", posixpath.join(inbox, name))
-            except BaseException:
-                pipe.abandon()
-                raise
+                        raise _status_error(code, "rename to a tombstone failed", path)
+                if pipe.status(rmdir, gone_files) not in (SFTP_OK, SFTP_NO_SUCH_FILE):
+                    pipe.drain()
+                    self._rmtree(sftp, gone_files)  # not empty: an unexpected file, or attachments not named
             pipe.drain()
+        except BaseException:
+            pipe.abandon()
+            raise
 
-        what = items[0][0] if len(items) == 1 else f"{len(items)} messages"
-        self._run(f"remove {what} from {inbox}", op)
+    def sweep(self, node_id: str, grace_seconds: float, now: float | None = None) -> int:
+        """Remove what nobody else will from this node's inbox, once older than `grace_seconds`: attachment folders
+        without an envelope (a sender killed between its attachments and its envelope, whose message was then
+        acknowledged through another copy), temporary upload names of killed senders (`.<name>.part`) and
+        tombstones of killed removers. Returns how many entries went."""
+        inbox = self._inbox(node_id)
+
+        def op(sftp: paramiko.SFTPClient) -> int:
+            try:
+                entries = sftp.listdir_attr(inbox)
+            except FileNotFoundError:
+                return 0
+            old = [e for e in entries if (e.st_mtime or 0) < (now or time.time()) - grace_seconds]
+            names = {e.filename for e in entries}
+            removed = 0
+            for entry in sorted(leftovers([(e.filename, stat.S_ISDIR(e.st_mode or 0)) for e in old], names)):
+                path = posixpath.join(inbox, entry)
+                if not entry.startswith("."):  # an orphan folder: taken atomically first, as a removal takes it
+                    gone = posixpath.join(inbox, tombstone(entry))
+                    try:
+                        sftp.posix_rename(path, gone)
+                    except FileNotFoundError:
+                        continue
+                    path = gone
+                try:
+                    if stat.S_ISDIR(sftp.stat(path).st_mode or 0):
+                        self._rmtree(sftp, path)
+                    else:
+                        sftp.remove(path)
+                except FileNotFoundError:
+                    continue
+                removed += 1
+            return removed
+
+        return self._run(f"sweep {inbox}", op)
 
     def quarantine(self, node_id: str, name: str, reason: str) -> None:
         inbox = self._inbox(node_id)
@@ -700,11 +753,7 @@ class SftpTransport:
                 make_private(tmp)
                 os.replace(tmp, qdir / target)
             write_private(qdir / f"{target}.reason.txt", (reason + "\n").encode("utf-8"))
-            self._rmtree(sftp, remote_files)
-            if have_envelope:
-                try:
-                    sftp.remove(src)
-                except FileNotFoundError:
-                    pass
+            # Removed as a handled message is (tombstones): a copy published again meanwhile is not half taken.
+            self._remove_pipelined(sftp, inbox, [(name, None)])
 
         self._run(f"quarantine {name} of {node_id}", op)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+import uuid
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +27,11 @@ class StoreUnreachable(TransportError):
     deliveries a peer did not acknowledge, not the hours a store is down)."""
 
 
+class MessageGone(TransportError):
+    """The inbox file was removed between the listing and the read: another worker handled it first. Normal
+    when several workers share an inbox, so it is no warning."""
+
+
 class Transport(Protocol):
     def publish(self, to_node: str, message_id: str, fmt: str, data: bytes,
                 attachments: list[tuple[str, bytes]]) -> None: ...
@@ -39,13 +46,40 @@ class Transport(Protocol):
 
     # Optional, where a store can do better than one call per file (SftpTransport): read_attachments(node_id,
     # name, [(sha256, size)]) -> [bytes], remove_many(node_id, [(name, [sha256] | None)]). And exists(node_id,
-    # name) -> bool: whether a published envelope still waits unread in that inbox.
+    # name) -> bool: whether a published envelope still waits unread in that inbox. And sweep(node_id,
+    # grace_seconds) -> int: remove the leftovers of killed senders and removers (see `leftovers`).
 
     def quarantine(self, node_id: str, name: str, reason: str) -> None: ...
 
 
 def _stem(name: str) -> str:
     return name.rsplit(".", 1)[0]
+
+
+TOMBSTONE_SUFFIX = ".gone"
+TEMP_SUFFIX = ".part"
+
+
+def tombstone(name: str) -> str:
+    """A name of this removal's own for an inbox entry about to be deleted: a dot-name (receivers ignore it) that
+    no publish and no other removal ever uses, so that deleting it cannot take a copy published meanwhile."""
+    return f".{name}.{uuid.uuid4().hex[:12]}{TOMBSTONE_SUFFIX}"
+
+
+def leftovers(entries: list[tuple[str, bool]], names: set[str]) -> list[str]:
+    """Of these inbox entries (name, is a folder), those nobody will remove but a sweep: tombstones and
+    temporary upload names (dot-names), and attachment folders whose envelope is not in `names` (the whole
+    inbox). The caller passes only entries older than its grace period: a publish in progress makes its folder
+    before its envelope, and its .part before renaming it."""
+    found = []
+    for name, is_dir in entries:
+        if name.startswith("."):
+            if name.endswith((TOMBSTONE_SUFFIX, TEMP_SUFFIX)):
+                found.append(name)
+        elif is_dir and name.endswith(".files") and not any(
+                f"{name[:-len('.files')]}{suffix}" in names for suffix in ENVELOPE_SUFFIXES):
+            found.append(name)
+    return found
 
 
 def quarantine_name(qdir: Path, name: str) -> str:
@@ -57,6 +91,18 @@ def quarantine_name(qdir: Path, name: str) -> str:
         stem, _, ext = name.rpartition(".")
         candidate = f"{stem}.{n}.{ext}"
     return candidate
+
+
+def _delete(path: Path) -> bool:
+    """Delete a file or a folder with what is in it; False if it was already gone."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 class LocalTransport:
@@ -96,7 +142,10 @@ class LocalTransport:
         return sorted(names, key=lambda n: ((inbox / n).stat().st_mtime_ns, n))
 
     def read(self, node_id, name):
-        return (self._inbox(node_id) / name).read_bytes()
+        try:
+            return (self._inbox(node_id) / name).read_bytes()
+        except FileNotFoundError:
+            raise MessageGone(f"{name} is no longer in the inbox (handled by another worker)") from None
 
     def exists(self, node_id, name):
         try:
@@ -112,9 +161,49 @@ class LocalTransport:
             raise TransportError(f"attachment {sha256} of {name} is missing") from None
 
     def remove(self, node_id, name):
+        """The envelope, then its folder, renamed to tombstones and only those deleted: a copy published again
+        meanwhile is never half taken (deleting by the message's own names took a fresh envelope and left its
+        fresh folder for good: issue 21). See SftpTransport.remove_many."""
         inbox = self._inbox(node_id)
-        shutil.rmtree(inbox / f"{_stem(name)}.files", ignore_errors=True)
-        (inbox / name).unlink(missing_ok=True)
+        taken = []
+        for entry in (name, f"{_stem(name)}.files"):
+            gone = inbox / tombstone(entry)
+            try:
+                os.replace(inbox / entry, gone)
+            except FileNotFoundError:
+                continue  # another worker removed it first
+            taken.append(gone)
+        for gone in taken:
+            _delete(gone)
+
+    def sweep(self, node_id, grace_seconds, now=None):
+        """As SftpTransport.sweep: what nobody else removes from this node's inbox, once older than the grace."""
+        inbox = self._inbox(node_id)
+        try:
+            entries = list(os.scandir(inbox))
+        except FileNotFoundError:
+            return 0
+        limit = (now or time.time()) - grace_seconds
+        old = []
+        for e in entries:
+            try:
+                if e.stat(follow_symlinks=False).st_mtime < limit:
+                    old.append((e.name, e.is_dir(follow_symlinks=False)))
+            except FileNotFoundError:
+                continue
+        removed = 0
+        for name in sorted(leftovers(old, {e.name for e in entries})):
+            path = inbox / name
+            if not name.startswith("."):  # an orphan folder: taken atomically first, as a removal takes it
+                gone = inbox / tombstone(name)
+                try:
+                    os.replace(path, gone)
+                except FileNotFoundError:
+                    continue
+                path = gone
+            if _delete(path):
+                removed += 1
+        return removed
 
     def quarantine(self, node_id, name, reason):
         inbox = self._inbox(node_id)
