@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
+APT_PACKAGES := postgresql openssh-server xmlsec1 chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils libnss3-tools
 
 .PHONY: run test venv system-deps migrate seed clean bench serve-prod worker-prod i18n
 
@@ -45,6 +45,8 @@ system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v xmlsec1 >/dev/null || missing="$$missing xmlsec1"; \
+	command -v pdfsig >/dev/null && command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \

@@ -60,10 +60,21 @@ def _pdftotext(pdf: bytes, tmp_path) -> str:
                           check=True).stdout
 
 
-def _pdfsig(pdf: bytes, tmp_path, name: str) -> str:
+def _nss_trusting(ca_pem: bytes, tmp_path) -> str:
+    """An NSS database (poppler's certificate store) that trusts the node's licence CA, as a reader would set up."""
+    folder = tmp_path / "nss"
+    folder.mkdir()
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{folder}", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{folder}", "-n", "tongquan-licence-ca", "-t", "CT,C,C",
+                    "-i", str(tmp_path / "ca.pem")], check=True)
+    return f"sql:{folder}"
+
+
+def _pdfsig(pdf: bytes, tmp_path, name: str, nss: str) -> str:
     path = tmp_path / name
     path.write_bytes(pdf)
-    return subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+    return subprocess.run(["pdfsig", "-nssdir", nss, str(path)], capture_output=True, text=True).stdout
 
 
 def _pyhanko_status(pdf: bytes, ca_pem: bytes):
@@ -99,13 +110,15 @@ def test_the_signed_licence_verifies_and_one_changed_byte_breaks_it(client, tmp_
     signer = status.signing_cert.subject.native
     assert signer["organizational_unit_name"] == BUREAU and "宁都县" in signer["common_name"]
     assert status.signing_cert.issuer.native["common_name"].startswith("同权电子证照签发CA")
-    out = _pdfsig(pdf, tmp_path, "good.pdf")
+    nss = _nss_trusting(ca_pem, tmp_path)
+    out = _pdfsig(pdf, tmp_path, "good.pdf", nss)
     assert "Signature is Valid." in out and "ETSI.CAdES.detached" in out, out
+    assert "Certificate is Trusted." in out and "Total document signed" in out, out
 
     bad = _one_byte_changed(pdf)
     assert not _pyhanko_status(bad, ca_pem).bottom_line
     assert not _pyhanko_status(bad, ca_pem).intact
-    out = _pdfsig(bad, tmp_path, "bad.pdf")
+    out = _pdfsig(bad, tmp_path, "bad.pdf", nss)
     assert "Signature is Valid." not in out and ("Digest Mismatch" in out or "Signature is Invalid" in out), out
 
 
