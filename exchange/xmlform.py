@@ -280,9 +280,10 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _group(
                 "document",
                 "Document",
+                # attributes in name order: the signed form is canonical (exclusive c14n sorts them)
                 _at("kind", "kind"),
-                _at("year", "year"),
                 _at("seq", "seq"),
+                _at("year", "year"),
                 _el("number", "Number"),
                 _el("verify_code", "VerifyCode"),
                 _group("issuer", "Issuer", _at("code", "code"), _el("name", "Name")),

@@ -74,7 +74,7 @@ def _mail(case: Case, payload: dict) -> dict:
 
 def record(case: Case, actor, method: str, payload: dict, now: datetime) -> ServiceRecord:
     fields = _pickup(case, payload) if method == "pickup" else _mail(case, payload)
-    row = ServiceRecord(case_id=case.id, method=method, served_at=now, recorded_by=actor.label,
+    row = ServiceRecord(case_id=case.id, method=method, served_at=now, recorded_by=actor.display_name,
                         verify_code=numbering.verify_code(), **fields)
     db.session.add(row)
     return row

@@ -78,6 +78,12 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
             "valid_until": "2030-03-04",
             "decided_by": "市行政审批局 陈刚",
             "decided_at": "2026-03-05T11:20:00+08:00",
+            "document": {  # the decision document the window hands out (issue 16)
+                "kind": "grant", "year": "2026", "seq": "12", "number": "赣市行审许〔2026〕12号",
+                "verify_code": "7KQ2MZ9P", "issuer": {"code": "360700-bureau", "name": "赣州市行政审批局"},
+                "undertaker": "赣州市行政审批局市场准入审批科", "review_authority": "赣州市人民政府",
+                "court": "赣州市章贡区人民法院",
+            },
         },
     ),
     "supervision.push": (
