@@ -315,3 +315,35 @@ def test_a_backlog_published_slower_than_the_receipt_timeout_is_sent_once(client
     rows = db.session.execute(sa.select(OutboxMessage).filter_by(type="case.forward")).scalars().all()
     assert len(rows) == 12
     assert {(r.state, r.attempts) for r in rows} == {("acknowledged", 1)}  # each sent once, and answered
+
+
+def test_a_file_another_worker_removed_first_is_no_warning(client, monkeypatch, caplog):
+    """Two workers on one inbox: the second finds files the first has already handled and removed. That is normal
+    operation: nothing is logged at WARNING or above, and the message is applied once."""
+    import logging
+
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from exchange.bus import get_bus
+    from exchange.inbox import receive
+    from exchange.models import InboundMessage
+    from exchange.outbox import send_due
+    from tests.integration.support import COUNTY, Api
+
+    api = Api(client)
+    item = api.item("forward_only")
+    for _ in range(3):
+        api.act(api.create(item)["case_no"], f"window-{COUNTY}", "accept")
+    send_due()
+    bus = get_bus()
+    listed = bus.transport.list_inbox(bus.node_id)
+    assert len(listed) == 3
+    receive()  # the first worker handles and removes them all
+    monkeypatch.setattr(bus.transport, "list_inbox", lambda node_id: listed)  # the second listed them before
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert receive() == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert db.session.execute(sa.select(sa.func.count()).select_from(InboundMessage)
+                              .filter_by(type="case.forward")).scalar_one() == 3

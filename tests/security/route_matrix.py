@@ -179,6 +179,10 @@ TABLE: dict[str, Route] = {
     "POST /lookup/<case_no>/rating": route("public", body={"score": "5"}, ok=_of(422)),
     "GET /public/spot-checks": route("public"),
     "GET /public/spot-checks/<int:check_id>": route("public", params={"check_id": "published_check_id"}),
+    # Pages: the electronic licences' public check (issue 16); the applicant's download needs the query code
+    "GET /verify/<licence_no>": route("public"),
+    "GET /verify/ca.pem": route("public"),
+    "POST /lookup/<case_no>/licence": route("public", body={}, ok=_of(404)),
     # Pages: one's own account (the current password is left out: a permitted caller gets the 422 form back)
     "GET /account/password": route(STAFF),
     "POST /account/password": route(STAFF, body={"new_password": "matrix-new-password-2",
@@ -189,6 +193,8 @@ TABLE: dict[str, Route] = {
     # Pages: any member of staff who may see the case
     "GET /cases/<case_no>": route(CASE_READERS, refused=HIDDEN, scoped=True),
     "GET /cases/<case_no>/files/<int:file_id>": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    "GET /cases/<case_no>/licence.pdf": route(CASE_READERS, refused=HIDDEN, scoped=True,
+                                              params={"case_no": "decided_case_no"}),
     # Pages: the county window
     "GET /window": route("window"),
     "GET /window/new": route("window"),

@@ -23,7 +23,8 @@ OWN, OTHER = "360730", "360702"
 SCOPES = ("own", "other")
 # Objects that do not exist (numbers of the other county's kind): another county's object must answer like these.
 MISSING = {"case_no": f"{OTHER}-2026-999999", "decided_case_no": f"{OTHER}-2026-999998", "file_id": 999999,
-           "push_id": 999999, "check_id": 999999, "entry_id": 999999}
+           "push_id": 999999, "check_id": 999999, "entry_id": 999999,
+           "licence_no": f"{OTHER}-bureau-XK2026-999999"}
 
 # role -> demo account (password `demo`); anonymous has none
 USERS = {
@@ -145,7 +146,7 @@ def _county_objects(api, county: str) -> dict:
     decided = _create(api, direct, county)
     api.act(decided, window, "accept")
     api.act(decided, reviewer, "review", opinion="材料真实完整，符合条件")
-    api.act(decided, reviewer, "approve")
+    licence_no = api.act(decided, reviewer, "approve")["decision"]["certificate_no"]
     run_bus()
     pushes = api.get(f"/api/v1/supervision/pushes?case_no={decided}", user="admin").get_json()["items"]
     assert len(pushes) == 1, pushes
@@ -154,7 +155,8 @@ def _county_objects(api, county: str) -> dict:
     return {"case_no": forwarded, "file_id": file_id, "decided_case_no": decided, "push_id": pushes[0]["id"],
             "check_id": check["id"], "entry_id": check["entries"][0]["id"], "kind": "acceptance",
             "action": "accept", "intake_item": forward["code"], "material_code": forward["materials"][0]["code"],
-            "delegation_item": direct["code"]}  # revoked and restored by the admin cells: not the intake item
+            "delegation_item": direct["code"],  # revoked and restored by the admin cells: not the intake item
+            "licence_no": licence_no}
 
 
 def _spot_check(api, county: str, pool: list[str]) -> dict:
