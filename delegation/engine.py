@@ -119,12 +119,20 @@ def _step(case: Case, actor: Actor, t: Transition, payload: dict, now: datetime,
 
 
 def _record(case, actor, t, source, payload, now, by, data) -> None:
+    _line(case, t.action.value, source, case.state, now, actor, by, payload.get("comment") or t.note or "",
+          data if data is not None else event_data(payload))
+
+
+def _line(case: Case, action: str, source: State | None, target: State, now: datetime, actor: Actor | None,
+          by: Peer | None, comment: str, data: dict | None) -> None:
+    """The one place a line of a case's timeline is written (the database triggers keep it insert-only). Setting
+    `case` appends the line to case.events too (back_populates): a later step of the same unit of work, or the next
+    message of a receive batch, finds it there."""
     db.session.add(CaseEvent(
-        case=case, at=now, action=t.action.value, from_state=source.value, to_state=case.state.value,
-        actor=by.label if by else actor.label, actor_username=actor.username if actor.user_id else None,
-        actor_org=by.org if by else actor.org_code, comment=payload.get("comment") or t.note or "",
-        data=data if data is not None else event_data(payload),
-    ))
+        case=case, at=now, action=action, from_state=None if source is None else source.value,
+        to_state=target.value, actor=by.label if by else actor.label,
+        actor_username=actor.username if actor is not None and actor.user_id else None,
+        actor_org=by.org if by else actor.org_code, comment=comment, data=data))
 
 
 def event_data(payload: dict) -> dict | None:
@@ -136,8 +144,13 @@ def event_data(payload: dict) -> dict | None:
 
 
 def record(case: Case, actor: Actor, action: str, target: State, now: datetime, comment: str = "",
-           data: dict | None = None) -> None:
-    """The first line of a case's timeline, where it is created in its first state (no transition)."""
-    db.session.add(CaseEvent(case=case, at=now, action=action, from_state=None, to_state=State(target).value,
-                             actor=actor.label, actor_username=actor.username if actor.user_id else None,
-                             actor_org=actor.org_code, comment=comment, data=data))
+           data: dict | None = None, *, by: Peer | None = None) -> None:
+    """The first line of a case's timeline, where it is created in its first state (no transition): at the window,
+    or on a city node that receives the forward of a case it did not have (`by`: the sending organisation)."""
+    _line(case, action, None, target, now, actor, by, comment, data)
+
+
+def note(case: Case, action: str, now: datetime, comment: str, data: dict | None, *, by: Peer) -> None:
+    """A line that moves nothing: what another organisation did about the case (a regulator claimed its push, fed
+    back, closed its supervision), written where the case is."""
+    _line(case, action, case.state, case.state, now, None, by, comment, data)

@@ -15,7 +15,7 @@ from delegation import case_rules, engine
 from delegation.actors import Actor
 from delegation.documents import decisions as decision_documents
 from delegation.errors import Conflict
-from delegation.models import Case, CaseEvent, CaseFile, CaseMaterial, Item, Org
+from delegation.models import Case, CaseFile, CaseMaterial, Item, Org
 from delegation.orgs import find_org, get_org
 from delegation.workflow import Mode, State, SystemAction
 from exchange.envelope import Attachment
@@ -142,19 +142,16 @@ def _authorize_city_to_county(env, case: Case) -> None:
         raise ExchangeRejected("wrong_recipient", f"case {case.case_no} is handed out by {case.window_org.code}")
 
 
-def _log(case: Case, env, action: str, target: State, comment: str) -> None:
-    """The first line of the city's own copy: created in city_review (no transition)."""
-    db.session.add(CaseEvent(case=case, at=utcnow(), action=action, from_state=None, to_state=target.value,
-                             actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org, comment=comment,
-                             data={"message_id": env.message_id}))
+def _peer(env) -> engine.Peer:
+    """The sending organisation, as the timeline names it."""
+    return engine.Peer(f"{env.from_org}@{env.from_node}", env.from_org)
 
 
 def _apply(case: Case, env, system: Actor, action: SystemAction, now, refused: str, payload=None, data=None):
     """The message's SYSTEM row, its line naming the sending organisation; no row from the case's state: the
     message is rejected (the sender sees the reason in the receipt)."""
     try:
-        engine.apply(case, system, action, payload or {}, now, by=engine.Peer(f"{env.from_org}@{env.from_node}",
-                                                                              env.from_org),
+        engine.apply(case, system, action, payload or {}, now, by=_peer(env),
                      data={"message_id": env.message_id, **(data or {})})
     except Conflict:
         raise ExchangeRejected("state_conflict", refused) from None
@@ -189,7 +186,8 @@ def apply_forward(env, attachments) -> None:
     case = _find(env.case_no, light=True)
     if case is None:
         case = _create_city_copy(env, now, orgs)
-        _log(case, env, "receive", State.CITY_REVIEW, "市级收到转报件")
+        engine.record(case, system, "receive", State.CITY_REVIEW, now, "市级收到转报件",
+                      {"message_id": env.message_id}, by=_peer(env))
         return
     _authorize_county_to_city(env, case, case.county_code, case.department_code, orgs)
     _apply(case, env, system, SystemAction.RECEIVE, now, f"case {case.case_no} is {case.state}, not awaiting the city",

@@ -13,8 +13,8 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from delegation import clock, deadlines
-from delegation.models import Case, CaseEvent, Item, Org
+from delegation import clock, deadlines, engine
+from delegation.models import Case, Item, Org
 from delegation.responsibility import county_org
 from delegation.workflow import Mode, Role
 from exchange.bus import get_bus
@@ -152,13 +152,11 @@ def _case_of(env) -> Case | None:
 
 
 def _timeline(case: Case | None, env, action: str, comment: str, data: dict) -> None:
-    """A line on the case's timeline, where the case is (the deciding node)."""
+    """A line on the case's timeline, where the case is (the deciding node), naming the regulator's organisation."""
     if case is None:
         return
-    # through the relationship, so that a later message of the same receive batch sees this line in case.events
-    case.events.append(CaseEvent(at=utcnow(), action=action, from_state=case.state, to_state=case.state,
-                                 actor=f"{env.from_org}@{env.from_node}", actor_org=env.from_org, comment=comment,
-                                 data={"message_id": env.message_id, **data}))
+    engine.note(case, action, utcnow(), comment, {"message_id": env.message_id, **data},
+                by=engine.Peer(f"{env.from_org}@{env.from_node}", env.from_org))
 
 
 @applies("supervision.claim")
