@@ -174,7 +174,7 @@ def test_case_answer_is_what_the_caseout_schema_dumps(api, monkeypatch):
     api.act(no, WINDOW, "accept")
     api.act(no, reviewer, "review", opinion="材料真实完整，符合条件")
     api.act(no, reviewer, "approve", certificate_no="NDX-2026-001")
-    api.act(no, WINDOW, "hand_out", method="mail", tracking_no="SF1234567890")
+    api.act(no, WINDOW, "hand_out", method="mail", tracking_no="SF1234567890", address="赣州市宁都县梅江镇 1 号")
     api.case(no)
 
     fwd = api.item("forward_only")

@@ -68,7 +68,8 @@ def test_delegated_review_county_reviews_city_approves(api):
     assert case["state"] == "decided" and case["decision"]["decision"] == "approve"
     assert "receive_decision" in [e["action"] for e in case["timeline"]]
     api.act(case_no, WINDOW, "hand_out", method="mail", expect=422)  # mail needs a tracking number
-    case = api.act(case_no, WINDOW, "hand_out", method="mail", tracking_no="SF1234567890")
+    case = api.act(case_no, WINDOW, "hand_out", method="mail", tracking_no="SF1234567890",
+                   address="赣州市宁都县梅江镇 1 号")  # the proof of service needs where it was mailed (issue 16)
     assert case["state"] == "concluded" and case["handout"]["tracking_no"] == "SF1234567890"
     sent = outbox(case_no)
     assert [m.type for m in sent if m.type != "receipt"] == ["case.forward", "case.decision", "supervision.push"]

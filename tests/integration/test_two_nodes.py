@@ -101,7 +101,8 @@ def test_delegated_review_and_forward_only_across_two_nodes(nodes, sftp):
 
     city.act(case_no, "city-approver", "approve", certificate_no="赣特登2026-0001")
     pump(county, city)
-    done = county.act(case_no, window, "hand_out", method="mail", tracking_no="SF1234567890")
+    done = county.act(case_no, window, "hand_out", method="mail", tracking_no="SF1234567890",
+                      address="赣州市宁都县梅江镇 1 号")
     assert done["state"] == "concluded" and done["decision"]["certificate_no"] == "赣特登2026-0001"
 
     # forward_only: the city reviews and returns once, then decides

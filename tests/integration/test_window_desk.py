@@ -226,7 +226,7 @@ def test_hand_out_by_mail_needs_a_tracking_number(client):
     r = act(client, case_no, "hand_out", expect=422, method="mail", tracking_no="")
     assert "快递单号：邮寄出件请填写快递单号" in r.get_data(as_text=True)
     assert db_case(client, case_no)["state"] == "decided"
-    act(client, case_no, "hand_out", method="mail", tracking_no="SF1234567890")
+    act(client, case_no, "hand_out", method="mail", tracking_no="SF1234567890", address="赣州市宁都县梅江镇 1 号")
     case = db_case(client, case_no)
     assert case["state"] == "concluded" and case["handout_method"] == "mail" and case["tracking_no"] == "SF1234567890"
     assert "SF1234567890" in client.get(f"/window/cases/{case_no}").get_data(as_text=True)
