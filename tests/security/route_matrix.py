@@ -200,7 +200,8 @@ TABLE: dict[str, Route] = {
     # a direct case approved by the county: its licence, for whoever may see that case (not the city sections)
     "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", refused=HIDDEN, scoped=True,
                                               params={"case_no": "decided_case_no"}),
-    "GET /cases/<case_no>/licence.pdf": route(CASE_READERS, refused=HIDDEN, scoped=True,
+    # a direct case approved by the county: its licence, for whoever may see that case (not the city sections)
+    "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", refused=HIDDEN, scoped=True,
                                               params={"case_no": "decided_case_no"}),
     # Pages: the county window
     "GET /window": route("window"),
