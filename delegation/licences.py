@@ -36,6 +36,7 @@ REASON_MAX = 500
 # What /verify/<no> accepts before it looks anything up (a typed number may hold Chinese, e.g. 赣特登2026-0001).
 LICENCE_NO_RE = re.compile(r"^[^\s/\\\x00-\x1f\x7f]{1,60}$")
 
+SERIES_RE = re.compile(r"-XK[0-9]{4}-[0-9]{6}$")
 _SERIES_UPSERT = sa.text(
     "INSERT INTO licence_series (issuer_code, year, last) VALUES (:issuer_code, :year, 1) "
     "ON CONFLICT (issuer_code, year) DO UPDATE SET last = licence_series.last + 1 RETURNING last"
@@ -93,6 +94,10 @@ def _check_typed(number: str) -> None:
     if len(number) > LICENCE_NO_MAX or not LICENCE_NO_RE.match(number):
         raise Invalid("invalid_certificate_no", f"证书编号不能超过{LICENCE_NO_MAX}字，且不能含空格或斜杠",
                       f"certificate_no must be at most {LICENCE_NO_MAX} characters without spaces or slashes",
+                      field="certificate_no")
+    if SERIES_RE.search(number):  # the series' own shape: a typed one would take a number the series will give
+        raise Invalid("certificate_no_reserved", "证书编号不能采用系统编号格式（……-XK年份-六位序号），请留空由系统编号",
+                      "certificate_no must not take the series' own form (…-XK<year>-<6 digits>); leave it blank",
                       field="certificate_no")
     if db.session.execute(sa.select(Licence.id).where(Licence.licence_no == number)).first() is not None:
         raise Conflict("certificate_no_taken", f"证书编号 {number} 已被使用，请核对或留空由系统编号",

@@ -242,6 +242,10 @@ def test_a_typed_number_is_kept_and_a_taken_one_is_refused_on_its_field(client):
         r = api.post(f"/api/v1/cases/{numbers[1]}/actions", user=f"review-{COUNTY}",
                      json={"action": "approve", "certificate_no": "赣宁许2026-0001"})
         assert r.status_code == 409 and r.get_json()["field"] == "certificate_no"
+        # a typed number in the series' own form would collide with a number the series gives later
+        r = api.post(f"/api/v1/cases/{numbers[1]}/actions", user=f"review-{COUNTY}",
+                     json={"action": "approve", "certificate_no": f"{BUREAU}-XK2026-000009"})
+        assert r.status_code == 422 and r.get_json()["field"] == "certificate_no"
         assert api.case(numbers[1], f"review-{COUNTY}")["state"] == "county_review"
 
 
