@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import init_web
 
     init_web(app)  # staff pages: Flask-Login sessions, CSRF on HTML forms (not /api), login and dashboard
+    from app.web import archives
+
+    app.register_blueprint(archives.bp)  # 档案管理: the archive catalogue and disposal (issue 19)
     register_cli(app)
 
     if settings.run_jobs:

@@ -131,6 +131,8 @@ class Item(db.Model):
     legal_basis: Mapped[str] = mapped_column(sa.Text, default="")
     conditions: Mapped[str] = mapped_column(sa.Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # years an archived case of this item is kept after it concluded; None = 永久 (supervision/archive.py, 0012)
+    archive_retention_years: Mapped[int | None] = mapped_column(default=30, server_default=sa.text("30"))
     # The licence an approval yields (migration 0011, delegation/licences.py): its title ("" = 行政许可证), the
     # optional fields it prints (licences.OPTIONAL_FIELDS) and its validity in months (0 = 长期有效).
     licence_title: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
@@ -393,6 +395,8 @@ class CaseEvent(db.Model):
     actor_org: Mapped[str] = mapped_column(sa.String(40))
     comment: Mapped[str] = mapped_column(sa.Text, default="")
     data: Mapped[dict | None] = mapped_column(sa.JSON)
+    # SHA-256 over this line and the one before it (delegation/audit.py, migration 0012): the hash chain
+    digest: Mapped[str | None] = mapped_column(sa.String(64))
 
     case: Mapped[Case] = relationship(back_populates="events")
 

@@ -281,6 +281,13 @@ TABLE: dict[str, Route] = {
     "POST /admin/users/<int:user_id>/password": route("admin", body={"password": "matrix-reset-password-1"}),
     "GET /admin/exchange": route("admin"),
     "POST /admin/exchange/outbox/<message_id>/resend": route("admin"),
+    # Pages: the archive catalogue (issue 19). The world has no archive package: an integer that names none stands
+    # in, so the administrator gets 404 and everyone else the 403 the role check gives before any look-up.
+    "GET /admin/archives": route("admin"),
+    "GET /admin/archives/<int:package_id>/package": route("admin", params={"package_id": "row_id"}, ok=_of(404)),
+    "GET /admin/archives/<int:package_id>/dispose": route("admin", params={"package_id": "row_id"}, ok=_of(404)),
+    "POST /admin/archives/<int:package_id>/dispose": route("admin", params={"package_id": "row_id"}, ok=_of(404),
+                                                           body={"reason": "矩阵测试", "confirm": "y"}),
 }
 
 # Run after every other cell: they end the session or change what the others read.

@@ -1,0 +1,1 @@
+../supervision/archive_verify.py
