@@ -119,3 +119,29 @@ def test_no_close_after_a_rectification_order_until_its_result_is_recorded(clien
     assert push_of(client, push.case_no).state == "claimed"
     r = client.post(f"/regulator/pushes/{push.id}/close", data={"csrf_token": token, "confirm": "1"})
     assert r.status_code == 302 and push_of(client, push.case_no).state == "closed"
+
+
+def test_the_desk_costs_the_same_statements_for_one_push_or_several(client):
+    from app.extensions import db
+
+    _direct_push(client)
+    log_in(client, REGULATOR)
+    with client.application.app_context():
+        engine = db.engine
+    statements = []
+
+    def count(*_args, **_kw):
+        statements.append(1)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.get("/regulator?tab=all&q=赣州")
+        one = len(statements)
+        for _ in range(3):
+            _direct_push(client)
+        statements.clear()
+        page = client.get("/regulator?tab=all&q=赣州").get_data(as_text=True)
+        assert len(re.findall(r'<tr data-testid="push-\d+"', page)) == 4
+        assert len(statements) == one
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
