@@ -62,6 +62,12 @@ def start_scheduler(app) -> BackgroundScheduler:
                       coalesce=True)
     scheduler.add_job(_in_app(app, prune_rate_counters), "interval", hours=1, id="rate-counters", max_instances=1,
                       coalesce=True)
+    from app import cli_archive  # issue 19: concluded cases' packages; one audit seal a day
+
+    scheduler.add_job(_in_app(app, cli_archive.build_archives), "interval", minutes=10, id="archives",
+                      max_instances=1, coalesce=True)
+    scheduler.add_job(_in_app(app, cli_archive.seal_if_due), "interval", hours=1, id="audit-seal", max_instances=1,
+                      coalesce=True)
     scheduler.start()
     app.extensions["tongquan.scheduler"] = scheduler
     return scheduler

@@ -247,3 +247,16 @@ def test_the_catalogue_page_is_the_administrators(app, database_url, tmp_path, p
     with pages.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_worker_archives_concluded_cases_and_seals_once_a_day(app, client):
+    from app.worker import worker_cmd
+    from delegation.audit import AuditSeal
+
+    case_no = concluded_over_the_bus(client)
+    runner = app.test_cli_runner()
+    for _ in range(2):
+        result = runner.invoke(worker_cmd, ["--once", "--job", "archives", "--job", "audit-seal"])
+        assert result.exit_code == 0, result.output
+    assert db.session.execute(sa.select(ArchivePackage.case_no)).scalars().all() == [case_no]
+    assert len(db.session.execute(sa.select(AuditSeal)).scalars().all()) == 1  # the second run: sealed today
