@@ -198,6 +198,7 @@ def test_forward_only_case_from_the_window_to_the_city_and_back(served, sessions
     assert "M01.pdf" in cp.inner_text("[data-testid=materials]")
     cp.fill("#approve-comment", "经审查，符合放射诊疗许可条件")
     cp.fill("#approve-certificate_no", f"FSZL-{case_no[-6:]}")
+    cp.once("dialog", lambda dialog: dialog.accept())  # a decision is confirmed first (issue 14)
     submit(cp, "[data-testid=approve-submit]")
     assert f"{case_no}：" in flash_text(cp) and "已完成" in flash_text(cp), flash_text(cp)
     check_page(city)
