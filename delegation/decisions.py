@@ -21,11 +21,10 @@ from delegation import cases, engine
 from delegation.actors import Actor
 from delegation.errors import DomainError, Invalid
 from delegation.models import Case
-from delegation.workflow import Action, Mode, Role, State, allowed_actions
+from delegation.workflow import Action, Mode, Role, allowed_actions
 from persistence import db
 
 BATCH_MAX = 100  # cases in one batch
-BATCH_COMMENT = "批量准予许可"  # the timeline's comment on an approval given in a batch
 # Why a case needs individual review, in the order they are checked (see the module docstring).
 STATE, FORWARD_ONLY, NOT_RECOMMENDED, MATERIALS_MISSING, CREDIT_MARKED = (
     "state", "forward_only", "not_recommended", "materials_missing", "credit_marked")
@@ -47,9 +46,9 @@ def review_and_decide(actor: Actor, case_no: str, decision: str, opinion: str, c
 
 def batch_blockers(case: Case, has_credit_marks: bool) -> list[str]:
     """Why this case needs individual review (empty: it may be approved in a batch)."""
-    if Action.APPROVE not in allowed_actions(State(case.state), Role.CITY_APPROVER, Mode(case.mode)):
+    if Action.APPROVE not in allowed_actions(case.state, Role.CITY_APPROVER, case.mode):
         return [STATE]
-    checks = ((Mode(case.mode) is not Mode.DELEGATED_REVIEW, FORWARD_ONLY),
+    checks = ((case.mode != Mode.DELEGATED_REVIEW, FORWARD_ONLY),
               (case.review_recommendation != "approve", NOT_RECOMMENDED),
               (any(m.required and not m.present for m in case.materials), MATERIALS_MISSING),
               (has_credit_marks, CREDIT_MARKED))

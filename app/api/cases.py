@@ -14,7 +14,7 @@ from app.extensions import db
 from delegation import cases, decisions, intake, uploads
 from delegation.clock import deadline_details
 from delegation.responsibility import responsible_parties
-from delegation.workflow import Mode, State, allowed_actions
+from delegation.workflow import allowed_actions
 from supervision import credit, push_queries
 
 blp = Blueprint("cases", __name__, description="办件 / cases")
@@ -39,7 +39,7 @@ def _utc_iso(moment):
 def _view(case, actor, created=False):
     case.deadline = deadline_details(case)
     case.responsible = responsible_parties(case)
-    case.allowed_actions = [a.value for a in allowed_actions(State(case.state), actor.role, Mode(case.mode))]
+    case.allowed_actions = [a.value for a in allowed_actions(case.state, actor.role, case.mode)]
     case.commitment = ({"deadline": _utc_iso(case.commitment_deadline),
                         "met_at": _utc_iso(case.commitment_met_at),
                         "materials": [m.code for m in case.materials if m.committed]}
@@ -106,9 +106,10 @@ def intake_with_files(form, files):
 @blp.arguments(BatchApproveRequest())
 @blp.response(200, BatchApproveOut)
 def batch_approve(data):
-    """Approve, as the city desk's batch does, each case the batch rule admits (delegated review, recommended by
-    the county, materials complete, no credit mark); each is committed on its own, the others say why not."""
-    results = decisions.approve_batch(current_actor(), data["case_nos"], data["comment"], _credit_marked)
+    """Approve with one opinion, as the city desk's confirmed batch does, each case the batch rule admits
+    (delegated review, recommended by the county, materials complete, no credit mark); each is committed on its
+    own, the others say why not."""
+    results = decisions.approve_batch(current_actor(), data["case_nos"], data["opinion"], _credit_marked)
     return {"approved": sum(r.ok for r in results), "results": [_batch_result(r) for r in results]}
 
 

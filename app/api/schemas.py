@@ -321,7 +321,8 @@ class DecideRequest(StrictSchema):
 class BatchApproveRequest(StrictSchema):
     case_nos = fields.List(Text(min_length=1, max_length=40), required=True,
                            validate=validate.Length(min=1, max=decisions.BATCH_MAX))
-    comment = Text(max_length=limits.COMMENT_MAX, load_default=decisions.BATCH_COMMENT)
+    opinion = Text(required=True, min_length=1, max_length=limits.COMMENT_MAX,
+                   metadata={"description": "the opinion every approval of the batch carries"})
 
 
 class BatchErrorOut(Schema):

@@ -236,7 +236,7 @@ def _payload(action: Action, form, case) -> dict:
 
 def _build_forms(case, posted: tuple[Action, FlaskForm] | None = None) -> dict:
     """The forms of the actions the window may take on the case now; the posted one keeps its input/errors."""
-    actions = allowed_actions(State(case.state), Role.WINDOW, Mode(case.mode))
+    actions = allowed_actions(case.state, Role.WINDOW, case.mode)
     forms = {}
     for action in actions:
         if action not in ACTION_FORMS:
@@ -387,7 +387,7 @@ def _render_case(case, forms=None, status=200):
         files.setdefault(f.material_code, []).append(f)
     missing_noncore = [m for m in case.materials if not m.present and m.required and not m.core]
     missing_core = [m for m in case.materials if not m.present and m.required and m.core]
-    upload_open = State(case.state) in (State.SUBMITTED, State.CORRECTION_REQUESTED)
+    upload_open = case.state in (State.SUBMITTED, State.CORRECTION_REQUESTED)
     return render_template(
         "window/case.html", case=case, forms=forms, files=files, notices=available_notices(case),
         missing_noncore=missing_noncore, missing_core=missing_core, upload_open=upload_open,

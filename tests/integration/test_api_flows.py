@@ -52,7 +52,7 @@ def _seen(client, case_no: str) -> dict:
         outbox = db.session.execute(sa.select(OutboxMessage.type, OutboxMessage.to_org)
                                     .filter_by(case_no=case_no).order_by(OutboxMessage.id)).all()
         return {"state": case.state.value, "review_opinion": case.review_opinion, "decision": case.decision,
-                "timeline": [(e.action, e.from_state, e.to_state, e.actor_org) for e in case.events],
+                "timeline": [(e.action, e.from_state, e.to_state, e.actor_org, e.comment) for e in case.events],
                 "files": sorted((f.material_code, f.sha256) for f in case.files),
                 "present": sorted(m.code for m in case.materials if m.present), "outbox": [tuple(r) for r in outbox]}
     return _in_app(client, read)
@@ -175,11 +175,12 @@ def test_batch_approval_does_what_the_city_desk_does(client):
     by_page, by_api = (_made(client, State.CITY_REVIEW, Mode.DELEGATED_REVIEW) for _ in range(2))
     blocked = _made(client, State.CITY_REVIEW, Mode.FORWARD_ONLY)
     log_in(client, CITY)
-    r = client.post("/city/batch-approve", data={"csrf_token": csrf_token(client, "/city"), "case_no": [by_page]})
-    assert r.status_code == 200, r.get_data(as_text=True)
+    r = client.post("/city/batch-approve", data={"csrf_token": csrf_token(client, "/city"), "case_no": [by_page],
+                                                 "confirm": "1", "batch-opinion": "县级审核意见属实，同意"})
+    assert r.status_code == 200 and "已准予许可" in r.get_data(as_text=True), r.get_data(as_text=True)
 
     r = _post(client, _api(client), "/api/v1/cases/batch-approve", CITY,
-              json={"case_nos": [by_api, blocked, by_api]})
+              json={"case_nos": [by_api, blocked, by_api], "opinion": "县级审核意见属实，同意"})
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert body["approved"] == 1
@@ -197,16 +198,18 @@ def test_batch_approval_refuses_another_departments_case_other_roles_and_names_t
     case_no, api = _made(client, State.CITY_REVIEW, Mode.DELEGATED_REVIEW), _api(client)
     section = _other_section_approver(client, case_no)
     before = _seen(client, case_no)
-    r = _post(client, api, "/api/v1/cases/batch-approve", section, json={"case_nos": [case_no]})
+    r = _post(client, api, "/api/v1/cases/batch-approve", section, json={"case_nos": [case_no], "opinion": "同意"})
     assert r.status_code == 200
     result, = r.get_json()["results"]
     assert result["ok"] is False and result["error"]["code"] == "case_not_found"
-    r = _post(client, api, "/api/v1/cases/batch-approve", REVIEWER, json={"case_nos": [case_no]})
+    r = _post(client, api, "/api/v1/cases/batch-approve", REVIEWER, json={"case_nos": [case_no], "opinion": "同意"})
     assert r.status_code == 403
-    r = _post(client, api, "/api/v1/cases/batch-approve", CITY, json={"case_nos": [f"C-{n}" for n in range(101)]})
+    r = _post(client, api, "/api/v1/cases/batch-approve", CITY, json={"case_nos": [f"C-{n}" for n in range(101)], "opinion": "同意"})
     assert r.status_code == 422 and r.get_json()["field"] == "case_nos"
-    r = _post(client, api, "/api/v1/cases/batch-approve", CITY, json={"case_nos": [case_no], "comment": "a\x00b"})
-    assert r.status_code == 422 and r.get_json()["field"] == "comment"
+    r = _post(client, api, "/api/v1/cases/batch-approve", CITY, json={"case_nos": [case_no], "opinion": "a\x00b"})
+    assert r.status_code == 422 and r.get_json()["field"] == "opinion"
+    r = _post(client, api, "/api/v1/cases/batch-approve", CITY, json={"case_nos": [case_no]})
+    assert r.status_code == 422 and r.get_json()["field"] == "opinion"
     assert _seen(client, case_no) == before
 
 

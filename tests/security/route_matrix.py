@@ -117,7 +117,7 @@ TABLE: dict[str, Route] = {
     "POST /api/v1/cases/<case_no>/decide": route("reviewer", refused=HIDDEN, scoped=True,
                                                  body={"decision": "approve", "opinion": "矩阵测试"}),
     "POST /api/v1/cases/batch-approve": route("city_approver", scoped=True,
-                                              body=lambda p: {"case_nos": [p["case_no"]]}),
+                                              body=lambda p: {"case_nos": [p["case_no"]], "opinion": "矩阵测试"}),
     # API: delegations and credit records
     "GET /api/v1/delegations": route(STAFF, query=f"county={OWN}"),
     "GET /api/v1/delegations/history": route(STAFF, query=f"county={OWN}"),
