@@ -135,15 +135,19 @@ def today_local(now: datetime | None = None) -> date:
 
 # -- revocation ---------------------------------------------------------------------------------------------------
 
+def require_city_admin(actor: Actor) -> None:
+    if actor.role is not Role.ADMIN or actor.org_level != "city":
+        raise Forbidden("role_forbidden", "只有市行政审批局管理员可以撤销证照",
+                        "only the city administrator may revoke a licence")
+
+
 def revoke(actor: Actor, licence_no: str, reason: str, finding_ref: str | None = None,
            now: datetime | None = None) -> Licence:
     """撤销: the city administrator revokes a licence this node issued, with a reason (and the spot-check finding
     it rests on, "spot-check-entry:<id>"). The /verify page then says 已撤销 with the date."""
     from delegation.grants import _finding_ref  # one rule for finding references (delegation revocations too)
 
-    if actor.role is not Role.ADMIN or actor.org_level != "city":
-        raise Forbidden("role_forbidden", "只有市行政审批局管理员可以撤销证照",
-                        "only the city administrator may revoke a licence")
+    require_city_admin(actor)
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("required", "请填写撤销证照的理由", "the reason is required", field="reason")

@@ -15,6 +15,7 @@ from supervision import spotchecks
 
 def revoke_for_finding(actor: Actor, check_id: int, entry_id: int, reason: str | None = None,
                        now: datetime | None = None):
+    licences.require_city_admin(actor)  # before any look-up: a refused caller learns nothing of the check
     check = spotchecks.get(actor, check_id, for_update=True)
     entry = spotchecks._entry(check, entry_id)  # noqa: SLF001  the check's own look-up of an entry
     if entry.finding != "illegal_approval":

@@ -53,6 +53,9 @@ def init_api(app):
 
     staff = {m.blp.name for m in (items, cases, exchange_ops, supervision_api, spotchecks_api, delegations_api,
                                   stats_api)}
+    from app.api import licences_api  # electronic licences (issue 16)
+
+    staff.add(licences_api.blp.name)
     app.before_request(lambda: _staff_only() if request.blueprint in staff else None)
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
@@ -63,4 +66,5 @@ def init_api(app):
     api.register_blueprint(delegations_api.blp, url_prefix="/api/v1/delegations")
     api.register_blueprint(stats_api.blp, url_prefix="/api/v1/stats")
     api.register_blueprint(public_api.blp, url_prefix="/api/v1/public")
+    api.register_blueprint(licences_api.blp, url_prefix="/api/v1/licences")
     app.register_blueprint(swagger_static)

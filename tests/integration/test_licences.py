@@ -331,3 +331,25 @@ def test_the_case_page_links_the_licence_once_approved(client):  # noqa: F811
     page = client.get(f"/cases/{case_no}").get_data(as_text=True)
     assert f"/cases/{case_no}/licence.pdf" in page and licence_no in page
     assert 'data-testid="licence-validity"' in page
+
+
+def test_the_city_administrator_revokes_through_the_api(client):  # noqa: F811
+    from tests.integration.support import Api
+
+    app = _app(client)
+    _, number = _decided(app)
+    with app.app_context():
+        api = Api(app.test_client())
+        path = f"/api/v1/licences/{number}"
+        assert api.get(path, user=f"review-{COUNTY}").status_code == 403
+        assert api.post(f"{path}/revoke", user=f"review-{COUNTY}", json={"reason": "x"}).status_code == 403
+        r = api.post(f"{path}/revoke", user="admin", json={"reason": ""})
+        assert r.status_code == 422 and "reason" in str(r.get_json())
+        assert api.get(path, user="admin").get_json()["status"] == "valid"
+        r = api.post(f"{path}/revoke", user="admin", json={"reason": "申请材料虚假，依法撤销"})
+        assert r.status_code == 200 and r.get_json()["status"] == "revoked" and r.get_json()["revoked_at"]
+        again = api.post(f"{path}/revoke", user="admin", json={"reason": "再次撤销"})
+        assert again.status_code == 409 and again.get_json()["code"] == "licence_already_revoked"
+        assert api.post("/api/v1/licences/NO-SUCH/revoke", user="admin", json={"reason": "x"}).status_code == 404
+        db.session.remove()
+    assert 'data-status="revoked"' in client.get(f"/verify/{number}").get_data(as_text=True)

@@ -134,6 +134,11 @@ TABLE: dict[str, Route] = {
     "GET /api/v1/exchange/dead-letters": route("admin"),
     "GET /api/v1/exchange/quarantine": route("admin"),
     "POST /api/v1/exchange/outbox/<message_id>/resend": route("admin"),
+    # API: electronic licences (issue 16), the city administrator's (the admin cells revoke the world's licence)
+    "GET /api/v1/licences/<licence_no>": route("admin"),
+    "POST /api/v1/licences/<licence_no>/revoke": route("admin", body={"reason": "矩阵测试"}),
+    "POST /api/v1/licences/revoke-for-finding": route("admin", body=lambda p: {"check_id": p["check_id"],
+                                                                              "entry_id": p["entry_id"]}),
     # API: public services
     "POST /api/v1/public/cases/<case_no>/rating": route("public", body={}, ok=_of(422)),
     # API: spot checks (inspectors: the county's and the city's regulator are drawn for each county's check)
