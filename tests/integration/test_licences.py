@@ -353,3 +353,10 @@ def test_the_city_administrator_revokes_through_the_api(client):  # noqa: F811
         assert api.post("/api/v1/licences/NO-SUCH/revoke", user="admin", json={"reason": "x"}).status_code == 404
         db.session.remove()
     assert 'data-status="revoked"' in client.get(f"/verify/{number}").get_data(as_text=True)
+
+
+def test_guessing_licence_numbers_is_limited_per_address(client):  # noqa: F811
+    answers = [client.get(f"/verify/GUESS-{n:04d}").status_code for n in range(21)]
+    assert answers == [404] * 20 + [429]
+    r = client.get("/verify/GUESS-9999")
+    assert r.status_code == 429 and r.headers["Retry-After"] and "操作过于频繁" in r.get_data(as_text=True)
