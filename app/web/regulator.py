@@ -94,8 +94,31 @@ def desk():
     alerts, _next = push_queries.list_alerts(_actor(), limit=5)
     return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after, q=q,
                            overdue=overdue, counts=push_queries.claim_deadlines(_actor()),
-                           alerts=[alert_view(a, case_no) for a, case_no in alerts], now=utcnow(),
+                           alerts=_alert_lines([alert_view(a, case_no) for a, case_no in alerts]), now=utcnow(),
                            form=ActionForm(), org_names=_org_names({p.deciding_org for p in rows}))
+
+
+def _alert_lines(alerts: list[dict]) -> list[dict]:
+    """Each alert said in the page language from its push (the sweep stores its Chinese sentence for the record):
+    one query for the pushes, one for the names of their regulators."""
+    from app.web.common import local_time
+    from supervision.models import SupervisionPush
+
+    if not alerts:
+        return []
+    pushes = {p.id: p for p in db.session.execute(sa.select(SupervisionPush).where(
+        SupervisionPush.id.in_({a["push_id"] for a in alerts}))).scalars()}
+    names = _org_names({p.supervising_org for p in pushes.values()})
+    lines = []
+    for a in alerts:
+        push = pushes[a["push_id"]]
+        words = {"case_no": push.case_no, "item": push.item_name, "due": local_time(push.claim_due_at),
+                 "org": names.get(push.supervising_org) or _("对方单位")}
+        text = (_("%(org)s未在期限（%(due)s）内认领办件 %(case_no)s（%(item)s）的监管推送，已逾期，请督促其认领", **words)
+                if a["kind"] == "escalation" else
+                _("办件 %(case_no)s（%(item)s）的监管推送尚未认领，认领期限为 %(due)s，请及时认领", **words))
+        lines.append({**a, "message": text})
+    return lines
 
 
 def _tab() -> tuple[str, object]:

@@ -145,3 +145,23 @@ def test_the_desk_costs_the_same_statements_for_one_push_or_several(client):
         assert len(statements) == one
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_claim_alerts_in_the_page_language(client):
+    from app.extensions import db
+    from supervision.pushes import sweep
+
+    push = _direct_push(client)
+    with client.application.app_context():
+        sweep(push.claim_due_at - timedelta(hours=1))  # the warning, to the regulator
+        db.session.remove()
+    log_in(client, REGULATOR)
+    page = client.get("/regulator").get_data(as_text=True)
+    alerts = re.search(r'<section class="alerts".*?</section>', page, re.S).group(0)
+    assert push.case_no in alerts and "请及时认领" in alerts
+    client.get("/lang/en?next=/regulator")
+    page = client.get("/regulator").get_data(as_text=True)
+    alerts = re.search(r'<section class="alerts".*?</section>', page, re.S).group(0)
+    assert push.case_no in alerts and "is not claimed yet" in alerts
+    said = re.sub(r"<[^>]+>", "", alerts).replace(push.item_name, "")
+    assert not re.search(r"[\u4e00-\u9fff]", said), said  # nothing Chinese but the item's name (data)
