@@ -61,6 +61,8 @@ MESSAGE_TYPE_LABEL = {
     "supervision.feedback": _l("监管反馈"), "delegation.change": _l("下放调整"), "receipt": _l("回执"),
 }
 STEP_LABEL = {"county": _l("县级审核"), "city": _l("市级审查")}
+CREDIT_KIND_LABEL = {"broken_commitment": _l("容缺承诺逾期未履行"), "false_commitment": _l("告知承诺不实（黑名单）"),
+                     "penalty": _l("行政处罚")}
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg"}
 
 
@@ -163,9 +165,10 @@ def credit_warnings(case) -> list[dict]:
     from supervision import credit
 
     try:
-        return credit.warnings_for(case.applicant_id_code)
+        found = credit.warnings_for(case.applicant_id_code)
     except DomainError:
         return []
+    return [{**w, "kind_label": str(CREDIT_KIND_LABEL.get(w["kind"], w["kind_zh"]))} for w in found]
 
 
 def work_page_url(case) -> str | None:

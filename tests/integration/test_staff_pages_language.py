@@ -179,3 +179,23 @@ def _hour_limited_case(app, api) -> str:
         db.session.commit()
         db.session.remove()
     return api.create("direct", item=item)
+
+
+def test_credit_warnings_name_their_kind_in_the_page_language(client):
+    from app.extensions import db
+    from supervision import credit
+    from tests.integration.test_review_city_pages import ENTERPRISE
+
+    app = client.application
+    case_no = Api(app).create("direct")
+    with app.app_context():
+        credit.record_penalty("宁都县监管人员 (reg-360730)", ENTERPRISE["id_code"], ENTERPRISE["name"], None,
+                              "行政处罚决定书宁监罚〔2026〕2号")
+        db.session.commit()
+        db.session.remove()
+    _as(client, REVIEWER)
+    warnings = main_text(_get(client, f"/review/cases/{case_no}").split('data-testid="credit-warnings"')[1][:600])
+    assert "行政处罚：行政处罚决定书宁监罚〔2026〕2号" in warnings
+    _as(client, REVIEWER, "en")
+    warnings = main_text(_get(client, f"/review/cases/{case_no}").split('data-testid="credit-warnings"')[1][:600])
+    assert "Administrative penalty：" in warnings and "行政处罚：" not in warnings
