@@ -251,6 +251,9 @@ def peer_set(node_id: str, transport: str, fmt: str, name: str | None, host: str
     where = f" {user}@{host}:{peer.sftp_port}{peer.sftp_root}" if transport == "sftp" else ""
     click.echo(f"{'已添加' if created else '已更新'}对端 (peer) {node_id}：{transport}{where}，格式 {fmt}，"
                f"签名算法 {peer.sig_alg}")
+    if peer.sig_alg not in keyring.trusted_algorithms(_bus().trust, node_id):
+        # Not an error (the certificate may come later), but until then every message from the peer is quarantined.
+        click.echo(f"注意：尚未信任节点 {node_id} 的 {peer.sig_alg} 证书，在 trust 之前它发来的消息都会被隔离 (quarantined)")
 
 
 @click.command("rotate")

@@ -259,6 +259,11 @@ def untrust(trust: TrustStore, node_id: str, fingerprint: str) -> list[Path]:
     return [p for _, p in matches]
 
 
+def trusted_algorithms(trust: TrustStore, node_id: str) -> set[str]:
+    """The signature algorithms `node_id`'s trusted certificates can verify (ecdsa-p256, sm2-sm3)."""
+    return {alg for alg in map(sm2.algorithm_of, trust.certs_for(node_id)) if alg is not None}
+
+
 def trusted(trust: TrustStore) -> list[tuple[str, str, datetime]]:
     """Every trusted certificate as (node_id, fingerprint, not_after), one row per distinct certificate."""
     rows: set[tuple[str, str, datetime]] = set()

@@ -179,7 +179,7 @@ def test_sm2_keys_and_certificates_through_the_exchange_cli(app, tmp_path):
     assert ok(app, "cert").split("SHA-256")[0].encode() != pem  # the P-256 certificate is still the default
 
     out = ok(app, "peer-set", "360731", "--transport", "local", "--format", "xml", "--sig-alg", "sm2-sm3")
-    assert "sm2-sm3" in out
+    assert "sm2-sm3" in out and "尚未信任节点 360731 的 sm2-sm3 证书" in out  # its messages would be quarantined
     assert "sm2-sm3" in next(line for line in ok(app, "peers").splitlines() if line.startswith("360731 "))
     assert "sm2-sm3" in ok(app, "peer-set", "360731", "--transport", "local", "--format", "json")  # kept
 
@@ -187,6 +187,7 @@ def test_sm2_keys_and_certificates_through_the_exchange_cli(app, tmp_path):
     _, peer_pem = ossl.sm2_key_and_cert(tmp_path, "360731")
     (tmp_path / "peer.pem").write_bytes(peer_pem)
     fp = ok(app, "trust", "360731", str(tmp_path / "peer.pem")).split("Fingerprint=")[1].strip()
+    assert "尚未信任" not in ok(app, "peer-set", "360731", "--transport", "local", "--format", "xml")
     wrong = cli(app, "trust", "360732", str(tmp_path / "peer.pem"))
     assert wrong.exit_code != 0 and "CN" in wrong.output
     assert "已移除" in ok(app, "untrust", "360731", fp[:11])
