@@ -638,7 +638,7 @@ class SftpTransport:
     def remove_many(self, node_id: str, items: list[tuple[str, list[str] | None]]) -> None:
         """Remove handled messages: (name, the SHA-256 of its attachments, or None when not known), in one round
         trip for the lot. Each message's envelope and then its folder are first renamed to tombstones, names of
-        this removal's own (exchange-v1, "Removal"), and only the tombstones are deleted: a copy the sender
+        this removal's own (`transport.tombstone`), and only the tombstones are deleted: a copy the sender
         publishes again meanwhile (a worker restarted before its batch committed) is never half taken. Either it
         lands before a rename and goes with it, or after it and stays whole, or its envelope lands after the
         folder was taken and stays alone, answered as the duplicate it is and removed next time. (Deleting by the
