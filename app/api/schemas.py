@@ -398,11 +398,31 @@ class CaseOut(CaseSummary):
         return ({"decision": c.decision, "reasons": c.decision_reasons, "certificate_no": c.certificate_no,
                  "by": c.decided_by, "org": c.decided_org, "at": c.decided_at.isoformat(),
                  "valid_from": c.valid_from.isoformat() if c.valid_from else None,
-                 "valid_until": c.valid_until.isoformat() if c.valid_until else None} if c.decision else None)
+                 "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+                 "document": _document_out(c)} if c.decision else None)
 
     def _handout(self, c):
         return ({"method": c.handout_method, "tracking_no": c.tracking_no,
-                 "at": c.concluded_at.isoformat()} if c.handout_method else None)
+                 "at": c.concluded_at.isoformat(), "service": _service_out(c)} if c.handout_method else None)
+
+
+def _document_out(c) -> dict | None:
+    """The decision document (准予/不予行政许可决定书): its number in the issuer's series and its verification code."""
+    from delegation.documents import decisions
+
+    d = decisions.of_case(c)
+    return None if d is None else {"kind": d.kind, "number": d.doc_no, "verify_code": d.verify_code,
+                                   "issuer": d.issuer_code}
+
+
+def _service_out(c) -> dict | None:
+    """The proof of service (送达回证) of the hand-out."""
+    from delegation.documents import service
+
+    s = service.of_case(c)
+    return None if s is None else {"recipient_name": s.recipient_name, "recipient_id_code": s.recipient_id_code,
+                                   "recipient_phone": s.recipient_phone, "address": s.address,
+                                   "served_at": s.served_at.isoformat(), "verify_code": s.verify_code}
 
 
 class CasePage(Schema):

@@ -418,3 +418,14 @@ def test_the_city_decision_document_reaches_the_county_window_over_the_bus(nodes
     assert done["state"] == "concluded"
     served = flat(pdf_text(fetch(clerk, case_no, "service"), tmp_path, "service"))
     assert at_city["doc_no"] in served and "SF1234567890" in served
+
+
+def test_the_api_shows_the_decision_document_and_the_proof_of_service(client):
+    api = Api(client)
+    case_no = _decided_case_no()
+    document = api.case(case_no)["decision"]["document"]
+    assert document["kind"] == "grant" and document["number"].startswith("宁都行审许〔") and document["verify_code"]
+    handout = api.act(case_no, WINDOW, "hand_out", method="pickup", recipient_name=PERSON["name"],
+                      recipient_id_code=PERSON["id_code"])["handout"]
+    assert handout["service"]["recipient_name"] == PERSON["name"]
+    assert handout["service"]["recipient_id_code"] == PERSON["id_code"] and handout["service"]["served_at"]
