@@ -51,3 +51,6 @@ class Licence(db.Model):
     revoked_reason: Mapped[str | None] = mapped_column(sa.Text)
     revoked_by: Mapped[str | None] = mapped_column(sa.String(100))
     finding_ref: Mapped[str | None] = mapped_column(sa.String(100))  # e.g. "spot-check-entry:12"
+    # Set on the accepting county's node only: a copy of a licence another node issued, received with
+    # case.decision — the signed PDF as issued, in the blob store. The issuing node alone verifies and revokes it.
+    received_pdf_sha256: Mapped[str | None] = mapped_column(sa.String(64))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, datetime
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -23,8 +24,10 @@ from delegation.deadlines import SHANGHAI
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.licence_models import Licence, LicenceSeries  # noqa: F401  (LicenceSeries: its table)
 from delegation.models import Case, Item
-from delegation.orgs import get_org
+from delegation.orgs import find_org, get_org
 from delegation.workflow import Role
+from exchange.bus import get_bus
+from exchange.envelope import Attachment
 from persistence import db, utcnow
 
 DEFAULT_TITLE = "行政许可证"
@@ -106,9 +109,10 @@ def _check_typed(number: str) -> None:
 
 
 def find(licence_no: str, for_update: bool = False) -> Licence | None:
+    """A licence this node issued (a copy received from the issuing node is not answered for here)."""
     if not licence_no or len(licence_no) > LICENCE_NO_MAX:
         return None
-    query = sa.select(Licence).where(Licence.licence_no == licence_no)
+    query = sa.select(Licence).where(Licence.licence_no == licence_no, Licence.received_pdf_sha256.is_(None))
     if for_update:
         query = query.with_for_update()
     return db.session.execute(query).scalar_one_or_none()
@@ -131,6 +135,49 @@ def status(licence: Licence, today: date) -> str:
 
 def today_local(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(SHANGHAI).date()
+
+
+# -- the copy that travels to a window on another node ----------------------------------------------------------
+
+PDF_MEDIA_TYPE = "application/pdf"
+_renderer: Callable[[Licence], bytes] | None = None
+
+
+def register_renderer(render: Callable[[Licence], bytes]) -> None:
+    """The app shell says how a licence becomes its signed PDF (templates and the instance keys are its own)."""
+    global _renderer
+    _renderer = render
+
+
+def travelling_copy(case: Case, to_node: str, this_node: str) -> list[Attachment]:
+    """The signed PDF of an approval's licence, to go with case.decision to a window on another node (which has
+    no key of the issuing authority); nothing when the window is on this node, which prints it itself."""
+    licence = of_case(case.case_no) if case.decision == "approve" else None
+    if licence is None or to_node == this_node or _renderer is None or licence.received_pdf_sha256:
+        return []
+    pdf = _renderer(licence)
+    digest = get_bus().blobs.put(pdf)
+    return [Attachment(name=f"licence-{digest[:12]}.pdf", media_type=PDF_MEDIA_TYPE, size=len(pdf), sha256=digest)]
+
+
+def store_received(case: Case, issuer_code: str, attachments) -> Licence | None:
+    """The accepting county's copy of a licence another node issued: what it states, and its signed PDF."""
+    pdf = next((a for a in attachments if a.media_type == PDF_MEDIA_TYPE and a.name.startswith("licence-")), None)
+    if pdf is None or not case.certificate_no or of_case(case.case_no) is not None:
+        return None
+    if db.session.execute(sa.select(Licence.id).where(Licence.licence_no == case.certificate_no)).first():
+        return None  # a number this node gave itself: its own licence stays the one it answers for
+    issuer = find_org(issuer_code)
+    item = case.item
+    licence = Licence(
+        licence_no=case.certificate_no, case_no=case.case_no, title=item.licence_title or DEFAULT_TITLE,
+        item_code=item.code, item_name=item.name, holder_kind=case.applicant_kind, holder_name=case.applicant_name,
+        holder_id_code=case.applicant_id_code, issuer_code=issuer_code,
+        issuer_name=issuer.name if issuer else issuer_code, fields=[], extra={},
+        valid_from=case.valid_from or case.decided_at.astimezone(SHANGHAI).date(), valid_until=case.valid_until,
+        issued_at=case.decided_at, received_pdf_sha256=pdf.sha256)
+    db.session.add(licence)
+    return licence
 
 
 # -- revocation ---------------------------------------------------------------------------------------------------

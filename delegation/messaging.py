@@ -11,13 +11,14 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from persistence import db, utcnow
-from delegation import case_rules, engine
+from delegation import case_rules, engine, licences
 from delegation.actors import Actor
 from delegation.documents import decisions as decision_documents
 from delegation.errors import Conflict
 from delegation.models import Case, CaseFile, CaseMaterial, Item, Org
 from delegation.orgs import find_org, get_org
 from delegation.workflow import Mode, State, SystemAction
+from exchange.bus import get_bus
 from exchange.envelope import Attachment
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies, on_receipt
@@ -47,10 +48,10 @@ def _to_city(case: Case, actor: Actor, message_type: str, body: dict, files: lis
                    body=body, case_no=case.case_no, attachments=_attachments(files))
 
 
-def _to_window(case: Case, actor: Actor, message_type: str, body: dict):
+def _to_window(case: Case, actor: Actor, message_type: str, body: dict, attachments=()):
     window = case.window_org
     return enqueue(message_type, from_org=actor.org_code, to_node=window.node_id, to_org=window.code, body=body,
-                   case_no=case.case_no)
+                   case_no=case.case_no, attachments=attachments)
 
 
 def send_forward(case: Case, actor: Actor) -> None:
@@ -92,7 +93,9 @@ def send_decision(case: Case, actor: Actor) -> None:
     document = decision_documents.of_case(case)
     if document is not None:  # the 决定书 the window hands out: enough to print it identically there
         body["document"] = decision_documents.to_wire(document)
-    _to_window(case, actor, "case.decision", body)
+    # the signed licence PDF goes along to a window on another node, which has no key of the issuing authority
+    licence_pdf = licences.travelling_copy(case, case.window_org.node_id, get_bus().node_id)
+    _to_window(case, actor, "case.decision", body, licence_pdf)
 
 
 # -- applying what arrives ------------------------------------------------------------------------------------
@@ -303,7 +306,8 @@ def apply_decision(env, attachments) -> None:
     if document and document["kind"] != decision_documents.KIND_OF_DECISION[env.body["decision"]]:
         raise ExchangeRejected("document_mismatch", f"a {document['kind']} document with a {env.body['decision']}")
     _apply(case, env, system, SystemAction.RECEIVE_DECISION, utcnow(),
-           f"case {case.case_no} is {case.state}; no decision expected", {"body": env.body, "from_org": env.from_org},
+           f"case {case.case_no} is {case.state}; no decision expected",
+           {"body": env.body, "from_org": env.from_org, "attachments": env.attachments},
            {"decision": env.body["decision"]})
 
 
@@ -324,6 +328,7 @@ def e_receive_decision(case, actor, payload, now, t):
     case.valid_from, case.valid_until = _day(body.get("valid_from")), _day(body.get("valid_until"))
     if body.get("document"):
         decision_documents.store_received(case, body["document"], case.decided_at)
+    licences.store_received(case, payload["from_org"], payload.get("attachments") or ())  # the signed PDF
 
 
 @on_receipt("case.forward")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, has_request_context, render_template, request
 
 from app.web import register_page_errors, requires
 from delegation import licence_signing, licences
@@ -18,7 +18,9 @@ register_page_errors(bp)
 
 
 def verify_url(licence_no: str) -> str:
-    base = current_app.config["TONGQUAN"].public_base_url or request.url_root.rstrip("/")
+    base = current_app.config["TONGQUAN"].public_base_url
+    if not base and has_request_context():
+        base = request.url_root.rstrip("/")
     return f"{base}/verify/{quote(licence_no, safe='')}"
 
 
@@ -40,8 +42,20 @@ def licence_pdf(licence) -> bytes:
                                     licence.issuer_name, reason=f"签发{licence.title} {licence.licence_no}")
 
 
+licences.register_renderer(licence_pdf)  # the copy that goes with case.decision to a window on another node
+
+
+def _bytes(licence) -> bytes:
+    """A licence this node issued is drawn and signed now; a copy another node issued is the PDF it sent."""
+    if licence.received_pdf_sha256:
+        from exchange.bus import get_bus
+
+        return get_bus().blobs.get(licence.received_pdf_sha256)
+    return licence_pdf(licence)
+
+
 def pdf_response(licence) -> Response:
-    response = Response(licence_pdf(licence), mimetype="application/pdf")
+    response = Response(_bytes(licence), mimetype="application/pdf")
     name = quote(f"licence-{licence.licence_no}.pdf")
     response.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{name}"
     response.headers["Cache-Control"] = "no-store"
@@ -55,6 +69,6 @@ def download(case_no):
 
     case = load_case(case_no)  # another county's case: 404
     licence = licences.of_case(case.case_no) if case.decision == "approve" else None
-    if licence is None:  # denied, undecided, or issued (and printed) by the node that decided
+    if licence is None:  # denied, undecided, or issued by another node that sent no copy
         abort(404)
     return pdf_response(licence)

@@ -7,7 +7,8 @@ on the case; the licences this node issued and each issuing authority's yearly n
   message (ValidFrom/ValidUntil), on the accepting county's node;
 - licence_series: one counter per issuing organisation and year, advanced by an upsert in the approval's
   transaction (no gap after a rollback, never the same number twice);
-- licence: the issued licence, frozen at approval, with its revocation.
+- licence: the issued licence, frozen at approval, with its revocation; on the accepting county's node also the
+  copies of licences another node issued (received_pdf_sha256: the signed PDF that came with case.decision).
 
 Revision ID: 0011
 Revises: 0010
@@ -65,6 +66,7 @@ def upgrade():
         sa.Column("revoked_reason", sa.Text(), nullable=True),
         sa.Column("revoked_by", sa.String(length=100), nullable=True),
         sa.Column("finding_ref", sa.String(length=100), nullable=True),
+        sa.Column("received_pdf_sha256", sa.String(length=64), nullable=True),
         sa.CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name=op.f("ck_licence_validity")),
         sa.CheckConstraint("(revoked_at IS NULL) = (revoked_reason IS NULL)", name=op.f("ck_licence_revoked")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_licence")),
@@ -80,9 +82,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_licence_issuer_code"))
     op.drop_table("licence")
     op.drop_table("licence_series")
-    with op.batch_alter_table("case_file", schema=None) as batch_op:
-        batch_op.drop_column("valid_until")
-        batch_op.drop_column("valid_from")
+    # Not through batch mode: on SQLite it would copy case_file into a new table and lose the expression index
+    # ix_case_file_city_queue (SQLite cannot reflect it), which 0007's downgrade then fails to drop.
+    op.execute("ALTER TABLE case_file DROP COLUMN valid_until")
+    op.execute("ALTER TABLE case_file DROP COLUMN valid_from")
     with op.batch_alter_table("item", schema=None) as batch_op:
         batch_op.drop_constraint("validity_months", type_="check")
         batch_op.drop_column("validity_months")

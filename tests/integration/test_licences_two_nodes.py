@@ -1,12 +1,15 @@
 """The licence across two nodes (issue 16): the city decides, so the city issues the licence — its number in the
 city department's series and its validity reach the county node on the decision message (ValidFrom/ValidUntil, in
-the city's JSON to the county), and the city node answers /verify for it."""
+the city's JSON to the county) with the PDF the city signed, which the county window prints; the city node answers
+/verify for it."""
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from delegation import licences
+from tests.integration.pages import log_in
 from tests.integration.support import Node
+from tests.integration.test_licences import _pdftotext, _pyhanko_status
 from tests.integration.test_two_nodes import CITY, COUNTY, nodes, pump, sftp  # noqa: F401  (fixtures)
 
 
@@ -48,3 +51,16 @@ def test_validity_dates_reach_the_county_node_on_the_decision_message(nodes, sft
             assert page.status_code == 200 and 'data-status="valid"' in page.get_data(as_text=True)
         with county.ctx():
             assert county.api.client.get(f"/verify/{at_city['certificate_no']}").status_code == 404
+        with city.ctx():
+            ca_pem = city.api.client.get("/verify/ca.pem").data
+
+        # the county window prints the licence the city signed (the county has no key of the city's department)
+        browser = nodes[0].test_client()
+        with nodes[0].app_context():
+            log_in(browser, window)
+        pdf = browser.get(f"/cases/{case_no}/licence.pdf")
+        assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+        status = _pyhanko_status(pdf.data, ca_pem)
+        assert status.bottom_line and status.signing_cert.subject.native["organizational_unit_name"] == at_city["org"]
+        text = _pdftotext(pdf.data, tmp_path)
+        assert at_city["certificate_no"] in text.replace(" ", "") and "有效期限" in text
