@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template_string, request
+from flask import Blueprint, render_template, request
 from flask_limiter import Limiter
 
 from app import throttle
@@ -90,53 +90,8 @@ def _init_limiter(state) -> None:
     limiter.init_app(state.app)
     state.app.register_error_handler(CaseQueryLocked, case_locked_problem)
 
-STYLE = """<link rel="icon" href="data:,"><style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
-line-height:1.6;color:#1f2937}table{border-collapse:collapse;width:100%}th,td{border:1px solid #d1d5db;
-padding:.3rem .5rem;text-align:left}th{background:#f3f4f6}code{background:#f3f4f6;padding:.1rem .3rem;
-border-radius:.2rem;word-break:break-all}.muted{color:#6b7280}</style>"""
-
-LIST_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>双随机抽查结果公示</title>""" + STYLE + """</head>
-<body><h1>市县同权事项双随机抽查结果公示</h1>
-<p>按照“双随机、一公开”要求，随机抽取已作出准予许可决定的下放事项办件，随机选派检查人员进行检查，
-现将抽查情况和检查结果予以公示。检查人员等工作人员信息不予公开。</p>
-{% if checks %}
-<table><thead><tr><th>抽查</th><th>抽查范围</th><th>符合条件办件数</th><th>抽取件数</th><th>检查结果</th><th>公示时间</th></tr></thead>
-<tbody>{% for c in checks %}
-<tr><td><a href="{{ url_for('public.spot_check', check_id=c.id) }}">{{ c.title }}</a></td>
-<td>{{ c.scope }}</td><td>{{ c.population }}</td><td>{{ c.sample_size }}</td>
-<td>{{ c.summary }}</td><td>{{ c.published }}</td></tr>
-{% endfor %}</tbody></table>
-{% else %}<p class="muted">暂无已公示的抽查。</p>{% endif %}
-</body></html>"""
-
-DETAIL_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{{ c.title }} · 双随机抽查结果公示</title>""" + STYLE + """</head>
-<body><p><a href="{{ url_for('public.spot_checks') }}">← 全部抽查公示</a></p>
-<h1>{{ c.title }}</h1>
-<table><tbody>
-<tr><th>抽查范围</th><td>{{ c.scope }}</td></tr>
-<tr><th>抽取方式</th><td>{{ c.method }}</td></tr>
-<tr><th>符合条件办件数</th><td>{{ c.population }} 件</td></tr>
-<tr><th>抽取件数</th><td>{{ c.sample_size }} 件（每件随机选派 2 名检查人员，经办人员回避）</td></tr>
-<tr><th>检查结果</th><td>{{ c.summary }}</td></tr>
-<tr><th>随机种子</th><td><code>{{ c.seed }}</code></td></tr>
-<tr><th>抽取总体名单摘要（SHA-256）</th><td><code>{{ c.digest }}</code></td></tr>
-<tr><th>公示时间</th><td>{{ c.published }}</td></tr>
-</tbody></table>
-<h2>抽查办件及检查结果</h2>
-<table><thead><tr><th>序号</th><th>办件编号</th><th>事项</th><th>县（市、区）</th><th>下放方式</th><th>检查结果</th></tr></thead>
-<tbody>{% for e in c.entries %}
-<tr><td>{{ loop.index }}</td><td>{{ e.case_no }}</td><td>{{ e.item }}</td><td>{{ e.county }}</td><td>{{ e.mode }}</td>
-<td>{{ e.finding }}</td></tr>
-{% endfor %}</tbody></table>
-<p class="muted">随机种子和抽取总体名单已存档，抽取过程可用同一种子复现。检查人员等工作人员信息依规不予公开。</p>
-</body></html>"""
-
-NOT_FOUND_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>未找到 · 双随机抽查结果公示</title>""" + STYLE + """</head>
-<body><h1>未找到该抽查公示</h1><p>该抽查不存在或尚未公示。</p>
-<p><a href="{{ url_for('public.spot_checks') }}">查看全部抽查公示</a></p></body></html>"""
+# The spot-check pages are public notices in Chinese (app/templates/public/spot_check*.html), under the site's
+# header like every public page.
 
 
 def _when(moment) -> str:
@@ -195,14 +150,14 @@ def spot_checks():
     checks = spotchecks.published_checks()
     counties = _names(Division, Division.code, (c.criteria.get("county") for c in checks))
     items = _names(Item, Item.code, (c.criteria.get("item") for c in checks))
-    return render_template_string(LIST_PAGE, checks=[_public_view(c, counties, items) for c in checks])
+    return render_template("public/spot_checks.html", checks=[_public_view(c, counties, items) for c in checks])
 
 
 @bp.get("/public/spot-checks/<int:check_id>")
 def spot_check(check_id):
     check = spotchecks.published_check(check_id)
     if check is None:
-        return render_template_string(NOT_FOUND_PAGE), 404
+        return render_template("public/spot_check_missing.html"), 404
     counties = _names(Division, Division.code, [check.criteria.get("county")])
     items = _names(Item, Item.code, [check.criteria.get("item")])
-    return render_template_string(DETAIL_PAGE, c=_public_view(check, counties, items, with_entries=True))
+    return render_template("public/spot_check.html", c=_public_view(check, counties, items, with_entries=True))

@@ -206,6 +206,22 @@ def _case_view(case: Case) -> dict:
         "paused": case.state in ("suspended", "correction_requested"),
         "rated": SCORE_LABEL.get(rated) if rated else None,
         "can_rate": case.state == "concluded" and rated is None,
+        **_reasons(case),
+    }
+
+
+def _reasons(case: Case) -> dict:
+    """What the applicant must know to act: why the window refused the application and where to apply instead,
+    what the one-time correction notice asks for (by material name), why the licence was denied. The same words
+    as the notices the applicant was given."""
+    names = {m.code: m.name for m in case.materials}
+    corrections = case.correction_items if case.state == "correction_requested" else None
+    return {
+        "refusal": ({"reason": case.refusal_reason, "redirect": case.refusal_redirect}
+                    if case.state == "refused" and case.refusal_reason else None),
+        "corrections": [{"name": names.get(i.get("material_code"), ""), "problem": i.get("problem") or ""}
+                        for i in corrections or []],
+        "denial": [r for r in case.decision_reasons or [] if r] if case.decision == "deny" else [],
     }
 
 
