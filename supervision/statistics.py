@@ -736,3 +736,79 @@ def breakdown(by: str, filters: Filters | None = None, now: datetime | None = No
     """One row per group (county, item, mode, month 'YYYY-MM' of the application date, state) that has cases:
     ``key``, ``label`` and every figure; county rows also carry ``satisfaction_flag`` (satisfaction under 95 %)."""
     return report(filters, (check_dimension(by),), now)["by"][by]
+
+
+# -- the cases behind a figure (the dashboard's cards open them) ------------------------------------------------
+# A count figure's cases are exactly the ones it counts; a rate's, a mean's or a percentile's are the cases it is
+# computed over (its denominator), so that a reader can check the figure case by case.
+
+def _behind(figure: str, now: datetime):
+    decided = Case.decided_at.is_not(None)
+    due_known = sa.and_(decided, Case.due_at.is_not(None))
+    processed = sa.and_(decided, Case.accepted_at.is_not(None))
+    pushed = sa.exists().where(SupervisionPush.case_no == Case.case_no)
+    claimed = sa.exists().where(SupervisionPush.case_no == Case.case_no, SupervisionPush.claimed_at.is_not(None))
+    rated = sa.exists().where(CaseRating.case_id == Case.id)
+    running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
+    committed = Case.commitment_deadline.is_not(None)
+    commitment_due = sa.and_(committed, sa.or_(Case.commitment_met_at.is_not(None), Case.commitment_deadline < now))
+    has = {k: getattr(Item, f"baseline_{k}") > 0 for k in ("materials", "steps", "days")}
+    return {
+        "total_cases": sa.true(), "accepted": Case.accepted_at.is_not(None), "decided": decided,
+        "approved": Case.decision == "approve", "concluded": Case.state == "concluded",
+        "on_time_base": due_known, "on_time_rate": due_known,
+        "on_time": sa.and_(due_known, Case.decided_at <= Case.due_at),
+        "processing_cases": processed, "processing_days_mean": processed, "processing_days_median": processed,
+        "processing_days_p90": processed,
+        "materials_cases": sa.and_(decided, has["materials"]),
+        "materials_reduction": sa.and_(decided, has["materials"]),
+        "steps_cases": sa.and_(decided, has["steps"]), "steps_reduction": sa.and_(decided, has["steps"]),
+        "time_cases": sa.and_(processed, has["days"]), "time_reduction": sa.and_(processed, has["days"]),
+        "excluded_no_baseline": sa.and_(decided, sa.not_(sa.and_(*has.values()))),
+        "pushes": pushed, "claim_rate": pushed, "feedback_rate": pushed, "claimed": claimed,
+        "mean_hours_to_claim": claimed,
+        "ratings": rated, "satisfaction": rated,
+        "satisfied": sa.exists().where(CaseRating.case_id == Case.id, CaseRating.score >= SATISFIED_SCORE),
+        "overdue_now": sa.and_(running, Case.due_flag == "overdue"),
+        "warning_now": sa.and_(running, Case.due_flag == "warning"),
+        "commitment_cases": committed, "commitment_due": commitment_due,
+        "commitment_completion_rate": commitment_due, "commitment_met": Case.commitment_met_at.is_not(None),
+    }[figure]
+
+
+def check_figure(figure: str) -> str:
+    if figure not in FIGURE_KIND:
+        raise NotFound("figure_unknown", f"统计指标“{figure}”不存在", f"unknown figure {figure!r}", field="figure")
+    return figure
+
+
+def cases_behind(figure: str, filters: Filters, visible, *, page: int = 1, per_page: int = 50,
+                 now: datetime | None = None) -> dict:
+    """The cases behind ``figure`` under ``filters`` that the ``visible`` clause (the viewer's scope,
+    delegation.cases.visible_filter) admits, newest application first: ``{"total": n, "rows": [case, ...]}``
+    (one page). ``total`` equals a count figure when the viewer sees every case."""
+    condition = _behind(check_figure(figure), now or utcnow())
+    where = [*_where(filters), condition, visible]
+    total = db.session.execute(sa.select(sa.func.count()).select_from(Case).join(Item, Item.id == Case.item_id)
+                               .where(*where)).scalar_one()
+    rows = db.session.execute(
+        sa.select(Case.case_no, Case.applicant_name, Case.state, Case.mode, Case.created_at, Case.due_flag,
+                  Item.name.label("item_name"), Division.name.label("county_name"))
+        .select_from(Case).join(Item, Item.id == Case.item_id)
+        .outerjoin(Division, Division.code == Case.county_code)
+        .where(*where).order_by(Case.created_at.desc(), Case.id.desc())
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    return {"total": total, "rows": [dict(r._mapping) for r in rows]}
+
+
+def no_cases() -> dict:
+    """Every figure of a group without a case (counts 0, rates and means None)."""
+    from supervision.rollup import CASE_SUMS
+
+    return _finish({k: 0 for k in CASE_SUMS}, None, None, None)
+
+
+def counties() -> list[tuple[str, str]]:
+    """Every county (reference data: the divisions under the city), as (code, name) by code."""
+    return [(c, n) for c, n in db.session.execute(
+        sa.select(Division.code, Division.name).where(Division.parent_code.is_not(None)).order_by(Division.code))]

@@ -4,7 +4,8 @@ supervision.statistics, the same module the /api/v1/stats API and its exports us
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, flash, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, render_template, request, url_for
+from flask_login import current_user
 
 from app.extensions import db
 from app.web import register_page_errors, requires
@@ -123,16 +124,66 @@ def dashboard():
     filters = _filters(request.args)
     query = _query_args(filters)
     return render_template(
-        "dashboard.html", **_figures(statistics, filters), filters=filters, choices=_choices(),
+        "dashboard.html", **_figures(statistics, filters), filters=filters, choices=_choices(), query=query,
         export_xlsx=url_for("web_dashboard.export_xlsx", **query),
         export_csv=url_for("web_dashboard.export_csv", by="county", **query))
+
+
+PER_PAGE = 50
+
+
+@bp.get("/dashboard/cases")
+@requires(_city_level)
+def cases():
+    """The cases behind one card of the dashboard, under the same filters, as far as the viewer may see them."""
+    from supervision import statistics
+
+    figure, filters = request.args.get("figure") or "total_cases", _filters(request.args)
+    if figure not in statistics.FIGURE_KIND:
+        abort(404)
+    return render_template("dashboard_cases.html", **_case_list(statistics, figure, filters))
+
+
+def _case_list(statistics, figure: str, filters) -> dict:
+    from app.web.common import int_arg
+    from delegation.cases import visible_filter
+    from delegation.errors import Invalid
+
+    try:
+        page = int_arg(request.args, "page", 1, 100_000) or 1
+    except Invalid as exc:
+        flash(domain_message(exc), "warning")
+        page = 1
+    found = statistics.cases_behind(figure, filters, visible_filter(current_user.actor), page=page,
+                                    per_page=PER_PAGE)
+    query = _query_args(filters)
+    pages = max(1, -(-found["total"] // PER_PAGE))
+    return {"figure": figure, "name": figure_names(statistics)[figure], "total": found["total"],
+            "rows": found["rows"], "page": page, "pages": pages, "query": query,
+            "is_count": statistics.FIGURE_KIND[figure] == "count", "filters_text": _filters_text(filters),
+            "back": url_for("web_dashboard.dashboard", **query)}
+
+
+def _filters_text(filters) -> list[tuple[str, str]]:
+    """The filters in the page language, for the list's heading (codes turned into names)."""
+    choices = _choices()
+    names = {"county": dict(choices["counties"]), "item": dict(choices["items"]), "mode": dict(choices["modes"])}
+    out = []
+    if filters.date_from or filters.date_to:
+        out.append((str(_l("申请日期")), f"{filters.date_from or '…'} — {filters.date_to or '…'}"))
+    for key in ("county", "item", "mode"):
+        value = getattr(filters, key)
+        if value:
+            out.append((str(LABELS[key]), names[key].get(value, value)))
+    return out
 
 
 def _figures(statistics, filters) -> dict:
     """The page's figures, ranking and chart data for these filters: one scan of the statistics for them all."""
     figures = statistics.report(filters, ("county", "mode", "month"))
     rows = figures["by"]
-    ranking = sorted(rows["county"], key=lambda r: (-(r["total_cases"] or 0), r["key"]))
+    ranking = sorted(_every_county(statistics, rows["county"], filters),
+                     key=lambda r: (-(r["total_cases"] or 0), r["key"]))
     names = figure_names(statistics)
     charts = {
         "month": {"labels": [r["label"] for r in rows["month"]], "total": [r["total_cases"] for r in rows["month"]],
@@ -146,6 +197,16 @@ def _figures(statistics, filters) -> dict:
     return {"labels": {k: str(v) for k, v in LABELS.items()}, "names": names, "cards": CARDS,
             "summary": figures["summary"], "ranking": ranking, "charts": charts,
             "threshold": statistics.SATISFACTION_THRESHOLD}
+
+
+def _every_county(statistics, rows: list[dict], filters) -> list[dict]:
+    """The breakdown's rows plus a row of zeros for every county (reference data) that has no case: the ranking
+    lists them all, a county without a case last rather than missing."""
+    seen = {r["key"] for r in rows}
+    empty = {**statistics.no_cases(), "satisfaction_flag": False}
+    zeros = [{"key": code, "label": name, **empty} for code, name in statistics.counties()
+             if code not in seen and filters.county in (None, code)]
+    return [*rows, *zeros]
 
 
 def figure_names(statistics) -> dict[str, str]:

@@ -115,6 +115,12 @@ PAINTED_PIXELS = """(canvas) => {
 }"""
 
 
+# The KPI names whose text is wider than their box (cut off): none may be.
+CUT_LABELS = """() => Array.from(document.querySelectorAll('[data-testid=cards] .figure .name'))
+  .filter(el => el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight + 1)
+  .map(el => el.textContent)"""
+
+
 def test_admin_sees_the_dashboard_with_its_charts_drawn(served, browser):
     context, page, problems = _login(browser, served, "admin")
     try:
@@ -140,6 +146,29 @@ def test_admin_sees_the_dashboard_with_its_charts_drawn(served, browser):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
         page.screenshot(path=str(ARTIFACTS / "dashboard-full.png"), full_page=True)
+
+        # every county of the city is ranked, those without a case too (the divisions are reference data)
+        counties = page.eval_on_selector_all("select[name=county] option[value]:not([value=''])",
+                                             "options => options.map(o => o.textContent.trim())")
+        assert len(counties) > 2  # the reference list, far more than the two counties with cases
+        ranked = page.eval_on_selector_all("[data-testid=county-ranking] tbody tr td:nth-child(2)",
+                                           "cells => cells.map(c => c.textContent.trim())")
+        assert sorted(ranked) == sorted(counties)
+        # each KPI's name is whole (never cut off with an ellipsis), at 1366 and at 1920 px
+        for width, height in ((1366, 768), (1920, 1080)):
+            page.set_viewport_size({"width": width, "height": height})
+            cut = page.evaluate(CUT_LABELS)
+            assert cut == [], f"KPI names cut off at {width} px: {cut}"
+        page.set_viewport_size(VIEWPORT)
+        # satisfaction comes with the number of ratings; a card opens the cases behind its figure
+        assert "3" in page.inner_text("[data-field=satisfaction] [data-testid=ratings-count]")
+        page.click("[data-field=concluded]")
+        page.wait_for_selector("[data-testid=figure-cases]")
+        assert page.inner_text("[data-testid=case-total]") == "4"
+        assert page.locator("[data-testid=figure-cases] tbody a[href^='/cases/']").count() == 4
+        page.screenshot(path=str(ARTIFACTS / "dashboard-cases.png"))
+        page.click("[data-testid=back-to-dashboard]")
+        page.wait_for_selector("body[data-charts-ready='1']", timeout=15000)
 
         # the filter form narrows the figures (GET), and the downloads work from the browser session
         page.select_option("select[name=county]", OTHER_COUNTY)

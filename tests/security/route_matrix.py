@@ -261,6 +261,7 @@ TABLE: dict[str, Route] = {
     "POST /regulator/pushes/<int:push_id>/close": route("county_regulator", refused=HIDDEN, scoped=True),
     # Pages: statistics for the city level
     "GET /dashboard": route(CITY_STAFF),
+    "GET /dashboard/cases": route(CITY_STAFF),  # the cases behind a card, scoped to the viewer
     "GET /dashboard/export.csv": route(CITY_STAFF),
     "GET /dashboard/export.xlsx": route(CITY_STAFF),
     # Pages: administration
