@@ -10,7 +10,7 @@ from exchange.transport import TransportError
 
 log = logging.getLogger(__name__)
 
-CHUNK = 200  # messages sent, then received, in turn within a cycle
+CHUNK = 50  # messages sent, then received, in turn within a cycle (one batch each way)
 SEND_LIMIT, RECEIVE_LIMIT = 1000, 2000  # the most a round moves each way, so the other jobs get their turn
 LEFTOVER_GRACE_SECONDS = 3600  # a leftover this old on the store or in the blob store belongs to nobody alive
 
