@@ -37,3 +37,25 @@ def register_with_files(actor: Actor, item_code: str, applicant: dict, materials
             exc.field = file_field(material_code)
             raise
     return case
+
+
+# The actions whose payload lists materials: a file brought with the action puts its material on the list.
+_LISTS_MATERIALS = ("resubmit", "supply_materials")
+
+
+def act_with_files(actor: Actor, case_no: str, action: str, payload: dict,
+                   files: Iterable[tuple[str, Upload]]) -> Case:
+    """A window action with the files brought for it (补交材料, 重新提交 of a correction or of a case the city
+    returned): each file is attached first, so what the action sends on (case.supplement) carries it; a refused
+    file names its material (file_field) and nothing of the action stays."""
+    files = list(files)
+    if action in _LISTS_MATERIALS:
+        listed = list(payload.get("materials") or [])
+        payload = {**payload, "materials": listed + [c for c, _u in files if c not in listed]}
+    for material_code, upload in files:
+        try:
+            uploads.attach(actor, case_no, material_code, upload.filename or "", upload.mimetype, upload.stream)
+        except Invalid as exc:
+            exc.field = file_field(material_code)
+            raise
+    return cases.perform(actor, case_no, action, payload)

@@ -32,18 +32,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def attach(actor: Actor, case_no: str, material_code: str, filename: str, claimed_type: str, stream) -> CaseFile:
-    case = get_case(actor, case_no, for_update=True)
-    if actor.role is not Role.WINDOW:
-        raise Forbidden("role_forbidden", "只有县级窗口人员可以上传材料", "only county window staff upload materials")
-    if State(case.state) in FINAL_STATES:
-        raise Conflict("state_forbids", "办件已结束，不能再上传材料", "the case is closed", field="file")
-    material = next((m for m in case.materials if m.code == material_code), None)
-    if material is None:
-        raise Invalid("material_unknown", f"办件没有材料 {material_code}", f"the case has no material {material_code}",
-                      field="material_code")
-    bus = get_bus()
-    limit = bus.settings.max_upload_bytes
+def read_checked(stream, claimed_type: str, limit: int) -> tuple[bytes, str]:
+    """The file's bytes and its actual type, refused when empty, of a type not accepted or not the one it claims;
+    over `limit` bytes it is a 413, as a body over the request limit is. Intake drafts are checked the same way."""
     data = stream.read(limit + 1)
     if len(data) > limit:
         from werkzeug.exceptions import RequestEntityTooLarge
@@ -58,6 +49,21 @@ def attach(actor: Actor, case_no: str, material_code: str, filename: str, claime
     if claimed_type and claimed_type != "application/octet-stream" and claimed_type != actual:
         raise Invalid("file_type_mismatch", "文件内容与声明的类型不符", "the file's content does not match its type",
                       field="file")
+    return data, actual
+
+
+def attach(actor: Actor, case_no: str, material_code: str, filename: str, claimed_type: str, stream) -> CaseFile:
+    case = get_case(actor, case_no, for_update=True)
+    if actor.role is not Role.WINDOW:
+        raise Forbidden("role_forbidden", "只有县级窗口人员可以上传材料", "only county window staff upload materials")
+    if State(case.state) in FINAL_STATES:
+        raise Conflict("state_forbids", "办件已结束，不能再上传材料", "the case is closed", field="file")
+    material = next((m for m in case.materials if m.code == material_code), None)
+    if material is None:
+        raise Invalid("material_unknown", f"办件没有材料 {material_code}", f"the case has no material {material_code}",
+                      field="material_code")
+    bus = get_bus()
+    data, actual = read_checked(stream, claimed_type, bus.settings.max_upload_bytes)
     sha = bus.blobs.put(data)
     record = CaseFile(case=case, material_code=material_code, original_name=_display_name(filename),
                       media_type=actual, size=len(data), sha256=sha, uploaded_by=actor.label, uploaded_at=utcnow())

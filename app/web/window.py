@@ -8,10 +8,11 @@ and list_cases see this county's cases only."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, MultipleFileField
+from werkzeug.datastructures import MultiDict
 from sqlalchemy.orm import selectinload
 from wtforms import (HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
                      ValidationError)
@@ -23,7 +24,7 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from app.web.unit_of_work import page_unit
-from delegation import cases, limits, uploads
+from delegation import drafts, limits, uploads
 from delegation import intake as intake_service
 from delegation.errors import DomainError
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
@@ -117,7 +118,8 @@ class IntakeForm(FlaskForm):
 
 
 def intake_form_for(item):
-    attrs: dict = {f"file_{pos}": FileField(_l("%(name)s（上传文件）", name=m.name)) for pos, m in enumerate(item.materials)}
+    attrs: dict = {f"file_{pos}": MultipleFileField(_l("%(name)s（上传文件）", name=m.name))
+                   for pos, m in enumerate(item.materials)}
     attrs["field_map"] = {**IntakeForm.field_map, **{intake_service.file_field(m.code): f"file_{pos}"
                                                      for pos, m in enumerate(item.materials)}}
     form_class = type("ItemIntakeForm", (IntakeForm,), attrs)
@@ -239,12 +241,13 @@ def _build_forms(case, posted: tuple[Action, FlaskForm] | None = None) -> dict:
     actions = allowed_actions(case.state, Role.WINDOW, case.mode)
     forms = {}
     for action in actions:
-        if action not in ACTION_FORMS:
+        if action not in ACTION_FORMS or not _possible(action, case):
             continue
         if posted and posted[0] is action:
             forms[action.value] = posted[1]
             continue
         form = ACTION_FORMS[action](formdata=None)
+        form.held, form.file_errors = [], {}
         _prepare(action, form, case)
         if action is Action.REQUEST_CORRECTION:
             form.materials.data = [m.code for m in case.materials if not m.present and m.required]
@@ -261,6 +264,19 @@ def _build_forms(case, posted: tuple[Action, FlaskForm] | None = None) -> dict:
             if field.type != "CSRFTokenField":
                 field.id = f"{action_value}-{field.name}"
     return forms
+
+
+def _possible(action: Action, case) -> bool:
+    """Whether the action can succeed with the case's materials as they are: an impossible one is not offered
+    (the domain's guards still decide; this only spares the clerk a button that can only fail)."""
+    missing = [m for m in case.materials if m.required and not m.present]
+    if action is Action.ACCEPT:
+        return not missing
+    if action is Action.ACCEPT_WITH_COMMITMENT:
+        return bool(case.item.allows_commitment and missing and not any(m.core for m in missing))
+    if action is Action.SUPPLY_MATERIALS:
+        return any(not m.present for m in case.materials)
+    return True
 
 
 def _prepare(action: Action, form, case) -> None:
@@ -328,13 +344,63 @@ def _item_or_404(item_code: str):
 def intake(item_code: str):
     item = _item_or_404(item_code)
     form = intake_form_for(item)  # a body over the upload limit: the 413 handler below
-    if request.method == "GET" or not form.validate_on_submit():
-        return render_template("window/intake.html", item=item, form=form), 200 if request.method == "GET" else 422
-    with page_unit(form, page_level="form") as unit:
-        case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form)).case_no
-    if unit.failed:
-        return render_template("window/intake.html", item=item, form=form), unit.status
-    return _done(case_no, _("已登记办件 %(case_no)s", case_no=case_no))
+    if request.method == "POST":
+        return _intake_post(item, form)
+    return _intake_page(item, form, [])
+
+
+def _intake_post(item, form):
+    """Register the case with its files; when the form or a file is refused, the page again with what was typed
+    and every good file held as a draft (shown as attached, kept while its box stays ticked)."""
+    valid = form.validate_on_submit()
+    held = _held_files({m.code: field for m, field in zip(item.materials, form.file_fields())})
+    if valid and not any(f.errors for f in form.file_fields()):
+        with page_unit(form, page_level="form") as unit:
+            case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form, held)).case_no
+        if not unit.failed:
+            return _finished(case_no, _("已登记办件 %(case_no)s", case_no=case_no), held)
+        return _intake_page(item, form, held), unit.status
+    return _intake_page(item, form, held), 422
+
+
+def _intake_page(item, form, held):
+    by_code: dict = {}
+    for draft in held:
+        by_code.setdefault(draft.material_code, []).append(draft)
+    return render_template("window/intake.html", item=item, form=form, held=by_code)
+
+
+# -- drafts: the files and the input of a refused form are never lost ---------------------------------------------
+
+def _drafts_root():
+    return current_app.config["TONGQUAN"].instance_path / "drafts"
+
+
+def _owner() -> int:
+    return current_user.user.id
+
+
+def _held_files(fields_by_code: dict) -> list:
+    """The drafts the form still carries (their 'draft' box ticked) and every file chosen now, each checked alone:
+    a refused file is said on its material's field and the good ones are held all the same."""
+    root, owner = _drafts_root(), _owner()
+    held = [d for d in (drafts.held_file(root, owner, t) for t in request.form.getlist("draft")[:50])
+            if d is not None and d.material_code in fields_by_code]
+    limit = current_app.config["TONGQUAN"].max_upload_bytes
+    for code, field in fields_by_code.items():
+        for upload in request.files.getlist(field.name)[:20]:
+            if not upload or not upload.filename:
+                continue
+            try:
+                held.append(drafts.hold_file(root, owner, code, upload.filename, upload.mimetype, upload.stream, limit))
+            except DomainError as exc:
+                field.errors = [*field.errors, f"{uploads._display_name(upload.filename)}：{domain_message(exc)}"]
+    return held
+
+
+def _finished(case_no: str, message: str, held):
+    drafts.discard(_drafts_root(), _owner(), [d.token for d in held])
+    return _done(case_no, message)
 
 
 def _done(case_no: str, message: str):
@@ -343,14 +409,14 @@ def _done(case_no: str, message: str):
     return redirect(url_for("web_window.case", case_no=case_no))
 
 
-def _intake_input(item, form) -> tuple:
-    """applicant, materials, files and ID-check override of the intake service, from the posted form."""
+def _intake_input(item, form, held) -> tuple:
+    """applicant, materials, files and ID-check override of the intake service, from the posted form and the
+    files held for it (a material with a file was brought, ticked or not)."""
     applicant = {"kind": form.applicant_kind.data, "name": form.applicant_name.data, "id_code": form.id_code.data,
                  "phone": form.phone.data or None}
-    present = set(form.present.data or [])
+    present = set(form.present.data or []) | {d.material_code for d in held}
     materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
-    files = [(m.code, field.data) for m, field in zip(item.materials, form.file_fields())]
-    return applicant, materials, files, form.id_check_override.data or None
+    return applicant, materials, [(d.material_code, d) for d in held], form.id_check_override.data or None
 
 
 def _too_large():
@@ -388,9 +454,11 @@ def _render_case(case, forms=None, status=200):
     missing_noncore = [m for m in case.materials if not m.present and m.required and not m.core]
     missing_core = [m for m in case.materials if not m.present and m.required and m.core]
     upload_open = case.state in (State.SUBMITTED, State.CORRECTION_REQUESTED)
+    # forward_only: the city sees only what is sent, so a core material without an electronic copy is said
+    no_copy = [m for m in case.materials if m.core and m.code not in files] if case.mode is Mode.FORWARD_ONLY else []
     return render_template(
         "window/case.html", case=case, forms=forms, files=files, notices=available_notices(case),
-        missing_noncore=missing_noncore, missing_core=missing_core, upload_open=upload_open,
+        missing_noncore=missing_noncore, missing_core=missing_core, upload_open=upload_open, no_copy=no_copy,
         upload_form=UploadForm(formdata=None) if upload_open else None,
         credit_warnings=credit.warnings_for(case.applicant_id_code),
         correction_items=_correction_items(case),
@@ -406,7 +474,8 @@ def _correction_items(case):
 @bp.get("/window/cases/<case_no>")
 @requires(_is_window)
 def case(case_no: str):
-    return _render_case(_load_case(case_no))
+    case_row = _load_case(case_no)
+    return _render_case(case_row, _build_forms(case_row, _stashed_form(case_row)))
 
 
 @bp.post("/window/cases/<case_no>/actions/<action>")
@@ -414,13 +483,72 @@ def case(case_no: str):
 def act(case_no: str, action: str):
     action_enum, case_row = _window_action(action), _load_case(case_no)
     form = _posted_form(action_enum, case_row)
-    if not form.validate_on_submit():
-        return _render_case(case_row, _build_forms(case_row, (action_enum, form)), 422)
-    with page_unit(form) as unit:
-        cases.perform(_actor(), case_no, action_enum.value, _payload(action_enum, form, case_row))
-    if unit.failed:
-        return _render_posted(case_no, action_enum, form, unit.status)
-    return _done(case_no, str(DONE[action_enum]))
+    valid, held = form.validate_on_submit(), _action_files(action_enum, case_row, form)
+    if valid and not any(form.file_errors.values()):
+        with page_unit(form) as unit:
+            intake_service.act_with_files(_actor(), case_no, action_enum.value, _payload(action_enum, form, case_row),
+                                          [(d.material_code, d) for d in held])
+        if not unit.failed:
+            return _finished(case_no, str(DONE[action_enum]), held)
+    return _back_to_case(case_no, action_enum, form, held)
+
+
+# The actions that take files: several per material, each checked alone (input name files-<material code>).
+FILE_ACTIONS = (Action.RESUBMIT, Action.SUPPLY_MATERIALS)
+
+
+def _action_files(action: Action, case, form) -> list:
+    form.file_errors = {}
+    if action not in FILE_ACTIONS:
+        return []
+    fields = {m.code: _FileErrors(f"files-{m.code}", form.file_errors.setdefault(m.code, []))
+              for m in case.materials}
+    return _held_files(fields)
+
+
+class _FileErrors:
+    """What _held_files needs of a field: the input's name and its list of errors."""
+
+    def __init__(self, name: str, errors: list):
+        self.name, self._errors = name, errors
+
+    @property
+    def errors(self):
+        return list(self._errors)
+
+    @errors.setter
+    def errors(self, value):
+        self._errors[:] = value
+
+
+def _back_to_case(case_no: str, action: Action, form, held):
+    """After a refused action: its input, errors and held files kept on the server, and the clerk back on the
+    case's own address (post/redirect/get), opened at the error summary."""
+    content = {"case_no": case_no, "action": action.value, "drafts": [d.token for d in held],
+               "data": [[k, v] for k, v in request.form.items(multi=True) if k not in ("csrf_token", "draft")],
+               "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
+               "form_errors": [str(e) for e in form.form_errors], "file_errors": form.file_errors}
+    session["window_stash"] = drafts.stash(_drafts_root(), _owner(), content)
+    return redirect(url_for("web_window.case", case_no=case_no, _anchor="error-summary"), 303)
+
+
+def _stashed_form(case):
+    """The refused form of this case, as it was posted, with its errors (taken once), or None."""
+    content = drafts.take(_drafts_root(), _owner(), session.pop("window_stash", None))
+    if not content or content.get("case_no") != case.case_no:
+        return None
+    action = next((a for a in ACTION_FORMS if a.value == content.get("action")), None)
+    if action is None:
+        return None
+    form = ACTION_FORMS[action](formdata=MultiDict([tuple(p) for p in content["data"]]))
+    _prepare(action, form, case)
+    for field in form:
+        field.errors = list(content["errors"].get(field.name, []))
+    form.form_errors = list(content.get("form_errors", []))
+    form.file_errors = content.get("file_errors", {})
+    root, owner = _drafts_root(), _owner()
+    form.held = [d for d in (drafts.held_file(root, owner, t) for t in content.get("drafts", [])) if d]
+    return action, form
 
 
 def _window_action(action: str) -> Action:
@@ -440,24 +568,17 @@ def _posted_form(action: Action, case):
     return form
 
 
-def _render_posted(case_no: str, action: Action, form, status: int):
-    """The case as it is after the rollback, with the posted form, its input and its errors."""
-    case_row = _load_case(case_no)
-    _prepare(action, form, case_row)
-    return _render_case(case_row, _build_forms(case_row, (action, form)), status)
-
-
 @bp.post("/window/cases/<case_no>/files")
 @requires(_is_window)
 def upload(case_no: str):
     case_row, form = _load_case(case_no), UploadForm()  # a body over the upload limit: the 413 handler
     if not form.validate_on_submit() or form.material_code.data not in {m.code for m in case_row.materials}:
         flash(_("上传文件：请选择材料和要上传的文件"), "error")
-        return _render_case(case_row, status=422)
+        return redirect(url_for("web_window.case", case_no=case_no), 303)
     with page_unit(page_level=_flash_upload_error) as unit:  # every refusal of a file is said at the top
         uploads.attach(_actor(), case_no, form.material_code.data, *_file_of(form.file.data))
     if unit.failed:
-        return _render_case(_load_case(case_no), status=unit.status)
+        return redirect(url_for("web_window.case", case_no=case_no), 303)
     return _done(case_no, _("文件已上传"))
 
 

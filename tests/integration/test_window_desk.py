@@ -68,9 +68,17 @@ def intake(client, item_code, present, files=None, id_code=ENTERPRISE_ID, kind="
 
 
 def act(client, case_no, action, expect=302, **data):
+    """A window action; a refused one (expect: the status it stood for before post/redirect/get) sends the clerk
+    back to the case's own address (303), and the page there says why: that page is returned."""
     path = f"/window/cases/{case_no}"
     r = client.post(f"{path}/actions/{action}", data={"csrf_token": csrf_token(client, path), **data})
-    assert r.status_code == expect, (action, r.status_code, r.get_data(as_text=True))
+    if expect == 302:
+        assert r.status_code == 302, (action, r.status_code, r.get_data(as_text=True))
+        return r
+    assert r.status_code == 303, (action, r.status_code, r.get_data(as_text=True))
+    assert r.headers["Location"].split("#")[0].endswith(path), r.headers["Location"]
+    r = client.get(path)
+    assert r.status_code == 200
     return r
 
 

@@ -66,3 +66,16 @@
     });
   });
 })();
+/* Never lose the clerk's work (issue 14): a refused form opens at its error summary; choosing files for a
+   material in an action form ticks that material. */
+(function () {
+  "use strict";
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.scrollIntoView({block: "start"}); summary.focus({preventScroll: true}); }
+  document.querySelectorAll("input[type=file][data-tick]").forEach(function (file) {
+    file.addEventListener("change", function () {
+      var box = document.querySelector('input[data-testid="' + file.dataset.tick + '"]');
+      if (box && file.files.length) { box.checked = true; }
+    });
+  });
+})();
