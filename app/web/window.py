@@ -482,15 +482,18 @@ def case(case_no: str):
 @requires(_is_window)
 def act(case_no: str, action: str):
     action_enum, case_row = _window_action(action), _load_case(case_no)
-    form = _posted_form(action_enum, case_row)
+    form = _posted_form(action_enum, case_row)  # its files checked alone, held as drafts (form.file_errors)
     valid, held = form.validate_on_submit(), _action_files(action_enum, case_row, form)
     if valid and not any(form.file_errors.values()):
         with page_unit(form) as unit:
-            intake_service.act_with_files(_actor(), case_no, action_enum.value, _payload(action_enum, form, case_row),
-                                          [(d.material_code, d) for d in held])
+            intake_service.act_with_files(_actor(), case_no, action, _payload(action_enum, form, case_row), _as_files(held))
         if not unit.failed:
             return _finished(case_no, str(DONE[action_enum]), held)
     return _back_to_case(case_no, action_enum, form, held)
+
+
+def _as_files(held) -> list:
+    return [(d.material_code, d) for d in held]
 
 
 # The actions that take files: several per material, each checked alone (input name files-<material code>).
