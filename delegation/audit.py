@@ -86,7 +86,7 @@ def event_digest(previous: str, fields: dict) -> str:
 
 def _chain_new_events(session, _flush_context, _instances) -> None:
     """Before each flush: give every new timeline line its digest, in the order the lines were added."""
-    from delegation.models import CaseEvent
+    from delegation.models import Case, CaseEvent
 
     new = [obj for obj in session.new if isinstance(obj, CaseEvent) and obj.digest is None]
     if not new:
@@ -95,6 +95,9 @@ def _chain_new_events(session, _flush_context, _instances) -> None:
     heads: dict[int, str] = {}
     for event in new:
         case = event.case
+        if case is None:  # a line added by its case_id alone
+            with session.no_autoflush:
+                case = session.get(Case, event.case_id)
         key = id(case)
         if key not in heads:
             heads[key] = _head(session, case)
