@@ -280,6 +280,12 @@ class Case(db.Model):
     applicant_name: Mapped[str] = mapped_column(sa.String(200))
     applicant_id_code: Mapped[str] = mapped_column(sa.String(30), index=True)
     applicant_phone: Mapped[str | None] = mapped_column(sa.String(30))
+    # what a window records at intake (migration 0013): the address, the legal representative and the agent (经办人)
+    applicant_address: Mapped[str | None] = mapped_column(sa.String(200))
+    legal_representative: Mapped[str | None] = mapped_column(sa.String(100))
+    agent_name: Mapped[str | None] = mapped_column(sa.String(100))
+    agent_id_code: Mapped[str | None] = mapped_column(sa.String(30))
+    agent_phone: Mapped[str | None] = mapped_column(sa.String(30))
     id_check_override: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(60))
@@ -408,6 +414,16 @@ sa.Index("ix_case_file_created_at", Case.created_at)
 # The city approvers' queue in deadline order (cases without a deadline last), app/web/review.py deadline_page.
 sa.Index("ix_case_file_city_queue", Case.due_at.is_(None), Case.due_at, Case.id,
          postgresql_where=sa.text(CITY_QUEUE_SQL), sqlite_where=sa.text(CITY_QUEUE_SQL))
+# The window's worklist (delegation/worklist.py, migration 0013): a county's state queue in deadline order, its
+# warning/overdue filter, its open 容缺 commitments, the search by phone and by a part of the applicant's name
+# (a trigram GIN index on PostgreSQL; SQLite, a plain index of the same name).
+sa.Index("ix_case_file_county_state_due", Case.county_code, Case.state, Case.due_at.is_(None), Case.due_at, Case.id)
+sa.Index("ix_case_file_county_due_flag", Case.county_code, Case.due_flag, Case.id)
+sa.Index("ix_case_file_county_commitment", Case.county_code, Case.commitment_deadline,
+         postgresql_where=sa.text(COMMITMENT_OPEN_SQL), sqlite_where=sa.text(COMMITMENT_OPEN_SQL))
+sa.Index("ix_case_file_applicant_phone", Case.applicant_phone)
+sa.Index("ix_case_file_applicant_name_trgm", Case.applicant_name, postgresql_using="gin",
+         postgresql_ops={"applicant_name": "gin_trgm_ops"})
 
 
 

@@ -24,7 +24,7 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from app.web.unit_of_work import page_unit
-from delegation import drafts, limits, uploads
+from delegation import drafts, limits, uploads, worklist
 from delegation import intake as intake_service
 from delegation.errors import DomainError
 from delegation.workflow import Action, Mode, Role, State, allowed_actions
@@ -35,12 +35,11 @@ register_page_errors(bp)
 
 PAGE_SIZE = 30
 MODE_ORDER = (Mode.DIRECT, Mode.DELEGATED_REVIEW, Mode.FORWARD_ONLY)
-# The desk's queues: key, label, the state filter of list_cases (None: every recent case).
+# The desk's queues (delegation.worklist.QUEUE_STATES says what each lists): key, label.
 QUEUES = (
-    ("submitted", _l("待受理"), State.SUBMITTED.value),
-    ("correction", State.CORRECTION_REQUESTED.label, State.CORRECTION_REQUESTED.value),
-    ("handout", _l("待出件"), State.DECIDED.value),
-    ("recent", _l("最近办件"), None),
+    ("submitted", _l("待受理")), ("correction", _l("待补正")), ("returned", _l("已退回")),
+    ("commitment", _l("容缺待补交")), ("in_progress", _l("在办")), ("handout", _l("待出件")),
+    ("concluded", _l("已办结")), ("all", _l("全部")),
 )
 # The field rules of the API and the exchange XSD (exchange.field_rules): what the desk accepts can be forwarded.
 PHONE = field_rules.anchored(field_rules.PHONE)
@@ -293,15 +292,36 @@ def _prepare(action: Action, form, case) -> None:
 @bp.get("/window")
 @requires(_is_window)
 def desk():
-    from delegation.cases import list_cases
+    args = _desk_args()
+    page = worklist.worklist(_actor(), **args, limit=PAGE_SIZE)
+    return render_template("window/desk.html", queues=QUEUES, args=args, page=page, rows=_desk_rows(page.rows),
+                           counts=worklist.queue_counts(_actor(), utcnow()))
+
+
+def _desk_args() -> dict:
+    """The queue, search, filter, sort and page of the query string; unknown values are the defaults."""
+    from app.web.common import int_arg
 
     queue = request.args.get("queue", "submitted")
-    spec = next((q for q in QUEUES if q[0] == queue), QUEUES[0])
-    after = keyset_after(request.args)
-    rows, next_after = list_cases(_actor(), state=spec[2], after_id=after,
-                                  limit=PAGE_SIZE)
-    return render_template("window/desk.html", queues=QUEUES, queue=spec[0], rows=rows, next_after=next_after,
-                           after=after)
+    queue = "all" if queue == "recent" else queue  # the desk's former "recent" list is 全部 now
+    due = request.args.get("due")
+    sort = request.args.get("sort")
+    return {"queue": queue if queue in worklist.QUEUE_STATES else "submitted",
+            "q": (request.args.get("q") or "").strip()[:worklist.SEARCH_MAX] or None,
+            "due": due if due in ("warning", "overdue") else None,
+            "sort": sort if sort in worklist.SORTS else "registered",
+            "after": keyset_after(request.args), "before": int_arg(request.args, "before", 1, limits.INT_MAX)}
+
+
+def _desk_rows(rows) -> list[dict]:
+    """Each case with who holds it now (the organisation's name) and the time it has left."""
+    from app.web.case_page import org_names
+
+    now = utcnow()
+    holders = {c.id: worklist.holder_code(c) for c in rows}
+    names = org_names(set(holders.values()))
+    return [{"case": c, "holder": names.get(holders[c.id], ""), "left": worklist.time_left(c, now),
+             "commitment_left": worklist.commitment_left(c, now)} for c in rows]
 
 
 # -- a new case ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+"""The county window's worklist (issue 14): its queues and their counts, the search across the county's cases, the
+two sort orders with keyset pages both ways, who holds each case now and the time it has left, and what needs the
+clerk (a return from the city, a decision to hand out, a 容缺 commitment about to expire).
+
+Every query is scoped by cases.visible_filter (a window sees its own county only) and is an index range in its own
+order (migration 0013): a state queue by (county, state, id) or (county, state, deadline); the search by the credit
+code / ID number, case number or phone index, a name part by the trigram index on PostgreSQL."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from delegation import clock, deadlines
+from delegation.actors import Actor
+from delegation.cases import visible_filter
+from delegation.models import Case, Item
+from delegation.responsibility import county_org
+from delegation.workflow import FINAL_STATES, Mode, State
+from persistence import db
+
+IN_PROGRESS = (State.ACCEPTED, State.COUNTY_REVIEW, State.FORWARDED, State.CITY_REVIEW, State.SUSPENDED)
+# queue key -> the states it lists (None: a queue of its own kind)
+QUEUE_STATES: dict[str, tuple[State, ...] | None] = {
+    "submitted": (State.SUBMITTED,),
+    "correction": (State.CORRECTION_REQUESTED,),
+    "returned": (State.RETURNED,),
+    "commitment": None,  # 容缺 commitments still open, whatever the state
+    "in_progress": IN_PROGRESS,
+    "handout": (State.DECIDED,),
+    "concluded": tuple(sorted(FINAL_STATES)),
+    "all": (),
+}
+SORTS = ("registered", "deadline")
+SEARCH_MAX = 60
+COMMITMENT_SOON_DAYS = 3  # a commitment due within this many calendar days needs the clerk
+
+CASE_NO = re.compile(r"^\d{6}-\d{4}-\d{6}$")
+ID_CODE = re.compile(r"^[0-9A-Z]{18}$")
+PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
+
+
+def _commitment_open():
+    return sa.and_(Case.commitment_deadline.is_not(None), Case.commitment_met_at.is_(None),
+                   Case.state.not_in([s.value for s in FINAL_STATES]))
+
+
+def _queue_clause(queue: str):
+    states = QUEUE_STATES[queue]
+    if states is None:
+        return _commitment_open()
+    if not states:
+        return sa.true()
+    return Case.state == states[0].value if len(states) == 1 else Case.state.in_([s.value for s in states])
+
+
+def search_clause(q: str):
+    """What the search box finds: a case number, a credit code or ID number (18 characters), a phone number
+    exactly; anything else is part of the applicant's name or of the item's name (or the item's code)."""
+    q = q.strip()[:SEARCH_MAX]
+    up = q.upper()
+    if CASE_NO.match(q):
+        return Case.case_no == q
+    if ID_CODE.match(up):
+        return Case.applicant_id_code == up
+    if PHONE.match(q) and sum(ch.isdigit() for ch in q) >= 7:
+        return Case.applicant_phone == q
+    items = sa.select(Item.id).where(sa.or_(Item.name.contains(q, autoescape=True), Item.code == up))
+    return sa.or_(Case.applicant_name.contains(q, autoescape=True), Case.item_id.in_(items.scalar_subquery()))
+
+
+@dataclass
+class Page:
+    rows: list
+    next_after: int | None  # the cursor of the next page (the last row's id)
+    prev_before: int | None  # the cursor of the previous page (the first row's id)
+
+
+def worklist(actor: Actor, queue: str = "submitted", *, q: str | None = None, due: str | None = None,
+             sort: str = "registered", after: int | None = None, before: int | None = None,
+             limit: int = 30) -> Page:
+    """One page of a queue, searched and filtered; `after`/`before`: the id of the row the page follows or
+    precedes (keyset, both ways)."""
+    query = sa.select(Case).where(visible_filter(actor), _queue_clause(queue if queue in QUEUE_STATES else "all"))
+    if q and q.strip():
+        query = query.where(search_clause(q))
+    if due in ("warning", "overdue"):
+        query = query.where(Case.due_flag == due)
+    backwards = before is not None and after is None
+    cursor = before if backwards else after
+    query = (_deadline_keyset if sort == "deadline" else _registered_keyset)(query, cursor, backwards)
+    rows = db.session.execute(query.limit(limit + 1)).unique().scalars().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+        return Page(rows, rows[-1].id if rows else None, rows[0].id if rows and more else None)
+    return Page(rows, rows[-1].id if rows and more else None, rows[0].id if rows and cursor else None)
+
+
+def _registered_keyset(query, cursor, backwards):
+    """Newest first: the id is the order of registration."""
+    if cursor is None:
+        return query.order_by(Case.id.desc())
+    if backwards:
+        return query.where(Case.id > cursor).order_by(Case.id.asc())
+    return query.where(Case.id < cursor).order_by(Case.id.desc())
+
+
+def _deadline_keyset(query, cursor, backwards):
+    """The nearest deadline first, cases without one last; one row-value comparison in the sort's own order."""
+    key = (Case.due_at.is_(None), Case.due_at, Case.id)
+    if cursor is None:
+        return query.order_by(*key)
+    found = db.session.execute(sa.select(Case.due_at).where(Case.id == cursor)).first()
+    last_due = found[0] if found else None
+    if not backwards:
+        if last_due is None:
+            query = query.where(Case.due_at.is_(None), Case.id > cursor)
+        else:
+            query = query.where(sa.tuple_(*key) > sa.tuple_(sa.false(), last_due, cursor))
+        return query.order_by(*key)
+    if last_due is None:
+        query = query.where(sa.or_(Case.due_at.is_not(None), sa.and_(Case.due_at.is_(None), Case.id < cursor)))
+    else:
+        query = query.where(Case.due_at.is_not(None), sa.tuple_(Case.due_at, Case.id) < sa.tuple_(last_due, cursor))
+    return query.order_by(Case.due_at.is_(None).desc(), Case.due_at.desc(), Case.id.desc())
+
+
+def queue_counts(actor: Actor, now: datetime) -> dict:
+    """The count of every queue, the warning/overdue counts and what needs the clerk, in three statements."""
+    scope = visible_filter(actor)
+    by_state = dict(db.session.execute(sa.select(Case.state, sa.func.count()).where(scope)
+                                       .group_by(Case.state)).all())
+    by_state = {getattr(k, "value", k): v for k, v in by_state.items()}
+    counts = {key: sum(by_state.get(s.value, 0) for s in states) for key, states in QUEUE_STATES.items()
+              if states}
+    counts["all"] = sum(by_state.values())
+    soon = now + timedelta(days=COMMITMENT_SOON_DAYS)
+    commitment, expiring = db.session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(Case.commitment_deadline <= soon))
+        .where(scope, _commitment_open())).one()
+    counts["commitment"] = commitment
+    flags = dict(db.session.execute(sa.select(Case.due_flag, sa.func.count())
+                                    .where(scope, Case.due_flag.in_(("warning", "overdue")),
+                                           Case.state.not_in([s.value for s in FINAL_STATES]))
+                                    .group_by(Case.due_flag)).all())
+    counts["warning"], counts["overdue"] = flags.get("warning", 0), flags.get("overdue", 0)
+    counts["needs_me"] = {"returned": counts["returned"], "handout": counts["handout"], "commitment": expiring}
+    counts["needs_me_total"] = sum(counts["needs_me"].values())
+    return counts
+
+
+def holder_code(case: Case) -> str:
+    """The organisation that holds the case now: the window, the county bureau or the city department."""
+    state = case.resume_state if case.state is State.SUSPENDED and case.resume_state else case.state
+    if state in (State.FORWARDED, State.CITY_REVIEW):
+        return case.department_code
+    if state in (State.ACCEPTED, State.COUNTY_REVIEW) or (
+            state is State.RETURNED and case.mode is Mode.DELEGATED_REVIEW):
+        return county_org(case.county_code, "bureau")
+    return county_org(case.county_code, "window")
+
+
+def time_left(case: Case, now: datetime) -> tuple[int, str] | None:
+    """What is left of the case's time limit: (working days, "days") or (office hours, "hours"); negative when
+    overdue; None when no clock runs (before acceptance, after the decision) or it is paused."""
+    if case.due_at is None or case.paused_at is not None or case.state in FINAL_STATES or \
+            case.state in (State.DECIDED, State.SUBMITTED):
+        return None
+    cal = clock.load_calendar()
+    if case.limit_unit == deadlines.HOURS:
+        if now > case.due_at:
+            return -max(1, round((now - case.due_at).total_seconds() / 3600)), "hours"
+        return deadlines.remaining_office_minutes(cal, now, case.due_at, clock.office_hours()) // 60, "hours"
+    if now > case.due_at:
+        return -max(1, deadlines.remaining_working_days(cal, case.due_at, now)), "days"
+    return deadlines.remaining_working_days(cal, now, case.due_at), "days"
+
+
+def commitment_left(case: Case, now: datetime) -> int | None:
+    """Working days left to keep an open 容缺 commitment (negative: broken); None when none is open."""
+    if case.commitment_deadline is None or case.commitment_met_at is not None or case.state in FINAL_STATES:
+        return None
+    cal = clock.load_calendar()
+    if now > case.commitment_deadline:
+        return -max(1, deadlines.remaining_working_days(cal, case.commitment_deadline, now))
+    return deadlines.remaining_working_days(cal, now, case.commitment_deadline)
