@@ -27,7 +27,7 @@
   });
   draw("chart-county", {
     tooltip: {trigger: "axis"}, legend: {top: 0, data: [L.total_cases, L.on_time_rate]},
-    grid: {left: 40, right: 44, top: 36, bottom: 56},
+    grid: {left: 40, right: 44, top: 36, bottom: 64},
     xAxis: {type: "category", data: data.county.labels, axisLabel: {interval: 0, rotate: 30}},
     yAxis: [{type: "value", minInterval: 1}, {type: "value", min: 0, max: 100, axisLabel: {formatter: "{value}%"}}],
     series: [{name: L.total_cases, type: "bar", data: data.county.total, barMaxWidth: 40, itemStyle: {color: "#7c3aed"}},
