@@ -96,6 +96,9 @@ class User(db.Model):
     session_generation: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     # An initial password (set by an operator or an administrator) must be replaced at the first login.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # where notifications are also sent (migration 0015, issue 15; set on /account): optional
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    mobile: Mapped[str | None] = mapped_column(sa.String(20))
 
     org: Mapped[Org] = relationship(lazy="joined")
 
@@ -138,6 +141,10 @@ class Item(db.Model):
     licence_title: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
     licence_fields: Mapped[list | None] = mapped_column(sa.JSON)
     validity_months: Mapped[int] = mapped_column(default=60, server_default=sa.text("60"))
+    # 材料邮寄 (issue 19, migration 0014): the city decides only once the originals arrived; mail not signed for
+    # within originals_days working days warns both sides (delegation/mailing.py)
+    originals_before_decision: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    originals_days: Mapped[int] = mapped_column(default=5, server_default=sa.text("5"))
 
     department: Mapped[Org] = relationship()
     materials: Mapped[list["ItemMaterial"]] = relationship(
@@ -155,6 +162,8 @@ class ItemMaterial(db.Model):
     core: Mapped[bool] = mapped_column(default=True)
     required: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)
+    # its paper original is mailed to the city (材料邮寄, migration 0014)
+    originals_required: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     item: Mapped[Item] = relationship(back_populates="materials")
 
@@ -460,3 +469,40 @@ class CalendarDay(db.Model):
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     is_workday: Mapped[bool]
     workday_seq: Mapped[int]
+
+
+# -- 材料邮寄: paper originals mailed to the city (issue 19, migration 0014; delegation/mailing.py) ----------------
+
+class OriginalsMailing(db.Model):
+    """The window's record of originals sent to the city, the same row on both nodes (mailing_uid): insert-only
+    (triggers, migration 0014) but for the sweep's overdue_warned_at."""
+
+    __tablename__ = "originals_mailing"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_uid: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), index=True)
+    courier: Mapped[str] = mapped_column(sa.String(40))
+    tracking_no: Mapped[str] = mapped_column(sa.String(40))
+    materials: Mapped[list] = mapped_column(sa.JSON)  # material codes sent
+    mailed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mailed_by: Mapped[str] = mapped_column(sa.String(200))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # signed for by then, or both sides are warned
+    overdue_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    receipt: Mapped["OriginalsReceipt | None"] = relationship(back_populates="mailing", uselist=False)
+
+
+class OriginalsReceipt(db.Model):
+    """The city's signing for a mailing: complete, or which materials are missing or damaged. Insert-only."""
+
+    __tablename__ = "originals_receipt"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(sa.ForeignKey("originals_mailing.id"), unique=True)
+    complete: Mapped[bool] = mapped_column()
+    missing: Mapped[list] = mapped_column(sa.JSON)
+    damaged: Mapped[list] = mapped_column(sa.JSON)
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_by: Mapped[str] = mapped_column(sa.String(200))
+
+    mailing: Mapped[OriginalsMailing] = relationship(back_populates="receipt")
