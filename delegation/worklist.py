@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -35,7 +35,7 @@ QUEUE_STATES: dict[str, tuple[State, ...] | None] = {
 }
 SORTS = ("registered", "deadline")
 SEARCH_MAX = 60
-COMMITMENT_SOON_DAYS = 3  # a commitment due within this many calendar days needs the clerk
+COMMITMENT_SOON_DAYS = 3  # a commitment due within this many working days needs the clerk
 
 CASE_NO = re.compile(r"^\d{6}-\d{4}-\d{6}$")
 ID_CODE = re.compile(r"^[0-9A-Z]{18}$")
@@ -138,7 +138,7 @@ def queue_counts(actor: Actor, now: datetime) -> dict:
     counts = {key: sum(by_state.get(s.value, 0) for s in states) for key, states in QUEUE_STATES.items()
               if states}
     counts["all"] = sum(by_state.values())
-    soon = now + timedelta(days=COMMITMENT_SOON_DAYS)
+    soon = clock.add_limit(clock.load_calendar(), now, deadlines.WORKING_DAYS, COMMITMENT_SOON_DAYS)
     commitment, expiring = db.session.execute(
         sa.select(sa.func.count(), sa.func.count().filter(Case.commitment_deadline <= soon))
         .where(scope, _commitment_open())).one()
