@@ -97,3 +97,19 @@ def test_the_case_list_is_scoped_and_checked(application, client):  # noqa: F811
     county = application.test_client()
     login(county, f"window-{COUNTY}")
     assert county.get("/dashboard/cases?figure=total_cases").status_code == 403
+
+
+def test_every_count_figure_lists_exactly_the_cases_it_counts(application):  # noqa: F811
+    from app.extensions import db
+    from supervision import statistics
+
+    _cases(application)
+    with application.app_context():
+        summary = statistics.summary()
+        counts = [k for k, kind in statistics.FIGURE_KIND.items() if kind == "count" and k != "pushes"]
+        listed = {k: statistics.cases_behind(k, statistics.Filters(), sa.true())["total"] for k in counts}
+        assert listed == {k: summary[k] for k in counts}
+        assert summary["total_cases"] == 4 and summary["ratings"] == 2 and summary["concluded"] == 3
+        # a rate's list is its denominator: satisfaction over the rated cases
+        assert statistics.cases_behind("satisfaction", statistics.Filters(), sa.true())["total"] == summary["ratings"]
+        db.session.remove()
