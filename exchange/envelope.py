@@ -28,6 +28,8 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "case.supplement",
     "case.return",
     "case.decision",
+    "case.originals_mailed",
+    "case.originals_received",
     "supervision.push",
     "supervision.claim",
     "supervision.feedback",

@@ -45,6 +45,7 @@ FEEDBACK_KINDS = ("inspection", "rectification", "penalty", "no_issue")
 DELEGATION_ACTIONS = ("grant", "revoke")
 PARTY_ROLES = ("accept", "review", "decide", "supervise")
 DOCUMENT_KINDS = ("grant", "denial")
+ORIGINALS_RESULTS = ("complete", "incomplete")
 
 # Types that belong to a case (same rule as xmlform.CASE_TYPES): they need case_no and sequence.
 CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.")))
@@ -288,6 +289,35 @@ class CaseDecisionSchema(StrictSchema):
     document = fields.Nested(DecisionDocumentSchema)
 
 
+class MailedMaterialSchema(StrictSchema):
+    code = _code()
+    name = _name()
+
+
+class CaseOriginalsMailedSchema(StrictSchema):
+    """材料邮寄 (issue 19): tq:CaseOriginalsMailed."""
+
+    mailing_id = _str("UUID", UUID)
+    courier = _name()
+    tracking_no = _str("waybill number", rules.TRACKING_NO)
+    materials = _list_of(fields.Nested(MailedMaterialSchema), at_least_one=True, validate=[_unique_codes])
+    mailed_by = _name()
+    mailed_at = _datetime()
+    due_at = _datetime()
+
+
+class CaseOriginalsReceivedSchema(StrictSchema):
+    """tq:CaseOriginalsReceived."""
+
+    mailing_id = _str("UUID", UUID)
+    result = _one_of(ORIGINALS_RESULTS)
+    missing = _list_of(_code())
+    damaged = _list_of(_code())
+    comment = _text(required=False)
+    received_by = _name()
+    received_at = _datetime()
+
+
 class ResponsiblePartySchema(StrictSchema):
     role = _one_of(PARTY_ROLES)
     org = _code()
@@ -346,6 +376,8 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.supplement": CaseSupplementSchema,
     "case.return": CaseReturnSchema,
     "case.decision": CaseDecisionSchema,
+    "case.originals_mailed": CaseOriginalsMailedSchema,
+    "case.originals_received": CaseOriginalsReceivedSchema,
     "supervision.push": SupervisionPushSchema,
     "supervision.claim": SupervisionClaimSchema,
     "supervision.feedback": SupervisionFeedbackSchema,

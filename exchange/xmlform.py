@@ -36,6 +36,11 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                                          "number": str (e.g. 章贡行审许〔2026〕12号), "verify_code": code,
                                          "issuer": {"code": code, "name": str}, "undertaker"?: str,
                                          "review_authority": str, "court": str}}
+    case.originals_mailed {"mailing_id": UUID str, "courier": str, "tracking_no": str,
+                           "materials": [{"code": code, "name": str}, ...] (1..n), "mailed_by": str,
+                           "mailed_at": datetime, "due_at": datetime}
+    case.originals_received {"mailing_id": UUID str, "result": "complete" | "incomplete", "missing": [code, ...],
+                           "damaged": [code, ...], "comment"?: str, "received_by": str, "received_at": datetime}
     supervision.push      {"item": ITEM, "applicant": APPLICANT, "accepting_org": str, "accepted_at": datetime,
                            "decision": "approve" | "deny", "certificate_no"?: str, "valid_from"?: date,
                            "valid_until"?: date, "deciding_org": str, "decided_at": datetime,
@@ -292,6 +297,31 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 _el("court", "Court"),
                 optional=True,
             ),
+        ),
+    ),
+    # 材料邮寄 (issue 19): the paper originals mailed by the window, and the city signing for them
+    "case.originals_mailed": (
+        "CaseOriginalsMailed",
+        (
+            _el("mailing_id", "MailingId"),
+            _el("courier", "Courier"),
+            _el("tracking_no", "TrackingNo"),
+            _list("materials", "Material", _at("code", "code"), _el("name", "Name"), wrapper="Materials"),
+            _el("mailed_by", "MailedBy"),
+            _el("mailed_at", "MailedAt"),
+            _el("due_at", "DueAt"),
+        ),
+    ),
+    "case.originals_received": (
+        "CaseOriginalsReceived",
+        (
+            _el("mailing_id", "MailingId"),
+            _el("result", "Result"),
+            _list("missing", "Material", wrapper="Missing", optional=True),
+            _list("damaged", "Material", wrapper="Damaged", optional=True),
+            _el("comment", "Comment", True),
+            _el("received_by", "ReceivedBy"),
+            _el("received_at", "ReceivedAt"),
         ),
     ),
     "supervision.push": (

@@ -86,6 +86,32 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
             },
         },
     ),
+    "case.originals_mailed": (  # 材料邮寄 (issue 19)
+        COUNTY,
+        CITY,
+        {
+            "mailing_id": "6f1c2a4e-7b9d-4c1e-9a3f-2d5e8b7c1a90",
+            "courier": "中国邮政EMS",
+            "tracking_no": "1178236549012",
+            "materials": [{"code": "M01", "name": "特种设备使用登记表"}, {"code": "M02", "name": "营业执照"}],
+            "mailed_by": "李娜",
+            "mailed_at": "2026-03-02T15:00:00+08:00",
+            "due_at": "2026-03-09T17:00:00+08:00",
+        },
+    ),
+    "case.originals_received": (
+        CITY,
+        COUNTY,
+        {
+            "mailing_id": "6f1c2a4e-7b9d-4c1e-9a3f-2d5e8b7c1a90",
+            "result": "incomplete",
+            "missing": ["M02"],
+            "damaged": ["M01"],
+            "comment": "登记表原件水渍破损",
+            "received_by": "赵敏",
+            "received_at": "2026-03-04T10:00:00+08:00",
+        },
+    ),
     "supervision.push": (
         CITY,
         REGULATOR,
