@@ -180,6 +180,15 @@ def test_admin_sees_the_dashboard_with_its_charts_drawn(served, browser):
             page.click("[data-testid=export-xlsx]")
         path = download.value.path()
         assert path and Path(path).read_bytes()[:2] == b"PK"  # a zip: the XLSX
+
+        # in English the names are longer: still whole
+        page.goto(f"{served}/lang/en?next=/dashboard")
+        page.wait_for_selector("body[data-charts-ready='1']", timeout=15000)
+        assert "Total cases" in page.inner_text("[data-field=total_cases] .name")
+        for width, height in ((1366, 768), (1920, 1080)):
+            page.set_viewport_size({"width": width, "height": height})
+            cut = page.evaluate(CUT_LABELS)
+            assert cut == [], f"KPI names cut off at {width} px in English: {cut}"
         assert problems == [], problems
     finally:
         context.close()
