@@ -1,6 +1,6 @@
 """The licence across two nodes (issue 16): the city decides, so the city issues the licence — its number in the
 city department's series and its validity reach the county node on the decision message (ValidFrom/ValidUntil, in
-the city's JSON to the county) with the PDF the city signed, which the county window prints; the city node answers
+JSON and in XML) with the PDF the city signed, which the county window prints; the city node answers
 /verify for it."""
 from __future__ import annotations
 
@@ -34,7 +34,13 @@ def _approved_at_city(county: Node, city: Node, fmt: str) -> tuple[str, dict]:
 def test_validity_dates_reach_the_county_node_on_the_decision_message(nodes, sftp, tmp_path):  # noqa: F811
     county, city = Node(nodes[0]), Node(nodes[1])
     window = f"window-{COUNTY}"
-    for fmt in ("json",):
+    for fmt in ("json", "xml"):
+        if fmt == "xml":  # the city speaks XML to the county from now on
+            result = nodes[1].test_cli_runner().invoke(args=[
+                "exchange", "peer-set", COUNTY, "--transport", "sftp", "--format", "xml", "--host", "127.0.0.1",
+                "--port", str(sftp.port), "--user", sftp.user, "--key", str(sftp.client_key),
+                "--known-hosts", str(sftp.known_hosts), "--root", str(sftp.root)])
+            assert result.exit_code == 0, result.output
         case_no, at_city = _approved_at_city(county, city, fmt)
         valid_from = date.fromisoformat(at_city["valid_from"])
         assert date.fromisoformat(at_city["valid_until"]) == licences.add_months(valid_from, 60) - timedelta(days=1)
