@@ -188,10 +188,6 @@ TABLE: dict[str, Route] = {
     "GET /verify/<licence_no>": route("public"),
     "GET /verify/ca.pem": route("public"),
     "POST /lookup/<case_no>/licence": route("public", body={}, ok=_of(404)),
-    # Pages: the electronic licences' public check (issue 16); the applicant's download needs the query code
-    "GET /verify/<licence_no>": route("public"),
-    "GET /verify/ca.pem": route("public"),
-    "POST /lookup/<case_no>/licence": route("public", body={}, ok=_of(404)),
     # Pages: one's own account (the current password is left out: a permitted caller gets the 422 form back)
     "GET /account/password": route(STAFF),
     "POST /account/password": route(STAFF, body={"new_password": "matrix-new-password-2",
@@ -202,9 +198,6 @@ TABLE: dict[str, Route] = {
     # Pages: any member of staff who may see the case
     "GET /cases/<case_no>": route(CASE_READERS, refused=HIDDEN, scoped=True),
     "GET /cases/<case_no>/files/<int:file_id>": route(CASE_READERS, refused=HIDDEN, scoped=True),
-    # a direct case approved by the county: its licence, for whoever may see that case (not the city sections)
-    "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", refused=HIDDEN, scoped=True,
-                                              params={"case_no": "decided_case_no"}),
     # a direct case approved by the county: its licence, for whoever may see that case (not the city sections)
     "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", refused=HIDDEN, scoped=True,
                                               params={"case_no": "decided_case_no"}),
