@@ -72,6 +72,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import archives
 
     app.register_blueprint(archives.bp)  # 档案管理: the archive catalogue and disposal (issue 19)
+    from app.web import notifications, reminders
+
+    app.register_blueprint(notifications.bp)  # the inbox and the header's unread count (issue 15)
+    app.register_blueprint(reminders.bp)  # 催办 from the case page (issue 15)
     register_cli(app)
 
     if settings.run_jobs:

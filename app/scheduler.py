@@ -68,6 +68,10 @@ def start_scheduler(app) -> BackgroundScheduler:
                       max_instances=1, coalesce=True)
     scheduler.add_job(_in_app(app, cli_archive.seal_if_due), "interval", hours=1, id="audit-seal", max_instances=1,
                       coalesce=True)
+    from app import mailer  # issue 15: alerts, pushes to claim, automatic reminders, the e-mail/SMS outbox
+
+    scheduler.add_job(_in_app(app, mailer.run_notification_jobs), "interval", seconds=30, id="notifications",
+                      max_instances=1, coalesce=True)
     scheduler.start()
     app.extensions["tongquan.scheduler"] = scheduler
     return scheduler

@@ -27,12 +27,13 @@ from flask.cli import with_appcontext
 log = logging.getLogger("tongquan.worker")
 
 JOB_NAMES = ("exchange", "deadlines", "supervision", "rollups", "rate-counters", "leftovers", "archives",
-             "audit-seal")
+             "audit-seal", "notifications")
 SWEEP_INTERVAL_SECONDS = 300
 LEFTOVERS_INTERVAL_SECONDS = 600
 ROLLUP_INTERVAL_SECONDS = 60
 PRUNE_INTERVAL_SECONDS = 3600
 ARCHIVE_INTERVAL_SECONDS = 600
+NOTIFY_INTERVAL_SECONDS = 30
 POLL_SECONDS = 0.5  # longest sleep between checks of the stop flag
 
 
@@ -69,6 +70,9 @@ def default_jobs(app, names=JOB_NAMES, exchange_interval: float | None = None,
     # issue 19: concluded cases' packages every 10 minutes; the audit seal checked hourly, made once a day
     table["archives"] = (cli_archive.build_archives, ARCHIVE_INTERVAL_SECONDS)
     table["audit-seal"] = (cli_archive.seal_if_due, PRUNE_INTERVAL_SECONDS)
+    from app import mailer  # issue 15: alerts, pushes to claim, automatic reminders, then the e-mail/SMS outbox
+
+    table["notifications"] = (mailer.run_notification_jobs, NOTIFY_INTERVAL_SECONDS)
     # The statistics' rollup refresh, where the scheduler has it: every job `make run` schedules runs here too.
     refresh_rollups = getattr(scheduler, "refresh_rollups", None)
     if refresh_rollups is not None:

@@ -72,6 +72,11 @@ class Settings:
     # The public address the licences' QR codes lead to (PUBLIC_BASE_URL, e.g. https://zw.ganzhou.gov.cn); empty:
     # the address the licence was printed from.
     public_base_url: str = ""
+    # Notification e-mail (issue 15): off without SMTP_HOST. host, port, from, tls (none|starttls|ssl), user;
+    # the password is kept out of the repr like the key passphrase.
+    smtp: dict = field(default_factory=dict, repr=False)
+    sms_sender: str = "log"  # SMS_SENDER: "log" writes each SMS to the log (no gateway is wired in yet)
+    reminder_escalate_after: int = 3  # REMINDER_ESCALATE_AFTER: automatic reminders before the supervisor hears
 
     @property
     def keys_dir(self) -> Path:
@@ -246,7 +251,41 @@ def load_settings(environ=None, **overrides) -> Settings:
                                     CLAIM_DAYS_MAX),
         exchange_key_passphrase=environ.get("EXCHANGE_KEY_PASSPHRASE", ""),
         public_base_url=_public_base_url(environ.get("PUBLIC_BASE_URL", "")),
+        smtp=_smtp(environ),
+        sms_sender=_choice(environ, "SMS_SENDER", ("log",), "log"),
+        reminder_escalate_after=_int(environ, "REMINDER_ESCALATE_AFTER", Settings.reminder_escalate_after, 1, 30),
     )
+
+
+SMTP_TLS = ("none", "starttls", "ssl")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+
+
+def _choice(environ, name: str, values: tuple, default: str) -> str:
+    value = environ.get(name, "").strip().lower() or default
+    if value not in values:
+        raise ConfigError(f"{name} must be one of {', '.join(values)}, got {value!r}")
+    return value
+
+
+def _smtp(environ) -> dict:
+    """The notification mail server (SMTP_*): none without SMTP_HOST; then SMTP_FROM is required."""
+    host = environ.get("SMTP_HOST", "").strip()
+    if not host:
+        return {}
+    if not re.match(r"^[A-Za-z0-9.:-]{1,253}$", host):
+        raise ConfigError(f"SMTP_HOST must be a host name or address, got {host!r}")
+    sender = environ.get("SMTP_FROM", "").strip()
+    if not EMAIL_RE.match(sender):
+        raise ConfigError(f"SMTP_FROM must be an e-mail address when SMTP_HOST is set, got {sender!r}")
+    tls = _choice(environ, "SMTP_TLS", SMTP_TLS, "none")
+    user = environ.get("SMTP_USER", "")
+    password = environ.get("SMTP_PASSWORD", "")
+    if bool(user) != bool(password):
+        raise ConfigError("SMTP_USER and SMTP_PASSWORD go together: set both or neither")
+    return {"host": host, "port": _int(environ, "SMTP_PORT", 465 if tls == "ssl" else 25, 1, 65535),
+            "from": sender, "tls": tls, "user": user, "password": password,
+            "timeout": _int(environ, "SMTP_TIMEOUT_SECONDS", 10, 1, 120)}
 
 
 def _public_base_url(value: str) -> str:

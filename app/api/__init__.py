@@ -56,6 +56,9 @@ def init_api(app):
     from app.api import licences_api  # electronic licences (issue 16)
 
     staff.add(licences_api.blp.name)
+    from app.api import reminders_api  # 催办 (issue 15)
+
+    staff.add(reminders_api.blp.name)
     app.before_request(lambda: _staff_only() if request.blueprint in staff else None)
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
@@ -67,4 +70,5 @@ def init_api(app):
     api.register_blueprint(stats_api.blp, url_prefix="/api/v1/stats")
     api.register_blueprint(public_api.blp, url_prefix="/api/v1/public")
     api.register_blueprint(licences_api.blp, url_prefix="/api/v1/licences")
+    api.register_blueprint(reminders_api.blp, url_prefix="/api/v1/cases")
     app.register_blueprint(swagger_static)

@@ -3,10 +3,10 @@ password (known to the operator or the administrator) is sent here after login a
 the password is replaced (app.web._password_change_first)."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
+from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.web import register_page_errors
@@ -57,3 +57,27 @@ def _change(form: PasswordForm):
     staff = start_session(user)  # this browser goes on in the new generation; every other session has ended
     flash(str(_l("密码已修改")), "success")
     return redirect(_safe_next(request.args.get("next")) or landing_page(staff))
+
+
+class ContactForm(FlaskForm):
+    email = StringField(_l("电子邮箱"), validators=[Length(max=254)])
+    mobile = StringField(_l("手机号码"), validators=[Length(max=20)])
+
+
+@bp.route("/account/contact", methods=["GET", "POST"])
+@login_required
+def contact():
+    """Where notifications are also sent (issue 15): optional e-mail and mobile number."""
+    from app.web.unit_of_work import page_unit
+    from delegation.notifications import set_contact
+
+    user = current_user.user
+    form = ContactForm(data={"email": user.email, "mobile": user.mobile} if request.method == "GET" else None)
+    if request.method == "POST" and form.validate():
+        with page_unit(form, page_level="form") as unit:
+            set_contact(user, form.email.data, form.mobile.data)
+        if not unit.failed:
+            flash(str(_l("通知接收方式已保存")), "success")
+            return redirect(url_for("web_account.contact"), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("account/contact.html", form=form), status

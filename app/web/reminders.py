@@ -1,0 +1,44 @@
+"""催办 from the case page (issue 15): the form under the case (templates/reminders/_panel.html, included by the
+case page) and its POST route. The service (delegation.reminders.remind) decides who may press whom."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import Length
+
+from app.web import register_page_errors
+from app.web.unit_of_work import page_unit
+from delegation import reminders
+
+bp = Blueprint("web_reminders", __name__)
+register_page_errors(bp)
+
+
+class ReminderForm(FlaskForm):
+    comment = TextAreaField(_l("催办说明"), validators=[Length(max=reminders.COMMENT_MAX)])
+
+
+@bp.app_context_processor
+def _panel():
+    def reminder_panel(case):
+        return {"may": reminders.may_remind(current_user.actor, case), "rows": reminders.reminders_of(case),
+                "form": ReminderForm()}
+    return {"reminder_panel": reminder_panel}
+
+
+@bp.route("/cases/<case_no>/remind", methods=["POST"])
+@login_required
+def remind(case_no):
+    form = ReminderForm()
+    with page_unit(form, page_level="flash") as unit:
+        if not form.validate():
+            for errors in form.errors.values():
+                flash(str(errors[0]), "error")
+            return redirect(url_for("web_case.show", case_no=case_no), 303)
+        reminders.remind(current_user.actor, case_no, form.comment.data)
+    if not unit.failed:
+        flash(str(_l("已催办")), "success")
+    return redirect(url_for("web_case.show", case_no=case_no), 303)
