@@ -150,3 +150,17 @@ def test_every_public_page_fits_a_phone_with_the_site_header(served, phone):
     _look_up(phone, base, data["correction"])
     assert "复印件模糊不清" in phone.inner_text("[data-testid=result-corrections]")
     check_phone(phone, "lookup-correction")
+
+
+def test_the_public_pages_fit_a_phone_in_english_too(served, phone):
+    base, data = served
+    _open(phone, f"{base}/lang/en?next=/")
+    assert "Service guide" in phone.inner_text("header.topbar")
+    for name, path in (("home", "/"), ("guide", "/guide"), ("guide-item", f"/guide/{data['item']}"),
+                       ("lookup", "/lookup"), ("verify", f"/verify/{data['licence']}"),
+                       ("spot-check", f"/public/spot-checks/{data['check']}")):
+        _open(phone, base + path)
+        check_phone(phone, f"en-{name}")
+    _look_up(phone, base, data["correction"])
+    check_phone(phone, "en-lookup-correction")
+    _open(phone, f"{base}/lang/zh?next=/")
