@@ -544,4 +544,6 @@ def sweep(now: datetime | None = None) -> dict:
             continue
         db.session.commit()
         terminated += 1
-    return {"flags_changed": flagged, "terminated": terminated}
+    from delegation import mailing  # 材料邮寄: originals not signed for in time (issue 19)
+
+    return {"flags_changed": flagged, "terminated": terminated, "originals_overdue": mailing.sweep_overdue(now)}

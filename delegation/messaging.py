@@ -360,3 +360,7 @@ def e_forward_acknowledged(case, actor, payload, now, t):
 @engine.effect(SystemAction.FORWARD_REJECTED)
 def e_forward_rejected(case, actor, payload, now, t):
     case.return_reasons = [payload["comment"]]
+
+
+# 材料邮寄 (issue 19): the originals' mailing and its receipt register their handlers and guard there
+from delegation import mailing as _mailing  # noqa: E402,F401

@@ -115,7 +115,25 @@ def _reference(node_id: str, remote: set[str], org_nodes: dict[str, str] | None)
     orgs = seed_orgs(node_id, divisions, set(remote), org_nodes)
     counties = [d["code"] for d in divisions if d["kind"] != "city"]
     catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
+    _demo_originals()
     return orgs, divisions, catalog
+
+
+# 材料邮寄 (issue 19): in the demo, the boiler registration's form and inspection certificate go to the city on paper,
+# and the city decides only once they arrived (not the first item of its mode, which the tests' factories use)
+DEMO_ORIGINALS = ("GZ-TZSB-003", ("M01", "M03"))
+
+
+def _demo_originals() -> None:
+    from delegation.models import Item
+
+    code, materials = DEMO_ORIGINALS
+    item = db.session.execute(sa.select(Item).filter_by(code=code)).unique().scalar_one_or_none()
+    if item is None:
+        return
+    item.originals_before_decision = True
+    for m in item.materials:
+        m.originals_required = m.originals_required or m.code in materials
 
 
 def seed_reference(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str, str] | None = None) -> dict:

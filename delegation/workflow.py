@@ -138,8 +138,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("county_review", "request_correction", "correction_requested", "reviewer"),
     _t("county_review", "suspend", "suspended", "reviewer"),
     # the city department
-    _t("city_review", "approve", "decided", "city_approver", CITY_MODES),
-    _t("city_review", "deny", "decided", "city_approver", CITY_MODES),
+    # an item may wait for the paper originals before the decision (材料邮寄, delegation/mailing.py)
+    _t("city_review", "approve", "decided", "city_approver", CITY_MODES, guard="originals_arrived"),
+    _t("city_review", "deny", "decided", "city_approver", CITY_MODES, guard="originals_arrived"),
     _t("city_review", "return", "returned", "city_approver", CITY_MODES),
     _t("city_review", "suspend", "suspended", "city_approver", CITY_MODES),
     # a suspension is lifted by the level that suspended it (checked by the guard)

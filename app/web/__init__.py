@@ -191,3 +191,6 @@ def init_web(app: Flask) -> None:
 
     for module in (licence_pdf, verify):
         app.register_blueprint(module.bp)
+    from app.web import mailing  # 材料邮寄: the case page's originals panel and its two forms (issue 19)
+
+    app.register_blueprint(mailing.bp)
