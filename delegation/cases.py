@@ -302,7 +302,13 @@ def e_accept_with_commitment(case, actor, payload, now, t):
     for m in _missing(case):  # required non-core materials; an optional one is never promised
         m.committed = True
     e_accept(case, actor, payload, now, t)
-    case.commitment_deadline = clock.add_limit(clock.load_calendar(), now, "working_days", int(days))
+    deadline = clock.add_limit(clock.load_calendar(), now, "working_days", int(days))
+    # a promise that outlives the case's own time limit could never be kept before the decision: capped to it,
+    # and the timeline says so (payload "commitment_capped")
+    if case.due_at is not None and deadline > case.due_at:
+        deadline = case.due_at
+        payload["commitment_capped"] = True
+    case.commitment_deadline = deadline
     payload["commitment_deadline"] = case.commitment_deadline.isoformat()
     payload["committed_materials"] = [m.code for m in case.materials if m.committed]
 

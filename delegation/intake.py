@@ -24,10 +24,15 @@ def file_field(material_code: str) -> str:
 
 
 def register_with_files(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
-                        files: Iterable[tuple[str, Upload | None]], id_check_override: str | None = None) -> Case:
+                        files: Iterable[tuple[str, Upload | None]], id_check_override: str | None = None,
+                        accept: bool = False) -> Case:
     """Register the case, then attach each (material code, upload) given; an empty upload is skipped. A file
-    refused as Invalid names its material's file (file_field), so the page says it beside that file."""
+    refused as Invalid names its material's file (file_field), so the page says it beside that file.
+    `applicant` may also carry what a window records (address, legal_representative, agent: {name, id_code,
+    phone}). accept=True: 登记并受理, the acceptance in the same unit of work (a case that cannot be accepted
+    is not registered either: the guard's refusal is the answer)."""
     case = cases.create_case(actor, item_code, applicant, materials, id_check_override)
+    _record_particulars(case, applicant)
     for material_code, upload in files:
         if upload is None or not getattr(upload, "filename", ""):
             continue
@@ -36,7 +41,54 @@ def register_with_files(actor: Actor, item_code: str, applicant: dict, materials
         except Invalid as exc:
             exc.field = file_field(material_code)
             raise
+    if accept:
+        return cases.perform(actor, case.case_no, "accept", {"comment": ""})
     return case
+
+
+def _record_particulars(case: Case, applicant: dict) -> None:
+    """The address, legal representative and agent (经办人) of the intake; an agent's ID number is checked as a
+    resident ID number (GB 11643) and an agent needs a name."""
+    from delegation.identifiers import IdentifierError, validate_resident_id
+
+    case.applicant_address = _text(applicant.get("address"), 200)
+    case.legal_representative = _text(applicant.get("legal_representative"), 100)
+    agent = applicant.get("agent") or {}
+    case.agent_name = _text(agent.get("name"), 100)
+    case.agent_phone = _text(agent.get("phone"), 30)
+    id_code = _text(agent.get("id_code"), 30)
+    if id_code:
+        try:
+            id_code = validate_resident_id(id_code)
+        except IdentifierError as exc:
+            raise Invalid(exc.code, exc.message_zh, exc.message_en, field="agent.id_code") from None
+    if (id_code or case.agent_phone) and not case.agent_name:
+        raise Invalid("required", "请填写经办人姓名", "the agent's name is required", field="agent.name")
+    case.agent_id_code = id_code
+
+
+def _text(value, max_length: int) -> str | None:
+    value = (value or "").strip()
+    if len(value) > max_length:
+        raise Invalid("too_long", f"不能超过{max_length}个字符", f"at most {max_length} characters")
+    return value or None
+
+
+def open_duplicates(actor: Actor, item_code: str, id_code: str) -> list[str]:
+    """The case numbers of this county's open cases of the same item and applicant (a second intake of the
+    same application is usually a mistake: the window warns before registering it)."""
+    import sqlalchemy as sa
+
+    from delegation.models import Item
+    from delegation.workflow import FINAL_STATES
+    from persistence import db
+
+    query = (sa.select(Case.case_no).join(Item, Item.id == Case.item_id)
+             .where(cases.visible_filter(actor), Item.code == item_code,
+                    Case.applicant_id_code == (id_code or "").strip().upper(),
+                    Case.state.not_in([s.value for s in FINAL_STATES]))
+             .order_by(Case.id.desc()).limit(5))
+    return list(db.session.execute(query).scalars())
 
 
 # The actions whose payload lists materials: a file brought with the action puts its material on the list.

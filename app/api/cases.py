@@ -95,10 +95,14 @@ def intake_with_files(form, files):
     (a refused file names its part, `files.<material code>`, and no case stays)."""
     actor = current_actor()
     applicant = {"kind": form["applicant_kind"], "name": form["applicant_name"],
-                 "id_code": form["applicant_id_code"], "phone": form.get("applicant_phone")}
+                 "id_code": form["applicant_id_code"], "phone": form.get("applicant_phone"),
+                 "address": form.get("applicant_address"),
+                 "legal_representative": form.get("applicant_legal_representative"),
+                 "agent": {"name": form.get("agent_name"), "id_code": form.get("agent_id_code"),
+                           "phone": form.get("agent_phone")}}
     case = intake.register_with_files(actor, form["item_code"], applicant,
                                       [{"code": code, "present": True} for code in form["materials"]],
-                                      intake_files(files), form.get("id_check_override"))
+                                      intake_files(files), form.get("id_check_override"), accept=form["accept"])
     return _done(case, actor, 201)
 
 

@@ -268,8 +268,18 @@ class IntakeFields(StrictSchema):
     applicant_name = Text(required=True, data_key="applicant.name", min_length=1, max_length=rules.NAME_MAX)
     applicant_id_code = Text(required=True, data_key="applicant.id_code", min_length=1,
                              max_length=rules.ID_CODE_INPUT_MAX)
-    applicant_phone = fields.String(data_key="applicant.phone", allow_none=True,
+    # required at intake (issue 14): the window must be able to reach the applicant
+    applicant_phone = fields.String(data_key="applicant.phone", required=True,
                                     validate=validate.Regexp(rules.anchored(rules.PHONE), error="电话号码格式无效"))
+    applicant_address = Text(data_key="applicant.address", max_length=200)
+    applicant_legal_representative = Text(data_key="applicant.legal_representative", max_length=100)
+    agent_name = Text(data_key="agent.name", max_length=100, metadata={"description": "经办人 filing for the applicant"})
+    agent_id_code = Text(data_key="agent.id_code", max_length=30,
+                         metadata={"description": "the agent's resident ID number (checked, GB 11643)"})
+    agent_phone = fields.String(data_key="agent.phone",
+                                validate=validate.Regexp(rules.anchored(rules.PHONE), error="电话号码格式无效"))
+    accept = fields.Boolean(load_default=False,
+                            metadata={"description": "登记并受理: accept in the same request (all materials present)"})
     materials = fields.List(Text(min_length=1, max_length=rules.CODE_INPUT_MAX), load_default=list,
                             validate=validate.Length(max=limits.LIST_MAX),
                             metadata={"description": "the code of each material brought (present)"})
@@ -361,6 +371,9 @@ class CaseSummary(Schema):
 class CaseOut(CaseSummary):
     query_code = fields.String()
     applicant = fields.Method("_applicant")
+    particulars = fields.Method("_particulars", metadata={
+        "description": "what the window recorded at intake: {address, legal_representative, agent: {name, id_code, "
+                       "phone} or null}; local to the node that registered the case"})
     deadline = fields.Raw()
     responsible = fields.Raw()
     allowed_actions = fields.List(fields.String())
@@ -382,6 +395,11 @@ class CaseOut(CaseSummary):
     def _applicant(self, c):
         return {"kind": c.applicant_kind, "name": c.applicant_name, "id_code": c.applicant_id_code,
                 "phone": c.applicant_phone}
+
+    def _particulars(self, c):
+        agent = ({"name": c.agent_name, "id_code": c.agent_id_code, "phone": c.agent_phone}
+                 if c.agent_name else None)
+        return {"address": c.applicant_address, "legal_representative": c.legal_representative, "agent": agent}
 
     def _refusal(self, c):
         return {"reason": c.refusal_reason, "redirect": c.refusal_redirect} if c.refusal_reason else None
@@ -482,7 +500,8 @@ def case_out(c) -> dict:
         "mode": _str(c.mode), "state": _str(c.state), "county_code": _str(c.county_code),
         "applicant_name": _str(c.applicant_name), "accepted_at": _instant(c.accepted_at),
         "due_at": _instant(c.due_at), "due_flag": _str(c.due_flag),
-        "query_code": _str(c.query_code), "applicant": m._applicant(c), "deadline": c.deadline,
+        "query_code": _str(c.query_code), "applicant": m._applicant(c), "particulars": m._particulars(c),
+        "deadline": c.deadline,
         "responsible": c.responsible, "allowed_actions": [_str(a) for a in c.allowed_actions],
         "correction_items": c.correction_items, "refusal": m._refusal(c), "commitment": c.commitment,
         "credit_warnings": c.credit_warnings, "supervision": c.supervision, "review": m._review(c),

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.datastructures import MultiDict
 from sqlalchemy.orm import selectinload
-from wtforms import (HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
+from wtforms import (BooleanField, HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
                      ValidationError)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
@@ -94,11 +94,20 @@ class IntakeForm(FlaskForm):
                                     validators=[Optional(), Length(min=4, max=limits.REDIRECT_MAX),
                                                 _no_control_chars])
     phone = StringField(_l("联系电话"), filters=[_strip],
-                        validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
+                        validators=[DataRequired(_l("请填写联系电话")), Regexp(PHONE, message=_l("电话号码格式无效"))])
+    address = StringField(_l("地址"), filters=[_strip], validators=[Optional(), Length(max=200), _no_control_chars])
+    legal_representative = StringField(_l("法定代表人"), filters=[_strip],
+                                       validators=[Optional(), Length(max=100), _no_control_chars])
+    agent_name = StringField(_l("经办人姓名"), filters=[_strip], validators=[Optional(), Length(max=100), _no_control_chars])
+    agent_id_code = StringField(_l("经办人身份证号码"), filters=[_strip], validators=[Optional(), Length(max=30)])
+    agent_phone = StringField(_l("经办人电话"), filters=[_strip],
+                              validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
+    confirm_duplicate = BooleanField(_l("仍要登记（已核实不是重复申请）"))
     present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
     # the intake service's fields → this form's (each material's file: its file_<n>, added by intake_form_for)
     field_map = {"applicant.id_code": "id_code", "applicant.name": "applicant_name",
-                 "applicant.kind": "applicant_kind", "applicant.phone": "phone", "materials": "present"}
+                 "applicant.kind": "applicant_kind", "applicant.phone": "phone", "materials": "present",
+                 "agent.id_code": "agent_id_code", "agent.name": "agent_name"}
 
     def validate_id_code(self, field):
         """The check character, as the domain checks it (the server is authoritative; window.js only helps)."""
@@ -372,15 +381,27 @@ def intake(item_code: str):
 def _intake_post(item, form):
     """Register the case with its files; when the form or a file is refused, the page again with what was typed
     and every good file held as a draft (shown as attached, kept while its box stays ticked)."""
-    valid = form.validate_on_submit()
+    valid, accept = form.validate_on_submit(), bool(request.form.get("then_accept"))
     held = _held_files({m.code: field for m, field in zip(item.materials, form.file_fields())})
-    if valid and not any(f.errors for f in form.file_fields()):
+    if valid and not any(f.errors for f in form.file_fields()) and not _duplicate_held_back(item, form):
         with page_unit(form, page_level="form") as unit:
-            case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form, held)).case_no
+            case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form, held),
+                                                         accept=accept).case_no
         if not unit.failed:
-            return _finished(case_no, _("已登记办件 %(case_no)s", case_no=case_no), held)
+            done = _("已登记并受理办件 %(case_no)s", case_no=case_no) if accept else _("已登记办件 %(case_no)s", case_no=case_no)
+            return _finished(case_no, done, held)
         return _intake_page(item, form, held), unit.status
     return _intake_page(item, form, held), 422
+
+
+def _duplicate_held_back(item, form) -> bool:
+    """The same applicant's open case of the same item: said, and registered only once the clerk confirms."""
+    form.duplicates = intake_service.open_duplicates(_actor(), item.code, form.id_code.data)
+    if not form.duplicates or form.confirm_duplicate.data:
+        return False
+    form.form_errors.append(_("该申请人已有本事项的在办件：%(numbers)s。确需再次登记，请勾选“仍要登记”后提交。",
+                              numbers="、".join(form.duplicates)))
+    return True
 
 
 def _intake_page(item, form, held):
@@ -433,7 +454,10 @@ def _intake_input(item, form, held) -> tuple:
     """applicant, materials, files and ID-check override of the intake service, from the posted form and the
     files held for it (a material with a file was brought, ticked or not)."""
     applicant = {"kind": form.applicant_kind.data, "name": form.applicant_name.data, "id_code": form.id_code.data,
-                 "phone": form.phone.data or None}
+                 "phone": form.phone.data or None, "address": form.address.data,
+                 "legal_representative": form.legal_representative.data,
+                 "agent": {"name": form.agent_name.data, "id_code": form.agent_id_code.data,
+                           "phone": form.agent_phone.data}}
     present = set(form.present.data or []) | {d.material_code for d in held}
     materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
     return applicant, materials, [(d.material_code, d) for d in held], form.id_check_override.data or None
