@@ -6,7 +6,7 @@ Who hears of what (the users of the organisation that must act, on this node; a 
 sees the line: the inbox is read by user id):
 - a case returned by the city: the holder of the returned case (the window; the county bureau for 下放实质性审核权)
 - a decision to hand out: the accepting window
-- a case entering warning or overdue: its holder (once per case and flag; the job `due_alerts`)
+- a case entering warning or overdue: its holder (a city section's cases: also the bureau's approvers) (once per case and flag; the job `due_alerts`)
 - a reminder (催办): the holder; an escalation: the city administrators (delegation/reminders.py)
 - a supervision push to claim: the regulators of the supervising organisation (supervision/push_notify.py)
 """
@@ -41,6 +41,23 @@ def notify_org(org_code: str, kind: str, title: str, body: str = "", *, case_no:
                         now=now)
 
 
+def notify_holder(holder: str, kind: str, title: str, body: str = "", *, case_no: str | None = None,
+                  now: datetime | None = None) -> list[Notification]:
+    """The users who work the cases of the holding organisation: its own staff, and for a city section also the
+    city approvers of the bureau, who serve every section's cases (as delegation.cases.visible_filter has it)."""
+    org = db.session.execute(sa.select(Org).where(Org.code == holder)).scalar_one_or_none()
+    if org is None:  # held by an organisation another node hosts: its own node tells its users
+        return []
+    users = db.session.execute(sa.select(User).where(User.org_id == org.id, User.is_active.is_(True))
+                               ).unique().scalars().all()
+    if org.level == "city" and org.kind == "city_section":
+        users += db.session.execute(
+            sa.select(User).join(Org, Org.id == User.org_id)
+            .where(Org.level == "city", Org.kind != "city_section", User.role == Role.CITY_APPROVER.value,
+                   User.is_active.is_(True))).unique().scalars().all()
+    return notify_users(users, kind, title, body, case_no=case_no, now=now)
+
+
 def notify_users(users, kind: str, title: str, body: str = "", *, case_no: str | None = None,
                  now: datetime | None = None) -> list[Notification]:
     now = now or utcnow()
@@ -65,11 +82,19 @@ def _case_line(case: Case) -> str:
 
 # -- the workflow's events ------------------------------------------------------------------------------------
 
+@events.subscribe("return")
 @events.subscribe("receive_return")
 def on_returned(event: events.CaseEvent) -> None:
+    """The city's return, where the county's users are: at the return itself when one node hosts both (the
+    receive_return that may follow there finds the "return" line before it and stays silent), else at the
+    county node's receive_return (its timeline has no "return" line of the city's)."""
     case = event.case
+    if event.name == "receive_return":
+        actions = [e.action for e in case.events][:-1]
+        if next((a for a in reversed(actions) if a in ("return", "receive_return")), None) == "return":
+            return
     reasons = "；".join(case.return_reasons or [])
-    notify_org(holder_code(case), "returned", f"办件被退回：{case.case_no}",
+    notify_holder(holder_code(case), "returned", f"办件被退回：{case.case_no}",
                f"{_case_line(case)} 被市级退回。退回理由：{reasons}", case_no=case.case_no, now=event.at)
 
 
@@ -113,7 +138,7 @@ def due_alerts(now: datetime | None = None, limit: int = 500) -> int:
                               Case.state.not_in([s.value for s in (*FINAL_STATES, State.DECIDED)]), ~told)
         .order_by(Case.id).limit(limit)).unique().scalars().all()
     for case in rows:
-        notify_org(holder_code(case), case.due_flag, f"{_FLAG_TITLE[case.due_flag]}：{case.case_no}",
+        notify_holder(holder_code(case), case.due_flag, f"{_FLAG_TITLE[case.due_flag]}：{case.case_no}",
                    f"{_case_line(case)} 办理期限 {case.due_at:%Y-%m-%d %H:%M} (UTC)。", case_no=case.case_no,
                    now=now)
     return len(rows)

@@ -23,7 +23,7 @@ from delegation.deadlines import to_local
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Case, Org, User
 from delegation.notification_models import CaseReminder
-from delegation.notifications import notify_org, notify_users
+from delegation.notifications import notify_holder, notify_users
 from delegation.responsibility import responsible_parties
 from delegation.workflow import FINAL_STATES, STATE_ZH, Role, State
 from delegation.worklist import holder_code
@@ -81,7 +81,7 @@ def _remind(case: Case, kind: str, now: datetime, comment: str, *, by_username: 
     engine.note(case, "remind", now, comment or ("超期自动催办" if kind == "automatic" else "催办"),
                 {"to_org": holder, "kind": kind, "count": count}, by=engine.Peer(by_label, by_org))
     who = "系统（超期自动催办）" if kind == "automatic" else by_label
-    notify_org(holder, "reminder", f"催办：{case.case_no}（第 {count} 次）",
+    notify_holder(holder, "reminder", f"催办：{case.case_no}（第 {count} 次）",
                f"{case.case_no} {case.item.name}（{case.applicant_name}）被{who}催办。{comment}".strip(),
                case_no=case.case_no, now=now)
     db.session.flush()

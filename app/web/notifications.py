@@ -4,6 +4,7 @@ Each query is the signed-in user's own (user_id = me): nobody reads or marks ano
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,6 +16,8 @@ from supervision import push_notify  # noqa: F401  (the push-to-claim listener)
 bp = Blueprint("web_notifications", __name__)
 register_page_errors(bp)
 MAX_IDS = 200
+KIND_LABEL = {"returned": _l("退回"), "decision": _l("待出件"), "warning": _l("即将超期"), "overdue": _l("已超期"),
+              "reminder": _l("催办"), "escalation": _l("超期督办"), "push": _l("监管推送")}
 
 
 @bp.app_context_processor
@@ -34,7 +37,8 @@ def _unread_count():
 def inbox():
     unread_only = request.args.get("show") == "unread"
     rows = notifications.inbox(current_user.user.id, unread_only=unread_only)
-    return render_template("notifications/inbox.html", rows=rows, unread_only=unread_only)
+    return render_template("notifications/inbox.html", rows=rows, unread_only=unread_only,
+                           notification_kinds={k: str(v) for k, v in KIND_LABEL.items()})
 
 
 @bp.route("/notifications/read", methods=["POST"])
