@@ -791,8 +791,11 @@ def cases_behind(figure: str, filters: Filters, visible, *, page: int = 1, per_p
     where = [*_where(filters), condition, visible]
     total = db.session.execute(sa.select(sa.func.count()).select_from(Case).join(Item, Item.id == Case.item_id)
                                .where(*where)).scalar_one()
+    # the deadline colour only where the clock still runs: a case concluded late is no longer overdue now
+    running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
     rows = db.session.execute(
-        sa.select(Case.case_no, Case.applicant_name, Case.state, Case.mode, Case.created_at, Case.due_flag,
+        sa.select(Case.case_no, Case.applicant_name, Case.state, Case.mode, Case.created_at,
+                  sa.case((running, Case.due_flag), else_="ok").label("due_flag"),
                   Item.name.label("item_name"), Division.name.label("county_name"))
         .select_from(Case).join(Item, Item.id == Case.item_id)
         .outerjoin(Division, Division.code == Case.county_code)
