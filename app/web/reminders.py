@@ -2,7 +2,7 @@
 case page) and its POST route. The service (delegation.reminders.remind) decides who may press whom."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -12,6 +12,7 @@ from wtforms.validators import Length
 from app.web import register_page_errors
 from app.web.unit_of_work import page_unit
 from delegation import reminders
+from delegation.errors import Forbidden, NotFound
 
 bp = Blueprint("web_reminders", __name__)
 register_page_errors(bp)
@@ -33,12 +34,14 @@ def _panel():
 @login_required
 def remind(case_no):
     form = ReminderForm()
+    if not form.validate():
+        for errors in form.errors.values():
+            flash(str(errors[0]), "error")
+        return redirect(url_for("web_case.show", case_no=case_no), 303)
     with page_unit(form, page_level="flash") as unit:
-        if not form.validate():
-            for errors in form.errors.values():
-                flash(str(errors[0]), "error")
-            return redirect(url_for("web_case.show", case_no=case_no), 303)
         reminders.remind(current_user.actor, case_no, form.comment.data)
+    if isinstance(unit.error, (Forbidden, NotFound)):  # not theirs to press: as any page answers it
+        abort(unit.status)
     if not unit.failed:
         flash(str(_l("已催办")), "success")
     return redirect(url_for("web_case.show", case_no=case_no), 303)

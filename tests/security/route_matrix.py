@@ -116,8 +116,22 @@ TABLE: dict[str, Route] = {
     "POST /api/v1/cases/intake": route("window", body=_intake, multipart=True),
     "POST /api/v1/cases/<case_no>/decide": route("reviewer", refused=HIDDEN, scoped=True,
                                                  body={"decision": "approve", "opinion": "矩阵测试"}),
+    # API: 催办 (issue 15): the accepting window, the city administrator, the regulator supervising the item
+    # (the world's case is forward_only: the city's regulators); the list, for whoever may read the case
+    "POST /api/v1/cases/<case_no>/reminders": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
+                                                    body={"comment": "矩阵测试"}),
+    "GET /api/v1/cases/<case_no>/reminders": route(CASE_READERS, refused=HIDDEN, scoped=True),
     "POST /api/v1/cases/batch-approve": route("city_approver", scoped=True,
                                               body=lambda p: {"case_nos": [p["case_no"]], "opinion": "矩阵测试"}),
+    # API: 材料邮寄 (issue 19). The world's items need no originals (409 for the window); it holds no mailing, so
+    # the city's receipt of one finds none (404), after the role and the county are checked
+    "GET /api/v1/cases/<case_no>/originals": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    "POST /api/v1/cases/<case_no>/originals": route("window", refused=HIDDEN, scoped=True, ok=_of(409),
+                                                    body={"courier": "EMS", "tracking_no": "EMS123456",
+                                                          "materials": ["M01"]}),
+    "POST /api/v1/cases/<case_no>/originals/<mailing_id>/receipt": route(
+        "city_approver", refused=HIDDEN, scoped=True, params={"mailing_id": "case_no"}, ok=_of(404),
+        body={"missing": []}),
     # API: delegations and credit records
     "GET /api/v1/delegations": route(STAFF, query=f"county={OWN}"),
     "GET /api/v1/delegations/history": route(STAFF, query=f"county={OWN}"),
@@ -192,12 +206,25 @@ TABLE: dict[str, Route] = {
     "GET /account/password": route(STAFF),
     "POST /account/password": route(STAFF, body={"new_password": "matrix-new-password-2",
                                                  "confirm_password": "matrix-new-password-2"}, ok=_of(422)),
+    # Pages: one's own notifications and the addresses they also go to (issue 15)
+    "GET /notifications": route(STAFF),
+    "POST /notifications/read": route(STAFF, body={"all": "1"}),
+    "GET /account/contact": route(STAFF),
+    "POST /account/contact": route(STAFF, body={"email": "", "mobile": ""}),
+    # Pages: 催办 from the case page, as the API's
+    "POST /cases/<case_no>/remind": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
+                                          body={"comment": "矩阵测试"}),
     "GET /healthz": route("public"),
     "GET /readyz": route("public"),
     "GET /metrics": route("public"),  # loopback callers only (the test client is one)
     # Pages: any member of staff who may see the case
     "GET /cases/<case_no>": route(CASE_READERS, refused=HIDDEN, scoped=True),
     "GET /cases/<case_no>/files/<int:file_id>": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    # the case page's 材料邮寄 forms (issue 19): as their API above
+    "POST /cases/<case_no>/originals": route("window", refused=HIDDEN, scoped=True, ok=_of(409),
+                                             body={"courier": "EMS", "tracking_no": "EMS123456", "materials": "M01"}),
+    "POST /cases/<case_no>/originals/receipt": route("city_approver", refused=HIDDEN, scoped=True, ok=_of(404),
+                                                     body={"mailing_id": "00000000-0000-0000-0000-000000000000"}),
     # a direct case approved by the county: its licence, for whoever may see that case (not the city sections)
     "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", refused=HIDDEN, scoped=True,
                                               params={"case_no": "decided_case_no"}),
