@@ -164,3 +164,20 @@ def test_the_public_pages_fit_a_phone_in_english_too(served, phone):
     _look_up(phone, base, data["correction"])
     check_phone(phone, "en-lookup-correction")
     _open(phone, f"{base}/lang/zh?next=/")
+
+
+def test_the_too_many_guesses_page_fits_a_phone(served, phone):
+    """Last in this module: it spends the address's budget of wrong query codes."""
+    base, data = served
+    case_no = data["concluded"][0]
+    wrong = "000000" if data["concluded"][1] != "000000" else "111111"
+    for _ in range(12):
+        _open(phone, f"{base}/lookup")
+        phone.fill("input[name=case_no]", case_no)
+        phone.fill("input[name=query_code]", wrong)
+        with phone.expect_navigation() as navigation:
+            phone.click("form.lookup-form button[type=submit]")
+        if navigation.value.status == 429:
+            break
+    assert navigation.value.status == 429
+    check_phone(phone, "too-many")
