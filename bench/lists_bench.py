@@ -202,6 +202,9 @@ def main(argv=None) -> int:
                 *city_where, _queue_filter())).scalar()
             queue_deep = db.session.execute(sa.select(Case.id).where(*city_where, _queue_filter()).order_by(
                 Case.due_at.is_(None), Case.due_at, Case.id).offset(min(args.depth, queue_n // 2)).limit(1)).scalar()
+            # the window worklist's search (issue 14): the particulars of one case halfway down the county's list
+            probe = db.session.execute(sa.select(Case.case_no, Case.applicant_id_code, Case.applicant_phone,
+                                                 Case.applicant_name).where(Case.id == window_deep)).one()
             db.session.remove()
 
             window_user, city_user = f"window-{county_code}", "city-approver"
@@ -226,10 +229,30 @@ def main(argv=None) -> int:
             ("window", f"API county window list, deep page (after the row {min(args.depth, county_cases // 2):,} down)",
              f"/api/v1/cases?after={window_deep}", True),
             ("window", "window desk /window, first page (queue 待受理, 30 rows)", "/window", False),
-            ("window", "window desk /window?queue=recent (every case of the county), first page",
-             "/window?queue=recent", False),
-            ("window", f"window desk /window?queue=recent, deep page (after the row {min(args.depth, county_cases // 2):,} down)",
-             f"/window?queue=recent&after={recent_deep}", False),
+            ("window", f"window desk /window?queue=all, deep page (after the row {min(args.depth, county_cases // 2):,} down)",
+             f"/window?queue=all&after={recent_deep}", False),
+            # the window worklist (issue 14): each queue with its counts, the filters, both sorts and the search
+            *[("window", f"window worklist /window?queue={q}, first page (with every queue's count)",
+               f"/window?queue={q}", False)
+              for q in ("submitted", "correction", "returned", "commitment", "in_progress", "handout", "concluded",
+                        "all")],
+            ("window", "window worklist, 在办 by deadline, first page", "/window?queue=in_progress&sort=deadline",
+             False),
+            ("window", f"window worklist, 全部 by deadline, deep page (after the row "
+                       f"{min(args.depth, county_cases // 2):,} of registration order)",
+             f"/window?queue=all&sort=deadline&after={recent_deep}", False),
+            ("window", "window worklist, 全部 overdue filter", "/window?queue=all&due=overdue", False),
+            ("window", "window worklist, 全部 page back (before a row deep down)",
+             f"/window?queue=all&before={recent_deep}", False),
+            ("window", "window worklist search: credit code / ID number",
+             f"/window?queue=all&q={probe.applicant_id_code}", False),
+            ("window", "window worklist search: case number", f"/window?queue=all&q={probe.case_no}", False),
+            ("window", "window worklist search: phone", f"/window?queue=all&q={probe.applicant_phone}", False),
+            ("window", f"window worklist search: part of a name ({probe.applicant_name[:4]})",
+             f"/window?queue=all&q={probe.applicant_name[:4]}", False),
+            ("window", f"window worklist search: two characters of a name ({probe.applicant_name[1:3]})",
+             f"/window?queue=all&q={probe.applicant_name[1:3]}", False),
+            ("window", "window worklist search: an item's name (特种设备)", "/window?queue=all&q=特种设备", False),
             ("city", f"API city approver's queue, first page (GET /api/v1/cases?state=city_review as {city_user}, "
                      f"50 rows of {city_review_n:,})", "/api/v1/cases?state=city_review", True),
             ("city", "API city approver's queue, deep page (after the row "
