@@ -182,3 +182,23 @@ def test_an_email_is_held_while_the_server_is_down_and_delivered_once_when_it_re
     finally:
         restarted.stop()
     assert [m["Subject"] for _, m in inbox.messages] == [f"【同权】办件被退回：{case_no}"]
+
+
+def test_a_decision_tells_the_window_to_hand_out_and_a_push_tells_the_regulators(app):
+    from tests.integration.support import run_bus
+
+    county = make_case(State.DECIDED, Mode.DIRECT)  # the county bureau decides: the push goes to reg-<county>
+    db.session.commit()
+    assert _recipients(app, county.case_no, "decision") == {f"window-{COUNTY}"}
+    assert _recipients(app, county.case_no, "push") == {f"reg-{COUNTY}"}
+
+    city = make_case(State.DECIDED, Mode.FORWARD_ONLY)  # the city decides; the window hears when it arrives
+    db.session.commit()
+    assert _recipients(app, city.case_no, "decision") == set()
+    run_bus()
+    run_bus()
+    assert _recipients(app, city.case_no, "decision") == {f"window-{COUNTY}"}
+    assert _recipients(app, city.case_no, "push") == {"reg-city"}
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Notification).where(
+            Notification.case_no == city.case_no, Notification.kind == "decision")).scalar_one() == 1
