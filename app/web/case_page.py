@@ -34,6 +34,8 @@ register_page_errors(bp)
 
 # Timeline lines that are not workflow actions (intake, routing, the bus, supervision).
 EVENT_LABEL = {
+    # 材料邮寄 (issue 19, delegation/mailing.py)
+    "originals_mailed": _l("邮寄原件"), "originals_received": _l("原件签收"), "originals_overdue": _l("原件邮寄逾期未签收"),
     "submit": _l("登记申请"), "route": _l("转县级审批"), "forward": _l("转报市级"), "receive": _l("市级收到转报件"),
     "receive_supplement": _l("收到补交材料"), "receive_return": _l("县级收到市级退回"),
     "receive_decision": _l("收到审批结果"), "forward_rejected": _l("市级拒收转报"),
