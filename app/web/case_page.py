@@ -41,6 +41,7 @@ EVENT_LABEL = {
     "receive_decision": _l("收到审批结果"), "forward_rejected": _l("市级拒收转报"),
     "forward_acknowledged": _l("市级已签收"), "supervision_claim": _l("监管部门认领"),
     "supervision_feedback": _l("监管结果反馈"), "supervision_closed": _l("监管办结"),
+    "remind": _l("催办"),  # issue 15: delegation/reminders.py
 }
 SUSPENSION_LABEL = {kind.value: kind.label for kind in SuspensionKind}
 RECOMMENDATION_LABEL = {"approve": _l("同意"), "deny": _l("不同意")}

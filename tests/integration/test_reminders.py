@@ -71,6 +71,8 @@ def test_the_window_presses_the_holder_and_the_reminder_survives_a_return_and_a_
     assert [x["to_org"] for x in listed][1] == f"{COUNTY}-window"
     page = client.get(f"/cases/{case_no}").get_data(as_text=True)
     assert page.count('data-testid="reminder-') == 3
+    assert page.count('<tr data-testid="event-remind">') == 3 and "<td>remind</td>" not in page
+    assert "<td>催办</td>" in page  # the timeline names the line in the page language
 
 
 @pytest.mark.parametrize("body, status, field", [({"comment": "催" * 501}, 422, "comment")])
