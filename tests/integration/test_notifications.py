@@ -202,3 +202,21 @@ def test_a_decision_tells_the_window_to_hand_out_and_a_push_tells_the_regulators
     with app.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(Notification).where(
             Notification.case_no == city.case_no, Notification.kind == "decision")).scalar_one() == 1
+
+
+def test_a_claimed_delivery_is_not_sent_by_a_second_worker_until_its_lease_ends(mail_app, smtp):
+    """Worker A claimed the row and died before marking it: worker B leaves it alone during the lease, then sends
+    it — once."""
+    from app import mailer
+
+    _, inbox, _ = smtp
+    _give_address(mail_app)
+    _returned_case(mail_app)
+    now = utcnow()
+    with mail_app.app_context():
+        assert len(mailer._claim(now)) == 1  # worker A
+    assert _deliver(mail_app, now + timedelta(minutes=1)) == {"sent": 0, "failed": 0}  # worker B: claimed
+    assert inbox.messages == []
+    assert _deliver(mail_app, now + mailer.LEASE + timedelta(seconds=1))["sent"] == 1
+    assert _deliver(mail_app, now + timedelta(hours=1))["sent"] == 0
+    assert len(inbox.messages) == 1
