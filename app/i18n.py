@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -20,6 +20,8 @@ babel = Babel()
 
 
 def select_locale() -> str:
+    if not has_request_context():  # a job, the CLI or a bus handler drawing a document: nobody chose a language
+        return DEFAULT_LANGUAGE
     chosen = session.get(LANG_KEY)
     if chosen in LANGUAGES:
         return chosen

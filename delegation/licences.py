@@ -21,9 +21,10 @@ import sqlalchemy as sa
 
 from delegation.actors import Actor
 from delegation.deadlines import SHANGHAI
+from delegation.documents.authorities import deciding_org
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.licence_models import Licence, LicenceSeries  # noqa: F401  (LicenceSeries: its table)
-from delegation.models import Case, Item
+from delegation.models import Case, Item, Org
 from delegation.orgs import find_org, get_org
 from delegation.workflow import Role
 from exchange.bus import get_bus
@@ -39,18 +40,21 @@ REASON_MAX = 500
 # What /verify/<no> accepts before it looks anything up (a typed number may hold Chinese, e.g. 赣特登2026-0001).
 LICENCE_NO_RE = re.compile(r"^[^\s/\\\x00-\x1f\x7f]{1,60}$")
 
-SERIES_RE = re.compile(r"-XK[0-9]{4}-[0-9]{6}$")
+# A licence number is read aloud, typed into /verify and printed: the issuer's division code, XK, the year and a
+# six-digit sequence (360730XK2026000001), with no organisation code in it.
+SERIES_RE = re.compile(r"^[0-9A-Z]+XK[0-9]{10}$")
 _SERIES_UPSERT = sa.text(
     "INSERT INTO licence_series (issuer_code, year, last) VALUES (:issuer_code, :year, 1) "
     "ON CONFLICT (issuer_code, year) DO UPDATE SET last = licence_series.last + 1 RETURNING last"
 ).columns(last=sa.Integer)
 
 
-def next_number(issuer_code: str, year: int) -> str:
+def next_number(issuer: Org, year: int) -> str:
     """The next number of the authority's year. One upsert: its row lock holds a concurrent approval of the same
-    authority until this transaction ends, and a rollback returns the number (no duplicate, no gap)."""
-    last = db.session.execute(_SERIES_UPSERT, {"issuer_code": issuer_code, "year": year}).scalar_one()
-    return f"{issuer_code}-XK{year}-{last:06d}"
+    authority until this transaction ends, and a rollback returns the number (no duplicate, no gap). One issuing
+    authority per division (its approval bureau), so the division code names the series."""
+    last = db.session.execute(_SERIES_UPSERT, {"issuer_code": issuer.code, "year": year}).scalar_one()
+    return f"{issuer.division_code.replace('-', '').upper()}XK{year}{last:06d}"
 
 
 def add_months(start: date, months: int) -> date:
@@ -75,11 +79,11 @@ def template_fields(item: Item) -> list[str]:
 def issue(case: Case, actor: Actor, typed_no: str | None, now: datetime) -> Licence:
     """Issue the licence of an approval: number, validity and content, on the case and in a Licence row."""
     typed_no = (typed_no or "").strip() or None
-    issuer = get_org(actor.org_code)
+    issuer, _section = deciding_org(case)  # the authority the decision document names, never a section
     start = now.astimezone(SHANGHAI).date()
     if typed_no is not None:
         _check_typed(typed_no)
-    number = typed_no or next_number(issuer.code, start.year)
+    number = typed_no or next_number(issuer, start.year)
     item = case.item
     licence = Licence(
         licence_no=number, case_no=case.case_no, title=item.licence_title or DEFAULT_TITLE, item_code=item.code,
@@ -99,8 +103,8 @@ def _check_typed(number: str) -> None:
                       f"certificate_no must be at most {LICENCE_NO_MAX} characters without spaces or slashes",
                       field="certificate_no")
     if SERIES_RE.search(number):  # the series' own shape: a typed one would take a number the series will give
-        raise Invalid("certificate_no_reserved", "证书编号不能采用系统编号格式（……-XK年份-六位序号），请留空由系统编号",
-                      "certificate_no must not take the series' own form (…-XK<year>-<6 digits>); leave it blank",
+        raise Invalid("certificate_no_reserved", "证书编号不能采用系统编号格式（行政区划代码+XK+年份+六位序号），请留空由系统编号",
+                      "certificate_no must not take the series' own form (<division code>XK<year><6 digits>); leave it blank",
                       field="certificate_no")
     if db.session.execute(sa.select(Licence.id).where(Licence.licence_no == number)).first() is not None:
         raise Conflict("certificate_no_taken", f"证书编号 {number} 已被使用，请核对或留空由系统编号",

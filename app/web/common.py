@@ -193,7 +193,8 @@ def register_filters(app: Flask) -> None:
     def _desks():
         from flask_login import current_user
 
-        links = desk_links(current_user) if current_user.is_authenticated else []
+        # current_user is None outside a request (a document drawn by a job or the command line)
+        links = desk_links(current_user) if current_user and current_user.is_authenticated else []
         return {"desk_links": links}
 
 

@@ -131,7 +131,7 @@ def test_the_licence_prints_in_chinese_with_the_ui_in_english(client, tmp_path):
         case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
         item_name, valid_from, valid_until = case.item.name, case.valid_from, case.valid_until
     flat = re.sub(r"\s+", "", text)
-    assert licence_no == f"{BUREAU}-XK{valid_from.year}-000001"
+    assert licence_no == f"{COUNTY}XK{valid_from.year}000001"  # no organisation code in a number people read
     for expected in ("行政许可证", "证照编号", licence_no, "持证主体", ENTERPRISE["name"], "许可事项", item_name,
                      "有效期限", licences.zh_date(valid_from), licences.zh_date(valid_until), "发证机关",
                      "宁都县行政审批局", "扫码核验"):
@@ -244,7 +244,7 @@ def test_a_typed_number_is_kept_and_a_taken_one_is_refused_on_its_field(client):
         assert r.status_code == 409 and r.get_json()["field"] == "certificate_no"
         # a typed number in the series' own form would collide with a number the series gives later
         r = api.post(f"/api/v1/cases/{numbers[1]}/actions", user=f"review-{COUNTY}",
-                     json={"action": "approve", "certificate_no": f"{BUREAU}-XK2026-000009"})
+                     json={"action": "approve", "certificate_no": f"{COUNTY}XK2026000009"})
         assert r.status_code == 422 and r.get_json()["field"] == "certificate_no"
         assert api.case(numbers[1], f"review-{COUNTY}")["state"] == "county_review"
 
@@ -283,7 +283,7 @@ def test_concurrent_approvals_take_consecutive_numbers_without_duplicates(databa
         t.join()
     assert [s for s, _ in answers] == [200] * n, answers
     year = licences.today_local().year
-    assert sorted(no for _, no in answers) == [f"{BUREAU}-XK{year}-{i:06d}" for i in range(1, n + 1)]
+    assert sorted(no for _, no in answers) == [f"{COUNTY}XK{year}{i:06d}" for i in range(1, n + 1)]
     with app.app_context():
         rows = db.session.execute(sa.select(Licence.licence_no, Licence.case_no)).all()
         assert sorted(r.case_no for r in rows) == sorted(case_nos)
@@ -360,3 +360,14 @@ def test_guessing_licence_numbers_is_limited_per_address(client):  # noqa: F811
     assert answers == [404] * 20 + [429]
     r = client.get("/verify/GUESS-9999")
     assert r.status_code == 429 and r.headers["Retry-After"] and "操作过于频繁" in r.get_data(as_text=True)
+
+
+def test_a_licence_is_drawn_outside_a_request_as_well(client, tmp_path):
+    """A job or the command line that approves (no request, no session) draws the same Chinese licence."""
+    from app.web.licence_pdf import licence_pdf
+
+    case_no, licence_no = _decided(_app(client))
+    with _app(client).app_context():
+        licence = db.session.execute(sa.select(Licence).filter_by(licence_no=licence_no)).scalar_one()
+        text = _pdftotext(licence_pdf(licence), tmp_path)
+    assert licence_no in text and "持证主体" in text and case_no

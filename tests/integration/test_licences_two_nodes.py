@@ -44,7 +44,7 @@ def test_validity_dates_reach_the_county_node_on_the_decision_message(nodes, sft
         case_no, at_city = _approved_at_city(county, city, fmt)
         valid_from = date.fromisoformat(at_city["valid_from"])
         assert date.fromisoformat(at_city["valid_until"]) == licences.add_months(valid_from, 60) - timedelta(days=1)
-        assert at_city["certificate_no"].startswith(f"{at_city['org']}-XK{valid_from.year}-")
+        assert at_city["certificate_no"].startswith(f"360700XK{valid_from.year}")
 
         at_county = county.case(case_no, window)
         assert at_county["state"] == "decided"

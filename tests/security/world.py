@@ -24,7 +24,7 @@ SCOPES = ("own", "other")
 # Objects that do not exist (numbers of the other county's kind): another county's object must answer like these.
 MISSING = {"case_no": f"{OTHER}-2026-999999", "decided_case_no": f"{OTHER}-2026-999998", "file_id": 999999,
            "push_id": 999999, "check_id": 999999, "entry_id": 999999,
-           "licence_no": f"{OTHER}-bureau-XK2026-999999"}
+           "licence_no": f"{OTHER}XK2026999999"}
 
 # role -> demo account (password `demo`); anonymous has none
 USERS = {
