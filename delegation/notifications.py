@@ -23,6 +23,7 @@ from delegation.models import Case, Org, User
 from delegation.notification_models import Notification, NotificationDelivery
 from delegation.workflow import FINAL_STATES, Mode, Role, State
 from delegation.worklist import holder_code
+from exchange.bus import get_bus
 from persistence import db, utcnow
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
@@ -68,8 +69,10 @@ def notify_users(users, kind: str, title: str, body: str = "", *, case_no: str |
         db.session.add(note)
         made.append((note, user))
     db.session.flush()
+    # No mail server configured (SMTP_HOST): no e-mail rows, rather than rows that could only ever fail
+    email_on = bool(get_bus().settings.smtp)
     for note, user in made:
-        for channel, address in (("email", user.email), ("sms", user.mobile)):
+        for channel, address in (("email", user.email if email_on else None), ("sms", user.mobile)):
             if address:
                 db.session.add(NotificationDelivery(notification_id=note.id, channel=channel, address=address,
                                                     next_attempt_at=now, created_at=now))

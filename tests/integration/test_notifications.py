@@ -220,3 +220,11 @@ def test_a_claimed_delivery_is_not_sent_by_a_second_worker_until_its_lease_ends(
     assert _deliver(mail_app, now + mailer.LEASE + timedelta(seconds=1))["sent"] == 1
     assert _deliver(mail_app, now + timedelta(hours=1))["sent"] == 0
     assert len(inbox.messages) == 1
+
+
+def test_without_a_mail_server_no_email_is_queued(client):  # noqa: F811
+    _give_address(client.application)  # SMTP_HOST unset: e-mail is off
+    _returned_case(client.application)
+    with client.application.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(NotificationDelivery)).scalar_one() == 0
+        assert db.session.execute(sa.select(User.email).filter_by(username=f"window-{COUNTY}")).scalar_one() == ADDRESS
