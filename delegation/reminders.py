@@ -4,7 +4,7 @@
   regulator of the organisation that supervises the case's item (responsible_parties "supervising").
 - Whom: the organisation holding the case now (delegation.worklist.holder_code), computed at each reminder; the
   reminder row belongs to the case, not to a step, so the count goes on after a return and a re-forward.
-- Automatically: each overdue case (the flag the deadline sweep keeps) once per working day (the working-day
+- Automatically: each overdue case whose holder this node hosts (the flag the deadline sweep keeps) once per working day (the working-day
   calendar; `working_day` is unique per case, so two workers remind once). After REMINDER_ESCALATE_AFTER automatic
   reminders the case is escalated to the city administrators (市行政审批局, who oversee every window and
   department; a county has no administrator of its own), once, at the reminder that reaches the number.
@@ -27,6 +27,7 @@ from delegation.notifications import notify_holder, notify_users
 from delegation.responsibility import responsible_parties
 from delegation.workflow import FINAL_STATES, STATE_ZH, Role, State
 from delegation.worklist import holder_code
+from exchange.bus import get_bus
 from persistence import db, utcnow
 
 COMMENT_MAX = 500
@@ -106,11 +107,17 @@ def remind_overdue(escalate_after: int, now: datetime | None = None, limit: int 
         return {"reminded": 0, "escalated": 0}
     done_today = (sa.select(CaseReminder.id)
                   .where(CaseReminder.case_id == Case.id, CaseReminder.working_day == today).exists())
+    here = db.session.execute(sa.select(Org.code, Org.division_code, Org.level)
+                              .where(Org.node_id == get_bus().node_id)).all()
+    hosted = {code for code, _, _ in here}
+    counties = {division for _, division, level in here if level == "county"}
     cases = db.session.execute(
         sa.select(Case).where(Case.due_flag == "overdue", Case.paused_at.is_(None),
+                              sa.or_(Case.county_code.in_(counties), Case.department_code.in_(hosted)),
                               Case.state.not_in([s.value for s in (*FINAL_STATES, State.DECIDED)]), ~done_today)
         .order_by(Case.id).limit(limit)).unique().scalars().all()
     escalated = 0
+    cases = [c for c in cases if holder_code(c) in hosted]  # another node's copy: its holder's node reminds
     for case in cases:
         reminder = _remind(case, "automatic", now, "", by_username=None, by_org="system", by_label=SYSTEM_LABEL,
                            working_day=today)
