@@ -143,16 +143,20 @@ def _county_names() -> dict[str, str]:
 @bp.get("/city")
 @requires(_is_city_approver)
 def desk():
+    return render_template("city/desk.html", **_desk_context())
+
+
+def _desk_context() -> dict:
     item, due, after = filter_args()
     dept_choices, counties = departments(), _county_names()
     dept = request.args.get("department") if request.args.get("department") in dict(dept_choices) else None
     county = request.args.get("county") if request.args.get("county") in counties else None
     q = search_arg()
     rows, next_after = deadline_page(_desk_query(item, due, dept, county, q), after, PAGE_SIZE)
-    return render_template("city/desk.html", rows=rows, next_after=next_after, item=item, due=due, dept=dept,
-                           county=county, q=q, departments=dept_choices, dept_names=dict(dept_choices),
-                           blockers=_blockers(rows), items=item_choices(Item.mode != Mode.DIRECT.value),
-                           county_names=counties, recommendation_label=RECOMMENDATION_LABEL)
+    return dict(rows=rows, next_after=next_after, item=item, due=due, dept=dept,
+                county=county, q=q, departments=dept_choices, dept_names=dict(dept_choices),
+                blockers=_blockers(rows), items=item_choices(Item.mode != Mode.DIRECT.value),
+                county_names=counties, recommendation_label=RECOMMENDATION_LABEL)
 
 
 def _desk_query(item: str | None, due: str | None, dept: str | None, county: str | None = None,
@@ -183,15 +187,22 @@ def _blockers(rows) -> dict[str, list[str]]:
     return {c.case_no: batch_blockers(c, c.applicant_id_code in marked) for c in rows}
 
 
+def _selected() -> list[str]:
+    return list(dict.fromkeys(n.strip() for n in request.form.getlist("case_no") if n.strip()))
+
+
+def _batch_refused(refusal: str):
+    flash(refusal, "error")
+    return render_template("city/batch.html", results=[], back=_back()), 422
+
+
 @bp.post("/city/batch-approve")
 @requires(_is_city_approver)
 def batch_approve():
     """Step one: the selected cases previewed, the opinion asked for; step two (`confirm`): the approvals."""
-    selected = list(dict.fromkeys(n.strip() for n in request.form.getlist("case_no") if n.strip()))
-    refusal = _batch_refusal(selected)
+    refusal = _batch_refusal(selected := _selected())
     if refusal:
-        flash(refusal, "error")
-        return render_template("city/batch.html", results=[], back=_back()), 422
+        return _batch_refused(refusal)
     form = BatchForm(prefix="batch")
     if not request.form.get("confirm") or not form.validate():
         return _preview(selected, form, 422 if request.form.get("confirm") else 200)

@@ -85,6 +85,10 @@ def _org_names(codes) -> dict[str, str]:
 @bp.get("/regulator")
 @requires(_regulator)
 def desk():
+    return render_template("regulator/desk.html", **_desk_context())
+
+
+def _desk_context() -> dict:
     from app.api.supervision_api import alert_view
 
     tab, state = _tab()
@@ -92,10 +96,10 @@ def desk():
     rows, next_after = push_queries.list_pushes(_actor(), state=state, search=q, overdue=overdue or None,
                                                 after_id=keyset_after(request.args), limit=PAGE_SIZE)
     alerts, _next = push_queries.list_alerts(_actor(), limit=5)
-    return render_template("regulator/desk.html", tabs=TABS, tab=tab, rows=rows, next_after=next_after, q=q,
-                           overdue=overdue, counts=push_queries.claim_deadlines(_actor()),
-                           alerts=_alert_lines([alert_view(a, case_no) for a, case_no in alerts]), now=utcnow(),
-                           form=ActionForm(), org_names=_org_names({p.deciding_org for p in rows}))
+    return dict(tabs=TABS, tab=tab, rows=rows, next_after=next_after, q=q,
+                overdue=overdue, counts=push_queries.claim_deadlines(_actor()),
+                alerts=_alert_lines([alert_view(a, case_no) for a, case_no in alerts]), now=utcnow(),
+                form=ActionForm(), org_names=_org_names({p.deciding_org for p in rows}))
 
 
 def _alert_lines(alerts: list[dict]) -> list[dict]:
@@ -222,8 +226,10 @@ def close(push_id: int):
         return _show(push_id, confirm_close=True)
     with page_unit(page_level=None) as unit:
         push_actions.close(_actor(), push_id)
-    if unit.failed:
-        return _refused(push_id, unit)
+    return _refused(push_id, unit) if unit.failed else _closed(push_id)
+
+
+def _closed(push_id: int):
     flash(_("监管已办结"), "info")
     return redirect(url_for("web_regulator.push", push_id=push_id))
 

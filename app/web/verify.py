@@ -55,6 +55,11 @@ def _licence_helpers():
     return {"has_licence": lambda case_no: licences.of_case(case_no) is not None}
 
 
+def _applicant_licence(form):
+    case = _find_case(form.case_no.data, form.query_code.data)
+    return licences.of_case(case.case_no) if case is not None and case.decision == "approve" else None
+
+
 @bp.post("/lookup/<case_no>/licence")
 @query_code_limits
 def applicant_download(case_no):
@@ -63,8 +68,7 @@ def applicant_download(case_no):
     if not form.validate():
         abort(404)
     spend_case_check(form.case_no.data)
-    case = _find_case(form.case_no.data, form.query_code.data)
-    licence = licences.of_case(case.case_no) if case is not None and case.decision == "approve" else None
+    licence = _applicant_licence(form)
     if licence is None:
         abort(404)
     return pdf_response(licence)
