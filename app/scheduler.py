@@ -5,6 +5,7 @@ A single scheduler per process; on SQLite only one process should run it (TONGQU
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -62,6 +63,11 @@ def start_scheduler(app) -> BackgroundScheduler:
                       coalesce=True)
     scheduler.add_job(_in_app(app, prune_rate_counters), "interval", hours=1, id="rate-counters", max_instances=1,
                       coalesce=True)
+    from exchange.jobs import sweep_leftovers  # what killed processes left (issue 21)
+
+    leftovers = _in_app(app, sweep_leftovers)
+    scheduler.add_job(leftovers, "interval", minutes=10, id="leftovers", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(timezone.utc))
     from app import cli_archive  # issue 19: concluded cases' packages; one audit seal a day
 
     scheduler.add_job(_in_app(app, cli_archive.build_archives), "interval", minutes=10, id="archives",
