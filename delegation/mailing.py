@@ -24,7 +24,7 @@ from delegation.actors import Actor
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Case, OriginalsMailing, OriginalsReceipt
 from delegation.titles import N_
-from delegation.workflow import CITY_MODES, Role, State
+from delegation.workflow import CITY_MODES, ROLE_ZH, Role, State
 from exchange import field_rules
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies
@@ -293,6 +293,6 @@ def sweep_overdue(now: datetime | None = None) -> int:
         mailing.overdue_warned_at = now
         engine.note(case, "originals_overdue", now, f"原件邮寄逾期未签收（快递单号 {mailing.tracking_no}）",
                     {"mailing_id": mailing.mailing_uid, "due_at": mailing.due_at.isoformat()},
-                    by=engine.Peer("系统", case.window_org.code))
+                    by=engine.Peer(ROLE_ZH[Role.SYSTEM], case.window_org.code))
     db.session.commit()
     return len(late)

@@ -245,3 +245,22 @@ def test_window_mails_and_city_signs_on_the_case_page(database_url, tmp_path):
     assert 'data-testid="mailing-missing"' in shown and "安装监督检验证书" in shown
     with application.app_context():
         db.engine.dispose()
+
+
+def test_mailings_and_receipts_are_insert_only(app, api):
+    """The records of what was sent and what arrived are evidence: only the sweep's warning mark may change."""
+    case_no = _forwarded_case(api)
+    mailing_id = _mail(api, case_no)["mailings"][0]["mailing_id"]
+    api.post(f"/api/v1/cases/{case_no}/originals/{mailing_id}/receipt", user=APPROVER, json={"damaged": ["M01"]})
+    db.session.remove()
+    statements = ("UPDATE originals_mailing SET tracking_no = 'EMS000000'",
+                  "UPDATE originals_receipt SET complete = true, damaged = '[]'",
+                  "DELETE FROM originals_receipt", "DELETE FROM originals_mailing")
+    for statement in statements:
+        with pytest.raises(sa.exc.DatabaseError):
+            db.session.execute(sa.text(statement))
+        db.session.rollback()
+    db.session.execute(sa.text("UPDATE originals_mailing SET overdue_warned_at = mailed_at"))  # allowed
+    db.session.rollback()
+    receipt = api.get(f"/api/v1/cases/{case_no}/originals", user=WINDOW).get_json()["mailings"][0]["receipt"]
+    assert receipt["damaged"] == ["M01"] and receipt["complete"] is False
