@@ -215,6 +215,7 @@ def test_window_mails_and_city_signs_on_the_case_page(database_url, tmp_path):
     log_in(web, WINDOW)
     shown = web.get(page).get_data(as_text=True)
     assert 'data-testid="mail-form"' in shown and "特种设备使用登记表" in shown
+    assert 'data-testid="mail-form"' in web.get(f"/window/cases/{case_no}").get_data(as_text=True)  # the desk too
 
     # a bad waybill number: said beside its field, input kept, nothing recorded
     token = csrf_token(web, page)
@@ -231,6 +232,7 @@ def test_window_mails_and_city_signs_on_the_case_page(database_url, tmp_path):
     log_in(city, APPROVER)
     shown = city.get(page).get_data(as_text=True)
     assert 'data-testid="receipt-form"' in shown and 'data-testid="mail-form"' not in shown
+    assert 'data-testid="receipt-form"' in city.get(f"/city/cases/{case_no}").get_data(as_text=True)
     with application.app_context():
         from delegation.models import OriginalsMailing
 
