@@ -228,3 +228,22 @@ def test_without_a_mail_server_no_email_is_queued(client):  # noqa: F811
     with client.application.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(NotificationDelivery)).scalar_one() == 0
         assert db.session.execute(sa.select(User.email).filter_by(username=f"window-{COUNTY}")).scalar_one() == ADDRESS
+
+
+def test_an_sms_goes_through_the_logging_sender_by_default_masked(client, caplog):  # noqa: F811
+    import logging
+
+    from app import mailer
+
+    log_in(client, f"window-{COUNTY}")
+    r = client.post("/account/contact", data={"email": "", "mobile": "13912345678",
+                                               "csrf_token": csrf_token(client, "/account/contact")})
+    assert r.status_code == 303
+    r = client.post("/account/contact", data={"email": "", "mobile": "12345",
+                                               "csrf_token": csrf_token(client, "/account/contact")})
+    assert r.status_code == 422 and "手机号码应为 11 位数字" in r.get_data(as_text=True)
+    case_no = _returned_case(client.application)
+    with client.application.app_context(), caplog.at_level(logging.INFO, logger="tongquan.mailer"):
+        assert mailer.deliver(utcnow()) == {"sent": 1, "failed": 0}
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "tongquan.mailer"]
+    assert "139****5678" in line and "13912345678" not in line and case_no in line
