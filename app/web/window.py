@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.datastructures import MultiDict
 from sqlalchemy.orm import selectinload
-from wtforms import (BooleanField, HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
+from wtforms import (HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField,
                      ValidationError)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
@@ -27,7 +27,7 @@ from app.web.unit_of_work import page_unit
 from delegation import drafts, limits, uploads, worklist
 from delegation import intake as intake_service
 from delegation.errors import DomainError
-from delegation.workflow import Action, Mode, Role, State, allowed_actions
+from delegation.workflow import FINAL_STATES, Action, Mode, Role, State, allowed_actions
 from exchange import field_rules
 
 bp = Blueprint("web_window", __name__)
@@ -102,7 +102,6 @@ class IntakeForm(FlaskForm):
     agent_id_code = StringField(_l("经办人身份证号码"), filters=[_strip], validators=[Optional(), Length(max=30)])
     agent_phone = StringField(_l("经办人电话"), filters=[_strip],
                               validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
-    confirm_duplicate = BooleanField(_l("仍要登记（已核实不是重复申请）"))
     present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
     # the intake service's fields → this form's (each material's file: its file_<n>, added by intake_form_for)
     field_map = {"applicant.id_code": "id_code", "applicant.name": "applicant_name",
@@ -329,8 +328,32 @@ def _desk_rows(rows) -> list[dict]:
     now = utcnow()
     holders = {c.id: worklist.holder_code(c) for c in rows}
     names = org_names(set(holders.values()))
-    return [{"case": c, "holder": names.get(holders[c.id], ""), "left": worklist.time_left(c, now),
-             "commitment_left": worklist.commitment_left(c, now)} for c in rows]
+    # each wording translated once per page, not once per row (gettext and url_for were most of a page's time)
+    words = {key: str(text) for key, text in _LEFT_WORDS.items()}
+    link = url_for("web_window.case", case_no="~").rsplit("~", 1)[0]
+    return [{"case": c, "url": link + c.case_no, "holder": names.get(holders[c.id], ""),
+             "left": _left_words(words, worklist.time_left(c, now)),
+             "commitment_left": worklist.commitment_left(c, now),
+             "commitment_words": _left_words(words, _as_days(worklist.commitment_left(c, now)), late=True)}
+            for c in rows]
+
+
+# time left in words: (unit, overdue) -> the wording; each formatted with n
+_LEFT_WORDS = {("days", False): _l("剩%(n)s个工作日"), ("days", True): _l("超期%(n)s个工作日"),
+               ("hours", False): _l("剩%(n)s个工作小时"), ("hours", True): _l("超期%(n)s小时"),
+               ("late", True): _l("已逾期%(n)s个工作日")}
+
+
+def _as_days(n):
+    return None if n is None else (n, "days")
+
+
+def _left_words(words: dict, left, late: bool = False) -> str | None:
+    if left is None:
+        return None
+    n, unit = left
+    key = ("late", True) if late and n < 0 else (unit, n < 0)
+    return words[key] % {"n": abs(n)}
 
 
 # -- a new case ---------------------------------------------------------------------------------------------------
@@ -383,7 +406,7 @@ def _intake_post(item, form):
     and every good file held as a draft (shown as attached, kept while its box stays ticked)."""
     valid, accept = form.validate_on_submit(), bool(request.form.get("then_accept"))
     held = _held_files({m.code: field for m, field in zip(item.materials, form.file_fields())})
-    if valid and not any(f.errors for f in form.file_fields()) and not _duplicate_held_back(item, form):
+    if valid and not any(f.errors for f in form.file_fields()):
         with page_unit(form, page_level="form") as unit:
             case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form, held),
                                                          accept=accept).case_no
@@ -392,16 +415,6 @@ def _intake_post(item, form):
             return _finished(case_no, done, held)
         return _intake_page(item, form, held), unit.status
     return _intake_page(item, form, held), 422
-
-
-def _duplicate_held_back(item, form) -> bool:
-    """The same applicant's open case of the same item: said, and registered only once the clerk confirms."""
-    form.duplicates = intake_service.open_duplicates(_actor(), item.code, form.id_code.data)
-    if not form.duplicates or form.confirm_duplicate.data:
-        return False
-    form.form_errors.append(_("该申请人已有本事项的在办件：%(numbers)s。确需再次登记，请勾选“仍要登记”后提交。",
-                              numbers="、".join(form.duplicates)))
-    return True
 
 
 def _intake_page(item, form, held):
@@ -505,6 +518,10 @@ def _render_case(case, forms=None, status=200):
         missing_noncore=missing_noncore, missing_core=missing_core, upload_open=upload_open, no_copy=no_copy,
         upload_form=UploadForm(formdata=None) if upload_open else None,
         credit_warnings=credit.warnings_for(case.applicant_id_code),
+        # the same applicant's other open cases of the item: a second application of the same thing is often a
+        # mistake (the clerk checks, and withdraws the extra one if need be)
+        duplicates=[n for n in intake_service.open_duplicates(_actor(), case.item.code, case.applicant_id_code)
+                    if n != case.case_no] if case.state not in FINAL_STATES else [],
         correction_items=_correction_items(case),
     ), status
 

@@ -98,7 +98,7 @@ def test_the_window_desk_in_english(client):  # noqa: F811
     assert re.search(r'<a href="/window" aria-current="page">Window desk</a>', nav), nav
     assert "County window clerk" in page and "Log out" in page
     # the queues of the desk
-    assert "To accept" in page and "Awaiting corrections" in page and "Recent cases" in page
+    assert "To accept" in page and "Awaiting corrections" in page and "Returned" in page and "In progress" in page
     # still logged in, still English on the next request
     page = _page(client, "/window?queue=recent")
     assert '<html lang="en">' in page and "Window desk" in page

@@ -4,6 +4,7 @@ legal representative, agent), with the phone required — on the page and throug
 from __future__ import annotations
 
 import io
+import re
 
 import sqlalchemy as sa
 
@@ -58,15 +59,15 @@ def test_a_commitment_never_outlives_the_cases_time_limit(client):
     assert "已按办结期限截止" in page
 
 
-def test_a_second_open_case_of_the_same_applicant_and_item_asks_first(client):
+def test_a_second_open_case_of_the_same_applicant_and_item_is_warned(client):
     log_in(client, WINDOW)
     first = intake(client, DIRECT, ["M01"])
-    r = _post(client, DIRECT, present=["M01"])
-    page = r.get_data(as_text=True)
-    assert r.status_code == 422 and case_count(client) == 1
-    assert first in page and 'data-testid="duplicate-warning"' in page
-    r = _post(client, DIRECT, present=["M01"], confirm_duplicate="y")
-    assert r.status_code == 302 and case_count(client) == 2
+    assert "请核实是否重复登记" not in client.get(f"/window/cases/{first}").get_data(as_text=True)
+    second = intake(client, DIRECT, ["M01"])
+    page = client.get(f"/window/cases/{second}").get_data(as_text=True)
+    assert re.search(rf"该申请人已有本事项的在办件：{first}，请核实是否重复登记", page)
+    other = intake(client, DIRECT, ["M01"], id_code=PERSON_ID, kind="individual", name="张三")
+    assert "请核实是否重复登记" not in client.get(f"/window/cases/{other}").get_data(as_text=True)
 
 
 def test_intake_records_address_legal_representative_and_agent_and_needs_a_phone(client):
