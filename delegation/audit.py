@@ -176,7 +176,7 @@ def verify_chains(session) -> tuple[int, dict[str, tuple[int, str]], list[Proble
 # -- triggers --------------------------------------------------------------------------------------------------
 
 PROTECTED_TABLES = ("case_event", "delegation_event", *SEALED_COLUMNS, "audit_seal", "archive_package",
-                    "archive_disposal")
+                    "archive_disposal", "originals_mailing", "originals_receipt")  # the last two: 0014, 材料邮寄
 
 
 def missing_triggers(session) -> list[Problem]:

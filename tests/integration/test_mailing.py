@@ -266,3 +266,16 @@ def test_mailings_and_receipts_are_insert_only(app, api):
     db.session.rollback()
     receipt = api.get(f"/api/v1/cases/{case_no}/originals", user=WINDOW).get_json()["mailings"][0]["receipt"]
     assert receipt["damaged"] == ["M01"] and receipt["complete"] is False
+
+
+def test_audit_verify_names_a_dropped_mailing_trigger(app):
+    from delegation import audit
+
+    assert audit.missing_triggers(db.session) == []
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("ALTER TABLE originals_receipt DISABLE TRIGGER originals_receipt_insert_only"))
+    else:
+        db.session.execute(sa.text("DROP TRIGGER originals_receipt_no_update"))
+    assert [str(p) for p in audit.missing_triggers(db.session)] == [
+        "table originals_receipt: its insert-only triggers are missing or disabled"]
+    db.session.rollback()
