@@ -34,6 +34,9 @@ def register_cli(app):
     from app.cli_archive import register as register_archive
 
     register_archive(app.cli)  # archive build / verify / retention, audit verify / seal (issue 19)
+    from app.cli_mailing import register as register_mailing
+
+    register_mailing(app.cli)  # originals set / show: the catalogue's 材料邮寄 settings (issue 19)
 
 
 def _seed_options(command):

@@ -296,3 +296,33 @@ def sweep_overdue(now: datetime | None = None) -> int:
                     by=engine.Peer(ROLE_ZH[Role.SYSTEM], case.window_org.code))
     db.session.commit()
     return len(late)
+
+
+# -- the catalogue ---------------------------------------------------------------------------------------------
+
+DAYS_MAX = 60
+
+
+def set_originals(item_code: str, material_codes, before_decision: bool, days: int):
+    """Which materials of an item go to the city on paper, whether the city waits for them, and within how many
+    working days. Set alike on every node (the city accepts a mailing only of materials its catalogue marks). The
+    caller commits."""
+    from delegation.models import Item
+
+    item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one_or_none()
+    if item is None:
+        raise NotFound("item_not_found", f"没有事项 {item_code}", f"no item {item_code}", field="item_code")
+    codes = set(material_codes or ())
+    unknown = sorted(codes - {m.code for m in item.materials})
+    if unknown:
+        raise Invalid("unknown_material", f"事项 {item_code} 没有材料 {'、'.join(unknown)}",
+                      f"item {item_code} has no material {', '.join(unknown)}", field="materials")
+    if not isinstance(days, int) or not 1 <= days <= DAYS_MAX:
+        raise Invalid("invalid", f"签收期限应为 1–{DAYS_MAX} 个工作日", f"days must be 1–{DAYS_MAX}", field="days")
+    if before_decision and not codes:
+        raise Invalid("required", "要求原件送达后决定，须至少指定一项原件材料",
+                      "before_decision needs at least one material", field="materials")
+    for m in item.materials:
+        m.originals_required = m.code in codes
+    item.originals_before_decision, item.originals_days = bool(before_decision), days
+    return item

@@ -279,3 +279,17 @@ def test_audit_verify_names_a_dropped_mailing_trigger(app):
     assert [str(p) for p in audit.missing_triggers(db.session)] == [
         "table originals_receipt: its insert-only triggers are missing or disabled"]
     db.session.rollback()
+
+
+def test_the_catalogue_settings_by_command(app):
+    runner = app.test_cli_runner()
+    item = "GZ-TZSB-001"
+    r = runner.invoke(args=["originals", "set", item, "--materials", "M01,M99", "--before-decision"])
+    assert r.exit_code != 0 and "materials" in r.output and "M99" in r.output
+    assert '"materials": []' in runner.invoke(args=["originals", "show", item]).output  # nothing changed
+    r = runner.invoke(args=["originals", "set", item, "--materials", "M01", "--days", "0"])
+    assert r.exit_code != 0 and "days" in r.output
+    r = runner.invoke(args=["originals", "set", item, "--materials", "M01", "--before-decision", "--days", "3"])
+    assert r.exit_code == 0, r.output
+    assert runner.invoke(args=["originals", "show", item]).output.strip() == (
+        '{"item": "GZ-TZSB-001", "materials": ["M01"], "before_decision": true, "days": 3}')
