@@ -135,3 +135,24 @@ def test_overdue_cases_are_reminded_once_per_working_day_and_escalate_after_n(jo
     assert _told(case_no, "reminder") == [f"review-{COUNTY}"] * 3
     rows = db.session.execute(sa.select(CaseReminder).order_by(CaseReminder.id)).scalars().all()
     assert [r.working_day.day for r in rows] == [7, 8, 9] and [r.kind for r in rows] == ["automatic"] * 3
+
+
+def test_warning_and_overdue_are_told_to_the_holder_once_each(jobs_app):
+    from app.mailer import run_notification_jobs
+
+    case = make_case(State.COUNTY_REVIEW, Mode.DIRECT, now=LONG_AGO)
+    case_no, due = case.case_no, case.due_at
+    db.session.commit()
+    near = due - timedelta(minutes=30)  # within the last office hour (or working day) of the limit
+    clock.sweep_flags(near)
+    db.session.commit()
+    assert run_notification_jobs(near)["alerts"] == 1
+    assert run_notification_jobs(near + timedelta(minutes=30))["alerts"] == 0
+    assert _told(case_no, "warning") == [f"review-{COUNTY}"] and _told(case_no, "overdue") == []
+
+    late = due + timedelta(days=1)
+    clock.sweep_flags(late)
+    db.session.commit()
+    assert run_notification_jobs(late)["alerts"] == 1
+    assert run_notification_jobs(late + timedelta(hours=1))["alerts"] == 0
+    assert _told(case_no, "overdue") == [f"review-{COUNTY}"]
