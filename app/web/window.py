@@ -303,7 +303,7 @@ def desk():
     args = _desk_args()
     page = worklist.worklist(_actor(), **args, limit=PAGE_SIZE)
     return render_template("window/desk.html", queues=QUEUES, args=args, page=page, rows=_desk_rows(page.rows),
-                           counts=worklist.queue_counts(_actor(), utcnow()))
+                           counts=worklist.queue_counts(_actor(), utcnow()), cap=worklist.COUNT_CAP)
 
 
 def _desk_args() -> dict:
