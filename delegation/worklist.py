@@ -37,7 +37,7 @@ SORTS = ("registered", "deadline")
 SEARCH_MAX = 60
 COMMITMENT_SOON_DAYS = 3  # a commitment due within this many working days needs the clerk
 
-CASE_NO = re.compile(r"^\d{6}-\d{4}-\d{6}$")
+CASE_NO = re.compile(r"^\d{6}(-[a-z]{1,8})?-\d{4}-\d{6}$")  # a zone's code has a suffix: 360700-jk-2026-000001
 ID_CODE = re.compile(r"^[0-9A-Z]{18}$")
 PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
 
