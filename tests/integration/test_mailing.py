@@ -293,3 +293,28 @@ def test_the_catalogue_settings_by_command(app):
     assert r.exit_code == 0, r.output
     assert runner.invoke(args=["originals", "show", item]).output.strip() == (
         '{"item": "GZ-TZSB-001", "materials": ["M01"], "before_decision": true, "days": 3}')
+
+
+def test_overdue_mail_is_shown_on_both_case_pages(database_url, tmp_path):
+    from delegation import mailing
+    from delegation.models import Case
+    from tests.conftest import make_app
+    from tests.integration.factories import window
+    from tests.integration.pages import log_in
+
+    application = make_app(database_url, tmp_path / "instance")
+    with application.app_context():
+        case_no = _forwarded_case(Api(application.test_client()))
+        case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
+        mailing.record_mailing(window(), case, "顺丰速运", "SF9988776655", ["M01"], now=utcnow() - timedelta(days=21))
+        mailing.record_mailing(window(), case, "顺丰速运", "SF1122334455", ["M03"])  # still within its days
+        db.session.commit()
+        db.session.remove()
+    for user in (WINDOW, APPROVER):
+        web = application.test_client()
+        log_in(web, user)
+        shown = web.get(f"/cases/{case_no}").get_data(as_text=True)
+        warnings = [line for line in shown.splitlines() if 'data-testid="originals-overdue"' in line]
+        assert len(warnings) == 1 and "SF9988776655" in warnings[0], (user, warnings)
+    with application.app_context():
+        db.engine.dispose()
