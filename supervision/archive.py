@@ -232,6 +232,14 @@ def _supervision(case: Case) -> dict:
             "rating": _columns(rating) if rating is not None else None}
 
 
+def _originals(case: Case) -> list[dict]:
+    """材料邮寄 (issue 19): each mailing of paper originals with the city's receipt."""
+    from delegation.mailing import mailings
+
+    return [{**_columns(m), "receipt": _columns(m.receipt) if m.receipt is not None else None}
+            for m in mailings(case)]
+
+
 def _timeline(case: Case) -> dict:
     events = db.session.execute(sa.select(CaseEvent).filter_by(case_id=case.id).order_by(CaseEvent.id)).scalars()
     return {"chain": audit.GENESIS_PREFIX, "case_no": case.case_no, "genesis": audit.genesis(case.case_no),
@@ -255,7 +263,7 @@ def package_parts(case: Case, bus, now: datetime) -> tuple[dict[str, bytes], obj
     files, by_digest = _files(case, bus, parts)
     record = {**_columns(case, ("query_code",)), "item": {"code": case.item.code, "name": case.item.name},
               "window_org": case.window_org.code, "materials": [_columns(m) for m in case.materials],
-              "files": files, "supervision": _supervision(case)}
+              "files": files, "supervision": _supervision(case), "originals": _originals(case)}
     parts.add("case.json", _json(record))
     parts.add("timeline.json", _json(_timeline(case)))
     index = _messages(case, bus, parts, by_digest)

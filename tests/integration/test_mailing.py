@@ -318,3 +318,27 @@ def test_overdue_mail_is_shown_on_both_case_pages(database_url, tmp_path):
         assert len(warnings) == 1 and "SF9988776655" in warnings[0], (user, warnings)
     with application.app_context():
         db.engine.dispose()
+
+
+def test_the_archive_package_keeps_the_mailings_and_receipts(app, api):
+    import json
+    import zipfile
+    from pathlib import Path
+
+    from supervision.archive import ArchivePackage
+    from tests.integration.support import run_bus
+
+    case_no = _forwarded_case(api)
+    run_bus()
+    mailing_id = _mail(api, case_no)["mailings"][0]["mailing_id"]
+    api.post(f"/api/v1/cases/{case_no}/originals/{mailing_id}/receipt", user=APPROVER, json={})
+    api.act(case_no, APPROVER, "approve", certificate_no="赣特登2026-0009")
+    api.act(case_no, WINDOW, "hand_out", method="pickup")
+    run_bus(3)
+    db.session.commit()
+    assert app.test_cli_runner().invoke(args=["archive", "build"]).exit_code == 0
+    package = db.session.execute(sa.select(ArchivePackage).filter_by(case_no=case_no)).scalar_one()
+    with zipfile.ZipFile(Path(app.instance_path) / "archives" / package.file_name) as zf:
+        originals = json.loads(zf.read("case.json"))["originals"]
+    assert [(o["mailing_uid"], o["tracking_no"], o["materials"], o["receipt"]["complete"]) for o in originals] == [
+        (mailing_id, "1178236549012", ["M01", "M03"], True)]
