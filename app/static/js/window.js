@@ -79,3 +79,30 @@
     });
   });
 })();
+/* The intake form's typed text survives an expired session (issue 14): kept in this tab's sessionStorage (never
+   localStorage: a window PC is shared, and the tab's storage goes with the tab) while typed, put back when the
+   form is opened again empty (after logging in again), and dropped once a case page shows the case registered. */
+(function () {
+  "use strict";
+  var KEY = "tq-intake:";
+  if (/^\/window\/cases\//.test(window.location.pathname)) {
+    Object.keys(window.sessionStorage).forEach(function (k) {
+      if (k.indexOf(KEY) === 0) { window.sessionStorage.removeItem(k); }
+    });
+    return;
+  }
+  var form = document.querySelector("form[data-testid=intake-form]");
+  if (!form) { return; }
+  var key = KEY + window.location.pathname;
+  var fields = form.querySelectorAll("input[type=text], input:not([type]), textarea");
+  var saved = {};
+  try { saved = JSON.parse(window.sessionStorage.getItem(key) || "{}"); } catch (e) { saved = {}; }
+  fields.forEach(function (f) {
+    if (f.name && !f.value && saved[f.name]) { f.value = saved[f.name]; f.dispatchEvent(new Event("input")); }
+  });
+  form.addEventListener("input", function () {
+    var data = {};
+    fields.forEach(function (f) { if (f.name && f.value) { data[f.name] = f.value; } });
+    window.sessionStorage.setItem(key, JSON.stringify(data));
+  });
+})();
