@@ -1,10 +1,13 @@
-"""The county window desk (县级窗口): the queues of the county's cases, intake of a new case (item, materials,
-uploads, applicant), the intake page with the window's actions (受理, 容缺受理, 一次性告知补正, 不予受理, 重新提交,
-补交材料, 撤回, 出件) and the written notices as PDF (app.web.notices).
+"""The county window desk (县级窗口): the worklist of the county's cases (delegation.worklist: queues with counts,
+search, filters, both sorts), intake of a new case (item, materials, several files per material, applicant, agent),
+the case page with the window's actions (受理, 容缺受理, 一次性告知补正, 不予受理, 重新提交 and 补交材料 with files,
+撤回, 出件) and the written notices as PDF (app.web.notices).
 
-Every change goes through the domain's services (delegation.cases.create_case / perform, delegation.uploads.attach);
+Nothing the clerk typed or chose is lost (issue 14): files on a refused form are held as drafts (delegation.drafts)
+and shown as attached; a refused case action redirects back to the case (post/redirect/get) with its input and errors
+stashed on the server. Every change goes through the domain's services (delegation.intake, delegation.uploads);
 the view commits once after a successful call and rolls back on a DomainError. Scoping is the domain's: get_case
-and list_cases see this county's cases only."""
+and the worklist see this county's cases only."""
 from __future__ import annotations
 
 import sqlalchemy as sa
