@@ -12,6 +12,8 @@ from wtforms.validators import DataRequired, Length
 from app.web import register_page_errors
 from app.web.common import _l, domain_message, landing_page
 from app.web.login import _safe_next, start_session
+from app.web.unit_of_work import page_unit
+from delegation.notifications import set_contact
 
 bp = Blueprint("web_account", __name__)
 register_page_errors(bp)
@@ -68,16 +70,16 @@ class ContactForm(FlaskForm):
 @login_required
 def contact():
     """Where notifications are also sent (issue 15): optional e-mail and mobile number."""
-    from app.web.unit_of_work import page_unit
-    from delegation.notifications import set_contact
-
     user = current_user.user
     form = ContactForm(data={"email": user.email, "mobile": user.mobile} if request.method == "GET" else None)
     if request.method == "POST" and form.validate():
         with page_unit(form, page_level="form") as unit:
             set_contact(user, form.email.data, form.mobile.data)
         if not unit.failed:
-            flash(str(_l("通知接收方式已保存")), "success")
-            return redirect(url_for("web_account.contact"), 303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("account/contact.html", form=form), status
+            return _contact_saved()
+    return render_template("account/contact.html", form=form), 422 if request.method == "POST" else 200
+
+
+def _contact_saved():
+    flash(str(_l("通知接收方式已保存")), "success")
+    return redirect(url_for("web_account.contact"), 303)

@@ -75,7 +75,8 @@ def _case_page(case_no: str, status: int):
     return show(case_no), status
 
 
-def _back(case_no: str):
+def _back(case_no: str, done: str):
+    flash(done, "info")
     return redirect(url_for("web_case.show", case_no=case_no, _anchor="originals"), 303)
 
 
@@ -88,10 +89,8 @@ def mail(case_no: str):
     with page_unit(form) as unit:
         mailing.record_mailing(actor(), load_case(case_no), form.courier.data, form.tracking_no.data,
                                form.materials.data)
-    if unit.failed:
-        return _case_page(case_no, unit.status)
-    flash(_("已登记邮寄原件，等待市级签收"), "info")
-    return _back(case_no)
+    mailed = _("已登记邮寄原件，等待市级签收")
+    return _case_page(case_no, unit.status) if unit.failed else _back(case_no, mailed)
 
 
 @bp.post("/cases/<case_no>/originals/receipt")
@@ -103,7 +102,5 @@ def sign_for(case_no: str):
     with page_unit(form) as unit:
         mailing.record_receipt(actor(), load_case(case_no), form.mailing_id.data, form.missing.data, form.damaged.data,
                                form.comment.data)
-    if unit.failed:
-        return _case_page(case_no, unit.status)
-    flash(_("原件签收已登记，结果已发送窗口"), "info")
-    return _back(case_no)
+    signed = _("原件签收已登记，结果已发送窗口")
+    return _case_page(case_no, unit.status) if unit.failed else _back(case_no, signed)

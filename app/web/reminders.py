@@ -35,13 +35,16 @@ def _panel():
 def remind(case_no):
     form = ReminderForm()
     if not form.validate():
-        for errors in form.errors.values():
-            flash(str(errors[0]), "error")
-        return redirect(url_for("web_case.show", case_no=case_no), 303)
+        return _back(case_no, *(("error", str(errors[0])) for errors in form.errors.values()))
     with page_unit(form, page_level="flash") as unit:
         reminders.remind(current_user.actor, case_no, form.comment.data)
     if isinstance(unit.error, (Forbidden, NotFound)):  # not theirs to press: as any page answers it
         abort(unit.status)
-    if not unit.failed:
-        flash(str(_l("已催办")), "success")
+    return _back(case_no, *(() if unit.failed else [("success", str(_l("已催办")))]))
+
+
+def _back(case_no: str, *messages: tuple[str, str]):
+    """Back to the case page (post/redirect/get), with what to say there."""
+    for category, text in messages:
+        flash(text, category)
     return redirect(url_for("web_case.show", case_no=case_no), 303)
