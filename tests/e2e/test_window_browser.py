@@ -193,3 +193,21 @@ def test_the_window_desk_at_1366(served, clerk):
     check_page(clerk, page.goto(served.url("/window?queue=all")))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), page.url
     check_page(clerk, name="desk-window-worklist")
+
+
+def test_typed_intake_text_survives_an_expired_session(served, clerk):
+    from tests.e2e.desk_support import PASSWORD
+
+    page, item = clerk.page, served.background["forward_only"]
+    check_page(clerk, page.goto(served.url(f"/window/new/{item}")))
+    page.fill("[data-testid=applicant-name]", "宁都县会话过期示范有限公司")
+    page.fill("[data-testid=phone]", "13907970002")
+    clerk.context.clear_cookies()  # the session expires while the clerk types
+    page.goto(served.url(f"/window/new/{item}"))
+    assert "/login" in page.url
+    page.fill("#username", WINDOW)
+    page.fill("#password", PASSWORD)
+    _submit(page, "button[type=submit]")
+    page.goto(served.url(f"/window/new/{item}"))
+    assert page.input_value("[data-testid=applicant-name]") == "宁都县会话过期示范有限公司"
+    assert page.input_value("[data-testid=phone]") == "13907970002"
