@@ -343,8 +343,9 @@ def test_hand_out_page_names_the_missing_address(browser):
     page = f"/window/cases/{case_no}"
     r = browser.post(f"{page}/actions/hand_out", data={
         "csrf_token": csrf_token(browser, page), "method": "mail", "tracking_no": "SF1234567890"})
-    html = r.get_data(as_text=True)
-    assert r.status_code == 422 and "邮寄出件请填写邮寄地址" in html
+    assert r.status_code == 303 and r.headers["Location"].split("#")[0].endswith(page)  # back on the case (issue 14)
+    html = browser.get(page).get_data(as_text=True)
+    assert "邮寄出件请填写邮寄地址" in html
     field = html[html.rindex('<label class="field', 0, html.index('id="hand_out-address"')):]
     assert field.startswith('<label class="field invalid">') and "邮寄出件请填写邮寄地址" in field.split("</label>")[0]
     _unchanged(case_no)

@@ -18,12 +18,12 @@ def test_an_unknown_page_is_a_chinese_html_page_and_the_api_stays_json(client): 
 
 
 def test_an_unexpected_error_on_a_page_shows_no_traceback(client, monkeypatch):  # noqa: F811
-    from delegation import cases
+    from delegation import worklist
 
     def boom(*a, **k):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(cases, "list_cases", boom)
+    monkeypatch.setattr(worklist, "worklist", boom)  # the window desk's list (issue 14)
     login(client, "window-360730")
     r = client.get("/window", headers=BROWSER)
     page = r.get_data(as_text=True)

@@ -58,7 +58,7 @@ def test_pages_api_static_files_and_error_pages_carry_the_headers(client):  # no
 
 
 def test_a_staff_page_and_an_unexpected_error_carry_the_headers(client, monkeypatch):  # noqa: F811
-    from delegation import cases
+    from delegation import worklist
 
     log_in(client, "window-360730")
     assert_protected(client.get("/window", headers=BROWSER))
@@ -69,7 +69,7 @@ def test_a_staff_page_and_an_unexpected_error_carry_the_headers(client, monkeypa
     def boom(*_a, **_k):
         raise RuntimeError("internals")
 
-    monkeypatch.setattr(cases, "list_cases", boom)
+    monkeypatch.setattr(worklist, "worklist", boom)  # the window desk's list (issue 14)
     failed = client.get("/window", headers=BROWSER)
     assert failed.status_code == 500
     assert_protected(failed)
