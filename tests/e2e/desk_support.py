@@ -29,6 +29,25 @@ DISPLAY_NAME = {
 SERVER_ERROR_MARKS = ("Traceback", "Internal Server Error", "服务器内部错误")
 
 
+@contextmanager
+def serving(app, name: str):
+    """The app served by werkzeug on loopback in a thread for a module's tests; yields its base address."""
+    from werkzeug.serving import make_server
+
+    from app.extensions import db
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        with app.app_context():
+            db.engine.dispose()
+
+
 @dataclass
 class Served:
     """The app served by werkzeug on loopback; `bus()` runs the exchange bus in-process (as the worker would)."""

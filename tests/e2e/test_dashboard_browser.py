@@ -4,21 +4,16 @@ login page and the charts must be drawn. Screenshots go to tests/artifacts/ (ign
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_app
+from tests.e2e.desk_support import ARTIFACTS, VIEWPORT, serving
 from tests.integration.support import COUNTY, OTHER_COUNTY, Api, run_bus
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-VIEWPORT = {"width": 1366, "height": 768}
 
 
 def _conclude_direct(api: Api, county: str, score: int | None = None) -> dict:
@@ -49,8 +44,6 @@ def _conclude_forward_only(api: Api, county: str) -> dict:
 @pytest.fixture
 def served(sqlite_template, tmp_path):
     """The app on http://127.0.0.1:<free port>, with a few concluded cases in two counties and one still open."""
-    from werkzeug.serving import make_server
-
     from app.extensions import db
 
     target = tmp_path / "e2e.db"
@@ -66,29 +59,8 @@ def served(sqlite_template, tmp_path):
         api.act(open_case["case_no"], f"window-{OTHER_COUNTY}", "accept")
         db.session.commit()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        with app.app_context():
-            db.engine.dispose()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with serving(app, "e2e-server") as base:
+        yield base
 
 
 def _login(browser, base: str, username: str):

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_app
-from tests.e2e.desk_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DISPLAY_NAME, Served, case_no_from_url,
-                                    check_page, credit_code, flash_text, new_session, pdf_text, tiny_pdf)
+from tests.e2e.desk_support import (ARTIFACTS, DISPLAY_NAME, Served, case_no_from_url, check_page, credit_code,
+                                    flash_text, pdf_text, serving, tiny_pdf)
 from tests.integration.support import COUNTY, Api, run_bus
 
 pytestmark = pytest.mark.e2e
@@ -37,8 +35,6 @@ CORRECTION_MISSING = {"M02": "车辆行驶证", "M05": "车货总体轮廓图"} 
 def served(sqlite_template, tmp_path_factory):
     """The app on http://127.0.0.1:<free port>; in the background one concluded forward_only case, one direct case
     waiting at the county review desk and two cases at the city (made through the API: not the steps under test)."""
-    from werkzeug.serving import make_server
-
     from app.extensions import db
 
     folder = tmp_path_factory.mktemp("desks-e2e")
@@ -69,44 +65,8 @@ def served(sqlite_template, tmp_path_factory):
         background["city"] = [at_city["case_no"], reviewed["case_no"]]
         db.session.commit()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-desks-server", daemon=True)
-    thread.start()
-    try:
-        yield Served(app, f"http://127.0.0.1:{server.server_port}", background)
-    finally:
-        server.shutdown()
-        thread.join(10)
-        with app.app_context():
-            db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def sessions(browser, served):
-    """Log users in (one browser context each); every context is closed at the end of the test."""
-    opened = []
-
-    def open_as(username: str | None = None):
-        s = new_session(browser, served.base, username)
-        opened.append(s)
-        return s
-
-    yield open_as
-    for s in opened:
-        s.close()
+    with serving(app, "e2e-desks-server") as base:
+        yield Served(app, base, background)
 
 
 # -- the window's intake, in the browser ---------------------------------------------------------------------------

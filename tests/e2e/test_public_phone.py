@@ -5,13 +5,12 @@ tests/artifacts/public-<name>.png."""
 from __future__ import annotations
 
 import shutil
-import threading
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import make_app
-from tests.e2e.desk_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SERVER_ERROR_MARKS
+from tests.e2e.desk_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SERVER_ERROR_MARKS, serving
 from tests.integration.support import COUNTY, Api
 
 pytestmark = pytest.mark.e2e
@@ -24,8 +23,6 @@ FITS = "() => [document.documentElement.scrollWidth, window.innerWidth]"
 def served(sqlite_template, tmp_path_factory):
     """The app on loopback with a concluded case (its licence), a refused case, a case awaiting correction and a
     published spot check, all made through the API."""
-    from werkzeug.serving import make_server
-
     from app.extensions import db
     from delegation.models import Case
 
@@ -62,16 +59,8 @@ def served(sqlite_template, tmp_path_factory):
         assert api.post(f"/api/v1/spot-checks/{data['check']}/publish", user="admin").status_code == 200
         db.session.commit()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-public-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", data
-    finally:
-        server.shutdown()
-        thread.join(10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app, "e2e-public-server") as base:
+        yield base, data
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import make_app
-from tests.e2e.desk_support import CHROMIUM, CHROMIUM_ARGS, Served, check_page, flash_text, new_session
+from tests.e2e.desk_support import Served, check_page, flash_text, serving
 from tests.integration.support import COUNTY, PERSON, Api, run_bus
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +29,6 @@ def served(sqlite_template, tmp_path_factory):
     """The app on loopback with, made through the API: two delegated_review cases at the city reviewed 同意 (batch
     approvable) and a forward_only one; a direct case at the county review desk; a direct case decided, pushed to
     the county regulator, claimed and fed back."""
-    from werkzeug.serving import make_server
-
     from app.extensions import db
     from supervision.models import SupervisionPush
     from supervision.push_actions import add_feedback, claim
@@ -72,43 +68,8 @@ def served(sqlite_template, tmp_path_factory):
         run_bus()
         background.update(batch=batch, forward_only=forward_only, at_county=at_county, push_id=push_id)
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-rcr-server", daemon=True)
-    thread.start()
-    try:
-        yield Served(app, f"http://127.0.0.1:{server.server_port}", background)
-    finally:
-        server.shutdown()
-        thread.join(10)
-        with app.app_context():
-            db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def sessions(browser, served):
-    opened = []
-
-    def open_as(username: str | None = None):
-        s = new_session(browser, served.base, username)
-        opened.append(s)
-        return s
-
-    yield open_as
-    for s in opened:
-        s.close()
+    with serving(app, "e2e-rcr-server") as base:
+        yield Served(app, base, background)
 
 
 def state_of(served, case_no: str) -> str:

@@ -12,15 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import threading
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import make_app
-from tests.e2e.desk_support import (CHROMIUM, CHROMIUM_ARGS, Served, case_no_from_url, check_page, credit_code,
-                                    new_session, tiny_pdf)
+from tests.e2e.desk_support import (Served, case_no_from_url, check_page, credit_code, new_session, serving,
+                                    tiny_pdf)
 from tests.integration.support import COUNTY, Api, run_bus
 
 pytestmark = pytest.mark.e2e
@@ -32,8 +30,6 @@ REASON = "起重机械安装监督检验报告扫描件缺页，请补充完整"
 @pytest.fixture(scope="module")
 def served(sqlite_template, tmp_path_factory):
     """The app on loopback with a forward_only case the city returned, and a submitted case of its own applicant."""
-    from werkzeug.serving import make_server
-
     from app.extensions import db
 
     folder = tmp_path_factory.mktemp("window-e2e")
@@ -55,29 +51,8 @@ def served(sqlite_template, tmp_path_factory):
         background.update(returned=returned, submitted=submitted, credit_code=code,
                           forward_only=forward_only["code"], material=forward_only["materials"][0]["code"])
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-window-server", daemon=True)
-    thread.start()
-    try:
-        yield Served(app, f"http://127.0.0.1:{server.server_port}", background)
-    finally:
-        server.shutdown()
-        thread.join(10)
-        with app.app_context():
-            db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with serving(app, "e2e-window-server") as base:
+        yield Served(app, base, background)
 
 
 @pytest.fixture
