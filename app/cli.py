@@ -37,6 +37,9 @@ def register_cli(app):
     from app.cli_mailing import register as register_mailing
 
     register_mailing(app.cli)  # originals set / show: the catalogue's 材料邮寄 settings (issue 19)
+    from app.cli_licences import register as register_licences
+
+    register_licences(app.cli)  # licences template / show: an item's licence template (issue 16)
 
 
 def _seed_options(command):

@@ -72,6 +72,33 @@ def validity(item: Item, start: date) -> date | None:
     return date.fromordinal(add_months(start, months).toordinal() - 1)
 
 
+TITLE_MAX = 100
+VALIDITY_MONTHS_MAX = 1200
+
+
+def set_template(item_code: str, title: str, fields: list[str], validity_months: int) -> Item:
+    """An item's licence template: its title, the optional rows it prints and its validity (0: 长期有效)."""
+    item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one_or_none()
+    if item is None:
+        raise NotFound("item_not_found", f"没有事项 {item_code}", f"no item {item_code}", field="item_code")
+    title = title.strip()
+    if len(title) > TITLE_MAX:
+        raise Invalid("invalid_licence_title", f"证照名称不能超过{TITLE_MAX}字",
+                      f"the title is at most {TITLE_MAX} characters", field="title")
+    unknown = [f for f in fields if f not in OPTIONAL_FIELDS]
+    if unknown:
+        raise Invalid("invalid_licence_fields",
+                      f"证照栏目 {'、'.join(unknown)} 不存在，可选：{'、'.join(OPTIONAL_FIELDS)}",
+                      f"unknown licence fields {', '.join(unknown)}; known: {', '.join(OPTIONAL_FIELDS)}",
+                      field="fields")
+    if not 0 <= validity_months <= VALIDITY_MONTHS_MAX:
+        raise Invalid("invalid_validity_months", f"有效期月数应在 0 到 {VALIDITY_MONTHS_MAX} 之间（0 为长期有效）",
+                      f"validity months must be 0 to {VALIDITY_MONTHS_MAX} (0: no expiry)", field="validity_months")
+    item.licence_title, item.licence_fields = title, list(dict.fromkeys(fields))
+    item.validity_months = validity_months
+    return item
+
+
 def template_fields(item: Item) -> list[str]:
     return [f for f in (item.licence_fields or []) if f in OPTIONAL_FIELDS]
 

@@ -371,3 +371,31 @@ def test_a_licence_is_drawn_outside_a_request_as_well(client, tmp_path):
         licence = db.session.execute(sa.select(Licence).filter_by(licence_no=licence_no)).scalar_one()
         text = _pdftotext(licence_pdf(licence), tmp_path)
     assert licence_no in text and "持证主体" in text and case_no
+
+
+def test_the_administrator_sets_an_items_licence_template_and_the_next_licence_prints_it(client, tmp_path):
+    """`flask licences template`: the title, the printed rows and the validity of the next approval's licence; a
+    bad value is named and changes nothing."""
+    from tests.integration.factories import item_of
+
+    app = _app(client)
+    with app.app_context():
+        code = item_of(Mode.DIRECT).code
+        db.session.remove()
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["licences", "template", code, "--fields", "holder_id,colour"])
+    assert refused.exit_code != 0 and "fields" in refused.output and "colour" in refused.output
+    refused = runner.invoke(args=["licences", "template", code, "--validity-months", "-1"])
+    assert refused.exit_code != 0 and "validity_months" in refused.output
+    shown = runner.invoke(args=["licences", "show", code])
+    assert '"validity_months": 60' in shown.output and "行政许可证" in shown.output  # unchanged by the refusals
+    done = runner.invoke(args=["licences", "template", code, "--title", "特种设备使用登记证", "--fields",
+                               "holder_id,legal_basis", "--validity-months", "24"])
+    assert done.exit_code == 0, done.output
+    case_no, licence_no = _decided(app)
+    with app.app_context():
+        licence = db.session.execute(sa.select(Licence).filter_by(licence_no=licence_no)).scalar_one()
+        assert licence.valid_until == licences.add_months(licence.valid_from, 24) - timedelta(days=1)
+        db.session.remove()
+    text = _pdftotext(_licence_pdf(client, case_no), tmp_path)
+    assert "特种设备使用登记证" in text and ENTERPRISE["id_code"] in text
