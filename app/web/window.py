@@ -40,9 +40,9 @@ PAGE_SIZE = 30
 MODE_ORDER = (Mode.DIRECT, Mode.DELEGATED_REVIEW, Mode.FORWARD_ONLY)
 # The desk's queues (delegation.worklist.QUEUE_STATES says what each lists): key, label.
 QUEUES = (
-    ("submitted", _l("待受理")), ("correction", _l("待补正")), ("returned", _l("已退回")),
-    ("commitment", _l("容缺待补交")), ("in_progress", _l("在办")), ("handout", _l("待出件")),
-    ("concluded", _l("已办结")), ("all", _l("全部")),
+    ("submitted", _l("待受理")), ("correction", State.CORRECTION_REQUESTED.label),
+    ("returned", State.RETURNED.label), ("commitment", _l("容缺待补交")), ("in_progress", _l("在办")),
+    ("handout", _l("待出件")), ("concluded", State.CONCLUDED.label), ("all", _l("全部")),
 )
 # The field rules of the API and the exchange XSD (exchange.field_rules): what the desk accepts can be forwarded.
 PHONE = field_rules.anchored(field_rules.PHONE)
