@@ -156,7 +156,7 @@ def test_swagger_ui_and_the_public_pages_work_under_the_policy_in_chromium(datab
     from werkzeug.serving import make_server
 
     from app.extensions import db
-    from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.e2e.desk_support import CHROMIUM, CHROMIUM_ARGS
 
     app = make_app(database_url, tmp_path / "instance")
     server = make_server("127.0.0.1", 0, app, threaded=True)
