@@ -60,8 +60,10 @@ system-deps:
 	  fi; \
 	fi
 
+# One worker per core; a module's tests stay on one worker so its module-scoped servers and browser start once.
+TEST_WORKERS ?= auto
 test: system-deps venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # Page strings: extract the Chinese source strings (babel.cfg) into app/translations/messages.pot (not committed),
 # then merge them into the English catalogue app/translations/en/LC_MESSAGES/messages.po (committed), which is

@@ -1,0 +1,26 @@
+"""case assignment and stand-ins (issue 15)
+
+Reserved placeholder: the author of this work fills in upgrade() and downgrade().
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-03 15:10:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

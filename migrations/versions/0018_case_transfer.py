@@ -1,0 +1,26 @@
+"""case transfer (issue 15)
+
+Reserved placeholder: the author of this work fills in upgrade() and downgrade().
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-03 15:10:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "0018"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,26 @@
+"""consultation threads (issue 15)
+
+Reserved placeholder: the author of this work fills in upgrade() and downgrade().
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-03 15:10:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "0019"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
