@@ -9,7 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from persistence import UTCDateTime, db, utcnow
 
-KINDS = ("returned", "decision", "warning", "overdue", "reminder", "escalation", "push")
+# assigned … follow_up: issue 15's assignment, transfer (转办), consultation (会商) and bad-rating follow-up
+KINDS = ("returned", "decision", "warning", "overdue", "reminder", "escalation", "push", "assigned", "transfer",
+         "consultation", "follow_up")
 CHANNELS = ("email", "sms")
 DELIVERY_STATES = ("pending", "sending", "sent", "dead")
 REMINDER_KINDS = ("manual", "automatic")

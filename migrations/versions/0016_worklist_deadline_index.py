@@ -1,6 +1,6 @@
-"""worklist deadline index (issue 14)
+"""worklist deadline index (issue 14); notification kinds of issue 15's new operations
 
-Reserved placeholder: the author of this work fills in upgrade() and downgrade().
+The inbox accepts the kinds of assignment, transfer (转办), consultation (会商) and bad-rating follow-up.
 
 Revision ID: 0016
 Revises: 0015
@@ -18,9 +18,23 @@ branch_labels = None
 depends_on = None
 
 
+OLD_KINDS = ("returned", "decision", "warning", "overdue", "reminder", "escalation", "push")
+NEW_KINDS = OLD_KINDS + ("assigned", "transfer", "consultation", "follow_up")
+
+
+def _kinds(values) -> str:
+    return f"kind IN ({', '.join(repr(v) for v in values)})"
+
+
+def _set_kinds(values) -> None:
+    with op.batch_alter_table("notification", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_notification_kind"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_notification_kind"), _kinds(values))
+
+
 def upgrade():
-    pass
+    _set_kinds(NEW_KINDS)
 
 
 def downgrade():
-    pass
+    _set_kinds(OLD_KINDS)
