@@ -34,6 +34,8 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "supervision.claim",
     "supervision.feedback",
     "delegation.change",
+    "consultation.open",
+    "consultation.message",
     "receipt",
 )
 

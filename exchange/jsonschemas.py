@@ -46,9 +46,11 @@ DELEGATION_ACTIONS = ("grant", "revoke")
 PARTY_ROLES = ("accept", "review", "decide", "supervise")
 DOCUMENT_KINDS = ("grant", "denial")
 ORIGINALS_RESULTS = ("complete", "incomplete")
+CONSULTATION_KINDS = ("reply", "follow_up", "close")
 
-# Types that belong to a case (same rule as xmlform.CASE_TYPES): they need case_no and sequence.
-CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.")))
+# Types that belong to a case or a consultation thread (same rule as xmlform.CASE_TYPES): they need case_no and
+# sequence.
+CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.", "consultation.")))
 
 # Characters XML 1.0 cannot carry. JSON can escape them, but then the envelope could not be converted to the XML
 # form, so they are refused here.
@@ -207,6 +209,26 @@ class ApplicantSchema(StrictSchema):
     phone = _str("phone number", PHONE, required=False)
 
 
+PERSON_NAME_LENGTH = validate.Length(min=1, max=rules.PERSON_NAME_MAX)  # tq:PersonName
+ADDRESS_LENGTH = validate.Length(min=1, max=rules.ADDRESS_MAX)  # tq:Address
+
+
+class AgentSchema(StrictSchema):
+    """经办人: who filed the application for the applicant."""
+
+    name = _str(validate=[PERSON_NAME_LENGTH])
+    id_code = _str("18-character ID code", ID_CODE, required=False)
+    phone = _str("phone number", PHONE, required=False)
+
+
+class ForwardApplicantSchema(ApplicantSchema):
+    """case.forward's applicant (tq:ForwardApplicant): what the window recorded at intake, each optional."""
+
+    address = _str(required=False, validate=[ADDRESS_LENGTH])
+    legal_representative = _str(required=False, validate=[PERSON_NAME_LENGTH])
+    agent = fields.Nested(AgentSchema)
+
+
 class MaterialSchema(StrictSchema):
     code = _code()
     name = _name()
@@ -240,7 +262,7 @@ class ReviewSchema(StrictSchema):
 
 class CaseForwardSchema(StrictSchema):
     item = fields.Nested(ItemSchema, required=True)
-    applicant = fields.Nested(ApplicantSchema, required=True)
+    applicant = fields.Nested(ForwardApplicantSchema, required=True)
     acceptance = fields.Nested(AcceptanceSchema, required=True)
     review = fields.Nested(ReviewSchema)
     materials = _materials()
@@ -371,6 +393,29 @@ class ReceiptSchema(StrictSchema):
     received_sha256 = _str("SHA-256 (64 lower-case hex)", SHA256_HEX)
 
 
+class ConsultationOpenSchema(StrictSchema):
+    """会商 (issue 15): tq:ConsultationOpen."""
+
+    subject = _name()
+    item_code = _code()
+    item_name = _name()
+    case_no = _str("case number", CASE_NO, required=False)
+    text = _text()
+    opened_by = _name()
+    opened_at = _datetime()
+    reply_due_at = _datetime()
+
+
+class ConsultationMessageSchema(StrictSchema):
+    """tq:ConsultationMessage."""
+
+    kind = _one_of(CONSULTATION_KINDS)
+    text = _text()
+    by = _name()
+    at = _datetime()
+    reply_due_at = _datetime(required=False)
+
+
 BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.forward": CaseForwardSchema,
     "case.supplement": CaseSupplementSchema,
@@ -382,6 +427,8 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "supervision.claim": SupervisionClaimSchema,
     "supervision.feedback": SupervisionFeedbackSchema,
     "delegation.change": DelegationChangeSchema,
+    "consultation.open": ConsultationOpenSchema,
+    "consultation.message": ConsultationMessageSchema,
     "receipt": ReceiptSchema,
 }
 assert set(BODY_SCHEMAS) == set(MESSAGE_TYPES), "one body schema per message type"

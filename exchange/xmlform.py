@@ -21,9 +21,11 @@ from the dict (``None`` on encoding means absent); a list is always present on d
 
     ITEM      = {"code": str, "name": str, "mode": "direct" | "delegated_review" | "forward_only"}
     APPLICANT = {"kind": "enterprise" | "individual", "name": str, "id_code": str (18 chars), "phone"?: str}
+    FORWARD_APPLICANT = APPLICANT + {"address"?: str (≤ 200), "legal_representative"?: str (≤ 100),
+                                     "agent"?: {"name": str (≤ 100), "id_code"?: str (18 chars), "phone"?: str}}
     MATERIAL  = {"code": str, "name": str, "core": bool, "present": bool, "files": [sha256 hex, ...]}
 
-    case.forward          {"item": ITEM, "applicant": APPLICANT,
+    case.forward          {"item": ITEM, "applicant": FORWARD_APPLICANT,
                            "acceptance": {"org": str, "by": str, "at": datetime,
                                           "commitment"?: {"deadline": date, "missing_materials": [code, ...]}},
                            "review"?: {"opinion": str, "recommendation": "approve" | "deny", "by": str, "at": datetime},
@@ -52,11 +54,16 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "rectification_ordered"?: bool, "feedback_id"?: UUID str, "supervision_done"?: bool}
     delegation.change     {"item_code": str, "division": 6-digit str, "action": "grant" | "revoke",
                            "mode"?: ITEM mode, "effective_at": datetime, "reason": str}
+    consultation.open     {"subject": str, "item_code": code, "item_name": str, "case_no"?: str, "text": str,
+                           "opened_by": str, "opened_at": datetime, "reply_due_at": datetime}
+    consultation.message  {"kind": "reply" | "follow_up" | "close", "text": str, "by": str, "at": datetime,
+                           "reply_due_at"?: datetime}
     receipt               {"status": "accepted" | "rejected", "reason_code"?: str, "reason"?: str,
                            "received_sha256": 64 lower-case hex}
 
 Header co-constraints checked here (XSD 1.0 cannot): the Body child matches Header/Type; ``case.*`` and
-``supervision.*`` messages carry CaseNo and Sequence; a receipt carries InReplyTo.
+``supervision.*`` (and ``consultation.*``: CaseNo is the thread number) messages carry CaseNo and Sequence; a
+receipt carries InReplyTo.
 """
 
 from __future__ import annotations
@@ -218,6 +225,13 @@ def _list(key: str, item: str, *fields: Field, wrapper: str = "", optional: bool
 
 _ITEM = (_at("code", "code"), _at("mode", "mode"), _el("name", "Name"))
 _APPLICANT = (_at("kind", "kind"), _el("name", "Name"), _el("id_code", "IdCode"), _el("phone", "Phone", True))
+# case.forward's applicant (tq:ForwardApplicant): what the window recorded at intake follows, each optional
+_FORWARD_APPLICANT = _APPLICANT + (
+    _el("address", "Address", True),
+    _el("legal_representative", "LegalRepresentative", True),
+    _group("agent", "Agent", _el("name", "Name"), _el("id_code", "IdCode", True), _el("phone", "Phone", True),
+           optional=True),
+)
 _MATERIALS = _list(
     "materials",
     "Material",
@@ -240,7 +254,7 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
         "CaseForward",
         (
             _group("item", "Item", *_ITEM),
-            _group("applicant", "Applicant", *_APPLICANT),
+            _group("applicant", "Applicant", *_FORWARD_APPLICANT),
             _group(
                 "acceptance",
                 "Acceptance",
@@ -371,6 +385,30 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _el("reason", "Reason"),
         ),
     ),
+    # 会商 (issue 15): Header/CaseNo is the thread number, so a thread's messages apply in Sequence order
+    "consultation.open": (
+        "ConsultationOpen",
+        (
+            _el("subject", "Subject"),
+            _el("item_code", "ItemCode"),
+            _el("item_name", "ItemName"),
+            _el("case_no", "CaseNo", True),
+            _el("text", "Text"),
+            _el("opened_by", "OpenedBy"),
+            _el("opened_at", "OpenedAt"),
+            _el("reply_due_at", "ReplyDueAt"),
+        ),
+    ),
+    "consultation.message": (
+        "ConsultationMessage",
+        (
+            _el("kind", "Kind"),
+            _el("text", "Text"),
+            _el("by", "By"),
+            _el("at", "At"),
+            _el("reply_due_at", "ReplyDueAt", True),
+        ),
+    ),
     "receipt": (
         "Receipt",
         (
@@ -382,8 +420,9 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
     ),
 }
 _TYPE_BY_ELEMENT = {element: type_ for type_, (element, _) in BODIES.items()}
-# Types that belong to a case and are applied in per-case Sequence order.
-CASE_TYPES = frozenset(t for t in BODIES if t.startswith(("case.", "supervision.")))
+# Types that belong to a case (or a consultation thread, whose number Header/CaseNo carries) and are applied in
+# per-case Sequence order.
+CASE_TYPES = frozenset(t for t in BODIES if t.startswith(("case.", "supervision.", "consultation.")))
 
 
 def _text(value: Any, kind: str, path: str) -> str:

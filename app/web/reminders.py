@@ -1,12 +1,13 @@
 """催办 from the case page (issue 15): the form under the case (templates/reminders/_panel.html, included by the
-case page) and its POST route. The service (delegation.reminders.remind) decides who may press whom."""
+case page and the window's own case page) and its POST route. The service (delegation.reminders.remind) decides who
+may press whom. `back=window` returns to the window's case page, where the accepting window pressed it."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import TextAreaField
+from wtforms import HiddenField, TextAreaField
 from wtforms.validators import Length
 
 from app.web import register_page_errors
@@ -20,6 +21,7 @@ register_page_errors(bp)
 
 class ReminderForm(FlaskForm):
     comment = TextAreaField(_l("催办说明"), validators=[Length(max=reminders.COMMENT_MAX)])
+    back = HiddenField()  # "window": the window's case page; anything else: the case page
 
 
 @bp.app_context_processor
@@ -35,16 +37,17 @@ def _panel():
 def remind(case_no):
     form = ReminderForm()
     if not form.validate():
-        return _back(case_no, *(("error", str(errors[0])) for errors in form.errors.values()))
+        return _back(case_no, form.back.data, *(("error", str(errors[0])) for errors in form.errors.values()))
     with page_unit(form, page_level="flash") as unit:
         reminders.remind(current_user.actor, case_no, form.comment.data)
     if isinstance(unit.error, (Forbidden, NotFound)):  # not theirs to press: as any page answers it
         abort(unit.status)
-    return _back(case_no, *(() if unit.failed else [("success", str(_l("已催办")))]))
+    return _back(case_no, form.back.data, *(() if unit.failed else [("success", str(_l("已催办")))]))
 
 
-def _back(case_no: str, *messages: tuple[str, str]):
-    """Back to the case page (post/redirect/get), with what to say there."""
+def _back(case_no: str, back: str | None, *messages: tuple[str, str]):
+    """Back to the page the form was on (post/redirect/get), with what to say there."""
     for category, text in messages:
         flash(text, category)
-    return redirect(url_for("web_case.show", case_no=case_no), 303)
+    page = "web_window.case" if back == "window" else "web_case.show"
+    return redirect(url_for(page, case_no=case_no), 303)

@@ -43,7 +43,9 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
         CITY,
         {
             "item": ITEM,
-            "applicant": APPLICANT,
+            # what the window recorded at intake (tq:ForwardApplicant), each optional
+            "applicant": {**APPLICANT, "address": "江西省赣州市宁都县梅江镇建设路 8 号", "legal_representative": "陈建国",
+                          "agent": {"name": "刘芳", "id_code": "11010519491231002X", "phone": "13907970001"}},
             "acceptance": {
                 "org": "360730-window",
                 "by": "李娜",
@@ -158,6 +160,31 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
             "reason": "赣市府办字〔2025〕88号 第二批下放事项",
         },
     ),
+    "consultation.open": (  # 会商 (issue 15): Header/CaseNo is the thread number
+        COUNTY,
+        CITY,
+        {
+            "subject": "特种设备使用登记：二手锅炉是否需要重新检验",
+            "item_code": "TZSB-0001",
+            "item_name": "特种设备使用登记",
+            "case_no": "360730-2026-000123",
+            "text": "申请人购入二手锅炉，原检验报告在有效期内，是否需要重新定期检验后再受理？",
+            "opened_by": "李娜 (window-360730)",
+            "opened_at": "2026-03-02T10:00:00+08:00",
+            "reply_due_at": "2026-03-03T10:00:00+08:00",
+        },
+    ),
+    "consultation.message": (
+        CITY,
+        COUNTY,
+        {
+            "kind": "follow_up",
+            "text": "需要，检验机构出具的定期检验报告作为材料 M03 提交。",
+            "by": "赵敏 (city-approver)",
+            "at": "2026-03-02T15:00:00+08:00",
+            "reply_due_at": "2026-03-04T15:00:00+08:00",
+        },
+    ),
     "receipt": (
         CITY,
         COUNTY,
@@ -179,7 +206,7 @@ def make_envelope(type_: str) -> Envelope:
         case_no="360730-2026-000123" if case else None,
         sequence=3 if case else None,
         in_reply_to="0f8fad5b-d9cb-469f-a165-70867728950e" if type_ == "receipt" else None,
-        attachments=ATTACHMENTS if type_ in ("case.forward", "case.supplement") else (),
+        attachments=ATTACHMENTS if type_ in ("case.forward", "case.supplement", "consultation.open") else (),
     )
 
 
