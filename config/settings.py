@@ -77,6 +77,7 @@ class Settings:
     smtp: dict = field(default_factory=dict, repr=False)
     sms_sender: str = "log"  # SMS_SENDER: "log" writes each SMS to the log (no gateway is wired in yet)
     reminder_escalate_after: int = 3  # REMINDER_ESCALATE_AFTER: automatic reminders before the supervisor hears
+    consultation_reply_hours: int = 8  # CONSULTATION_REPLY_HOURS: office hours the city has to answer a 会商 (1 – 80)
     # SUPERVISION_FEEDBACK_DAYS: working days after a claim before a push still without feedback is escalated
     supervision_feedback_days: int = 10
     rating_follow_up_days: int = 5  # RATING_FOLLOW_UP_DAYS: working days to verify, rectify and reply to a bad rating
@@ -257,6 +258,7 @@ def load_settings(environ=None, **overrides) -> Settings:
         smtp=_smtp(environ),
         sms_sender=_choice(environ, "SMS_SENDER", ("log",), "log"),
         reminder_escalate_after=_int(environ, "REMINDER_ESCALATE_AFTER", Settings.reminder_escalate_after, 1, 30),
+        consultation_reply_hours=_int(environ, "CONSULTATION_REPLY_HOURS", Settings.consultation_reply_hours, 1, 80),
         supervision_feedback_days=_int(environ, "SUPERVISION_FEEDBACK_DAYS", Settings.supervision_feedback_days, 1,
                                        CLAIM_DAYS_MAX),
         rating_follow_up_days=_int(environ, "RATING_FOLLOW_UP_DAYS", Settings.rating_follow_up_days, 1, 30),
