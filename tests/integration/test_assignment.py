@@ -1,0 +1,233 @@
+"""Assignment within an organisation (issue 15): claim, assign and release a case without changing its state, each a
+line of the timeline; the assignee is notified; the desks show 我的待办 and 本单位未分配 with their counts; a
+time-bounded stand-in works an absent colleague's cases and gives them back when the period ends (a controlled
+clock), and cannot pass them on; bad input is refused naming the field and changes nothing; a case sent to the
+city and returned comes back to the person who had it."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from delegation import assignment, engine, staff
+from delegation.assignment_models import CaseAssignment, StandIn
+from delegation.errors import Conflict, DomainError, Invalid
+from delegation.models import Case, CaseEvent, User
+from delegation.notification_models import Notification
+from delegation.workflow import Action, Mode, State
+from tests.integration.factories import actor, make_case, reviewer, window
+from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (the page client fixture)
+from tests.integration.support import COUNTY, OTHER_COUNTY
+
+# Beijing time 10:00 on Monday 7 December 2026 and the days after
+MON = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
+
+
+def _at(day: int) -> datetime:
+    return datetime(2026, 12, day, 2, 0, tzinfo=timezone.utc)
+
+
+def _colleague(name: str, org: str = f"{COUNTY}-bureau", role: str = "reviewer") -> User:
+    return staff.create_account(name, f"同事{name[-1]}", org, role, "password-123", must_change_password=False)
+
+
+def _reload(case_no: str) -> Case:
+    db.session.expire_all()
+    return db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
+
+
+def _lines(case: Case, *actions) -> list[tuple]:
+    return [(e.action, e.from_state, e.to_state, e.actor_username) for e in case.events if e.action in actions]
+
+
+def _told(username: str) -> list[str]:
+    return list(db.session.execute(sa.select(Notification.title).join(User, User.id == Notification.user_id)
+                                   .where(User.username == username, Notification.kind == "assigned")
+                                   .order_by(Notification.id)).scalars())
+
+
+def _nos(queue) -> list[str]:
+    return [c.case_no for c, _ in queue.rows]
+
+
+def test_claim_assign_release_keep_the_state_write_the_timeline_and_fill_the_queues(app):
+    with app.app_context():
+        b = _colleague("review-b")
+        case = make_case(State.COUNTY_REVIEW, Mode.DIRECT)
+        case_no, state, version = case.case_no, case.state, case.version
+        db.session.commit()
+        me = reviewer()
+        assert case_no in _nos(assignment.unassigned(me)) and case_no not in _nos(assignment.my_work(me, MON))
+        before = assignment.unassigned(me).count
+
+        assignment.claim(me, case_no, MON)
+        db.session.commit()
+        assert _nos(assignment.my_work(me, MON)) == [case_no] and assignment.my_work(me, MON).count == 1
+        assert assignment.unassigned(me).count == before - 1
+        with pytest.raises(Conflict) as refused:  # a colleague cannot take it from me
+            assignment.claim(Actor_for(b), case_no, MON)
+        assert refused.value.code == "assigned_to_other"
+        db.session.rollback()
+
+        assignment.assign(me, case_no, "review-b", MON)
+        db.session.commit()
+        assert _told("review-b") == [f"分派办件：{case_no}"]
+        assert case_no in _nos(assignment.my_work(Actor_for(b), MON)) and not assignment.my_work(me, MON).rows
+        assignment.release(Actor_for(b), case_no, MON)
+        db.session.commit()
+
+        case = _reload(case_no)
+        assert case.state is state and case.version == version  # not a transition
+        assert _lines(case, "claim", "assign", "release") == [
+            ("claim", state.value, state.value, f"review-{COUNTY}"),
+            ("assign", state.value, state.value, f"review-{COUNTY}"),
+            ("release", state.value, state.value, "review-b")]
+        assert case_no in _nos(assignment.unassigned(me))
+        # the window's unit does not hold the case: nothing to claim there
+        with pytest.raises(Conflict) as elsewhere:
+            assignment.claim(window(), case_no, MON)
+        assert elsewhere.value.field == "case_no"
+
+
+def Actor_for(user: User):
+    from delegation.actors import Actor
+    return Actor.for_user(user)
+
+
+@pytest.mark.parametrize("assignee, field", [("reg-" + COUNTY, "assignee"), (f"review-{OTHER_COUNTY}", "assignee"),
+                                             (f"window-{COUNTY}", "assignee"), ("", "assignee")])
+def test_assigning_outside_the_unit_is_refused_naming_the_field_and_changes_nothing(app, assignee, field):
+    with app.app_context():
+        case_no = make_case(State.COUNTY_REVIEW, Mode.DIRECT).case_no
+        db.session.commit()
+        count = db.session.execute(sa.select(sa.func.count()).select_from(CaseEvent)).scalar_one()
+        with pytest.raises(Invalid) as refused:
+            assignment.assign(reviewer(), case_no, assignee, MON)
+        db.session.rollback()
+        assert refused.value.field == field
+        assert db.session.execute(sa.select(sa.func.count()).select_from(CaseAssignment)).scalar_one() == 0
+        assert db.session.execute(sa.select(sa.func.count()).select_from(CaseEvent)).scalar_one() == count
+
+
+def test_a_stand_in_works_the_absent_users_cases_for_the_period_only_and_cannot_pass_them_on(app):
+    with app.app_context():
+        b, c = _colleague("review-b"), _colleague("review-c")
+        me = reviewer()
+        mine = make_case(State.COUNTY_REVIEW, Mode.DIRECT, now=MON).case_no
+        later = make_case(State.COUNTY_REVIEW, Mode.DIRECT, now=MON).case_no
+        assignment.claim(me, mine, MON)
+        assignment.name_stand_in(me, "review-b", date(2026, 12, 8), date(2026, 12, 10), MON)
+        db.session.commit()
+        assert _told("review-b") == [f"委托代办：{me.display_name}"]
+        assert _nos(assignment.my_work(me, MON)) == [mine]  # the period has not begun
+        assert assignment.my_work(Actor_for(b), MON).count == 0
+
+        during = _at(9)
+        work = assignment.my_work(Actor_for(b), during)
+        assert [(c_.case_no, w.username if w else None) for c_, w in work.rows] == [(mine, me.username)]  # 代办
+        assert assignment.my_work(me, during).count == 0
+        # a new assignment to the absent user goes to the stand-in (who is told), and stays the user's
+        assignment.assign(Actor_for(c), later, me.username, during)
+        db.session.commit()
+        assert _told("review-b")[-1] == f"分派办件：{later}"
+        assert sorted(_nos(assignment.my_work(Actor_for(b), during))) == sorted([mine, later])
+        # the stand-in cannot pass the work on: no assignment to a third person, no release, no onward stand-in
+        for attempt in (lambda: assignment.assign(Actor_for(b), mine, "review-c", during),
+                        lambda: assignment.release(Actor_for(b), mine, during)):
+            with pytest.raises(Conflict) as refused:
+                attempt()
+            db.session.rollback()
+            assert refused.value.code == "stand_in_cannot_pass_on"
+        with pytest.raises(Conflict) as onward:
+            assignment.name_stand_in(Actor_for(b), "review-c", date(2026, 12, 9), date(2026, 12, 12), during)
+        db.session.rollback()
+        assert onward.value.field == "stand_in"
+
+        after = _at(11)  # the period is over: what is unfinished is the user's again
+        assert sorted(_nos(assignment.my_work(me, after))) == sorted([mine, later])
+        assert assignment.my_work(Actor_for(b), after).count == 0
+        assert _reload(mine).state is State.COUNTY_REVIEW
+
+
+@pytest.mark.parametrize("stand_in, starts, ends, field", [
+    (f"window-{COUNTY}", "2026-12-08", "2026-12-10", "stand_in"),  # another organisation (the window)
+    (f"review-{OTHER_COUNTY}", "2026-12-08", "2026-12-10", "stand_in"),  # another county
+    (f"review-{COUNTY}", "2026-12-08", "2026-12-10", "stand_in"),  # self
+    ("nobody-here", "2026-12-08", "2026-12-10", "stand_in"),
+    ("review-b", "2026-12-10", "2026-12-08", "ends_on"),  # an end before the start
+    ("review-b", "2026-12-08", "2027-03-08", "ends_on"),  # over 90 days
+    ("review-b", "2026-12-01", "2026-12-10", "starts_on"),  # begun in the past
+    ("review-b", "8/12/2026", "2026-12-10", "starts_on"),
+])
+def test_a_bad_stand_in_is_refused_naming_the_field_and_nothing_changes(app, stand_in, starts, ends, field):
+    with app.app_context():
+        _colleague("review-b")
+        db.session.commit()
+        with pytest.raises(DomainError) as refused:
+            assignment.name_stand_in(reviewer(), stand_in, starts, ends, MON)
+        db.session.rollback()
+        assert refused.value.field == field
+        assert db.session.execute(sa.select(sa.func.count()).select_from(StandIn)).scalar_one() == 0
+
+
+def test_a_case_returned_by_the_city_comes_back_to_the_person_who_had_it(app):
+    with app.app_context():
+        _colleague("review-b")
+        city_b = _colleague("city-b", "360700-bureau", "city_approver")
+        case = make_case(State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW)
+        case_no = case.case_no
+        assignment.assign(reviewer(), case_no, "review-b", MON)
+        db.session.commit()
+        b = Actor_for(db.session.execute(sa.select(User).filter_by(username="review-b")).unique().scalar_one())
+        engine.apply(case, b, Action.REVIEW, {"opinion": "符合条件", "recommendation": "approve"})
+        db.session.commit()
+        case = _reload(case_no)
+        assert case.state in (State.FORWARDED, State.CITY_REVIEW)
+        assert assignment.my_work(b, MON).count == 0  # the bureau's assignment ends while the city holds it
+        if case.state is State.FORWARDED:
+            from tests.integration.factories import _receive
+            _receive(case, MON)
+        city = actor("city-approver")
+        assert case_no in _nos(assignment.unassigned(city))
+        assignment.assign(city, case_no, city_b.username, MON)
+        engine.apply(case, city, Action.RETURN, {"reasons": ["缺少现场照片"]})
+        db.session.commit()
+        assert _reload(case_no).state is State.RETURNED
+        assert _nos(assignment.my_work(b, MON)) == [case_no]  # back to the person who had it
+        assert assignment.my_work(Actor_for(city_b), MON).count == 0
+        assert assignment.panel(b, _reload(case_no), MON).assignee.username == "review-b"
+
+
+def test_the_desks_show_the_queues_and_the_case_page_claims(client):  # noqa: F811
+    app = client.application
+    with app.app_context():
+        case_no = make_case(State.COUNTY_REVIEW, Mode.DIRECT).case_no
+        _colleague("review-b")
+        db.session.commit()
+    log_in(client, f"review-{COUNTY}")
+    desk = client.get("/review").get_data(as_text=True)
+    assert 'data-testid="assign-queue-unassigned"' in desk and f'data-testid="unassigned-{case_no}"' in desk
+    assert '<span class="count" data-testid="assign-count-mine">0</span>' in desk
+    r = client.post(f"/cases/{case_no}/claim", data={"csrf_token": csrf_token(client, f"/cases/{case_no}")})
+    assert r.status_code == 303
+    page = client.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert "已领取" in page and 'data-testid="release-form"' in page and 'data-testid="claim-form"' not in page
+    desk = client.get("/review").get_data(as_text=True)
+    assert f'data-testid="mine-{case_no}"' in desk
+    assert '<span class="count" data-testid="assign-count-mine">1</span>' in desk
+    # a bad assignee: said on the case page naming what was wrong, nothing changes
+    r = client.post(f"/cases/{case_no}/assign", data={"assignee": f"review-{OTHER_COUNTY}",
+                                                      "csrf_token": csrf_token(client, f"/cases/{case_no}")},
+                    follow_redirects=True)
+    assert "只能分派给本单位在岗的办件人员" in r.get_data(as_text=True)
+    # the stand-in page refuses an end before the start, under that field
+    r = client.post("/stand-ins", data={"stand_in": "review-b", "starts_on": "2099-12-10", "ends_on": "2099-12-08",
+                                        "csrf_token": csrf_token(client, "/stand-ins")})
+    assert r.status_code == 422
+    assert 'data-testid="error-ends_on"' in r.get_data(as_text=True)
+    r = client.post("/stand-ins", data={"stand_in": "review-b", "starts_on": "2099-12-08", "ends_on": "2099-12-10",
+                                        "csrf_token": csrf_token(client, "/stand-ins")})
+    assert r.status_code == 303
+    assert 'data-testid="period-' in client.get("/stand-ins").get_data(as_text=True)
