@@ -30,6 +30,8 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "case.decision",
     "case.originals_mailed",
     "case.originals_received",
+    "case.transfer",
+    "case.reminder",
     "supervision.push",
     "supervision.claim",
     "supervision.feedback",

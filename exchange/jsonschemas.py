@@ -340,6 +340,24 @@ class CaseOriginalsReceivedSchema(StrictSchema):
     received_at = _datetime()
 
 
+class CaseTransferSchema(StrictSchema):
+    """转办 (issue 15): tq:CaseTransfer."""
+
+    from_org = _code()
+    to_org = _code()
+    reason = _text()
+    by = _name()
+    at = _datetime()
+
+
+class CaseReminderSchema(StrictSchema):
+    """催办 across nodes (issue 15): tq:CaseReminder."""
+
+    by = _name()
+    at = _datetime()
+    comment = _text(required=False)
+
+
 class ResponsiblePartySchema(StrictSchema):
     role = _one_of(PARTY_ROLES)
     org = _code()
@@ -423,6 +441,8 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.decision": CaseDecisionSchema,
     "case.originals_mailed": CaseOriginalsMailedSchema,
     "case.originals_received": CaseOriginalsReceivedSchema,
+    "case.transfer": CaseTransferSchema,
+    "case.reminder": CaseReminderSchema,
     "supervision.push": SupervisionPushSchema,
     "supervision.claim": SupervisionClaimSchema,
     "supervision.feedback": SupervisionFeedbackSchema,

@@ -43,6 +43,8 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "mailed_at": datetime, "due_at": datetime}
     case.originals_received {"mailing_id": UUID str, "result": "complete" | "incomplete", "missing": [code, ...],
                            "damaged": [code, ...], "comment"?: str, "received_by": str, "received_at": datetime}
+    case.transfer         {"from_org": code, "to_org": code, "reason": str, "by": str, "at": datetime}
+    case.reminder         {"by": str, "at": datetime, "comment"?: str}
     supervision.push      {"item": ITEM, "applicant": APPLICANT, "accepting_org": str, "accepted_at": datetime,
                            "decision": "approve" | "deny", "certificate_no"?: str, "valid_from"?: date,
                            "valid_until"?: date, "deciding_org": str, "decided_at": datetime,
@@ -338,6 +340,13 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _el("received_at", "ReceivedAt"),
         ),
     ),
+    # 转办 and cross-node 催办 (issue 15): the holder passed the case on; a reminder for the holder's node
+    "case.transfer": (
+        "CaseTransfer",
+        (_el("from_org", "FromOrg"), _el("to_org", "ToOrg"), _el("reason", "Reason"), _el("by", "By"),
+         _el("at", "At")),
+    ),
+    "case.reminder": ("CaseReminder", (_el("by", "By"), _el("at", "At"), _el("comment", "Comment", True))),
     "supervision.push": (
         "SupervisionPush",
         (

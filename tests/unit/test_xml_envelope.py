@@ -114,6 +114,22 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
             "received_at": "2026-03-04T10:00:00+08:00",
         },
     ),
+    "case.transfer": (
+        CITY,
+        COUNTY,
+        {
+            "from_org": "360700-sec-market",
+            "to_org": "360700-sec-trade",
+            "reason": "本事项涉及食品经营，由商贸流通审批科办理",
+            "by": "市级审批员 (city-approver)",
+            "at": "2026-03-03T10:00:00+08:00",
+        },
+    ),
+    "case.reminder": (
+        COUNTY,
+        CITY,
+        {"by": "宁都县窗口人员 (window-360730)", "at": "2026-03-05T09:30:00+08:00", "comment": "申请人来电催问进度"},
+    ),
     "supervision.push": (
         CITY,
         REGULATOR,
