@@ -138,7 +138,7 @@ def deliver(now: datetime | None = None) -> dict:
 
 def run_notification_jobs(now: datetime | None = None) -> dict:
     """The notification job: alerts, pushes to claim, automatic reminders (each committed), then the deliveries."""
-    from delegation import notifications, reminders
+    from delegation import consultation, notifications, reminders
     from supervision import push_notify
 
     now = now or utcnow()
@@ -146,6 +146,8 @@ def run_notification_jobs(now: datetime | None = None) -> dict:
     result = {"alerts": notifications.due_alerts(now), "pushes": push_notify.push_alerts(now)}
     db.session.commit()
     result.update(reminders.remind_overdue(settings.reminder_escalate_after, now))
+    db.session.commit()
+    result.update(consultation.remind_unanswered(now))  # 会商 past the city's reply limit
     db.session.commit()
     result.update(deliver(now))
     return result
