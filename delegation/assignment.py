@@ -231,7 +231,7 @@ def claim(actor: Actor, case_no: str, now: datetime | None = None) -> CaseAssign
     row = CaseAssignment(case_id=case.id, org_code=holder, user_id=actor.user_id, assigned_by=actor.username,
                          assigned_at=now)
     db.session.add(row)
-    _line(case, actor, "claim", now, "领取办件", {"org": holder, "assignee": actor.username})
+    _line(case, actor, "claim", now, "", {"org": holder, "assignee": actor.username})
     db.session.flush()
     return row
 
@@ -265,7 +265,7 @@ def assign(actor: Actor, case_no: str, assignee: str, now: datetime | None = Non
         data["stand_in"] = worker.username
     else:
         worker = target
-    _line(case, actor, "assign", now, f"分派给 {target.display_name}", data)
+    _line(case, actor, "assign", now, f"→ {target.display_name} ({target.username})", data)
     db.session.flush()
     if worker.id != actor.user_id:
         on_behalf = f"（代 {target.display_name} 办理）" if worker is not target else ""
@@ -284,7 +284,7 @@ def release(actor: Actor, case_no: str, now: datetime | None = None) -> None:
         raise Conflict("not_assigned", "办件尚未分派", "the case is not assigned", field="case_no")
     _owned_by_other(actor, row, now)
     db.session.delete(row)
-    _line(case, actor, "release", now, "退回本单位待分配", {"org": holder})
+    _line(case, actor, "release", now, "", {"org": holder})
     db.session.flush()
 
 

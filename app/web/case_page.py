@@ -42,6 +42,7 @@ EVENT_LABEL = {
     "forward_acknowledged": _l("市级已签收"), "supervision_claim": _l("监管部门认领"),
     "supervision_feedback": _l("监管结果反馈"), "supervision_closed": _l("监管办结"),
     "remind": _l("催办"),  # issue 15: delegation/reminders.py
+    "claim": _l("领取"), "assign": _l("分派"), "release": _l("退回本单位"),  # issue 15: delegation/assignment.py
 }
 SUSPENSION_LABEL = {kind.value: kind.label for kind in SuspensionKind}
 RECOMMENDATION_LABEL = {"approve": _l("同意"), "deny": _l("不同意")}
