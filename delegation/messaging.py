@@ -11,7 +11,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from persistence import db, utcnow
-from delegation import case_rules, engine, licences
+from delegation import case_rules, engine, licences, particulars
 from delegation.actors import Actor
 from delegation.documents import decisions as decision_documents
 from delegation.errors import Conflict
@@ -64,7 +64,7 @@ def send_forward(case: Case, actor: Actor) -> None:
     body = {
         "item": {"code": case.item.code, "name": case.item.name, "mode": case.mode.value},
         "applicant": {"kind": case.applicant_kind, "name": case.applicant_name, "id_code": case.applicant_id_code,
-                      "phone": case.applicant_phone},
+                      "phone": case.applicant_phone, **particulars.to_wire(case)},
         "acceptance": acceptance,
         "materials": [_material(m, case.files) for m in case.materials],
         "due_at": case.due_at,
@@ -228,7 +228,8 @@ def _create_city_copy(env, now, orgs: dict[str, Org] | None = None) -> Case:
                 applicant_name=body["applicant"]["name"], applicant_id_code=body["applicant"]["id_code"],
                 applicant_phone=body["applicant"].get("phone"), created_by=env.from_org, created_at=now,
                 limit_unit=item.limit_unit, promised_limit=item.promised_limit, accepted_at=accepted_at,
-                due_at=datetime.fromisoformat(body["due_at"]) if body.get("due_at") else None, forwarded_at=now)
+                due_at=datetime.fromisoformat(body["due_at"]) if body.get("due_at") else None, forwarded_at=now,
+                **particulars.from_wire(body["applicant"]))
     review = body.get("review")
     if review:
         case.review_opinion, case.review_recommendation = review["opinion"], review["recommendation"]
@@ -364,3 +365,5 @@ def e_forward_rejected(case, actor, payload, now, t):
 
 # 材料邮寄 (issue 19): the originals' mailing and its receipt register their handlers and guard there
 from delegation import mailing as _mailing  # noqa: E402,F401
+# 转办 and cross-node 催办 (issue 15): their engine rows' guard and effects, and the case.transfer / case.reminder handlers
+from delegation import transfer as _transfer, remote_reminders as _remote_reminders  # noqa: E402,F401

@@ -38,6 +38,8 @@ MEDIA_TYPE = r"[a-zA-Z0-9][a-zA-Z0-9!#$&\-\^_.+]{0,126}/[a-zA-Z0-9][a-zA-Z0-9!#$
 NAME_MAX = 200  # tq:Name (an applicant's name, a person, a certificate or decision number on the wire)
 WIRE_TEXT_MAX = 4000  # tq:Text (an opinion, a reason, a result); limits.TEXT_MAX bounds any string of a request
 ID_CODE_INPUT_MAX = 30  # what a clerk may type before normalisation (blanks, lower case) makes it ID_CODE
+PERSON_NAME_MAX = 100  # tq:PersonName: a legal representative's or an agent's (经办人) name
+ADDRESS_MAX = 200  # tq:Address: the applicant's address
 CODE_INPUT_MAX = 40  # an item or material code in a request (the catalogue's columns)
 
 # -- fields that never travel (the domain's and the pages' own) ----------------------------------------------------

@@ -47,7 +47,9 @@ def test_media_type_is_the_xsd_attribute_pattern(xsd):
     assert media[0].find(f"{XS}simpleType/{XS}restriction/{XS}pattern").get("value") == rules.MEDIA_TYPE
 
 
-@pytest.mark.parametrize("type_name, max_length", [("Name", rules.NAME_MAX), ("Text", rules.WIRE_TEXT_MAX)])
+@pytest.mark.parametrize("type_name, max_length", [("Name", rules.NAME_MAX), ("Text", rules.WIRE_TEXT_MAX),
+                                                   ("PersonName", rules.PERSON_NAME_MAX),
+                                                   ("Address", rules.ADDRESS_MAX)])
 def test_lengths_are_the_xsd_lengths(xsd, type_name, max_length):
     assert facets(xsd, type_name) == {"minLength": "1", "maxLength": str(max_length)}
 

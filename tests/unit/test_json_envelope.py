@@ -206,6 +206,16 @@ SIMPLE_TYPE_CASES = [
     ("case.forward", "body.acceptance.commitment.missing_materials", [], False),
     ("case.forward", "body.materials.2.code", "M01", False),  # material codes are unique
     ("case.forward", "body.materials.0.files", ["AB" * 32], False),
+    # the particulars of tq:ForwardApplicant (optional; bounded as the intake bounds them)
+    ("case.forward", "body.applicant.address", "址" * 200, True),
+    ("case.forward", "body.applicant.address", "址" * 201, False),
+    ("case.forward", "body.applicant.address", "", False),
+    ("case.forward", "body.applicant.legal_representative", "陈" * 101, False),
+    ("case.forward", "body.applicant.agent.name", "刘" * 100, True),
+    ("case.forward", "body.applicant.agent.name", "刘" * 101, False),
+    ("case.forward", "body.applicant.agent.id_code", "11010519491231002x", False),
+    ("case.forward", "body.applicant.agent.phone", "1234", False),
+    ("case.forward", "body.applicant.agent", {"id_code": "11010519491231002X"}, False),  # an agent has a name
     ("case.return", "body.reasons", [], False),
     ("case.return", "body.reasons", ["理" * 4000], True),
     ("case.return", "body.reasons", ["理" * 4001], False),
@@ -650,3 +660,15 @@ def test_a_forward_with_datetime_values_is_signed_by_the_compiled_checks(node_ke
     back, _ = jsonform.verify(data, trust, env.to_node)
     assert back.body["acceptance"]["at"] == "2026-03-02T09:15:04.718764+00:00"
     assert back.body["due_at"] == "2026-03-09T17:30:00+08:00"
+
+
+def test_an_older_peers_forward_without_the_particulars_is_still_valid(node_keys, trust):
+    """tq:ForwardApplicant's address, legal representative and agent are optional: the forward of a peer that
+    predates them (its applicant as tq:Applicant) reads in both encodings, the particulars absent."""
+    for form in (xmlform, jsonform):
+        env = make_envelope("case.forward")
+        env.body["applicant"] = {k: v for k, v in env.body["applicant"].items()
+                                 if k not in ("address", "legal_representative", "agent")}
+        got, _ = form.verify(form.sign(env, node_keys[COUNTY][0], COUNTY), trust, expected_to_node=CITY)
+        assert got.body["applicant"] == env.body["applicant"]
+        assert not {"address", "legal_representative", "agent"} & set(got.body["applicant"])
