@@ -124,11 +124,9 @@ def verify_cmd(package, cert, fingerprint):
 @with_appcontext
 def retention_cmd(item_code, years):
     """Set an item's retention: a number of years (1–100) or `permanent` (永久)."""
-    from delegation.models import Item
+    from app.cli_support import item_or_fail
 
-    item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one_or_none()
-    if item is None:
-        raise click.ClickException(f"item_code: 没有事项 {item_code}")
+    item = item_or_fail(item_code)
     if years in ("permanent", "永久"):
         item.archive_retention_years = None
     elif years.isdigit() and 1 <= int(years) <= 100:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup, with_appcontext
 
-from app.extensions import db
+from app.cli_support import domain_unit, item_or_fail
 
 licences_group = AppGroup("licences", help="Licence templates of the catalogue's items (电子证照).")
 
@@ -38,15 +37,10 @@ def _show(item) -> str:
 def template_cmd(item_code, title, fields, validity_months):
     """Set an item's licence template (replaces what was set)."""
     from delegation import licences
-    from delegation.errors import DomainError
 
-    try:
+    with domain_unit():
         item = licences.set_template(item_code, title, [f.strip() for f in fields.split(",") if f.strip()],
                                      validity_months)
-    except DomainError as exc:
-        db.session.rollback()
-        raise click.ClickException(f"{exc.field}: {exc.zh}") from None
-    db.session.commit()
     click.echo(_show(item))
 
 
@@ -55,9 +49,4 @@ def template_cmd(item_code, title, fields, validity_months):
 @with_appcontext
 def show_cmd(item_code):
     """An item's licence template, as JSON."""
-    from delegation.models import Item
-
-    item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one_or_none()
-    if item is None:
-        raise click.ClickException(f"item_code: 没有事项 {item_code}")
-    click.echo(_show(item))
+    click.echo(_show(item_or_fail(item_code)))

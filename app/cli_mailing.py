@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup, with_appcontext
 
-from app.extensions import db
+from app.cli_support import domain_unit, item_or_fail
 
 originals = AppGroup("originals", help="Which materials' paper originals are mailed to the city (材料邮寄).")
 
@@ -37,15 +36,10 @@ def _show(item) -> str:
 def set_cmd(item_code, materials, before_decision, days):
     """Set an item's originals (replaces what was set)."""
     from delegation import mailing
-    from delegation.errors import DomainError
 
     codes = [c.strip() for c in materials.split(",") if c.strip()]
-    try:
+    with domain_unit():
         item = mailing.set_originals(item_code, codes, before_decision, days)
-    except DomainError as exc:
-        db.session.rollback()
-        raise click.ClickException(f"{exc.field}: {exc.zh}") from None
-    db.session.commit()
     click.echo(_show(item))
 
 
@@ -54,9 +48,4 @@ def set_cmd(item_code, materials, before_decision, days):
 @with_appcontext
 def show_cmd(item_code):
     """An item's originals settings, as JSON."""
-    from delegation.models import Item
-
-    item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one_or_none()
-    if item is None:
-        raise click.ClickException(f"item_code: 没有事项 {item_code}")
-    click.echo(_show(item))
+    click.echo(_show(item_or_fail(item_code)))
