@@ -17,8 +17,10 @@ ENGLISH_WORD = re.compile(r"\b[a-z]{4,}\b")  # rectification, applied, acknowled
 
 
 def main_text(page: str) -> str:
-    """The visible text of the page's <main> (the top bar is the shell's, shown on every page)."""
-    main = page[page.index("<main"):page.rindex("</main>")] if "<main" in page else page
+    """The visible text of the page's top bar and <main>: the top bar names the user and their organisation, never
+    the account name."""
+    start = page.index("<header") if "<header" in page else page.index("<main") if "<main" in page else 0
+    main = page[start:page.rindex("</main>")] if "<main" in page else page[start:]
     main = re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main))
 
@@ -89,6 +91,8 @@ def test_staff_pages_show_names_and_no_codes_or_english(client):
     _as(client, REVIEWER)
     for path in ("/review", f"/cases/{case_no}", f"/cases/{at_city}"):
         _plain(main_text(_get(client, path)), path)
+    header = main_text(_get(client, "/review").split("<main")[0] + "<main></main>")
+    assert "宁都县审批人员" in header and "宁都县行政审批局" in header  # the person and the organisation, by name
     page = main_text(_get(client, f"/cases/{case_no}"))
     # the bus's lines name the county regulator's organisation and the regulator, the kind in words
     assert "宁都县行业主管部门" in page and "宁都县监管人员" in page and "监管部门已认领" in page
