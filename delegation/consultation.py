@@ -316,7 +316,10 @@ def apply_message(env, attachments) -> None:
     if thread is None:
         raise ExchangeRejected("unknown_thread", f"consultation {env.case_no} is unknown here")
     kind = body["kind"]
-    city_side = (env.from_org, env.from_node) == (thread.to_org, thread.to_node)
+    # the department, or its bureau, whose city approvers serve every department (as for case.return)
+    department = _org_here(thread.to_org)
+    city_orgs = {thread.to_org} | ({department.parent.code} if department and department.parent else set())
+    city_side = env.from_org in city_orgs and env.from_node == thread.to_node
     county_side = (env.from_org, env.from_node) == (thread.from_org, thread.from_node)
     if not ((kind == "reply" and city_side) or (kind != "reply" and county_side)):
         raise ExchangeRejected("sender_not_allowed", f"{env.from_org} may not send a {kind} in {env.case_no}")
