@@ -373,3 +373,14 @@ def colleagues_of(user: User) -> list[User]:
 def display_names(user_ids) -> dict[int, str]:
     ids = list({*user_ids})
     return dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
+
+
+def describe(case: Case, now: datetime | None = None) -> dict:
+    """Who has the case in the organisation holding it, for the API."""
+    row = current(case)
+    if row is None:
+        return {"org": holder_code(case), "assignee": None, "worker": None}
+    names = dict(db.session.execute(sa.select(User.id, User.username).where(
+        User.id.in_({row.user_id, _worker(row.user_id, _today(now or utcnow()))}))).all())
+    return {"org": row.org_code, "assignee": names[row.user_id],
+            "worker": names[_worker(row.user_id, _today(now or utcnow()))]}

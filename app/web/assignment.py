@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length
 
-from app.web import register_page_errors
+from app.web import register_page_errors, requires
 from app.web.unit_of_work import page_unit
 from delegation import assignment
 from delegation.errors import Forbidden, NotFound
@@ -78,8 +78,12 @@ def _back(case_no, *messages):
     return redirect(url_for("web_case.show", case_no=case_no), 303)
 
 
+def _handles_cases(user) -> bool:
+    return user.actor.role in assignment.WORK_ROLES
+
+
 @bp.route("/stand-ins", methods=["GET", "POST"])
-@login_required
+@requires(_handles_cases)
 def stand_ins():
     form = StandInForm()
     if form.validate_on_submit():
@@ -92,7 +96,7 @@ def stand_ins():
 
 
 @bp.route("/stand-ins/<int:period_id>/cancel", methods=["POST"])
-@login_required
+@requires(_handles_cases)
 def cancel_stand_in(period_id):
     form = FlaskForm()
     if form.validate():

@@ -231,3 +231,21 @@ def test_the_desks_show_the_queues_and_the_case_page_claims(client):  # noqa: F8
                                         "csrf_token": csrf_token(client, "/stand-ins")})
     assert r.status_code == 303
     assert 'data-testid="period-' in client.get("/stand-ins").get_data(as_text=True)
+
+
+def test_the_api_claims_says_who_has_it_refuses_a_foreign_assignee_and_releases(client):  # noqa: F811
+    with client.application.app_context():
+        case_no = make_case(State.COUNTY_REVIEW, Mode.DIRECT).case_no
+        db.session.commit()
+    token = client.post("/api/v1/auth/token", json={"username": f"review-{COUNTY}", "password": "demo"}).get_json()
+    auth = {"Authorization": f"Bearer {token['token']}"}
+    url = f"/api/v1/cases/{case_no}/assignment"
+    assert client.get(url, headers=auth).get_json() == {"org": f"{COUNTY}-bureau", "assignee": None, "worker": None}
+    r = client.post(url, json={}, headers=auth)
+    assert r.status_code == 201 and r.get_json()["assignee"] == f"review-{COUNTY}"
+    r = client.post(url, json={"assignee": f"review-{OTHER_COUNTY}"}, headers=auth)
+    assert r.status_code == 422 and r.get_json()["field"] == "assignee"
+    assert client.get(url, headers=auth).get_json()["assignee"] == f"review-{COUNTY}"  # nothing changed
+    assert client.delete(url, headers=auth).status_code == 204
+    assert client.get(url, headers=auth).get_json()["assignee"] is None
+    assert client.delete(url, headers=auth).status_code == 409

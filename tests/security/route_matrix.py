@@ -29,6 +29,7 @@ from tests.security.world import APPLICANT, CITY_LEVEL, OWN, PDF, ROLES, STAFF
 
 PUBLIC = frozenset(ROLES)
 CASE_READERS = frozenset({"window", "reviewer", "city_approver", "admin"})  # the case API's visible_filter
+CASE_WORKERS = frozenset({"window", "reviewer", "city_approver"})  # who is assigned cases (delegation.assignment)
 CITY_STAFF = frozenset({"city_approver", "city_regulator", "admin"})  # statistics and the dashboard
 REGULATORS = frozenset({"county_regulator", "city_regulator"})
 HIDDEN = frozenset({403, 404})
@@ -121,6 +122,11 @@ TABLE: dict[str, Route] = {
     "POST /api/v1/cases/<case_no>/reminders": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
                                                     body={"comment": "矩阵测试"}),
     "GET /api/v1/cases/<case_no>/reminders": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    # API: 领取/分派 (issue 15): the staff who work cases (the world's case is at the city: the county's get 409,
+    # the city approver claims it); who has it, for whoever may read the case
+    "GET /api/v1/cases/<case_no>/assignment": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    "POST /api/v1/cases/<case_no>/assignment": route(CASE_WORKERS, refused=HIDDEN, scoped=True, body={}),
+    "DELETE /api/v1/cases/<case_no>/assignment": route(CASE_WORKERS, refused=HIDDEN, scoped=True),
     "POST /api/v1/cases/batch-approve": route("city_approver", scoped=True,
                                               body=lambda p: {"case_nos": [p["case_no"]], "opinion": "矩阵测试"}),
     # API: 材料邮寄 (issue 19). The world's items need no originals (409 for the window); it holds no mailing, so
@@ -214,6 +220,14 @@ TABLE: dict[str, Route] = {
     # Pages: 催办 from the case page, as the API's
     "POST /cases/<case_no>/remind": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
                                           body={"comment": "矩阵测试"}),
+    # Pages: 领取/分派/退回本单位 from the case page, as the API's; one's own stand-ins (委托代办)
+    "POST /cases/<case_no>/claim": route(CASE_WORKERS, refused=HIDDEN, scoped=True, body={}),
+    "POST /cases/<case_no>/assign": route(CASE_WORKERS, refused=HIDDEN, scoped=True,
+                                          body={"assignee": "city-approver"}),
+    "POST /cases/<case_no>/release": route(CASE_WORKERS, refused=HIDDEN, scoped=True, body={}),
+    "GET /stand-ins": route(CASE_WORKERS),
+    "POST /stand-ins": route(CASE_WORKERS, body={"stand_in": "", "starts_on": "", "ends_on": ""}),
+    "POST /stand-ins/<int:period_id>/cancel": route(CASE_WORKERS, params={"period_id": "file_id"}, body={}),
     "GET /healthz": route("public"),
     "GET /readyz": route("public"),
     "GET /metrics": route("public"),  # loopback callers only (the test client is one)
