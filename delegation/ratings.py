@@ -10,6 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from delegation import follow_up_models  # noqa: F401  (its table: the task a bad rating opens)
 from delegation.errors import Conflict, Invalid, NotFound
 from delegation.models import RATING_LABELS, Case, CaseRating
 from delegation.workflow import State

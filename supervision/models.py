@@ -24,6 +24,7 @@ class FeedbackKind(TitledStrEnum):
 PUSH_STATES = tuple(s.value for s in PushState)
 FEEDBACK_KINDS = tuple(k.value for k in FeedbackKind)
 FINDINGS = ("compliant", "defect_corrected", "illegal_approval")
+ALERT_KINDS = ("warning", "escalation", "no_feedback")
 CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
 
 
@@ -82,6 +83,8 @@ class SupervisionPush(db.Model):
     claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
     warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # claimed, then no feedback within SUPERVISION_FEEDBACK_DAYS: escalated once (push_sweep)
+    feedback_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by: Mapped[str | None] = mapped_column(sa.String(100))
 
@@ -115,10 +118,11 @@ class SupervisionFeedback(db.Model):
 
 
 class SupervisionAlert(db.Model):
-    """A warning or an escalation about an unclaimed push, addressed to organisations."""
+    """A warning or an escalation about an unclaimed push, or an escalation of a claimed push without feedback
+    (no_feedback), addressed to organisations."""
 
     __tablename__ = "supervision_alert"
-    __table_args__ = (sa.CheckConstraint(_in("kind", ("warning", "escalation")), name="kind"),
+    __table_args__ = (sa.CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
                       sa.UniqueConstraint("push_id", "kind", name="uq_supervision_alert_once"))
     id: Mapped[int] = mapped_column(primary_key=True)
     push_id: Mapped[int] = mapped_column(sa.ForeignKey("supervision_push.id"), index=True)

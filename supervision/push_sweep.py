@@ -1,17 +1,22 @@
 """The claim-deadline job: `sweep(now)` warns the regulator once, one working day before the claim deadline, and
-escalates once, past it, to the regulator's supervisor and to the city administration. It moves no push: an
-unclaimed push stays PUSHED until its regulator claims it."""
+escalates once, past it, to the regulator's supervisor and to the city administration. A claimed push that has no
+feedback SUPERVISION_FEEDBACK_DAYS working days after its claim is escalated the same way, once (issue 15), and the
+supervisors' regulators and administrators are notified. It moves no push: an unclaimed push stays PUSHED until its
+regulator claims it, a claimed one stays CLAIMED until it is closed."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from delegation import clock, deadlines
 from delegation.models import Org
+from delegation.notifications import notify_org
+from delegation.workflow import Role
+from exchange.bus import get_bus
 from persistence import db, utcnow
-from supervision.models import SupervisionAlert, SupervisionPush
+from supervision.models import SupervisionAlert, SupervisionFeedback, SupervisionPush
 from supervision.push_common import CITY_ADMIN_ORG, CITY_INDUSTRY_ORG, local_minute, org
 from supervision.push_states import PushState
 
@@ -29,11 +34,12 @@ def supervisor_of(regulator: Org) -> str | None:
 
 
 def _stamp(push_id: int, column, now: datetime) -> bool:
-    """Set warned_at / escalated_at if still unset and the push still unclaimed; True if this call did it.
-    One conditional UPDATE: of two concurrent sweeps exactly one wins, on either backend."""
+    """Set warned_at / escalated_at (the push still unclaimed) or feedback_escalated_at (still claimed) if unset;
+    True if this call did it. One conditional UPDATE: of two concurrent sweeps exactly one wins, on either backend."""
+    state = PushState.CLAIMED if column is SupervisionPush.feedback_escalated_at else PushState.PUSHED
     result = db.session.execute(
         sa.update(SupervisionPush)
-        .where(SupervisionPush.id == push_id, column.is_(None), SupervisionPush.state == PushState.PUSHED)
+        .where(SupervisionPush.id == push_id, column.is_(None), SupervisionPush.state == state)
         .values({column.key: now})
         .execution_options(synchronize_session=False)
     )
@@ -51,21 +57,51 @@ def _warn(push: SupervisionPush, now: datetime) -> None:
            f"请及时认领", now)
 
 
-def _escalate(push: SupervisionPush, now: datetime) -> None:
+def _above(push: SupervisionPush) -> tuple[str, list[str]]:
+    """The regulator's name and whom its escalations go to: its supervisor and the city administration."""
     regulator = org(push.supervising_org)
-    name = regulator.name if regulator else push.supervising_org
     recipients = [c for c in (supervisor_of(regulator) if regulator else None, CITY_ADMIN_ORG)
                   if c and c != push.supervising_org]
-    recipients = list(dict.fromkeys(recipients))
+    return (regulator.name if regulator else push.supervising_org), list(dict.fromkeys(recipients))
+
+
+def _escalate(push: SupervisionPush, now: datetime) -> None:
+    name, recipients = _above(push)
     _alert(push, "escalation", recipients,
            f"{name}未在期限（{local_minute(push.claim_due_at)}）内认领办件 {push.case_no}（{push.item_name}）的监管推送，"
            f"已逾期，请督促其认领", now)
 
 
-def sweep(now: datetime | None = None) -> dict:
-    """Warn once a working day before the claim deadline, escalate once past it. Commits per push; running it
-    again (or twice at once) adds nothing."""
+def _escalate_no_feedback(push: SupervisionPush, now: datetime) -> None:
+    name, recipients = _above(push)
+    message = (f"{name}于 {local_minute(push.claimed_at)} 认领办件 {push.case_no}（{push.item_name}）的监管推送后，"
+               f"逾期未反馈监管结果，请督促其反馈")
+    _alert(push, "no_feedback", recipients, message, now)
+    for code in recipients:  # the supervisors' regulators and the administrators (not the bureau's approvers)
+        notify_org(code, "escalation", f"监管逾期未反馈：{push.case_no}", message, case_no=push.case_no,
+                   roles=(Role.REGULATOR, Role.ADMIN), now=now)
+
+
+def _claimed_without_feedback(now: datetime, days: int) -> list[int]:
+    """Claimed pushes, not yet escalated, without feedback `days` working days after the claim. Working days are
+    never fewer than calendar days, so only claims older than `days` - 1 calendar days can be due."""
+    cal, hours = clock.load_calendar(), clock.office_hours()
+    no_feedback = ~sa.select(SupervisionFeedback.id).where(SupervisionFeedback.push_id == SupervisionPush.id).exists()
+    rows = db.session.execute(
+        sa.select(SupervisionPush.id, SupervisionPush.claimed_at)
+        .where(SupervisionPush.state == PushState.CLAIMED, SupervisionPush.feedback_escalated_at.is_(None),
+               SupervisionPush.claimed_at < now - timedelta(days=days - 1), no_feedback)
+        .order_by(SupervisionPush.id)).all()
+    return [push_id for push_id, claimed_at in rows
+            if deadlines.add_working_days(cal, claimed_at, days, hours) < now]
+
+
+def sweep(now: datetime | None = None, feedback_days: int | None = None) -> dict:
+    """Warn once a working day before the claim deadline, escalate once past it; escalate once a claimed push
+    without feedback `feedback_days` working days after its claim (default: the node's SUPERVISION_FEEDBACK_DAYS).
+    Commits per push; running it again (or twice at once) adds nothing."""
     now = now or utcnow()
+    feedback_days = feedback_days or get_bus().settings.supervision_feedback_days
     cal = clock.load_calendar()
     threshold = deadlines.add_working_days(cal, now, 1, clock.office_hours())
     base = sa.select(SupervisionPush.id).where(SupervisionPush.state == PushState.PUSHED,
@@ -77,10 +113,13 @@ def sweep(now: datetime | None = None) -> dict:
         base.where(SupervisionPush.claim_due_at >= now, SupervisionPush.claim_due_at <= threshold,
                    SupervisionPush.warned_at.is_(None), SupervisionPush.escalated_at.is_(None))
         .order_by(SupervisionPush.id)).scalars().all()
+    silent = _claimed_without_feedback(now, feedback_days)
     db.session.rollback()  # end the read; each push below is its own unit of work
-    counts = {"warned": 0, "escalated": 0}
+    counts = {"warned": 0, "escalated": 0, "no_feedback": 0}
     for ids, column, act, key in ((overdue, SupervisionPush.escalated_at, _escalate, "escalated"),
-                                  (due_soon, SupervisionPush.warned_at, _warn, "warned")):
+                                  (due_soon, SupervisionPush.warned_at, _warn, "warned"),
+                                  (silent, SupervisionPush.feedback_escalated_at, _escalate_no_feedback,
+                                   "no_feedback")):
         for push_id in ids:
             try:
                 if _stamp(push_id, column, now):

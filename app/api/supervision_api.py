@@ -109,7 +109,7 @@ class PushPage(Schema):
 
 
 class AlertQuery(StrictSchema):
-    kind = fields.String(validate=validate.OneOf(["warning", "escalation"]))
+    kind = fields.String(validate=validate.OneOf(["warning", "escalation", "no_feedback"]))
     after = fields.Integer(validate=validate.Range(min=1))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
@@ -234,7 +234,7 @@ def close(push_id):
 @blp.arguments(AlertQuery, location="query")
 @blp.response(200, AlertPage)
 def alerts(query):
-    """Warnings and escalations about unclaimed pushes addressed to the caller's organisation (admins: all)."""
+    """Warnings and escalations about unclaimed pushes (and claimed ones without feedback, no_feedback) addressed to the caller's organisation (admins: all)."""
     rows, next_after = push_queries.list_alerts(current_actor(), kind=query.get("kind"),
                                                 after_id=query.get("after"), limit=query["limit"])
     return {"items": [alert_view(a, case_no) for a, case_no in rows], "next_after": next_after}

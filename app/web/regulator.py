@@ -120,6 +120,9 @@ def _alert_lines(alerts: list[dict]) -> list[dict]:
                  "org": names.get(push.supervising_org) or _("对方单位")}
         text = (_("%(org)s未在期限（%(due)s）内认领办件 %(case_no)s（%(item)s）的监管推送，已逾期，请督促其认领", **words)
                 if a["kind"] == "escalation" else
+                _("%(org)s于 %(claimed)s 认领办件 %(case_no)s（%(item)s）的监管推送后，逾期未反馈监管结果，请督促其反馈",
+                  claimed=local_time(push.claimed_at), **words)
+                if a["kind"] == "no_feedback" else
                 _("办件 %(case_no)s（%(item)s）的监管推送尚未认领，认领期限为 %(due)s，请及时认领", **words))
         lines.append({**a, "message": text})
     return lines
