@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import assignment
 
     app.register_blueprint(assignment.bp)  # 领取/分派 and 委托代办 (issue 15)
+    from app.web import transfer
+
+    app.register_blueprint(transfer.bp)  # 转办 from the case page (issue 15)
     from app.web import consultation  # (its service registers the consultation.* message handlers)
 
     app.register_blueprint(consultation.bp)  # 会商 (issue 15)

@@ -365,3 +365,5 @@ def e_forward_rejected(case, actor, payload, now, t):
 
 # 材料邮寄 (issue 19): the originals' mailing and its receipt register their handlers and guard there
 from delegation import mailing as _mailing  # noqa: E402,F401
+# 转办 and cross-node 催办 (issue 15): their engine rows' guard and effects, and the case.transfer / case.reminder handlers
+from delegation import transfer as _transfer, remote_reminders as _remote_reminders  # noqa: E402,F401

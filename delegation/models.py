@@ -342,6 +342,9 @@ class Case(db.Model):
     tracking_no: Mapped[str | None] = mapped_column(sa.String(40))
     concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # 转办 (issue 15, migration 0018): the county organisation a transfer passed the case to while the county holds
+    # it (NULL: the county bureau); a transfer at the city changes department_code (delegation/transfer.py)
+    holder_org: Mapped[str | None] = mapped_column(sa.String(40))
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

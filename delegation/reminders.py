@@ -16,7 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from delegation import clock, engine
+from delegation import clock, engine, remote_reminders
 from delegation.actors import Actor
 from delegation.cases import get_case
 from delegation.deadlines import to_local
@@ -68,8 +68,16 @@ def remind(actor: Actor, case_no: str, comment: str | None, now: datetime | None
     if case.state in FINAL_STATES:
         raise Conflict("case_closed", f"办件已{STATE_ZH[case.state]}，不能催办",
                        f"the case is {case.state.value}: nothing to remind", field="case_no")
-    return _remind(case, "manual", now, comment, by_username=actor.username, by_org=actor.org_code,
-                   by_label=actor.label)
+    reminder = _remind(case, "manual", now, comment, by_username=actor.username, by_org=actor.org_code,
+                       by_label=actor.label)
+    remote_reminders.send(case, actor, reminder.to_org, comment, now)  # a holder on another node hears it there
+    return reminder
+
+
+def record_received(case: Case, now: datetime, comment: str, *, by_org: str, by_label: str) -> CaseReminder:
+    """A reminder pressed on another node (case.reminder, delegation/remote_reminders.py), recorded here where the
+    case's holder is, as if pressed here."""
+    return _remind(case, "manual", now, comment, by_username=by_label[:60], by_org=by_org, by_label=by_label)
 
 
 def _remind(case: Case, kind: str, now: datetime, comment: str, *, by_username: str | None, by_org: str,

@@ -67,6 +67,7 @@ class Action(TitledStrEnum):
     HAND_OUT = "hand_out", N_("出件")
     WITHDRAW = "withdraw", N_("撤回")
     TERMINATE = "terminate", N_("终止")
+    TRANSFER = "transfer", N_("转办")  # to another organisation of the same level (delegation/transfer.py)
 
 
 class SystemAction(TitledStrEnum):
@@ -80,6 +81,7 @@ class SystemAction(TitledStrEnum):
     RECEIVE_DECISION = "receive_decision", N_("接收审批结果")  # the window receives the city's decision
     FORWARD_ACKNOWLEDGED = "forward_acknowledged", N_("签收转报")  # the city's receipt of the forward
     FORWARD_REJECTED = "forward_rejected", N_("拒收转报")  # the city refused the forward
+    RECEIVE_TRANSFER = "receive_transfer", N_("接收转办")  # another node's copy learns of a 转办
 
 
 
@@ -151,6 +153,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     # the applicant withdraws through the window while the county holds the case
     *(_t(s, "withdraw", "withdrawn", "window")
       for s in ("submitted", "correction_requested", "accepted", "county_review", "returned")),
+    # 转办 (issue 15, delegation/transfer.py): the holder passes the case to another organisation of its level; the
+    # state and the time limit stay as they are, only the holder changes (the guard checks holder and target)
+    _t("city_review", "transfer", "city_review", "city_approver", CITY_MODES, guard="transfer_allowed"),
+    _t("county_review", "transfer", "county_review", "reviewer", guard="transfer_allowed"),
+    _t("returned", "transfer", "returned", "reviewer", {Mode.DELEGATED_REVIEW}, guard="transfer_allowed"),
     # the system: routing after acceptance, by the item's mode, in the same unit of work as the acceptance
     _t("accepted", "route", "county_review", "system", {Mode.DIRECT, Mode.DELEGATED_REVIEW}, automatic=True,
        note="转县级审批"),
@@ -167,6 +174,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     # the receipt of the forward: the city has the case, or refused it and the county gets it back
     _t("forwarded", "forward_acknowledged", "city_review", "system", note="市级已签收"),
     _t("forwarded", "forward_rejected", "returned", "system"),
+    # the bus: another node's copy of the case learns of a 转办 (the window's node, when the city transferred it)
+    *(_t(s, "receive_transfer", s, "system") for s in ("accepted", "county_review", "forwarded", "city_review",
+                                                        "returned", "suspended", "correction_requested")),
     # the deadline job: a 容缺 commitment not kept in time
     *(_t(s, "terminate", "terminated", "system", guard="commitment_broken", note="容缺承诺逾期未补齐材料")
       for s in ("accepted", "county_review", "forwarded", "city_review", "returned", "suspended",

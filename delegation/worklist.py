@@ -174,7 +174,7 @@ def holder_code(case: Case) -> str:
         return case.department_code
     if state in (State.ACCEPTED, State.COUNTY_REVIEW) or (
             state is State.RETURNED and case.mode is Mode.DELEGATED_REVIEW):
-        return county_org(case.county_code, "bureau")
+        return case.holder_org or county_org(case.county_code, "bureau")  # holder_org: a county 转办's target
     return county_org(case.county_code, "window")
 
 

@@ -65,6 +65,9 @@ def init_api(app):
     from app.api import assignment_api  # 领取/分派 (issue 15)
 
     staff.add(assignment_api.blp.name)
+    from app.api import transfer_api  # 转办 (issue 15)
+
+    staff.add(transfer_api.blp.name)
     app.before_request(lambda: _staff_only() if request.blueprint in staff else None)
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
@@ -79,4 +82,5 @@ def init_api(app):
     api.register_blueprint(mailing_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(reminders_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(assignment_api.blp, url_prefix="/api/v1/cases")
+    api.register_blueprint(transfer_api.blp, url_prefix="/api/v1/cases")
     app.register_blueprint(swagger_static)

@@ -43,6 +43,7 @@ EVENT_LABEL = {
     "supervision_feedback": _l("监管结果反馈"), "supervision_closed": _l("监管办结"),
     "remind": _l("催办"),  # issue 15: delegation/reminders.py
     "claim": _l("领取"), "assign": _l("分派"), "release": _l("退回本单位"),  # issue 15: delegation/assignment.py
+    "receive_transfer": _l("收到转办"),  # issue 15: delegation/transfer.py (the window's node learns of a 转办)
 }
 SUSPENSION_LABEL = {kind.value: kind.label for kind in SuspensionKind}
 RECOMMENDATION_LABEL = {"approve": _l("同意"), "deny": _l("不同意")}
@@ -63,6 +64,7 @@ MESSAGE_TYPE_LABEL = {
     "case.forward": _l("转报"), "case.supplement": _l("补交材料"), "case.return": _l("退回"),
     "case.decision": _l("审批结果"), "supervision.push": _l("监管推送"), "supervision.claim": _l("监管认领"),
     "supervision.feedback": _l("监管反馈"), "delegation.change": _l("下放调整"), "receipt": _l("回执"),
+    "case.transfer": _l("转办"), "case.reminder": _l("催办"),  # issue 15
 }
 STEP_LABEL = {"county": _l("县级审核"), "city": _l("市级审查")}
 CREDIT_KIND_LABEL = {"broken_commitment": _l("容缺承诺逾期未履行"), "false_commitment": _l("告知承诺不实（黑名单）"),

@@ -1,6 +1,9 @@
-"""case transfer (issue 15)
+"""case transfer (转办, issue 15)
 
-Reserved placeholder: the author of this work fills in upgrade() and downgrade().
+`case_file.holder_org`: the county organisation a 转办 passed the case to while the county holds it (NULL: the
+county bureau, as before). A transfer at the city changes the case's `department_code` instead, which already says
+which city section holds, sees and decides it. The transfer itself is a line of the timeline (delegation/transfer.py);
+the deadline and its clocks do not change.
 
 Revision ID: 0018
 Revises: 0017
@@ -19,8 +22,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("case_file", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("holder_org", sa.String(length=40), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("case_file", schema=None) as batch_op:
+        batch_op.drop_column("holder_org")
