@@ -228,6 +228,17 @@ TABLE: dict[str, Route] = {
     "GET /stand-ins": route(CASE_WORKERS),
     "POST /stand-ins": route(CASE_WORKERS, body={"stand_in": "", "starts_on": "", "ends_on": ""}),
     "POST /stand-ins/<int:period_id>/cancel": route(CASE_WORKERS, params={"period_id": "file_id"}, body={}),
+    # Pages: 会商 (issue 15): the county's window and reviewers open and follow up, the city department (and the
+    # bureau's approvers, who serve every department) answers; a thread of another county is not there for a county
+    "GET /consultations": route("window", "reviewer", "city_approver"),
+    "POST /consultations": route("window", "reviewer", body=lambda p: {
+        "item_code": p["intake_item"], "subject": "矩阵测试", "text": "矩阵测试"}),
+    "GET /consultations/<thread_no>": route("window", "reviewer", "city_approver", refused=HIDDEN, scoped=True),
+    "POST /consultations/<thread_no>/messages": route("window", "reviewer", refused=HIDDEN, scoped=True,
+                                                      body={"kind": "follow_up", "text": "矩阵测试"}),
+    "GET /consultations/<thread_no>/files/<int:file_id>": route(
+        "window", "reviewer", "city_approver", refused=HIDDEN, scoped=True,
+        params={"file_id": "consultation_file_id"}),
     "GET /healthz": route("public"),
     "GET /readyz": route("public"),
     "GET /metrics": route("public"),  # loopback callers only (the test client is one)

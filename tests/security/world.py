@@ -152,11 +152,31 @@ def _county_objects(api, county: str) -> dict:
     assert len(pushes) == 1, pushes
 
     check = _spot_check(api, county, [f"reg-{county}", "reg-city"])
-    return {"case_no": forwarded, "file_id": file_id, "decided_case_no": decided, "push_id": pushes[0]["id"],
+    thread_no, consultation_file_id = _consultation(window, forwarded)
+    return {"thread_no": thread_no, "consultation_file_id": consultation_file_id,
+            "case_no": forwarded, "file_id": file_id, "decided_case_no": decided, "push_id": pushes[0]["id"],
             "check_id": check["id"], "entry_id": check["entries"][0]["id"], "kind": "acceptance",
             "action": "accept", "intake_item": forward["code"], "material_code": forward["materials"][0]["code"],
             "delegation_item": direct["code"],  # revoked and restored by the admin cells: not the intake item
             "licence_no": licence_no}
+
+
+def _consultation(window: str, case_no: str) -> tuple[str, int]:
+    """A 会商 the county's window opened about its forwarded case, with a file, delivered to the city (issue 15)."""
+    from werkzeug.datastructures import FileStorage
+
+    from app.extensions import db
+    from delegation import consultation
+    from delegation.actors import Actor
+    from delegation.models import User
+    from tests.integration.support import run_bus
+
+    actor = Actor.for_user(db.session.execute(sa.select(User).filter_by(username=window)).unique().scalar_one())
+    thread = consultation.open_thread(actor, subject="矩阵测试", text="矩阵测试", case_no=case_no,
+                                      files=[FileStorage(io.BytesIO(PDF), "matrix.pdf", content_type="application/pdf")])
+    db.session.commit()
+    run_bus()
+    return thread.thread_no, thread.messages[0].files[0].id
 
 
 def _spot_check(api, county: str, pool: list[str]) -> dict:
