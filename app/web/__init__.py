@@ -138,6 +138,9 @@ def register_page_errors(bp) -> None:
 
 
 def init_web(app: Flask) -> None:
+    # Read per request, so that a test can shorten it on a built app; the staff pages warn before it runs out
+    # (app/web/account.py keep_alive, static/js/idle.js).
+    app.config.setdefault("SESSION_IDLE_SECONDS", SESSION_IDLE_MINUTES * 60)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=SESSION_IDLE_MINUTES)
     app.config["SESSION_REFRESH_EACH_REQUEST"] = True
     # CSRF is checked below for every non-API request, rather than by default everywhere: the API is bearer-only.
@@ -161,7 +164,7 @@ def init_web(app: Flask) -> None:
         if "_user_id" in session:
             now = int(time.time())
             last = session.get(LAST_SEEN)
-            if last is not None and now - int(last) > SESSION_IDLE_MINUTES * 60:
+            if last is not None and now - int(last) > app.config["SESSION_IDLE_SECONDS"]:
                 logout_user()
                 session.clear()
                 flash(str(TEXT["session_expired"]), "warning")

@@ -83,3 +83,27 @@ def contact():
 def _contact_saved():
     flash(str(_l("通知接收方式已保存")), "success")
     return redirect(url_for("web_account.contact"), 303)
+
+
+# Public pages (the guide, the lookup, licence checks, the home page) show no idle warning, even to staff.
+PUBLIC_BLUEPRINTS = frozenset({"home", "public", "web_public", "web_verify", "web_login"})
+IDLE_WARNING_SECONDS = 120  # how long before the idle timeout a staff page offers to stay signed in
+
+
+@bp.post("/account/keep-alive")
+@login_required
+def keep_alive():
+    """继续登录: the request itself restarts the idle clock (app.web's before_request, CSRF checked there)."""
+    return "", 204
+
+
+@bp.app_context_processor
+def _idle_warning():
+    """What static/js/idle.js needs on a staff page: the idle timeout, when to warn, where to keep alive."""
+    from flask import current_app
+
+    if not current_user.is_authenticated or request.blueprint in PUBLIC_BLUEPRINTS:
+        return {"idle_warning": None}
+    idle = int(current_app.config["SESSION_IDLE_SECONDS"])
+    return {"idle_warning": {"idle": idle, "warn": min(IDLE_WARNING_SECONDS, idle // 2),
+                             "url": url_for("web_account.keep_alive")}}

@@ -217,6 +217,7 @@ TABLE: dict[str, Route] = {
     "POST /notifications/read": route(STAFF, body={"all": "1"}),
     "GET /account/contact": route(STAFF),
     "POST /account/contact": route(STAFF, body={"email": "", "mobile": ""}),
+    "POST /account/keep-alive": route(STAFF, body={}, ok=_of(204)),  # 继续登录 of the idle warning (issue 14)
     # Pages: 催办 from the case page, as the API's
     "POST /cases/<case_no>/remind": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
                                           body={"comment": "矩阵测试"}),
