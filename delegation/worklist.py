@@ -83,14 +83,21 @@ def worklist(actor: Actor, queue: str = "submitted", *, q: str | None = None, du
              limit: int = 30) -> Page:
     """One page of a queue, searched and filtered; `after`/`before`: the id of the row the page follows or
     precedes (keyset, both ways)."""
-    query = sa.select(Case).where(visible_filter(actor), _queue_clause(queue if queue in QUEUE_STATES else "all"))
-    if q and q.strip():
-        query = query.where(search_clause(q))
+    queue = queue if queue in QUEUE_STATES else "all"
+    where = [visible_filter(actor)]
+    searching = bool(q and q.strip())
+    if searching:
+        where.append(search_clause(q))
     if due in ("warning", "overdue"):
-        query = query.where(Case.due_flag == due)
+        where.append(Case.due_flag == due)
     backwards = before is not None and after is None
     cursor = before if backwards else after
-    query = (_deadline_keyset if sort == "deadline" else _registered_keyset)(query, cursor, backwards)
+    keyset = _Keyset(sort, cursor, backwards)
+    states = QUEUE_STATES[queue]
+    if states and len(states) > 1 and not searching:
+        query = _merged(where, states, keyset, limit + 1)
+    else:
+        query = keyset.apply(sa.select(Case).where(*where, _queue_clause(queue)))
     rows = db.session.execute(query.limit(limit + 1)).unique().scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -100,33 +107,51 @@ def worklist(actor: Actor, queue: str = "submitted", *, q: str | None = None, du
     return Page(rows, rows[-1].id if rows and more else None, rows[0].id if rows and cursor else None)
 
 
-def _registered_keyset(query, cursor, backwards):
-    """Newest first: the id is the order of registration."""
-    if cursor is None:
-        return query.order_by(Case.id.desc())
-    if backwards:
-        return query.where(Case.id > cursor).order_by(Case.id.asc())
-    return query.where(Case.id < cursor).order_by(Case.id.desc())
+def _merged(where: list, states: tuple[State, ...], keyset: "_Keyset", n: int):
+    """A queue of several states in the page's order: each state's first n rows after the cursor, an index range
+    of (county, state, id) or (county, state, deadline) that stops after n rows, merged and cut to n. (An IN
+    list over the states is no range in either order: the planner would read the county's cases in the sort's
+    order and skip those of other states — most of them, for 在办 — or sort the whole queue.)"""
+    parts = [keyset.apply(sa.select(Case.id).where(*where, Case.state == s.value)).limit(n).subquery()
+             for s in states]
+    ids = sa.union_all(*(sa.select(p.c.id) for p in parts)).subquery()
+    return keyset.order(sa.select(Case).where(Case.id.in_(sa.select(ids.c.id))))
 
 
-def _deadline_keyset(query, cursor, backwards):
-    """The nearest deadline first, cases without one last; one row-value comparison in the sort's own order."""
-    key = (Case.due_at.is_(None), Case.due_at, Case.id)
-    if cursor is None:
-        return query.order_by(*key)
-    found = db.session.execute(sa.select(Case.due_at).where(Case.id == cursor)).first()
-    last_due = found[0] if found else None
-    if not backwards:
-        if last_due is None:
-            query = query.where(Case.due_at.is_(None), Case.id > cursor)
-        else:
-            query = query.where(sa.tuple_(*key) > sa.tuple_(sa.false(), last_due, cursor))
-        return query.order_by(*key)
-    if last_due is None:
-        query = query.where(sa.or_(Case.due_at.is_not(None), sa.and_(Case.due_at.is_(None), Case.id < cursor)))
-    else:
-        query = query.where(Case.due_at.is_not(None), sa.tuple_(Case.due_at, Case.id) < sa.tuple_(last_due, cursor))
-    return query.order_by(Case.due_at.is_(None).desc(), Case.due_at.desc(), Case.id.desc())
+class _Keyset:
+    """The page's order (registration: newest first; deadline: the nearest first, cases without one last) and
+    the cursor's condition, in the order's own columns so that an index in that order answers it as a range."""
+
+    def __init__(self, sort: str, cursor: int | None, backwards: bool):
+        self.deadline, self.cursor, self.backwards = sort == "deadline", cursor, backwards
+        self.last_due = None
+        if self.deadline and cursor is not None:
+            found = db.session.execute(sa.select(Case.due_at).where(Case.id == cursor)).first()
+            self.last_due = found[0] if found else None
+
+    def apply(self, query):
+        return self.order(self.after(query))
+
+    def after(self, query):
+        cursor = self.cursor
+        if cursor is None:
+            return query
+        if not self.deadline:
+            return query.where(Case.id > cursor if self.backwards else Case.id < cursor)
+        key = (Case.due_at.is_(None), Case.due_at, Case.id)
+        if not self.backwards:
+            if self.last_due is None:
+                return query.where(Case.due_at.is_(None), Case.id > cursor)
+            return query.where(sa.tuple_(*key) > sa.tuple_(sa.false(), self.last_due, cursor))
+        if self.last_due is None:
+            return query.where(sa.or_(Case.due_at.is_not(None), sa.and_(Case.due_at.is_(None), Case.id < cursor)))
+        return query.where(sa.tuple_(*key) < sa.tuple_(sa.false(), self.last_due, cursor))
+
+    def order(self, query):
+        if not self.deadline:
+            return query.order_by(Case.id.asc() if self.backwards else Case.id.desc())
+        key = (Case.due_at.is_(None), Case.due_at, Case.id)
+        return query.order_by(*(k.desc() for k in key) if self.backwards else key)
 
 
 def queue_counts(actor: Actor, now: datetime) -> dict:
