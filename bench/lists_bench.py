@@ -156,6 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-record", action="store_true", help="print the figures, do not append to RESULTS.md")
     parser.add_argument("--explain", type=Path, help="write EXPLAIN ANALYZE of each list's statements here")
     parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
+    parser.add_argument("--only", help="time only the lists whose label matches this regular expression")
     args = parser.parse_args(argv)
 
     import sqlalchemy as sa
@@ -202,6 +203,14 @@ def main(argv=None) -> int:
                 *city_where, _queue_filter())).scalar()
             queue_deep = db.session.execute(sa.select(Case.id).where(*city_where, _queue_filter()).order_by(
                 Case.due_at.is_(None), Case.due_at, Case.id).offset(min(args.depth, queue_n // 2)).limit(1)).scalar()
+            # the 在办 queue's deep page in deadline order (issue 14): the row --depth down that queue
+            in_progress = ("accepted", "county_review", "forwarded", "city_review", "suspended")
+            in_progress_n = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(
+                Case.county_code == county_code, Case.state.in_(in_progress))).scalar()
+            in_progress_deep = db.session.execute(sa.select(Case.id).where(
+                Case.county_code == county_code, Case.state.in_(in_progress)).order_by(
+                Case.due_at.is_(None), Case.due_at, Case.id).offset(min(args.depth, in_progress_n // 2)).limit(1)
+            ).scalar()
             # the window worklist's search (issue 14): the particulars of one case halfway down the county's list
             probe = db.session.execute(sa.select(Case.case_no, Case.applicant_id_code, Case.applicant_phone,
                                                  Case.applicant_name).where(Case.id == window_deep)).one()
@@ -241,6 +250,13 @@ def main(argv=None) -> int:
             ("window", f"window worklist, 全部 by deadline, deep page (after the row "
                        f"{min(args.depth, county_cases // 2):,} of registration order)",
              f"/window?queue=all&sort=deadline&after={recent_deep}", False),
+            ("window", f"window worklist, 在办 by deadline, deep page (after the row "
+                       f"{min(args.depth, in_progress_n // 2):,} of {in_progress_n:,})",
+             f"/window?queue=in_progress&sort=deadline&after={in_progress_deep}", False),
+            ("window", "window worklist, 全部 by deadline, page back (before a row deep down)",
+             f"/window?queue=all&sort=deadline&before={recent_deep}", False),
+            ("window", f"window worklist, 已办结, deep page (after the row {min(args.depth, county_cases // 2):,} "
+                       "of the county's registration order)", f"/window?queue=concluded&after={recent_deep}", False),
             ("window", "window worklist, 全部 overdue filter", "/window?queue=all&due=overdue", False),
             ("window", "window worklist, 全部 page back (before a row deep down)",
              f"/window?queue=all&before={recent_deep}", False),
@@ -262,6 +278,8 @@ def main(argv=None) -> int:
             ("city", f"city desk /city, deep page (after the row {min(args.depth, queue_n // 2):,} down)",
              f"/city?after={queue_deep}", False),
         ]
+        if args.only:
+            lists = [entry for entry in lists if re.search(args.only, entry[1])]
         for who, label, path, api in lists:
             client = clients[who]
             headers = api_headers[who] if api else {}
