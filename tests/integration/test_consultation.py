@@ -265,3 +265,33 @@ def test_case_thread_shows_on_the_case_page_and_desks(client):  # noqa: F811
     page = client.get(f"/consultations/{thread_no}").get_data(as_text=True)
     assert "可以。" in page and case_no in page
     _post(client, thread_no, "close", "", expect=403)  # closing is the county's
+
+
+def test_xmlsec1_verifies_both_consultation_messages_the_platform_sent(client, tmp_path):  # noqa: F811
+    """What the node signed for a real thread (the opening with its file, the reply), checked by an independent
+    implementation against the node's certificate."""
+    import subprocess
+
+    from exchange.models import OutboxMessage
+    from tests.unit.test_xml_envelope import require_xmlsec1
+
+    xmlsec1 = require_xmlsec1()
+    log_in(client, WINDOW)
+    thread_no = _thread_no(_open(client, item_code=_item(client.application)["code"]))
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/window")})
+    log_in(client, APPROVER)
+    _post(client, thread_no, "reply", "可以受理。")
+    sent = {m["type"]: m for m in _rows(client.application, OutboxMessage) if m["type"].startswith("consultation.")}
+    assert set(sent) == {"consultation.open", "consultation.message"}
+    cert = tmp_path / "instance" / "keys" / "node.crt"
+    for type_, row in sent.items():
+        assert row["fmt"] == "xml" and row["case_no"] == thread_no and row["sequence"] is not None
+        (tmp_path / "msg.xml").write_bytes(row["raw"])
+        done = subprocess.run([xmlsec1, "--verify", "--pubkey-cert-pem", str(cert), str(tmp_path / "msg.xml")],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and "OK" in done.stderr, (type_, done.stderr)
+        tampered = row["raw"].replace("可以受理".encode(), "不予受理".encode()).replace(
+            "原检验报告".encode(), "新检验报告".encode())
+        (tmp_path / "bad.xml").write_bytes(tampered)
+        assert subprocess.run([xmlsec1, "--verify", "--pubkey-cert-pem", str(cert), str(tmp_path / "bad.xml")],
+                              capture_output=True).returncode != 0
