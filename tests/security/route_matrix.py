@@ -122,6 +122,10 @@ TABLE: dict[str, Route] = {
     "POST /api/v1/cases/<case_no>/reminders": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
                                                     body={"comment": "矩阵测试"}),
     "GET /api/v1/cases/<case_no>/reminders": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    # API: 转办 (issue 15): the holder of the world's case (in city review: a city approver) passes it to another
+    # section (422 when it is that section already); the county's roles and the admin hold no row for it
+    "POST /api/v1/cases/<case_no>/transfer": route("city_approver", refused=HIDDEN, scoped=True,
+                                                   body={"to_org": "360700-sec-ecology", "reason": "矩阵测试"}),
     # API: 领取/分派 (issue 15): the staff who work cases (the world's case is at the city: the county's get 409,
     # the city approver claims it); who has it, for whoever may read the case
     "GET /api/v1/cases/<case_no>/assignment": route(CASE_READERS, refused=HIDDEN, scoped=True),
@@ -221,6 +225,9 @@ TABLE: dict[str, Route] = {
     # Pages: 催办 from the case page, as the API's
     "POST /cases/<case_no>/remind": route("window", "admin", "city_regulator", refused=HIDDEN, scoped=True,
                                           body={"comment": "矩阵测试"}),
+    # Pages: 转办 from the case page, as the API's
+    "POST /cases/<case_no>/transfer": route("city_approver", refused=HIDDEN, scoped=True,
+                                            body={"to_org": "360700-sec-ecology", "reason": "矩阵测试"}),
     # Pages: 领取/分派/退回本单位 from the case page, as the API's; one's own stand-ins (委托代办)
     "POST /cases/<case_no>/claim": route(CASE_WORKERS, refused=HIDDEN, scoped=True, body={}),
     "POST /cases/<case_no>/assign": route(CASE_WORKERS, refused=HIDDEN, scoped=True,
