@@ -320,7 +320,10 @@ def apply_message(env, attachments) -> None:
     department = _org_here(thread.to_org)
     city_orgs = {thread.to_org} | ({department.parent.code} if department and department.parent else set())
     city_side = env.from_org in city_orgs and env.from_node == thread.to_node
-    county_side = (env.from_org, env.from_node) == (thread.from_org, thread.from_node)
+    # any window or bureau of the thread's county (a reviewer follows up a thread the window opened)
+    sender = _org_here(env.from_org)
+    county_side = (sender is not None and sender.level == "county" and sender.division_code == thread.county_code
+                   and sender.node_id == env.from_node == thread.from_node)
     if not ((kind == "reply" and city_side) or (kind != "reply" and county_side)):
         raise ExchangeRejected("sender_not_allowed", f"{env.from_org} may not send a {kind} in {env.case_no}")
     if not _known(env.message_id):

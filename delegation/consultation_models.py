@@ -68,7 +68,7 @@ class ConsultationMessage(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     thread: Mapped[ConsultationThread] = relationship(back_populates="messages")
-    files: Mapped[list["ConsultationFile"]] = relationship(order_by="ConsultationFile.id",
+    files: Mapped[list["ConsultationFile"]] = relationship(order_by="ConsultationFile.id", lazy="selectin",
                                                            cascade="all, delete-orphan")
 
 

@@ -114,6 +114,16 @@ def test_county_asks_city_answers_over_two_nodes(nodes, sftp):  # noqa: F811
         == {("consultation.message", "json", "acknowledged")}
     assert len(_rows(county.app, InboundMessage, type="consultation.message", state="applied")) == 1
 
+    # the county bureau's reviewer follows up the window's thread: the department has to answer again
+    reviewer = county.app.test_client()
+    log_in(reviewer, REVIEWER)
+    _post(reviewer, thread_no, "follow_up", "定期检验报告需要原件吗？")
+    pump(county, city)
+    [at_city] = _rows(city.app, ConsultationThread, thread_no=thread_no)
+    assert at_city["state"] == "waiting" and at_city["reply_due_at"] is not None
+    assert "定期检验报告需要原件吗？" in approver.get(f"/consultations/{thread_no}").get_data(as_text=True)
+    assert "待答复 1" in approver.get("/city").get_data(as_text=True)
+
 
 def item_department(app, code) -> str:
     from delegation.models import Item
