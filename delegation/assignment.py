@@ -41,7 +41,7 @@ from persistence import db, utcnow
 
 WORK_ROLES = (Role.WINDOW, Role.REVIEWER, Role.CITY_APPROVER)
 STAND_IN_MAX_DAYS = 90
-QUEUE_LIMIT = 20
+QUEUE_LIMIT = 50
 _CLOSED = [s.value for s in FINAL_STATES]
 
 
@@ -300,38 +300,69 @@ def _open():
     return Case.state.not_in(_CLOSED)
 
 
-def my_work(actor: Actor, now: datetime | None = None, limit: int = QUEUE_LIMIT) -> Queue:
-    """我的待办: the open cases assigned to the actor (unless a stand-in works them now) and those of the
-    colleagues the actor stands in for today, in the organisation holding them, nearest deadline first."""
+def _mine(actor: Actor, now: datetime | None):
+    """我的待办's statement parts: the open cases assigned to the actor (unless a stand-in works them now) and those
+    of the colleagues the actor stands in for today, in the organisation holding them; None when there are none."""
     codes = unit_codes(actor)
     if not codes or not actor.user_id:
-        return Queue(0, [])
+        return None
     today = _today(now or utcnow())
     absent = db.session.execute(sa.select(StandIn.user_id).where(StandIn.stand_in_id == actor.user_id,
                                                                  _active(today))).scalars().all()
     owners = list(absent) + ([] if stand_in_for(actor.user_id, today) else [actor.user_id])
     if not owners:
-        return Queue(0, [])
+        return None
     where = sa.and_(visible_filter(actor), _open(), CaseAssignment.user_id.in_(owners),
                     CaseAssignment.org_code.in_(codes))
     joined = sa.and_(CaseAssignment.case_id == Case.id, CaseAssignment.org_code == holder_expr())
-    count = db.session.execute(sa.select(sa.func.count()).select_from(Case).join(CaseAssignment, joined)
-                               .where(where)).scalar_one()
+    return where, joined, absent
+
+
+def my_work(actor: Actor, now: datetime | None = None, limit: int = QUEUE_LIMIT) -> Queue:
+    """我的待办, nearest deadline first; a row worked for an absent colleague names them (代办)."""
+    parts = _mine(actor, now)
+    if parts is None:
+        return Queue(0, [])
+    where, joined, absent = parts
     found = db.session.execute(sa.select(Case, CaseAssignment.user_id).join(CaseAssignment, joined).where(where)
                                .order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit)).unique().all()
     names = {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(absent))).unique().scalars()}
-    return Queue(count, [(case, names.get(owner) if owner != actor.user_id else None) for case, owner in found])
+    rows = [(case, names.get(owner) if owner != actor.user_id else None) for case, owner in found]
+    return Queue(_count_mine(parts), rows)
+
+
+def _count_mine(parts) -> int:
+    if parts is None:
+        return 0
+    where, joined, _ = parts
+    return db.session.execute(sa.select(sa.func.count()).select_from(Case).join(CaseAssignment, joined)
+                              .where(where)).scalar_one()
+
+
+def _unassigned_where(actor: Actor):
+    codes = unit_codes(actor)
+    if not codes:
+        return None
+    holder = holder_expr()
+    taken = sa.select(CaseAssignment.id).where(CaseAssignment.case_id == Case.id,
+                                               CaseAssignment.org_code == holder).exists()
+    return sa.and_(visible_filter(actor), _open(), holder.in_(codes), ~taken)
+
+
+def counts(actor: Actor, now: datetime | None = None) -> dict | None:
+    """The two queues' counts for the desks' bar; None for staff who are not assigned cases."""
+    where = _unassigned_where(actor)
+    if where is None:
+        return None
+    unassigned_count = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(where)).scalar_one()
+    return {"mine": _count_mine(_mine(actor, now)), "unassigned": unassigned_count}
 
 
 def unassigned(actor: Actor, limit: int = QUEUE_LIMIT) -> Queue:
     """本单位未分配: the open cases the actor's unit holds that nobody in it has, nearest deadline first."""
-    codes = unit_codes(actor)
-    if not codes:
+    where = _unassigned_where(actor)
+    if where is None:
         return Queue(0, [])
-    holder = holder_expr()
-    taken = sa.select(CaseAssignment.id).where(CaseAssignment.case_id == Case.id,
-                                               CaseAssignment.org_code == holder).exists()
-    where = sa.and_(visible_filter(actor), _open(), holder.in_(codes), ~taken)
     count = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(where)).scalar_one()
     rows = db.session.execute(sa.select(Case).where(where).order_by(Case.due_at.is_(None), Case.due_at, Case.id)
                               .limit(limit)).unique().scalars().all()

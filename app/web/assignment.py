@@ -1,6 +1,6 @@
 """Assignment from the pages (issue 15): 领取 / 分派 / 退回本单位 on the case page (templates/assignment/_panel.html),
-the desks' 我的待办 and 本单位未分配 (templates/assignment/_queues.html, included by the window, review and city
-desks) and the user's stand-ins (委托代办, /stand-ins). The rules are delegation.assignment's."""
+the counts of 我的待办 and 本单位未分配 on the window, review and city desks (templates/assignment/_queues.html) and
+their lists (/work), and the user's stand-ins (委托代办, /stand-ins). The rules are delegation.assignment's."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -34,10 +34,9 @@ def _helpers():
     def assignment_panel(case):
         return {"panel": assignment.panel(current_user.actor, case), "form": AssignForm()}
 
-    def assignment_queues():
-        actor = current_user.actor
-        return {"mine": assignment.my_work(actor), "unassigned": assignment.unassigned(actor)}
-    return {"assignment_panel": assignment_panel, "assignment_queues": assignment_queues}
+    def assignment_counts():
+        return assignment.counts(current_user.actor)
+    return {"assignment_panel": assignment_panel, "assignment_counts": assignment_counts}
 
 
 @bp.route("/cases/<case_no>/claim", methods=["POST"])
@@ -80,6 +79,14 @@ def _back(case_no, *messages):
 
 def _handles_cases(user) -> bool:
     return user.actor.role in assignment.WORK_ROLES
+
+
+@bp.route("/work")
+@requires(_handles_cases)
+def work():
+    actor = current_user.actor
+    queues = {"mine": assignment.my_work(actor), "unassigned": assignment.unassigned(actor)}
+    return render_template("assignment/work.html", queues=queues)
 
 
 @bp.route("/stand-ins", methods=["GET", "POST"])

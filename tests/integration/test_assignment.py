@@ -208,15 +208,18 @@ def test_the_desks_show_the_queues_and_the_case_page_claims(client):  # noqa: F8
         db.session.commit()
     log_in(client, f"review-{COUNTY}")
     desk = client.get("/review").get_data(as_text=True)
-    assert 'data-testid="assign-queue-unassigned"' in desk and f'data-testid="unassigned-{case_no}"' in desk
     assert '<span class="count" data-testid="assign-count-mine">0</span>' in desk
+    assert '<span class="count" data-testid="assign-count-unassigned">1</span>' in desk
+    assert f'data-testid="unassigned-{case_no}"' in client.get("/work").get_data(as_text=True)
     r = client.post(f"/cases/{case_no}/claim", data={"csrf_token": csrf_token(client, f"/cases/{case_no}")})
     assert r.status_code == 303
     page = client.get(f"/cases/{case_no}").get_data(as_text=True)
     assert "已领取" in page and 'data-testid="release-form"' in page and 'data-testid="claim-form"' not in page
+    assert "<td>领取</td>" in page  # the timeline's line, in the page language
     desk = client.get("/review").get_data(as_text=True)
-    assert f'data-testid="mine-{case_no}"' in desk
     assert '<span class="count" data-testid="assign-count-mine">1</span>' in desk
+    assert '<span class="count" data-testid="assign-count-unassigned">0</span>' in desk
+    assert f'data-testid="mine-{case_no}"' in client.get("/work").get_data(as_text=True)
     # a bad assignee: said on the case page naming what was wrong, nothing changes
     r = client.post(f"/cases/{case_no}/assign", data={"assignee": f"review-{OTHER_COUNTY}",
                                                       "csrf_token": csrf_token(client, f"/cases/{case_no}")},
