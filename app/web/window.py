@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
 from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.datastructures import MultiDict
 from sqlalchemy.orm import selectinload
@@ -29,7 +30,7 @@ from app.web.common import _, _l, domain_message, keyset_after
 from app.web.unit_of_work import page_unit
 from delegation import drafts, limits, uploads, worklist
 from delegation import intake as intake_service
-from delegation.errors import DomainError
+from delegation.errors import DomainError, Invalid
 from delegation.workflow import FINAL_STATES, Action, Mode, Role, State, allowed_actions
 from exchange import field_rules
 
@@ -198,6 +199,18 @@ class HandOutForm(CommentForm):
     recipient_phone = StringField(_l("收件人电话"), filters=[_strip], validators=[Optional(), Length(max=30)])
     address = StringField(_l("邮寄地址"), filters=[_strip], validators=[Optional(), Length(max=200)])
 
+    def validate(self, extra_validators=None):
+        """A mailed hand-out's waybill and address are named together: the domain's rules (the same messages)
+        stop at the first, and a clerk corrected one only to be told of the other."""
+        valid = super().validate(extra_validators)
+        if self.method.data == "mail":
+            for field, message in ((self.address, _l("邮寄出件请填写邮寄地址")),
+                                   (self.tracking_no, _l("邮寄出件请填写快递单号"))):
+                if not field.data and not field.errors:
+                    field.errors = [*field.errors, message]
+                    valid = False
+        return valid
+
 
 class UploadForm(FlaskForm):
     material_code = HiddenField(validators=[DataRequired()])
@@ -257,7 +270,7 @@ def _build_forms(case, posted: tuple[Action, FlaskForm] | None = None) -> dict:
             forms[action.value] = posted[1]
             continue
         form = ACTION_FORMS[action](formdata=None)
-        form.held, form.file_errors = [], {}
+        form.held, form.file_errors, form.problems = [], {}, {}
         _prepare(action, form, case)
         if action is Action.REQUEST_CORRECTION:
             form.materials.data = [m.code for m in case.materials if not m.present and m.required]
@@ -335,7 +348,7 @@ def _desk_rows(rows) -> list[dict]:
     words = {key: str(text) for key, text in _LEFT_WORDS.items()}
     link = url_for("web_window.case", case_no="~").rsplit("~", 1)[0]
     return [{"case": c, "url": link + c.case_no, "holder": names.get(holders[c.id], ""),
-             "left": _left_words(words, worklist.time_left(c, now)),
+             "left": _left_words(words, worklist.time_left(c, now)) or (words["paused"] if c.paused_at else None),
              "commitment_left": worklist.commitment_left(c, now),
              "commitment_words": _left_words(words, _as_days(worklist.commitment_left(c, now)), late=True)}
             for c in rows]
@@ -344,7 +357,7 @@ def _desk_rows(rows) -> list[dict]:
 # time left in words: (unit, overdue) -> the wording; each formatted with n
 _LEFT_WORDS = {("days", False): _l("剩%(n)s个工作日"), ("days", True): _l("超期%(n)s个工作日"),
                ("hours", False): _l("剩%(n)s个工作小时"), ("hours", True): _l("超期%(n)s小时"),
-               ("late", True): _l("已逾期%(n)s个工作日")}
+               ("late", True): _l("已逾期%(n)s个工作日"), "paused": _l("暂停计时")}
 
 
 def _as_days(n):
@@ -410,14 +423,30 @@ def _intake_post(item, form):
     valid, accept = form.validate_on_submit(), bool(request.form.get("then_accept"))
     held = _held_files({m.code: field for m, field in zip(item.materials, form.file_fields())})
     if valid and not any(f.errors for f in form.file_fields()):
-        with page_unit(form, page_level="form") as unit:
+        with page_unit(form, page_level=None) as unit:
             case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form, held),
                                                          accept=accept).case_no
         if not unit.failed:
             done = _("已登记并受理办件 %(case_no)s", case_no=case_no) if accept else _("已登记办件 %(case_no)s", case_no=case_no)
             return _finished(case_no, done, held)
+        _say_refusal(item, form, accept, unit)
         return _intake_page(item, form, held), unit.status
     return _intake_page(item, form, held), 422
+
+
+def _say_refusal(item, form, accept: bool, unit) -> None:
+    """A refusal no field of the form took is said at the top of the form. 登记并受理 of an incomplete application
+    is told what this page can do (register it first), not the case page's 一次性告知 or 容缺 it does not have."""
+    error = unit.error
+    if isinstance(error, Invalid) and unit.field_for(error.field) is not None:
+        return  # said beside its field
+    missing = error.extra.get("missing") if accept and error.code == "materials_missing" else None
+    if missing:
+        names = "、".join(m.name for m in item.materials if m.code in missing)
+        form.form_errors.append(_("材料不齐全：%(names)s。请点「登记办件」先登记，再在办件页出具一次性告知书或容缺受理。",
+                                  names=names))
+    else:
+        form.form_errors.append(domain_message(error))
 
 
 def _intake_page(item, form, held):
@@ -489,6 +518,22 @@ def _too_large():
 @bp.errorhandler(413)
 def _entity_too_large(_exc):
     return _too_large()
+
+
+@bp.errorhandler(CSRFError)
+def _stale_form(_exc):
+    """A form sent without a valid token is no dead end: its session cookie ran out (30 minutes idle) or the page
+    was opened in an earlier session. Back to the page it came from (through the login when signed out), where
+    window.js puts an intake's typed text back; files have to be chosen again (no session held them)."""
+    intake_form = request.endpoint == "web_window.intake"
+    case_no = (request.view_args or {}).get("case_no")
+    back = request.path if intake_form else url_for("web_window.case", case_no=case_no) if case_no \
+        else url_for("web_window.desk")
+    flash(_("会话已超时或页面已过期，未提交成功。已输入的文字已自动恢复，所选文件请重新选择。") if intake_form
+          else _("会话已超时或页面已过期，未提交成功，请重新办理。"), "warning")
+    if not current_user.is_authenticated:
+        return redirect(url_for("web_login.login", next=back), 303)
+    return redirect(back, 303)
 
 
 # -- the intake page of one case ------------------------------------------------------------------------------------
@@ -613,6 +658,8 @@ def _stashed_form(case):
         field.errors = list(content["errors"].get(field.name, []))
     form.form_errors = list(content.get("form_errors", []))
     form.file_errors = content.get("file_errors", {})
+    # 一次性告知: the problem typed beside each material is no form field, kept all the same
+    form.problems = {k.removeprefix("problem_"): v for k, v in content["data"] if k.startswith("problem_")}
     root, owner = _drafts_root(), _owner()
     form.held = [d for d in (drafts.held_file(root, owner, t) for t in content.get("drafts", [])) if d]
     return action, form
