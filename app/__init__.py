@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import consultation  # (its service registers the consultation.* message handlers)
 
     app.register_blueprint(consultation.bp)  # 会商 (issue 15)
+    from app.web import follow_up
+
+    app.register_blueprint(follow_up.bp)  # 差评整改 (issue 15)
     register_cli(app)
 
     if settings.run_jobs:

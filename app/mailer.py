@@ -138,7 +138,7 @@ def deliver(now: datetime | None = None) -> dict:
 
 def run_notification_jobs(now: datetime | None = None) -> dict:
     """The notification job: alerts, pushes to claim, automatic reminders (each committed), then the deliveries."""
-    from delegation import consultation, notifications, reminders
+    from delegation import consultation, follow_up, notifications, reminders
     from supervision import push_notify
 
     now = now or utcnow()
@@ -148,6 +148,8 @@ def run_notification_jobs(now: datetime | None = None) -> dict:
     result.update(reminders.remind_overdue(settings.reminder_escalate_after, now))
     db.session.commit()
     result.update(consultation.remind_unanswered(now))  # 会商 past the city's reply limit
+    db.session.commit()
+    result["follow_ups"] = follow_up.remind_overdue(now)  # 差评整改 past due, once a working day
     db.session.commit()
     result.update(deliver(now))
     return result

@@ -804,6 +804,14 @@ def cases_behind(figure: str, filters: Filters, visible, *, page: int = 1, per_p
     return {"total": total, "rows": [dict(r._mapping) for r in rows]}
 
 
+def rating_follow_ups(now: datetime | None = None) -> dict:
+    """差评整改 (issue 15): the bad ratings' rectification tasks not yet answered, and those past due, as of now
+    (not filtered: an open task is work to chase whatever period the figures show)."""
+    from delegation import follow_up
+
+    return follow_up.counts(now)
+
+
 def no_cases() -> dict:
     """Every figure of a group without a case (counts 0, rates and means None)."""
     from supervision.rollup import CASE_SUMS

@@ -125,6 +125,7 @@ def dashboard():
     query = _query_args(filters)
     return render_template(
         "dashboard.html", **_figures(statistics, filters), filters=filters, choices=_choices(), query=query,
+        follow_ups=statistics.rating_follow_ups(),
         export_xlsx=url_for("web_dashboard.export_xlsx", **query),
         export_csv=url_for("web_dashboard.export_csv", by="county", **query))
 

@@ -13,7 +13,7 @@ from flask import Blueprint, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Regexp, ValidationError
 
 from app.extensions import db
 from app.public import CaseQueryLocked, query_code_limits, spend_case_check
@@ -21,7 +21,7 @@ from app.web import register_page_errors
 from app.web.common import _, _l, domain_message, mode_label
 from app.web.unit_of_work import page_unit
 from delegation import guide as guide_service
-from delegation import ratings
+from delegation import follow_up, ratings
 from delegation.errors import NotFound
 from delegation.models import Case, CaseEvent, CaseRating, RatingLevel
 from delegation.workflow import Action, Mode, SystemAction
@@ -106,9 +106,14 @@ class RatingForm(FlaskForm):
                        choices=[SelectChoice(str(s), SCORE_LABEL[s]) for s in sorted(SCORE_LABEL, reverse=True)],
                        validators=[InputRequired(_l("请选择评价等级")),
                                    AnyOf(sorted(SCORE_LABEL), message=_l("请选择评价等级"))])
-    comment = TextAreaField(_l("评价内容"), filters=[_strip], validators=[
-        Optional(), Length(max=ratings.COMMENT_MAX, message=_l("不能超过%(max)d字", max=ratings.COMMENT_MAX))])
+    comment = TextAreaField(_l("评价内容"), filters=[_strip], validators=[  # no Optional(): it skips validate_comment
+        Length(max=ratings.COMMENT_MAX, message=_l("不能超过%(max)d字", max=ratings.COMMENT_MAX))])
     hide_code = HiddenField()
+
+    def validate_comment(self, field):
+        # a bad rating asks for the reason: it is what the unit that handled the case verifies and answers
+        if self.score.data in follow_up.BAD_SCORES and not field.data:
+            raise ValidationError(_l("选择“不满意”或“非常不满意”时，请填写不满意的原因"))
 
 
 @bp.errorhandler(429)
@@ -205,6 +210,7 @@ def _case_view(case: Case) -> dict:
         "tracking_no": case.tracking_no if case.handout_method == "mail" else None,
         "paused": case.state in ("suspended", "correction_requested"),
         "rated": SCORE_LABEL.get(rated) if rated else None,
+        "follow_up": follow_up.public_reply(case.id),  # the handling unit's reply to a bad rating
         "can_rate": case.state == "concluded" and rated is None,
         **_reasons(case),
     }

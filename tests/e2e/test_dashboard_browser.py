@@ -26,7 +26,7 @@ def _conclude_direct(api: Api, county: str, score: int | None = None) -> dict:
     api.act(no, f"review-{county}", "approve")  # the licence number comes from the authority's series
     api.act(no, f"window-{county}", "hand_out", method="pickup")
     if score is not None:
-        ratings.rate(no, case["query_code"], score)
+        ratings.rate(no, case["query_code"], score, "办理太慢" if score < 3 else "")  # a bad one: its reason
     return case
 
 

@@ -245,7 +245,7 @@ def test_rating_a_concluded_case_once(application, client):
     r = rate(client, case["case_no"], case["query_code"], 4, "窗口办事很快")
     assert r.status_code == 200, r.get_data(as_text=True)
     assert "感谢您的评价" in r.get_data(as_text=True) and "满意" in r.get_data(as_text=True)
-    again = rate(client, case["case_no"], case["query_code"], 1)
+    again = rate(client, case["case_no"], case["query_code"], 1, "改主意了")  # a bad rating gives its reason
     assert again.status_code == 409
     assert "该办件已评价，每件办件只能评价一次" in again.get_data(as_text=True)
     assert ratings_of(application, case["id"]) == [4]

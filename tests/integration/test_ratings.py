@@ -100,7 +100,7 @@ def test_satisfaction_counts_scores_of_three_and_more(app):
     scores = [5, 4, 3, 2, 1]
     for score in scores:
         case = a_case()
-        ratings.rate(case.case_no, case.query_code, score)
+        ratings.rate(case.case_no, case.query_code, score, "办理太慢" if score < 3 else "")  # a bad one: its reason
         db.session.commit()
     figures = statistics.summary(now=datetime(2026, 4, 1, tzinfo=CST))
     assert (figures["ratings"], figures["satisfied"], figures["satisfaction"]) == (5, 3, 0.6)

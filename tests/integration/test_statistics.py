@@ -132,7 +132,8 @@ def claim(case: Case, regulator: str, hours: float, feedback: bool) -> None:
 
 
 def rate(case: Case, score: int) -> None:
-    ratings.rate(case.case_no, case.query_code, score, now=case.concluded_at + timedelta(days=1))
+    ratings.rate(case.case_no, case.query_code, score, "办理太慢" if score < 3 else "",  # a bad one gives its reason
+                 now=case.concluded_at + timedelta(days=1))
     db.session.commit()
 
 

@@ -248,6 +248,15 @@ TABLE: dict[str, Route] = {
     "GET /consultations/<thread_no>/files/<int:file_id>": route(
         "window", "reviewer", "city_approver", refused=HIDDEN, scoped=True,
         params={"file_id": "consultation_file_id"}),
+    # Pages: 差评整改 (issue 15): the unit that decided a badly rated case (the world's: the county bureau's
+    # reviewers) replies; the other units' staff do not see the task, the other roles have no such list
+    "GET /follow-ups": route("window", "reviewer", "city_approver"),
+    "GET /follow-ups/<int:task_id>": route("reviewer", refused=HIDDEN, scoped=True,
+                                           params={"task_id": "follow_up_id"}),
+    "POST /follow-ups/<int:task_id>/reply": route("reviewer", refused=HIDDEN, scoped=True,
+                                                  params={"task_id": "follow_up_id"},
+                                                  body={"finding": "矩阵测试", "rectification": "矩阵测试",
+                                                        "reply": "矩阵测试"}),
     "GET /healthz": route("public"),
     "GET /readyz": route("public"),
     "GET /metrics": route("public"),  # loopback callers only (the test client is one)

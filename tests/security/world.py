@@ -23,7 +23,7 @@ OWN, OTHER = "360730", "360702"
 SCOPES = ("own", "other")
 # Objects that do not exist (numbers of the other county's kind): another county's object must answer like these.
 MISSING = {"case_no": f"{OTHER}-2026-999999", "decided_case_no": f"{OTHER}-2026-999998", "file_id": 999999,
-           "push_id": 999999, "check_id": 999999, "entry_id": 999999,
+           "push_id": 999999, "check_id": 999999, "entry_id": 999999, "follow_up_id": 999999,
            "licence_no": f"{OTHER}XK2026999999"}
 
 # role -> demo account (password `demo`); anonymous has none
@@ -154,6 +154,7 @@ def _county_objects(api, county: str) -> dict:
     check = _spot_check(api, county, [f"reg-{county}", "reg-city"])
     thread_no, consultation_file_id = _consultation(window, forwarded)
     return {"thread_no": thread_no, "consultation_file_id": consultation_file_id,
+            "follow_up_id": _follow_up(api, direct, county),
             "case_no": forwarded, "file_id": file_id, "decided_case_no": decided, "push_id": pushes[0]["id"],
             "check_id": check["id"], "entry_id": check["entries"][0]["id"], "kind": "acceptance",
             "action": "accept", "intake_item": forward["code"], "material_code": forward["materials"][0]["code"],
@@ -177,6 +178,26 @@ def _consultation(window: str, case_no: str) -> tuple[str, int]:
     db.session.commit()
     run_bus()
     return thread.thread_no, thread.messages[0].files[0].id
+
+
+def _follow_up(api, item: dict, county: str) -> int:
+    """The 差评整改 task of a direct case of the county, concluded and rated 不满意 (issue 15): the county bureau's."""
+    from app.extensions import db
+    from delegation import ratings
+    from delegation.follow_up_models import RatingFollowUp
+
+    r = api.post("/api/v1/cases", user=f"window-{county}", json={
+        "item_code": item["code"], "applicant": APPLICANT,
+        "materials": [{"code": m["code"], "present": True} for m in item["materials"]]})
+    assert r.status_code == 201, r.get_json()
+    case_no, code = r.get_json()["case_no"], r.get_json()["query_code"]
+    api.act(case_no, f"window-{county}", "accept")
+    api.act(case_no, f"review-{county}", "review", opinion="材料真实完整，符合条件")
+    api.act(case_no, f"review-{county}", "approve")
+    api.act(case_no, f"window-{county}", "hand_out", method="pickup")
+    ratings.rate(case_no, code, 2, "矩阵测试")
+    db.session.commit()
+    return db.session.execute(sa.select(RatingFollowUp.id).filter_by(case_no=case_no)).scalar_one()
 
 
 def _spot_check(api, county: str, pool: list[str]) -> dict:
