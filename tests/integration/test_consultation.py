@@ -200,11 +200,11 @@ def test_only_the_parties_see_and_write(client):  # noqa: F811
     log_in(client, WINDOW)
     thread_no = _thread_no(_open(client, item_code=_item(client.application)["code"]))
     _post(client, thread_no, "reply", "县级不能答复", expect=403)
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/window")})
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/consultations")})
     log_in(client, "window-360702")  # another county
     assert client.get(f"/consultations/{thread_no}").status_code == 404
     assert thread_no not in client.get("/consultations").get_data(as_text=True)
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/window")})
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/consultations")})
     log_in(client, "reg-360730")
     assert client.get("/consultations").status_code == 403
 
@@ -267,7 +267,7 @@ def test_case_thread_shows_on_the_case_page_and_desks(client):  # noqa: F811
 
         run_once()
         db.session.remove()
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/window")})
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/consultations")})
     log_in(client, APPROVER)
     assert "待答复 1" in client.get("/city").get_data(as_text=True)
     _post(client, thread_no, "reply", "可以。")
@@ -288,7 +288,7 @@ def test_xmlsec1_verifies_both_consultation_messages_the_platform_sent(client, t
     xmlsec1 = require_xmlsec1()
     log_in(client, WINDOW)
     thread_no = _thread_no(_open(client, item_code=_item(client.application)["code"]))
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/window")})
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/consultations")})
     log_in(client, APPROVER)
     _post(client, thread_no, "reply", "可以受理。")
     sent = {m["type"]: m for m in _rows(client.application, OutboxMessage) if m["type"].startswith("consultation.")}
