@@ -288,7 +288,7 @@ def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
     form = form_cls(prefix=name)
     if not form.validate():
         return _render(case_no, 422, **{name: form})
-    with page_unit() as unit:
+    with page_unit(form) as unit:
         cases.perform(actor(), case_no, action, payload_of(form))
     if unit.failed:
         return _render(case_no, unit.status, **{name: form})

@@ -221,7 +221,7 @@ def _after(case_no: str, action: str):
 
 def _run(case_no: str, name: str, form, action: str, work):
     """The posted form's work in one unit of work: on a domain error the page again, with the form as typed."""
-    with page_unit() as unit:
+    with page_unit(form) as unit:
         work()
     if unit.failed:
         return _render(case_no, unit.status, **{name: form})

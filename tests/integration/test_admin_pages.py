@@ -142,7 +142,7 @@ def test_creating_users(client):
             "password": "secret-pass-1"}
     r = client.post("/admin/users", data={**base, "username": f"window-{COUNTY}"})
     assert r.status_code == 422
-    assert re.search(r"用户名</strong>：用户名“window-360730”已被使用", r.get_data(as_text=True))
+    assert re.search(r'class="err">用户名：用户名“window-360730”已被使用', r.get_data(as_text=True))  # beside the field
 
     r = client.post("/admin/users", data={**base, "username": "new-window", "org": "360700-bureau"})
     assert r.status_code == 422 and "角色" in r.get_data(as_text=True) and "县级角色只能设在县级机构" in r.get_data(
