@@ -54,7 +54,8 @@ def holder_expr():
     return sa.case(
         (state.in_([State.FORWARDED.value, State.CITY_REVIEW.value]), Case.department_code),
         (sa.or_(state.in_([State.ACCEPTED.value, State.COUNTY_REVIEW.value]),
-                sa.and_(state == State.RETURNED.value, Case.mode == Mode.DELEGATED_REVIEW.value)), county + "-bureau"),
+                sa.and_(state == State.RETURNED.value, Case.mode == Mode.DELEGATED_REVIEW.value)),
+         sa.func.coalesce(Case.holder_org, county + "-bureau")),  # holder_org: a county 转办's target
         else_=county + "-window")
 
 

@@ -252,3 +252,22 @@ def test_the_api_claims_says_who_has_it_refuses_a_foreign_assignee_and_releases(
     assert client.delete(url, headers=auth).status_code == 204
     assert client.get(url, headers=auth).get_json()["assignee"] is None
     assert client.delete(url, headers=auth).status_code == 409
+
+
+def test_the_queues_sql_names_the_same_holder_as_the_python_rule(app):
+    """holder_expr (the queues' SQL) and worklist.holder_code (everything else) must agree in every state, or a
+    case would sit in one unit's queue while another holds it."""
+    from delegation.worklist import holder_code
+    with app.app_context():
+        made = [make_case(state, mode) for state, mode in (
+            (State.SUBMITTED, Mode.DIRECT), (State.CORRECTION_REQUESTED, Mode.DIRECT),
+            (State.COUNTY_REVIEW, Mode.DIRECT), (State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW),
+            (State.CITY_REVIEW, Mode.FORWARD_ONLY), (State.RETURNED, Mode.FORWARD_ONLY),
+            (State.RETURNED, Mode.DELEGATED_REVIEW), (State.SUSPENDED, Mode.DIRECT), (State.DECIDED, Mode.DIRECT),
+            (State.CONCLUDED, Mode.DIRECT))]
+        made[3].holder_org = f"{COUNTY}-bureau-unit"  # a county 转办 to a unit of the bureau
+        db.session.flush()
+        sql = dict(db.session.execute(sa.select(Case.id, assignment.holder_expr())
+                                      .where(Case.id.in_([c.id for c in made]))).all())
+        assert {c.id: holder_code(c) for c in made} == sql
+        assert len(set(sql.values())) >= 4  # window, bureau, the unit, a city department
