@@ -432,6 +432,8 @@ sa.Index("ix_case_file_city_queue", Case.due_at.is_(None), Case.due_at, Case.id,
 sa.Index("ix_case_file_county_state_due", Case.county_code, Case.state, Case.due_at.is_(None), Case.due_at, Case.id)
 # its 全部 queue in deadline order, first and deep pages (migration 0016)
 sa.Index("ix_case_file_county_due", Case.county_code, Case.due_at.is_(None), Case.due_at, Case.id)
+# the desk's warning/overdue counts of the open cases, from the index alone (migration 0016)
+sa.Index("ix_case_file_county_flag_state", Case.county_code, Case.due_flag, Case.state)
 sa.Index("ix_case_file_county_due_flag", Case.county_code, Case.due_flag, Case.id)
 sa.Index("ix_case_file_county_commitment", Case.county_code, Case.commitment_deadline,
          postgresql_where=sa.text(COMMITMENT_OPEN_SQL), sqlite_where=sa.text(COMMITMENT_OPEN_SQL))
