@@ -58,11 +58,13 @@
       if (box && file.files.length) { box.checked = true; }
     });
   });
-  // Hand-out: the tracking number only matters for mail.
+  // Hand-out: the waybill and the address only matter for mail (both asked at once, as the server does).
   document.querySelectorAll('input[name="method"]').forEach(function (radio) {
     radio.addEventListener("change", function () {
-      var tracking = radio.form.querySelector('input[name="tracking_no"]');
-      if (tracking) { tracking.required = radio.value === "mail" && radio.checked; }
+      ["tracking_no", "address"].forEach(function (name) {
+        var input = radio.form.querySelector('input[name="' + name + '"]');
+        if (input) { input.required = radio.value === "mail" && radio.checked; }
+      });
     });
   });
 })();
@@ -95,14 +97,27 @@
   if (!form) { return; }
   var key = KEY + window.location.pathname;
   var fields = form.querySelectorAll("input[type=text], input:not([type]), textarea");
+  // the applicant's kind and the materials ticked are the clerk's work too (an individual's ID number put back
+  // under 企业 reads as a wrong check character); a held draft's box is the server's and stays out
+  var choices = form.querySelectorAll('input[name="applicant_kind"], input[name="present"]');
   var saved = {};
   try { saved = JSON.parse(window.sessionStorage.getItem(key) || "{}"); } catch (e) { saved = {}; }
-  fields.forEach(function (f) {
-    if (f.name && !f.value && saved[f.name]) { f.value = saved[f.name]; f.dispatchEvent(new Event("input")); }
-  });
-  form.addEventListener("input", function () {
-    var data = {};
+  var empty = Array.prototype.every.call(fields, function (f) { return !f.value; });
+  if (empty) {
+    fields.forEach(function (f) {
+      if (f.name && saved[f.name]) { f.value = saved[f.name]; }
+    });
+    if (saved["choices:"]) {
+      choices.forEach(function (c) { c.checked = saved["choices:"].indexOf(c.name + "=" + c.value) >= 0; });
+    }
+    fields.forEach(function (f) { if (f.value) { f.dispatchEvent(new Event("input", {bubbles: true})); } });
+  }
+  function save() {
+    var data = {"choices:": []};
     fields.forEach(function (f) { if (f.name && f.value) { data[f.name] = f.value; } });
+    choices.forEach(function (c) { if (c.checked) { data["choices:"].push(c.name + "=" + c.value); } });
     window.sessionStorage.setItem(key, JSON.stringify(data));
-  });
+  }
+  form.addEventListener("input", save);
+  form.addEventListener("change", save);
 })();
