@@ -154,9 +154,10 @@ def test_the_case_page_offers_the_transfer_and_says_a_refusal(client):  # noqa: 
         db.session.commit()
 
     log_in(client, "city-approver")
-    page = client.get(f"/cases/{case_no}").get_data(as_text=True)
-    assert 'data-testid="transfer-form"' in page and f'value="{target}"' in page
-    assert f'<option value="{holder}">' not in page  # not to itself
+    for path in (f"/cases/{case_no}", f"/city/cases/{case_no}"):  # the case page and the desk's work page
+        page = client.get(path).get_data(as_text=True)
+        assert 'data-testid="transfer-form"' in page and f'value="{target}"' in page
+        assert f'<option value="{holder}">' not in page  # not to itself
     token = csrf_token(client, f"/cases/{case_no}")
     r = client.post(f"/cases/{case_no}/transfer", data={"to_org": target, "reason": "", "csrf_token": token})
     assert r.status_code == 303
