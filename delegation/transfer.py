@@ -86,10 +86,7 @@ def transfer(actor: Actor, case_no: str, to_org: str | None, reason: str | None,
              now: datetime | None = None) -> Case:
     from delegation.cases import get_case
 
-    reason = _reason(reason)
-    to_org = (to_org or "").strip()[:40]
-    if not to_org:
-        raise Invalid("required", "请选择转办的目标单位", "to_org is required", field="to_org")
+    reason, to_org = _reason(reason), _code(to_org)
     case = get_case(actor, (case_no or "").strip()[:40], for_update=True)
     if case.state in FINAL_STATES:
         raise Conflict("case_closed", f"办件已{STATE_ZH[case.state]}，不能转办",
@@ -107,10 +104,17 @@ def _reason(reason: str | None) -> str:
     return reason
 
 
+def _code(to_org) -> str:
+    code = to_org.strip()[:40] if isinstance(to_org, str) else ""
+    if not code:
+        raise Invalid("required", "请选择转办的目标单位", "to_org is required", field="to_org")
+    return code
+
+
 def _target(case: Case, holder: str, code: str) -> Org:
     """The organisation named by `to_org`, if it may take the case over; else the refusal, naming to_org."""
-    code = (code or "").strip()[:40]
-    org = db.session.execute(sa.select(Org).where(Org.code == code)).scalar_one_or_none() if code else None
+    code = _code(code)
+    org = db.session.execute(sa.select(Org).where(Org.code == code)).scalar_one_or_none()
     if org is None:
         raise Invalid("org_unknown", f"单位 {code} 不存在", f"no organisation {code}", field="to_org")
     if org.code == holder:
