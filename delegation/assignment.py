@@ -266,7 +266,7 @@ def assign(actor: Actor, case_no: str, assignee: str, now: datetime | None = Non
         data["stand_in"] = worker.username
     else:
         worker = target
-    _line(case, actor, "assign", now, f"→ {target.display_name} ({target.username})", data)
+    _line(case, actor, "assign", now, f"→ {target.display_name}", data)
     db.session.flush()
     if worker.id != actor.user_id:
         on_behalf = f"（代 {target.display_name} 办理）" if worker is not target else ""
