@@ -250,9 +250,10 @@ def main(argv=None) -> int:
             ("window", f"window worklist, 全部 by deadline, deep page (after the row "
                        f"{min(args.depth, county_cases // 2):,} of registration order)",
              f"/window?queue=all&sort=deadline&after={recent_deep}", False),
-            ("window", f"window worklist, 在办 by deadline, deep page (after the row "
-                       f"{min(args.depth, in_progress_n // 2):,} of {in_progress_n:,})",
-             f"/window?queue=in_progress&sort=deadline&after={in_progress_deep}", False),
+            *([("window", f"window worklist, 在办 by deadline, deep page (after the row "
+                          f"{min(args.depth, in_progress_n // 2):,} of {in_progress_n:,})",
+                f"/window?queue=in_progress&sort=deadline&after={in_progress_deep}", False)]
+              if in_progress_deep is not None else []),  # (none when the county has no open case)
             ("window", "window worklist, 全部 by deadline, page back (before a row deep down)",
              f"/window?queue=all&sort=deadline&before={recent_deep}", False),
             ("window", f"window worklist, 已办结, deep page (after the row {min(args.depth, county_cases // 2):,} "

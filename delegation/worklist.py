@@ -95,10 +95,11 @@ def worklist(actor: Actor, queue: str = "submitted", *, q: str | None = None, du
     keyset = _Keyset(sort, cursor, backwards)
     states = QUEUE_STATES[queue]
     if states and len(states) > 1 and not searching:
-        query = _merged(where, states, keyset, limit + 1)
-    else:
-        query = keyset.apply(sa.select(Case).where(*where, _queue_clause(queue)))
-    rows = db.session.execute(query.limit(limit + 1)).unique().scalars().all()
+        ids = _merged(where, states, keyset, limit + 1)
+    else:  # the page's ids alone first: the planner cannot then trade the index's order for a join and a sort
+        ids = keyset.apply(sa.select(Case.id).where(*where, _queue_clause(queue))).limit(limit + 1)
+    query = keyset.order(sa.select(Case).where(Case.id.in_(ids)))
+    rows = db.session.execute(query).unique().scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -108,14 +109,14 @@ def worklist(actor: Actor, queue: str = "submitted", *, q: str | None = None, du
 
 
 def _merged(where: list, states: tuple[State, ...], keyset: "_Keyset", n: int):
-    """A queue of several states in the page's order: each state's first n rows after the cursor, an index range
+    """The ids of a page of a queue of several states: each state's first n rows after the cursor, an index range
     of (county, state, id) or (county, state, deadline) that stops after n rows, merged and cut to n. (An IN
     list over the states is no range in either order: the planner would read the county's cases in the sort's
     order and skip those of other states — most of them, for 在办 — or sort the whole queue.)"""
     parts = [keyset.apply(sa.select(Case.id).where(*where, Case.state == s.value)).limit(n).subquery()
              for s in states]
     ids = sa.union_all(*(sa.select(p.c.id) for p in parts)).subquery()
-    return keyset.order(sa.select(Case).where(Case.id.in_(sa.select(ids.c.id))))
+    return keyset.order(sa.select(ids.c.id).join(Case, Case.id == ids.c.id)).limit(n)
 
 
 class _Keyset:
