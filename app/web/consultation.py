@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, MultipleFileField, StringField, TextAreaField
 
 from app.web import register_page_errors, requires
-from app.web.case_page import _blob_path, _file_response
+from app.web.case_page import _blob_path, _file_response, org_names
 from app.web.common import _l
 from app.web.unit_of_work import page_unit
 from delegation import consultation
@@ -83,11 +83,7 @@ def open_thread():
 def show(thread_no: str):
     thread = _thread(thread_no)
     form = g.get("message_form") or MessageForm(formdata=None)
-    actor = current_user.actor
-    return render_template("consultation/show.html", thread=thread, form=form, kind_zh=consultation.KIND_ZH,
-                           state_zh=consultation.STATE_ZH, overdue=consultation.overdue(thread),
-                           may_reply=consultation.may_reply(actor, thread),
-                           may_follow_up=consultation.may_follow_up(actor, thread))
+    return render_template("consultation/show.html", thread=thread, form=form, **_thread_view(thread))
 
 
 @bp.post("/consultations/<thread_no>/messages")
@@ -116,6 +112,14 @@ def _thread(thread_no: str):
         return consultation.get_thread(current_user.actor, thread_no)
     except NotFound:
         abort(404)
+
+
+def _thread_view(thread) -> dict:
+    """What the thread page shows beside the thread: organisations by name, whether it is late, what may be written."""
+    actor = current_user.actor
+    return {"names": org_names([thread.from_org, thread.to_org, *(m.by_org for m in thread.messages)]),
+            "overdue": consultation.overdue(thread), "may_reply": consultation.may_reply(actor, thread),
+            "may_follow_up": consultation.may_follow_up(actor, thread)}
 
 
 def _fields(form, *names) -> dict:

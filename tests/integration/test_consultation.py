@@ -274,6 +274,7 @@ def test_case_thread_shows_on_the_case_page_and_desks(client):  # noqa: F811
     assert "待答复 1" not in client.get("/city").get_data(as_text=True)
     page = client.get(f"/consultations/{thread_no}").get_data(as_text=True)
     assert "可以。" in page and case_no in page
+    assert "宁都县" in page and not re.search(r"（3607\d\d", page)  # organisations by name, not by code
     _post(client, thread_no, "close", "", expect=403)  # closing is the county's
 
 
