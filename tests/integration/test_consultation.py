@@ -256,12 +256,15 @@ def _granted(actor) -> str:
 def test_case_thread_shows_on_the_case_page_and_desks(client):  # noqa: F811
     api = Api(client.application.test_client())
     with client.application.app_context():
-        case_no = api.create(api.item("delegated_review"))["case_no"]
+        case_no = api.create(api.item("forward_only"))["case_no"]
+        api.act(case_no, WINDOW, "accept")  # forwarded: the city sees the case once the bus has run
         db.session.remove()
     log_in(client, WINDOW)
     thread_no = _thread_no(_open(client, case_no=case_no))
     case_page = client.get(f"/cases/{case_no}").get_data(as_text=True)
     assert 'data-testid="case-consultations"' in case_page and thread_no in case_page
+    window_case = client.get(f"/window/cases/{case_no}").get_data(as_text=True)
+    assert 'data-testid="case-consultations"' in window_case and thread_no in window_case
     with client.application.app_context():
         from exchange.jobs import run_once
 
@@ -275,6 +278,9 @@ def test_case_thread_shows_on_the_case_page_and_desks(client):  # noqa: F811
     page = client.get(f"/consultations/{thread_no}").get_data(as_text=True)
     assert "可以。" in page and case_no in page
     assert "宁都县" in page and not re.search(r"（3607\d\d", page)  # organisations by name, not by code
+    # the city's own case page lists it too, with the reply
+    city_case = client.get(f"/city/cases/{case_no}").get_data(as_text=True)
+    assert 'data-testid="case-consultations"' in city_case and thread_no in city_case and "已答复" in city_case
     _post(client, thread_no, "close", "", expect=403)  # closing is the county's
 
 
