@@ -144,6 +144,47 @@ def explain(statements) -> str:
     return "\n\n".join(out)
 
 
+def _service_rows(app, username: str, lists, runs: int) -> list[tuple[str, str, list[float], int]]:
+    """Time worklist.worklist + worklist.queue_counts for each window desk list's query string, as its page calls
+    them (a fresh session each time, as a request has)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import sqlalchemy as sa
+
+    from app.extensions import db, utcnow
+    from delegation import worklist
+    from delegation.actors import Actor
+    from delegation.models import User
+
+    user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one()
+    actor = Actor.for_user(user)
+    db.session.remove()
+    out = []
+    for _who, label, path, _api in lists:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+        kwargs = {"queue": query.get("queue", "submitted"), "q": query.get("q"), "due": query.get("due"),
+                  "sort": query.get("sort", "registered"),
+                  "after": int(query["after"]) if "after" in query else None,
+                  "before": int(query["before"]) if "before" in query else None}
+
+        def call():
+            page = worklist.worklist(actor, **kwargs, limit=30)
+            worklist.queue_counts(actor, utcnow())
+            db.session.remove()
+            return page
+
+        n_rows = len(call().rows)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - t0) * 1000)
+        name = f"worklist service (worklist + queue_counts, no page) for: {label}"
+        out.append((name, path, times, n_rows))
+        print(f"{name}: P50 {percentile(times, 0.5):.1f} ms, P95 {percentile(times, 0.95):.1f} ms", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=1_000_000)
@@ -306,6 +347,12 @@ def main(argv=None) -> int:
                 times.append((time.perf_counter() - t0) * 1000)
             results.append((label, path, times, n_rows))
             print(f"{label}: P50 {percentile(times, 0.5):.1f} ms, P95 {percentile(times, 0.95):.1f} ms", flush=True)
+        # The worklist's own statements (issue 14's target is delegation/worklist.py's queues and search): the
+        # same window lists as the service calls them, the page's rows and every queue's count, without the page
+        # around them (whose other parts — the header's counters, other panels — are timed by the rows above).
+        with app.app_context():
+            results += _service_rows(app, window_user, [entry for entry in lists if entry[2].startswith("/window")],
+                                     args.runs)
         if args.explain:
             args.explain.write_text("\n\n".join(explains), encoding="utf-8")
             print(f"EXPLAIN ANALYZE written to {args.explain}")
