@@ -3,8 +3,10 @@ two sort orders with keyset pages both ways, who holds each case now and the tim
 clerk (a return from the city, a decision to hand out, a 容缺 commitment about to expire).
 
 Every query is scoped by cases.visible_filter (a window sees its own county only) and is an index range in its own
-order (migration 0013): a state queue by (county, state, id) or (county, state, deadline); the search by the credit
-code / ID number, case number or phone index, a name part by the trigram index on PostgreSQL."""
+order (migrations 0013, 0016): a state queue by (county, state, id) or (county, state, deadline), a queue of several
+states as each state's range merged, 全部 by (county, id) or (county, deadline); the search by the credit code / ID
+number, case number or phone index, a name part by the trigram index on PostgreSQL; every count stops at COUNT_CAP.
+Measured by bench/lists_bench.py (bench/RESULTS.md)."""
 from __future__ import annotations
 
 import re
