@@ -41,8 +41,6 @@ FILES_MAX = 5
 FILE_BYTES_MAX = 10 * 1024 * 1024
 LIST_LIMIT = 200
 COUNTY_ROLES = (Role.WINDOW, Role.REVIEWER)
-KIND_ZH = {"open": "发起", "reply": "答复", "follow_up": "追问", "close": "结束会商"}
-STATE_ZH = {"waiting": "待答复", "answered": "已答复", "closed": "已结束"}
 
 
 # -- who sees what ---------------------------------------------------------------------------------------------

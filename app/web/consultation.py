@@ -62,8 +62,7 @@ def index():
                                           item_code=request.args.get("item_code", "")[:40])
     actor = current_user.actor
     return render_template("consultation/index.html", threads=consultation.threads(actor), form=form,
-                           may_open=consultation.may_open(actor), state_zh=consultation.STATE_ZH,
-                           overdue=consultation.overdue)
+                           may_open=consultation.may_open(actor), overdue=consultation.overdue)
 
 
 @bp.post("/consultations")

@@ -8,7 +8,6 @@ import re
 import stat
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
