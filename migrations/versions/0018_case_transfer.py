@@ -27,5 +27,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("case_file", schema=None) as batch_op:
-        batch_op.drop_column("holder_org")
+    # plain ALTER TABLE … DROP COLUMN on both (SQLite 3.35+): a batch copy of case_file would lose its expression
+    # indexes (ix_case_file_county_due and 0013's), which the later downgrades then fail to drop
+    op.execute("ALTER TABLE case_file DROP COLUMN holder_org")
