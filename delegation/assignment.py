@@ -36,7 +36,7 @@ from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org, User
 from delegation.notifications import notify_users
 from delegation.workflow import FINAL_STATES, STATE_ZH, Mode, Role, State
-from delegation.worklist import holder_code
+from delegation.worklist import COUNT_CAP, capped_count, holder_code
 from persistence import db, utcnow
 
 WORK_ROLES = (Role.WINDOW, Role.REVIEWER, Role.CITY_APPROVER)
@@ -295,6 +295,7 @@ def release(actor: Actor, case_no: str, now: datetime | None = None) -> None:
 class Queue:
     count: int
     rows: list  # (case, for_whom: User | None — the absent colleague a row is worked for)
+    more: bool = False  # the count stopped at worklist.COUNT_CAP
 
 
 def _open():
@@ -355,8 +356,10 @@ def counts(actor: Actor, now: datetime | None = None) -> dict | None:
     where = _unassigned_where(actor)
     if where is None:
         return None
-    unassigned_count = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(where)).scalar_one()
-    return {"mine": _count_mine(_mine(actor, now)), "unassigned": unassigned_count}
+    # counted up to the cap like the worklist's queues: every staff page draws this bar
+    unassigned_count = db.session.execute(sa.select(capped_count(where))).scalar_one()
+    return {"mine": _count_mine(_mine(actor, now)), "unassigned": unassigned_count,
+            "unassigned_more": unassigned_count >= COUNT_CAP}
 
 
 def unassigned(actor: Actor, limit: int = QUEUE_LIMIT) -> Queue:
@@ -364,10 +367,10 @@ def unassigned(actor: Actor, limit: int = QUEUE_LIMIT) -> Queue:
     where = _unassigned_where(actor)
     if where is None:
         return Queue(0, [])
-    count = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(where)).scalar_one()
+    count = db.session.execute(sa.select(capped_count(where))).scalar_one()
     rows = db.session.execute(sa.select(Case).where(where).order_by(Case.due_at.is_(None), Case.due_at, Case.id)
                               .limit(limit)).unique().scalars().all()
-    return Queue(count, [(case, None) for case in rows])
+    return Queue(count, [(case, None) for case in rows], more=count >= COUNT_CAP)
 
 
 @dataclass

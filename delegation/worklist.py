@@ -181,10 +181,10 @@ def queue_counts(actor: Actor, now: datetime) -> dict:
     ix_case_file_county_flag_state, 全部 by ix_case_file_county_id)."""
     scope = visible_filter(actor)
     open_states = [s.value for s in State if s not in FINAL_STATES]
-    capped = {key: _capped(sa.and_(scope, _queue_clause(key))) for key, states in QUEUE_STATES.items() if states}
-    capped["all"] = _capped(scope)
+    capped = {key: capped_count(sa.and_(scope, _queue_clause(key))) for key, states in QUEUE_STATES.items() if states}
+    capped["all"] = capped_count(scope)
     for flag in ("warning", "overdue"):
-        capped[flag] = _capped(sa.and_(scope, Case.due_flag == flag, Case.state.in_(open_states)))
+        capped[flag] = capped_count(sa.and_(scope, Case.due_flag == flag, Case.state.in_(open_states)))
     counts = dict(db.session.execute(sa.select(*(q.label(key) for key, q in capped.items()))).one()._mapping)
     soon = clock.add_limit(clock.load_calendar(), now, deadlines.WORKING_DAYS, COMMITMENT_SOON_DAYS)
     commitment, expiring = db.session.execute(
@@ -199,7 +199,7 @@ def queue_counts(actor: Actor, now: datetime) -> dict:
 COUNT_CAP = 1_000
 
 
-def _capped(where):
+def capped_count(where):
     """How many rows match, counted up to COUNT_CAP (an index range that stops there), as a scalar subquery."""
     inner = sa.select(sa.literal(1)).select_from(Case).where(where).limit(COUNT_CAP).subquery()
     return sa.select(sa.func.count()).select_from(inner).scalar_subquery()
