@@ -55,13 +55,17 @@ def _check_unit(unit: str) -> None:
 def add_working_days(cal: WorkCalendar, start: datetime, n: int, hours: OfficeHours) -> datetime:
     """Close of office on the ``n``-th working day after ``start``'s local date.
 
-    ``n == 0`` gives the close of office on start's day if it is a working day,
-    else on the next working day (an instant item accepted on a holiday is due
-    on the next day the office is open).
+    ``n == 0`` gives the close of office on start's day if it is a working day
+    and the office has not closed yet, else on the next working day (an instant
+    item accepted on a holiday or late in the evening is due on the next day the
+    office is open, not overdue the moment it is accepted).
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    day = to_local(start, "start").date()
+    local = to_local(start, "start")
+    day = local.date()
+    if n == 0 and local.timetz().replace(tzinfo=None) >= hours.close:
+        day += timedelta(days=1)
     due_day = cal.first_workday_from(day) if n == 0 else cal.nth_workday_after(day, n)
     return _at(due_day, hours.close)
 

@@ -66,6 +66,15 @@ def test_zero_days_is_close_of_office(cal: WorkCalendar) -> None:
     assert add_working_days(cal, sh(2026, 2, 17, 11), 0, HOURS_DEFAULT) == sh(2026, 2, 24, 17)
 
 
+def test_instant_item_accepted_after_close_is_due_the_next_working_day(cal: WorkCalendar) -> None:
+    # accepted at 23:11 on Monday 2 March: not overdue the moment it is accepted
+    assert add_working_days(cal, sh(2026, 3, 2, 23), 0, HOURS_DEFAULT) == sh(2026, 3, 3, 17)
+    # Friday 6 March after close: the next working day is Monday 9 March
+    assert add_working_days(cal, sh(2026, 3, 6, 18), 0, HOURS_DEFAULT) == sh(2026, 3, 9, 17)
+    # a promised limit still counts from the acceptance day (spec: the day of acceptance is not counted)
+    assert add_working_days(cal, sh(2026, 3, 2, 23), 1, HOURS_DEFAULT) == sh(2026, 3, 3, 17)
+
+
 def test_spanning_national_day(cal: WorkCalendar) -> None:
     # Wed 30 Sep: holiday 1-7 Oct, 1 = Thu 8, 2 = Fri 9, 3 = Sat 10 (make-up).
     assert add_working_days(cal, sh(2026, 9, 30, 15), 3, HOURS_DEFAULT) == sh(2026, 10, 10, 17)
