@@ -26,6 +26,7 @@ from delegation.consultation_models import ConsultationFile, ConsultationMessage
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Org, User
 from delegation.notifications import notify_holder, notify_users
+from delegation.text_rules import required_text
 from delegation.uploads import _display_name, read_checked
 from delegation.workflow import Role
 from exchange.bus import get_bus
@@ -110,16 +111,6 @@ def may_follow_up(actor: Actor, thread: ConsultationThread) -> bool:
 
 # -- opening and writing -----------------------------------------------------------------------------------------
 
-def _text(value: str | None, limit: int, field: str, zh: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise Invalid("required", f"请填写{zh}", f"{field} is required", field=field)
-    if len(value) > limit:
-        raise Invalid("too_long", f"{zh}不能超过 {limit} 个字", f"{field} is longer than {limit} characters",
-                      field=field)
-    return value
-
-
 def _read_files(files) -> list[tuple[str, str, bytes]]:
     """(display name, actual media type, bytes) of each upload, checked by content like the case materials."""
     files = [f for f in (files or []) if f is not None and getattr(f, "filename", None)]
@@ -187,8 +178,8 @@ def open_thread(actor: Actor, *, subject: str | None, text: str | None, item_cod
         raise Forbidden("role_forbidden", "只有县级窗口和审批人员可以发起会商",
                         "only county window staff and reviewers open a consultation")
     now = now or utcnow()
-    subject = _text(subject, SUBJECT_MAX, "subject", "会商主题")
-    text = _text(text, TEXT_MAX, "text", "会商内容")
+    subject = required_text(subject, SUBJECT_MAX, "subject", "会商主题")
+    text = required_text(text, TEXT_MAX, "text", "会商内容")
     item, case_no = _subject_item(actor, item_code, case_no)
     department = _department(to_org if (to_org or "").strip() else item.department_code)
     attachments = _store(_read_files(files))
@@ -219,7 +210,7 @@ def post(actor: Actor, thread_no: str, kind: str | None, text: str | None, files
     if not allowed:
         raise Forbidden("role_forbidden", "市级部门答复，县级追问或结束会商",
                         "the city department replies; the county follows up or closes")
-    text = _text(text or ("会商结束" if kind == "close" else ""), TEXT_MAX, "text", "消息内容")
+    text = required_text(text or ("会商结束" if kind == "close" else ""), TEXT_MAX, "text", "消息内容")
     attachments = _store(_read_files(files))
     due = _reply_due(now) if kind == "follow_up" else None
     body = {"kind": kind, "text": text, "by": actor.label, "at": now, "reply_due_at": due}

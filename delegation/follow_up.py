@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from delegation import clock, deadlines
 from delegation.actors import Actor
 from delegation.deadlines import to_local
-from delegation.errors import Conflict, Invalid, NotFound
+from delegation.errors import Conflict, NotFound
 from delegation.follow_up_models import RatingFollowUp
 from delegation.models import RATING_LABELS, Case, CaseRating, Org
 from delegation.notifications import notify_holder
 from delegation.responsibility import responsible_parties
+from delegation.text_rules import required_text
 from delegation.workflow import Role
 from exchange.bus import get_bus
 from persistence import db, utcnow
@@ -83,23 +84,13 @@ def overdue(task: RatingFollowUp, now: datetime | None = None) -> bool:
     return task.state == "open" and task.due_at < (now or utcnow())
 
 
-def _text(value: str | None, field: str, zh: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise Invalid("required", f"请填写{zh}（{field}）", f"{field} is required", field=field)
-    if len(value) > TEXT_MAX:
-        raise Invalid("too_long", f"{zh}（{field}）不能超过 {TEXT_MAX} 字", f"{field} is longer than {TEXT_MAX}",
-                      field=field)
-    return value
-
-
 def reply(actor: Actor, task_id: int, finding: str | None, rectification: str | None, answer: str | None,
           now: datetime | None = None) -> RatingFollowUp:
     """Close the task with what was found, what was put right and the reply the applicant reads."""
     now = now or utcnow()
-    values = {"finding": _text(finding, "finding", "核实情况"),
-              "rectification": _text(rectification, "rectification", "整改措施"),
-              "reply": _text(answer, "reply", "答复内容")}
+    values = {"finding": required_text(finding, TEXT_MAX, "finding", "核实情况"),
+              "rectification": required_text(rectification, TEXT_MAX, "rectification", "整改措施"),
+              "reply": required_text(answer, TEXT_MAX, "reply", "答复内容")}
     task = task_for(actor, task_id, for_update=True)
     if task.state != "open":
         raise Conflict("already_replied", "该差评已答复，不能重复答复", "this rating has already been answered",

@@ -30,6 +30,7 @@ from delegation import engine
 from delegation.actors import Actor
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org
+from delegation.text_rules import required_text
 from delegation.workflow import FINAL_STATES, STATE_ZH, Action, Role, State, SystemAction
 from exchange.bus import get_bus
 from exchange.errors import ExchangeRejected
@@ -95,13 +96,7 @@ def transfer(actor: Actor, case_no: str, to_org: str | None, reason: str | None,
 
 
 def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise Invalid("required", "请填写转办理由", "a reason is required", field="reason")
-    if len(reason) > REASON_MAX:
-        raise Invalid("too_long", f"转办理由不能超过 {REASON_MAX} 个字", f"the reason is longer than {REASON_MAX}",
-                      field="reason")
-    return reason
+    return required_text(reason, REASON_MAX, "reason", "转办理由")
 
 
 def _code(to_org) -> str:
