@@ -18,7 +18,7 @@ register_page_errors(bp)
 MAX_IDS = 200
 KIND_LABEL = {"returned": _l("退回"), "decision": _l("待出件"), "warning": _l("即将超期"), "overdue": _l("已超期"),
               "reminder": _l("催办"), "escalation": _l("超期督办"), "push": _l("监管推送"),
-              "assigned": _l("分派")}
+              "assigned": _l("分派"), "transfer": _l("转办"), "consultation": _l("会商"), "follow_up": _l("差评整改")}
 
 
 @bp.app_context_processor

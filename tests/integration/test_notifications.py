@@ -247,3 +247,23 @@ def test_an_sms_goes_through_the_logging_sender_by_default_masked(client, caplog
         assert mailer.deliver(utcnow()) == {"sent": 1, "failed": 0}
     (line,) = [r.getMessage() for r in caplog.records if r.name == "tongquan.mailer"]
     assert "139****5678" in line and "13912345678" not in line and case_no in line
+
+
+def test_the_inbox_names_every_kind_of_notification_in_the_users_language(client):  # noqa: F811
+    """Found trying the demo (issue 15): a transfer, a consultation and a 差评整改 showed as `transfer`,
+    `consultation` and `follow_up` in the inbox's 类型 column."""
+    from delegation.notification_models import KINDS
+    from delegation.notifications import notify_users
+
+    app = client.application
+    with app.app_context():
+        user = db.session.execute(sa.select(User).filter_by(username=f"window-{COUNTY}")).unique().scalar_one()
+        for kind in KINDS:
+            notify_users([user], kind, f"标题-{kind}")
+        db.session.commit()
+    log_in(client, f"window-{COUNTY}")
+    page = client.get("/notifications").get_data(as_text=True)
+    cells = re.findall(r'<tr data-testid="notification-\d+"[^>]*>\s*<td>.*?</td>\s*<td>([^<]*)</td>', page, re.S)
+    assert len(cells) == len(KINDS)
+    assert not set(cells) & set(KINDS)  # no identifier shown for a label
+    assert {"转办", "会商", "差评整改"} <= set(cells)
