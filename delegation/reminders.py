@@ -85,8 +85,8 @@ def _remind(case: Case, kind: str, now: datetime, comment: str, *, by_username: 
     holder = holder_code(case)
     reminder = CaseReminder(case_id=case.id, kind=kind, at=now, by_username=by_username, by_org=by_org,
                             to_org=holder, comment=comment, working_day=working_day)
+    count = count_for(case) + 1  # counted before the add: autoflush would count this one too
     db.session.add(reminder)
-    count = count_for(case) + 1
     engine.note(case, "remind", now, comment or ("超期自动催办" if kind == "automatic" else "催办"),
                 {"to_org": holder, "kind": kind, "count": count}, by=engine.Peer(by_label, by_org))
     who = "系统（超期自动催办）" if kind == "automatic" else by_label

@@ -156,3 +156,18 @@ def test_warning_and_overdue_are_told_to_the_holder_once_each(jobs_app):
     assert run_notification_jobs(late)["alerts"] == 1
     assert run_notification_jobs(late + timedelta(hours=1))["alerts"] == 0
     assert _told(case_no, "overdue") == [f"review-{COUNTY}"]
+
+
+def test_the_holder_is_told_which_reminder_it_is_counting_from_one(client):  # noqa: F811
+    """Found trying the demo (issue 15): the first 催办 of a case reached its holder as 第 2 次."""
+    app = client.application
+    with app.app_context():
+        case_no = make_case(State.COUNTY_REVIEW, Mode.DIRECT).case_no
+        db.session.commit()
+    log_in(client, f"window-{COUNTY}")
+    for _ in range(2):
+        client.post(f"/cases/{case_no}/remind", data={"comment": "", "csrf_token": csrf_token(client, f"/cases/{case_no}")})
+    with app.app_context():
+        titles = db.session.execute(sa.select(Notification.title).where(
+            Notification.case_no == case_no, Notification.kind == "reminder").order_by(Notification.id)).scalars()
+        assert list(titles) == [f"催办：{case_no}（第 1 次）", f"催办：{case_no}（第 2 次）"]
