@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timedelta
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -15,7 +16,7 @@ from delegation.deadlines import SHANGHAI
 from delegation.documents import decisions as decision_documents, service
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from delegation.identifiers import IdentifierError, validate_credit_code, validate_resident_id
-from delegation.models import COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Delegation, Item
+from delegation.models import COMMITMENT_OPEN_SQL, Case, CaseEvent, CaseMaterial, CaseNoCounter, Item
 from delegation.orgs import get_org
 from delegation.titles import titles
 from delegation.workflow import (ACTION_ZH, COUNTY_HELD, FINAL_STATES, MODE_ZH, ROLE_ZH, STATE_ZH,  # noqa: F401
@@ -138,6 +139,9 @@ def create_case(actor: Actor, item_code: str, applicant: dict, materials: list[d
     if item is None:
         raise Invalid("item_unknown", f"事项 {item_code} 不存在", f"item {item_code} does not exist",
                       field="item_code")
+    from delegation.grants import require_in_effect
+
+    require_in_effect(item, actor.division_code, now)  # a revoked item is refused before anything is written
     id_code = check_applicant_id(applicant["kind"], applicant["id_code"], id_check_override)
     known = {m.code for m in item.materials}
     unknown = [m["code"] for m in materials if m["code"] not in known]
@@ -207,20 +211,9 @@ def _missing(case: Case, required_only=True) -> list[CaseMaterial]:
 
 def _delegation_granted(case: Case, now: datetime | None = None) -> None:
     """The county may accept the item as delegated now: a revocation counts from its effective time."""
-    from delegation.grants import in_effect
+    from delegation.grants import require_in_effect
 
-    row = db.session.execute(_DELEGATION_ROW, {"item_id": case.item_id, "division_code": case.county_code}
-                             ).scalar_one_or_none()
-    if not in_effect(row, now or utcnow()):
-        city_window = "赣州市政务服务中心市级窗口"
-        raise Conflict("delegation_revoked",
-                       f"本县（市、区）暂无「{case.item.name}」的审批权限，请申请人到{city_window}办理",
-                       f"this county may not accept '{case.item.code}' now; the applicant applies at the city "
-                       f"window instead", field="item_code", apply_at=city_window)
-
-
-_DELEGATION_ROW = sa.select(Delegation).where(Delegation.item_id == sa.bindparam("item_id"),
-                                              Delegation.division_code == sa.bindparam("division_code"))
+    require_in_effect(case.item, case.county_code, now)
 
 
 @engine.guard("can_accept")
@@ -234,12 +227,27 @@ def g_can_accept(case, actor, payload, now):
                        field="materials", missing=[m.code for m in missing])
 
 
+# The credit record (黑名单) is supervision's: it tells this module how to ask (supervision.credit registers at
+# import), so that delegation does not import the layer above it. Unregistered, nobody counts as blacklisted.
+_blacklisted: Callable[[str], bool] | None = None
+
+
+def register_blacklist_lookup(is_blacklisted: Callable[[str], bool]) -> None:
+    global _blacklisted
+    _blacklisted = is_blacklisted
+
+
 @engine.guard("can_accept_with_commitment")
 def g_can_accept_with_commitment(case, actor, payload, now):
     _delegation_granted(case, now)
     if not case.item.allows_commitment:
         raise Conflict("commitment_not_allowed", "该事项不适用容缺受理", "this item does not allow 容缺 acceptance",
                        field="action")
+    if _blacklisted is not None and _blacklisted(case.applicant_id_code):
+        raise Conflict("applicant_blacklisted",
+                       "申请人已列入失信黑名单（告知承诺不实），不能容缺受理；请待材料齐全后正常受理",
+                       "the applicant is blacklisted and may not be accepted with a 容缺 commitment; accept the "
+                       "case once its materials are complete", field="applicant.id_code")
     missing = _missing(case)
     core = [m for m in missing if m.core]
     if core:

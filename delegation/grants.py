@@ -49,6 +49,35 @@ def in_effect(row: Delegation | None, now: datetime | None = None) -> bool:
     return not row.granted  # the latest change is still pending: the previous state holds
 
 
+def require_in_effect(item: Item, division_code: str, now: datetime | None = None) -> None:
+    """Refuse (Conflict naming item_code) when the county may not take the item as delegated at `now`, telling the
+    applicant where to apply instead: the item's competent organisation, with its window's address and telephone.
+    Registration and acceptance ask the same question, so a case of a revoked item is never even registered."""
+    row = db.session.execute(sa.select(Delegation).filter_by(item_id=item.id, division_code=division_code)
+                             ).scalar_one_or_none()
+    if in_effect(row, now or utcnow()):
+        return
+    where = apply_at(item)
+    place = where["org"] + "".join(f"（{label}：{where[key]}）" for key, label in (("address", "地址"),
+                                                                                 ("phone", "电话")) if where[key])
+    raise Conflict("delegation_revoked",
+                   f"本县（市、区）暂无事项「{item.name}」的审批权限，不能登记或受理，"
+                   f"请申请人到{place}办理",
+                   f"this county may not take '{item.code}' now; the applicant applies to {where['org']} instead",
+                   field="item_code", apply_at=where)
+
+
+def apply_at(item: Item) -> dict:
+    """Where an applicant applies for an item the county does not hold: its competent (city) organisation."""
+    org = item.department
+    if org is None:  # a catalogue without its departments: the city's window is where every item is taken
+        return {"org": CITY_WINDOW, "address": None, "phone": None}
+    return {"org": org.name, "address": org.address, "phone": org.phone}
+
+
+CITY_WINDOW = "赣州市政务服务中心市级窗口"
+
+
 def pending(row: Delegation | None, now: datetime | None = None) -> dict | None:
     now = now or utcnow()
     if row is None or row.effective_at is None or row.effective_at <= now:

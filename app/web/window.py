@@ -28,7 +28,7 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from app.web.unit_of_work import page_unit
-from delegation import drafts, limits, uploads, worklist
+from delegation import drafts, grants, limits, uploads, worklist
 from delegation import intake as intake_service
 from delegation.errors import DomainError, Invalid
 from delegation.workflow import FINAL_STATES, Action, Mode, Role, State, allowed_actions
@@ -374,9 +374,11 @@ def _left_words(words: dict, left, late: bool = False) -> str | None:
 
 # -- a new case ---------------------------------------------------------------------------------------------------
 
-def _delegated_items(division_code: str, q: str | None = None, code: str | None = None):
+def _delegated_items(division_code: str, q: str | None = None, code: str | None = None,
+                     revoked_too: bool = False):
     """Active items delegated to this county and in effect now (a revocation counts from its effective time),
-    as cases.create_case and the acceptance guard (grants.in_effect) see them."""
+    as cases.create_case and the acceptance guard (grants.in_effect) see them; `revoked_too`: also those revoked
+    since (an intake form opened before the revocation is answered by the domain, saying where to apply)."""
     from delegation.grants import in_effect
     from delegation.models import Delegation, Item
 
@@ -388,7 +390,8 @@ def _delegated_items(division_code: str, q: str | None = None, code: str | None 
     if q:
         query = query.where(sa.or_(Item.name.icontains(q, autoescape=True), Item.code.icontains(q, autoescape=True)))
     now = utcnow()
-    return [item for item, row in db.session.execute(query.order_by(Item.code)).unique().all() if in_effect(row, now)]
+    return [item for item, row in db.session.execute(query.order_by(Item.code)).unique().all()
+            if revoked_too or in_effect(row, now)]
 
 
 @bp.get("/window/new")
@@ -400,8 +403,8 @@ def new_case():
     return render_template("window/pick_item.html", q=q, groups=[g for g in groups if g[1]], found=len(items))
 
 
-def _item_or_404(item_code: str):
-    items = _delegated_items(_actor().division_code, code=item_code)
+def _item_or_404(item_code: str, revoked_too: bool = False):
+    items = _delegated_items(_actor().division_code, code=item_code, revoked_too=revoked_too)
     if not items:
         abort(404)
     return items[0]
@@ -410,10 +413,15 @@ def _item_or_404(item_code: str):
 @bp.route("/window/new/<item_code>", methods=["GET", "POST"])
 @requires(_is_window)
 def intake(item_code: str):
-    item = _item_or_404(item_code)
+    item = _item_or_404(item_code, revoked_too=True)
     form = intake_form_for(item)  # a body over the upload limit: the 413 handler below
     if request.method == "POST":
-        return _intake_post(item, form)
+        return _intake_post(item, form)  # a revoked item: the domain refuses, the form keeps what was typed
+    try:
+        grants.require_in_effect(item, _actor().division_code)
+    except DomainError as exc:  # revoked since the list was shown: the list again, saying where to apply
+        flash(domain_message(exc), "error")
+        return redirect(url_for("web_window.new_case"))
     return _intake_page(item, form, [])
 
 

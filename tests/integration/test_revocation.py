@@ -51,10 +51,11 @@ def test_revocation_blocks_that_county_only_lets_accepted_cases_finish_and_resto
 
     refused = api.act(waiting, WINDOW, "accept", expect=409)
     assert refused["code"] == "delegation_revoked" and refused["field"] == "item_code"
-    assert "赣州市政务服务中心市级窗口" in refused["detail"] and refused["apply_at"]
-    fresh = api.create(item)["case_no"]
-    api.act(fresh, WINDOW, "accept", expect=409)
-    api.act(fresh, WINDOW, "accept_with_commitment", expect=409)
+    assert refused["apply_at"]["org"] and refused["apply_at"]["org"] in refused["detail"]
+    api.act(waiting, WINDOW, "accept_with_commitment", expect=409)
+    # a new application is refused already at registration (issue 17), saying where to apply
+    fresh = api.create(item, expect=409)
+    assert fresh["code"] == "delegation_revoked" and fresh["field"] == "item_code"
     # the other county is not touched
     assert api.act(elsewhere, f"window-{OTHER_COUNTY}", "accept")["state"] == "county_review"
     # the case accepted before goes on to its conclusion under its rules
@@ -195,9 +196,8 @@ def test_revocation_reaches_a_county_on_its_own_node_over_sftp(nodes, sftp):  # 
         change(city.api, "revoke", item["code"], finding_ref="spot-check-2026-07")
     pump(county, city)
     with county.ctx():
-        fresh = county.api.create(item)["case_no"]
-        refused = county.api.act(fresh, WINDOW, "accept", expect=409)
-        assert refused["code"] == "delegation_revoked" and "市级窗口" in refused["detail"]
+        refused = county.api.create(item, expect=409)  # refused already at registration (issue 17)
+        assert refused["code"] == "delegation_revoked" and refused["apply_at"]["org"] in refused["detail"]
         history = county.api.get(f"{BASE}/history?item={item['code']}&county={COUNTY}", user=WINDOW).get_json()
         assert [(h["action"], h["by"]) for h in history] == [("revoke", f"{CITY}-bureau@{CITY}")]
         other = county.api.get(f"{BASE}?item={item['code']}&county={OTHER_COUNTY}", user=WINDOW).get_json()
