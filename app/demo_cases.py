@@ -3,15 +3,18 @@ county, made through the same services the desks call, the exchange bus carrying
 
 宁都县 (360730): two applications waiting at the window, one case in county review, a delegated-review and a
 forward-only case in the city's queue, two approved cases waiting to be handed out (their approvals pushed to the
-regulators). Only on a database without cases: it never adds to real work."""
+regulators), and a concluded case its applicant rated 不满意, whose 差评整改 waits at the county bureau. The county
+bureau gets one unit (审批一股, with `review2-360730`, password `demo`) so that a county 转办 has a target. Only on a
+database without cases: it never adds to real work."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from delegation import cases, grants
+from delegation import cases, grants, ratings
 from delegation.actors import Actor
-from delegation.models import Case, Item, User
+from delegation.models import Case, Item, Org, User
+from delegation.seed import DEMO_PASSWORD
 from delegation.workflow import Mode
 
 COUNTY = "360730"
@@ -37,6 +40,21 @@ def _items(mode: Mode) -> list[Item]:
     return [it for it in items if grants.state(it, county)["granted"]]
 
 
+def _bureau_unit() -> None:
+    """A unit (股) of the county bureau with a reviewer: the target of a county 转办 (delegation/transfer.py). Its
+    kind is not approval_bureau, so the bureau stays the county's one deciding authority."""
+    from delegation.passwords import hash_password
+
+    bureau = db.session.execute(sa.select(Org).filter_by(code=f"{COUNTY}-bureau")).scalar_one()
+    unit = Org(code=f"{COUNTY}-bureau-1", name="宁都县行政审批局审批一股", kind="approval_unit", level="county",
+               division_code=COUNTY, node_id=bureau.node_id, parent_id=bureau.id)
+    db.session.add(unit)
+    db.session.flush()
+    db.session.add(User(username=f"review2-{COUNTY}", display_name="宁都县审批一股审批人员", role="reviewer",
+                        org_id=unit.id, password_hash=hash_password(DEMO_PASSWORD)))
+    db.session.commit()
+
+
 def _bus() -> None:
     from exchange.jobs import run_once
 
@@ -51,6 +69,8 @@ def seed_demo_cases() -> dict:
         return {"cases": 0, "skipped": "the database already holds cases"}
     if db.session.execute(sa.select(User.id).filter_by(username=f"window-{COUNTY}")).first() is None:
         return {"cases": 0, "skipped": f"county {COUNTY} is not on this node"}
+    if db.session.execute(sa.select(Org.id).filter_by(code=f"{COUNTY}-bureau-1")).first() is None:
+        _bureau_unit()
     window, reviewer, city = _actor(f"window-{COUNTY}"), _actor(f"review-{COUNTY}"), _actor("city-approver")
     direct, reviewed, forward = _items(Mode.DIRECT), _items(Mode.DELEGATED_REVIEW), _items(Mode.FORWARD_ONLY)
     made = []
@@ -89,4 +109,13 @@ def seed_demo_cases() -> dict:
     _bus()
     act(city, no, "approve")
     _bus()
+    # concluded and rated 不满意: the bureau that decided it has a 差评整改 to answer
+    no = new(direct[3 % len(direct)], APPLICANTS[2])
+    act(window, no, "accept")
+    act(reviewer, no, "review", opinion="材料齐全，符合条件")
+    act(reviewer, no, "approve")
+    act(window, no, "hand_out", method="pickup")
+    query_code = db.session.execute(sa.select(Case.query_code).filter_by(case_no=no)).scalar_one()
+    ratings.rate(no, query_code, 2, "窗口让我来回跑了三次，每次要的材料都不一样")
+    db.session.commit()
     return {"cases": len(made), "case_nos": made}

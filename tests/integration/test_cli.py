@@ -32,17 +32,36 @@ def test_seed_demo_cases_leave_work_on_every_desk_once(app):
 
     result = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["demo_cases"]["cases"] == 7
+    assert json.loads(result.output)["demo_cases"]["cases"] == 8
     states = sorted(db.session.execute(sa.select(Case.state, Case.mode)).all())
     assert states == [("city_review", "delegated_review"), ("city_review", "forward_only"),
-                      ("county_review", "direct"), ("decided", "direct"), ("decided", "forward_only"),
-                      ("submitted", "direct"), ("submitted", "forward_only")]
-    # the two approvals reached their regulators: the county's for a direct case, the city's for forward_only
+                      ("concluded", "direct"), ("county_review", "direct"), ("decided", "direct"),
+                      ("decided", "forward_only"), ("submitted", "direct"), ("submitted", "forward_only")]
+    # the three approvals reached their regulators: the county's for a direct case, the city's for forward_only
     assert sorted(db.session.execute(sa.select(SupervisionPush.supervising_org)).scalars()) == \
-        ["360700-industry", "360730-industry"]
+        ["360700-industry", "360730-industry", "360730-industry"]
     again = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
     assert json.loads(again.output)["demo_cases"]["cases"] == 0  # never adds to a database holding cases
-    assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 7
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 8
+
+
+def test_seed_demo_cases_give_the_county_bureau_a_bad_rating_to_answer_and_a_unit_to_transfer_to(app):
+    """Issue 15 tried on the demo: 差评整改 was empty and a county 转办 had no target."""
+    from delegation import transfer
+    from delegation.follow_up_models import RatingFollowUp
+    from delegation.models import Case, Org, User
+    from delegation.workflow import State
+
+    assert app.test_cli_runner().invoke(args=["seed-demo", "--cases"]).exit_code == 0
+    task = db.session.execute(sa.select(RatingFollowUp)).scalar_one()
+    assert (task.org_code, task.state, task.score) == ("360730-bureau", "open", 2) and task.reason
+    in_review = db.session.execute(sa.select(Case).filter_by(state=State.COUNTY_REVIEW.value)).unique().scalar_one()
+    assert [o.code for o in transfer.targets(in_review)] == ["360730-bureau-1"]
+    unit_user = db.session.execute(sa.select(User).filter_by(username="review2-360730")).unique().scalar_one()
+    assert (unit_user.role, db.session.get(Org, unit_user.org_id).code) == ("reviewer", "360730-bureau-1")
+    # one deciding bureau per county still (delegation/documents/authorities.county_bureau)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Org).filter_by(
+        division_code="360730", kind="approval_bureau")).scalar_one() == 1
 
 
 def test_catalog_export_then_import_round_trips(app, tmp_path):
