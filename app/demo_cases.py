@@ -4,7 +4,8 @@ county, made through the same services the desks call, the exchange bus carrying
 宁都县 (360730): two applications waiting at the window, one case in county review, a delegated-review and a
 forward-only case in the city's queue, two approved cases waiting to be handed out (their approvals pushed to the
 regulators), and a concluded case its applicant rated 不满意, whose 差评整改 waits at the county bureau. The county
-bureau gets one unit (审批一股, with `review2-360730`, password `demo`) so that a county 转办 has a target. Only on a
+bureau gets one unit (审批一股, with `review2-360730`, password `demo`) so that a county 转办 has a target, and the
+window a second clerk (`window2-360730`) to 分派 a case to or name as stand-in (委托代办). Only on a
 database without cases: it never adds to real work."""
 from __future__ import annotations
 
@@ -50,8 +51,13 @@ def _bureau_unit() -> None:
                division_code=COUNTY, node_id=bureau.node_id, parent_id=bureau.id)
     db.session.add(unit)
     db.session.flush()
+    password_hash = hash_password(DEMO_PASSWORD)
     db.session.add(User(username=f"review2-{COUNTY}", display_name="宁都县审批一股审批人员", role="reviewer",
-                        org_id=unit.id, password_hash=hash_password(DEMO_PASSWORD)))
+                        org_id=unit.id, password_hash=password_hash))
+    # a second clerk at the window: someone to 分派 a case to and to name as 委托代办 stand-in
+    window = db.session.execute(sa.select(Org).filter_by(code=f"{COUNTY}-window")).scalar_one()
+    db.session.add(User(username=f"window2-{COUNTY}", display_name="宁都县窗口人员（二）", role="window",
+                        org_id=window.id, password_hash=password_hash))
     db.session.commit()
 
 

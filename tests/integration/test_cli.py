@@ -46,7 +46,8 @@ def test_seed_demo_cases_leave_work_on_every_desk_once(app):
 
 
 def test_seed_demo_cases_give_the_county_bureau_a_bad_rating_to_answer_and_a_unit_to_transfer_to(app):
-    """Issue 15 tried on the demo: 差评整改 was empty and a county 转办 had no target."""
+    """Issue 15 tried on the demo: 差评整改 was empty, a county 转办 had no target, and
+    the window's clerk had no colleague to 分派 a case to or name as stand-in."""
     from delegation import transfer
     from delegation.follow_up_models import RatingFollowUp
     from delegation.models import Case, Org, User
@@ -59,6 +60,8 @@ def test_seed_demo_cases_give_the_county_bureau_a_bad_rating_to_answer_and_a_uni
     assert [o.code for o in transfer.targets(in_review)] == ["360730-bureau-1"]
     unit_user = db.session.execute(sa.select(User).filter_by(username="review2-360730")).unique().scalar_one()
     assert (unit_user.role, db.session.get(Org, unit_user.org_id).code) == ("reviewer", "360730-bureau-1")
+    clerk = db.session.execute(sa.select(User).filter_by(username="window2-360730")).unique().scalar_one()
+    assert db.session.get(Org, clerk.org_id).code == "360730-window"  # a colleague to assign to, or stand in
     # one deciding bureau per county still (delegation/documents/authorities.county_bureau)
     assert db.session.execute(sa.select(sa.func.count()).select_from(Org).filter_by(
         division_code="360730", kind="approval_bureau")).scalar_one() == 1
