@@ -74,6 +74,7 @@ def test_revocation_blocks_that_county_only_lets_accepted_cases_finish_and_resto
 
     state = change(api, "restore", item["code"], reason="整改到位，恢复下放")
     assert state["granted"] is True
+    fresh = api.create(item)["case_no"]  # registered again once restored
     assert api.act(fresh, WINDOW, "accept")["state"] == "county_review"
     assert api.act(waiting, WINDOW, "accept")["state"] == "county_review"
     run_bus()
@@ -210,6 +211,8 @@ def test_revocation_reaches_a_county_on_its_own_node_over_sftp(nodes, sftp):  # 
     with city.ctx():
         change(city.api, "restore", item["code"], reason="整改到位")
     pump(county, city)
+    with county.ctx():
+        fresh = county.api.create(item)["case_no"]  # registered again once restored
     assert county.act(fresh, WINDOW, "accept")["state"] == "county_review"
     with county.ctx():
         history = county.api.get(f"{BASE}/history?item={item['code']}&county={COUNTY}", user=WINDOW).get_json()

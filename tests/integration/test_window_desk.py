@@ -123,7 +123,10 @@ def test_a_revoked_item_is_not_offered(client):
                     json={"item_code": FORWARD_ONLY, "county": "360730", "reason": "抽查发现违法审批"})
     assert r.status_code in (200, 201), r.get_json()
     assert FORWARD_ONLY not in client.get("/window/new").get_data(as_text=True)
-    assert client.get(f"/window/new/{FORWARD_ONLY}").status_code == 404
+    # a form opened from an old link: the list again, saying where to apply instead (issue 17; was a 404)
+    r = client.get(f"/window/new/{FORWARD_ONLY}")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/window/new")
+    assert "暂无事项" in client.get("/window/new").get_data(as_text=True)
 
 
 def test_forward_only_case_with_an_upload_is_accepted_and_forwarded(client):
