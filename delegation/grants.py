@@ -53,7 +53,7 @@ def require_in_effect(item: Item, division_code: str, now: datetime | None = Non
     """Refuse (Conflict naming item_code) when the county may not take the item as delegated at `now`, telling the
     applicant where to apply instead: the item's competent organisation, with its window's address and telephone.
     Registration and acceptance ask the same question, so a case of a revoked item is never even registered."""
-    row = db.session.execute(sa.select(Delegation).filter_by(item_id=item.id, division_code=division_code)
+    row = db.session.execute(_DELEGATION_ROW, {"item_id": item.id, "division_code": division_code}
                              ).scalar_one_or_none()
     if in_effect(row, now or utcnow()):
         return
@@ -76,6 +76,9 @@ def apply_at(item: Item) -> dict:
 
 
 CITY_WINDOW = "赣州市政务服务中心市级窗口"
+# built once (with its cache key): asked at every registration and acceptance
+_DELEGATION_ROW = sa.select(Delegation).where(Delegation.item_id == sa.bindparam("item_id"),
+                                              Delegation.division_code == sa.bindparam("division_code"))
 
 
 def pending(row: Delegation | None, now: datetime | None = None) -> dict | None:
