@@ -147,9 +147,20 @@ def _department(code: str | None, field: str = "to_org") -> Org:
     if org is None or org.level != "city":
         raise Invalid("org_unknown", f"市级部门 {code} 不存在", f"no city department {code}", field=field)
     if org.node_id != bus.node_id and not bus.trust.knows(org.node_id):
-        raise Invalid("org_not_hosted", f"{org.name}（{org.code}）所在的节点未接入交换，无法会商",
+        raise Invalid("org_not_hosted", f"{org.name}所在的节点未接入交换，无法会商",
                       f"no node this one exchanges with hosts {org.code}", field=field)
     return org
+
+
+def open_choices(actor: Actor) -> dict:
+    """What the opening form offers by name: the items delegated to the actor's county, and the city departments
+    a node this one exchanges with hosts."""
+    items = [(v["item_code"], v["item_name"]) for v in grants.states(county=actor.division_code, only="granted")]
+    bus = get_bus()
+    departments = [(o.code, o.name) for o in db.session.execute(
+        sa.select(Org).where(Org.level == "city").order_by(Org.code)).scalars()
+        if o.node_id == bus.node_id or bus.trust.knows(o.node_id)]
+    return {"items": items, "departments": departments}
 
 
 def _subject_item(actor: Actor, item_code: str | None, case_no: str | None):

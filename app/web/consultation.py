@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, MultipleFileField, StringField, TextAreaField
+from wtforms import HiddenField, MultipleFileField, SelectField, StringField, TextAreaField
 
 from app.web import register_page_errors, requires
 from app.web.case_page import _blob_path, _file_response, org_names
@@ -28,9 +28,9 @@ def _staff(user) -> bool:
 
 
 class OpenForm(FlaskForm):
-    item_code = StringField(_l("事项编码"), render_kw={"maxlength": 40})
+    item_code = SelectField(_l("事项"), validate_choice=False)
     case_no = StringField(_l("办件编号（可不填）"), render_kw={"maxlength": 40})
-    to_org = StringField(_l("市级部门编码（默认事项主管部门）"), render_kw={"maxlength": 40})
+    to_org = SelectField(_l("市级部门（默认事项主管部门）"), validate_choice=False)
     subject = StringField(_l("会商主题"), render_kw={"maxlength": consultation.SUBJECT_MAX})
     text = TextAreaField(_l("会商内容"), render_kw={"maxlength": consultation.TEXT_MAX})
     files = MultipleFileField(_l("附件（PDF、PNG、JPEG）"))
@@ -61,8 +61,14 @@ def index():
     form = g.get("open_form") or OpenForm(formdata=None, case_no=request.args.get("case_no", "")[:40],
                                           item_code=request.args.get("item_code", "")[:40])
     actor = current_user.actor
+    _offer(form, consultation.open_choices(actor))
     return render_template("consultation/index.html", threads=consultation.threads(actor), form=form,
                            may_open=consultation.may_open(actor), overdue=consultation.overdue)
+
+
+def _offer(form, choices: dict) -> None:
+    form.item_code.choices = [("", "—"), *choices["items"]]
+    form.to_org.choices = [("", _l("事项主管部门")), *choices["departments"]]
 
 
 @bp.post("/consultations")

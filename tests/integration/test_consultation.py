@@ -165,7 +165,7 @@ def test_refusals_name_the_field_and_change_nothing(client):  # noqa: F811
 
     log_in(client, WINDOW)
     page = _open(client, expect=422, item_code="NO-SUCH-ITEM").get_data(as_text=True)
-    assert "事项编码" in page and "不存在" in page
+    assert "事项：" in page and "不存在" in page
     page = _open(client, expect=422, case_no="360702-2026-000001").get_data(as_text=True)
     assert "办件编号" in page and "本县没有办件" in page
     item = _item(client.application)
@@ -191,7 +191,7 @@ def test_a_department_no_node_hosts_is_refused(client):  # noqa: F811
         db.session.commit()
     log_in(client, WINDOW)
     page = _open(client, expect=422, item_code=item["code"]).get_data(as_text=True)
-    assert "市级部门编码" in page and "未接入交换" in page
+    assert "市级部门（默认事项主管部门）：" in page and "未接入交换" in page
     assert _rows(client.application, ConsultationThread) == []
 
 
@@ -311,3 +311,21 @@ def test_xmlsec1_verifies_both_consultation_messages_the_platform_sent(client, t
         (tmp_path / "bad.xml").write_bytes(tampered)
         assert subprocess.run([xmlsec1, "--verify", "--pubkey-cert-pem", str(cert), str(tmp_path / "bad.xml")],
                               capture_output=True).returncode != 0
+
+
+def test_the_opening_form_offers_the_countys_items_and_the_departments_by_name(client):  # noqa: F811
+    from delegation.models import Org
+
+    item = _item(client.application)
+    with client.application.app_context():
+        department = db.session.execute(sa.select(Org).filter_by(
+            code=item_department(client.application, item["code"]))).scalar_one()
+        department_code, department_name = department.code, department.name
+    log_in(client, WINDOW)
+    page = client.get("/consultations").get_data(as_text=True)
+    items = re.search(r'<select[^>]*name="item_code".*?</select>', page, re.S).group(0)
+    departments = re.search(r'<select[^>]*name="to_org".*?</select>', page, re.S).group(0)
+    assert f'<option value="{item["code"]}">{item["name"]}</option>' in items
+    assert f'<option value="{department_code}">{department_name}</option>' in departments
+    # the city departments only: no county organisation is offered
+    assert "360730-bureau" not in departments
