@@ -417,12 +417,17 @@ def intake(item_code: str):
     form = intake_form_for(item)  # a body over the upload limit: the 413 handler below
     if request.method == "POST":
         return _intake_post(item, form)  # a revoked item: the domain refuses, the form keeps what was typed
+    return _revoked_back_to_list(item) or _intake_page(item, form, [])
+
+
+def _revoked_back_to_list(item):
+    """Revoked since the list was shown: the list again, saying where to apply instead."""
     try:
         grants.require_in_effect(item, _actor().division_code)
-    except DomainError as exc:  # revoked since the list was shown: the list again, saying where to apply
+    except DomainError as exc:
         flash(domain_message(exc), "error")
         return redirect(url_for("web_window.new_case"))
-    return _intake_page(item, form, [])
+    return None
 
 
 def _intake_post(item, form):
