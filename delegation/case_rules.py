@@ -29,10 +29,22 @@ def outstanding(case) -> list:
     return [m for m in case.materials if m.committed and not m.present]
 
 
+# What a mailed hand-out must name: the address, and the waybill the applicant follows the post with.
+MAIL_NEEDS = {"address": (N_("邮寄出件请填写邮寄地址"), "address is required for mail"),
+              "tracking_no": (N_("邮寄出件请填写快递单号"), "tracking_no is required for mail")}
+
+
+def mail_gaps(method: str | None, values: dict) -> list[Invalid]:
+    """Every field a mailed hand-out lacks, at once (a page names them together; a service stops at the first)."""
+    if method != "mail":
+        return []
+    return [Invalid("required", zh, en, field=field) for field, (zh, en) in MAIL_NEEDS.items()
+            if not (values.get(field) or "").strip()]
+
+
 def check_tracking(method: str | None, tracking_no: str | None) -> None:
-    """A mailed hand-out names its waybill (the applicant follows the post with it)."""
-    if method == "mail" and not tracking_no:
-        raise Invalid("required", N_("邮寄出件请填写快递单号"), "tracking_no is required for mail", field="tracking_no")
+    for gap in mail_gaps(method, {"tracking_no": tracking_no, "address": "-"}):
+        raise gap
 
 
 def check_recommendation(mode: Mode, recommendation: str | None) -> None:

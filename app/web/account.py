@@ -100,9 +100,11 @@ def keep_alive():
 @bp.app_context_processor
 def _idle_warning():
     """What static/js/idle.js needs on a staff page: the idle timeout, when to warn, where to keep alive."""
-    from flask import current_app
+    from flask import current_app, has_request_context
 
-    if not current_user.is_authenticated or request.blueprint in PUBLIC_BLUEPRINTS:
+    # documents drawn outside a request (a licence for the worker) have no user and no page to warn on
+    if not has_request_context() or not current_user or not current_user.is_authenticated \
+            or request.blueprint in PUBLIC_BLUEPRINTS:
         return {"idle_warning": None}
     idle = int(current_app.config["SESSION_IDLE_SECONDS"])
     return {"idle_warning": {"idle": idle, "warn": min(IDLE_WARNING_SECONDS, idle // 2),

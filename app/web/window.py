@@ -28,7 +28,7 @@ from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
 from app.web.unit_of_work import page_unit
-from delegation import drafts, grants, limits, uploads, worklist
+from delegation import case_rules, drafts, grants, limits, uploads, worklist
 from delegation import intake as intake_service
 from delegation.errors import DomainError, Invalid
 from delegation.workflow import FINAL_STATES, Action, Mode, Role, State, allowed_actions
@@ -191,8 +191,7 @@ class HandOutForm(CommentForm):
                         validators=[InputRequired(_l("请选择出件方式（自取或邮寄）"))])
     tracking_no = StringField(_l("快递单号"), filters=[_strip],
                               validators=[Optional(), Regexp(TRACKING, message=_l("快递单号格式无效"))])
-    # "mail needs a tracking number" is the domain's rule (delegation.case_rules.check_tracking), answered on this
-    # field (the domain names it): the form does not repeat it (Optional() would skip it for an empty field anyway).
+    # "mail needs a tracking number and an address" is the domain's rule (delegation.case_rules.mail_gaps).
     # The proof of service (送达回证): the domain says which are needed (delegation.documents.service).
     recipient_name = StringField(_l("领取人/收件人姓名"), filters=[_strip], validators=[Optional(), Length(max=100)])
     recipient_id_code = StringField(_l("领取人身份证号码"), filters=[_strip], validators=[Optional(), Length(max=30)])
@@ -200,15 +199,15 @@ class HandOutForm(CommentForm):
     address = StringField(_l("邮寄地址"), filters=[_strip], validators=[Optional(), Length(max=200)])
 
     def validate(self, extra_validators=None):
-        """A mailed hand-out's waybill and address are named together: the domain's rules (the same messages)
-        stop at the first, and a clerk corrected one only to be told of the other."""
+        """A mailed hand-out's waybill and address are named together: the domain's services stop at the first,
+        and a clerk corrected one only to be told of the other. The rule and its messages are the domain's."""
         valid = super().validate(extra_validators)
-        if self.method.data == "mail":
-            for field, message in ((self.address, _l("邮寄出件请填写邮寄地址")),
-                                   (self.tracking_no, _l("邮寄出件请填写快递单号"))):
-                if not field.data and not field.errors:
-                    field.errors = [*field.errors, message]
-                    valid = False
+        for gap in case_rules.mail_gaps(self.method.data, {"address": self.address.data,
+                                                            "tracking_no": self.tracking_no.data}):
+            field = self[gap.field]
+            if not field.errors:
+                field.errors = [*field.errors, domain_message(gap)]
+                valid = False
         return valid
 
 

@@ -59,8 +59,8 @@ def _mail(case: Case, payload: dict) -> dict:
     tracking = (payload.get("tracking_no") or "").strip() or None
     case_rules.check_tracking("mail", tracking)
     address = _text(payload, "address", ADDRESS_MAX, "邮寄地址")
-    if address is None:
-        raise Invalid("required", N_("邮寄出件请填写邮寄地址"), "address is required for mail", field="address")
+    for gap in case_rules.mail_gaps("mail", {"address": address, "tracking_no": tracking}):
+        raise gap
     phone = _text(payload, "recipient_phone", 30, "收件人电话") or case.applicant_phone
     if not phone:
         raise Invalid("required", N_("邮寄出件请填写收件人电话"), "recipient_phone is required for mail",

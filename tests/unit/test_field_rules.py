@@ -191,8 +191,10 @@ def test_mailed_hand_out_needs_tracking_number_in_domain_and_page_alike(app):
         case_rules.check_tracking("mail", None)
     assert refused.value.field == "tracking_no" and refused.value.zh == "邮寄出件请填写快递单号"
     case_rules.check_tracking("pickup", None)
-    # the page leaves the rule to the domain, whose message lands on the field (test_window_desk reads it there)
-    assert _form(app, HandOutForm, {"method": "mail", "tracking_no": ""}) == {}
+    # the page names what the domain names, every missing field at once and in the domain's words
+    assert _form(app, HandOutForm, {"method": "mail", "tracking_no": ""}) == {
+        "address": ["邮寄出件请填写邮寄地址"], "tracking_no": ["邮寄出件请填写快递单号"]}
+    assert _form(app, HandOutForm, {"method": "mail", "tracking_no": "SF1234567890", "address": "宁都县梅江镇1号"}) == {}
     assert _form(app, HandOutForm, {"method": "pickup"}) == {}
 
 
