@@ -154,7 +154,9 @@ def _department(code: str | None, field: str = "to_org") -> Org:
 
 def open_choices(actor: Actor) -> dict:
     """What the opening form offers by name: the items delegated to the actor's county, and the city departments
-    a node this one exchanges with hosts."""
+    a node this one exchanges with hosts. Nothing for staff who do not open threads (the city answers them)."""
+    if not may_open(actor):
+        return {"items": [], "departments": []}
     items = [(v["item_code"], v["item_name"]) for v in grants.states(county=actor.division_code, only="granted")]
     bus = get_bus()
     departments = [(o.code, o.name) for o in db.session.execute(
