@@ -99,6 +99,8 @@ class User(db.Model):
     # where notifications are also sent (migration 0015, issue 15; set on /account): optional
     email: Mapped[str | None] = mapped_column(sa.String(254))
     mobile: Mapped[str | None] = mapped_column(sa.String(20))
+    # a window's own assistant (帮办人员, migration 0023): may take a case on the applicant's behalf
+    assistant: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     org: Mapped[Org] = relationship(lazy="joined")
 
@@ -295,6 +297,7 @@ class Case(db.Model):
     agent_name: Mapped[str | None] = mapped_column(sa.String(100))
     agent_id_code: Mapped[str | None] = mapped_column(sa.String(30))
     agent_phone: Mapped[str | None] = mapped_column(sa.String(30))
+    assisted_by: Mapped[str | None] = mapped_column(sa.String(100))  # the window's 帮办人员 who took it (0023)
     id_check_override: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(60))
