@@ -317,6 +317,9 @@ TABLE: dict[str, Route] = {
                                                body={"resume-comment": "矩阵测试"}),
     # Pages: regulators (a push is its supervising organisation's)
     "GET /regulator": route(REGULATORS),
+    # 在办督促 (issue 15): the open cases a regulator will supervise; the world's case is forward_only: the city's
+    "GET /regulator/cases": route(REGULATORS),
+    "GET /regulator/cases/<case_no>": route("city_regulator", refused=HIDDEN, scoped=True),
     "GET /regulator/pushes/<int:push_id>": route("county_regulator", refused=HIDDEN, scoped=True),
     "POST /regulator/pushes/<int:push_id>/claim": route("county_regulator", refused=HIDDEN, scoped=True),
     "POST /regulator/pushes/<int:push_id>/feedback": route("county_regulator", refused=HIDDEN, scoped=True,
