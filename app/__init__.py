@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     app.register_blueprint(notifications.bp)  # the inbox and the header's unread count (issue 15)
     app.register_blueprint(reminders.bp)  # 催办 from the case page (issue 15)
+    from app.web import regulator_cases
+
+    app.register_blueprint(regulator_cases.bp)  # the regulator's open cases to press (issue 15)
     from app.web import assignment
 
     app.register_blueprint(assignment.bp)  # 领取/分派 and 委托代办 (issue 15)

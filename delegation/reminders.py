@@ -24,9 +24,9 @@ from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Case, Org, User
 from delegation.notification_models import CaseReminder
 from delegation.notifications import notify_holder, notify_users
-from delegation.responsibility import responsible_parties
+from delegation.responsibility import responsible_parties, supervising_clause
 from delegation.workflow import FINAL_STATES, STATE_ZH, Role, State
-from delegation.worklist import holder_code
+from delegation.worklist import holder_code, search_clause
 from exchange.bus import get_bus
 from persistence import db, utcnow
 
@@ -95,6 +95,40 @@ def _remind(case: Case, kind: str, now: datetime, comment: str, *, by_username: 
                case_no=case.case_no, now=now)
     db.session.flush()
     return reminder
+
+
+def to_supervise(actor: Actor, *, q: str | None = None, due: str | None = None, after: int | None = None,
+                 limit: int = 30) -> tuple[list[Case], dict[int, int], int | None]:
+    """The open cases a regulator's organisation will supervise once approved (the cases it may press), newest
+    first, searched and narrowed to those near or past their limit; with each row's reminder count and the next
+    page's cursor. Only a regulator has this list."""
+    if actor.role is not Role.REGULATOR:
+        raise Forbidden("role_forbidden", "只有监管人员可以查看待监管的在办件",
+                        "only a regulator has the list of open cases to supervise")
+    query = sa.select(Case.id).where(supervising_clause(Case, actor.org_code),
+                                     Case.state.not_in([s.value for s in FINAL_STATES]))
+    if q and q.strip():
+        query = query.where(search_clause(q))
+    if due in ("warning", "overdue"):
+        query = query.where(Case.due_flag == due)
+    if after is not None:
+        query = query.where(Case.id < after)
+    ids = query.order_by(Case.id.desc()).limit(limit + 1)
+    rows = db.session.execute(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id.desc())).unique().scalars().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    counts = dict(db.session.execute(
+        sa.select(CaseReminder.case_id, sa.func.count()).where(CaseReminder.case_id.in_([c.id for c in rows]))
+        .group_by(CaseReminder.case_id)).all()) if rows else {}
+    return rows, counts, rows[-1].id if rows and more else None
+
+
+def supervised_case(actor: Actor, case_no: str) -> Case:
+    """One open or concluded case the regulator's organisation supervises (anyone else's: not found)."""
+    if actor.role is not Role.REGULATOR:
+        raise Forbidden("role_forbidden", "只有监管人员可以查看待监管的在办件",
+                        "only a regulator has the list of open cases to supervise")
+    return _case_for(actor, case_no)
 
 
 def count_for(case: Case) -> int:

@@ -1,6 +1,8 @@
 """Who answers for what, derived from the delegation mode (never typed in by hand)."""
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from delegation.workflow import Mode
 
 CITY = "360700"
@@ -36,3 +38,14 @@ def responsible_parties(case) -> dict:
         "supervising": supervisor,
         "hands_out": window,
     }
+
+
+def supervising_clause(case_table, org_code: str):
+    """responsible_parties' "supervising" as a query condition: the cases `org_code` will supervise (a county's
+    industry regulator its county's direct cases, the city's every delegated_review and forward_only case)."""
+    if org_code == f"{CITY}-industry":
+        return case_table.mode.in_([Mode.DELEGATED_REVIEW, Mode.FORWARD_ONLY])
+    county, _, kind = org_code.rpartition("-")
+    if kind != "industry" or not county:
+        return sa.false()
+    return sa.and_(case_table.mode == Mode.DIRECT, case_table.county_code == county)
