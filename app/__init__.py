@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     import delegation.messaging  # noqa: F401  registers the handlers of the case messages
     import supervision  # noqa: F401  subscribes to the workflow's events and registers its message handlers
+    from supervision import credit
+
+    credit.configure(settings.credit_expiry_days)  # how long each kind of credit record counts (issue 17)
 
     from app.api import init_api
     from app.cli import register_cli
@@ -91,6 +94,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import follow_up
 
     app.register_blueprint(follow_up.bp)  # 差评整改 (issue 15)
+    from app.web import credit_admin, representation
+
+    app.register_blueprint(credit_admin.bp)  # 信用记录 and their lifting (issue 17)
+    app.register_blueprint(representation.bp)  # 帮办人员 (issue 17)
     register_cli(app)
 
     if settings.run_jobs:

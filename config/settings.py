@@ -81,6 +81,9 @@ class Settings:
     # SUPERVISION_FEEDBACK_DAYS: working days after a claim before a push still without feedback is escalated
     supervision_feedback_days: int = 10
     rating_follow_up_days: int = 5  # RATING_FOLLOW_UP_DAYS: working days to verify, rectify and reply to a bad rating
+    # CREDIT_EXPIRY_DAYS, e.g. "broken_commitment=365,false_commitment=1095,penalty=1095": days a credit record
+    # counts against the applicant, per kind (those not named keep supervision.credit.EXPIRY_DAYS)
+    credit_expiry_days: dict = field(default_factory=dict)
 
     @property
     def keys_dir(self) -> Path:
@@ -262,7 +265,26 @@ def load_settings(environ=None, **overrides) -> Settings:
         supervision_feedback_days=_int(environ, "SUPERVISION_FEEDBACK_DAYS", Settings.supervision_feedback_days, 1,
                                        CLAIM_DAYS_MAX),
         rating_follow_up_days=_int(environ, "RATING_FOLLOW_UP_DAYS", Settings.rating_follow_up_days, 1, 30),
+        credit_expiry_days=_credit_expiry(environ.get("CREDIT_EXPIRY_DAYS", "")),
     )
+
+
+CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
+
+
+def _credit_expiry(raw: str) -> dict:
+    """kind=days pairs, comma separated; each kind once, 1 – 36500 days."""
+    out: dict = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        kind, _, days = part.partition("=")
+        kind = kind.strip()
+        if kind not in CREDIT_KINDS or kind in out:
+            raise ConfigError(f"CREDIT_EXPIRY_DAYS: {kind!r} is not one of {', '.join(CREDIT_KINDS)} (or is given "
+                              "twice)")
+        if not days.strip().isdigit() or not 1 <= int(days) <= 36500:
+            raise ConfigError(f"CREDIT_EXPIRY_DAYS: the days of {kind} must be 1 – 36500, got {days.strip()!r}")
+        out[kind] = int(days)
+    return out
 
 
 SMTP_TLS = ("none", "starttls", "ssl")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from delegation import cases, uploads
+from delegation import cases, citywide, representation, uploads
 from delegation.actors import Actor
 from delegation.errors import Invalid
 from delegation.models import Case
@@ -25,13 +25,15 @@ def file_field(material_code: str) -> str:
 
 def register_with_files(actor: Actor, item_code: str, applicant: dict, materials: list[dict],
                         files: Iterable[tuple[str, Upload | None]], id_check_override: str | None = None,
-                        accept: bool = False) -> Case:
+                        accept: bool = False, competent_county: str | None = None) -> Case:
     """Register the case, then attach each (material code, upload) given; an empty upload is skipped. A file
     refused as Invalid names its material's file (file_field), so the page says it beside that file.
     `applicant` may also carry what a window records (address, legal_representative, agent: {name, id_code,
-    phone}). accept=True: 登记并受理, the acceptance in the same unit of work (a case that cannot be accepted
+    phone}, assisted_by: the username of the window's assistant, 帮办人员, taking the case for the applicant); an
+    agent needs the authorisation letter among the materials (delegation/representation.py). accept=True: 登记并受理, the acceptance in the same unit of work (a case that cannot be accepted
     is not registered either: the guard's refusal is the answer)."""
     case = cases.create_case(actor, item_code, applicant, materials, id_check_override)
+    citywide.assign(case, competent_county)  # 全市通办: the county whose bureau decides (delegation/citywide.py)
     _record_particulars(case, applicant)
     for material_code, upload in files:
         if upload is None or not getattr(upload, "filename", ""):
@@ -41,6 +43,8 @@ def register_with_files(actor: Actor, item_code: str, applicant: dict, materials
         except Invalid as exc:
             exc.field = file_field(material_code)
             raise
+    representation.check_agent(case)  # the letter may have come as a file: checked once all are attached
+    representation.record_assistant(actor, case, applicant.get("assisted_by"))
     if accept:
         return cases.perform(actor, case.case_no, "accept", {"comment": ""})
     return case

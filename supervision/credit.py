@@ -6,10 +6,15 @@
 - `penalty`: an administrative penalty fed back by the regulator (called by the push/feedback service).
 
 Records live on the node that made them. Service functions flush; callers commit.
+
+A record counts against the applicant (blocks 容缺, warns the window, stops a batch approval) while it is in force:
+not lifted by the administrator (supervision/credit_admin.py) and younger than its kind's period
+(CREDIT_EXPIRY_DAYS, configure()). The period is read at every check rather than stored per record, so a changed
+setting applies to every record alike.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -26,6 +31,34 @@ from supervision.models import CreditRecord
 KIND_ZH = {"broken_commitment": "容缺承诺逾期未履行", "false_commitment": "告知承诺不实（黑名单）",
            "penalty": "行政处罚"}
 DETAIL_MAX = 4000
+# days a record counts from when it was made, per kind (CREDIT_EXPIRY_DAYS overrides; configure())
+EXPIRY_DAYS = {"broken_commitment": 365, "false_commitment": 1095, "penalty": 1095}
+_expiry_days = dict(EXPIRY_DAYS)
+
+
+def configure(expiry_days: dict[str, int]) -> None:
+    """The periods of this node's settings (the app factory passes them)."""
+    _expiry_days.clear()
+    _expiry_days.update({**EXPIRY_DAYS, **expiry_days})
+
+
+def expires_at(kind: str, created_at: datetime) -> datetime:
+    return created_at + timedelta(days=_expiry_days[kind])
+
+
+def in_force(now: datetime | None = None):
+    """SQL: the records that still count at `now` (not lifted, not expired)."""
+    now = now or utcnow()
+    return sa.and_(CreditRecord.lifted_at.is_(None), sa.or_(*(
+        sa.and_(CreditRecord.kind == kind, CreditRecord.created_at > now - timedelta(days=days))
+        for kind, days in _expiry_days.items())))
+
+
+def status(record: CreditRecord, now: datetime | None = None) -> str:
+    """in_force | expired | lifted"""
+    if record.lifted_at is not None:
+        return "lifted"
+    return "in_force" if expires_at(record.kind, record.created_at) > (now or utcnow()) else "expired"
 
 
 def normalise(id_code: str) -> str:
@@ -173,20 +206,28 @@ def lookup(id_code: str, actor: Actor | None = None) -> list[dict]:
     if actor is not None:
         query = query.where(readable_by(actor))
     rows = db.session.execute(query.order_by(CreditRecord.id)).scalars().all()
-    return [{"id": r.id, "id_code": r.id_code, "name": r.name, "kind": r.kind, "kind_zh": KIND_ZH[r.kind],
-             "case_no": r.case_no, "detail": r.detail, "blacklisted": r.blacklisted, "recorded_by": r.recorded_by,
-             "at": r.created_at} for r in rows]
+    return [view(r) for r in rows]
 
 
-def is_blacklisted(id_code: str) -> bool:
+def view(r: CreditRecord, now: datetime | None = None) -> dict:
+    return {"id": r.id, "id_code": r.id_code, "name": r.name, "kind": r.kind, "kind_zh": KIND_ZH[r.kind],
+            "case_no": r.case_no, "detail": r.detail, "blacklisted": r.blacklisted, "recorded_by": r.recorded_by,
+            "at": r.created_at, "expires_at": expires_at(r.kind, r.created_at), "status": status(r, now),
+            "lifted_at": r.lifted_at, "lifted_by": r.lifted_by, "lift_reason": r.lift_reason}
+
+
+def is_blacklisted(id_code: str, now: datetime | None = None) -> bool:
+    """On the blacklist now: an expired or lifted blacklisting no longer counts."""
     return db.session.execute(
-        sa.select(CreditRecord.id).filter_by(id_code=normalise(id_code), blacklisted=True).limit(1)
+        sa.select(CreditRecord.id).filter_by(id_code=normalise(id_code), blacklisted=True)
+        .where(in_force(now)).limit(1)
     ).first() is not None
 
 
 def warnings_for(id_code: str) -> list[dict]:
-    """What the window sees at intake: every mark against the applicant, blacklist first, newest first."""
-    records = sorted(lookup(id_code), key=lambda r: (not r["blacklisted"], -r["id"]))
+    """What the window sees at intake: every mark in force against the applicant, blacklist first, newest first."""
+    records = sorted((r for r in lookup(id_code) if r["status"] == "in_force"),
+                     key=lambda r: (not r["blacklisted"], -r["id"]))
     return [{"kind": r["kind"], "kind_zh": r["kind_zh"], "blacklisted": r["blacklisted"], "case_no": r["case_no"],
              "detail": r["detail"], "at": r["at"].isoformat()} for r in records]
 

@@ -68,6 +68,15 @@ def init_api(app):
     from app.api import transfer_api  # 转办 (issue 15)
 
     staff.add(transfer_api.blp.name)
+    from app.api import credit_api  # 信用记录撤销, 帮办人员 (issue 17)
+
+    staff.add(credit_api.blp.name)
+    from app.api import inspections_api  # 现场踏勘 (issue 17)
+
+    staff.add(inspections_api.blp.name)
+    from app.api import citywide_api  # 全市通办 (issue 17)
+
+    staff.add(citywide_api.blp.name)
     app.before_request(lambda: _staff_only() if request.blueprint in staff else None)
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
@@ -83,4 +92,7 @@ def init_api(app):
     api.register_blueprint(reminders_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(assignment_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(transfer_api.blp, url_prefix="/api/v1/cases")
+    api.register_blueprint(credit_api.blp, url_prefix="/api/v1/credit")
+    api.register_blueprint(inspections_api.blp, url_prefix="/api/v1/cases")
+    api.register_blueprint(citywide_api.blp, url_prefix="/api/v1/citywide")
     app.register_blueprint(swagger_static)

@@ -99,7 +99,7 @@ def intake_with_files(form, files):
                  "address": form.get("applicant_address"),
                  "legal_representative": form.get("applicant_legal_representative"),
                  "agent": {"name": form.get("agent_name"), "id_code": form.get("agent_id_code"),
-                           "phone": form.get("agent_phone")}}
+                           "phone": form.get("agent_phone")}, "assisted_by": form.get("assisted_by")}
     case = intake.register_with_files(actor, form["item_code"], applicant,
                                       [{"code": code, "present": True} for code in form["materials"]],
                                       intake_files(files), form.get("id_check_override"), accept=form["accept"])

@@ -278,6 +278,8 @@ class IntakeFields(StrictSchema):
                          metadata={"description": "the agent's resident ID number (checked, GB 11643)"})
     agent_phone = fields.String(data_key="agent.phone",
                                 validate=validate.Regexp(rules.anchored(rules.PHONE), error="电话号码格式无效"))
+    assisted_by = Text(max_length=60, metadata={
+        "description": "帮办代办: username of this window's assistant (帮办人员) taking the case for the applicant"})
     accept = fields.Boolean(load_default=False,
                             metadata={"description": "登记并受理: accept in the same request (all materials present)"})
     materials = fields.List(Text(min_length=1, max_length=rules.CODE_INPUT_MAX), load_default=list,
@@ -374,6 +376,8 @@ class CaseOut(CaseSummary):
     particulars = fields.Method("_particulars", metadata={
         "description": "what the window recorded at intake: {address, legal_representative, agent: {name, id_code, "
                        "phone} or null}; local to the node that registered the case"})
+    assisted_by = fields.String(allow_none=True, metadata={
+        "description": "帮办代办: the window's assistant who took the case for the applicant (name (username))"})
     deadline = fields.Raw()
     responsible = fields.Raw()
     allowed_actions = fields.List(fields.String())
@@ -501,7 +505,7 @@ def case_out(c) -> dict:
         "applicant_name": _str(c.applicant_name), "accepted_at": _instant(c.accepted_at),
         "due_at": _instant(c.due_at), "due_flag": _str(c.due_flag),
         "query_code": _str(c.query_code), "applicant": m._applicant(c), "particulars": m._particulars(c),
-        "deadline": c.deadline,
+        "assisted_by": _str(c.assisted_by), "deadline": c.deadline,
         "responsible": c.responsible, "allowed_actions": [_str(a) for a in c.allowed_actions],
         "correction_items": c.correction_items, "refusal": m._refusal(c), "commitment": c.commitment,
         "credit_warnings": c.credit_warnings, "supervision": c.supervision, "review": m._review(c),

@@ -193,7 +193,15 @@ def lookup():
     if case is None:
         return render_template("public/lookup.html", form=form, not_found=True), 404
     return render_template("public/lookup_result.html", case=_case_view(case), timeline=_public_timeline(case),
-                           query_code=form.query_code.data)
+                           query_code=form.query_code.data, **_representation_and_credit(case))
+
+
+def _representation_and_credit(case: Case) -> dict:
+    """帮办代办 (names masked) and the credit records of this case's applicant: theirs only (issue 17)."""
+    from delegation import representation
+    from supervision import credit_admin
+
+    return {"representation": representation.public_view(case), "credit_records": credit_admin.for_applicant_of(case)}
 
 
 def _case_view(case: Case) -> dict:

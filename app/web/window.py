@@ -106,11 +106,13 @@ class IntakeForm(FlaskForm):
     agent_id_code = StringField(_l("经办人身份证号码"), filters=[_strip], validators=[Optional(), Length(max=30)])
     agent_phone = StringField(_l("经办人电话"), filters=[_strip],
                               validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
+    # 帮办代办: the window's assistant taking the case (representation/_intake_assistant.html lists them)
+    assisted_by = StringField(_l("帮办人员"), filters=[_strip], validators=[Optional(), Length(max=60)])
     present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
     # the intake service's fields → this form's (each material's file: its file_<n>, added by intake_form_for)
     field_map = {"applicant.id_code": "id_code", "applicant.name": "applicant_name",
                  "applicant.kind": "applicant_kind", "applicant.phone": "phone", "materials": "present",
-                 "agent.id_code": "agent_id_code", "agent.name": "agent_name"}
+                 "agent.id_code": "agent_id_code", "agent.name": "agent_name", "assisted_by": "assisted_by"}
 
     def validate_id_code(self, field):
         """The check character, as the domain checks it (the server is authoritative; window.js only helps)."""
@@ -514,7 +516,7 @@ def _intake_input(item, form, held) -> tuple:
                  "phone": form.phone.data or None, "address": form.address.data,
                  "legal_representative": form.legal_representative.data,
                  "agent": {"name": form.agent_name.data, "id_code": form.agent_id_code.data,
-                           "phone": form.agent_phone.data}}
+                           "phone": form.agent_phone.data}, "assisted_by": form.assisted_by.data}
     present = set(form.present.data or []) | {d.material_code for d in held}
     materials = [{"code": m.code, "present": m.code in present} for m in item.materials]
     return applicant, materials, [(d.material_code, d) for d in held], form.id_check_override.data or None

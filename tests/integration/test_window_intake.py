@@ -77,7 +77,8 @@ def test_intake_records_address_legal_representative_and_agent_and_needs_a_phone
     r = _post(client, DIRECT, present=["M01"], agent_name="李四", agent_id_code="110105194912310021")
     assert r.status_code == 422 and case_count(client) == 0
     assert "经办人身份证号码" in r.get_data(as_text=True)  # the error names the agent's ID field
-    r = _post(client, DIRECT, present=["M01"], address="江西省宁都县梅江镇示范路1号", legal_representative="王五",
+    # an agent applies with the applicant's authorisation letter (M06, issue 17)
+    r = _post(client, DIRECT, present=["M01", "M06"], address="江西省宁都县梅江镇示范路1号", legal_representative="王五",
               agent_name="李四", agent_id_code=AGENT_ID, agent_phone="13900000000")
     assert r.status_code == 302
     case_no = r.headers["Location"].rsplit("/", 1)[1]
@@ -93,7 +94,7 @@ def test_the_intake_api_takes_the_same_fields(client):
 
     headers = api_token(client, WINDOW)
     body = {"item_code": DIRECT, "applicant.kind": "enterprise", "applicant.name": "赣州示范贸易有限公司",
-            "applicant.id_code": "91350100M000100Y43", "materials": ALL, "agent.name": "李四",
+            "applicant.id_code": "91350100M000100Y43", "materials": ALL + ["M06"], "agent.name": "李四",
             "agent.id_code": AGENT_ID, "applicant.address": "宁都县", "accept": "true"}
     r = client.post("/api/v1/cases/intake", headers=headers, data=dict(body), content_type="multipart/form-data")
     assert r.status_code == 422 and "applicant.phone" in r.get_json()["errors"], r.get_json()
