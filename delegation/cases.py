@@ -37,6 +37,11 @@ def visible_filter(actor: Actor, bound: bool = False):
     division = sa.bindparam("division_code") if bound else actor.division_code
     org = sa.bindparam("org_code") if bound else actor.org_code
     if actor.role in COUNTY_ROLES:
+        if actor.role is Role.REVIEWER:  # and the cases other counties' windows accepted for it (全市通办)
+            from delegation.citywide_models import CitywideCase
+
+            return sa.or_(Case.county_code == division, Case.id.in_(
+                sa.select(CitywideCase.case_id).where(CitywideCase.competent_code == division)))
         return Case.county_code == division
     if actor.role is Role.CITY_APPROVER:
         clause = sa.and_(Case.mode != Mode.DIRECT, Case.forwarded_at.is_not(None))
@@ -424,7 +429,7 @@ def _decide(case, actor, payload, now, decision):
     case.decided_by, case.decided_org, case.decided_at = actor.label, actor.org_code, now
     case.step_name = case.step_due_at = None
     decision_documents.issue(case, now)  # the deciding level's 决定书, numbered in its series (issue 16)
-    if case.state is State.CITY_REVIEW:
+    if case.state is State.CITY_REVIEW or engine.acting_county(case, Role.REVIEWER) != case.county_code:
         return lambda: messaging.send_decision(case, actor)
 
 

@@ -27,6 +27,7 @@ Guard = Callable[[Case, Actor, dict, datetime], None]  # raises a DomainError wi
 Effect = Callable[[Case, Actor, dict, datetime, Transition], "Callable[[], None] | None"]
 
 GUARDS: dict[str, Guard] = {}
+CONDITIONS: dict[str, Callable[[Case], bool]] = {}  # of automatic rows (Transition.when), registered by their rules
 EFFECTS: dict[Action | SystemAction, Effect] = {}
 COUNTY_ROLES = (Role.WINDOW, Role.REVIEWER)
 
@@ -35,6 +36,14 @@ def guard(name: str):
     """Register a guard under the name the table's rows give."""
     def register(fn: Guard) -> Guard:
         GUARDS[name] = fn
+        return fn
+    return register
+
+
+def condition(name: str):
+    """Register the condition an automatic row names (Transition.when)."""
+    def register(fn):
+        CONDITIONS[name] = fn
         return fn
     return register
 
@@ -64,7 +73,7 @@ def apply(case: Case, actor: Actor, action: Action | SystemAction, payload: dict
     payload = {} if payload is None else payload
     now = now or utcnow()
     steps = [_step(case, actor, find(case, actor, action), payload, now, by, data)]
-    while (follow := automatic_after(case.state, case.mode)) is not None:
+    while (follow := automatic_after(case.state, case.mode, lambda when: CONDITIONS[when](case))) is not None:
         system = Actor.system(actor.org_code, actor.division_code, actor.org_level)
         steps.append(_step(case, system, follow, {}, now))
     if actor.role is not Role.SYSTEM:  # the jobs keep the other flags (clock.sweep_flags)
@@ -92,9 +101,19 @@ def find(case: Case, actor: Actor, action: Action | SystemAction) -> Transition:
     if not by_mode:
         raise Conflict("mode_forbids", f"{MODE_ZH[mode]}事项不能由本级执行{ACTION_ZH[action]}",
                        f"{action.value} is not done at this level for a {mode.value} item", field="action")
-    if actor.role in COUNTY_ROLES and case.county_code != actor.division_code:
+    if actor.role in COUNTY_ROLES and acting_county(case, actor.role) != actor.division_code:
         raise role_forbidden(actor, action)  # unreachable through get_case; kept as a second lock
     return by_mode[0]
+
+
+def acting_county(case: Case, role: Role) -> str:
+    """The county whose staff act on the case: the accepting county's window (首问负责, it hands the result out),
+    and the bureau of the competent county for a case accepted for another county (全市通办)."""
+    if role is Role.REVIEWER:
+        from delegation.citywide_models import competent_county
+
+        return competent_county(case) or case.county_code
+    return case.county_code
 
 
 def role_forbidden(actor: Actor, action) -> Forbidden:

@@ -42,8 +42,16 @@ def _attachments(files: list[CaseFile]) -> list[Attachment]:
     return out
 
 
+def _recipient(case: Case) -> Org:
+    """Where the county sends the case: the item's city department, or for a case accepted for another county
+    (全市通办) that county's approval bureau."""
+    from delegation.citywide import competent_org
+
+    return competent_org(case) or _org(case.department_code)
+
+
 def _to_city(case: Case, actor: Actor, message_type: str, body: dict, files: list[CaseFile]):
-    department = _org(case.department_code)
+    department = _recipient(case)
     return enqueue(message_type, from_org=actor.org_code, to_node=department.node_id, to_org=department.code,
                    body=body, case_no=case.case_no, attachments=_attachments(files))
 
@@ -69,6 +77,10 @@ def send_forward(case: Case, actor: Actor) -> None:
         "materials": [_material(m, case.files) for m in case.materials],
         "due_at": case.due_at,
     }
+    from delegation.citywide import wire as citywide_wire
+
+    if (citywide := citywide_wire(case)) is not None:  # 全市通办: to the competent county's bureau
+        body["citywide"] = citywide
     if case.review_opinion and case.mode is Mode.DELEGATED_REVIEW:
         body["review"] = {"opinion": case.review_opinion, "recommendation": case.review_recommendation,
                           "by": case.reviewed_by, "at": case.reviewed_at}
@@ -137,6 +149,14 @@ def _authorize_county_to_city(env, case: Case | None, county_code: str, departme
 def _authorize_city_to_county(env, case: Case) -> None:
     """case.return / case.decision: only the deciding department (or its bureau) may send them, to the window."""
     sender = _sender(env)
+    from delegation.citywide import may_decide
+
+    if (competent_ok := may_decide(sender, case)) is not None:  # 全市通办: the competent county decides
+        if not competent_ok:
+            raise ExchangeRejected("sender_not_allowed", f"{env.from_org} does not decide case {case.case_no}")
+        if env.to_org != case.window_org.code:
+            raise ExchangeRejected("wrong_recipient", f"case {case.case_no} is handed out by {case.window_org.code}")
+        return
     department = find_org(case.department_code)
     allowed = {case.department_code} | ({department.parent.code} if department and department.parent else set())
     if sender.level != "city" or sender.code not in allowed:
@@ -183,6 +203,10 @@ def _start_city_step(case: Case, now) -> None:
 def apply_forward(env, attachments) -> None:
     # The recipient, the sender and the accepting window (usually the sender) in one statement.
     acceptance = env.body.get("acceptance") if isinstance(env.body, dict) else None
+    if isinstance(env.body, dict) and env.body.get("citywide"):  # 全市通办: to the competent county, not the city
+        from delegation import citywide
+
+        return citywide.apply_forward(env)
     orgs = _orgs(env.to_org, env.from_org, (acceptance or {}).get("org"))
     system = _system(env, orgs)
     now = utcnow()
@@ -258,7 +282,7 @@ def apply_supplement(env, attachments) -> None:
     case = _find(env.case_no)
     if case is None:
         raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
-    _authorize_county_to_city(env, case, case.county_code, case.department_code)
+    _authorize_county_to_city(env, case, case.county_code, _recipient(case).code)
     codes = {m["code"] for m in env.body["materials"] if m["present"]}
     _apply(case, env, system, SystemAction.RECEIVE_SUPPLEMENT, now, f"case {case.case_no} is {case.state}",
            {"comment": env.body.get("comment"), "codes": codes, "env": env}, {"materials": sorted(codes)})
@@ -340,6 +364,10 @@ def forward_acknowledged(outbox_row, status: str) -> None:
     if case is None:
         return
     if status == "accepted":
+        from delegation.citywide_models import competent_county
+
+        if competent_county(case) is not None:  # 全市通办: the window's case waits for the decision
+            return
         action, comment = SystemAction.FORWARD_ACKNOWLEDGED, None
     else:
         action, comment = SystemAction.FORWARD_REJECTED, f"市级拒收转报：{outbox_row.receipt_reason or '未说明原因'}"
@@ -367,3 +395,5 @@ def e_forward_rejected(case, actor, payload, now, t):
 from delegation import mailing as _mailing  # noqa: E402,F401
 # 转办 and cross-node 催办 (issue 15): their engine rows' guard and effects, and the case.transfer / case.reminder handlers
 from delegation import transfer as _transfer, remote_reminders as _remote_reminders  # noqa: E402,F401
+# 全市通办 (issue 17): the rows' condition and effects of a case accepted for another county
+from delegation import citywide as _citywide  # noqa: E402,F401

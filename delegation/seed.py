@@ -116,6 +116,7 @@ def _reference(node_id: str, remote: set[str], org_nodes: dict[str, str] | None)
     counties = [d["code"] for d in divisions if d["kind"] != "city"]
     catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
     _demo_originals()
+    _demo_citywide()
     return orgs, divisions, catalog
 
 
@@ -134,6 +135,18 @@ def _demo_originals() -> None:
     item.originals_before_decision = True
     for m in item.materials:
         m.originals_required = m.originals_required or m.code in materials
+
+
+# 全市通办 (issue 17): the oversize-transport permit may be accepted at any county window for another county
+DEMO_CITYWIDE = ("GZ-CXYS-001",)
+
+
+def _demo_citywide() -> None:
+    from delegation.citywide import set_flag
+    from delegation.models import Item
+
+    for item in db.session.execute(sa.select(Item).where(Item.code.in_(DEMO_CITYWIDE))).unique().scalars():
+        set_flag(item, True)
 
 
 def seed_reference(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str, str] | None = None) -> dict:

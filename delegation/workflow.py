@@ -8,6 +8,7 @@ the row's target; nothing else changes a case's state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from delegation.titles import N_, TitledStrEnum, titles
 
@@ -82,6 +83,9 @@ class SystemAction(TitledStrEnum):
     FORWARD_ACKNOWLEDGED = "forward_acknowledged", N_("签收转报")  # the city's receipt of the forward
     FORWARD_REJECTED = "forward_rejected", N_("拒收转报")  # the city refused the forward
     RECEIVE_TRANSFER = "receive_transfer", N_("接收转办")  # another node's copy learns of a 转办
+    # 全市通办 (issue 17, delegation/citywide.py): accepted for another county, whose bureau reviews and decides
+    SEND_CITYWIDE = "send_citywide", N_("转有权县级审批")
+    RECEIVE_CITYWIDE = "receive_citywide", N_("接收全市通办件")
 
 
 
@@ -112,12 +116,13 @@ class Transition:
     guard: str | None = None  # name of a registered guard (delegation.engine.GUARDS); it explains a refusal
     automatic: bool = False  # the engine takes this SYSTEM row as soon as the case is in its source state
     note: str | None = None  # the timeline's comment when the step brings none
+    when: str | None = None  # an automatic row applies only to a case for which this condition holds (engine)
 
 
-def _t(source, action, target, role, modes=ANY_MODE, guard=None, automatic=False, note=None):
+def _t(source, action, target, role, modes=ANY_MODE, guard=None, automatic=False, note=None, when=None):
     action = SystemAction(action) if action in SystemAction._value2member_map_ else Action(action)
     return Transition(State(source), action, State(target) if target else None, Role(role),
-                      frozenset(modes), guard, automatic, note)
+                      frozenset(modes), guard, automatic, note, when)
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -158,7 +163,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("city_review", "transfer", "city_review", "city_approver", CITY_MODES, guard="transfer_allowed"),
     _t("county_review", "transfer", "county_review", "reviewer", guard="transfer_allowed"),
     _t("returned", "transfer", "returned", "reviewer", {Mode.DELEGATED_REVIEW}, guard="transfer_allowed"),
-    # the system: routing after acceptance, by the item's mode, in the same unit of work as the acceptance
+    # the system: routing after acceptance, by the item's mode, in the same unit of work as the acceptance; a case
+    # accepted for another county (全市通办) goes to that county's bureau first (sent, not yet received there)
+    _t("accepted", "send_citywide", "forwarded", "system", {Mode.DIRECT}, automatic=True,
+       note="全市通办：转有权县级审批", when="citywide_elsewhere"),
     _t("accepted", "route", "county_review", "system", {Mode.DIRECT, Mode.DELEGATED_REVIEW}, automatic=True,
        note="转县级审批"),
     _t("accepted", "forward", "forwarded", "system", {Mode.FORWARD_ONLY}, automatic=True, note="受理后自动转报市级"),
@@ -171,6 +179,8 @@ TRANSITIONS: tuple[Transition, ...] = (
       for s in ("forwarded", "city_review", "returned")),
     *(_t(s, "receive_decision", "decided", "system", note="窗口收到审批结果，待出件")
       for s in ("forwarded", "city_review", "decided")),
+    # 全市通办: the competent county receives the case (on the embedded node, the very case; else it creates its copy)
+    _t("forwarded", "receive_citywide", "county_review", "system", {Mode.DIRECT}, note="有权县级收到全市通办件"),
     # the receipt of the forward: the city has the case, or refused it and the county gets it back
     _t("forwarded", "forward_acknowledged", "city_review", "system", note="市级已签收"),
     _t("forwarded", "forward_rejected", "returned", "system"),
@@ -188,9 +198,12 @@ def transitions_for(state: State, action: Action) -> list[Transition]:
     return [t for t in TRANSITIONS if t.source == state and t.action == action]
 
 
-def automatic_after(state: State, mode: Mode) -> Transition | None:
-    """The SYSTEM row the engine takes at once when a case arrives in this state (routing after acceptance)."""
-    return next((t for t in TRANSITIONS if t.automatic and t.source == state and mode in t.modes), None)
+def automatic_after(state: State, mode: Mode, holds: Callable[[str], bool] = lambda _when: False
+                    ) -> Transition | None:
+    """The SYSTEM row the engine takes at once when a case arrives in this state (routing after acceptance); a
+    row with a condition (`when`) only where `holds(when)` says the case meets it."""
+    return next((t for t in TRANSITIONS if t.automatic and t.source == state and mode in t.modes
+                 and (t.when is None or holds(t.when))), None)
 
 
 def allowed_actions(state: State, role: Role, mode: Mode) -> list[Action]:

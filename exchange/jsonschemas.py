@@ -260,6 +260,13 @@ class ReviewSchema(StrictSchema):
     at = _datetime()
 
 
+class CitywideSchema(StrictSchema):
+    """全市通办: the competent county and its organisation that reviews and decides the case."""
+
+    county = _str("division code", DIVISION_CODE)
+    org = _code()
+
+
 class CaseForwardSchema(StrictSchema):
     item = fields.Nested(ItemSchema, required=True)
     applicant = fields.Nested(ForwardApplicantSchema, required=True)
@@ -268,6 +275,7 @@ class CaseForwardSchema(StrictSchema):
     materials = _materials()
     due_at = _datetime(required=False)
     comment = _text(required=False)
+    citywide = fields.Nested(CitywideSchema)
 
 
 class CaseSupplementSchema(StrictSchema):

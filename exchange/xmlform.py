@@ -29,7 +29,8 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "acceptance": {"org": str, "by": str, "at": datetime,
                                           "commitment"?: {"deadline": date, "missing_materials": [code, ...]}},
                            "review"?: {"opinion": str, "recommendation": "approve" | "deny", "by": str, "at": datetime},
-                           "materials": [MATERIAL, ...] (1..n), "due_at"?: datetime, "comment"?: str}
+                           "materials": [MATERIAL, ...] (1..n), "due_at"?: datetime, "comment"?: str,
+                           "citywide"?: {"county": division code, "org": code}}  (全市通办: to that county's org)
     case.supplement       {"materials": [MATERIAL, ...] (1..n), "comment"?: str}
     case.return           {"reasons": [str, ...] (1..n), "by": str, "at": datetime}
     case.decision         {"decision": "approve" | "deny", "reasons": [str, ...], "certificate_no"?: str,
@@ -283,6 +284,7 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _MATERIALS,
             _el("due_at", "DueAt", True),
             _el("comment", "Comment", True),
+            _group("citywide", "Citywide", _el("county", "County"), _el("org", "Org"), optional=True),  # 全市通办
         ),
     ),
     "case.supplement": ("CaseSupplement", (_MATERIALS, _el("comment", "Comment", True))),

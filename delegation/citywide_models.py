@@ -1,0 +1,48 @@
+"""Tables of 全市通办 (city-wide acceptance, issue 17, migration 0022): the catalogue flag and the competent county
+of a case accepted for another county. Kept apart from the shared item and case tables."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from delegation.models import Case
+from persistence import db
+
+
+class CitywideItem(db.Model):
+    """An item any county window of the city may accept for another county (the row is the flag)."""
+
+    __tablename__ = "citywide_item"
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+
+
+class CitywideCase(db.Model):
+    """A case accepted at case_file.county_code's window for `competent_code`, whose bureau reviews and decides it.
+    Written where the case is registered and where its copy is received, so both ends count it."""
+
+    __tablename__ = "citywide_case"
+    __table_args__ = (sa.Index("ix_citywide_case_competent", "competent_code", "case_id"),)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+    competent_code: Mapped[str] = mapped_column(sa.String(20), sa.ForeignKey("division.code"))
+
+
+_COMPETENT = sa.select(CitywideCase.competent_code).where(CitywideCase.case_id == sa.bindparam("case_id"))
+
+
+def competent_county(case: Case) -> str | None:
+    """The competent county of a case accepted for another county, or None (an ordinary case). Read once per case
+    object: the engine asks at every step."""
+    cached = case.__dict__.get("_citywide_competent", False)
+    if cached is not False:
+        return cached
+    if case.id is None:  # not written yet: assign() remembers it when it records one
+        return None
+    value = db.session.execute(_COMPETENT, {"case_id": case.id}).scalar_one_or_none()
+    case.__dict__["_citywide_competent"] = value
+    return value
+
+
+def remember(case: Case, competent_code: str | None) -> None:
+    case.__dict__["_citywide_competent"] = competent_code

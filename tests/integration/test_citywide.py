@@ -1,0 +1,89 @@
+"""全市通办 on the embedded node (issue 17 part D): 宁都县's window (360730) accepts an application of a flagged item for
+章贡区 (360702); the case travels over the bus to 章贡区's bureau, which reviews and decides it; the result comes back
+to 宁都县's window to be handed out; the statistics count it at both ends. Bad input (an item not flagged, a county
+that does not exist, the window's own county) is refused naming competent_county and nothing is kept. Through the
+API (the window's intake page: test_citywide_pages.py)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from delegation.models import Case, Item
+from tests.integration.support import COUNTY, ENTERPRISE, Api, run_bus
+
+COMPETENT = "360702"  # 章贡区
+ITEM = "GZ-CXYS-001"  # flagged 全市通办 in the demo catalogue
+WINDOW, REVIEWER, COMPETENT_REVIEWER = f"window-{COUNTY}", f"review-{COUNTY}", f"review-{COMPETENT}"
+
+
+def _body(item_code: str, competent: str) -> dict:
+    item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one()
+    return {"item_code": item_code, "applicant": ENTERPRISE, "competent_county": competent,
+            "materials": [{"code": m.code, "present": True} for m in item.materials]}
+
+
+def _case_count() -> int:
+    db.session.expire_all()
+    return db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one()
+
+
+def test_accepted_at_one_window_decided_by_the_competent_county_and_handed_out_where_accepted(client):
+    api = Api(client)
+    counties = api.get(f"/api/v1/citywide/items/{ITEM}/counties", user=WINDOW).get_json()
+    names = {c["name"]: c["code"] for c in counties["counties"]}
+    assert counties["citywide"] and names["章贡区"] == COMPETENT and COUNTY not in names.values()
+
+    r = api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(ITEM, COMPETENT))
+    assert r.status_code == 201, r.get_json()
+    case_no = r.get_json()["case_no"]
+    assert case_no.startswith(f"{COUNTY}-")  # numbered and owned by the accepting window (首问负责)
+    assert api.act(case_no, WINDOW, "accept")["state"] == "forwarded"  # on its way to 章贡区
+    run_bus()
+    assert api.case(case_no, COMPETENT_REVIEWER)["state"] == "county_review"
+    # the accepting county's bureau does not decide it; the competent county's does
+    api.act(case_no, REVIEWER, "review", expect=403, opinion="本县审核")
+    api.act(case_no, COMPETENT_REVIEWER, "review", opinion="经审查，车辆及路线符合要求")
+    decided = api.act(case_no, COMPETENT_REVIEWER, "approve", certificate_no="章超限2026-0001")
+    assert decided["state"] == "decided"
+    run_bus()
+    # back at the accepting window, which hands the result out
+    at_window = api.case(case_no, WINDOW)
+    assert at_window["state"] == "decided" and at_window["decision"]["certificate_no"] == "章超限2026-0001"
+    done = api.act(case_no, WINDOW, "hand_out", method="pickup")
+    assert done["state"] == "concluded"
+    api.act(case_no, f"window-{COMPETENT}", "hand_out", expect=404, method="pickup")  # not 章贡区's window's case
+
+    stats = {r["county"]: r for r in api.get("/api/v1/citywide/statistics", user="admin").get_json()}
+    assert stats[COUNTY]["accepted_for_others"] == 1 and stats[COUNTY]["accepted_concluded"] == 1
+    assert stats[COMPETENT]["handled_for_others"] == 1 and stats[COMPETENT]["handled_decided"] == 1
+    assert stats[COUNTY]["handled_for_others"] == 0 and stats[COMPETENT]["accepted_for_others"] == 0
+    own = api.get("/api/v1/citywide/statistics", user=COMPETENT_REVIEWER).get_json()
+    assert [r["county"] for r in own] == [COMPETENT]
+
+
+def test_bad_choices_are_refused_naming_the_field_and_nothing_is_kept(client):
+    api = Api(client)
+    before = _case_count()
+    not_flagged = db.session.execute(sa.select(Item.code).filter_by(mode="direct").order_by(Item.code)
+                                     ).scalars().first()
+    assert not_flagged != ITEM
+    for body, status, code in ((_body(not_flagged, COMPETENT), 409, "citywide_not_enabled"),
+                               (_body(ITEM, "369999"), 422, "county_unknown"),
+                               (_body(ITEM, COUNTY), 422, "citywide_own_county"),
+                               (_body(ITEM, ""), 422, "required")):
+        r = api.post("/api/v1/citywide/cases", user=WINDOW, json=body)
+        problem = r.get_json()
+        assert (r.status_code, problem["code"], problem["field"]) == (status, code, "competent_county"), problem
+        assert "competent_county" not in problem["detail"]  # said in words, in Chinese
+    assert _case_count() == before
+    # only the administrator flags an item; only a direct item can carry the flag
+    assert api.client.put(f"/api/v1/citywide/items/{not_flagged}", json={"citywide": True},
+                          headers={"Authorization": f"Bearer {api.token(WINDOW)}"}).status_code == 403
+    fo = db.session.execute(sa.select(Item.code).filter_by(mode="forward_only")).scalars().first()
+    r = api.client.put(f"/api/v1/citywide/items/{fo}", json={"citywide": True},
+                       headers={"Authorization": f"Bearer {api.token('admin')}"})
+    assert r.status_code == 422 and r.get_json()["field"] == "citywide"
+    r = api.client.put(f"/api/v1/citywide/items/{not_flagged}", json={"citywide": True},
+                       headers={"Authorization": f"Bearer {api.token('admin')}"})
+    assert r.status_code == 200
+    assert api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(not_flagged, COMPETENT)).status_code == 201
