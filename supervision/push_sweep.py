@@ -67,19 +67,25 @@ def _above(push: SupervisionPush) -> tuple[str, list[str]]:
 
 def _escalate(push: SupervisionPush, now: datetime) -> None:
     name, recipients = _above(push)
-    _alert(push, "escalation", recipients,
-           f"{name}未在期限（{local_minute(push.claim_due_at)}）内认领办件 {push.case_no}（{push.item_name}）的监管推送，"
-           f"已逾期，请督促其认领", now)
+    message = (f"{name}未在期限（{local_minute(push.claim_due_at)}）内认领办件 {push.case_no}（{push.item_name}）"
+               f"的监管推送，已逾期，请督促其认领")
+    _raise(push, "escalation", recipients, f"监管推送逾期未认领：{push.case_no}", message, now)
 
 
 def _escalate_no_feedback(push: SupervisionPush, now: datetime) -> None:
     name, recipients = _above(push)
     message = (f"{name}于 {local_minute(push.claimed_at)} 认领办件 {push.case_no}（{push.item_name}）的监管推送后，"
                f"逾期未反馈监管结果，请督促其反馈")
-    _alert(push, "no_feedback", recipients, message, now)
-    for code in recipients:  # the supervisors' regulators and the administrators (not the bureau's approvers)
-        notify_org(code, "escalation", f"监管逾期未反馈：{push.case_no}", message, case_no=push.case_no,
-                   roles=(Role.REGULATOR, Role.ADMIN), now=now)
+    _raise(push, "no_feedback", recipients, f"监管逾期未反馈：{push.case_no}", message, now)
+
+
+def _raise(push: SupervisionPush, kind: str, recipients: list[str], title: str, message: str, now: datetime) -> None:
+    """An escalation: the alert on the desks and a notification in the inbox of each recipient's regulators and
+    administrators (not the bureau's approvers)."""
+    _alert(push, kind, recipients, message, now)
+    for code in recipients:
+        notify_org(code, "escalation", title, message, case_no=push.case_no, roles=(Role.REGULATOR, Role.ADMIN),
+                   now=now)
 
 
 def _claimed_without_feedback(now: datetime, days: int) -> list[int]:

@@ -64,3 +64,14 @@ def test_a_claimed_push_without_feedback_escalates_once(api):
     log_in(api.client, "reg-city")
     desk = api.client.get("/regulator").get_data(as_text=True)
     assert "逾期未反馈" in desk and silent in desk
+
+
+def test_an_unclaimed_push_escalates_to_the_same_people_with_a_notification(api):
+    from supervision.pushes import sweep
+
+    unclaimed = approved(api, "direct")
+    push = db.session.execute(sa.select(SupervisionPush).filter_by(case_no=unclaimed)).scalar_one()
+    assert sweep(push.claim_due_at + timedelta(minutes=1))["escalated"] == 1
+    assert sweep(push.claim_due_at + timedelta(days=30))["escalated"] == 0  # once
+    # the regulator's supervisor and the city administration hear of it in their inbox, as of a silent claim
+    assert _escalated_to(unclaimed) == ["admin", "reg-city"]
