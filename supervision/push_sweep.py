@@ -1,7 +1,7 @@
 """The claim-deadline job: `sweep(now)` warns the regulator once, one working day before the claim deadline, and
-escalates once, past it, to the regulator's supervisor and to the city administration. A claimed push that has no
-feedback SUPERVISION_FEEDBACK_DAYS working days after its claim is escalated the same way, once (issue 15), and the
-supervisors' regulators and administrators are notified. It moves no push: an unclaimed push stays PUSHED until its
+escalates once, past it, to the regulator's supervisor and to the city administration (an alert on their desks and
+a notification to their regulators and administrators). A claimed push that has no feedback
+SUPERVISION_FEEDBACK_DAYS working days after its claim is escalated the same way, once (issue 15). It moves no push: an unclaimed push stays PUSHED until its
 regulator claims it, a claimed one stays CLAIMED until it is closed."""
 from __future__ import annotations
 
