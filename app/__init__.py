@@ -98,6 +98,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     app.register_blueprint(credit_admin.bp)  # 信用记录 and their lifting (issue 17)
     app.register_blueprint(representation.bp)  # 帮办人员 (issue 17)
+    from app.web import inspections
+
+    app.register_blueprint(inspections.bp)  # 现场踏勘 records on the case page (issue 17)
     register_cli(app)
 
     if settings.run_jobs:

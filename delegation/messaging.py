@@ -84,7 +84,12 @@ def send_forward(case: Case, actor: Actor) -> None:
     if case.review_opinion and case.mode is Mode.DELEGATED_REVIEW:
         body["review"] = {"opinion": case.review_opinion, "recommendation": case.review_recommendation,
                           "by": case.reviewed_by, "at": case.reviewed_at}
-    _to_city(case, actor, "case.forward", body, case.files)
+    from delegation import inspections  # (imports cases, which imports this module)
+
+    records, photos = inspections.to_wire(case)  # 现场踏勘 records travel with the case
+    if records:
+        body["site_inspections"] = records
+    _to_city(case, actor, "case.forward", body, [*case.files, *photos])
 
 
 def send_supplement(case: Case, actor: Actor, codes, comment: str) -> None:
@@ -201,6 +206,7 @@ def _start_city_step(case: Case, now) -> None:
 
 @applies("case.forward")
 def apply_forward(env, attachments) -> None:
+    from delegation import inspections
     # The recipient, the sender and the accepting window (usually the sender) in one statement.
     acceptance = env.body.get("acceptance") if isinstance(env.body, dict) else None
     if isinstance(env.body, dict) and env.body.get("citywide"):  # 全市通办: to the competent county, not the city
@@ -213,12 +219,14 @@ def apply_forward(env, attachments) -> None:
     case = _find(env.case_no, light=True)
     if case is None:
         case = _create_city_copy(env, now, orgs)
+        inspections.receive(case, env.body, env.attachments)
         engine.record(case, system, "receive", State.CITY_REVIEW, now, "市级收到转报件",
                       {"message_id": env.message_id}, by=_peer(env))
         return
     _authorize_county_to_city(env, case, case.county_code, case.department_code, orgs)
     _apply(case, env, system, SystemAction.RECEIVE, now, f"case {case.case_no} is {case.state}, not awaiting the city",
            {"review": env.body.get("review")})
+    inspections.receive(case, env.body, env.attachments)  # records added at the county since an earlier forward
 
 
 @engine.effect(SystemAction.RECEIVE)
@@ -263,10 +271,13 @@ def _create_city_copy(env, now, orgs: dict[str, Org] | None = None) -> Case:
     db.session.flush()  # the case's id, for its materials and files
     materials = [{"case_id": case.id, "code": m["code"], "name": m["name"], "core": m["core"], "required": True,
                   "present": m["present"], "position": pos} for pos, m in enumerate(body["materials"])]
+    from delegation.inspections import wire_photo_digests
+
+    photos = wire_photo_digests(body) - {sha for m in body["materials"] for sha in m["files"]}  # not materials
     files = [{"case_id": case.id, "material_code": next((m["code"] for m in body["materials"]
                                                           if att.sha256 in m["files"]), ""),
               "original_name": att.name, "media_type": att.media_type, "size": att.size, "sha256": att.sha256,
-              "uploaded_by": env.from_org, "uploaded_at": now} for att in env.attachments]
+              "uploaded_by": env.from_org, "uploaded_at": now} for att in env.attachments if att.sha256 not in photos]
     if materials:
         db.session.execute(sa.insert(CaseMaterial), materials)
     if files:

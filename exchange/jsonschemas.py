@@ -47,6 +47,7 @@ PARTY_ROLES = ("accept", "review", "decide", "supervise")
 DOCUMENT_KINDS = ("grant", "denial")
 ORIGINALS_RESULTS = ("complete", "incomplete")
 CONSULTATION_KINDS = ("reply", "follow_up", "close")
+INSPECTION_CONCLUSIONS = ("conforms", "rectify", "nonconforming")
 
 # Types that belong to a case or a consultation thread (same rule as xmlform.CASE_TYPES): they need case_no and
 # sequence.
@@ -267,6 +268,25 @@ class CitywideSchema(StrictSchema):
     org = _code()
 
 
+class SiteInspectionSchema(StrictSchema):
+    """现场踏勘 (tq:SiteInspections/SiteInspection): each photo is an attachment of the message, named by digest."""
+
+    ref = _str("UUID", UUID)
+    org = _code()
+    inspectors = _list_of(_str(validate=[PERSON_NAME_LENGTH]), at_least_one=True)
+    at = _datetime()
+    place = _str(validate=[ADDRESS_LENGTH])
+    findings = _text()
+    conclusion = _one_of(INSPECTION_CONCLUSIONS)
+    recorded_by = _name()
+    recorded_at = _datetime()
+    photos = _list_of(_str("SHA-256 (64 lower-case hex)", SHA256_HEX))
+
+
+class SiteInspectionsSchema(StrictSchema):
+    records = _list_of(fields.Nested(SiteInspectionSchema), at_least_one=True)
+
+
 class CaseForwardSchema(StrictSchema):
     item = fields.Nested(ItemSchema, required=True)
     applicant = fields.Nested(ForwardApplicantSchema, required=True)
@@ -276,6 +296,7 @@ class CaseForwardSchema(StrictSchema):
     due_at = _datetime(required=False)
     comment = _text(required=False)
     citywide = fields.Nested(CitywideSchema)
+    site_inspections = fields.Nested(SiteInspectionsSchema)  # 现场踏勘 (issue 17)
 
 
 class CaseSupplementSchema(StrictSchema):

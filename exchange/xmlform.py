@@ -30,7 +30,12 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                                           "commitment"?: {"deadline": date, "missing_materials": [code, ...]}},
                            "review"?: {"opinion": str, "recommendation": "approve" | "deny", "by": str, "at": datetime},
                            "materials": [MATERIAL, ...] (1..n), "due_at"?: datetime, "comment"?: str,
-                           "citywide"?: {"county": division code, "org": code}}  (全市通办: to that county's org)
+                           "citywide"?: {"county": division code, "org": code},  (全市通办: to that county's org)
+                           "site_inspections"?: {"records": [{"ref": UUID str, "org": code,
+                               "inspectors": [str (≤ 100), ...] (1..10), "at": datetime, "place": str (≤ 200),
+                               "findings": str, "conclusion": "conforms" | "rectify" | "nonconforming",
+                               "recorded_by": str, "recorded_at": datetime, "photos": [sha256 hex, ...] (0..9)},
+                               ...] (1..n)}}  (现场踏勘, issue 17)
     case.supplement       {"materials": [MATERIAL, ...] (1..n), "comment"?: str}
     case.return           {"reasons": [str, ...] (1..n), "by": str, "at": datetime}
     case.decision         {"decision": "approve" | "deny", "reasons": [str, ...], "certificate_no"?: str,
@@ -285,6 +290,25 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _el("due_at", "DueAt", True),
             _el("comment", "Comment", True),
             _group("citywide", "Citywide", _el("county", "County"), _el("org", "Org"), optional=True),  # 全市通办
+            _group(  # 现场踏勘 records (issue 17); the photos are the message's attachments, named by digest
+                "site_inspections",
+                "SiteInspections",
+                _list(
+                    "records",
+                    "SiteInspection",
+                    _at("ref", "ref"),
+                    _el("org", "Org"),
+                    _list("inspectors", "Inspector", wrapper="Inspectors"),
+                    _el("at", "At"),
+                    _el("place", "Place"),
+                    _el("findings", "Findings"),
+                    _el("conclusion", "Conclusion"),
+                    _el("recorded_by", "RecordedBy"),
+                    _el("recorded_at", "RecordedAt"),
+                    _list("photos", "PhotoSha256"),
+                ),
+                optional=True,
+            ),
         ),
     ),
     "case.supplement": ("CaseSupplement", (_MATERIALS, _el("comment", "Comment", True))),
