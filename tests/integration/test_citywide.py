@@ -49,6 +49,14 @@ def test_accepted_at_one_window_decided_by_the_competent_county_and_handed_out_w
     # back at the accepting window, which hands the result out
     at_window = api.case(case_no, WINDOW)
     assert at_window["state"] == "decided" and at_window["decision"]["certificate_no"] == "章超限2026-0001"
+    # 章贡区 decided it and supervises it; 宁都县's window answers to the applicant and hands it out
+    assert at_window["responsible"] == {**at_window["responsible"], "accepting": f"{COUNTY}-window",
+                                        "deciding": f"{COMPETENT}-bureau", "supervising": f"{COMPETENT}-industry",
+                                        "hands_out": f"{COUNTY}-window"}
+    from supervision.models import SupervisionPush
+
+    pushes = db.session.execute(sa.select(SupervisionPush.supervising_org).filter_by(case_no=case_no)).scalars()
+    assert list(pushes) == [f"{COMPETENT}-industry"]
     done = api.act(case_no, WINDOW, "hand_out", method="pickup")
     assert done["state"] == "concluded"
     api.act(case_no, f"window-{COMPETENT}", "hand_out", expect=404, method="pickup")  # not 章贡区's window's case
