@@ -92,6 +92,11 @@ class CreditRecordOut(Schema):
     blacklisted = fields.Boolean()
     recorded_by = fields.String()
     at = Instant()
+    expires_at = Instant(metadata={"description": "when it stops counting (CREDIT_EXPIRY_DAYS of its kind)"})
+    status = fields.String(metadata={"description": "in_force | expired | lifted (only in_force counts)"})
+    lifted_at = Instant(allow_none=True)
+    lifted_by = fields.String(allow_none=True)
+    lift_reason = fields.String(allow_none=True)
 
 
 class CreditOut(Schema):
@@ -155,7 +160,9 @@ def credit_records(query):
     cases pushed to its organisation and those it recorded."""
     id_code = credit.normalise(query["id_code"])
     records = credit.lookup(id_code, current_actor())
-    return {"id_code": id_code, "blacklisted": any(r["blacklisted"] for r in records), "records": records}
+    # on the blacklist now: an expired or lifted blacklisting no longer counts (issue 17)
+    blacklisted = any(r["blacklisted"] and r["status"] == "in_force" for r in records)
+    return {"id_code": id_code, "blacklisted": blacklisted, "records": records}
 
 
 @blp.post("/credit-records")
