@@ -97,8 +97,8 @@ def downgrade():
 def _decision_check(old: str, new: str) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
-        op.drop_constraint("ck_case_file_decision", "case_file", type_="check")
-        op.create_check_constraint("ck_case_file_decision", "case_file", new)
+        op.drop_constraint(op.f("ck_case_file_decision"), "case_file", type_="check")
+        op.create_check_constraint(op.f("ck_case_file_decision"), "case_file", new)
         return
     # https://sqlite.org/lang_altertable.html#otheralter: a CHECK may be changed by editing the stored CREATE TABLE
     # (no rows move); the schema version is bumped so every connection reads the new definition.
