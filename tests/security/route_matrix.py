@@ -147,6 +147,13 @@ TABLE: dict[str, Route] = {
     "GET /api/v1/delegations/history": route(STAFF, query=f"county={OWN}"),
     "POST /api/v1/delegations/revoke": route("admin", body=_delegation),
     "POST /api/v1/delegations/restore": route("admin", body=_delegation),
+    # API: credit records' lifting and assistants (issue 17): the city administrators; a window reads its own
+    # assistants. The world's row_id may name no credit record (404 once the role is admitted)
+    "GET /api/v1/credit/records": route("admin"),
+    "POST /api/v1/credit/records/<int:record_id>/lift": route("admin", params={"record_id": "row_id"},
+                                                              body={"reason": "矩阵测试"}, ok=_of(200, 404)),
+    "GET /api/v1/credit/assistants": route(STAFF),
+    "PUT /api/v1/credit/assistants/<username>": route("admin", body={"assistant": True}),
     "GET /api/v1/delegations/credit-records": route(STAFF, query=f"id_code={APPLICANT['id_code']}"),
     # issue 12 finding 3: a regulator records only against cases its organisation supervises (the direct case's
     # push goes to the county's regulators); free-standing records are the administrator's
@@ -352,6 +359,13 @@ TABLE: dict[str, Route] = {
                                                                                params={"what": "what_user"}),
     "POST /admin/users/<int:user_id>/password": route("admin", body={"password": "matrix-reset-password-1"}),
     "GET /admin/exchange": route("admin"),
+    # Pages: credit records and assistants (issue 17). The world's row_id may name no credit record (404)
+    "GET /admin/credit": route("admin"),
+    "GET /admin/credit/<int:record_id>/lift": route("admin", params={"record_id": "row_id"}, ok=_of(200, 404)),
+    "POST /admin/credit/<int:record_id>/lift": route("admin", params={"record_id": "row_id"},
+                                                     body={"reason": "矩阵测试"}, ok=CHANGE_OK | {404}),
+    "GET /admin/assistants": route("admin"),
+    "POST /admin/assistants/<username>": route("admin", body={"assistant": "1"}),
     "POST /admin/exchange/outbox/<message_id>/resend": route("admin"),
     # Pages: the archive catalogue (issue 19). The world has no archive package: an integer that names none stands
     # in, so the administrator gets 404 and everyone else the 403 the role check gives before any look-up.

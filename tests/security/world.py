@@ -225,6 +225,7 @@ def _shared_objects(api) -> dict:
     db.session.commit()
     return {"published_check_id": published["id"], "message_id": message.message_id, "direction": "out",
             "row_id": message.id, "user_id": target.id, "what_user": "deactivate", "dimension": "county",
+            "username": target.username,
             "day": "2031-10-09", "year": 2031, "what_year": "complete", "code": "zh",
             "static": "css/app.css", "swagger": "swagger-ui.css"}
 
