@@ -27,6 +27,7 @@ from delegation.models import Case, CaseEvent, Division, Item, User
 from delegation.workflow import Mode, Role, State
 from persistence import db, utcnow
 from supervision.models import FINDINGS, SpotCheck, SpotCheckEntry
+from supervision import accountability
 
 INSPECTORS_PER_CASE = 2
 ALGORITHM = "random.Random(seed): sample(population sorted by case_no, size), then per sampled case in draw order " \
@@ -361,6 +362,7 @@ def record_finding(actor: Actor, check_id: int, entry_id: int, finding: str, not
     entry.finding, entry.finding_note = finding, note or None
     entry.recorded_by, entry.recorded_at = actor.label, now
     db.session.flush()
+    accountability.finding_recorded(entry, actor, now)  # 违法审批: an accountability record and its proposal
     return entry
 
 

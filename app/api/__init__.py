@@ -77,6 +77,9 @@ def init_api(app):
     from app.api import inspections_api  # 现场踏勘 (issue 17)
 
     staff.add(inspections_api.blp.name)
+    from app.api import accountability_api  # 问责 (issue 17)
+
+    staff.add(accountability_api.blp.name)
     from app.api import citywide_api  # 全市通办 (issue 17)
 
     staff.add(citywide_api.blp.name)
@@ -98,5 +101,6 @@ def init_api(app):
     api.register_blueprint(citywide_api.blp, url_prefix="/api/v1/citywide")
     api.register_blueprint(credit_api.blp, url_prefix="/api/v1/credit")
     api.register_blueprint(inspections_api.blp, url_prefix="/api/v1/cases")
+    api.register_blueprint(accountability_api.blp, url_prefix="/api/v1/accountability")
     api.register_blueprint(citywide_api.blp, url_prefix="/api/v1/citywide")
     app.register_blueprint(swagger_static)
