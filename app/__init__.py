@@ -101,6 +101,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import inspections
 
     app.register_blueprint(inspections.bp)  # 现场踏勘 records on the case page (issue 17)
+    from app.web import citywide
+
+    app.register_blueprint(citywide.bp)  # 全市通办: the intake's county choice and the figures (issue 17)
     from app.web import accountability
 
     app.register_blueprint(accountability.bp)  # 问责 records for the city administrator (issue 17)

@@ -37,10 +37,11 @@ def visible_filter(actor: Actor, bound: bool = False):
     division = sa.bindparam("division_code") if bound else actor.division_code
     org = sa.bindparam("org_code") if bound else actor.org_code
     if actor.role in COUNTY_ROLES:
-        if actor.role is Role.REVIEWER:  # and the cases other counties' windows accepted for it (全市通办)
+        if actor.role is Role.REVIEWER:  # 全市通办: the cases the county decides, wherever they were accepted
             from delegation.citywide_models import CitywideCase
 
-            return sa.or_(Case.county_code == division, Case.id.in_(
+            accepted_for = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code != division)
+            return sa.or_(sa.and_(Case.county_code == division, Case.id.not_in(accepted_for)), Case.id.in_(
                 sa.select(CitywideCase.case_id).where(CitywideCase.competent_code == division)))
         return Case.county_code == division
     if actor.role is Role.CITY_APPROVER:

@@ -108,11 +108,14 @@ class IntakeForm(FlaskForm):
                               validators=[Optional(), Regexp(PHONE, message=_l("电话号码格式无效"))])
     # 帮办代办: the window's assistant taking the case (representation/_intake_assistant.html lists them)
     assisted_by = StringField(_l("帮办人员"), filters=[_strip], validators=[Optional(), Length(max=60)])
+    # 全市通办: the county whose bureau decides (citywide/_intake_county.html offers them by name)
+    competent_county = StringField(_l("有权审批的县（市、区）"), filters=[_strip], validators=[Optional(), Length(max=20)])
     present = MultiCheckboxField(_l("已收材料"), choices=[], validate_choice=False)
     # the intake service's fields → this form's (each material's file: its file_<n>, added by intake_form_for)
     field_map = {"applicant.id_code": "id_code", "applicant.name": "applicant_name",
                  "applicant.kind": "applicant_kind", "applicant.phone": "phone", "materials": "present",
-                 "agent.id_code": "agent_id_code", "agent.name": "agent_name", "assisted_by": "assisted_by"}
+                 "agent.id_code": "agent_id_code", "agent.name": "agent_name", "assisted_by": "assisted_by",
+                 "competent_county": "competent_county"}
 
     def validate_id_code(self, field):
         """The check character, as the domain checks it (the server is authoritative; window.js only helps)."""
@@ -439,7 +442,8 @@ def _intake_post(item, form):
     if valid and not any(f.errors for f in form.file_fields()):
         with page_unit(form, page_level=None) as unit:
             case_no = intake_service.register_with_files(_actor(), item.code, *_intake_input(item, form, held),
-                                                         accept=accept).case_no
+                                                         accept=accept,
+                                                         competent_county=form.competent_county.data).case_no
         if not unit.failed:
             done = _("已登记并受理办件 %(case_no)s", case_no=case_no) if accept else _("已登记办件 %(case_no)s", case_no=case_no)
             return _finished(case_no, done, held)

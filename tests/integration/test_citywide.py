@@ -41,7 +41,7 @@ def test_accepted_at_one_window_decided_by_the_competent_county_and_handed_out_w
     run_bus()
     assert api.case(case_no, COMPETENT_REVIEWER)["state"] == "county_review"
     # the accepting county's bureau does not decide it; the competent county's does
-    api.act(case_no, REVIEWER, "review", expect=403, opinion="本县审核")
+    api.act(case_no, REVIEWER, "review", expect=404, opinion="本县审核")  # not on its desk at all
     api.act(case_no, COMPETENT_REVIEWER, "review", opinion="经审查，车辆及路线符合要求")
     decided = api.act(case_no, COMPETENT_REVIEWER, "approve", certificate_no="章超限2026-0001")
     assert decided["state"] == "decided"
