@@ -124,4 +124,7 @@ def seed_demo_cases() -> dict:
     query_code = db.session.execute(sa.select(Case.query_code).filter_by(case_no=no)).scalar_one()
     ratings.rate(no, query_code, 2, "窗口让我来回跑了三次，每次要的材料都不一样")
     db.session.commit()
+    from app import demo_representation  # 帮办代办 and credit records (issue 17)
+
+    demo_representation.seed(COUNTY, APPLICANTS, made)
     return {"cases": len(made), "case_nos": made}

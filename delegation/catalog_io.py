@@ -43,6 +43,11 @@ ITEM_COLUMNS = (
 )
 MATERIAL_COLUMNS = ("material_code", "material_name", "material_core", "material_required")
 COLUMNS = ITEM_COLUMNS + MATERIAL_COLUMNS
+# The approval kind decided at the window (issue 17): optional columns, written only by a catalogue that uses them,
+# after the others (a file without them reads as every item approved the ordinary way).
+APPROVAL_COLUMNS = ("approval_kind", "commitment_text", "verification_days")
+APPROVAL_KINDS = ("standard", "commitment", "filing")
+ALL_COLUMNS = COLUMNS + APPROVAL_COLUMNS
 
 LABELS_ZH = {
     "item_code": "事项编码", "item_name": "事项名称", "mode": "下放方式", "department_code": "市级审批科室编码",
@@ -51,13 +56,15 @@ LABELS_ZH = {
     "commitment_days": "容缺补交期限（工作日）", "baseline_materials": "改革前材料数", "baseline_steps": "改革前环节数",
     "baseline_days": "改革前办理天数", "fee": "收费标准", "legal_basis": "设定依据", "conditions": "受理条件",
     "material_code": "材料编码", "material_name": "材料名称", "material_core": "是否核心材料",
-    "material_required": "是否必交材料",
+    "material_required": "是否必交材料", "approval_kind": "审批方式", "commitment_text": "告知承诺书内容",
+    "verification_days": "告知承诺核查期限（工作日）",
 }
 
 DEFAULT_COMMITMENT_DAYS = 10
 MAX_INT = 100_000  # far above any real limit (82 working days = 656 office hours); keeps values in an SQL INTEGER
 MAX_LENGTH = {"item_code": 40, "item_name": 200, "department_code": 40, "fee": 200, "material_code": 40,
-              "material_name": 200}
+              "material_name": 200, "commitment_text": 4000}
+DEFAULT_VERIFICATION_DAYS = 20
 REQUIRED_ITEM = ("item_code", "item_name", "mode", "department_code", "kind", "limit_unit", "promised_limit",
                  "statutory_limit", "fee", "legal_basis")
 TRUE_WORDS = {"true", "是"}
@@ -102,6 +109,9 @@ class ItemSpec:
     legal_basis: str = ""
     conditions: str = ""
     materials: list[MaterialSpec] = field(default_factory=list)
+    approval_kind: str = "standard"  # or commitment (告知承诺制) / filing (豁免审批, 备案)
+    commitment_text: str = ""
+    verification_days: int = DEFAULT_VERIFICATION_DAYS
     line: int = field(default=0, compare=False, repr=False)  # the item's first line in the file
 
 
@@ -306,7 +316,14 @@ def _parse_item(row: _Row, departments: set[str]) -> dict[str, object]:
         "fee": row.text("fee", required=True),
         "legal_basis": row.text("legal_basis", required=True),
         "conditions": row.text("conditions", required=False),
+        "approval_kind": row.text("approval_kind", required=False, default="standard"),
+        "commitment_text": row.text("commitment_text", required=False),
+        "verification_days": row.integer("verification_days", required=False, default=DEFAULT_VERIFICATION_DAYS),
     }
+    if v["approval_kind"] not in (_BAD, *APPROVAL_KINDS):
+        v["approval_kind"] = row.error("approval_kind", f"{_label('approval_kind')}“{v['approval_kind']}”无效，应为 "
+                                       f"{' / '.join(APPROVAL_KINDS)} 之一",
+                                       f"approval_kind '{v['approval_kind']}' is not one of {', '.join(APPROVAL_KINDS)}")
     dept = v["department_code"]
     if dept is not _BAD and dept not in departments:
         v["department_code"] = row.error(
@@ -351,6 +368,15 @@ def _check_item(row: _Row, v: dict[str, object]) -> None:
                   f"县级与市级环节时限之和（{v['county_step_limit'] + v['city_step_limit']}）超过承诺时限（{promised}）",
                   f"county_step_limit + city_step_limit ({v['county_step_limit'] + v['city_step_limit']}) "
                   f"exceeds promised_limit ({promised})")
+    if ok("approval_kind", "commitment_text") and v["approval_kind"] == "commitment" and not v["commitment_text"]:
+        row.error("commitment_text", f"告知承诺制事项须填写{_label('commitment_text')}",
+                  "an item approved on a commitment needs its commitment_text")
+    if ok("approval_kind", "mode") and v["approval_kind"] == "commitment" and v["mode"] != Mode.DIRECT.value:
+        row.error("approval_kind", "告知承诺制事项由窗口当场审批，须为直接下放（direct）事项",
+                  "an item approved on a commitment at the window must be a direct item")
+    if ok("verification_days") and not 1 <= v["verification_days"] <= 120:
+        row.error("verification_days", f"{_label('verification_days')}应在 1 到 120 之间",
+                  "verification_days must be between 1 and 120")
     if ok("allows_commitment", "commitment_days") and v["allows_commitment"] and v["commitment_days"] == 0:
         row.error("commitment_days", f"容缺受理的事项{_label('commitment_days')}应大于 0",
                   "an item allowing 容缺 needs commitment_days > 0")
@@ -404,7 +430,7 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             for i, name in enumerate(header):
                 if not name:
                     continue
-                if name not in COLUMNS:
+                if name not in ALL_COLUMNS:
                     errors.append(RowError(line, name, f"未知的列“{name}”", f"unknown column '{name}'"))
                 elif name in seen:
                     errors.append(RowError(line, name, f"列“{name}”重复", f"column '{name}' appears twice"))
@@ -425,8 +451,8 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             elif cell and (i >= len(header) or not header[i]):
                 errors.append(RowError(line, "", f"第 {i + 1} 列有内容但没有列名",
                                        f"column {i + 1} holds a value but has no header"))
-        for name in columns.values():
-            values.setdefault(name, "")  # a short row: its missing trailing cells are empty
+        for name in (*columns.values(), *APPROVAL_COLUMNS):
+            values.setdefault(name, "")  # a short row: its missing trailing cells are empty (optional columns too)
         row = _Row(line, values, errors)
         item = _parse_item(row, departments)
         material = _parse_material(row)
@@ -438,7 +464,7 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             group = groups[code] = _Group(line, item)
             _check_item(row, item)
         else:
-            for name in ITEM_COLUMNS[1:]:
+            for name in ITEM_COLUMNS[1:] + APPROVAL_COLUMNS:
                 first, here = group.values[name], item[name]
                 if first is not _BAD and here is not _BAD and first != here:
                     row.error(name, f"{_label(name)}与该事项第 {group.line} 行不一致（同一事项各行的事项列必须相同）",
@@ -489,7 +515,9 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             allows_commitment=v["allows_commitment"], commitment_days=v["commitment_days"],
             baseline_materials=v["baseline_materials"], baseline_steps=v["baseline_steps"],
             baseline_days=v["baseline_days"], fee=v["fee"], legal_basis=v["legal_basis"], conditions=v["conditions"],
-            materials=group.materials, line=group.line,
+            materials=group.materials, line=group.line, approval_kind=v["approval_kind"],
+            commitment_text=v["commitment_text"] if v["approval_kind"] == "commitment" else "",
+            verification_days=v["verification_days"],
         ))
     return specs
 
@@ -506,26 +534,34 @@ def _format(value) -> str:
     return str(value)
 
 
-def _spec_rows(specs: Iterable[ItemSpec]) -> Iterator[list]:
+def _uses_approval_kinds(specs: list[ItemSpec]) -> bool:
+    return any(s.approval_kind != "standard" for s in specs)
+
+
+def _spec_rows(specs: Iterable[ItemSpec], approval: bool = False) -> Iterator[list]:
     for s in specs:
         item = [s.code, s.name, s.mode, s.department_code, s.kind, s.limit_unit, s.promised_limit,
                 s.statutory_limit, s.county_step_limit, s.city_step_limit, s.allows_commitment, s.commitment_days,
                 s.baseline_materials, s.baseline_steps, s.baseline_days, s.fee, s.legal_basis, s.conditions]
+        tail = [s.approval_kind, s.commitment_text, s.verification_days] if approval else []
         if not s.materials:
-            yield item + [None, None, None, None]
+            yield item + [None, None, None, None] + tail
         for m in s.materials:
-            yield item + [m.code, m.name, m.core, m.required]
+            yield item + [m.code, m.name, m.core, m.required] + tail
 
 
 def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = True) -> None:
     """Write specs as a catalogue file, CSV or XLSX by the path's suffix (CSV with a BOM so Excel reads UTF-8)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    specs = list(specs)
+    approval = _uses_approval_kinds(specs)
+    columns = ALL_COLUMNS if approval else COLUMNS
     if suffix == ".csv":
         with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for row in _spec_rows(specs):
+            writer.writerow(columns)
+            for row in _spec_rows(specs, approval):
                 writer.writerow([_format(csv_cell(v)) for v in row])  # text never read as a formula
     elif suffix == ".xlsx":
         from openpyxl import Workbook
@@ -533,8 +569,8 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
         wb = Workbook()
         ws = wb.active
         ws.title = "事项目录"
-        ws.append(list(COLUMNS))
-        for r, row in enumerate(_spec_rows(specs), start=2):
+        ws.append(list(columns))
+        for r, row in enumerate(_spec_rows(specs, approval), start=2):
             for c, value in enumerate(row, start=1):
                 if isinstance(value, bool):
                     value = _format(value)
@@ -549,7 +585,8 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
 
 # -- database --------------------------------------------------------------------------------------------------
 
-def item_to_spec(item) -> ItemSpec:
+def item_to_spec(item, approval=None) -> ItemSpec:
+    """`approval`: the item's approval_item row (delegation.window_decisions), None for an ordinary item."""
     return ItemSpec(
         code=item.code, name=item.name, mode=item.mode, department_code=item.department_code, kind=item.kind,
         limit_unit=item.limit_unit, promised_limit=item.promised_limit, statutory_limit=item.statutory_limit,
@@ -560,6 +597,9 @@ def item_to_spec(item) -> ItemSpec:
         conditions=item.conditions,
         materials=[MaterialSpec(code=m.code, name=m.name, core=bool(m.core), required=bool(m.required))
                    for m in sorted(item.materials, key=lambda m: m.position)],
+        approval_kind=approval.kind if approval is not None else "standard",
+        commitment_text=(approval.commitment_text or "") if approval is not None else "",
+        verification_days=approval.verification_days if approval is not None else DEFAULT_VERIFICATION_DAYS,
     )
 
 
@@ -626,6 +666,12 @@ def import_catalog(session, specs: list[ItemSpec], divisions: list[str], *, only
             updated += 1
         _apply(item, spec)
     session.flush()
+    from delegation import window_decisions
+
+    for spec in specs:  # the approval kind (issue 17), in its own table
+        item = existing.get(spec.code) or next(i for i in new_items if i.code == spec.code)
+        if item in new_items or not only_new:
+            window_decisions.set_kind(item, spec.approval_kind, spec.commitment_text or None, spec.verification_days)
     for item in new_items:
         for division in divisions:
             session.add(Delegation(item_id=item.id, division_code=division, granted=True,
@@ -640,6 +686,9 @@ def export_catalog(session, path: str | Path) -> int:
 
     from delegation.models import Item
 
+    from delegation import window_decisions
+
     items = session.execute(sa.select(Item).order_by(Item.code)).unique().scalars().all()
-    write_catalog([item_to_spec(i) for i in items], path)
+    approvals = window_decisions.kinds_by_item(i.id for i in items)
+    write_catalog([item_to_spec(i, approvals.get(i.id)) for i in items], path)
     return len(items)

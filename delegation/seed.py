@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from delegation import window_decision_demo
 from delegation.documents import contact
 from delegation.models import Division, Org, User
 from delegation.passwords import hash_password
@@ -116,6 +117,7 @@ def _reference(node_id: str, remote: set[str], org_nodes: dict[str, str] | None)
     counties = [d["code"] for d in divisions if d["kind"] != "city"]
     catalog = import_catalog(db.session, read_catalog(DEMO_CATALOG), counties, only_new=True)
     _demo_originals()
+    window_decision_demo.seed_kinds(counties)  # 告知承诺 and 备案 items (issue 17)
     _demo_citywide()
     return orgs, divisions, catalog
 
@@ -164,4 +166,5 @@ def seed_demo(node_id: str, remote: set[str] = frozenset(), org_nodes: dict[str,
     with the password `demo`: for development and tests only (the command refuses it in production)."""
     orgs, divisions, catalog = _reference(node_id, remote, org_nodes)
     users = seed_users(orgs, divisions, node_id)
+    window_decision_demo.seed_authorities()  # window-360730 decides on the spot (issue 17)
     return {"node": node_id, "orgs": len(orgs), "users_created": users, **catalog}

@@ -69,6 +69,10 @@ class Action(TitledStrEnum):
     WITHDRAW = "withdraw", N_("撤回")
     TERMINATE = "terminate", N_("终止")
     TRANSFER = "transfer", N_("转办")  # to another organisation of the same level (delegation/transfer.py)
+    # decided at the window on the spot (issue 17, delegation/window_decisions.py)
+    APPROVE_ON_COMMITMENT = "approve_on_commitment", N_("告知承诺当场审批")
+    DECIDE_INSTANT = "decide_instant", N_("即办件当场办结")
+    FILE = "file", N_("备案")
 
 
 class SystemAction(TitledStrEnum):
@@ -131,6 +135,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("submitted", "accept_with_commitment", "accepted", "window", guard="can_accept_with_commitment"),
     _t("submitted", "request_correction", "correction_requested", "window"),
     _t("submitted", "refuse", "refused", "window"),
+    # the window decides on the spot (delegation/window_decisions.py): a 告知承诺 or instant item the county decides,
+    # by a clerk holding that authority; an exempt item's filing, with no approval; concluded at once (handed out)
+    _t("submitted", "approve_on_commitment", "concluded", "window", {Mode.DIRECT}, guard="on_commitment"),
+    _t("submitted", "decide_instant", "concluded", "window", {Mode.DIRECT}, guard="instant_decision"),
+    _t("submitted", "file", "concluded", "window", guard="filing"),
     _t("correction_requested", "resubmit", None, "window"),
     _t("returned", "resubmit", "forwarded", "window", {Mode.FORWARD_ONLY}),
     # materials brought later (容缺 or a correction) while the case goes on

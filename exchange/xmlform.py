@@ -52,7 +52,8 @@ from the dict (``None`` on encoding means absent); a list is always present on d
     case.transfer         {"from_org": code, "to_org": code, "reason": str, "by": str, "at": datetime}
     case.reminder         {"by": str, "at": datetime, "comment"?: str}
     supervision.push      {"item": ITEM, "applicant": APPLICANT, "accepting_org": str, "accepted_at": datetime,
-                           "decision": "approve" | "deny", "certificate_no"?: str, "valid_from"?: date,
+                           "decision": "approve" | "deny" | "file" (an exempt item's filing, issue 17),
+                           "certificate_no"?: str, "valid_from"?: date,
                            "valid_until"?: date, "deciding_org": str, "decided_at": datetime,
                            "responsible_parties": [{"role": "accept" | "review" | "decide" | "supervise",
                                                     "org": str, "person"?: str}, ...] (1..n)}

@@ -6,3 +6,5 @@ from delegation import grants  # noqa: F401  applies delegation.change (revocati
 from supervision import spotchecks  # noqa: F401  tells the grants how to look up a spot-check finding
 from supervision import push_create  # noqa: F401  the double push: listens to "approve"
 from supervision import push_messages  # noqa: F401  applies supervision.push / .claim / .feedback
+from delegation import window_decisions  # noqa: F401  告知承诺, 即办件, 备案 decided at the window (issue 17)
+from supervision import commitment_checks  # noqa: F401  告知承诺 verification by the regulator

@@ -16,10 +16,16 @@ from supervision.models import SupervisionPush
 from supervision.push_common import org, this_node
 
 
+# the timeline lines that accepted the case (the window's decisions on the spot accept it too, issue 17)
+ACCEPTING_ACTIONS = ("accept", "accept_with_commitment", "approve_on_commitment", "decide_instant", "file")
+# what is pushed: approvals, and the filings of items exempt from approval (备案, issue 17)
+PUSHED_DECISIONS = ("approve", "file")
+
+
 def _responsible(case: Case) -> list[dict]:
     """Who answers for what (from the mode), with the people who did it (from the case)."""
     parties = responsible_parties(case)
-    accepted = next((e for e in case.events if e.action in ("accept", "accept_with_commitment")), None)
+    accepted = next((e for e in case.events if e.action in ACCEPTING_ACTIONS), None)
     decider = case.decided_org or parties["deciding"]
     if Mode(case.mode) is Mode.FORWARD_ONLY:  # the city reviews and decides in one
         review = {"role": "review", "org": decider, "person": case.decided_by}
@@ -45,10 +51,13 @@ def _push_body(push: SupervisionPush, case: Case) -> dict:
 
 
 @events.subscribe("approve")
+@events.subscribe("approve_on_commitment")
+@events.subscribe("decide_instant")
+@events.subscribe("file")
 def on_approve(event: events.CaseEvent) -> None:
     """双推送: the approval goes to the authority that supervises it, in the approval's own transaction."""
     case = event.case
-    if case.decision != "approve":
+    if case.decision not in PUSHED_DECISIONS:
         return
     parties = responsible_parties(case)
     supervising = org(parties["supervising"])

@@ -823,3 +823,12 @@ def counties() -> list[tuple[str, str]]:
     """Every county (reference data: the divisions under the city), as (code, name) by code."""
     return [(c, n) for c, n in db.session.execute(
         sa.select(Division.code, Division.name).where(Division.parent_code.is_not(None)).order_by(Division.code))]
+
+
+def window_commitments(filters: Filters | None = None, now: datetime | None = None) -> dict:
+    """告知承诺 (issue 17): approvals given on a signed commitment under the filters (by application date, county,
+    item, mode) and their verification — verified, found false, open, open past due. Counted live: a few per cent
+    of the cases, by the commitment records' own table."""
+    from supervision import commitment_checks
+
+    return commitment_checks.figures(_where(filters or Filters()), now)

@@ -83,6 +83,9 @@ def init_api(app):
     from app.api import citywide_api  # 全市通办 (issue 17)
 
     staff.add(citywide_api.blp.name)
+    from app.api import window_decisions_api  # 告知承诺, 即办件, 备案 (issue 17)
+
+    staff.add(window_decisions_api.blp.name)
     app.before_request(lambda: _staff_only() if request.blueprint in staff else None)
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(items.blp, url_prefix="/api/v1/items")
@@ -103,4 +106,5 @@ def init_api(app):
     api.register_blueprint(inspections_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(accountability_api.blp, url_prefix="/api/v1/accountability")
     api.register_blueprint(citywide_api.blp, url_prefix="/api/v1/citywide")
+    api.register_blueprint(window_decisions_api.blp, url_prefix="/api/v1/window-decisions")
     app.register_blueprint(swagger_static)

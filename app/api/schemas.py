@@ -204,6 +204,9 @@ class ActionRequest(StrictSchema):
     reason = Text(max_length=limits.COMMENT_MAX)
     redirect = Text(max_length=limits.REDIRECT_MAX)
     commitment_days = fields.Integer(validate=validate.Range(min=1, max=60))
+    # 告知承诺 (approve_on_commitment, issue 17): the applicant signed the item's commitment text, and who signed
+    commitment_signed = fields.Boolean()
+    signer_name = Text(max_length=100)
 
 
 class CaseQuery(StrictSchema):

@@ -248,3 +248,25 @@ def test_the_applicant_sees_only_their_own_records_in_the_lookup(client):
 
     page = _lookup(client, clean["case_no"], clean["query_code"])
     assert 'data-testid="result-credit-none"' in page and "告知承诺不实" not in page
+
+
+def test_the_demo_has_an_assistant_an_agents_case_and_credit_records_of_each_status(app):
+    """make run's data (seed-demo --cases): a clerk can try 帮办代办 and the credit page at once."""
+    from app.extensions import db
+    from delegation.models import Case, User
+    from supervision import credit_admin
+    from supervision.models import CreditRecord
+
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
+    assert result.exit_code == 0, result.output
+    helper = db.session.execute(sa.select(User).filter_by(username="helper-360730")).unique().scalar_one()
+    assert helper.assistant and helper.role == "window"
+    case = db.session.execute(sa.select(Case).where(Case.agent_name.is_not(None))).unique().scalar_one()
+    assert case.assisted_by.endswith("(helper-360730)") and case.state == "submitted"
+    from delegation.actors import Actor
+
+    admin = Actor.for_user(db.session.execute(sa.select(User).filter_by(username="admin")).unique().scalar_one())
+    rows, _more = credit_admin.records(admin)
+    assert sorted(r["status"] for r in rows) == ["expired", "in_force", "lifted"]
+    blacklisted = db.session.execute(sa.select(CreditRecord).filter_by(blacklisted=True)).scalar_one()
+    assert blacklisted.case_no  # the lookup of that case shows the applicant's record
