@@ -98,8 +98,9 @@ def stash(root: Path, owner: int, content: dict) -> str:
     return token
 
 
-def take(root: Path, owner: int, token: str | None) -> dict | None:
-    """The stashed input under this token, removed as it is taken (a reload shows the clean page)."""
+def take(root: Path, owner: int, token: str | None, keep: bool = False) -> dict | None:
+    """The stashed input under this token, removed as it is taken (a reload shows the clean page) unless `keep`:
+    a page whose address names the token shows the same input on every reload (the intake form)."""
     if not TOKEN.match(token or ""):
         return None
     path = _folder(root, owner) / f"{token}.form"
@@ -107,7 +108,8 @@ def take(root: Path, owner: int, token: str | None) -> dict | None:
         content = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    path.unlink(missing_ok=True)
+    if not keep:
+        path.unlink(missing_ok=True)
     return content
 
 

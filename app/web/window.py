@@ -133,13 +133,13 @@ class IntakeForm(FlaskForm):
                                               key=lambda n: int(n.split("_", 1)[1]))]
 
 
-def intake_form_for(item):
+def intake_form_for(item, formdata=None):
     attrs: dict = {f"file_{pos}": MultipleFileField(_l("%(name)s（上传文件）", name=m.name))
                    for pos, m in enumerate(item.materials)}
     attrs["field_map"] = {**IntakeForm.field_map, **{intake_service.file_field(m.code): f"file_{pos}"
                                                      for pos, m in enumerate(item.materials)}}
     form_class = type("ItemIntakeForm", (IntakeForm,), attrs)
-    form = form_class()
+    form = form_class() if formdata is None else form_class(formdata=formdata)
     form.present.choices = [(m.code, m.name) for m in item.materials]
     return form
 
@@ -418,10 +418,12 @@ def _item_or_404(item_code: str, revoked_too: bool = False):
 @requires(_is_window)
 def intake(item_code: str):
     item = _item_or_404(item_code, revoked_too=True)
-    form = intake_form_for(item)  # a body over the upload limit: the 413 handler below
-    if request.method == "POST":
-        return _intake_post(item, form)  # a revoked item: the domain refuses, the form keeps what was typed
-    return _revoked_back_to_list(item) or _intake_page(item, form, [])
+    if request.method == "POST":  # a body over the upload limit: the 413 handler below
+        return _intake_post(item, intake_form_for(item))  # a revoked item: the domain refuses, input kept
+    kept = _kept_intake(item)  # a refused form, shown again on its own address (post/redirect/get)
+    if kept:
+        return _intake_page(item, *kept)
+    return _revoked_back_to_list(item) or _intake_page(item, intake_form_for(item), [])
 
 
 def _revoked_back_to_list(item):
@@ -446,10 +448,39 @@ def _intake_post(item, form):
                                                          competent_county=form.competent_county.data).case_no
         if not unit.failed:
             done = _("已登记并受理办件 %(case_no)s", case_no=case_no) if accept else _("已登记办件 %(case_no)s", case_no=case_no)
+            drafts.take(_drafts_root(), _owner(), request.form.get("kept"))  # the refused form it came from
             return _finished(case_no, done, held)
         _say_refusal(item, form, accept, unit)
-        return _intake_page(item, form, held), unit.status
-    return _intake_page(item, form, held), 422
+    return _back_to_intake(item, form, held)
+
+
+def _back_to_intake(item, form, held):
+    """A refused intake: what was typed, its errors and the held files kept on the server, and the clerk on the
+    form's own address (post/redirect/get), opened at the error summary. The address names the kept input, so a
+    reload shows the same form again instead of asking to send it."""
+    root, owner = _drafts_root(), _owner()
+    drafts.take(root, owner, request.form.get("kept"))  # the earlier refusal this one replaces
+    content = {"item": item.code, "drafts": [d.token for d in held],
+               "data": [[k, v] for k, v in request.form.items(multi=True) if k not in ("csrf_token", "draft", "kept")],
+               "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
+               "form_errors": [str(e) for e in form.form_errors]}
+    kept = drafts.stash(root, owner, content)
+    return redirect(url_for("web_window.intake", item_code=item.code, kept=kept, _anchor="error-summary"), 303)
+
+
+def _kept_intake(item):
+    """(form, held files) of the refused intake the address names, or None (the token is looked up in this
+    clerk's own drafts only; a stale or foreign one shows the empty form)."""
+    root, owner = _drafts_root(), _owner()
+    content = drafts.take(root, owner, request.args.get("kept"), keep=True)
+    if not content or content.get("item") != item.code:
+        return None
+    form = intake_form_for(item, MultiDict([tuple(p) for p in content["data"]]))
+    for field in form:
+        field.errors = list(content["errors"].get(field.name, []))
+    form.form_errors = list(content.get("form_errors", []))
+    held = [d for d in (drafts.held_file(root, owner, t) for t in content.get("drafts", [])) if d]
+    return form, held
 
 
 def _say_refusal(item, form, accept: bool, unit) -> None:
@@ -471,7 +502,8 @@ def _intake_page(item, form, held):
     by_code: dict = {}
     for draft in held:
         by_code.setdefault(draft.material_code, []).append(draft)
-    return render_template("window/intake.html", item=item, form=form, held=by_code)
+    return render_template("window/intake.html", item=item, form=form, held=by_code,
+                           kept=request.args.get("kept") if request.method == "GET" else None)
 
 
 # -- drafts: the files and the input of a refused form are never lost ---------------------------------------------

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
 from tests.integration.support import COUNTY, ENTERPRISE, PERSON, Api
+from tests.integration.test_window_desk import refused_intake
 
 WINDOW = f"window-{COUNTY}"
 DIRECT = "GZ-SCZT-001"  # 市场主体设立登记, direct: M01–M05 core and required
@@ -118,8 +119,7 @@ def test_a_revoked_item_is_refused_on_the_intake_page_and_no_longer_offered(clie
         if then_accept:
             data["then_accept"] = then_accept
         r = client.post(path, data=data, content_type="multipart/form-data")
-        page = r.get_data(as_text=True)
-        assert r.status_code == 409, page
+        page = refused_intake(client, r).get_data(as_text=True)  # 409 before post/redirect/get
         assert "暂无事项" in page and where["org"] in page and where["phone"] in page
         assert ENTERPRISE["name"] in page  # what the clerk typed is kept
     assert written(client) == before

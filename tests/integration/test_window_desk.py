@@ -59,12 +59,23 @@ def intake(client, item_code, present, files=None, id_code=ENTERPRISE_ID, kind="
     for field, (content, filename, mimetype) in (files or {}).items():
         data[field] = (io.BytesIO(content), filename, mimetype)
     r = client.post(path, data=data, content_type="multipart/form-data")
+    if expect != 302:  # refused (expect: the status it stood for before post/redirect/get)
+        return refused_intake(client, r)
     assert r.status_code == expect, r.get_data(as_text=True)
-    if expect != 302:
-        return r
     match = re.search(r"/window/cases/([0-9A-Za-z\-]+)$", r.headers["Location"])
     assert match, r.headers["Location"]
     return match.group(1)
+
+
+def refused_intake(client, r):
+    """A refused intake sends the clerk to the form's own address (303, post/redirect/get), where the page shows
+    what was typed and why it was refused: that page is returned."""
+    assert r.status_code == 303, (r.status_code, r.get_data(as_text=True))
+    location = r.headers["Location"]
+    assert "/window/new/" in location and location.endswith("#error-summary"), location
+    r = client.get(location.split("#")[0])
+    assert r.status_code == 200
+    return r
 
 
 def act(client, case_no, action, expect=302, **data):
