@@ -24,7 +24,7 @@ from delegation import guide as guide_service
 from delegation import follow_up, ratings
 from delegation.errors import NotFound
 from delegation.models import Case, CaseEvent, CaseRating, RatingLevel
-from delegation.workflow import Action, Mode, SystemAction
+from delegation.workflow import FINAL_STATES, Action, Mode, State, SystemAction
 from exchange import field_rules
 
 bp = Blueprint("web_public", __name__)
@@ -212,7 +212,8 @@ def _case_view(case: Case) -> dict:
         "item_name": case.item.name, "item_code": case.item.code, "mode": case.mode,
         "window": case.window_org.name if case.window_org else "",
         "submitted_at": case.created_at, "accepted_at": case.accepted_at, "due_at": case.due_at,
-        "due_flag": case.due_flag, "concluded_at": case.concluded_at,
+        # a case that is over keeps the flag its clock last had; the applicant is not told it is late now
+        "due_flag": "ok" if State(case.state) in FINAL_STATES else case.due_flag, "concluded_at": case.concluded_at,
         "decision": DECISION_LABEL.get(case.decision) if case.decision else None,
         "handout": HANDOUT_LABEL.get(case.handout_method) if case.handout_method else None,
         "tracking_no": case.tracking_no if case.handout_method == "mail" else None,
