@@ -54,9 +54,10 @@ def open_for(case: Case, rating: CaseRating, days: int, now: datetime) -> Rating
 
 
 def _mine(actor: Actor):
-    """The tasks of the actor's unit; a city approver also serves the city sections' (as their case lists do)."""
+    """The tasks of the actor's unit; an approver of the city bureau also serves its sections' (as their case lists
+    do); a section's approver only its own section's."""
     condition = RatingFollowUp.org_code == actor.org_code
-    if actor.role is Role.CITY_APPROVER and actor.org_level == "city":
+    if actor.role is Role.CITY_APPROVER and actor.org_level == "city" and actor.org_kind != "city_section":
         sections = sa.select(Org.code).where(Org.level == "city", Org.kind == "city_section")
         condition = sa.or_(condition, RatingFollowUp.org_code.in_(sections))
     return condition

@@ -143,3 +143,27 @@ def test_overdue_tasks_are_counted_on_the_dashboard_and_reminded_once_a_working_
         assert run_notification_jobs(TUE)["follow_ups"] == 1
     reminders = _told(app, late_no)
     assert reminders == [REVIEWER, REVIEWER, REVIEWER]  # opened, then two working days' reminders
+
+
+def test_a_city_section_sees_and_answers_only_its_own_tasks(client):  # noqa: F811
+    """The bureau's approvers serve every section; a section's approver only its own section's tasks."""
+    from delegation.models import Org
+    from delegation.passwords import hash_password
+
+    app = client.application
+    city_no, city_code = _concluded(app, Mode.FORWARD_ONLY)
+    assert _rate_page(client, city_no, city_code, 1, "审批太慢").status_code == 200
+    with app.app_context():
+        task = db.session.execute(sa.select(RatingFollowUp).filter_by(case_no=city_no)).scalar_one()
+        task_id, owner = task.id, task.org_code
+        other = db.session.execute(sa.select(Org).where(Org.kind == "city_section", Org.code != owner)
+                                   .order_by(Org.code)).scalars().first()
+        for username, org in (("sec-owner", db.session.execute(sa.select(Org).filter_by(code=owner)).scalar_one()),
+                              ("sec-other", other)):
+            db.session.add(User(username=username, display_name=username, role="city_approver", org_id=org.id,
+                                password_hash=hash_password("demo")))
+        db.session.commit()
+    assert city_no in _as(app, "sec-owner").get("/city").get_data(as_text=True)
+    stranger = _as(app, "sec-other")
+    assert city_no not in stranger.get("/city").get_data(as_text=True)
+    assert stranger.get(f"/follow-ups/{task_id}").status_code == 404
