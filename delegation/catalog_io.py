@@ -47,7 +47,10 @@ COLUMNS = ITEM_COLUMNS + MATERIAL_COLUMNS
 # after the others (a file without them reads as every item approved the ordinary way).
 APPROVAL_COLUMNS = ("approval_kind", "commitment_text", "verification_days")
 APPROVAL_KINDS = ("standard", "commitment", "filing")
-ALL_COLUMNS = COLUMNS + APPROVAL_COLUMNS
+# 全市通办 (issue 17, delegation/citywide.py): an optional column too, written only when an item carries the flag; a
+# file without it leaves every item's flag as it is
+CITYWIDE_COLUMNS = ("citywide",)
+ALL_COLUMNS = COLUMNS + APPROVAL_COLUMNS + CITYWIDE_COLUMNS
 
 LABELS_ZH = {
     "item_code": "事项编码", "item_name": "事项名称", "mode": "下放方式", "department_code": "市级审批科室编码",
@@ -57,7 +60,7 @@ LABELS_ZH = {
     "baseline_days": "改革前办理天数", "fee": "收费标准", "legal_basis": "设定依据", "conditions": "受理条件",
     "material_code": "材料编码", "material_name": "材料名称", "material_core": "是否核心材料",
     "material_required": "是否必交材料", "approval_kind": "审批方式", "commitment_text": "告知承诺书内容",
-    "verification_days": "告知承诺核查期限（工作日）",
+    "verification_days": "告知承诺核查期限（工作日）", "citywide": "是否全市通办",
 }
 
 DEFAULT_COMMITMENT_DAYS = 10
@@ -110,6 +113,7 @@ class ItemSpec:
     conditions: str = ""
     materials: list[MaterialSpec] = field(default_factory=list)
     approval_kind: str = "standard"  # or commitment (告知承诺制) / filing (豁免审批, 备案)
+    citywide: bool | None = None  # 全市通办; None: the file does not say (the item keeps its flag)
     commitment_text: str = ""
     verification_days: int = DEFAULT_VERIFICATION_DAYS
     line: int = field(default=0, compare=False, repr=False)  # the item's first line in the file
@@ -319,6 +323,7 @@ def _parse_item(row: _Row, departments: set[str]) -> dict[str, object]:
         "approval_kind": row.text("approval_kind", required=False, default="standard"),
         "commitment_text": row.text("commitment_text", required=False),
         "verification_days": row.integer("verification_days", required=False, default=DEFAULT_VERIFICATION_DAYS),
+        "citywide": row.boolean("citywide", required=False),
     }
     if v["approval_kind"] not in (_BAD, *APPROVAL_KINDS):
         v["approval_kind"] = row.error("approval_kind", f"{_label('approval_kind')}“{v['approval_kind']}”无效，应为 "
@@ -374,6 +379,8 @@ def _check_item(row: _Row, v: dict[str, object]) -> None:
     if ok("approval_kind", "mode") and v["approval_kind"] == "commitment" and v["mode"] != Mode.DIRECT.value:
         row.error("approval_kind", "告知承诺制事项由窗口当场审批，须为直接下放（direct）事项",
                   "an item approved on a commitment at the window must be a direct item")
+    if ok("citywide", "mode") and v["citywide"] and v["mode"] != Mode.DIRECT.value:
+        row.error("citywide", "只有直接下放（direct）事项可以全市通办", "only a direct item can be accepted city-wide")
     if ok("verification_days") and not 1 <= v["verification_days"] <= 120:
         row.error("verification_days", f"{_label('verification_days')}应在 1 到 120 之间",
                   "verification_days must be between 1 and 120")
@@ -451,7 +458,7 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             elif cell and (i >= len(header) or not header[i]):
                 errors.append(RowError(line, "", f"第 {i + 1} 列有内容但没有列名",
                                        f"column {i + 1} holds a value but has no header"))
-        for name in (*columns.values(), *APPROVAL_COLUMNS):
+        for name in (*columns.values(), *APPROVAL_COLUMNS, *CITYWIDE_COLUMNS):
             values.setdefault(name, "")  # a short row: its missing trailing cells are empty (optional columns too)
         row = _Row(line, values, errors)
         item = _parse_item(row, departments)
@@ -464,7 +471,7 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             group = groups[code] = _Group(line, item)
             _check_item(row, item)
         else:
-            for name in ITEM_COLUMNS[1:] + APPROVAL_COLUMNS:
+            for name in ITEM_COLUMNS[1:] + APPROVAL_COLUMNS + CITYWIDE_COLUMNS:
                 first, here = group.values[name], item[name]
                 if first is not _BAD and here is not _BAD and first != here:
                     row.error(name, f"{_label(name)}与该事项第 {group.line} 行不一致（同一事项各行的事项列必须相同）",
@@ -518,6 +525,7 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             materials=group.materials, line=group.line, approval_kind=v["approval_kind"],
             commitment_text=v["commitment_text"] if v["approval_kind"] == "commitment" else "",
             verification_days=v["verification_days"],
+            citywide=v["citywide"] if "citywide" in columns.values() else None,
         ))
     return specs
 
@@ -538,12 +546,13 @@ def _uses_approval_kinds(specs: list[ItemSpec]) -> bool:
     return any(s.approval_kind != "standard" for s in specs)
 
 
-def _spec_rows(specs: Iterable[ItemSpec], approval: bool = False) -> Iterator[list]:
+def _spec_rows(specs: Iterable[ItemSpec], approval: bool = False, citywide: bool = False) -> Iterator[list]:
     for s in specs:
         item = [s.code, s.name, s.mode, s.department_code, s.kind, s.limit_unit, s.promised_limit,
                 s.statutory_limit, s.county_step_limit, s.city_step_limit, s.allows_commitment, s.commitment_days,
                 s.baseline_materials, s.baseline_steps, s.baseline_days, s.fee, s.legal_basis, s.conditions]
         tail = [s.approval_kind, s.commitment_text, s.verification_days] if approval else []
+        tail += [bool(s.citywide)] if citywide else []
         if not s.materials:
             yield item + [None, None, None, None] + tail
         for m in s.materials:
@@ -556,12 +565,13 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
     suffix = path.suffix.lower()
     specs = list(specs)
     approval = _uses_approval_kinds(specs)
-    columns = ALL_COLUMNS if approval else COLUMNS
+    citywide = any(s.citywide for s in specs)
+    columns = COLUMNS + (APPROVAL_COLUMNS if approval else ()) + (CITYWIDE_COLUMNS if citywide else ())
     if suffix == ".csv":
         with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(columns)
-            for row in _spec_rows(specs, approval):
+            for row in _spec_rows(specs, approval, citywide):
                 writer.writerow([_format(csv_cell(v)) for v in row])  # text never read as a formula
     elif suffix == ".xlsx":
         from openpyxl import Workbook
@@ -570,7 +580,7 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
         ws = wb.active
         ws.title = "事项目录"
         ws.append(list(columns))
-        for r, row in enumerate(_spec_rows(specs, approval), start=2):
+        for r, row in enumerate(_spec_rows(specs, approval, citywide), start=2):
             for c, value in enumerate(row, start=1):
                 if isinstance(value, bool):
                     value = _format(value)
@@ -585,7 +595,7 @@ def write_catalog(specs: Iterable[ItemSpec], path: str | Path, *, bom: bool = Tr
 
 # -- database --------------------------------------------------------------------------------------------------
 
-def item_to_spec(item, approval=None) -> ItemSpec:
+def item_to_spec(item, approval=None, citywide: bool = False) -> ItemSpec:
     """`approval`: the item's approval_item row (delegation.window_decisions), None for an ordinary item."""
     return ItemSpec(
         code=item.code, name=item.name, mode=item.mode, department_code=item.department_code, kind=item.kind,
@@ -600,6 +610,7 @@ def item_to_spec(item, approval=None) -> ItemSpec:
         approval_kind=approval.kind if approval is not None else "standard",
         commitment_text=(approval.commitment_text or "") if approval is not None else "",
         verification_days=approval.verification_days if approval is not None else DEFAULT_VERIFICATION_DAYS,
+        citywide=citywide,
     )
 
 
@@ -672,6 +683,10 @@ def import_catalog(session, specs: list[ItemSpec], divisions: list[str], *, only
         item = existing.get(spec.code) or next(i for i in new_items if i.code == spec.code)
         if item in new_items or not only_new:
             window_decisions.set_kind(item, spec.approval_kind, spec.commitment_text or None, spec.verification_days)
+            if spec.citywide is not None:  # 全市通办 (issue 17), when the file has the column
+                from delegation.citywide import set_flag
+
+                set_flag(item, spec.citywide)
     for item in new_items:
         for division in divisions:
             session.add(Delegation(item_id=item.id, division_code=division, granted=True,
@@ -690,5 +705,8 @@ def export_catalog(session, path: str | Path) -> int:
 
     items = session.execute(sa.select(Item).order_by(Item.code)).unique().scalars().all()
     approvals = window_decisions.kinds_by_item(i.id for i in items)
-    write_catalog([item_to_spec(i, approvals.get(i.id)) for i in items], path)
+    from delegation.citywide import citywide_item_ids
+
+    flagged = citywide_item_ids()
+    write_catalog([item_to_spec(i, approvals.get(i.id), i.id in flagged) for i in items], path)
     return len(items)

@@ -5,6 +5,7 @@ that does not exist, the window's own county) is refused naming competent_county
 API (the window's intake page: test_citywide_pages.py)."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -95,3 +96,43 @@ def test_bad_choices_are_refused_naming_the_field_and_nothing_is_kept(client):
                        headers={"Authorization": f"Bearer {api.token('admin')}"})
     assert r.status_code == 200
     assert api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(not_flagged, COMPETENT)).status_code == 201
+
+
+def test_the_flag_travels_through_catalogue_export_and_import(app, tmp_path):
+    import csv
+
+    from delegation import catalog_io
+    from delegation.citywide import citywide_item_ids
+
+    path = tmp_path / "catalog.csv"
+    catalog_io.export_catalog(db.session, path)
+    rows = list(csv.DictReader(open(path, encoding="utf-8-sig")))
+    assert {r["item_code"] for r in rows if r["citywide"] == "true"} == {ITEM}
+    not_flagged = next(r["item_code"] for r in rows if r["mode"] == "direct" and r["item_code"] != ITEM)
+    for r in rows:  # the administrator edits the sheet: the flag moves to another direct item
+        r["citywide"] = "是" if r["item_code"] == not_flagged else "否"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    catalog_io.import_catalog(db.session, catalog_io.read_catalog(path), [])
+    flagged = db.session.execute(sa.select(Item.code).where(Item.id.in_(citywide_item_ids()))).scalars().all()
+    assert flagged == [not_flagged]
+    # a file without the column leaves the flags alone; a flag on an item the city decides names its column
+    forward = next(r for r in rows if r["mode"] == "forward_only")
+    forward_rows = [dict(r, citywide="是") for r in rows if r["item_code"] == forward["item_code"]]
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(forward_rows)
+    with pytest.raises(catalog_io.CatalogError) as refused:
+        catalog_io.read_catalog(path)
+    assert {e.field for e in refused.value.errors} == {"citywide"}
+    without = [{k: v for k, v in r.items() if k != "citywide"} for r in rows]
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(without[0]))
+        writer.writeheader()
+        writer.writerows(without)
+    catalog_io.import_catalog(db.session, catalog_io.read_catalog(path), [])
+    assert db.session.execute(sa.select(Item.code).where(Item.id.in_(citywide_item_ids()))).scalars().all() \
+        == [not_flagged]
