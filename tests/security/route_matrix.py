@@ -89,6 +89,11 @@ def _upload(p):
     return {"material_code": p["material_code"], "file": (io.BytesIO(PDF), "matrix.pdf")}
 
 
+def _inspection(p):
+    return {"inspectors": "矩阵测试", "inspected_at": "2026-01-05T09:00", "place": "矩阵测试",
+            "findings": "矩阵测试", "conclusion": "conforms"}
+
+
 _DELEGATION = {"item_code": None, "county": OWN, "reason": "矩阵测试"}
 
 
@@ -126,6 +131,22 @@ TABLE: dict[str, Route] = {
     # section (422 when it is that section already); the county's roles and the admin hold no row for it
     "POST /api/v1/cases/<case_no>/transfer": route("city_approver", refused=HIDDEN, scoped=True,
                                                    body={"to_org": "360700-sec-ecology", "reason": "矩阵测试"}),
+    # API: 现场踏勘 (issue 17): the holder of a case suspended for a site inspection (a county reviewer or a city
+    # approver) records it (the world's case is in city review, not suspended: 409); the records and photos, for
+    # whoever reads the case (the world holds no photo: 404 once the case is seen)
+    "POST /api/v1/cases/<case_no>/inspections": route("reviewer", "city_approver", refused=HIDDEN, scoped=True,
+                                                      body=_inspection, multipart=True),
+    "GET /api/v1/cases/<case_no>/inspections": route(CASE_READERS, refused=HIDDEN, scoped=True),
+    "GET /api/v1/cases/<case_no>/inspections/photos/<int:photo_id>": route(
+        CASE_READERS, refused=HIDDEN, scoped=True, params={"photo_id": "file_id"}, ok=_of(404)),
+    # API: 问责 (issue 17): the city administrator only; the world's row_id may name no record (404)
+    "GET /api/v1/accountability": route("admin"),
+    "GET /api/v1/accountability/<int:record_id>": route("admin", params={"record_id": "row_id"}, ok=_of(200, 404)),
+    "POST /api/v1/accountability/<int:record_id>/handle": route("admin", params={"record_id": "row_id"},
+                                                                body={"note": "矩阵测试"}, ok=CHANGE_OK | {404}),
+    "POST /api/v1/accountability/<int:record_id>/proposal": route(
+        "admin", params={"record_id": "row_id"}, body={"decision": "decline", "reason": "矩阵测试"},
+        ok=CHANGE_OK | {404}),
     # API: 领取/分派 (issue 15): the staff who work cases (the world's case is at the city: the county's get 409,
     # the city approver claims it); who has it, for whoever may read the case
     "GET /api/v1/cases/<case_no>/assignment": route(CASE_READERS, refused=HIDDEN, scoped=True),
@@ -366,6 +387,22 @@ TABLE: dict[str, Route] = {
                                                                                params={"what": "what_user"}),
     "POST /admin/users/<int:user_id>/password": route("admin", body={"password": "matrix-reset-password-1"}),
     "GET /admin/exchange": route("admin"),
+    # Pages: 现场踏勘 from the case page, as the API's; a photograph for whoever reads the case (none in the world)
+    "POST /cases/<case_no>/inspections": route("reviewer", "city_approver", refused=HIDDEN, scoped=True,
+                                               body=_inspection, multipart=True),
+    "GET /cases/<case_no>/inspections/photos/<int:photo_id>": route(
+        CASE_READERS, refused=HIDDEN, scoped=True, params={"photo_id": "file_id"}, ok=_of(404)),
+    # Pages: 问责 (issue 17), the city administrator's; the world's row_id may name no record (404)
+    "GET /admin/accountability": route("admin"),
+    "GET /admin/accountability/<int:record_id>": route("admin", params={"record_id": "row_id"}, ok=_of(200, 404)),
+    "POST /admin/accountability/<int:record_id>/handle": route("admin", params={"record_id": "row_id"},
+                                                               body={"note": "矩阵测试"}, ok=CHANGE_OK | {404}),
+    "POST /admin/accountability/<int:record_id>/decline": route("admin", params={"record_id": "row_id"},
+                                                                body={"reason": "矩阵测试"}, ok=CHANGE_OK | {404}),
+    "GET /admin/accountability/<int:record_id>/accept": route("admin", params={"record_id": "row_id"},
+                                                              ok=_of(200, 404)),
+    "POST /admin/accountability/<int:record_id>/accept": route("admin", params={"record_id": "row_id"},
+                                                               body={"confirm": "y"}, ok=CHANGE_OK | {404}),
     # Pages: credit records and assistants (issue 17). The world's row_id may name no credit record (404)
     "GET /admin/credit": route("admin"),
     "GET /admin/credit/<int:record_id>/lift": route("admin", params={"record_id": "row_id"}, ok=_of(200, 404)),
