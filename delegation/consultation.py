@@ -14,6 +14,7 @@ application exists) or about a case, in a thread of messages with files.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -35,6 +36,8 @@ from exchange.errors import ExchangeRejected
 from exchange.handlers import applies, on_receipt
 from exchange.outbox import enqueue
 from persistence import db, utcnow
+
+log = logging.getLogger(__name__)
 
 SUBJECT_MAX = 100
 TEXT_MAX = 2000
@@ -287,7 +290,7 @@ def _org_here(code: str) -> Org | None:
 @applies("consultation.open")
 def apply_open(env, attachments) -> None:
     sender, recipient = _org_here(env.from_org), _org_here(env.to_org)
-    if recipient is None or recipient.level != "city":
+    if recipient is None or recipient.level != "city" or recipient.node_id != get_bus().node_id:
         raise ExchangeRejected("wrong_recipient", f"no city department {env.to_org} on this node")
     if sender is None or sender.node_id != env.from_node or sender.level != "county":
         raise ExchangeRejected("sender_not_allowed", f"{env.from_org} is not a county organisation of {env.from_node}")
@@ -328,6 +331,8 @@ def apply_message(env, attachments) -> None:
                    and sender.node_id == env.from_node == thread.from_node)
     if not ((kind == "reply" and city_side) or (kind != "reply" and county_side)):
         raise ExchangeRejected("sender_not_allowed", f"{env.from_org} may not send a {kind} in {env.case_no}")
+    if kind == "follow_up" and not body.get("reply_due_at"):  # the schema cannot say "required for a follow-up"
+        raise ExchangeRejected("schema_invalid", "a follow_up carries ReplyDueAt, its new reply limit")
     if not _known(env.message_id):
         if thread.state == "closed":
             raise ExchangeRejected("thread_closed", f"consultation {env.case_no} is closed")
@@ -349,9 +354,30 @@ def open_acknowledged(outbox_row, status: str) -> None:
         return
     thread = _thread(outbox_row.case_no, lock=True)
     if thread is not None:
-        thread.rejected_reason = (outbox_row.receipt_reason or "未说明原因")[:500]
+        log.warning("consultation %s refused by node %s: %s", thread.thread_no, outbox_row.to_node,
+                    outbox_row.receipt_reason)  # the peer's words are for the administrator, in English
+        thread.rejected_reason = "对方节点未接收此会商（该市级部门已不在对方节点办理），请改用其他方式联系市级部门"
         thread.state, thread.reply_due_at = "closed", None
         _tell_opener(thread, f"会商被拒收：{thread.subject}", thread.rejected_reason)
+
+
+@on_receipt("consultation.message")
+def message_acknowledged(outbox_row, status: str) -> None:
+    """A reply, follow-up or close the other side refused (the thread was closed there first): the side that sent
+    it is told, rather than believing it answered."""
+    if status == "accepted":
+        return
+    thread = _thread(outbox_row.case_no)
+    if thread is None:
+        return
+    log.warning("consultation message %s refused by node %s: %s", outbox_row.message_id, outbox_row.to_node,
+                outbox_row.receipt_reason)
+    text = f"对方未接收本条会商消息（会商已由对方关闭）：{thread.subject}"
+    if outbox_row.to_org == thread.from_org:  # the city's reply to the county
+        notify_holder(thread.to_org, "consultation", f"会商答复未送达：{thread.subject}"[:200], text,
+                      case_no=thread.case_no)
+    else:
+        _tell_opener(thread, f"会商消息未送达：{thread.subject}", text)
 
 
 def _tell_opener(thread: ConsultationThread, title: str, body: str) -> None:

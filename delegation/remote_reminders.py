@@ -55,4 +55,5 @@ def apply_reminder(env, attachments) -> None:
     if case.state in FINAL_STATES:
         raise ExchangeRejected("state_conflict", f"case {case.case_no} is {case.state.value}: nothing to remind")
     by = env.body["by"]
-    reminders.record_received(case, utcnow(), env.body.get("comment") or "", by_org=sender.code, by_label=by)
+    comment = env.body.get("comment") or ""  # the wire allows a longer text than the platform keeps
+    reminders.record_received(case, utcnow(), comment[:reminders.COMMENT_MAX], by_org=sender.code, by_label=by)

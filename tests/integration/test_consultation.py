@@ -329,3 +329,38 @@ def test_the_opening_form_offers_the_countys_items_and_the_departments_by_name(c
     assert f'<option value="{department_code}">{department_name}</option>' in departments
     # the city departments only: no county organisation is offered
     assert "360730-bureau" not in departments
+
+
+def test_refused_messages_over_two_nodes_reach_the_people_who_sent_them(nodes, sftp):  # noqa: F811
+    """A city reply that crosses the county's close is refused there, and the department is told it did not arrive;
+    an opening for a department the city's node no longer serves closes the county's thread with a reason in
+    Chinese (the peer's technical words stay in the log)."""
+    from delegation.consultation_models import ConsultationThread
+    from delegation.models import Org
+    from delegation.notification_models import Notification
+
+    county, city = Node(nodes[0]), Node(nodes[1])
+    item = _item(county.app)
+    window = county.app.test_client()
+    log_in(window, WINDOW)
+    thread_no = _thread_no(_open(window, item_code=item["code"]))
+    pump(county, city)
+    approver = city.app.test_client()
+    log_in(approver, APPROVER)
+    _post(approver, thread_no, "reply", "答复在路上时县级已关闭会商。")
+    _post(window, thread_no, "close", "问题已解决，关闭会商。")
+    pump(county, city)
+    assert [n for n in _rows(city.app, Notification, kind="consultation") if "答复未送达" in n["title"]]
+    assert [t["state"] for t in _rows(county.app, ConsultationThread, thread_no=thread_no)] == ["closed"]
+
+    with city.ctx():  # the department has moved to another node since the county's directory was made
+        db.session.execute(sa.update(Org).where(Org.code == item_department(city.app, item["code"]))
+                           .values(node_id="360799"))
+        db.session.commit()
+    second = _thread_no(_open(window, item_code=item["code"]))
+    pump(county, city)
+    [thread] = _rows(county.app, ConsultationThread, thread_no=second)
+    assert thread["state"] == "closed" and "已不在对方节点办理" in thread["rejected_reason"]
+    page = window.get(f"/consultations/{second}").get_data(as_text=True)
+    assert 'data-testid="thread-rejected"' in page and "on this node" not in page
+    assert _rows(city.app, ConsultationThread, thread_no=second) == []
