@@ -61,6 +61,13 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
             "materials": MATERIALS,
             "due_at": "2026-03-09T17:30:00+08:00",
             "comment": "容缺受理，申请人已签署承诺书。",
+            # 现场踏勘 (issue 17): the photos are attachments of the message, named by digest
+            "site_inspections": {"records": [{
+                "ref": "3b241101-e2bb-4255-8caf-4136c566a962", "org": "360730-bureau", "inspectors": ["李明", "王芳"],
+                "at": "2026-03-03T10:00:00+08:00", "place": "宁都县梅江镇工业园 3 号厂房",
+                "findings": "生产场所与申报一致，消防通道畅通。", "conclusion": "conforms",
+                "recorded_by": "王强 (review-360730)", "recorded_at": "2026-03-03T15:00:00+08:00", "photos": [SCAN],
+            }]},
         },
     ),
     "case.supplement": (COUNTY, CITY, {"materials": [MATERIALS[2] | {"present": True, "files": [SCAN]}]}),
