@@ -168,9 +168,7 @@ class CreditRecord(db.Model):
     """A mark against an applicant's credit code or ID: a broken or false commitment, or a penalty."""
 
     __tablename__ = "credit_record"
-    __table_args__ = (sa.CheckConstraint(_in("kind", CREDIT_KINDS), name="kind"),
-                      sa.CheckConstraint("lifted_at IS NULL OR (lifted_by IS NOT NULL AND lift_reason IS NOT NULL)",
-                                         name="lifted"))
+    __table_args__ = (sa.CheckConstraint(_in("kind", CREDIT_KINDS), name="kind"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     id_code: Mapped[str] = mapped_column(sa.String(30), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -180,7 +178,8 @@ class CreditRecord(db.Model):
     blacklisted: Mapped[bool] = mapped_column(default=False)  # 黑名单: false commitments
     recorded_by: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # lifted by the administrator (migration 0023): who, when, why; it then no longer counts, as once expired
+    # lifted by the administrator (migration 0023): who, when, why, set once and together (the table's trigger);
+    # it then no longer counts, as once expired
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lifted_by: Mapped[str | None] = mapped_column(sa.String(100))
     lift_reason: Mapped[str | None] = mapped_column(sa.Text)

@@ -137,16 +137,19 @@ def test_agent_and_assistant_on_the_intake_page_case_page_and_masked_in_the_look
 
 # -- credit: expiry and lifting --------------------------------------------------------------------------------
 
-def _age(client, id_code: str, days: int) -> None:
-    """Make the applicant's records `days` old (as if recorded then)."""
+def _blacklist_days_ago(client, applicant: dict, days: int) -> None:
+    """A blacklisting recorded `days` ago by the city administrator (records are insert-only: made at that time)."""
+    from delegation.actors import Actor
+    from delegation.models import User
     from persistence import utcnow
-    from supervision.models import CreditRecord
+    from supervision import credit
 
-    def move(db):
-        db.session.execute(sa.update(CreditRecord).where(CreditRecord.id_code == id_code)
-                           .values(created_at=utcnow() - timedelta(days=days)))
+    def record(db):
+        admin = Actor.for_user(db.session.execute(sa.select(User).filter_by(username="admin")).unique().scalar_one())
+        credit.record_false_commitment(admin, applicant["id_code"], applicant["name"], None, f"告知承诺不实（{days}天前）",
+                                       now=utcnow() - timedelta(days=days))
         db.session.commit()
-    _db(client, move)
+    _db(client, record)
 
 
 def _record_id(client, id_code: str) -> int:
@@ -158,13 +161,13 @@ def _record_id(client, id_code: str) -> int:
 def test_an_expired_blacklisting_no_longer_blocks_commitment_acceptance(client):
     api = PageApi(client)
     commitment = item(api, COMMITMENT)
-    blacklist(api, PERSON)
-    _age(client, PERSON["id_code"], 1094)  # a false commitment counts 1095 days: still in force
-    case_no = api.create(commitment, present=CORE, applicant=PERSON)["case_no"]
-    api.act(case_no, WINDOW, "accept_with_commitment", expect=409, commitment_days=5)
-    assert api.case(case_no)["credit_warnings"]
+    _blacklist_days_ago(client, ENTERPRISE, 1094)  # a false commitment counts 1095 days: still in force
+    blocked = api.create(commitment, present=CORE, applicant=ENTERPRISE)["case_no"]
+    api.act(blocked, WINDOW, "accept_with_commitment", expect=409, commitment_days=5)
+    assert api.case(blocked)["credit_warnings"]
 
-    _age(client, PERSON["id_code"], 1096)
+    _blacklist_days_ago(client, PERSON, 1096)
+    case_no = api.create(commitment, present=CORE, applicant=PERSON)["case_no"]
     listed = api.get(f"/api/v1/delegations/credit-records?id_code={PERSON['id_code']}", user="admin").get_json()
     assert listed["blacklisted"] is False and listed["records"][0]["status"] == "expired"
     assert api.case(case_no)["credit_warnings"] == []
@@ -270,3 +273,33 @@ def test_the_demo_has_an_assistant_an_agents_case_and_credit_records_of_each_sta
     assert sorted(r["status"] for r in rows) == ["expired", "in_force", "lifted"]
     blacklisted = db.session.execute(sa.select(CreditRecord).filter_by(blacklisted=True)).scalar_one()
     assert blacklisted.case_no  # the lookup of that case shows the applicant's record
+
+
+def test_a_record_is_lifted_once_and_its_evidence_never_changes_in_the_database(client):
+    """credit_record stays insert-only (migration 0012's triggers, replaced by 0023): an UPDATE may lift a record
+    once, with who and why, and change nothing else, whatever client writes to the database."""
+    import pytest
+    from sqlalchemy.exc import DatabaseError
+
+    from delegation import audit
+
+    api = PageApi(client)
+    blacklist(api, PERSON)
+    record_id = _record_id(client, PERSON["id_code"])
+
+    def refused(statement: str) -> None:
+        def run(db):
+            with pytest.raises(DatabaseError, match="credit_record rows are never deleted"):
+                db.session.execute(sa.text(statement), {"id": record_id})
+            db.session.rollback()
+        _db(client, run)
+
+    refused("UPDATE credit_record SET lifted_at = CURRENT_TIMESTAMP WHERE id = :id")  # no who, no why
+    refused("UPDATE credit_record SET detail = 'rewritten' WHERE id = :id")
+    assert api.post(f"/api/v1/credit/records/{record_id}/lift", user="admin",
+                    json={"reason": "信用修复"}).status_code == 200
+    refused("UPDATE credit_record SET lift_reason = 'another reason' WHERE id = :id")
+    refused("UPDATE credit_record SET lifted_at = NULL, lifted_by = NULL, lift_reason = NULL WHERE id = :id")
+    refused("DELETE FROM credit_record WHERE id = :id")
+    problems = _db(client, lambda db: audit.missing_triggers(db.session))
+    assert not [p for p in problems if "credit_record" in str(p)], problems
