@@ -1,6 +1,7 @@
 """Who is acting: a member of staff with a role in an organisation, or the system itself."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from delegation.workflow import Role
@@ -31,3 +32,13 @@ class Actor:
     @property
     def label(self) -> str:
         return f"{self.display_name} ({self.username})"
+
+
+_LABEL = re.compile(r"^(?P<name>.*?\S)\s*[(（][^()（）\s]+[)）]$")
+
+
+def person_of(label: str | None) -> str:
+    """The person's name of an actor's label, "张三 (window-360730)" → "张三": what a notification says, never the
+    account (a label without an account is returned as it is)."""
+    match = _LABEL.match(label or "")
+    return match.group("name") if match else (label or "")

@@ -21,7 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from delegation import clock, deadlines, grants
-from delegation.actors import Actor
+from delegation.actors import Actor, person_of
 from delegation.cases import get_case
 from delegation.consultation_models import ConsultationFile, ConsultationMessage, ConsultationThread
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
@@ -268,7 +268,7 @@ def remind_unanswered(now: datetime | None = None, limit: int = 500) -> dict:
     for thread in rows:
         thread.reminded_at = now
         notify_holder(thread.to_org, "consultation", f"会商答复已超时：{thread.subject}"[:200],
-                      f"{thread.opened_by} 发起的会商（{thread.item_name}）应于 {_local(thread.reply_due_at)} 前答复，"
+                      f"{person_of(thread.opened_by)} 发起的会商（{thread.item_name}）应于 {_local(thread.reply_due_at)} 前答复，"
                       f"请尽快答复。", case_no=thread.case_no, now=now)
     return {"consultations_reminded": len(rows)}
 
@@ -310,7 +310,7 @@ def apply_open(env, attachments) -> None:
         _record(thread, env.message_id, "open", body["text"], body["opened_by"], env.from_org,
                 _at(body["opened_at"]), env.attachments)
     notify_holder(thread.to_org, "consultation", f"新的会商：{thread.subject}"[:200],
-                  f"{thread.opened_by} 就 {thread.item_name} 发起会商，请于 {_local(thread.reply_due_at)} 前答复。",
+                  f"{person_of(thread.opened_by)} 就 {thread.item_name} 发起会商，请于 {_local(thread.reply_due_at)} 前答复。",
                   case_no=thread.case_no)
 
 
@@ -340,10 +340,10 @@ def apply_message(env, attachments) -> None:
         _record(thread, env.message_id, kind, body["text"], body["by"], env.from_org, _at(body["at"]),
                 env.attachments)
     if kind == "reply":
-        _tell_opener(thread, f"会商已答复：{thread.subject}", f"{body['by']} 答复：{body['text'][:200]}")
+        _tell_opener(thread, f"会商已答复：{thread.subject}", f"{person_of(body['by'])} 答复：{body['text'][:200]}")
     elif kind == "follow_up":
         notify_holder(thread.to_org, "consultation", f"会商追问：{thread.subject}"[:200],
-                      f"{body['by']} 追问：{body['text'][:200]}", case_no=thread.case_no)
+                      f"{person_of(body['by'])} 追问：{body['text'][:200]}", case_no=thread.case_no)
 
 
 @on_receipt("consultation.open")

@@ -27,7 +27,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from delegation import engine
-from delegation.actors import Actor
+from delegation.actors import Actor, person_of
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org
 from delegation.text_rules import required_text
@@ -177,7 +177,7 @@ def _notify(case: Case, from_org: str, to_org: str, reason: str, by: str, now: d
 
     name = _names(from_org).get(from_org, from_org)
     notify_holder(to_org, "transfer", f"转办：{case.case_no}",
-                  f"{case.case_no} {case.item.name}（{case.applicant_name}）由{name}（{by}）转办给本单位。理由：{reason}",
+                  f"{case.case_no} {case.item.name}（{case.applicant_name}）由{name}（{person_of(by)}）转办给本单位。理由：{reason}",
                   case_no=case.case_no, now=now)
 
 

@@ -46,7 +46,15 @@ def create(case_no):
 
 
 def _back(case_no: str, *errors: str | None):
-    """Back to the case page (post/redirect/get): the errors said there, or (None) that it was done."""
+    """Back to the case page (post/redirect/get): the errors said there, or (None) that it was done — then to the
+    desk if the case has left the user's sight (a city section that passed it to another section)."""
+    from app.web.common import landing_page
+    from delegation.cases import get_case
+
     for error in errors:
         flash(error or str(_l("已转办")), "error" if error else "success")
+    try:
+        get_case(current_user.actor, case_no)
+    except NotFound:
+        return redirect(landing_page(current_user), 303)
     return redirect(url_for("web_case.show", case_no=case_no), 303)

@@ -106,6 +106,8 @@ def test_county_asks_city_answers_over_two_nodes(nodes, sftp):  # noqa: F811
         told = db.session.execute(sa.select(User.username).join(Notification, Notification.user_id == User.id)
                                   .where(Notification.kind == "consultation")).scalars().all()
     assert told == [WINDOW]
+    [reply_note] = [n for n in _rows(county.app, Notification, kind="consultation") if "已答复" in n["title"]]
+    assert f"({APPROVER})" not in reply_note["body"] and "答复" in reply_note["body"]  # the person, not the account
     # both directions acknowledged by receipts, each message applied once, in the agreed formats
     assert {(m["type"], m["fmt"], m["state"]) for m in _rows(county.app, OutboxMessage, type="consultation.open")} \
         == {("consultation.open", "xml", "acknowledged")}

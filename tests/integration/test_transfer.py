@@ -101,6 +101,10 @@ def test_a_city_section_passes_a_case_to_another_section_without_restarting_its_
         assert line.comment == f"{names[holder]} → {names[target]}：{REASON}"
         assert line.data["from_org"] == holder and line.data["to_org"] == target
         assert "sec-target" in _told(case_no) and "sec-holder" not in _told(case_no)
+        from delegation.notification_models import Notification
+
+        body = db.session.execute(sa.select(Notification.body).filter_by(case_no=case_no, kind="transfer")).scalar()
+        assert names[holder] in body and "(sec-holder)" not in body  # a person by name, never the account
         # the case is now the target's: its section sees it, the former holder no longer does
         assert api.get(f"/api/v1/cases/{case_no}", user="sec-target").status_code == 200
         assert api.get(f"/api/v1/cases/{case_no}", user="sec-holder").status_code == 404
@@ -171,3 +175,19 @@ def test_the_case_page_offers_the_transfer_and_says_a_refusal(client):  # noqa: 
     assert "已转办" in page and REASON in page
     with app.app_context():
         assert _case(case_no).department_code == target
+
+
+def test_a_section_that_passed_a_case_on_lands_on_its_desk_told_it_is_done(client):  # noqa: F811
+    app = client.application
+    with app.app_context():
+        case = make_case(State.CITY_REVIEW, Mode.FORWARD_ONLY)
+        case_no, holder = case.case_no, case.department_code
+        target = next(code for code in ("360700-sec-trade", "360700-sec-market") if code != holder)
+        _user("sec-passer", holder, "city_approver")
+        db.session.commit()
+    log_in(client, "sec-passer")
+    r = client.post(f"/cases/{case_no}/transfer", data={"to_org": target, "reason": REASON,
+                                                          "csrf_token": csrf_token(client, f"/cases/{case_no}")})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/city")  # the case is no longer its to see
+    page = client.get(r.headers["Location"])
+    assert page.status_code == 200 and "已转办" in page.get_data(as_text=True)
