@@ -160,6 +160,16 @@ def competent_org(case: Case) -> Org | None:
     return found[0][0] if found else None
 
 
+def described(case: Case) -> dict | None:
+    """{accepting, competent}: the two counties' names of a case accepted for another county, or None."""
+    competent = competent_county(case)
+    if competent is None:
+        return None
+    names = dict(db.session.execute(sa.select(Division.code, Division.name).where(
+        Division.code.in_((competent, case.county_code)))).all())
+    return {"accepting": names.get(case.county_code, case.county_code), "competent": names.get(competent, competent)}
+
+
 def wire(case: Case) -> dict | None:
     """case.forward's `citywide` element (exchange/schema/README.md)."""
     org = competent_org(case)

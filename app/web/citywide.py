@@ -32,6 +32,14 @@ def _intake_counties():
     return {"intake_counties": intake_counties}
 
 
+@bp.app_context_processor
+def _citywide_of():
+    def citywide_of(case):
+        """The accepting and the competent county's names of a case accepted for another county, or None."""
+        return citywide.described(case)
+    return {"citywide_of": citywide_of}
+
+
 @bp.get("/admin/citywide")
 @requires(_admin)
 def items():

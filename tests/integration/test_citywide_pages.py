@@ -74,6 +74,9 @@ def test_the_window_chooses_the_competent_county_by_name_and_its_reviewer_gets_t
     reviewer = client.application.test_client()
     log_in(reviewer, f"review-{COMPETENT}")
     assert case_no in reviewer.get("/review").get_data(as_text=True)
+    said = "由宁都县窗口受理（负责出件），章贡区审批。"
+    assert said in reviewer.get(f"/review/cases/{case_no}").get_data(as_text=True)
+    assert said in client.get(f"/window/cases/{case_no}").get_data(as_text=True)
     own = client.application.test_client()
     log_in(own, "review-360730")
     assert case_no not in own.get("/review").get_data(as_text=True)
