@@ -54,7 +54,19 @@ def show(task_id: int):
     except NotFound:
         abort(404)
     return render_template("follow_up/show.html", task=task, form=g.get("reply_form") or ReplyForm(formdata=None),
-                           overdue=follow_up.overdue(task), labels=RATING_LABELS)
+                           overdue=follow_up.overdue(task), labels=RATING_LABELS, replied_by=_name(task.replied_by))
+
+
+def _name(username: str | None) -> str:
+    """Who replied, by name (the task keeps the account)."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation.models import User
+
+    if not username:
+        return ""
+    return db.session.execute(sa.select(User.display_name).filter_by(username=username)).scalar() or ""
 
 
 @bp.post("/follow-ups/<int:task_id>/reply")

@@ -115,6 +115,10 @@ def test_the_units_reply_shows_on_the_public_lookup(client):  # noqa: F811
     r = client.post(f"{url}/reply", data=form)
     assert r.status_code == 303
     assert client.post(f"{url}/reply", data=form).status_code == 409  # answered once
+    with app.app_context():
+        name = db.session.execute(sa.select(User.display_name).filter_by(username=REVIEWER)).scalar_one()
+    answered = client.get(url).get_data(as_text=True)
+    assert name in answered and REVIEWER not in answered  # who replied, by name, never the account
     applicant = app.test_client()
     lookup = applicant.post("/lookup", data={"case_no": case_no, "query_code": code,
                                              "csrf_token": csrf_token(applicant, "/lookup")}).get_data(as_text=True)
