@@ -17,6 +17,7 @@ Create Date: 2026-12-03 18:45:00.000000
 
 """
 from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -33,7 +34,8 @@ HOLDER_COLUMNS = ["mode", "resume_state", "holder_org", "department_code", "forw
 
 def upgrade():
     op.create_index("ix_case_file_open", "case_file", ["state", "county_code", "id"],
-                    postgresql_include=HOLDER_COLUMNS, postgresql_where=OPEN_SQL, sqlite_where=OPEN_SQL)
+                    postgresql_include=HOLDER_COLUMNS, postgresql_where=sa.text(OPEN_SQL),
+                    sqlite_where=sa.text(OPEN_SQL))
     op.create_index("ix_case_assignment_user_org", "case_assignment", ["user_id", "org_code", "case_id"])
 
 
