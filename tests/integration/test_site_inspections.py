@@ -18,7 +18,8 @@ from delegation.workflow import Mode, State
 from persistence import utcnow
 from tests.integration.factories import make_case
 from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (the page client fixture)
-from tests.integration.support import COUNTY, OTHER_COUNTY, Api
+from tests.integration.support import COUNTY, OTHER_COUNTY, Api, Node
+from tests.integration.test_two_nodes import nodes, pump, sftp  # noqa: F401  (two nodes over a real sshd)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(100))
@@ -188,3 +189,41 @@ def test_the_case_page_shows_the_form_records_and_says_a_refusal(client):  # noq
     client.post("/logout", data={"csrf_token": csrf_token(client, f"/cases/{case_no}")})
     log_in(client, f"window-{OTHER_COUNTY}")
     assert client.get(f"/cases/{case_no}/inspections/photos/{photo_id}").status_code == 404
+
+
+def test_the_record_and_its_photos_reach_a_separate_city_node_and_the_city_records_its_own(nodes, sftp):
+    """County 360730 and the city on nodes of their own over SFTP: the county's record travels with the forward
+    (XML), its photo as an attachment, not as a material file; the city records its own inspection there."""
+    county, city = Node(nodes[0]), Node(nodes[1])
+    window, reviewer = f"window-{COUNTY}", REVIEWER
+    with county.ctx():
+        item = county.api.item("delegated_review")
+        case_no = county.api.create(item)["case_no"]
+    county.act(case_no, window, "accept")
+    county.act(case_no, reviewer, "suspend", kind="site_inspection",
+               expected_end=(utcnow() + timedelta(days=10)).date().isoformat())
+    with county.ctx():
+        r = _post(county.api, case_no, photos=[("厂房外景.png", PNG)], resume="true")
+        assert r.status_code == 201, r.get_json()
+    county.act(case_no, reviewer, "review", opinion="经现场踏勘，符合条件", recommendation="approve")
+    pump(county, city)
+
+    at_city = city.case(case_no, "city-approver")
+    assert at_city["state"] == "city_review"
+    assert all(f["original_name"] != "厂房外景.png" for f in at_city["files"])  # a photo is no material file
+    records = city.get(f"/api/v1/cases/{case_no}/inspections", "city-approver")
+    assert [(r["inspectors"], r["place"], r["conclusion"]) for r in records] == [
+        (["李明", "王芳"], "宁都县梅江镇工业园 3 号厂房", "conforms")]
+    photo = records[0]["photos"][0]
+    with city.ctx():
+        r = city.api.get(f"/api/v1/cases/{case_no}/inspections/photos/{photo['id']}", user="city-approver")
+        assert r.status_code == 200 and r.data == PNG
+
+    # held at the city, the city records its own inspection there
+    city.act(case_no, "city-approver", "suspend", kind="site_inspection",
+             expected_end=(utcnow() + timedelta(days=10)).date().isoformat())
+    with city.ctx():
+        r = _post(city.api, case_no, user="city-approver", place="赣州市章贡区复核现场", conclusion="rectify")
+        assert r.status_code == 201, r.get_json()
+        assert r.get_json()["org"].startswith("360700")
+    assert len(city.get(f"/api/v1/cases/{case_no}/inspections", "city-approver")) == 2
