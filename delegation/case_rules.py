@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from delegation.errors import Invalid
+from delegation.errors import Conflict, Invalid
 from delegation.titles import N_
-from delegation.workflow import Mode
+from delegation.workflow import Mode, State
 
 VERDICTS = ("approve", "deny")
 
@@ -27,6 +27,49 @@ def mark_present(case, codes, now: datetime) -> None:
 def outstanding(case) -> list:
     """The materials the applicant committed to bring and has not: the commitment is met when there are none."""
     return [m for m in case.materials if m.committed and not m.present]
+
+
+def city_holds(case) -> bool:
+    """The city has the case (sent, in its review, or suspended there): what the window adds goes to the city."""
+    return case.state in (State.FORWARDED, State.CITY_REVIEW) or (
+        case.state is State.SUSPENDED and case.resume_state is State.CITY_REVIEW)
+
+
+def suppliable(case) -> list:
+    """The materials the window can take for the case now (补交材料) and bring to whoever holds it. After the
+    decision only a 容缺 commitment's materials count (they release the hand-out); a forward-only case the city
+    returned goes back with 重新提交, which carries its files to the city."""
+    if case.state is State.DECIDED:
+        return outstanding(case)
+    if case.state is State.RETURNED and case.mode is Mode.FORWARD_ONLY:
+        return []
+    return [m for m in case.materials if not m.present]  # in the states workflow.py allows 补交材料 in
+
+
+def check_supply(case, codes) -> None:
+    """补交材料 of `codes` where it reaches no one is refused: a forward-only case the city returned (its files go
+    back with 重新提交) and, after the decision, anything but a 容缺 commitment's materials. Elsewhere a material
+    already present may come again (a scan of a paper original goes to the city with it)."""
+    if case.state is State.RETURNED and case.mode is Mode.FORWARD_ONLY:
+        raise Conflict("supply_not_possible", "市级已退回该办件，请用「重新提交」补正材料并送回市级",
+                       "the city returned this case: resubmit the corrected materials instead", field="action")
+    if case.state is State.DECIDED:
+        open_codes = {m.code for m in outstanding(case)}
+        refused = [c for c in codes if c not in open_codes]
+        if refused:
+            raise Conflict("supply_not_possible", "已作出审批决定，只能补交容缺承诺的材料",
+                           "the case is decided: only the materials of a 容缺 commitment can still be supplied",
+                           field="materials", materials=refused)
+
+
+def check_hand_out(case) -> None:
+    """出件 waits for a 容缺 commitment's materials: the result is handed out once the application is complete."""
+    missing = outstanding(case)
+    if missing:
+        raise Conflict("commitment_outstanding",
+                       f"容缺承诺的材料尚未补齐（{'、'.join(m.name for m in missing)}），补齐后方可出件",
+                       f"committed materials are outstanding: {', '.join(m.code for m in missing)}",
+                       field="action", materials=[m.code for m in missing])
 
 
 # What a mailed hand-out must name: the address, and the waybill the applicant follows the post with.

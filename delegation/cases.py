@@ -408,8 +408,9 @@ def e_resubmit(case, actor, payload, now, t):
 @engine.effect(Action.SUPPLY_MATERIALS)
 def e_supply_materials(case, actor, payload, now, t):
     codes = _material_codes(case, payload, required=True)
+    case_rules.check_supply(case, codes)  # only what the case can take now (the page offers the same)
     _mark_present(case, codes, now)
-    if case.state in (State.FORWARDED, State.CITY_REVIEW):
+    if case_rules.city_holds(case):  # a city suspension too: the materials may be what it waits for
         return lambda: messaging.send_supplement(case, actor, codes, payload.get("comment") or "")
 
 
@@ -486,12 +487,7 @@ def e_resume(case, actor, payload, now, t):
 
 @engine.effect(Action.HAND_OUT)
 def e_hand_out(case, actor, payload, now, t):
-    outstanding = case_rules.outstanding(case)
-    if outstanding:
-        raise Conflict("commitment_outstanding",
-                       f"容缺承诺的材料尚未补齐（{'、'.join(m.name for m in outstanding)}），补齐后方可出件",
-                       f"committed materials are outstanding: {', '.join(m.code for m in outstanding)}",
-                       field="action", materials=[m.code for m in outstanding])
+    case_rules.check_hand_out(case)
     method = payload.get("method")
     if method not in ("pickup", "mail"):
         raise Invalid("invalid_choice", "请选择出件方式（自取或邮寄）", "method must be pickup or mail", field="method")

@@ -302,7 +302,9 @@ def _possible(action: Action, case) -> bool:
     if action is Action.ACCEPT_WITH_COMMITMENT:
         return bool(case.item.allows_commitment and missing and not any(m.core for m in missing))
     if action is Action.SUPPLY_MATERIALS:
-        return any(not m.present for m in case.materials)
+        return bool(case_rules.suppliable(case))
+    if action is Action.HAND_OUT:
+        return not case_rules.outstanding(case)  # case_rules.check_hand_out: a 容缺 commitment still open
     return True
 
 
@@ -312,7 +314,7 @@ def _prepare(action: Action, form, case) -> None:
     elif action is Action.RESUBMIT:  # a material on the notice may be present and still need fixing
         form.materials.choices = [(m.code, m.name) for m in case.materials]
     elif action is Action.SUPPLY_MATERIALS:
-        form.materials.choices = [(m.code, m.name) for m in case.materials if not m.present]
+        form.materials.choices = [(m.code, m.name) for m in case_rules.suppliable(case)]
 
 
 # -- the desk -----------------------------------------------------------------------------------------------------
@@ -620,8 +622,19 @@ def _render_case(case, forms=None, status=200):
         # mistake (the clerk checks, and withdraws the extra one if need be)
         duplicates=[n for n in intake_service.open_duplicates(_actor(), case.item.code, case.applicant_id_code)
                     if n != case.case_no] if case.state not in FINAL_STATES else [],
-        correction_items=_correction_items(case),
+        correction_items=_correction_items(case), hand_out_waits=_hand_out_waits(case),
     ), status
+
+
+def _hand_out_waits(case) -> str | None:
+    """Why a decided case is not handed out yet (the domain's words), said where 出件 would be."""
+    if case.state is not State.DECIDED:
+        return None
+    try:
+        case_rules.check_hand_out(case)
+    except DomainError as exc:
+        return domain_message(exc)
+    return None
 
 
 def _correction_items(case):

@@ -7,8 +7,12 @@ from __future__ import annotations
 import io
 import re
 
+import sqlalchemy as sa
+
+from delegation.models import Item
 from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
-from tests.integration.test_window_desk import DIRECT, ENTERPRISE_ID, TINY_PDF, case_count
+from tests.integration.test_window_desk import (COMMITMENT, DIRECT, ENTERPRISE_ID, FORWARD_ONLY, TINY_PDF, act,
+                                                case_count, db_case)
 
 WINDOW = "window-360730"
 
@@ -61,3 +65,105 @@ def test_another_clerks_kept_intake_is_not_shown(client):
         assert "13800000000" not in page.get_data(as_text=True)
     else:
         assert page.status_code == 404
+
+
+# -- only what the domain allows is offered: 补交材料 and 出件 (delegation.case_rules) ------------------------------
+
+def _build(client, item_code: str, present, steps) -> str:
+    """A case of `item_code` registered with `present`, taken through `steps` ((username | None, action, payload);
+    None runs the exchange bus) by the domain's services, as the users and the bus would."""
+    from app.extensions import db
+    from delegation import cases
+    from tests.integration import factories
+    from tests.integration.support import ENTERPRISE, run_bus
+
+    with client.application.app_context():
+        item = db.session.execute(sa.select(Item).filter_by(code=item_code)).unique().scalar_one()
+        case = cases.create_case(factories.window(), item_code, dict(ENTERPRISE),
+                                 [{"code": m.code, "present": m.code in present} for m in item.materials])
+        case_no = case.case_no
+        db.session.commit()
+        for username, action, payload in steps:
+            if username is None:
+                run_bus()
+            else:
+                cases.perform(factories.actor(username), case_no, action, payload)
+                db.session.commit()
+        db.session.remove()
+    return case_no
+
+
+def _api_act(client, case_no, action, **payload):
+    from tests.integration.support import Api
+
+    with client.application.app_context():
+        return Api(client.application.test_client()).post(
+            f"/api/v1/cases/{case_no}/actions", user=WINDOW, json={"action": action, **payload})
+
+
+def _offered(page: str) -> set[str]:
+    return set(re.findall(r'actions/([a-z_]+)"', page))
+
+
+def _choices(page: str, name: str) -> list[str]:
+    form = page[page.index(f"actions/{name}\""):]
+    form = form[:form.index("</form>")]
+    return re.findall(r'name="materials"[^>]*value="([^"]+)"', form) or re.findall(
+        r'value="([^"]+)"[^>]*name="materials"', form)
+
+
+TO_THE_CITY = [(WINDOW, "accept", {}), (None, None, None)]
+DECIDED_BY_CITY = [(None, None, None), ("city-approver", "approve", {}), (None, None, None)]
+
+
+def test_hand_out_waits_for_an_open_commitment_and_only_its_materials_are_offered(client):
+    # 电梯 (delegated review, 容缺): M01–M04 core, M05 and M06 non-core required, M07 optional
+    steps = [(WINDOW, "accept_with_commitment", {}),
+             ("review-360730", "review", {"opinion": "符合条件", "recommendation": "approve"}), *DECIDED_BY_CITY]
+    case_no = _build(client, COMMITMENT, ["M01", "M02", "M03", "M04"], steps)
+    log_in(client, WINDOW)
+    path = f"/window/cases/{case_no}"
+    page = client.get(path).get_data(as_text=True)
+    assert "hand_out" not in _offered(page)  # the commitment is open: 出件 cannot be done
+    assert "容缺承诺的材料尚未补齐" in page  # and the page says why
+    assert sorted(_choices(page, "supply_materials")) == ["M05", "M06"]  # not the optional M07
+    r = _api_act(client, case_no, "supply_materials", materials=["M07"])
+    assert r.status_code == 409 and r.get_json()["code"] == "supply_not_possible"
+    act(client, case_no, "supply_materials", materials=["M05", "M06"])
+    page = client.get(path).get_data(as_text=True)
+    assert "hand_out" in _offered(page) and "supply_materials" not in _offered(page)
+
+
+def test_no_supply_after_a_decision_without_commitment_nor_to_a_returned_forward(client):
+    # 起重机械 (forward only): M01–M05 core and required, M06 optional and not brought
+    decided = _build(client, FORWARD_ONLY, ["M01", "M02", "M03", "M04", "M05"], TO_THE_CITY + DECIDED_BY_CITY[1:])
+    returned = _build(client, FORWARD_ONLY, ["M01", "M02", "M03", "M04", "M05"],
+                      TO_THE_CITY + [("city-approver", "return", {"reasons": ["扫描件不清晰"]}), (None, None, None)])
+    log_in(client, WINDOW)
+    for case_no, state in ((decided, "decided"), (returned, "returned")):
+        assert db_case(client, case_no)["state"] == state
+        page = client.get(f"/window/cases/{case_no}").get_data(as_text=True)
+        assert "supply_materials" not in _offered(page), state
+        r = _api_act(client, case_no, "supply_materials", materials=["M06"])
+        assert r.status_code == 409 and r.get_json()["code"] == "supply_not_possible", (state, r.get_json())
+        assert db_case(client, case_no)["materials"]["M06"] == (False, False)
+    assert "resubmit" in _offered(client.get(f"/window/cases/{returned}").get_data(as_text=True))
+
+
+def test_materials_supplied_while_the_city_holds_the_case_reach_it(client):
+    from app.extensions import db
+    from exchange.models import OutboxMessage
+
+    suspend = ("city-approver", "suspend", {"kind": "expert_review", "expected_end": "2030-01-01"})
+    suspended = _build(client, FORWARD_ONLY, ["M01", "M02", "M03", "M04", "M05"], TO_THE_CITY + [suspend])
+    forwarded = _build(client, FORWARD_ONLY, ["M01", "M02", "M03", "M04", "M05"], [(WINDOW, "accept", {})])
+    log_in(client, WINDOW)
+    for case_no, state in ((forwarded, "forwarded"), (suspended, "suspended")):
+        assert db_case(client, case_no)["state"] == state
+        assert "supply_materials" in _offered(client.get(f"/window/cases/{case_no}").get_data(as_text=True))
+        act(client, case_no, "supply_materials", materials=["M06"])
+        with client.application.app_context():
+            sent = db.session.execute(sa.select(OutboxMessage.id).filter_by(case_no=case_no, type="case.supplement")
+                                      ).first()
+            db.session.remove()
+        assert sent is not None, state
