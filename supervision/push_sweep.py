@@ -36,10 +36,12 @@ def supervisor_of(regulator: Org) -> str | None:
 def _stamp(push_id: int, column, now: datetime) -> bool:
     """Set warned_at / escalated_at (the push still unclaimed) or feedback_escalated_at (still claimed) if unset;
     True if this call did it. One conditional UPDATE: of two concurrent sweeps exactly one wins, on either backend."""
-    state = PushState.CLAIMED if column is SupervisionPush.feedback_escalated_at else PushState.PUSHED
-    result = db.session.execute(
+    silent = column is SupervisionPush.feedback_escalated_at
+    state = PushState.CLAIMED if silent else PushState.PUSHED
+    still = [~sa.select(SupervisionFeedback.id).where(SupervisionFeedback.push_id == push_id).exists()] if silent else []
+    result = db.session.execute(  # (feedback recorded since the sweep read the push: no escalation)
         sa.update(SupervisionPush)
-        .where(SupervisionPush.id == push_id, column.is_(None), SupervisionPush.state == state)
+        .where(SupervisionPush.id == push_id, column.is_(None), SupervisionPush.state == state, *still)
         .values({column.key: now})
         .execution_options(synchronize_session=False)
     )

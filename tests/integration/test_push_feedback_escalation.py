@@ -75,3 +75,14 @@ def test_an_unclaimed_push_escalates_to_the_same_people_with_a_notification(api)
     assert sweep(push.claim_due_at + timedelta(days=30))["escalated"] == 0  # once
     # the regulator's supervisor and the city administration hear of it in their inbox, as of a silent claim
     assert _escalated_to(unclaimed) == ["admin", "reg-city"]
+
+
+def test_feedback_recorded_after_the_sweep_read_the_push_stops_its_escalation(api):
+    """The sweep lists silent claims, then stamps each: feedback that lands in between wins (no alert, no mail)."""
+    from supervision.push_sweep import _stamp
+
+    case_no = approved(api, "direct")
+    post(api, push_id(api, case_no, REG_COUNTY), "claim", REG_COUNTY, 200)
+    push = db.session.execute(sa.select(SupervisionPush).filter_by(case_no=case_no)).scalar_one()
+    post(api, push.id, "feedback", REG_COUNTY, 201, kind="inspection", date=str(date.today()), result="已检查")
+    assert _stamp(push.id, SupervisionPush.feedback_escalated_at, push.claimed_at + timedelta(days=30)) is False
