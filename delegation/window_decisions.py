@@ -254,3 +254,14 @@ def window_offer(case: Case, actor: Actor) -> dict | None:
         return {"kind": "instant", "action": Action.DECIDE_INSTANT.value,
                 "authorised": holds(actor, Authority.INSTANT_DECISION)}
     return None
+
+
+def window_staff(search: str = "", limit: int = 200) -> list[User]:
+    """The window clerks, by username (the administrator's authorities page), optionally those whose username or
+    name contains `search`."""
+    query = sa.select(User).where(User.role == Role.WINDOW.value, User.is_active.is_(True))
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.or_(User.username.like(pattern, escape="\\"),
+                                   User.display_name.like(pattern, escape="\\")))
+    return list(db.session.execute(query.order_by(User.username).limit(limit)).unique().scalars())

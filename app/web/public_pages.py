@@ -60,7 +60,7 @@ PUBLIC_STEP = {  # the action's own title, or the applicant's plainer words for 
     "return": _l("退回重新审核"), "receive_return": _l("县级收到退回件"), "receive_decision": _l("窗口收到审批结果"),
     "withdraw": _l("撤回申请"), "terminate": _l("终止办理"),
 }
-DECISION_LABEL = {action.value: action.label for action in (Action.APPROVE, Action.DENY)}
+DECISION_LABEL = {action.value: action.label for action in (Action.APPROVE, Action.DENY, Action.FILE)}
 HANDOUT_LABEL = {"pickup": _l("窗口自取"), "mail": _l("免费邮寄")}
 SCORE_LABEL = {int(level): level.label for level in RatingLevel}  # the levels of the rating service
 UNIT_LABEL = {"working_days": _l("个工作日"), "hours": _l("小时（工作时间）")}

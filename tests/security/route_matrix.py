@@ -182,6 +182,15 @@ TABLE: dict[str, Route] = {
                                                     body={"citywide": False}),
     "GET /api/v1/citywide/statistics": route("window", "reviewer", "city_approver", "admin"),
     "PUT /api/v1/credit/assistants/<username>": route("admin", body={"assistant": True}),
+    # API: 告知承诺, 即办件, 备案 decided at the window (issue 17 part A; the decisions are case actions): the items
+    # for all staff; the administrator grants authorities; the regulators verify commitments (the world has none to
+    # verify: 404 for them, 403 for the others before any look-up); the figures for the city level
+    "GET /api/v1/window-decisions/items": route(STAFF),
+    "PUT /api/v1/window-decisions/staff/<username>": route("admin", body={"authorities": []}),
+    "GET /api/v1/window-decisions/commitment-checks": route(REGULATORS),
+    "POST /api/v1/window-decisions/commitment-checks/<case_no>": route(REGULATORS, body={"result": "verified"},
+                                                                       ok=CHANGE_OK | {404}),
+    "GET /api/v1/window-decisions/stats": route(CITY_STAFF),
     "GET /api/v1/delegations/credit-records": route(STAFF, query=f"id_code={APPLICANT['id_code']}"),
     # issue 12 finding 3: a regulator records only against cases its organisation supervises (the direct case's
     # push goes to the county's regulators); free-standing records are the administrator's
@@ -414,6 +423,15 @@ TABLE: dict[str, Route] = {
     "GET /admin/citywide": route("admin"),
     "POST /admin/citywide/<item_code>": route("admin", params={"item_code": "intake_item"}, body={"citywide": "0"}),
     "GET /citywide/statistics": route("window", "reviewer", "city_approver", "admin"),
+    # Pages: decided at the window (issue 17 part A): the window's on-the-spot decision on its county's case (the
+    # world's case is in city review: refused on the page, 303), the regulators' commitment checks, the
+    # administrator's authorities page
+    "POST /window/cases/<case_no>/on-the-spot": route("window", refused=HIDDEN, scoped=True,
+                                                      body={"action": "decide_instant"}),
+    "GET /regulator/commitment-checks": route(REGULATORS),
+    "POST /regulator/commitment-checks/<case_no>": route(REGULATORS, body={"result": "verified"}),
+    "GET /admin/window-authorities": route("admin"),
+    "POST /admin/window-authorities": route("admin", body={"username": "matrix-target"}),
     "POST /admin/exchange/outbox/<message_id>/resend": route("admin"),
     # Pages: the archive catalogue (issue 19). The world has no archive package: an integer that names none stands
     # in, so the administrator gets 404 and everyone else the 403 the role check gives before any look-up.
