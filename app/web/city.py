@@ -98,14 +98,15 @@ def batch_blockers(case, has_credit_marks: bool) -> list[str]:
 
 
 def _credit_marked(id_codes) -> set[str]:
-    """Which of these applicants have any credit record: one query for a whole page."""
-    from supervision.credit import normalise
+    """Which of these applicants have a credit record in force (not expired, not lifted): one query for a whole
+    page."""
+    from supervision.credit import in_force, normalise
     from supervision.models import CreditRecord
 
     wanted = {normalise(c): c for c in id_codes if c}
     if not wanted:
         return set()
-    found = db.session.execute(sa.select(CreditRecord.id_code).where(CreditRecord.id_code.in_(wanted))
+    found = db.session.execute(sa.select(CreditRecord.id_code).where(CreditRecord.id_code.in_(wanted), in_force())
                                .distinct()).scalars().all()
     return {wanted[c] for c in found if c in wanted}
 
