@@ -303,3 +303,22 @@ def test_a_record_is_lifted_once_and_its_evidence_never_changes_in_the_database(
     refused("DELETE FROM credit_record WHERE id = :id")
     problems = _db(client, lambda db: audit.missing_triggers(db.session))
     assert not [p for p in problems if "credit_record" in str(p)], problems
+
+
+def test_a_lifted_record_no_longer_keeps_a_case_out_of_the_city_desks_batch(client):
+    """The city desk's batch approval leaves out applicants with a credit record in force only (as the API's
+    batch does through credit.warnings_for)."""
+    from tests.integration.test_review_city_pages import Api as CityApi, run_bus
+
+    app, api = client.application, PageApi(client)
+    city = CityApi(app)
+    case_no = city.create("delegated_review", applicant=PERSON)
+    city.act(case_no, "review-360730", "review", opinion="同意", recommendation="approve")
+    run_bus(app)
+    blacklist(api, PERSON)
+    log_in(client, "city-approver")
+    assert f'data-testid="pick-{case_no}"' not in client.get("/city").get_data(as_text=True)  # in force: one by one
+    r = api.post(f"/api/v1/credit/records/{_record_id(client, PERSON['id_code'])}/lift", user="admin",
+                 json={"reason": "信用修复"})
+    assert r.status_code == 200, r.get_json()
+    assert f'data-testid="pick-{case_no}"' in client.get("/city").get_data(as_text=True)
