@@ -97,9 +97,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import window_decisions
 
     app.register_blueprint(window_decisions.bp)  # 告知承诺, 即办件, 备案 decided at the window (issue 17)
-    from app.web import window_decisions
-
-    app.register_blueprint(window_decisions.bp)  # 告知承诺, 即办件, 备案 decided at the window (issue 17)
     from app.web import credit_admin, representation
 
     app.register_blueprint(credit_admin.bp)  # 信用记录 and their lifting (issue 17)
