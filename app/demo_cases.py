@@ -127,4 +127,7 @@ def seed_demo_cases() -> dict:
     from app import demo_representation  # 帮办代办 and credit records (issue 17)
 
     demo_representation.seed(COUNTY, APPLICANTS, made)
+    from app import demo_inspections  # 现场踏勘 and 问责 (issue 17)
+
+    demo_inspections.seed(COUNTY, APPLICANTS, direct, made)
     return {"cases": len(made), "case_nos": made}

@@ -32,17 +32,18 @@ def test_seed_demo_cases_leave_work_on_every_desk_once(app):
 
     result = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["demo_cases"]["cases"] == 8
+    assert json.loads(result.output)["demo_cases"]["cases"] == 9
     states = sorted(db.session.execute(sa.select(Case.state, Case.mode)).all())
     assert states == [("city_review", "delegated_review"), ("city_review", "forward_only"),
                       ("concluded", "direct"), ("county_review", "direct"), ("decided", "direct"),
-                      ("decided", "forward_only"), ("submitted", "direct"), ("submitted", "forward_only")]
+                      ("decided", "forward_only"), ("submitted", "direct"), ("submitted", "forward_only"),
+                      ("suspended", "direct")]  # issue 17: a 现场踏勘 to record at the county bureau
     # the three approvals reached their regulators: the county's for a direct case, the city's for forward_only
     assert sorted(db.session.execute(sa.select(SupervisionPush.supervising_org)).scalars()) == \
         ["360700-industry", "360730-industry", "360730-industry"]
     again = app.test_cli_runner().invoke(args=["seed-demo", "--cases"])
     assert json.loads(again.output)["demo_cases"]["cases"] == 0  # never adds to a database holding cases
-    assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 8
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 9
 
 
 def test_seed_demo_cases_give_the_county_bureau_a_bad_rating_to_answer_and_a_unit_to_transfer_to(app):
@@ -65,6 +66,21 @@ def test_seed_demo_cases_give_the_county_bureau_a_bad_rating_to_answer_and_a_uni
     # one deciding bureau per county still (delegation/documents/authorities.county_bureau)
     assert db.session.execute(sa.select(sa.func.count()).select_from(Org).filter_by(
         division_code="360730", kind="approval_bureau")).scalar_one() == 1
+
+
+def test_seed_demo_cases_leave_a_site_inspection_to_record_and_an_accountability_record_to_decide(app):
+    """Issue 17 part C tried on the demo: review-360730 finds a case suspended for a 现场踏勘 it may record, and
+    the administrator an accountability record whose proposal to revoke the delegation waits for a decision."""
+    from delegation import inspections
+    from delegation.models import Case
+    from supervision.accountability_models import AccountabilityRecord
+    from tests.integration.factories import actor
+
+    assert app.test_cli_runner().invoke(args=["seed-demo", "--cases"]).exit_code == 0
+    suspended = db.session.execute(sa.select(Case).filter_by(state="suspended")).unique().scalar_one()
+    assert inspections.may_record(actor("review-360730"), suspended)
+    record = db.session.execute(sa.select(AccountabilityRecord)).scalar_one()
+    assert (record.county_code, record.status, record.proposal) == ("360730", "open", "proposed")
 
 
 def test_catalog_export_then_import_round_trips(app, tmp_path):
