@@ -192,3 +192,28 @@ def test_promised_items_keep_their_promised_and_statutory_limits(api):
     case_no = register(api, ORDINARY_ITEM)
     deadline = api.act(case_no, WINDOW, "accept")["deadline"]
     assert (deadline["limit"], deadline["statutory_limit"]) == (it["promised_limit"], it["statutory_limit"])
+
+
+def test_the_catalogue_file_carries_the_approval_kind_both_ways(app, api, tmp_path):
+    """Exported with the optional columns (the demo uses them); an imported file sets and clears the kinds the
+    window then offers."""
+    from dataclasses import replace
+
+    from delegation.catalog_io import read_catalog, write_catalog
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["catalog", "export", str(tmp_path / "out.csv")]).exit_code == 0
+    specs = {s.code: s for s in read_catalog(tmp_path / "out.csv")}
+    assert (specs[COMMITMENT_ITEM].approval_kind, specs[FILING_ITEM].approval_kind) == ("commitment", "filing")
+    assert "郑重承诺" in specs[COMMITMENT_ITEM].commitment_text
+    changed = [replace(specs[COMMITMENT_ITEM], approval_kind="standard", commitment_text=""),
+               replace(specs[ORDINARY_ITEM], approval_kind="commitment", commitment_text="承诺属实", verification_days=5)]
+    write_catalog(changed, tmp_path / "in.csv")
+    result = runner.invoke(args=["catalog", "import", str(tmp_path / "in.csv")])
+    assert result.exit_code == 0, result.output
+    offered = {i["code"]: i for i in api.get("/api/v1/window-decisions/items", user=WINDOW).get_json()}
+    assert COMMITMENT_ITEM not in offered
+    assert (offered[ORDINARY_ITEM]["approval_kind"], offered[ORDINARY_ITEM]["commitment_text"],
+            offered[ORDINARY_ITEM]["verification_days"]) == ("commitment", "承诺属实", 5)
+    refused(api, register(api, COMMITMENT_ITEM), WINDOW, "approve_on_commitment", 409, "item_code",
+            commitment_signed=True)
