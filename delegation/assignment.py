@@ -22,6 +22,7 @@ The rules, decided here (there is no leader role in the role model, delegation.w
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -35,7 +36,8 @@ from delegation.deadlines import to_local
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org, User
 from delegation.notifications import notify_users
-from delegation.workflow import FINAL_STATES, STATE_ZH, Mode, Role, State
+from delegation.responsibility import county_org
+from delegation.workflow import FINAL_STATES, STATE_ZH, TRANSITIONS, Mode, Role, State
 from delegation.worklist import COUNT_CAP, capped_count, holder_code
 from persistence import db, utcnow
 
@@ -47,6 +49,7 @@ _CLOSED = [s.value for s in FINAL_STATES]
 
 # -- who holds a case, in SQL (the same rule as worklist.holder_code) -----------------------------------------
 
+@functools.cache  # one expression, reused: building it was a good part of a desk's time in Python
 def holder_expr():
     state = sa.case((Case.state == State.SUSPENDED.value, sa.func.coalesce(Case.resume_state, Case.state)),
                     else_=Case.state)
@@ -57,6 +60,51 @@ def holder_expr():
                 sa.and_(state == State.RETURNED.value, Case.mode == Mode.DELEGATED_REVIEW.value)),
          sa.func.coalesce(Case.holder_org, county + "-bureau")),  # holder_org: a county 转办's target
         else_=county + "-window")
+
+
+# The states in which each kind of unit holds a case (holder_expr's branches). The queues' statements name them, so
+# that a unit's queue is the index ranges of those states (ix_case_file_county_state, ix_case_file_city_queue)
+# instead of every open case of the county with its holder computed; holder_expr still decides, this only narrows.
+# A suspended case is held where it resumes, and is suspended only from the states the transition table says.
+_HELD_IN = {
+    "window": (State.SUBMITTED, State.CORRECTION_REQUESTED, State.RETURNED, State.DECIDED),
+    "bureau": (State.ACCEPTED, State.COUNTY_REVIEW, State.RETURNED),  # the county bureau, or a 转办's target
+    "city": (State.FORWARDED, State.CITY_REVIEW),
+}
+_SUSPENDED_FROM = frozenset(t.source for t in TRANSITIONS if t.target is State.SUSPENDED)
+
+
+def _unit_kind(actor: Actor, code: str) -> str:
+    if actor.org_level == "city":
+        return "city"
+    return "window" if code == county_org(actor.division_code, "window") else "bureau"
+
+
+def _held(actor: Actor, codes: list[str]) -> tuple[list[str], list[str]]:
+    """The states in which the units of `codes` hold cases, and those of them a suspended case resumes to."""
+    held = sorted({s for code in codes for s in _HELD_IN[_unit_kind(actor, code)]}, key=list(State).index)
+    return [s.value for s in held], [s.value for s in held if s in _SUSPENDED_FROM]
+
+
+def held_states(actor: Actor, codes: list[str]):
+    """The states in which the units of `codes` can hold a case, as one condition (a suspended case by the state it
+    resumes to): one list of states, ranges of ix_case_file_open, the suspended ones told apart by a column the
+    index includes."""
+    states, resumes = _held(actor, codes)
+    if not resumes:
+        return Case.state.in_(states)
+    return sa.and_(Case.state.in_(states + [State.SUSPENDED.value]),
+                   sa.or_(Case.state != State.SUSPENDED.value, Case.resume_state.in_(resumes)))
+
+
+def held_state_parts(actor: Actor, codes: list[str]) -> list:
+    """The same, one condition per state: each a range of an index in deadline order (ix_case_file_county_state_due,
+    ix_case_file_city_queue) that a list's page stops reading after its rows."""
+    states, resumes = _held(actor, codes)
+    parts = [Case.state == state for state in states]
+    if resumes:
+        parts.append(sa.and_(Case.state == State.SUSPENDED.value, Case.resume_state.in_(resumes)))
+    return parts
 
 
 def unit_codes(actor: Actor) -> list[str]:
@@ -314,7 +362,7 @@ def _mine(actor: Actor, now: datetime | None):
     owners = list(absent) + ([] if stand_in_for(actor.user_id, today) else [actor.user_id])
     if not owners:
         return None
-    where = sa.and_(visible_filter(actor), _open(), CaseAssignment.user_id.in_(owners),
+    where = sa.and_(visible_filter(actor), held_states(actor, codes), CaseAssignment.user_id.in_(owners),
                     CaseAssignment.org_code.in_(codes))
     joined = sa.and_(CaseAssignment.case_id == Case.id, CaseAssignment.org_code == holder_expr())
     return where, joined, absent
@@ -326,11 +374,27 @@ def my_work(actor: Actor, now: datetime | None = None, limit: int = QUEUE_LIMIT)
     if parts is None:
         return Queue(0, [])
     where, joined, absent = parts
-    found = db.session.execute(sa.select(Case, CaseAssignment.user_id).join(CaseAssignment, joined).where(where)
-                               .order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit)).unique().all()
+    # The page's ids and owners with the count, in one statement from the indexes alone (ix_case_file_open,
+    # ix_case_assignment_user_org): the join of the unit's open cases with the clerk's assignments is made once,
+    # and the cases of the page are read after it (not every matching case, to sort them).
+    found = db.session.execute(sa.select(Case.id, CaseAssignment.user_id, sa.func.count().over())
+                               .join(CaseAssignment, joined).where(where).order_by(*_BY_DEADLINE).limit(limit)).all()
+    owners = {case_id: owner for case_id, owner, _ in found}
     names = {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(absent))).unique().scalars()}
-    rows = [(case, names.get(owner) if owner != actor.user_id else None) for case, owner in found]
-    return Queue(_count_mine(parts), rows)
+    rows = [(case, names.get(owners[case.id]) if owners[case.id] != actor.user_id else None)
+            for case in _cases(owners)]
+    return Queue(found[0][2] if found else 0, rows)
+
+
+_BY_DEADLINE = (Case.due_at.is_(None), Case.due_at, Case.id)
+
+
+def _cases(ids) -> list[Case]:
+    """The cases of these ids, nearest deadline first."""
+    if not ids:
+        return []
+    return list(db.session.execute(sa.select(Case).where(Case.id.in_(list(ids))).order_by(*_BY_DEADLINE))
+                .unique().scalars())
 
 
 def _count_mine(parts) -> int:
@@ -341,36 +405,44 @@ def _count_mine(parts) -> int:
                               .where(where)).scalar_one()
 
 
-def _unassigned_where(actor: Actor):
-    codes = unit_codes(actor)
-    if not codes:
-        return None
+def _unassigned_where(actor: Actor, codes: list[str], held=None):
+    """本单位未分配's condition, in the states `held` (by default every state the unit can hold a case in)."""
     holder = holder_expr()
     taken = sa.select(CaseAssignment.id).where(CaseAssignment.case_id == Case.id,
                                                CaseAssignment.org_code == holder).exists()
-    return sa.and_(visible_filter(actor), _open(), holder.in_(codes), ~taken)
+    held = held_states(actor, codes) if held is None else held
+    # coalesce(…, false) says the same (NULL is not true) but the planner then guesses half the rows match, not
+    # 0.5 % (no statistics on the expression): with that guess a page walked the deadline index and stopped after
+    # its rows; with the other it read and sorted every case the unit holds, as if a handful matched
+    holds = sa.func.coalesce(holder.in_(codes), sa.false())
+    return sa.and_(visible_filter(actor), held, holds, ~taken)
 
 
 def counts(actor: Actor, now: datetime | None = None) -> dict | None:
     """The two queues' counts for the desks' bar; None for staff who are not assigned cases."""
-    where = _unassigned_where(actor)
-    if where is None:
+    codes = unit_codes(actor)
+    if not codes:
         return None
     # counted up to the cap like the worklist's queues: every staff page draws this bar
-    unassigned_count = db.session.execute(sa.select(capped_count(where))).scalar_one()
+    unassigned_count = db.session.execute(sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
     return {"mine": _count_mine(_mine(actor, now)), "unassigned": unassigned_count,
             "unassigned_more": unassigned_count >= COUNT_CAP}
 
 
 def unassigned(actor: Actor, limit: int = QUEUE_LIMIT) -> Queue:
     """本单位未分配: the open cases the actor's unit holds that nobody in it has, nearest deadline first."""
-    where = _unassigned_where(actor)
-    if where is None:
+    codes = unit_codes(actor)
+    if not codes:
         return Queue(0, [])
-    count = db.session.execute(sa.select(capped_count(where))).scalar_one()
-    rows = db.session.execute(sa.select(Case).where(where).order_by(Case.due_at.is_(None), Case.due_at, Case.id)
-                              .limit(limit)).unique().scalars().all()
-    return Queue(count, [(case, None) for case in rows], more=count >= COUNT_CAP)
+    count = db.session.execute(sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
+    # each held state's first rows in deadline order, merged: an index range per state that stops after `limit`
+    # unassigned rows (one list of states has no such order: every case the unit holds was read and sorted)
+    parts = [sa.select(Case.id, Case.due_at).where(_unassigned_where(actor, codes, held)).order_by(*_BY_DEADLINE)
+             .limit(limit).subquery() for held in held_state_parts(actor, codes)]
+    merged = sa.union_all(*(sa.select(p.c.id, p.c.due_at) for p in parts)).subquery()
+    ids = db.session.execute(sa.select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at,
+                                                             merged.c.id).limit(limit)).scalars().all()
+    return Queue(count, [(case, None) for case in _cases(ids)], more=count >= COUNT_CAP)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from delegation import clock, deadlines
+from delegation import worklist_indexes  # noqa: F401  (declares migration 0025's indexes)
 from delegation.actors import Actor
 from delegation.cases import visible_filter
 from delegation.models import Case, Item

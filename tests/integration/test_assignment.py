@@ -271,3 +271,31 @@ def test_the_queues_sql_names_the_same_holder_as_the_python_rule(app):
                                       .where(Case.id.in_([c.id for c in made]))).all())
         assert {c.id: holder_code(c) for c in made} == sql
         assert len(set(sql.values())) >= 4  # window, bureau, the unit, a city department
+
+
+def test_each_units_unassigned_queue_holds_exactly_the_open_cases_that_unit_holds(app):
+    """本单位未分配 reads only the states a unit can hold a case in (the window, the county bureau, the city): a case
+    in any state, suspended at the county or at the city, returned to either level, is in the queue and the count
+    of the one unit that holds it, and in no other unit's."""
+    from delegation.worklist import holder_code
+    with app.app_context():
+        made = [make_case(state, mode) for state, mode in (
+            (State.SUBMITTED, Mode.DIRECT), (State.CORRECTION_REQUESTED, Mode.DIRECT),
+            (State.COUNTY_REVIEW, Mode.DIRECT), (State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW),
+            (State.FORWARDED, Mode.FORWARD_ONLY), (State.CITY_REVIEW, Mode.FORWARD_ONLY),
+            (State.RETURNED, Mode.FORWARD_ONLY), (State.RETURNED, Mode.DELEGATED_REVIEW),
+            (State.SUSPENDED, Mode.DIRECT), (State.DECIDED, Mode.DIRECT), (State.CONCLUDED, Mode.DIRECT),
+            (State.REFUSED, Mode.DIRECT), (State.WITHDRAWN, Mode.DIRECT))]
+        city = actor("city-approver")
+        at_city = make_case(State.CITY_REVIEW, Mode.FORWARD_ONLY)
+        made.append(engine.apply(at_city, city, Action.SUSPEND,
+                                 {"kind": "expert_review", "expected_end": date(2027, 1, 20)}))
+        db.session.commit()
+        assert made[-1].state is State.SUSPENDED
+        for who in (window(), reviewer(), city):
+            codes = assignment.unit_codes(who)
+            held = {c.case_no for c in made if c.state.value not in ("concluded", "refused", "withdrawn")
+                    and holder_code(c) in codes}
+            queue = assignment.unassigned(who)
+            assert held and set(_nos(queue)) & {c.case_no for c in made} == held, who.username
+            assert queue.count == len(_nos(queue)) == assignment.counts(who)["unassigned"]
