@@ -46,10 +46,35 @@ def test_files_stream_with_their_type_to_those_who_see_the_case(client):
     # a file id of another case is not reachable through this case's number
     other_no, other_pdf, _ = _case_with_files(api)
     assert client.get(f"/cases/{case_no}/files/{other_pdf}").status_code == 404
-    # the review work page opens them inline
-    page = text(client.get(f"/review/cases/{case_no}"))
-    assert re.search(rf'<iframe src="/cases/{case_no}/files/{pdf_id}"', page)
-    assert re.search(rf'<img src="/cases/{case_no}/files/{png_id}"', page)
+    # the review work page lists them, a link each, and opens one in the page only when asked (issue 14)
+    _listed_not_embedded(text(client.get(f"/review/cases/{case_no}")), case_no, pdf_id, png_id)
+
+
+def _listed_not_embedded(page: str, case_no: str, *file_ids: int) -> None:
+    """A work page with many scans loads none of them up front: no iframe or img of a file, a link per file and a
+    查看 that opens it on demand (desks.js; the browser test opens one)."""
+    assert "<iframe" not in page and f'<img src="/cases/{case_no}/files/' not in page
+    for file_id in file_ids:
+        href = f"/cases/{case_no}/files/{file_id}"
+        assert f'<a href="{href}"' in page and f'data-src="{href}"' in page
+
+
+def test_the_city_page_lists_the_forwarded_files_without_embedding_them(client):
+    app = client.application
+    api = Api(app)
+    case_no = api.create("forward_only", accept=False)
+    item = api.item("forward_only")
+    api.upload(case_no, item["materials"][0]["code"])
+    api.upload(case_no, item["materials"][1]["code"], data=PNG, name="现场照片.png", mimetype="image/png")
+    api.act(case_no, WINDOW, "accept")
+    run_bus(app)
+    login(client, CITY)
+    page = text(client.get(f"/city/cases/{case_no}"))
+    assert "营业执照.pdf" in page and "现场照片.png" in page
+    ids = re.findall(rf'data-src="/cases/{case_no}/files/(\d+)"', page)
+    assert len(ids) == 2, page
+    _listed_not_embedded(page, case_no, *map(int, ids))
+    assert client.get(f"/cases/{case_no}/files/{ids[0]}").status_code == 200  # the download route, as before
 
 
 def test_case_page_shows_header_deadline_parties_timeline_and_work_link(client):

@@ -23,4 +23,14 @@
     select.addEventListener("change", sync);
     sync();
   });
+  // A material's file opens in the page only when asked for (查看): the review and city pages list many scans.
+  document.querySelectorAll("details.viewer[data-src]").forEach(function (box) {
+    box.addEventListener("toggle", function () {
+      if (!box.open || box.querySelector("iframe, img")) { return; }
+      var view = document.createElement(box.dataset.kind === "pdf" ? "iframe" : "img");
+      view.src = box.dataset.src;
+      if (box.dataset.kind === "pdf") { view.title = box.dataset.title; } else { view.alt = box.dataset.title; }
+      box.appendChild(view);
+    });
+  });
 })();
