@@ -199,9 +199,9 @@ def e_receive_citywide(case, actor, payload, now, t):
 
 # -- applying the forward at the competent county -------------------------------------------------------------
 
-def apply_forward(env) -> None:
-    """case.forward with `citywide`: on the embedded node the very case moves on to county_review; on the competent
-    county's own node its copy is created there."""
+def apply_forward(env, action: SystemAction) -> None:
+    """case.forward with `citywide` (messaging's handler passes its row, RECEIVE_CITYWIDE): on the embedded node the
+    very case moves on to county_review; on the competent county's own node its copy is created there."""
     from delegation import messaging, particulars
 
     body = env.body
@@ -223,7 +223,7 @@ def apply_forward(env) -> None:
     if case is not None:  # the embedded node: the window's own case
         if competent_county(case) != target.division_code:
             raise ExchangeRejected("wrong_recipient", f"case {case.case_no} is not accepted for {target.division_code}")
-        messaging._apply(case, env, system, SystemAction.RECEIVE_CITYWIDE, now,
+        messaging._apply(case, env, system, action, now,
                          f"case {case.case_no} is {case.state}, not on its way to the competent county")
         return
     item = db.session.execute(sa.select(Item).filter_by(code=body["item"]["code"])).unique().scalar_one_or_none()
@@ -249,7 +249,7 @@ def apply_forward(env) -> None:
         code = next((m["code"] for m in body["materials"] if att.sha256 in m["files"]), "")
         case.files.append(CaseFile(material_code=code, original_name=att.name, media_type=att.media_type,
                                    size=att.size, sha256=att.sha256, uploaded_by=env.from_org, uploaded_at=now))
-    engine.record(case, system, SystemAction.RECEIVE_CITYWIDE.value, State.COUNTY_REVIEW, now, "有权县级收到全市通办件",
+    engine.record(case, system, action.value, State.COUNTY_REVIEW, now, "有权县级收到全市通办件",
                   {"message_id": env.message_id}, by=messaging._peer(env))
 
 

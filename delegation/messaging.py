@@ -212,7 +212,7 @@ def apply_forward(env, attachments) -> None:
     if isinstance(env.body, dict) and env.body.get("citywide"):  # 全市通办: to the competent county, not the city
         from delegation import citywide
 
-        return citywide.apply_forward(env)
+        return citywide.apply_forward(env, SystemAction.RECEIVE_CITYWIDE)
     orgs = _orgs(env.to_org, env.from_org, (acceptance or {}).get("org"))
     system = _system(env, orgs)
     now = utcnow()
