@@ -57,7 +57,6 @@ def _pickup(case: Case, payload: dict) -> dict:
 
 def _mail(case: Case, payload: dict) -> dict:
     tracking = (payload.get("tracking_no") or "").strip() or None
-    case_rules.check_tracking("mail", tracking)
     address = _text(payload, "address", ADDRESS_MAX, "邮寄地址")
     for gap in case_rules.mail_gaps("mail", {"address": address, "tracking_no": tracking}):
         raise gap
