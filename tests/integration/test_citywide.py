@@ -43,6 +43,15 @@ def test_accepted_at_one_window_decided_by_the_competent_county_and_handed_out_w
     assert api.case(case_no, COMPETENT_REVIEWER)["state"] == "county_review"
     # the accepting county's bureau does not decide it; the competent county's does
     api.act(case_no, REVIEWER, "review", expect=404, opinion="本县审核")  # not on its desk at all
+    # the regulators who will supervise it are 章贡区's: it is on their 在办督促 list, not on 宁都县's
+    from delegation import reminders
+    from delegation.actors import Actor
+    from delegation.models import User
+
+    def to_supervise(username):
+        user = db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one()
+        return [c.case_no for c in reminders.to_supervise(Actor.for_user(user))[0]]
+    assert case_no in to_supervise(f"reg-{COMPETENT}") and case_no not in to_supervise(f"reg-{COUNTY}")
     api.act(case_no, COMPETENT_REVIEWER, "review", opinion="经审查，车辆及路线符合要求")
     decided = api.act(case_no, COMPETENT_REVIEWER, "approve", certificate_no="章超限2026-0001")
     assert decided["state"] == "decided"
