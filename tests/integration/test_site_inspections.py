@@ -164,8 +164,8 @@ def test_the_case_page_shows_the_form_records_and_says_a_refusal(client):  # noq
         case_no = _suspended()
     local = (utcnow() - timedelta(minutes=1)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")  # datetime-local
     log_in(client, REVIEWER)
-    page = client.get(f"/cases/{case_no}").get_data(as_text=True)
-    assert 'data-testid="inspection-form"' in page
+    for path in (f"/cases/{case_no}", f"/review/cases/{case_no}"):  # the case page and the desk's work page
+        assert 'data-testid="inspection-form"' in client.get(path).get_data(as_text=True)
     token = csrf_token(client, f"/cases/{case_no}")
     form = {"inspectors": "李明、王芳", "inspected_at": local, "place": "宁都县梅江镇工业园",
             "findings": "场地与申报一致", "conclusion": "conforms", "csrf_token": token}
