@@ -22,6 +22,7 @@ from delegation.errors import Invalid
 from delegation.models import Case, Org, User
 from delegation.notification_models import Notification, NotificationDelivery
 from delegation.workflow import FINAL_STATES, Mode, Role, State
+from delegation.deadlines import to_local
 from delegation.worklist import holder_code
 from exchange.bus import get_bus
 from persistence import db, utcnow
@@ -57,6 +58,27 @@ def notify_holder(holder: str, kind: str, title: str, body: str = "", *, case_no
             .where(Org.level == "city", Org.kind != "city_section", User.role == Role.CITY_APPROVER.value,
                    User.is_active.is_(True))).unique().scalars().all()
     return notify_users(users, kind, title, body, case_no=case_no, now=now)
+
+
+def notify_case_holder(case: Case, kind: str, title: str, body: str = "", *,
+                       now: datetime | None = None) -> list[Notification]:
+    """The person who works the case in the organisation holding it (its assignee there, and the assignee's
+    stand-in on a day of their absence); the organisation's users while nobody has it (notify_holder)."""
+    from delegation.assignment_models import CaseAssignment, StandIn
+
+    now = now or utcnow()
+    holder = holder_code(case)
+    assignee = db.session.execute(sa.select(User).join(CaseAssignment, CaseAssignment.user_id == User.id).where(
+        CaseAssignment.case_id == case.id, CaseAssignment.org_code == holder, User.is_active.is_(True))
+    ).unique().scalar_one_or_none()
+    if assignee is None:
+        return notify_holder(holder, kind, title, body, case_no=case.case_no, now=now)
+    today = to_local(now).date()
+    stand_in = db.session.execute(sa.select(User).join(StandIn, StandIn.stand_in_id == User.id).where(
+        StandIn.user_id == assignee.id, StandIn.cancelled_at.is_(None), StandIn.starts_on <= today,
+        StandIn.ends_on >= today, User.is_active.is_(True)).limit(1)).unique().scalar_one_or_none()
+    return notify_users([assignee] + ([stand_in] if stand_in else []), kind, title, body, case_no=case.case_no,
+                        now=now)
 
 
 def notify_users(users, kind: str, title: str, body: str = "", *, case_no: str | None = None,
@@ -141,9 +163,8 @@ def due_alerts(now: datetime | None = None, limit: int = 500) -> int:
                               Case.state.not_in([s.value for s in (*FINAL_STATES, State.DECIDED)]), ~told)
         .order_by(Case.id).limit(limit)).unique().scalars().all()
     for case in rows:
-        notify_holder(holder_code(case), case.due_flag, f"{_FLAG_TITLE[case.due_flag]}：{case.case_no}",
-                   f"{_case_line(case)} 办理期限 {case.due_at:%Y-%m-%d %H:%M} (UTC)。", case_no=case.case_no,
-                   now=now)
+        notify_case_holder(case, case.due_flag, f"{_FLAG_TITLE[case.due_flag]}：{case.case_no}",
+                           f"{_case_line(case)} 办理期限 {to_local(case.due_at):%Y-%m-%d %H:%M}。", now=now)
     return len(rows)
 
 

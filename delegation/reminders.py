@@ -17,13 +17,13 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from delegation import clock, engine, remote_reminders
-from delegation.actors import Actor
+from delegation.actors import Actor, person_of
 from delegation.cases import get_case
 from delegation.deadlines import to_local
 from delegation.errors import Conflict, Forbidden, Invalid, NotFound
 from delegation.models import Case, Org, User
 from delegation.notification_models import CaseReminder
-from delegation.notifications import notify_holder, notify_users
+from delegation.notifications import notify_case_holder, notify_users
 from delegation.responsibility import responsible_parties, supervising_clause
 from delegation.workflow import FINAL_STATES, STATE_ZH, Role, State
 from delegation.worklist import holder_code, search_clause
@@ -89,10 +89,9 @@ def _remind(case: Case, kind: str, now: datetime, comment: str, *, by_username: 
     db.session.add(reminder)
     engine.note(case, "remind", now, comment or ("超期自动催办" if kind == "automatic" else "催办"),
                 {"to_org": holder, "kind": kind, "count": count}, by=engine.Peer(by_label, by_org))
-    who = "系统（超期自动催办）" if kind == "automatic" else by_label
-    notify_holder(holder, "reminder", f"催办：{case.case_no}（第 {count} 次）",
-               f"{case.case_no} {case.item.name}（{case.applicant_name}）被{who}催办。{comment}".strip(),
-               case_no=case.case_no, now=now)
+    who = "系统（超期自动催办）" if kind == "automatic" else person_of(by_label)
+    notify_case_holder(case, "reminder", f"催办：{case.case_no}（第 {count} 次）",
+                       f"{case.case_no} {case.item.name}（{case.applicant_name}）被{who}催办。{comment}".strip(), now=now)
     db.session.flush()
     return reminder
 
