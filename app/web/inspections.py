@@ -49,15 +49,19 @@ def create(case_no):
     form = InspectionForm()
     if not form.validate():
         return _back(case_no, *(f"{form[name].label.text}：{errors[0]}" for name, errors in form.errors.items()))
-    photos = [inspections.Photo(f.filename or "", f.mimetype, f.stream) for f in form.photos.data or () if f]
     with page_unit(None, page_level=None) as unit:
-        inspections.record(current_user.actor, case_no, inspectors=form.inspectors.data,
-                           inspected_at=form.inspected_at.data.replace(" ", "T", 1), place=form.place.data,
-                           findings=form.findings.data, conclusion=form.conclusion.data, photos=photos,
-                           resume=form.resume.data)
+        inspections.record(current_user.actor, case_no, **_fields(form))
     if isinstance(unit.error, NotFound) or (isinstance(unit.error, Forbidden) and unit.error.code == "role_forbidden"):
         abort(unit.status)  # not theirs: as any page answers it
     return _back(case_no, domain_message(unit.error) if unit.failed else None)  # its words name the field
+
+
+def _fields(form: InspectionForm) -> dict:
+    """The service's arguments from the form: a datetime-local value, the files chosen."""
+    return {"inspectors": form.inspectors.data, "inspected_at": form.inspected_at.data.replace(" ", "T", 1),
+            "place": form.place.data, "findings": form.findings.data, "conclusion": form.conclusion.data,
+            "photos": [inspections.Photo(f.filename or "", f.mimetype, f.stream) for f in form.photos.data or () if f],
+            "resume": form.resume.data}
 
 
 def _back(case_no: str, *errors: str | None):
