@@ -13,6 +13,13 @@ template), each list --runs times after a warm-up, first page and a keyset-deep 
 --depth rows down): a county window's case list (GET /api/v1/cases as its window user, and the window desk
 /window) and the city approver's queue (GET /api/v1/cases?state=city_review as city-approver, and the city desk
 /city). P50 / P95 per list. Target: P95 < 50 ms (issue 7). --explain writes EXPLAIN ANALYZE of every statement.
+
+Issue 14/15's desks too: the window worklist's queues, filters, sorts and search, the county review desk /review,
+/work (我的待办 and 本单位未分配) of a window clerk, a county reviewer and the city approver, and the bar of both
+counts that every desk draws (assignment.counts, timed alone). So that 我的待办 has a history to read, the staff of
+the largest county and the city approver are given their share of the cases first (assign_share: every
+ASSIGN_EVERY-th case, all of them in its organisation's history, open or closed, as a unit of ASSIGN_EVERY clerks
+would have had; once per database).
 """
 from __future__ import annotations
 
@@ -100,6 +107,41 @@ def seeded_database(server, name: str, cases: int, seed: str) -> tuple[str, dict
     return url, seeded, seed_s, vacuum_s
 
 
+ASSIGN_EVERY = 10
+
+
+def assign_share(county_code: str) -> int:
+    """Give window-<county>, review-<county> and city-approver every ASSIGN_EVERY-th case their organisation ever
+    held (the window: every case of the county; the bureau: those it accepted in direct and delegated_review mode;
+    the city: those forwarded to it, in the case's department), unless they have assignments already. The number
+    of assignments added."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+
+    users = dict(db.session.execute(sa.text("SELECT username, id FROM app_user WHERE username IN (:w, :r, :c)"),
+                                    {"w": f"window-{county_code}", "r": f"review-{county_code}",
+                                     "c": "city-approver"}).all())
+    if db.session.execute(sa.text("SELECT count(*) FROM case_assignment WHERE user_id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)), {"ids": list(users.values())}).scalar():
+        return 0
+    insert = ("INSERT INTO case_assignment (case_id, org_code, user_id, assigned_by, assigned_at) "
+              "SELECT id, {org}, :user, 'bench', created_at FROM case_file WHERE {where} AND id % :every = 0 "
+              "ON CONFLICT DO NOTHING")
+    added = 0
+    for org, where, user in (
+            ("county_code || '-window'", "county_code = :county", f"window-{county_code}"),
+            ("county_code || '-bureau'", "county_code = :county AND accepted_at IS NOT NULL AND mode <> 'forward_only'",
+             f"review-{county_code}"),
+            ("department_code", "forwarded_at IS NOT NULL AND mode <> 'direct'", "city-approver")):
+        added += db.session.execute(sa.text(insert.format(org=org, where=where)),
+                                    {"user": users[user], "county": county_code, "every": ASSIGN_EVERY}).rowcount
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE case_assignment"))
+    return added
+
+
 def login(client, username: str, password: str = "demo") -> None:
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
@@ -185,6 +227,38 @@ def _service_rows(app, username: str, lists, runs: int) -> list[tuple[str, str, 
     return out
 
 
+def _assignment_count_rows(usernames, runs: int) -> list[tuple[str, str, list[float], int]]:
+    """Time assignment.counts (the 我的待办 / 本单位未分配 bar every desk draws) for each user, as a page calls it."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation import assignment
+    from delegation.actors import Actor
+    from delegation.models import User
+
+    out = []
+    for username in usernames:
+        actor = Actor.for_user(db.session.execute(sa.select(User).filter_by(username=username)).unique().scalar_one())
+        db.session.remove()
+
+        def call():
+            found = assignment.counts(actor)
+            db.session.remove()
+            return found
+
+        found = call()
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - t0) * 1000)
+        name = (f"assignment counts (the desks' bar: 我的待办 {found['mine']:,}, 本单位未分配 {found['unassigned']:,}"
+                f"{'+' if found['unassigned_more'] else ''}) as {username}")
+        out.append((name, "assignment.counts", times, 0))
+        print(f"{name}: P50 {percentile(times, 0.5):.1f} ms, P95 {percentile(times, 0.95):.1f} ms", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=1_000_000)
@@ -229,6 +303,9 @@ def main(argv=None) -> int:
             county = db.session.execute(sa.select(Case.county_code, sa.func.count()).group_by(Case.county_code)
                                         .order_by(sa.func.count().desc()).limit(1)).first()
             county_code, county_cases = county
+            assigned = assign_share(county_code)
+            if assigned:
+                print(f"assigned {assigned:,} cases to the staff of {county_code} and the city approver", flush=True)
             # Deep cursors: the id of the row --depth rows down each list, in the list's own order.
             window_deep = db.session.execute(sa.select(Case.id).where(Case.county_code == county_code)
                                              .order_by(Case.id.desc()).offset(min(args.depth, county_cases // 2))
@@ -252,12 +329,20 @@ def main(argv=None) -> int:
                 Case.county_code == county_code, Case.state.in_(in_progress)).order_by(
                 Case.due_at.is_(None), Case.due_at, Case.id).offset(min(args.depth, in_progress_n // 2)).limit(1)
             ).scalar()
+            # the county review desk's queue (app/web/review.py) and the row --depth down it in deadline order
+            from app.web.review import _queue_filter as review_filter
+            review_n = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(
+                Case.county_code == county_code, review_filter())).scalar()
+            review_deep = db.session.execute(sa.select(Case.id).where(
+                Case.county_code == county_code, review_filter()).order_by(
+                Case.due_at.is_(None), Case.due_at, Case.id).offset(min(args.depth, review_n // 2)).limit(1)
+            ).scalar()
             # the window worklist's search (issue 14): the particulars of one case halfway down the county's list
             probe = db.session.execute(sa.select(Case.case_no, Case.applicant_id_code, Case.applicant_phone,
                                                  Case.applicant_name).where(Case.id == window_deep)).one()
             db.session.remove()
 
-            window_user, city_user = f"window-{county_code}", "city-approver"
+            window_user, city_user, review_user = f"window-{county_code}", "city-approver", f"review-{county_code}"
             from app.auth import issue_token
             from delegation.models import User
 
@@ -269,9 +354,10 @@ def main(argv=None) -> int:
 
             api_headers = {"window": {"Authorization": f"Bearer {token(window_user)}"},
                            "city": {"Authorization": f"Bearer {token(city_user)}"}}
-        clients = {"window": app.test_client(), "city": app.test_client()}
+        clients = {"window": app.test_client(), "city": app.test_client(), "review": app.test_client()}
         login(clients["window"], window_user)
         login(clients["city"], city_user)
+        login(clients["review"], review_user)
 
         lists = [
             ("window", f"API county window list, first page (GET /api/v1/cases as {window_user}, 50 rows)",
@@ -319,6 +405,13 @@ def main(argv=None) -> int:
             ("city", f"city desk /city, first page (deadline order, 30 rows of {queue_n:,})", "/city", False),
             ("city", f"city desk /city, deep page (after the row {min(args.depth, queue_n // 2):,} down)",
              f"/city?after={queue_deep}", False),
+            # the county review desk and /work (issue 15's 我的待办 and 本单位未分配) of each kind of unit
+            ("review", f"review desk /review as {review_user}, first page (deadline order, 30 rows of {review_n:,})",
+             "/review", False),
+            *([("review", f"review desk /review, deep page (after the row {min(args.depth, review_n // 2):,} down)",
+                f"/review?after={review_deep}", False)] if review_deep is not None else []),
+            *[(who, f"/work (我的待办 and 本单位未分配, 50 rows each) as {user}", "/work", False)
+              for who, user in (("window", window_user), ("review", review_user), ("city", city_user))],
         ]
         if args.only:
             lists = [entry for entry in lists if re.search(args.only, entry[1])]
@@ -353,6 +446,8 @@ def main(argv=None) -> int:
         with app.app_context():
             results += _service_rows(app, window_user, [entry for entry in lists if entry[2].startswith("/window")],
                                      args.runs)
+            if not args.only or re.search(args.only, "assignment counts"):
+                results += _assignment_count_rows((window_user, review_user, city_user), args.runs)
         if args.explain:
             args.explain.write_text("\n\n".join(explains), encoding="utf-8")
             print(f"EXPLAIN ANALYZE written to {args.explain}")
