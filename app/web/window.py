@@ -532,7 +532,8 @@ def _held_files(fields_by_code: dict) -> list:
             try:
                 held.append(drafts.hold_file(root, owner, code, upload.filename, upload.mimetype, upload.stream, limit))
             except DomainError as exc:
-                field.errors = [*field.errors, f"{uploads._display_name(upload.filename)}：{domain_message(exc)}"]
+                field.errors = [*field.errors, _("%(label)s：%(text)s", label=uploads._display_name(upload.filename),
+                                                 text=domain_message(exc))]
     return held
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from delegation.models import Item
@@ -167,3 +168,68 @@ def test_materials_supplied_while_the_city_holds_the_case_reach_it(client):
                                       ).first()
             db.session.remove()
         assert sent is not None, state
+
+
+# -- English mode: no Chinese punctuation around translated words ---------------------------------------------------
+
+FULL_WIDTH = "（）：，。、；"
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _visible(page: str) -> str:
+    main = page[page.index("<main"):page.rindex("</main>")]
+    main = re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).replace("&#34;", '"').replace("&#39;", "'")
+
+
+def _stray_punctuation(text: str) -> list[str]:
+    """Full-width punctuation that is not part of Chinese data (特种设备使用登记（起重机械） stays as it is): a bracket
+    must hold Chinese on its inner side, any other mark needs Chinese on both sides."""
+    def chinese(char: str) -> bool:
+        return bool(char) and (bool(CJK.match(char)) or char in FULL_WIDTH)
+
+    stray = []
+    for match in re.finditer(f"[{FULL_WIDTH}]", text):
+        left, right = text[:match.start()].rstrip()[-1:], text[match.end():].lstrip()[:1]
+        ok = {"（": chinese(right), "）": chinese(left)}.get(match.group(), chinese(left) and chinese(right))
+        if not ok:
+            stray.append(text[max(0, match.start() - 30):match.end() + 30])
+    return stray
+
+
+def test_window_pages_in_english_have_no_chinese_punctuation_nor_emoji(client):
+    log_in(client, WINDOW)
+    client.get("/lang/en?next=/window")
+    case_no = _build(client, COMMITMENT, ["M01", "M02", "M03", "M04"], [(WINDOW, "accept_with_commitment", {})])
+    path = f"/window/new/{DIRECT}"
+    r = client.post(path, content_type="multipart/form-data", data={
+        "csrf_token": csrf_token(client, path), "applicant_kind": "enterprise", "applicant_name": "",
+        "id_code": ENTERPRISE_ID, "phone": "0797-8123456", "agent_name": "Li Si",
+        "file_0": (io.BytesIO(TINY_PDF), "licence.pdf", "application/pdf")})
+    pages = {"intake refused": client.get(r.headers["Location"].split("#")[0]).get_data(as_text=True),
+             "desk": client.get("/window?queue=commitment").get_data(as_text=True),
+             "case": client.get(f"/window/cases/{case_no}").get_data(as_text=True),
+             "pick item": client.get("/window/new").get_data(as_text=True)}
+    assert "licence.pdf" in pages["intake refused"] and "Applicant name" in pages["intake refused"]
+    for name, page in pages.items():
+        assert '<html lang="en"' in page, name
+        assert "📎" not in page, name
+        assert _stray_punctuation(_visible(page)) == [], name
+
+
+# -- one compact 待我处理 card on each desk ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("username,path", [(WINDOW, "/window"), ("review-360730", "/review"),
+                                           ("city-approver", "/city")])
+def test_each_desk_has_one_needs_me_card_holding_the_queues_and_consultations(client, username, path):
+    log_in(client, username)
+    page = client.get(path).get_data(as_text=True)
+    assert page.count('data-testid="needs-me"') == 1, path
+    card = page[page.index('data-testid="needs-me"'):]
+    card = card[:card.index("</section>")]
+    for part in ('data-testid="needs-me-total"', 'data-testid="consultation-desk"', "/consultations"):
+        assert part in card, (path, part)
+    if 'data-testid="assignment-queues"' in page:  # a user in a unit: its queues are in the card too
+        assert 'data-testid="assign-count-mine"' in card and 'data-testid="stand-ins-link"' in card, path
+    # nothing of it left as a card or a bare line of its own
+    assert 'class="card assignment-queues"' not in page and 'class="desk-consultation"' not in page, path
