@@ -45,6 +45,7 @@ EVENT_LABEL = {
     "claim": _l("领取"), "assign": _l("分派"), "release": _l("退回本单位"),  # issue 15: delegation/assignment.py
     "receive_transfer": _l("收到转办"),  # issue 15: delegation/transfer.py (the window's node learns of a 转办)
     "site_inspection": _l("现场踏勘记录"),  # issue 17: delegation/inspections.py
+    "commitment_verification": _l("告知承诺核查"),  # issue 17: supervision/commitment_checks.py
 }
 SUSPENSION_LABEL = {kind.value: kind.label for kind in SuspensionKind}
 RECOMMENDATION_LABEL = {"approve": _l("同意"), "deny": _l("不同意")}

@@ -66,6 +66,7 @@ def test_window_signs_the_commitment_and_approves_then_the_regulator_finds_it_fa
     assert licence_status(api, certificate) == "revoked"
     timeline = window.get(f"/cases/{case_no}").get_data(as_text=True)
     assert "告知承诺核查：承诺不实" in timeline
+    assert "<td>commitment_verification</td>" not in timeline and "<td>告知承诺核查</td>" in timeline  # in words
 
     dashboard = browser(client, "admin").get("/dashboard").get_data(as_text=True)
     assert "告知承诺审批 1 件：核查属实 0 件，承诺不实 1 件，待核查 0 件" in dashboard
