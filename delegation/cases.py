@@ -38,11 +38,9 @@ def visible_filter(actor: Actor, bound: bool = False):
     org = sa.bindparam("org_code") if bound else actor.org_code
     if actor.role in COUNTY_ROLES:
         if actor.role is Role.REVIEWER:  # 全市通办: the cases the county decides, wherever they were accepted
-            from delegation.citywide_models import CitywideCase
+            from delegation.citywide_models import decided_by_clause
 
-            accepted_for = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code != division)
-            return sa.or_(sa.and_(Case.county_code == division, Case.id.not_in(accepted_for)), Case.id.in_(
-                sa.select(CitywideCase.case_id).where(CitywideCase.competent_code == division)))
+            return decided_by_clause(Case, division, bound)
         return Case.county_code == division
     if actor.role is Role.CITY_APPROVER:
         clause = sa.and_(Case.mode != Mode.DIRECT, Case.forwarded_at.is_not(None))

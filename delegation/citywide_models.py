@@ -46,3 +46,24 @@ def competent_county(case: Case) -> str | None:
 
 def remember(case: Case, competent_code: str | None) -> None:
     case.__dict__["_citywide_competent"] = competent_code
+
+
+def decided_by_clause(case_table, division, bound: bool = False):
+    """The cases `division`'s bureau (and regulators) answer for: its own county's, less those its window accepted for
+    another county, plus those other windows accepted for it (全市通办). For lists the few city-wide cases are read
+    first and named by id, so that a county with none keeps the plain `county_code = …` its indexes serve (the
+    subqueries made PostgreSQL scan every county's queue); a statement built once with bound parameters (a lookup by
+    case number) keeps the subqueries."""
+    own = case_table.county_code == division
+    if bound:
+        elsewhere = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code != division)
+        here = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code == division)
+        return sa.or_(sa.and_(own, case_table.id.not_in(elsewhere)), case_table.id.in_(here))
+    rows = db.session.execute(
+        sa.select(CitywideCase.case_id, CitywideCase.competent_code == division)
+        .join(Case, Case.id == CitywideCase.case_id)
+        .where(sa.or_(CitywideCase.competent_code == division, Case.county_code == division))).all()
+    here = [case_id for case_id, is_here in rows if is_here]
+    elsewhere = [case_id for case_id, is_here in rows if not is_here]
+    clause = sa.and_(own, case_table.id.not_in(elsewhere)) if elsewhere else own
+    return sa.or_(clause, case_table.id.in_(here)) if here else clause

@@ -51,9 +51,6 @@ def supervising_clause(case_table, org_code: str):
     county, _, kind = org_code.rpartition("-")
     if kind != "industry" or not county:
         return sa.false()
-    from delegation.citywide_models import CitywideCase  # 全市通办: the competent county's, wherever accepted
+    from delegation.citywide_models import decided_by_clause  # 全市通办: the competent county's, wherever accepted
 
-    elsewhere = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code != county)
-    here = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code == county)
-    return sa.and_(case_table.mode == Mode.DIRECT, sa.or_(
-        sa.and_(case_table.county_code == county, case_table.id.not_in(elsewhere)), case_table.id.in_(here)))
+    return sa.and_(case_table.mode == Mode.DIRECT, decided_by_clause(case_table, county))
