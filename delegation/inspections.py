@@ -111,10 +111,11 @@ def record(actor: Actor, case_no: str, *, inspectors, inspected_at, place: str |
 
 def _inspectors(value) -> list[str]:
     if isinstance(value, str):
-        value = value.replace("，", ",").replace("、", ",").split(",")
-    if not isinstance(value, (list, tuple)):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise Invalid("invalid_type", "踏勘人员应为姓名列表", "inspectors must be a list of names", field="inspectors")
-    names = [str(v).strip() for v in value if str(v).strip()]
+    # a form's one field or a list, each entry possibly several names separated as staff write them
+    names = [n.strip() for v in value for n in v.replace("，", ",").replace("、", ",").split(",") if n.strip()]
     if not names:
         raise Invalid("required", "请填写参加踏勘的人员（至少一人）", "at least one inspector is required",
                       field="inspectors")

@@ -91,8 +91,9 @@ def test_the_holder_records_an_inspection_with_photos_that_only_those_who_see_th
 def test_recording_when_resuming_ends_the_suspension_in_the_same_step(app, client):
     api = Api(client)
     case_no = _suspended()
-    r = _post(api, case_no, resume="true", conclusion="rectify")
+    r = _post(api, case_no, resume="true", conclusion="rectify", inspectors="李明、王芳，赵强")  # one field, as typed
     assert r.status_code == 201, r.get_json()
+    assert r.get_json()["inspectors"] == ["李明", "王芳", "赵强"]
     assert api.case(case_no)["state"] == "county_review"
     assert _recorded(case_no) == (1, 1)
 
