@@ -184,6 +184,16 @@ def c_citywide_elsewhere(case: Case) -> bool:
     return competent is not None and competent != case.county_code
 
 
+@engine.guard("withdrawable")
+def g_withdrawable(case, actor, payload, now):
+    """On the embedded node the window's case is the competent county's while it reviews it (county_review): the
+    applicant withdraws there no more than on the window's own node, where the case is `forwarded`."""
+    if case.state is State.COUNTY_REVIEW and c_citywide_elsewhere(case):
+        raise Conflict("citywide_with_competent", "办件已转有权审批的县（市、区）审批，不能在本窗口撤回",
+                       "the competent county is reviewing this case: it cannot be withdrawn at the window",
+                       field="action")
+
+
 @engine.effect(SystemAction.SEND_CITYWIDE)
 def e_send_citywide(case, actor, payload, now, t):
     from delegation import messaging

@@ -164,8 +164,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("suspended", "resume", None, "city_approver", CITY_MODES, guard="suspended_here"),
     # the window hands the result out (统一出件)
     _t("decided", "hand_out", "concluded", "window"),
-    # the applicant withdraws through the window while the county holds the case
-    *(_t(s, "withdraw", "withdrawn", "window")
+    # the applicant withdraws through the window while the county holds the case (the guard: not once a case
+    # accepted for another county is with that county, 全市通办 — on its own node it is `forwarded` then)
+    *(_t(s, "withdraw", "withdrawn", "window", guard="withdrawable")
       for s in ("submitted", "correction_requested", "accepted", "county_review", "returned")),
     # 转办 (issue 15, delegation/transfer.py): the holder passes the case to another organisation of its level; the
     # state and the time limit stay as they are, only the holder changes (the guard checks holder and target)

@@ -41,6 +41,10 @@ def test_accepted_at_one_window_decided_by_the_competent_county_and_handed_out_w
     assert api.act(case_no, WINDOW, "accept")["state"] == "forwarded"  # on its way to 章贡区
     run_bus()
     assert api.case(case_no, COMPETENT_REVIEWER)["state"] == "county_review"
+    # with 章贡区 now, as on a node of its own: the window can no longer withdraw it
+    refused = api.act(case_no, WINDOW, "withdraw", expect=409, comment="申请人要求撤回")
+    assert (refused["code"], refused["field"]) == ("citywide_with_competent", "action")
+    assert api.case(case_no, WINDOW)["state"] == "county_review"
     # the accepting county's bureau does not decide it; the competent county's does
     api.act(case_no, REVIEWER, "review", expect=404, opinion="本县审核")  # not on its desk at all
     # the regulators who will supervise it are 章贡区's: it is on their 在办督促 list, not on 宁都县's
