@@ -228,3 +228,28 @@ def test_the_record_and_its_photos_reach_a_separate_city_node_and_the_city_recor
         assert r.status_code == 201, r.get_json()
         assert r.get_json()["org"].startswith("360700")
     assert len(city.get(f"/api/v1/cases/{case_no}/inspections", "city-approver")) == 2
+
+
+def test_the_archive_of_a_concluded_case_keeps_its_inspection_and_photos(app, client):
+    import json
+    import zipfile
+
+    from supervision.archive import ArchivePackage
+    from tests.integration.support import run_bus
+
+    api = Api(client)
+    case_no = _suspended()
+    assert _post(api, case_no, photos=[("厂房外景.png", PNG)], resume="true").status_code == 201
+    api.act(case_no, REVIEWER, "review", opinion="经现场踏勘，符合条件")
+    api.act(case_no, REVIEWER, "approve")
+    api.act(case_no, f"window-{COUNTY}", "hand_out", method="pickup")
+    run_bus(3)
+    db.session.commit()
+    assert app.test_cli_runner().invoke(args=["archive", "build"]).exit_code == 0
+    package = db.session.execute(sa.select(ArchivePackage).filter_by(case_no=case_no)).scalar_one()
+    from pathlib import Path
+
+    with zipfile.ZipFile(Path(app.instance_path) / "archives" / package.file_name) as zf:
+        record = json.loads(zf.read("documents/site-inspection-1.json"))
+        assert record["place"] == "宁都县梅江镇工业园 3 号厂房" and record["inspectors"] == ["李明", "王芳"]
+        assert zf.read("documents/site-inspection-1-photo-1.png") == PNG
