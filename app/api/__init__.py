@@ -68,9 +68,6 @@ def init_api(app):
     from app.api import transfer_api  # 转办 (issue 15)
 
     staff.add(transfer_api.blp.name)
-    from app.api import citywide_api  # 全市通办 (issue 17)
-
-    staff.add(citywide_api.blp.name)
     from app.api import credit_api  # 信用记录撤销, 帮办人员 (issue 17)
 
     staff.add(credit_api.blp.name)
@@ -101,7 +98,6 @@ def init_api(app):
     api.register_blueprint(reminders_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(assignment_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(transfer_api.blp, url_prefix="/api/v1/cases")
-    api.register_blueprint(citywide_api.blp, url_prefix="/api/v1/citywide")
     api.register_blueprint(credit_api.blp, url_prefix="/api/v1/credit")
     api.register_blueprint(inspections_api.blp, url_prefix="/api/v1/cases")
     api.register_blueprint(accountability_api.blp, url_prefix="/api/v1/accountability")
