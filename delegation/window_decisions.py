@@ -125,7 +125,7 @@ def _require(actor: Actor, authority: Authority) -> None:
 
 def _competent_here(case: Case) -> None:
     """A case accepted for another county (全市通办) is decided there, never on the spot here."""
-    elsewhere = getattr(engine, "CONDITIONS", {}).get("citywide_elsewhere")
+    elsewhere = engine.CONDITIONS.get("citywide_elsewhere")  # delegation/citywide.py registers it
     if elsewhere is not None and elsewhere(case):
         raise Conflict("decided_elsewhere", "全市通办件由有权县级审批，不能在本窗口当场办结",
                        "a case accepted for another county is decided there", field="action")

@@ -217,3 +217,16 @@ def test_the_catalogue_file_carries_the_approval_kind_both_ways(app, api, tmp_pa
             offered[ORDINARY_ITEM]["verification_days"]) == ("commitment", "承诺属实", 5)
     refused(api, register(api, COMMITMENT_ITEM), WINDOW, "approve_on_commitment", 409, "item_code",
             commitment_signed=True)
+
+
+def test_a_case_accepted_for_another_county_is_not_decided_on_the_spot(api):
+    """全市通办: the competent county decides; the accepting window may not conclude it on the spot."""
+    r = api.client.put(f"/api/v1/citywide/items/{INSTANT_ITEM}", json={"citywide": True},
+                       headers={"Authorization": f"Bearer {api.token('admin')}"})
+    assert r.status_code == 200, r.get_json()
+    it = item(api, INSTANT_ITEM)
+    r = api.post("/api/v1/citywide/cases", user=WINDOW, json={
+        "item_code": INSTANT_ITEM, "applicant": ENTERPRISE, "competent_county": "360702",
+        "materials": [{"code": m["code"], "present": True} for m in it["materials"]]})
+    assert r.status_code == 201, r.get_json()
+    refused(api, r.get_json()["case_no"], WINDOW, "decide_instant", 409, "action")
