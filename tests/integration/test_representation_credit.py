@@ -322,3 +322,27 @@ def test_a_lifted_record_no_longer_keeps_a_case_out_of_the_city_desks_batch(clie
                  json={"reason": "信用修复"})
     assert r.status_code == 200, r.get_json()
     assert f'data-testid="pick-{case_no}"' in client.get("/city").get_data(as_text=True)
+
+
+def test_the_administrator_names_assistants_on_the_assistants_page(client):
+    from delegation.models import User
+
+    def assistant(username):
+        return _db(client, lambda db: db.session.execute(
+            sa.select(User.assistant).filter_by(username=username)).scalar())
+
+    log_in(client, "admin")
+    page = client.get("/admin/assistants?q=360730").get_data(as_text=True)
+    assert f'data-testid="assistant-{WINDOW}"' in page and "review-360730" not in page  # window staff only
+    r = client.post(f"/admin/assistants/{WINDOW}", data={"csrf_token": csrf_token(client, "/admin/assistants"),
+                                                         "assistant": "1", "q": "360730"})
+    assert r.status_code == 303 and assistant(WINDOW) is True
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "已设为帮办人员" in page and "取消帮办人员" in page
+    # a reviewer cannot be an assistant: said on the page, nothing changed
+    r = client.post("/admin/assistants/review-360730", data={"csrf_token": csrf_token(client, "/admin/assistants"),
+                                                              "assistant": "1"}, follow_redirects=True)
+    assert "帮办人员须为窗口人员" in r.get_data(as_text=True) and assistant("review-360730") is False
+    r = client.post(f"/admin/assistants/{WINDOW}", data={"csrf_token": csrf_token(client, "/admin/assistants"),
+                                                         "assistant": "0"})
+    assert r.status_code == 303 and assistant(WINDOW) is False
