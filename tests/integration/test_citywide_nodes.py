@@ -112,3 +112,34 @@ def test_accepted_in_one_county_decided_in_another_handed_out_where_accepted(nod
             assert {r.state for r in rows if r.type != "receipt"} == {"acknowledged"}
             assert {r.type for r in rows} >= {"case.forward" if node is accepting else "case.decision"}
     assert not [p for p in sftp.root.rglob("*") if p.is_file()]
+
+
+def test_materials_promised_under_rongque_follow_the_case_to_the_competent_county(nodes, sftp):  # noqa: F811
+    accepting, competent, city = nodes
+    window, reviewer = f"window-{ACCEPTING}", f"review-{COMPETENT}"
+    from delegation.models import Item
+
+    for node in (accepting, competent):  # the city lets the item take 容缺 (its non-core outline drawing later)
+        with node.ctx():
+            db.session.execute(sa.update(Item).where(Item.code == ITEM).values(allows_commitment=True))
+            db.session.commit()
+    body = _body(accepting, COMPETENT)
+    later = body["materials"][-1]["code"]  # M05 车货总体轮廓图: required, not core
+    body["materials"][-1]["present"] = False
+    case_no = accepting.post("/api/v1/citywide/cases", window, expect=201, **body)["case_no"]
+    assert accepting.act(case_no, window, "accept_with_commitment")["state"] == "forwarded"
+    pump(accepting, competent, city)
+    there = competent.case(case_no, reviewer)
+    assert there["state"] == "county_review"
+    assert {m["code"]: m["present"] for m in there["materials"]}[later] is False
+
+    with accepting.ctx():
+        r = accepting.api.post(f"/api/v1/cases/{case_no}/files", user=window, content_type="multipart/form-data",
+                               data={"material_code": later, "file": (io.BytesIO(PDF), "车货总体轮廓图.pdf")})
+        assert r.status_code == 201, r.get_json()
+    accepting.act(case_no, window, "supply_materials", materials=[later])
+    pump(accepting, competent, city)
+    there = competent.case(case_no, reviewer)
+    assert {m["code"]: m["present"] for m in there["materials"]}[later] is True
+    assert "车货总体轮廓图.pdf" in {f["original_name"] for f in there["files"]}
+    assert _cases(city) == 0
