@@ -117,3 +117,13 @@ def figures(where: list | None = None, now: datetime | None = None) -> dict:
         .select_from(CommitmentRecord).join(Case, Case.id == CommitmentRecord.case_id)
         .join(Item, Item.id == Case.item_id).where(*(where or []))).one()
     return {k: int(v or 0) for k, v in row._mapping.items()}
+
+
+def open_counts(actor: Actor, now: datetime | None = None) -> dict:
+    """The regulator organisation's commitments to verify, and how many of them are past due (the desk's tab)."""
+    _regulator(actor)
+    now = now or utcnow()
+    mine = sa.and_(CommitmentRecord.supervising_org == actor.org_code, CommitmentRecord.result.is_(None))
+    row = db.session.execute(sa.select(sa.func.count(), sa.func.count(sa.case(
+        (CommitmentRecord.verify_due_at < now, 1)))).where(mine)).one()
+    return {"open": int(row[0]), "overdue": int(row[1])}

@@ -50,7 +50,10 @@ def _helpers():
         from supervision import statistics
 
         return statistics.window_commitments(filters)
-    return {"window_decision_offer": window_decision_offer, "window_commitment_figures": window_commitment_figures}
+    def commitment_checks_open():
+        return commitment_checks.open_counts(current_user.actor)
+    return {"window_decision_offer": window_decision_offer, "window_commitment_figures": window_commitment_figures,
+            "commitment_checks_open": commitment_checks_open}
 
 
 def _role(role: Role):

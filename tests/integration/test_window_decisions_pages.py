@@ -55,7 +55,8 @@ def test_window_signs_the_commitment_and_approves_then_the_regulator_finds_it_fa
     certificate = case["decision"]["certificate_no"]
 
     regulator = browser(client, REGULATOR)
-    assert 'data-testid="commitment-checks"' in regulator.get("/regulator").get_data(as_text=True)
+    desk = regulator.get("/regulator").get_data(as_text=True)
+    assert 'data-testid="commitment-checks"' in desk and "告知承诺核查（待核查 1 件）" in desk
     checks = "/regulator/commitment-checks"
     page = regulator.get(checks).get_data(as_text=True)
     assert f'data-testid="check-{case_no}"' in page and "李四" in page
