@@ -103,3 +103,13 @@ def test_the_dashboard_figure_names_are_the_statistics_names():
 
     assert set(FIGURE_NAMES) == set(FIGURE_ZH)
     assert {k: str(v) for k, v in FIGURE_NAMES.items()} == FIGURE_ZH
+
+
+def test_each_chinese_string_has_one_english_entry():
+    """A msgid written twice gives one of its pages the other's English (gettext keeps one; msgfmt refuses the
+    file): a word with two meanings needs two Chinese strings."""
+    ids = re.findall(r'^msgid "(.+)"$', PO_PATH.read_text(encoding="utf-8"), flags=re.M)
+    seen, twice = set(), []
+    for msgid in ids:
+        (twice.append(msgid) if msgid in seen else seen.add(msgid))
+    assert not twice, f"written more than once in {PO_PATH.name}: {twice}"
