@@ -257,11 +257,14 @@ def window_offer(case: Case, actor: Actor) -> dict | None:
 
 
 def window_staff(search: str = "", limit: int = 200) -> list[User]:
-    """The window clerks, by username (the administrator's authorities page), optionally those whose username or
-    name contains `search`."""
-    query = sa.select(User).where(User.role == Role.WINDOW.value, User.is_active.is_(True))
+    """The window clerks of every county, by county then account, optionally those whose account or name contains
+    `search` or whose county's division code it is: the administrator's authorities and assistants pages."""
+    from delegation.models import Org
+
+    query = sa.select(User).join(Org, Org.id == User.org_id).where(User.role == Role.WINDOW.value,
+                                                                   User.is_active.is_(True))
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(sa.or_(User.username.like(pattern, escape="\\"),
-                                   User.display_name.like(pattern, escape="\\")))
-    return list(db.session.execute(query.order_by(User.username).limit(limit)).unique().scalars())
+                                   User.display_name.like(pattern, escape="\\"), Org.division_code == search))
+    return list(db.session.execute(query.order_by(Org.division_code, User.username).limit(limit)).unique().scalars())

@@ -3,17 +3,14 @@
 names a window clerk an assistant or no longer (/admin/assistants). The rules are delegation.representation's."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.admin import _admin, _render
 from app.web.common import _
 from app.web.unit_of_work import page_unit
 from delegation import representation
-from delegation.models import Org, User
 from delegation.workflow import Role
 
 bp = Blueprint("web_representation", __name__)
@@ -35,14 +32,10 @@ def _intake_assistants():
 @requires(_admin)
 def assistants():
     """The window clerks (of one county, or found by name or username) and whether each is an assistant."""
+    from delegation.window_decisions import window_staff
+
     q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
-    query = (sa.select(User).join(Org, Org.id == User.org_id)
-             .where(User.role == Role.WINDOW.value).order_by(Org.division_code, User.username).limit(200))
-    if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(sa.or_(User.username.like(like, escape="\\"), User.display_name.like(like, escape="\\"),
-                                   Org.division_code == q))
-    rows = db.session.execute(query).unique().scalars().all()
+    rows = window_staff(q)
     return _render("representation/assistants.html", rows=rows, q=q, active_credit=False)
 
 

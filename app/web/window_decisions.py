@@ -64,24 +64,42 @@ def _role(role: Role):
 @requires(_role(Role.WINDOW))
 def decide(case_no: str):
     """告知承诺 signed and approved, an instant item decided, an exempt item filed: concluded on the spot."""
-    action = request.form.get("action", "")
+    action, form = request.form.get("action", ""), OnTheSpotForm()
     if action not in ON_THE_SPOT:
         abort(404)
-    form = OnTheSpotForm()
-    payload = {}
-    if action == Action.APPROVE_ON_COMMITMENT.value:
-        payload = {"commitment_signed": bool(form.commitment_signed.data), "signer_name": form.signer_name.data}
+    said = _conclude(case_no, action, form) if _valid(form) else None
+    return _done(url_for("web_window.case", case_no=case_no), said)
+
+
+def _conclude(case_no: str, action: str, form):
+    """What to say once the case is concluded (None when refused: the refusal is flashed)."""
+    with page_unit(None, page_level="flash") as unit:
+        cases.perform(current_user.actor, case_no, action, _on_the_spot_payload(action, form))
+    if isinstance(unit.error, NotFound):
+        abort(404)
+    return None if unit.failed else ON_THE_SPOT[action]
+
+
+def _valid(form) -> bool:
+    """The form's own checks; each refusal flashed once for the page the clerk goes back to."""
     if form.validate():
-        with page_unit(None, page_level="flash") as unit:
-            cases.perform(current_user.actor, case_no, action, payload)
-        if isinstance(unit.error, NotFound):
-            abort(404)
-        if not unit.failed:
-            flash(str(ON_THE_SPOT[action]), "success")
-    else:
-        for errors in form.errors.values():
-            flash(str(errors[0]), "error")
-    return redirect(url_for("web_window.case", case_no=case_no), 303)
+        return True
+    for errors in form.errors.values():
+        flash(str(errors[0]), "error")
+    return False
+
+
+def _on_the_spot_payload(action: str, form) -> dict:
+    if action == Action.APPROVE_ON_COMMITMENT.value:
+        return {"commitment_signed": bool(form.commitment_signed.data), "signer_name": form.signer_name.data}
+    return {}
+
+
+def _done(url: str, said=None):
+    """Back to the page (post/redirect/get), saying what was done when it was."""
+    if said is not None:
+        flash(str(said), "success")
+    return redirect(url, 303)
 
 
 @bp.get("/regulator/commitment-checks")
@@ -97,32 +115,46 @@ def checks():
 @requires(_role(Role.REGULATOR))
 def record(case_no: str):
     form, result = CheckForm(), request.form.get("result", "")
-    if form.validate():
-        with page_unit(None, page_level="flash") as unit:  # an unknown result is refused by the service, named
-            commitment_checks.record_result(current_user.actor, case_no, result, form.note.data)
-        if not unit.failed:
-            flash(str(_l("已记录核查结果：%(result)s", result=RESULT_LABEL[result])), "success")
-    else:
-        for errors in form.errors.values():
-            flash(str(errors[0]), "error")
-    return redirect(url_for("web_window_decisions.checks"), 303)
+    if not _valid(form):
+        return _done(url_for("web_window_decisions.checks"))
+    with page_unit(None, page_level="flash") as unit:  # an unknown result is refused by the service, named
+        commitment_checks.record_result(current_user.actor, case_no, result, form.note.data)
+    said = None if unit.failed else _l("已记录核查结果：%(result)s", result=RESULT_LABEL[result])
+    return _done(url_for("web_window_decisions.checks"), said)
 
 
 @bp.route("/admin/window-authorities", methods=["GET", "POST"])
 @requires(_role(Role.ADMIN))
 def authorities():
     """The window clerks and the on-the-spot authorities each holds; the administrator ticks and saves one row."""
-    from app.web.admin import TABS
-
     if request.method == "POST":
-        granted = [a for a in AUTHORITY_LABEL if request.form.get(a)]
-        with page_unit(None, page_level="flash") as unit:
-            window_decisions.set_authorities(current_user.actor, request.form.get("username", ""), granted)
-        if not unit.failed:
-            flash(str(_l("已保存 %(username)s 的当场审批权限", username=request.form.get("username", ""))), "success")
-        return redirect(url_for("web_window_decisions.authorities", q=request.form.get("q") or None), 303)
+        return _save_authorities()
     q = (request.args.get("q") or "").strip()[:60]
     staff = window_decisions.window_staff(q)
-    held = window_decisions.authorities_of(u.id for u in staff)
-    return render_template("window_decisions/authorities.html", staff=staff, held=held, q=q,
-                           labels=AUTHORITY_LABEL, tabs=TABS, active_tab="web_window_decisions.authorities")
+    return render_template("window_decisions/authorities.html", staff=staff, q=q, labels=AUTHORITY_LABEL,
+                           held=window_decisions.authorities_of(u.id for u in staff), **_admin_tabs())
+
+
+def _admin_tabs() -> dict:
+    from app.web.admin import TABS
+
+    return {"tabs": TABS, "active_tab": "web_window_decisions.authorities"}
+
+
+def _save_authorities():
+    """One clerk's row saved; said by the clerk's name (the service refuses an unknown or non-window account)."""
+    username = request.form.get("username", "")
+    with page_unit(None, page_level="flash") as unit:
+        window_decisions.set_authorities(current_user.actor, username,
+                                         [a for a in AUTHORITY_LABEL if request.form.get(a)])
+    said = None if unit.failed else _l("已保存 %(name)s 的当场审批权限", name=_person(username))
+    return _done(url_for("web_window_decisions.authorities", q=request.form.get("q") or None), said)
+
+
+def _person(username: str) -> str:
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation.models import User
+
+    return db.session.execute(sa.select(User.display_name).filter_by(username=username.strip())).scalar() or ""

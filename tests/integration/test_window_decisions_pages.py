@@ -91,7 +91,14 @@ def test_a_clerk_without_the_authority_is_refused_on_the_page(client):
     assert f'data-testid="authority-{UNAUTHORISED}-instant_decision"' in page
     page = post(admin, authorities, f"{authorities}?q={UNAUTHORISED}", username=UNAUTHORISED,
                 instant_decision="y", q=UNAUTHORISED)
-    assert f"已保存 {UNAUTHORISED} 的当场审批权限" in page
+    with client.application.app_context():
+        import sqlalchemy as sa
+
+        from app.extensions import db
+        from delegation.models import User
+
+        name = db.session.execute(sa.select(User.display_name).filter_by(username=UNAUTHORISED)).scalar_one()
+    assert f"已保存 {name} 的当场审批权限" in page and f"已保存 {UNAUTHORISED}" not in page  # by name, not account
     page = post(window, f"{path}/on-the-spot", path, action="decide_instant")
     assert "即办件已当场办结" in page and 'data-testid="decision">准予许可' in page
 
