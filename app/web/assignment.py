@@ -1,5 +1,5 @@
 """Assignment from the pages (issue 15): 领取 / 分派 / 退回本单位 on the case page (templates/assignment/_panel.html),
-the counts of 我的待办 and 本单位未分配 on the window, review and city desks (templates/assignment/_queues.html) and
+the counts of 我的待办 and 本单位未分配 on the window, review and city desks (templates/desk/_needs_me.html) and
 their lists (/work), and the user's stand-ins (委托代办, /stand-ins). The rules are delegation.assignment's."""
 from __future__ import annotations
 
