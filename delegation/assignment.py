@@ -201,6 +201,9 @@ def name_stand_in(actor: Actor, stand_in: str, starts_on, ends_on, now: datetime
                       "the stand-in must be an active colleague of your own organisation", field="stand_in")
     if other.id == me.id:
         raise Invalid("stand_in_self", "不能委托自己代办", "you cannot stand in for yourself", field="stand_in")
+    # both people locked (in id order) before the checks: a double submit, or B naming C while A names B, waits here
+    # and then sees the other's period
+    db.session.execute(sa.select(User.id).where(User.id.in_((me.id, other.id))).order_by(User.id).with_for_update())
     if _overlap(StandIn.user_id, me.id, starts, ends):
         raise Conflict("stand_in_overlaps", "该期间已有委托", "you already have a stand-in in this period",
                        field="starts_on")

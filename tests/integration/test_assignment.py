@@ -299,3 +299,45 @@ def test_each_units_unassigned_queue_holds_exactly_the_open_cases_that_unit_hold
             queue = assignment.unassigned(who)
             assert held and set(_nos(queue)) & {c.case_no for c in made} == held, who.username
             assert queue.count == len(_nos(queue)) == assignment.counts(who)["unassigned"]
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # real parallel writers: a server database
+def test_a_stand_in_submitted_twice_at_once_is_named_once(database_url, tmp_path):
+    """A double submit, or A naming B while B names C, runs the overlap checks side by side: the users' rows are
+    locked first, so one period is recorded and the others are refused."""
+    import threading
+
+    from tests.conftest import make_app
+
+    app = make_app(database_url, tmp_path / "instance")
+    with app.app_context():
+        _colleague("review-b"), _colleague("review-c")
+        db.session.commit()
+        db.session.remove()
+    n, start, answers = 6, threading.Barrier(6), []
+
+    def name(who: str, whom: str):
+        with app.app_context():
+            start.wait()
+            try:
+                assignment.name_stand_in(actor(who), whom, date(2026, 12, 8), date(2026, 12, 10), MON)
+                db.session.commit()
+                answers.append("named")
+            except DomainError as exc:
+                db.session.rollback()
+                answers.append(exc.code)
+            finally:
+                db.session.remove()
+
+    pairs = [(f"review-{COUNTY}", "review-b")] * (n - 2) + [("review-b", "review-c")] * 2
+    threads = [threading.Thread(target=name, args=pair) for pair in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with app.app_context():
+        periods = db.session.execute(sa.select(StandIn.user_id, StandIn.stand_in_id)).all()
+        db.session.remove()
+        db.engine.dispose()
+    assert answers.count("named") == len(periods) == 1, (answers, periods)  # never two, never a chain
