@@ -58,7 +58,9 @@ def _actor():
 
 
 def _active_tab() -> str | None:
-    name = (request.endpoint or "").partition(".")[2]
+    blueprint, _dot, name = (request.endpoint or "").partition(".")
+    if blueprint != "web_admin":  # a tab of its own module (问责记录, 信用记录 …): each of its admin pages
+        return next((tab for tab, _label in TABS if tab.partition(".")[0] == blueprint), None)
     for prefix, tab in (("catalog", "web_admin.catalog"), ("item", "web_admin.catalog"),
                         ("delegation", "web_admin.delegations"), ("holiday", "web_admin.holidays"),
                         ("user", "web_admin.users"), ("exchange", "web_admin.exchange")):
