@@ -406,7 +406,22 @@ def new_case():
     q = (request.args.get("q") or "").strip()[:100]
     items = _delegated_items(_actor().division_code, q)
     groups = [(mode, [i for i in items if i.mode == mode.value]) for mode in MODE_ORDER]
-    return render_template("window/pick_item.html", q=q, groups=[g for g in groups if g[1]], found=len(items))
+    return render_template("window/pick_item.html", q=q, groups=[g for g in groups if g[1]], found=len(items),
+                           tags=_item_tags(items))
+
+
+def _item_tags(items) -> dict[int, list[str]]:
+    """What else a clerk must know of an item before choosing it: approved on a commitment or filed (issue 17's
+    kinds), accepted here for another county (全市通办). Two queries for the whole list."""
+    from delegation.citywide import citywide_item_ids
+    from delegation.window_decision_models import ApprovalKind
+    from delegation.window_decisions import kinds_by_item
+
+    kinds, everywhere = kinds_by_item(i.id for i in items), citywide_item_ids()
+    tags = {i.id: [str(ApprovalKind(kinds[i.id].kind).label)] if i.id in kinds else [] for i in items}
+    for item_id in everywhere & tags.keys():
+        tags[item_id].append(str(_l("全市通办")))
+    return tags
 
 
 def _item_or_404(item_code: str, revoked_too: bool = False):
