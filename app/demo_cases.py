@@ -32,13 +32,16 @@ def _actor(username: str) -> Actor:
 
 
 def _items(mode: Mode) -> list[Item]:
-    """Items of this mode delegated to the county and in effect, in code order."""
+    """Items of this mode delegated to the county and in effect, in code order; approved the ordinary way (an item
+    under 告知承诺 or filed is concluded at the window in one step: its own demo, delegation/window_decision_demo)."""
     from delegation.models import Division
+    from delegation.window_decisions import kinds_by_item
 
     county = db.session.get(Division, COUNTY)
     items = db.session.execute(sa.select(Item).where(Item.mode == mode.value, Item.active.is_(True))
                                .order_by(Item.code)).unique().scalars().all()
-    return [it for it in items if grants.state(it, county)["granted"]]
+    special = kinds_by_item(it.id for it in items)
+    return [it for it in items if it.id not in special and grants.state(it, county)["granted"]]
 
 
 def _bureau_unit() -> None:
