@@ -220,8 +220,25 @@ def _delegation_granted(case: Case, now: datetime | None = None) -> None:
     require_in_effect(case.item, case.county_code, now)
 
 
+# Rules of other modules on whether a case may be accepted for review at all (delegation.window_decisions: an
+# exempt item is filed, never reviewed); each raises a DomainError naming the field.
+_acceptance_rules: list[Callable] = []
+
+
+def register_acceptance_rule(rule: Callable) -> None:
+    _acceptance_rules.append(rule)
+
+
 @engine.guard("can_accept")
 def g_can_accept(case, actor, payload, now):
+    for rule in _acceptance_rules:
+        rule(case)
+    check_acceptable(case, now)
+
+
+def check_acceptable(case, now) -> None:
+    """Delegated to the county now, and every required material present (also for the window's on-the-spot
+    decisions, delegation.window_decisions)."""
     _delegation_granted(case, now)
     missing = _missing(case)
     if missing:
@@ -244,6 +261,8 @@ def register_blacklist_lookup(is_blacklisted: Callable[[str], bool]) -> None:
 @engine.guard("can_accept_with_commitment")
 def g_can_accept_with_commitment(case, actor, payload, now):
     _delegation_granted(case, now)
+    for rule in _acceptance_rules:
+        rule(case)
     if not case.item.allows_commitment:
         raise Conflict("commitment_not_allowed", "该事项不适用容缺受理", "this item does not allow 容缺 acceptance",
                        field="action")

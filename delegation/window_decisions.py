@@ -46,6 +46,16 @@ def kind_of(item: Item) -> ApprovalKind:
     return ApprovalKind(row.kind) if row is not None else ApprovalKind.STANDARD
 
 
+def _filed_not_reviewed(case: Case) -> None:
+    """An exempt item takes a filing: accepting it for review and decision is refused (cases' acceptance guards)."""
+    if kind_of(case.item) is ApprovalKind.FILING:
+        raise Conflict("filing_item", "该事项为豁免审批事项，请直接备案，不经受理和审批",
+                       "an exempt item is filed, not accepted for review", field="action")
+
+
+cases.register_acceptance_rule(_filed_not_reviewed)
+
+
 def kinds_by_item(item_ids) -> dict[int, ApprovalItem]:
     """The approval rows of these items (one query for a list or an export)."""
     ids = list(item_ids)
@@ -147,7 +157,7 @@ def g_on_commitment(case, actor, payload, now):
         raise Invalid("required", "请确认申请人已当场签署告知承诺书", "the applicant must sign the commitment",
                       field="commitment_signed")
     _competent_here(case)
-    cases.g_can_accept(case, actor, payload, now)  # delegated now, every required material present
+    cases.check_acceptable(case, now)  # delegated now, every required material present
 
 
 @engine.guard("instant_decision")
@@ -160,7 +170,7 @@ def g_instant_decision(case, actor, payload, now):
                        f"item {case.item.code} is exempt from approval: file it", field="item_code")
     _require(actor, Authority.INSTANT_DECISION)
     _competent_here(case)
-    cases.g_can_accept(case, actor, payload, now)
+    cases.check_acceptable(case, now)
 
 
 @engine.guard("filing")
@@ -170,7 +180,7 @@ def g_filing(case, actor, payload, now):
         raise Conflict("filing_not_allowed", f"事项“{case.item.name}”不是豁免审批（备案）事项，不能备案",
                        f"item {case.item.code} takes no filing", field="item_code")
     _competent_here(case)
-    cases.g_can_accept(case, actor, payload, now)
+    cases.check_acceptable(case, now)
 
 
 # -- effects --------------------------------------------------------------------------------------------------

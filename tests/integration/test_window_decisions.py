@@ -184,6 +184,8 @@ def test_exempt_item_is_filed_and_pushed_without_approval(api):
     refused(api, ordinary, WINDOW, "file", 409, "item_code")
     instant_filing = register(api, FILING_ITEM)
     refused(api, instant_filing, WINDOW, "decide_instant", 409, "item_code")  # exempt: filed, never approved
+    assert refused(api, instant_filing, WINDOW, "accept", 409, "action")["code"] == "filing_item"  # nor reviewed
+    refused(api, instant_filing, WINDOW, "accept_with_commitment", 409, "action", commitment_days=5)
 
 
 def test_promised_items_keep_their_promised_and_statutory_limits(api):
