@@ -73,9 +73,13 @@ class CommitmentRecord(db.Model):
         sa.CheckConstraint("result IS NULL OR (result_by IS NOT NULL AND result_at IS NOT NULL)", name="result_by"),
         # the regulator's open tasks, soonest due first
         sa.Index("ix_commitment_record_org_open", "supervising_org", "result", "verify_due_at"),
+        # one task per case and regulator on every node (the regulator's node's copy has no case_id)
+        sa.Index("uq_commitment_record_case_no_org", "case_no", "supervising_org", unique=True),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"), unique=True)
+    # NULL on the supervising regulator's node when the case lives on another node (migration 0026): the task came
+    # with the supervision push, and the result travels back as supervision.commitment_result
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_file.id"), unique=True)
     case_no: Mapped[str] = mapped_column(sa.String(40))
     commitment_text: Mapped[str] = mapped_column(sa.Text)  # as the applicant signed it (the item's may change)
     signer_name: Mapped[str] = mapped_column(sa.String(100))  # who signed for the applicant

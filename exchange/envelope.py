@@ -35,6 +35,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "supervision.push",
     "supervision.claim",
     "supervision.feedback",
+    "supervision.commitment_result",
     "delegation.change",
     "consultation.open",
     "consultation.message",

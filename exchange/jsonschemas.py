@@ -394,6 +394,16 @@ class ResponsiblePartySchema(StrictSchema):
     person = _name(required=False)
 
 
+class PushCommitmentSchema(StrictSchema):
+    """告知承诺 (issue 17): tq:PushCommitment, what the supervising regulator verifies."""
+
+    text = _text()
+    signer = _str(validate=[PERSON_NAME_LENGTH])
+    signed_by = _name()
+    signed_at = _datetime()
+    verify_due_at = _datetime()
+
+
 class SupervisionPushSchema(StrictSchema):
     item = fields.Nested(ItemSchema, required=True)
     applicant = fields.Nested(ApplicantSchema, required=True)
@@ -406,6 +416,16 @@ class SupervisionPushSchema(StrictSchema):
     deciding_org = _code()
     decided_at = _datetime()
     responsible_parties = _list_of(fields.Nested(ResponsiblePartySchema), at_least_one=True)
+    commitment = fields.Nested(PushCommitmentSchema)
+
+
+class SupervisionCommitmentResultSchema(StrictSchema):
+    """tq:SupervisionCommitmentResult (issue 17)."""
+
+    result = _one_of(("verified", "false"))
+    note = _text(required=False)
+    by = _name()
+    at = _datetime()
 
 
 class SupervisionClaimSchema(StrictSchema):
@@ -476,6 +496,7 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "supervision.push": SupervisionPushSchema,
     "supervision.claim": SupervisionClaimSchema,
     "supervision.feedback": SupervisionFeedbackSchema,
+    "supervision.commitment_result": SupervisionCommitmentResultSchema,
     "delegation.change": DelegationChangeSchema,
     "consultation.open": ConsultationOpenSchema,
     "consultation.message": ConsultationMessageSchema,

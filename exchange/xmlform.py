@@ -56,7 +56,10 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "certificate_no"?: str, "valid_from"?: date,
                            "valid_until"?: date, "deciding_org": str, "decided_at": datetime,
                            "responsible_parties": [{"role": "accept" | "review" | "decide" | "supervise",
-                                                    "org": str, "person"?: str}, ...] (1..n)}
+                                                    "org": str, "person"?: str}, ...] (1..n),
+                           "commitment"?: {"text": str, "signer": str (≤ 100), "signed_by": str,
+                                           "signed_at": datetime, "verify_due_at": datetime}}  (告知承诺, issue 17)
+    supervision.commitment_result {"result": "verified" | "false", "note"?: str, "by": str, "at": datetime}
     supervision.claim     {"by": str, "at": datetime}
     supervision.feedback  {"kind": "inspection" | "rectification" | "penalty" | "no_issue", "date": date,
                            "result": str, "comment"?: str, "decision_no"?: str, "amount"?: decimal string,
@@ -393,9 +396,24 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 _el("person", "Person", True),
                 wrapper="ResponsibleParties",
             ),
+            # 告知承诺 (issue 17): what the regulator verifies on its own node
+            _group(
+                "commitment",
+                "Commitment",
+                _el("text", "Text"),
+                _el("signer", "Signer"),
+                _el("signed_by", "SignedBy"),
+                _el("signed_at", "SignedAt"),
+                _el("verify_due_at", "VerifyDueAt"),
+                optional=True,
+            ),
         ),
     ),
     "supervision.claim": ("SupervisionClaim", (_el("by", "By"), _el("at", "At"))),
+    "supervision.commitment_result": (
+        "SupervisionCommitmentResult",
+        (_el("result", "Result"), _el("note", "Note", True), _el("by", "By"), _el("at", "At")),
+    ),
     "supervision.feedback": (
         "SupervisionFeedback",
         (

@@ -156,9 +156,21 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
                 {"role": "decide", "org": "360700-xzspj", "person": "陈刚"},
                 {"role": "supervise", "org": "360700-scjg"},
             ],
+            "commitment": {  # 告知承诺 (issue 17)
+                "text": "本单位郑重承诺：所填报信息真实有效，具备许可条件。",
+                "signer": "张伟",
+                "signed_by": "李娜 (window-360730)",
+                "signed_at": "2026-03-05T11:20:00+08:00",
+                "verify_due_at": "2026-04-02T11:20:00+08:00",
+            },
         },
     ),
     "supervision.claim": (REGULATOR, CITY, {"by": "周伟", "at": "2026-03-06T08:50:00+08:00"}),
+    "supervision.commitment_result": (
+        REGULATOR,
+        CITY,
+        {"result": "false", "note": "现场核查无安全管理人员", "by": "周伟 (reg-city)", "at": "2026-03-20T10:00:00+08:00"},
+    ),
     "supervision.feedback": (
         REGULATOR,
         CITY,
