@@ -24,7 +24,8 @@ FILING = ItemSpec(
     legal_basis="《中华人民共和国环境影响评价法》第十六条、第二十二条；《建设项目环境影响登记表备案管理办法》",
     conditions="依法应当填报环境影响登记表的建设项目，豁免环境影响评价审批，实行网上或窗口备案",
     materials=[MaterialSpec("M01", "建设项目环境影响登记表"), MaterialSpec("M02", "营业执照或身份证明"),
-               MaterialSpec("M03", "建设项目所在地位置图")],
+               MaterialSpec("M03", "建设项目所在地位置图"),
+               MaterialSpec("M04", "授权委托书及经办人身份证明（委托办理时提供）", core=False, required=False)],
     approval_kind="filing")
 AUTHORISED = ("window-360730",)
 
