@@ -9,6 +9,7 @@ from delegation import events
 from delegation.errors import Conflict
 from delegation.models import Case
 from delegation.responsibility import responsible_parties
+from delegation.window_decision_models import CommitmentRecord
 from delegation.workflow import Mode
 from exchange.outbox import enqueue
 from persistence import db
@@ -47,7 +48,17 @@ def _push_body(push: SupervisionPush, case: Case) -> dict:
         "decision": push.decision, "certificate_no": push.certificate_no,
         "deciding_org": push.deciding_org, "decided_at": push.decided_at,
         "responsible_parties": [{k: v for k, v in p.items() if v is not None} for p in push.responsible],
+        "commitment": _commitment(case),
     }
+
+
+def _commitment(case: Case) -> dict | None:
+    """告知承诺: what the regulator verifies, carried so that a regulator on another node has its task too."""
+    record = db.session.execute(sa.select(CommitmentRecord).filter_by(case_id=case.id)).scalar_one_or_none()
+    if record is None:
+        return None
+    return {"text": record.commitment_text, "signer": record.signer_name, "signed_by": record.signed_by,
+            "signed_at": record.signed_at, "verify_due_at": record.verify_due_at}
 
 
 @events.subscribe("approve")

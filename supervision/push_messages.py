@@ -22,6 +22,7 @@ from exchange.errors import ExchangeRejected
 from exchange.handlers import applies, on_receipt
 from persistence import db, utcnow
 from supervision.models import SupervisionFeedback, SupervisionPush
+from supervision import commitment_checks
 from supervision.push_actions import record_penalty
 from supervision.push_common import CITY_INDUSTRY_ORG, FEEDBACK_ZH, org, rectification_ordered, this_node
 from supervision.push_states import PushAction, PushState, fire
@@ -114,6 +115,8 @@ def apply_push(env, attachments) -> None:
     if push.received_at is None:
         push.received_at = now
         push.claim_due_at = clock.add_limit(clock.load_calendar(), now, deadlines.WORKING_DAYS, claim_days())
+    if body.get("commitment"):
+        commitment_checks.task_from_push(env.case_no, recipient.code, body["commitment"])
     db.session.flush()
 
 
@@ -165,6 +168,14 @@ def apply_claim(env, attachments) -> None:
     by, at = env.body["by"], datetime.fromisoformat(env.body["at"])
     fire(push, PushAction.CLAIM_RECEIVED, Role.SYSTEM, lambda row: _not_moved(env, push), by=by, at=at)
     _timeline(_case_of(env), env, "supervision_claim", f"监管部门已认领：{by}", {"by": by, "at": env.body["at"]})
+
+
+@applies("supervision.commitment_result")
+def apply_commitment_result(env, attachments) -> None:
+    """告知承诺 (issue 17): the push's regulator verified the commitment on its node; the consequences are here."""
+    push = _pushed_to_sender(env)
+    commitment_checks.result_received(env.case_no, push.supervising_org, env.body,
+                                      by=engine.Peer(f"{env.from_org}@{env.from_node}", env.from_org))
 
 
 def _not_moved(env, push: SupervisionPush) -> ExchangeRejected:
