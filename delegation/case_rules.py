@@ -35,13 +35,21 @@ def city_holds(case) -> bool:
         case.state is State.SUSPENDED and case.resume_state is State.CITY_REVIEW)
 
 
+def _resubmitted(case) -> bool:
+    """A returned case whose corrected materials go back with 重新提交: forward-only (to the city), or accepted for
+    another county (全市通办, to the competent county)."""
+    from delegation.citywide_models import competent_county
+
+    return case.mode is Mode.FORWARD_ONLY or competent_county(case) not in (None, case.county_code)
+
+
 def suppliable(case) -> list:
     """The materials the window can take for the case now (补交材料) and bring to whoever holds it. After the
     decision only a 容缺 commitment's materials count (they release the hand-out); a forward-only case the city
     returned goes back with 重新提交, which carries its files to the city."""
     if case.state is State.DECIDED:
         return outstanding(case)
-    if case.state is State.RETURNED and case.mode is Mode.FORWARD_ONLY:
+    if case.state is State.RETURNED and _resubmitted(case):
         return []
     return [m for m in case.materials if not m.present]  # in the states workflow.py allows 补交材料 in
 
@@ -50,7 +58,7 @@ def check_supply(case, codes) -> None:
     """补交材料 of `codes` where it reaches no one is refused: a forward-only case the city returned (its files go
     back with 重新提交) and, after the decision, anything but a 容缺 commitment's materials. Elsewhere a material
     already present may come again (a scan of a paper original goes to the city with it)."""
-    if case.state is State.RETURNED and case.mode is Mode.FORWARD_ONLY:
+    if case.state is State.RETURNED and _resubmitted(case):
         raise Conflict("supply_not_possible", "市级已退回该办件，请用「重新提交」补正材料并送回市级",
                        "the city returned this case: resubmit the corrected materials instead", field="action")
     if case.state is State.DECIDED:

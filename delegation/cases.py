@@ -381,6 +381,9 @@ def e_request_correction(case, actor, payload, now, t):
     payload["items"] = items
     case.resume_state = case.state
     clock.pause(case, now)
+    from delegation import citywide
+
+    return citywide.correction_to_window(case, actor)  # 全市通办: the accepting window must hear of it
 
 
 @engine.effect(Action.REFUSE)

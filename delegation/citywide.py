@@ -194,6 +194,29 @@ def g_withdrawable(case, actor, payload, now):
                        field="action")
 
 
+@engine.guard("citywide_returned")
+def g_citywide_returned(case, actor, payload, now):
+    """重新提交 of a direct case: only one the competent county sent back for correction (全市通办)."""
+    if not c_citywide_elsewhere(case):
+        raise Conflict("state_forbids", "办件当前状态为已退回，不能执行重新提交",
+                       "resubmit is not allowed for this case", field="action")
+
+
+def correction_to_window(case: Case, actor: Actor):
+    """The competent county's 一次性告知补正 of a case another county's window accepted: the window, which deals
+    with the applicant, gets it as a case.return whose reasons are the notice's items (its copy turns `returned`,
+    and 重新提交 brings the corrected materials back as a case.supplement). None for any other case."""
+    from delegation import messaging
+
+    if actor.role is not Role.REVIEWER or not c_citywide_elsewhere(case):
+        return None
+    names = {m.code: m.name for m in case.materials}
+    reasons = [f"{names.get(i['material_code'], i['material_code'] or '')}：{i['problem']}".lstrip("：")
+               for i in case.correction_items or []]
+    return lambda: messaging._to_window(case, actor, "case.return", {"reasons": reasons, "by": actor.label,
+                                                                     "at": utcnow()})
+
+
 @engine.effect(SystemAction.SEND_CITYWIDE)
 def e_send_citywide(case, actor, payload, now, t):
     from delegation import messaging

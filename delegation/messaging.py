@@ -309,7 +309,12 @@ def e_receive_supplement(case, actor, payload, now, t):
         if (code, att.sha256) not in known:
             case.files.append(CaseFile(material_code=code, original_name=att.name, media_type=att.media_type,
                                        size=att.size, sha256=att.sha256, uploaded_by=env.from_org, uploaded_at=now))
-    if t.target is not t.source:  # corrected materials after a return: back to the city's desk
+    if t.source is State.CORRECTION_REQUESTED:  # 全市通办: the window's correction, back to the reviewer
+        from delegation import clock
+
+        case.resume_state = case.correction_items = None
+        clock.resume(case, now)
+    elif t.target is not t.source:  # corrected materials after a return: back to the city's desk
         _start_city_step(case, now)
 
 
@@ -327,7 +332,8 @@ def apply_return(env, attachments) -> None:
 
 @engine.effect(SystemAction.RECEIVE_RETURN)
 def e_receive_return(case, actor, payload, now, t):
-    if t.source is not State.RETURNED:  # the county's own copy, on its own node (on one node: already returned)
+    # the county's own copy, on its own node (on one node: already returned, or 全市通办's correction_requested)
+    if t.source not in (State.RETURNED, State.CORRECTION_REQUESTED):
         case.return_reasons = payload["reasons"]
 
 

@@ -142,6 +142,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("submitted", "file", "concluded", "window", guard="filing"),
     _t("correction_requested", "resubmit", None, "window"),
     _t("returned", "resubmit", "forwarded", "window", {Mode.FORWARD_ONLY}),
+    # 全市通办: the competent county's correction notice came back to the window as a return (citywide.py)
+    _t("returned", "resubmit", "forwarded", "window", {Mode.DIRECT}, guard="citywide_returned"),
     # materials brought later (容缺 or a correction) while the case goes on
     *(_t(s, "supply_materials", s, "window")
       for s in ("submitted", "county_review", "forwarded", "city_review", "returned", "suspended", "decided")),
@@ -183,10 +185,14 @@ TRANSITIONS: tuple[Transition, ...] = (
     # the bus, at the city: the forward and later materials arrive (on the embedded node, at the very case)
     *(_t(s, "receive", "city_review", "system", note="市级收到转报件") for s in ("forwarded", "returned")),
     *(_t(s, "receive_supplement", "city_review" if s in ("forwarded", "returned") else s, "system",
-         note="市级收到补交材料") for s in State),
+         note="市级收到补交材料") for s in State if s is not State.CORRECTION_REQUESTED),
+    # 全市通办: the accepting window's corrected materials take the case back to the competent county's reviewer
+    _t("correction_requested", "receive_supplement", None, "system", note="有权县级收到补正材料"),
     # the bus, at the county: the city's return and decision (already applied when both live on one node)
     *(_t(s, "receive_return", "returned", "system", note="县级收到市级退回")
       for s in ("forwarded", "city_review", "returned")),
+    # 全市通办 on one node: the competent county's correction notice, already on the very case
+    _t("correction_requested", "receive_return", "correction_requested", "system", {Mode.DIRECT}),
     *(_t(s, "receive_decision", "decided", "system", note="窗口收到审批结果，待出件")
       for s in ("forwarded", "city_review", "decided")),
     # 全市通办: the competent county receives the case (on the embedded node, the very case; else it creates its copy)

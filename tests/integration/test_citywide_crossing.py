@@ -1,0 +1,60 @@
+"""全市通办 between two county nodes after the forward (issue 17 part D): what the competent county (章贡区, its own
+node) does that the applicant must hear of reaches the accepting window (宁都县's node), and what the applicant
+does at that window reaches the competent county. Over a real OpenSSH SFTP server, three installations."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.integration.pages import log_in
+from tests.integration.test_citywide_nodes import ACCEPTING, COMPETENT, PDF, _body, nodes, pump  # noqa: F401
+from tests.integration.test_two_nodes import sftp  # noqa: F401  (the SFTP server fixture)
+
+WINDOW, REVIEWER = f"window-{ACCEPTING}", f"review-{COMPETENT}"
+
+
+def _accepted(accepting, competent, city) -> str:
+    case_no = accepting.post("/api/v1/citywide/cases", WINDOW, expect=201, **_body(accepting, COMPETENT))["case_no"]
+    assert accepting.act(case_no, WINDOW, "accept")["state"] == "forwarded"
+    pump(accepting, competent, city)
+    assert competent.case(case_no, REVIEWER)["state"] == "county_review"
+    return case_no
+
+
+def _upload(node, case_no, material, name):
+    with node.ctx():
+        r = node.api.post(f"/api/v1/cases/{case_no}/files", user=WINDOW, content_type="multipart/form-data",
+                          data={"material_code": material, "file": (io.BytesIO(PDF), name)})
+        assert r.status_code == 201, r.get_json()
+
+
+def test_a_correction_asked_by_the_competent_county_is_returned_to_the_window_and_supplied_back(nodes):
+    accepting, competent, city = nodes
+    case_no = _accepted(accepting, competent, city)
+    material = _body(accepting, COMPETENT)["materials"][0]["code"]
+    asked = competent.act(case_no, REVIEWER, "request_correction",
+                          items=[{"material_code": material, "problem": "行驶证已过有效期"}])
+    assert asked["state"] == "correction_requested"
+    pump(accepting, competent, city)
+
+    here = accepting.case(case_no, WINDOW)
+    assert here["state"] == "returned"
+    assert any("行驶证已过有效期" in r for r in here["return_reasons"])
+    client = accepting.app.test_client()  # the clerk finds it under 已退回, with the reasons
+    log_in(client, WINDOW)
+    desk = client.get("/window?queue=returned").get_data(as_text=True)
+    assert case_no in desk and "行驶证已过有效期" in desk
+
+    _upload(accepting, case_no, material, "新行驶证.pdf")
+    assert accepting.act(case_no, WINDOW, "resubmit", materials=[material])["state"] == "forwarded"
+    pump(accepting, competent, city)
+    there = competent.case(case_no, REVIEWER)
+    assert there["state"] == "county_review"  # back on the reviewer's desk with the new file
+    assert "新行驶证.pdf" in {f["original_name"] for f in there["files"]}
+    assert accepting.case(case_no, WINDOW)["state"] == "forwarded"
+
+    competent.act(case_no, REVIEWER, "review", opinion="补正后符合要求")
+    competent.act(case_no, REVIEWER, "approve", certificate_no="章超限2026-0011")
+    pump(accepting, competent, city)
+    assert accepting.case(case_no, WINDOW)["state"] == "decided"
