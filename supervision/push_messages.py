@@ -5,6 +5,8 @@
   default). Regulators see a push only once it has arrived through the bus.
 - `supervision.claim` and `supervision.feedback`, on the deciding node: the copy moves by the SYSTEM rows of
   push_states and the case's timeline gets a line, so the approvers see what supervision found.
+- a push carrying a 告知承诺 gives the regulator's node its verification task; `supervision.commitment_result`
+  brings the finding back to the deciding node (supervision/commitment_checks.py).
 """
 from __future__ import annotations
 
