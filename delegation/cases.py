@@ -520,11 +520,17 @@ def e_hand_out(case, actor, payload, now, t):
 @engine.effect(Action.WITHDRAW)
 def e_withdraw(case, actor, payload, now, t):
     case.closed_reason = _required_text(payload, "comment", "撤回原因", "the reason (comment)")
+    from delegation import citywide
+
+    return citywide.closure_to_competent(case, actor, "withdrawn", t)  # 全市通办: its copy ends too
 
 
 @engine.effect(Action.TERMINATE)
 def e_terminate(case, actor, payload, now, t):
     case.closed_reason = payload.get("comment") or t.note
+    from delegation import citywide
+
+    return citywide.closure_to_competent(case, actor, "terminated", t)  # 全市通办: its copy ends too
 
 
 

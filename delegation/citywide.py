@@ -21,8 +21,9 @@ from delegation.actors import Actor
 from delegation.citywide_models import CitywideCase, CitywideItem, competent_county, remember
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, CaseFile, CaseMaterial, Division, Item, Org
-from delegation.workflow import Mode, Role, State, SystemAction
+from delegation.workflow import Action, Mode, Role, State, SystemAction
 from exchange.errors import ExchangeRejected
+from exchange.handlers import applies
 from persistence import db, utcnow
 
 FIELD = "competent_county"
@@ -184,14 +185,52 @@ def c_citywide_elsewhere(case: Case) -> bool:
     return competent is not None and competent != case.county_code
 
 
-@engine.guard("withdrawable")
-def g_withdrawable(case, actor, payload, now):
-    """On the embedded node the window's case is the competent county's while it reviews it (county_review): the
-    applicant withdraws there no more than on the window's own node, where the case is `forwarded`."""
-    if case.state is State.COUNTY_REVIEW and c_citywide_elsewhere(case):
-        raise Conflict("citywide_with_competent", "办件已转有权审批的县（市、区）审批，不能在本窗口撤回",
-                       "the competent county is reviewing this case: it cannot be withdrawn at the window",
-                       field="action")
+@engine.guard("citywide_withdrawable")
+def g_citywide_withdrawable(case, actor, payload, now):
+    """撤回 of a direct case on its way to (or with) another node: only one accepted for another county."""
+    if not c_citywide_elsewhere(case):
+        raise Conflict("state_forbids", "办件当前状态为已转报，不能执行撤回",
+                       "withdraw is not allowed while the case is forwarded", field="action", state="forwarded")
+
+
+def closure_to_competent(case: Case, actor: Actor, outcome: str, t):
+    """The accepting window's case of another county was withdrawn, or terminated for a broken 容缺 commitment:
+    case.closure tells the competent county, whose copy ends the same way (on one node it finds the very case,
+    already ended). Only once the case was sent there; None for any other case."""
+    from delegation import messaging
+
+    if actor.role not in (Role.WINDOW, Role.SYSTEM) or case.forwarded_at is None or not c_citywide_elsewhere(case) \
+            or t.action not in (Action.WITHDRAW, Action.TERMINATE):
+        return None
+    body = {"outcome": outcome, "reason": case.closed_reason or "", "by": actor.label, "at": utcnow()}
+    return lambda: messaging._to_city(case, actor, "case.closure", body, [])
+
+
+@engine.effect(SystemAction.RECEIVE_WITHDRAWAL, SystemAction.RECEIVE_TERMINATION)
+def e_receive_closure(case, actor, payload, now, t):
+    if t.source is not t.target:  # on one node the very case ended already
+        case.closed_reason = payload["reason"]
+        case.resume_state = None
+
+
+@applies("case.closure")
+def apply_closure(env, attachments) -> None:
+    """At the competent county: only the accepting window's county may end its copy, addressed to the bureau."""
+    from delegation import messaging
+
+    system = messaging._system(env)
+    case = messaging._find(env.case_no)
+    if case is None:
+        raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    sender, bureau = messaging._sender(env), competent_org(case)
+    if bureau is None or sender.level != "county" or sender.division_code != case.county_code:
+        raise ExchangeRejected("sender_not_allowed", f"{env.from_org} did not accept case {case.case_no} for another county")
+    if env.to_org != bureau.code:
+        raise ExchangeRejected("wrong_recipient", f"case {case.case_no} is decided by {bureau.code}")
+    action = {"withdrawn": SystemAction.RECEIVE_WITHDRAWAL, "terminated": SystemAction.RECEIVE_TERMINATION}[
+        env.body["outcome"]]
+    messaging._apply(case, env, system, action, utcnow(), f"case {case.case_no} is {case.state}; it cannot end so",
+                     {"reason": env.body["reason"], "comment": env.body["reason"]}, {"outcome": env.body["outcome"]})
 
 
 @engine.guard("citywide_returned")

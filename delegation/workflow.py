@@ -90,6 +90,8 @@ class SystemAction(TitledStrEnum):
     # 全市通办 (issue 17, delegation/citywide.py): accepted for another county, whose bureau reviews and decides
     SEND_CITYWIDE = "send_citywide", N_("转有权县级审批")
     RECEIVE_CITYWIDE = "receive_citywide", N_("接收全市通办件")
+    RECEIVE_WITHDRAWAL = "receive_withdrawal", N_("接收撤回")  # the accepting window's applicant withdrew
+    RECEIVE_TERMINATION = "receive_termination", N_("接收终止")  # the accepting window's case was terminated
 
 
 
@@ -166,10 +168,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("suspended", "resume", None, "city_approver", CITY_MODES, guard="suspended_here"),
     # the window hands the result out (统一出件)
     _t("decided", "hand_out", "concluded", "window"),
-    # the applicant withdraws through the window while the county holds the case (the guard: not once a case
-    # accepted for another county is with that county, 全市通办 — on its own node it is `forwarded` then)
-    *(_t(s, "withdraw", "withdrawn", "window", guard="withdrawable")
+    # the applicant withdraws through the window while the county holds the case; a case accepted for another
+    # county (全市通办) also while that county has it (`forwarded` at the window's node; case.closure tells it)
+    *(_t(s, "withdraw", "withdrawn", "window")
       for s in ("submitted", "correction_requested", "accepted", "county_review", "returned")),
+    _t("forwarded", "withdraw", "withdrawn", "window", {Mode.DIRECT}, guard="citywide_withdrawable"),
     # 转办 (issue 15, delegation/transfer.py): the holder passes the case to another organisation of its level; the
     # state and the time limit stay as they are, only the holder changes (the guard checks holder and target)
     _t("city_review", "transfer", "city_review", "city_approver", CITY_MODES, guard="transfer_allowed"),
@@ -197,6 +200,11 @@ TRANSITIONS: tuple[Transition, ...] = (
       for s in ("forwarded", "city_review", "decided")),
     # 全市通办: the competent county receives the case (on the embedded node, the very case; else it creates its copy)
     _t("forwarded", "receive_citywide", "county_review", "system", {Mode.DIRECT}, note="有权县级收到全市通办件"),
+    # 全市通办: the accepting window's case was withdrawn or terminated (case.closure); on one node, the very case
+    *(_t(s, "receive_withdrawal", "withdrawn", "system", {Mode.DIRECT}, note="受理窗口已撤回申请")
+      for s in ("forwarded", "county_review", "correction_requested", "suspended", "withdrawn")),
+    *(_t(s, "receive_termination", "terminated", "system", {Mode.DIRECT}, note="受理窗口已终止办件")
+      for s in ("forwarded", "county_review", "correction_requested", "suspended", "decided", "terminated")),
     # the receipt of the forward: the city has the case, or refused it and the county gets it back
     _t("forwarded", "forward_acknowledged", "city_review", "system", note="市级已签收"),
     _t("forwarded", "forward_rejected", "returned", "system"),

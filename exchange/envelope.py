@@ -32,6 +32,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "case.originals_received",
     "case.transfer",
     "case.reminder",
+    "case.closure",
     "supervision.push",
     "supervision.claim",
     "supervision.feedback",

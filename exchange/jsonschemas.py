@@ -388,6 +388,15 @@ class CaseReminderSchema(StrictSchema):
     comment = _text(required=False)
 
 
+class CaseClosureSchema(StrictSchema):
+    """全市通办 (issue 17): the accepting window's case ended; tq:CaseClosure."""
+
+    outcome = _one_of(("withdrawn", "terminated"))
+    reason = _text()
+    by = _name()
+    at = _datetime()
+
+
 class ResponsiblePartySchema(StrictSchema):
     role = _one_of(PARTY_ROLES)
     org = _code()
@@ -493,6 +502,7 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.originals_received": CaseOriginalsReceivedSchema,
     "case.transfer": CaseTransferSchema,
     "case.reminder": CaseReminderSchema,
+    "case.closure": CaseClosureSchema,
     "supervision.push": SupervisionPushSchema,
     "supervision.claim": SupervisionClaimSchema,
     "supervision.feedback": SupervisionFeedbackSchema,

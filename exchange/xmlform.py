@@ -51,6 +51,7 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "damaged": [code, ...], "comment"?: str, "received_by": str, "received_at": datetime}
     case.transfer         {"from_org": code, "to_org": code, "reason": str, "by": str, "at": datetime}
     case.reminder         {"by": str, "at": datetime, "comment"?: str}
+    case.closure          {"outcome": "withdrawn" | "terminated", "reason": str, "by": str, "at": datetime}
     supervision.push      {"item": ITEM, "applicant": APPLICANT, "accepting_org": str, "accepted_at": datetime,
                            "decision": "approve" | "deny" | "file" (an exempt item's filing, issue 17),
                            "certificate_no"?: str, "valid_from"?: date,
@@ -377,6 +378,9 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
          _el("at", "At")),
     ),
     "case.reminder": ("CaseReminder", (_el("by", "By"), _el("at", "At"), _el("comment", "Comment", True))),
+    # 全市通办 (issue 17): the accepting window's case was withdrawn or terminated; the competent county's copy too
+    "case.closure": ("CaseClosure", (_el("outcome", "Outcome"), _el("reason", "Reason"), _el("by", "By"),
+                                     _el("at", "At"))),
     "supervision.push": (
         "SupervisionPush",
         (

@@ -58,3 +58,19 @@ def test_a_correction_asked_by_the_competent_county_is_returned_to_the_window_an
     competent.act(case_no, REVIEWER, "approve", certificate_no="章超限2026-0011")
     pump(accepting, competent, city)
     assert accepting.case(case_no, WINDOW)["state"] == "decided"
+
+
+def test_a_withdrawal_at_the_accepting_window_ends_the_competent_countys_copy(nodes):
+    accepting, competent, city = nodes
+    case_no = _accepted(accepting, competent, city)
+    client = accepting.app.test_client()  # the clerk is offered 撤回 while the competent county reviews
+    log_in(client, WINDOW)
+    assert 'data-testid="do-withdraw"' in client.get(f"/window/cases/{case_no}").get_data(as_text=True)
+
+    done = accepting.act(case_no, WINDOW, "withdraw", comment="申请人不再需要通行")
+    assert done["state"] == "withdrawn"
+    pump(accepting, competent, city)
+    there = competent.case(case_no, REVIEWER)
+    assert there["state"] == "withdrawn"
+    assert any("申请人不再需要通行" in (e.get("comment") or "") for e in there["timeline"])
+    competent.act(case_no, REVIEWER, "review", expect=409, opinion="已撤回的件")  # nothing left to decide

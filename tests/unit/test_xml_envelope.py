@@ -137,6 +137,12 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
         CITY,
         {"by": "宁都县窗口人员 (window-360730)", "at": "2026-03-05T09:30:00+08:00", "comment": "申请人来电催问进度"},
     ),
+    "case.closure": (  # 全市通办 (issue 17): the accepting window's case ended; the competent county's copy too
+        COUNTY,
+        CITY,
+        {"outcome": "withdrawn", "reason": "申请人不再需要通行", "by": "宁都县窗口人员 (window-360730)",
+         "at": "2026-03-05T10:00:00+08:00"},
+    ),
     "supervision.push": (
         CITY,
         REGULATOR,
