@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from tests.integration.pages import log_in
+from tests.integration.pages import csrf_token, log_in
 from tests.integration.support import ENTERPRISE, Node
 from tests.integration.test_supervision_nodes import _sftp_env, sftp, trust  # noqa: F401  (sftp: the fixture)
 from tests.conftest import make_app
@@ -117,11 +117,16 @@ def test_regulator_on_another_node_verifies_the_commitment_and_the_county_applie
     assert len([e for e in county.case(case_no, WINDOW)["timeline"] if e["action"] == "commitment_verification"]) == 1
 
 
-def test_a_verified_commitment_travels_back_and_leaves_the_licence_valid(nodes):
+def test_a_commitment_verified_on_the_regulator_page_travels_back_and_leaves_the_licence_valid(nodes):
     county, regulator = nodes
     case_no, case = approve_on_commitment(county)
     pump(county, regulator)
-    regulator.post(f"{CHECKS}/{case_no}", REGULATOR, result="verified")
+    with regulator.app.test_client() as page:  # the regulator's desk page, on its node
+        log_in(page, REGULATOR)
+        r = page.post(f"/regulator/commitment-checks/{case_no}", follow_redirects=True, data={
+            "result": "verified", "note": "", "csrf_token": csrf_token(page, "/regulator/commitment-checks")})
+        assert "已记录核查结果" in r.get_data(as_text=True) and f'data-testid="check-{case_no}"' not in r.get_data(
+            as_text=True)
     pump(county, regulator)
     with county.ctx():
         assert licence_status(case["decision"]["certificate_no"]) == "valid"
