@@ -116,6 +116,25 @@ def test_regulator_on_another_node_verifies_the_commitment_and_the_county_applie
     pump(county, regulator)
     assert len([e for e in county.case(case_no, WINDOW)["timeline"] if e["action"] == "commitment_verification"]) == 1
 
+    # a contrary finding sent later by the regulator's node is refused by the county: the first one stands
+    with regulator.ctx():
+        from exchange.models import OutboxMessage
+        from exchange.outbox import enqueue
+        from supervision.models import SupervisionPush
+
+        push = db.session.execute(sa.select(SupervisionPush).filter_by(case_no=case_no)).scalar_one()
+        contrary = enqueue("supervision.commitment_result", from_org=push.supervising_org, to_node=COUNTY,
+                           to_org=push.deciding_org, case_no=case_no,
+                           body={"result": "verified", "by": "另一人", "at": "2026-12-03T10:00:00+08:00"}).message_id
+        db.session.commit()
+    pump(county, regulator)
+    with regulator.ctx():
+        row = db.session.execute(sa.select(OutboxMessage).filter_by(message_id=contrary)).scalar_one()
+        assert (row.receipt_status, "already found false" in (row.receipt_reason or "")) == ("rejected", True), \
+            row.receipt_reason
+    with county.ctx():
+        assert licence_status(certificate) == "revoked"
+
 
 def test_a_commitment_verified_on_the_regulator_page_travels_back_and_leaves_the_licence_valid(nodes):
     county, regulator = nodes
