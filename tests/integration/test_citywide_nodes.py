@@ -124,8 +124,8 @@ def test_materials_promised_under_rongque_follow_the_case_to_the_competent_count
             db.session.execute(sa.update(Item).where(Item.code == ITEM).values(allows_commitment=True))
             db.session.commit()
     body = _body(accepting, COMPETENT)
-    later = body["materials"][-1]["code"]  # M05 车货总体轮廓图: required, not core
-    body["materials"][-1]["present"] = False
+    later = "M05"  # 车货总体轮廓图: required, not core (the optional authorisation letter M06 comes after it)
+    next(m for m in body["materials"] if m["code"] == later)["present"] = False
     case_no = accepting.post("/api/v1/citywide/cases", window, expect=201, **body)["case_no"]
     assert accepting.act(case_no, window, "accept_with_commitment")["state"] == "forwarded"
     pump(accepting, competent, city)
