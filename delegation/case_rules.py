@@ -31,8 +31,8 @@ def outstanding(case) -> list:
 
 def city_holds(case) -> bool:
     """The city has the case (sent, in its review, or suspended there): what the window adds goes to the city."""
-    return case.state in (State.FORWARDED, State.CITY_REVIEW) or (
-        case.state is State.SUSPENDED and case.resume_state is State.CITY_REVIEW)
+    return case.state in (State.FORWARDED, State.CITY_REVIEW) or (  # forwarded: 全市通办's competent county too
+        case.state is State.SUSPENDED and case.resume_state in (State.CITY_REVIEW, State.FORWARDED))
 
 
 def _resubmitted(case) -> bool:

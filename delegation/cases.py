@@ -496,6 +496,9 @@ def e_suspend(case, actor, payload, now, t):
     case.suspension_kind, case.suspension_expected_end = kind, expected
     case.resume_state = case.state
     clock.pause(case, now)
+    from delegation import citywide
+
+    return citywide.suspension_to_window(case, actor, "suspended")  # 全市通办: the window must hear of it
 
 
 @engine.effect(Action.RESUME)
@@ -503,6 +506,9 @@ def e_resume(case, actor, payload, now, t):
     case.resume_state = None  # the engine read it: the row's target is where the case was before
     case.suspension_kind = case.suspension_expected_end = None
     clock.resume(case, now)
+    from delegation import citywide
+
+    return citywide.suspension_to_window(case, actor, "resumed")
 
 
 @engine.effect(Action.HAND_OUT)

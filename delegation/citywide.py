@@ -256,6 +256,62 @@ def correction_to_window(case: Case, actor: Actor):
                                                                      "at": utcnow()})
 
 
+def suspension_to_window(case: Case, actor: Actor, event: str):
+    """The competent county's 特别程序 (started or ended) of a case whose accepting window is on another node:
+    case.suspension, so the window can tell the applicant (on one node the window sees the very case)."""
+    from delegation import messaging
+
+    if actor.role is not Role.REVIEWER or not c_citywide_elsewhere(case) \
+            or case.window_org.node_id == messaging.get_bus().node_id:
+        return None
+    body = {"event": event, "by": actor.label, "at": utcnow()}
+    if event == "suspended":
+        body.update(kind=case.suspension_kind, expected_end=case.suspension_expected_end)
+    return lambda: messaging._to_window(case, actor, "case.suspension", body)
+
+
+@applies("case.suspension")
+def apply_suspension(env, attachments) -> None:
+    """At the accepting window: only the competent county may suspend or resume its copy."""
+    from delegation import messaging
+
+    system = messaging._system(env)
+    case = messaging._find(env.case_no)
+    if case is None:
+        raise ExchangeRejected("unknown_case", f"case {env.case_no} is unknown here")
+    if competent_county(case) in (None, case.county_code):
+        raise ExchangeRejected("sender_not_allowed", f"case {case.case_no} was not accepted for another county")
+    messaging._authorize_city_to_county(env, case)  # the competent county's organisation, to the window
+    body = env.body
+    action = SystemAction.RECEIVE_SUSPENSION if body["event"] == "suspended" else SystemAction.RECEIVE_RESUMPTION
+    if action is SystemAction.RECEIVE_SUSPENSION and not body.get("kind"):
+        raise ExchangeRejected("schema_invalid", "a suspension names its kind")
+    messaging._apply(case, env, system, action, utcnow(), f"case {case.case_no} is {case.state}",
+                     {"kind": body.get("kind"), "expected_end": body.get("expected_end")},
+                     {"event": body["event"], "kind": body.get("kind")})
+
+
+@engine.effect(SystemAction.RECEIVE_SUSPENSION)
+def e_receive_suspension(case, actor, payload, now, t):
+    from datetime import date
+
+    from delegation import clock
+
+    case.suspension_kind = payload["kind"]
+    case.suspension_expected_end = date.fromisoformat(payload["expected_end"]) if payload["expected_end"] else None
+    case.resume_state = case.state
+    clock.pause(case, now)
+
+
+@engine.effect(SystemAction.RECEIVE_RESUMPTION)
+def e_receive_resumption(case, actor, payload, now, t):
+    from delegation import clock
+
+    case.resume_state = None
+    case.suspension_kind = case.suspension_expected_end = None
+    clock.resume(case, now)
+
+
 @engine.effect(SystemAction.SEND_CITYWIDE)
 def e_send_citywide(case, actor, payload, now, t):
     from delegation import messaging

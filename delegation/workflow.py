@@ -92,6 +92,8 @@ class SystemAction(TitledStrEnum):
     RECEIVE_CITYWIDE = "receive_citywide", N_("接收全市通办件")
     RECEIVE_WITHDRAWAL = "receive_withdrawal", N_("接收撤回")  # the accepting window's applicant withdrew
     RECEIVE_TERMINATION = "receive_termination", N_("接收终止")  # the accepting window's case was terminated
+    RECEIVE_SUSPENSION = "receive_suspension", N_("接收特别程序")  # the competent county suspended the case
+    RECEIVE_RESUMPTION = "receive_resumption", N_("接收结束特别程序")  # ... and resumed it
 
 
 
@@ -205,6 +207,9 @@ TRANSITIONS: tuple[Transition, ...] = (
       for s in ("forwarded", "county_review", "correction_requested", "suspended", "withdrawn")),
     *(_t(s, "receive_termination", "terminated", "system", {Mode.DIRECT}, note="受理窗口已终止办件")
       for s in ("forwarded", "county_review", "correction_requested", "suspended", "decided", "terminated")),
+    # 全市通办 on another node: the competent county's 特别程序 shows at the window's copy (case.suspension)
+    _t("forwarded", "receive_suspension", "suspended", "system", {Mode.DIRECT}, note="有权县级启动特别程序"),
+    _t("suspended", "receive_resumption", None, "system", {Mode.DIRECT}, note="有权县级结束特别程序"),
     # the receipt of the forward: the city has the case, or refused it and the county gets it back
     _t("forwarded", "forward_acknowledged", "city_review", "system", note="市级已签收"),
     _t("forwarded", "forward_rejected", "returned", "system"),

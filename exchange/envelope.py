@@ -33,6 +33,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "case.transfer",
     "case.reminder",
     "case.closure",
+    "case.suspension",
     "supervision.push",
     "supervision.claim",
     "supervision.feedback",

@@ -397,6 +397,16 @@ class CaseClosureSchema(StrictSchema):
     at = _datetime()
 
 
+class CaseSuspensionSchema(StrictSchema):
+    """全市通办 (issue 17): the competent county suspended or resumed the case; tq:CaseSuspension."""
+
+    event = _one_of(("suspended", "resumed"))
+    kind = _one_of(("site_inspection", "expert_review", "hearing", "intermediary"), required=False)
+    expected_end = _date(required=False)
+    by = _name()
+    at = _datetime()
+
+
 class ResponsiblePartySchema(StrictSchema):
     role = _one_of(PARTY_ROLES)
     org = _code()
@@ -503,6 +513,7 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.transfer": CaseTransferSchema,
     "case.reminder": CaseReminderSchema,
     "case.closure": CaseClosureSchema,
+    "case.suspension": CaseSuspensionSchema,
     "supervision.push": SupervisionPushSchema,
     "supervision.claim": SupervisionClaimSchema,
     "supervision.feedback": SupervisionFeedbackSchema,

@@ -52,6 +52,8 @@ from the dict (``None`` on encoding means absent); a list is always present on d
     case.transfer         {"from_org": code, "to_org": code, "reason": str, "by": str, "at": datetime}
     case.reminder         {"by": str, "at": datetime, "comment"?: str}
     case.closure          {"outcome": "withdrawn" | "terminated", "reason": str, "by": str, "at": datetime}
+    case.suspension       {"event": "suspended" | "resumed", "kind"?: str, "expected_end"?: date, "by": str,
+                           "at": datetime}
     supervision.push      {"item": ITEM, "applicant": APPLICANT, "accepting_org": str, "accepted_at": datetime,
                            "decision": "approve" | "deny" | "file" (an exempt item's filing, issue 17),
                            "certificate_no"?: str, "valid_from"?: date,
@@ -381,6 +383,10 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
     # 全市通办 (issue 17): the accepting window's case was withdrawn or terminated; the competent county's copy too
     "case.closure": ("CaseClosure", (_el("outcome", "Outcome"), _el("reason", "Reason"), _el("by", "By"),
                                      _el("at", "At"))),
+    # 全市通办 (issue 17): the competent county suspended the case (特别程序) or resumed it
+    "case.suspension": ("CaseSuspension", (_el("event", "Event"), _el("kind", "Kind", True),
+                                           _el("expected_end", "ExpectedEnd", True), _el("by", "By"),
+                                           _el("at", "At"))),
     "supervision.push": (
         "SupervisionPush",
         (

@@ -68,7 +68,7 @@ MESSAGE_TYPE_LABEL = {
     "case.decision": _l("审批结果"), "supervision.push": _l("监管推送"), "supervision.claim": _l("监管认领"),
     "supervision.feedback": _l("监管反馈"), "delegation.change": _l("下放调整"), "receipt": _l("回执"),
     "case.transfer": _l("转办"), "case.reminder": _l("催办"),  # issue 15
-    "case.closure": _l("撤回或终止"),  # issue 17, 全市通办
+    "case.closure": _l("撤回或终止"), "case.suspension": _l("特别程序"),  # issue 17, 全市通办
     "supervision.commitment_result": _l("告知承诺核查"),  # issue 17
 }
 STEP_LABEL = {"county": _l("县级审核"), "city": _l("市级审查")}

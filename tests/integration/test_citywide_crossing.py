@@ -74,3 +74,16 @@ def test_a_withdrawal_at_the_accepting_window_ends_the_competent_countys_copy(no
     assert there["state"] == "withdrawn"
     assert any("申请人不再需要通行" in (e.get("comment") or "") for e in there["timeline"])
     competent.act(case_no, REVIEWER, "review", expect=409, opinion="已撤回的件")  # nothing left to decide
+
+
+def test_a_suspension_at_the_competent_county_shows_at_the_window_until_it_ends(nodes):
+    accepting, competent, city = nodes
+    case_no = _accepted(accepting, competent, city)
+    competent.act(case_no, REVIEWER, "suspend", kind="expert_review", expected_end="2030-01-15",
+                  comment="组织专家评审护送方案")
+    pump(accepting, competent, city)
+    here = accepting.case(case_no, WINDOW)
+    assert here["state"] == "suspended" and here["suspension"]["kind"] == "expert_review"
+    assert competent.act(case_no, REVIEWER, "resume")["state"] == "county_review"
+    pump(accepting, competent, city)
+    assert accepting.case(case_no, WINDOW)["state"] == "forwarded"  # waiting for the decision again

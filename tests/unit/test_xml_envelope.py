@@ -143,6 +143,12 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
         {"outcome": "withdrawn", "reason": "申请人不再需要通行", "by": "宁都县窗口人员 (window-360730)",
          "at": "2026-03-05T10:00:00+08:00"},
     ),
+    "case.suspension": (  # 全市通办 (issue 17): the competent county's 特别程序, told to the accepting window
+        CITY,
+        COUNTY,
+        {"event": "suspended", "kind": "expert_review", "expected_end": "2026-03-20",
+         "by": "章贡区审批人员 (review-360702)", "at": "2026-03-05T11:00:00+08:00"},
+    ),
     "supervision.push": (
         CITY,
         REGULATOR,
