@@ -59,8 +59,8 @@ def check_supply(case, codes) -> None:
     back with 重新提交) and, after the decision, anything but a 容缺 commitment's materials. Elsewhere a material
     already present may come again (a scan of a paper original goes to the city with it)."""
     if case.state is State.RETURNED and _resubmitted(case):
-        raise Conflict("supply_not_possible", "市级已退回该办件，请用「重新提交」补正材料并送回市级",
-                       "the city returned this case: resubmit the corrected materials instead", field="action")
+        raise Conflict("supply_not_possible", "办件已退回，请用「重新提交」补正材料并送回审批机关",
+                       "this case was returned: resubmit the corrected materials instead", field="action")
     if case.state is State.DECIDED:
         open_codes = {m.code for m in outstanding(case)}
         refused = [c for c in codes if c not in open_codes]
