@@ -137,3 +137,21 @@ def test_an_item_listing_no_letter_takes_no_agent(client):
     assert r.get_json()["code"] == "agent_not_allowed"
     assert written(client) == before
     assert _intake(client, headers, "GZ-TEST-NOAGENT", ["M01", "M02"]).status_code == 201  # in person: fine
+
+
+def test_the_review_desk_does_not_flag_the_letter_of_an_applicant_in_person(client):
+    """The reviewer sees the letter as optional and not brought, not as a material overdue (red 未提交)."""
+    api = PageApi(client)
+    required = _required(next(i for i in _items(api) if i["code"] == ITEM))
+    r = _intake(client, api._headers(WINDOW, "zh-CN"), ITEM, [c for c in required if c != "M05"])
+    case_no = r.get_json()["case_no"]
+    r = api.post(f"/api/v1/cases/{case_no}/actions", user=WINDOW,
+                 json={"action": "accept_with_commitment", "comment": "", "commitment_days": 5})
+    assert r.status_code == 200, r.get_json()
+    log_in(client, f"review-{COUNTY}")
+    page = client.get(f"/review/cases/{case_no}").get_data(as_text=True)
+
+    def row(code):
+        return re.search(rf'data-testid="material-{code}">(.*?)</tr>', page, re.S).group(1)
+    assert "未提交" in row(LETTER) and "非必需" in row(LETTER) and "due-overdue" not in row(LETTER)
+    assert "due-warning" in row("M05")  # the promised material still stands out
