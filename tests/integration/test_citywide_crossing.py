@@ -87,3 +87,34 @@ def test_a_suspension_at_the_competent_county_shows_at_the_window_until_it_ends(
     assert competent.act(case_no, REVIEWER, "resume")["state"] == "county_review"
     pump(accepting, competent, city)
     assert accepting.case(case_no, WINDOW)["state"] == "forwarded"  # waiting for the decision again
+
+
+def test_a_rongque_commitment_broken_at_the_accepting_window_terminates_the_competent_countys_copy(nodes):
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation import cases
+    from delegation.models import Item
+    from persistence import utcnow
+
+    accepting, competent, city = nodes
+    for node in (accepting, competent):  # the city lets the item take 容缺 (its outline drawing M05 later)
+        with node.ctx():
+            db.session.execute(sa.update(Item).where(Item.code == "GZ-CXYS-001").values(allows_commitment=True))
+            db.session.commit()
+    body = _body(accepting, COMPETENT)
+    next(m for m in body["materials"] if m["code"] == "M05")["present"] = False
+    case_no = accepting.post("/api/v1/citywide/cases", WINDOW, expect=201, **body)["case_no"]
+    assert accepting.act(case_no, WINDOW, "accept_with_commitment")["state"] == "forwarded"
+    pump(accepting, competent, city)
+    assert competent.case(case_no, REVIEWER)["state"] == "county_review"
+
+    with accepting.ctx():  # the promised drawing never came: the window's deadline job ends the case
+        assert cases.sweep(utcnow() + timedelta(days=60))["terminated"] == 1
+    assert accepting.case(case_no, WINDOW)["state"] == "terminated"
+    pump(accepting, competent, city)
+    there = competent.case(case_no, REVIEWER)
+    assert there["state"] == "terminated"
+    assert any("容缺承诺逾期未补齐材料" in (e.get("comment") or "") for e in there["timeline"])
