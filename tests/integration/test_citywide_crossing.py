@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.integration.pages import log_in
+from tests.integration.pages import csrf_token, log_in
 from tests.integration.test_citywide_nodes import ACCEPTING, COMPETENT, PDF, _body, nodes, pump  # noqa: F401
 from tests.integration.test_two_nodes import sftp  # noqa: F401  (the SFTP server fixture)
 
@@ -20,13 +20,6 @@ def _accepted(accepting, competent, city) -> str:
     pump(accepting, competent, city)
     assert competent.case(case_no, REVIEWER)["state"] == "county_review"
     return case_no
-
-
-def _upload(node, case_no, material, name):
-    with node.ctx():
-        r = node.api.post(f"/api/v1/cases/{case_no}/files", user=WINDOW, content_type="multipart/form-data",
-                          data={"material_code": material, "file": (io.BytesIO(PDF), name)})
-        assert r.status_code == 201, r.get_json()
 
 
 def test_a_correction_asked_by_the_competent_county_is_returned_to_the_window_and_supplied_back(nodes):
@@ -46,8 +39,14 @@ def test_a_correction_asked_by_the_competent_county_is_returned_to_the_window_an
     desk = client.get("/window?queue=returned").get_data(as_text=True)
     assert case_no in desk and "行驶证已过有效期" in desk
 
-    _upload(accepting, case_no, material, "新行驶证.pdf")
-    assert accepting.act(case_no, WINDOW, "resubmit", materials=[material])["state"] == "forwarded"
+    path = f"/window/cases/{case_no}"  # the clerk supplies the corrected file on the case page (重新提交)
+    page = client.get(path).get_data(as_text=True)
+    assert 'data-testid="return-reasons"' in page and 'data-testid="do-resubmit"' in page
+    r = client.post(f"{path}/actions/resubmit", content_type="multipart/form-data",
+                    data={"csrf_token": csrf_token(client, path), "materials": [material],
+                          f"files-{material}": [(io.BytesIO(PDF), "新行驶证.pdf", "application/pdf")]})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    assert accepting.case(case_no, WINDOW)["state"] == "forwarded"
     pump(accepting, competent, city)
     there = competent.case(case_no, REVIEWER)
     assert there["state"] == "county_review"  # back on the reviewer's desk with the new file
