@@ -161,3 +161,20 @@ def test_on_one_node_the_window_withdraws_while_the_competent_county_reviews(cli
     api.act(case_no, COMPETENT_REVIEWER, "review", expect=409, opinion="已撤回")
     sent = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.closure")).scalars().all()
     assert [m.state for m in sent] == ["acknowledged"]
+
+
+def test_on_one_node_a_correction_by_the_competent_county_is_the_windows_to_resubmit(client):
+    from exchange.models import OutboxMessage
+
+    api = Api(client)
+    body = _body(ITEM, COMPETENT)
+    case_no = api.post("/api/v1/citywide/cases", user=WINDOW, json=body).get_json()["case_no"]
+    api.act(case_no, WINDOW, "accept")
+    run_bus()
+    material = body["materials"][0]["code"]
+    api.act(case_no, COMPETENT_REVIEWER, "request_correction", items=[{"material_code": material, "problem": "已过期"}])
+    run_bus()  # the return finds the very case, waiting for the correction: nothing more changes, nothing refused
+    assert api.case(case_no, WINDOW)["state"] == "correction_requested"
+    assert api.act(case_no, WINDOW, "resubmit", materials=[material])["state"] == "county_review"
+    sent = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.return")).scalars().all()
+    assert [m.state for m in sent] == ["acknowledged"]
