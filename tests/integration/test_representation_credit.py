@@ -216,7 +216,7 @@ def test_the_administrators_credit_page_filters_and_lifts_after_confirmation(cli
     assert r.status_code == 303
     page = client.get("/admin/credit?status=lifted").get_data(as_text=True)
     assert f'data-testid="credit-{person_id}"' in page and "行政复议撤销原处理" in page
-    assert ENTERPRISE["id_code"] not in page
+    assert ENTERPRISE["id_code"] not in page and "(admin)" not in page  # who lifted it, by name, not account
     assert client.get("/admin/credit?status=gone").status_code == 422
 
     clerk = client.application.test_client()
