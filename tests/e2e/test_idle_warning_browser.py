@@ -52,7 +52,7 @@ def test_left_alone_the_warning_says_the_session_ended_and_leads_to_login(served
     clerk = sessions(WINDOW)
     page = clerk.page
     check_page(clerk, page.goto(served.url("/window")))
-    page.locator("[data-testid=sign-in-again]").wait_for(state="visible", timeout=(IDLE + 3) * 1000)
+    page.locator("[data-testid=sign-in-again]").wait_for(state="visible", timeout=(IDLE + 5) * 1000)
     assert not page.locator("[data-testid=stay-signed-in]").is_visible()
     assert "登录已超时" in page.inner_text("[data-testid=idle-warning]")
     with page.expect_navigation():

@@ -12,6 +12,7 @@
   var warn = parseInt(dialog.getAttribute("data-warn"), 10) * 1000;
   var left = dialog.querySelector("[data-testid=idle-left]");
   var expired = false;
+  var GRACE = 1500;  // ms past the idle time before the page says the session has ended
 
   function stored() {
     try { return parseInt(window.localStorage.getItem(KEY), 10) || 0; } catch (e) { return 0; }
@@ -36,12 +37,14 @@
     if (expired) { return; }
     var last = Math.max(lastRequest, stored());
     var remaining = last + idle - Date.now();
-    if (remaining <= 0) { expire(); return; }
+    // the server counts whole seconds and ends the session only once more than `idle` have passed since the
+    // request it saw last (a moment after this page's clock started): say it has ended once it surely has
+    if (remaining <= -GRACE) { expire(); return; }
     if (remaining > warn) {
       if (dialog.open) { dialog.close(); }
       return;
     }
-    var seconds = Math.ceil(remaining / 1000);
+    var seconds = Math.max(0, Math.ceil(remaining / 1000));
     left.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
     show("warning");
   }
