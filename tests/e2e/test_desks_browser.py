@@ -214,9 +214,13 @@ def test_acceptance_with_commitment_leaves_a_non_core_material_to_supply(served,
     facts = page.inner_text("[data-testid=case-facts]")
     assert "容缺补交期限" in facts and "受理时间" in facts
     assert page.locator("[data-testid=notice-acceptance]").count() == 1
-    # the applicant may bring it later: 补交材料 lists exactly the missing one
-    assert page.locator("[data-testid=supply-materials] input[type=checkbox]").evaluate_all(
-        "boxes => boxes.map(b => b.value)") == [left_code]
+    # the applicant may bring it later: 补交材料 lists the missing one, besides the optional materials not brought
+    # (the authorisation letter an agent would bring, 视情形提交)
+    offered = page.locator("[data-testid=supply-materials] input[type=checkbox]").evaluate_all(
+        "boxes => boxes.map(b => b.value)")
+    optional = [code for code in offered if "视情形提交" in page.inner_text(
+        f"[data-testid=case-materials] tr[data-code={code}]")]
+    assert left_code in offered and sorted(offered) == sorted([left_code, *optional]) and left_code not in optional
 
 
 def test_correction_notice_pdf_names_the_case_and_every_missing_material(served, sessions):
