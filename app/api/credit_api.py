@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import Instant, StrictSchema, Text
+from app.api.delegations_api import CreditRecordOut
+from app.api.schemas import StrictSchema, Text
 from app.auth import current_actor
 from app.extensions import db
 from delegation import limits, representation
@@ -24,22 +25,7 @@ class RecordQuery(StrictSchema):
                             metadata={"description": "next_before of the previous page"})
 
 
-class RecordOut(Schema):
-    id = fields.Integer()
-    id_code = fields.String()
-    name = fields.String()
-    kind = fields.String()
-    kind_zh = fields.String()
-    case_no = fields.String(allow_none=True)
-    detail = fields.String()
-    blacklisted = fields.Boolean()
-    recorded_by = fields.String()
-    at = Instant()
-    expires_at = Instant(metadata={"description": "when it stops counting (CREDIT_EXPIRY_DAYS of its kind)"})
-    status = fields.String(metadata={"description": "in_force | expired | lifted"})
-    lifted_at = Instant(allow_none=True)
-    lifted_by = fields.String(allow_none=True)
-    lift_reason = fields.String(allow_none=True)
+RecordOut = CreditRecordOut  # one schema of a credit record, the delegations API's
 
 
 class RecordPage(Schema):
