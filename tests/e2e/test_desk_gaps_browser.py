@@ -80,6 +80,12 @@ def test_the_needs_me_card_is_one_compact_line_on_every_desk(browser, served):
                 check_page(session, page.goto(served.url(path)), name=f"{name}-390")
                 card = _card(page)
                 assert card["overflow"] <= 0, card  # it wraps inside itself at 390 px
+                assert card["page"] <= 0, card  # the desk does not scroll sideways: its table scrolls in its box
+                tabs = page.evaluate("""() => [...document.querySelectorAll('[data-testid=queues] a')].map(a => {
+                    const r = a.getBoundingClientRect(), line = parseFloat(getComputedStyle(a).lineHeight) || 20;
+                    return {text: a.textContent.trim(), height: r.height, line}; })""")
+                # each queue tab stays one line (they wrapped one character per line at 390 px)
+                assert tabs and all(t["height"] < 2 * t["line"] + 16 for t in tabs), tabs
         finally:
             session.close()
 
