@@ -168,7 +168,10 @@ class CreditRecord(db.Model):
     """A mark against an applicant's credit code or ID: a broken or false commitment, or a penalty."""
 
     __tablename__ = "credit_record"
-    __table_args__ = (sa.CheckConstraint(_in("kind", CREDIT_KINDS), name="kind"),)
+    __table_args__ = (sa.CheckConstraint(_in("kind", CREDIT_KINDS), name="kind"),
+                      sa.Index("ix_credit_record_origin", "origin_node", "origin_id", unique=True,
+                               postgresql_where=sa.text("origin_node IS NOT NULL"),
+                               sqlite_where=sa.text("origin_node IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     id_code: Mapped[str] = mapped_column(sa.String(30), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -183,3 +186,8 @@ class CreditRecord(db.Model):
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lifted_by: Mapped[str | None] = mapped_column(sa.String(100))
     lift_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # a copy of the city's record `origin_id`, published to this node (migration 0028, supervision/credit_publish.py),
+    # which expires when the city's does; NULL on a node's own records
+    origin_node: Mapped[str | None] = mapped_column(sa.String(30))
+    origin_id: Mapped[int | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
