@@ -41,6 +41,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "delegation.change",
     "consultation.open",
     "consultation.message",
+    "stats.case_facts",
     "receipt",
 )
 

@@ -503,6 +503,39 @@ class ConsultationMessageSchema(StrictSchema):
     reply_due_at = _datetime(required=False)
 
 
+# stats.case_facts (issue 18): tq:FactVersion, tq:CaseState, tq:FigureName, tq:FigureValue
+FACT_VERSION = r"[1-9][0-9]{0,17}"
+CASE_STATE = r"[a-z][a-z_]{0,29}"
+FIGURE_NAME = r"[a-z][a-z0-9_]{0,62}"
+FIGURE_VALUE = r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][+\-]?[0-9]{1,3})?"
+MAX_FACTS = 500  # Fact maxOccurs
+MAX_FIGURES = 64  # Figure maxOccurs
+
+
+class FigureSchema(StrictSchema):
+    name = _str("figure name", FIGURE_NAME)
+    value = _str("number", FIGURE_VALUE)
+
+
+class CaseFactSchema(StrictSchema):
+    """tq:CaseFact: one case's statistics facts (no personal data)."""
+
+    case_no = _str("case number", CASE_NO)
+    version = _str("positive number", FACT_VERSION)
+    applied_on = _date()
+    county = _str("division code", DIVISION_CODE)
+    item_code = _code()
+    mode = _one_of(DELEGATION_MODES)
+    state = _str("case state", CASE_STATE)
+    figures = _list_of(fields.Nested(FigureSchema), at_least_one=True, validate=[validate.Length(max=MAX_FIGURES)])
+
+
+class StatsCaseFactsSchema(StrictSchema):
+    """tq:StatsCaseFacts (issue 18): a county node's facts of its cases for the city's statistics."""
+
+    facts = _list_of(fields.Nested(CaseFactSchema), at_least_one=True, validate=[validate.Length(max=MAX_FACTS)])
+
+
 BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.forward": CaseForwardSchema,
     "case.supplement": CaseSupplementSchema,
@@ -521,6 +554,7 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "delegation.change": DelegationChangeSchema,
     "consultation.open": ConsultationOpenSchema,
     "consultation.message": ConsultationMessageSchema,
+    "stats.case_facts": StatsCaseFactsSchema,
     "receipt": ReceiptSchema,
 }
 assert set(BODY_SCHEMAS) == set(MESSAGE_TYPES), "one body schema per message type"
@@ -768,17 +802,18 @@ def _field_check(field: fields.Field) -> _Check:
         return _compile(field.nested)
     if isinstance(field, fields.List):
         item = _field_check(field.inner)
-        at_least, unique = 0, False
+        at_least, at_most, unique = 0, None, False
         for v in field.validators:
-            if isinstance(v, validate.Length) and v.max is None and v.equal is None:
-                at_least = v.min or 0
+            if isinstance(v, validate.Length) and v.equal is None:
+                at_least = max(at_least, v.min or 0)
+                at_most = v.max if at_most is None or (v.max is not None and v.max < at_most) else at_most
             elif v is _unique_codes:
                 unique = True
             else:  # pragma: no cover
                 _unsupported(f"validator {v!r}")
 
         def check_list(value: Any) -> Any:
-            if type(value) is not list or len(value) < at_least:
+            if type(value) is not list or len(value) < at_least or (at_most is not None and len(value) > at_most):
                 raise _Reject
             out = [item(x) for x in value]
             if unique:

@@ -73,6 +73,9 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "opened_by": str, "opened_at": datetime, "reply_due_at": datetime}
     consultation.message  {"kind": "reply" | "follow_up" | "close", "text": str, "by": str, "at": datetime,
                            "reply_due_at"?: datetime}
+    stats.case_facts      {"facts": [{"case_no": str, "version": positive integer str, "applied_on": date,
+                           "county": division code, "item_code": code, "mode": ITEM mode, "state": case state,
+                           "figures": [{"name": str, "value": number str}, ...] (1..64)}, ...] (1..500)}  (issue 18)
     receipt               {"status": "accepted" | "rejected", "reason_code"?: str, "reason"?: str,
                            "received_sha256": 64 lower-case hex}
 
@@ -471,6 +474,24 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             _el("by", "By"),
             _el("at", "At"),
             _el("reply_due_at", "ReplyDueAt", True),
+        ),
+    ),
+    # issue 18: a county node's statistics facts of its cases, for the city's figures (no personal data)
+    "stats.case_facts": (
+        "StatsCaseFacts",
+        (
+            _list(
+                "facts",
+                "Fact",
+                _at("case_no", "caseNo"),
+                _at("version", "version"),
+                _el("applied_on", "AppliedOn"),
+                _el("county", "County"),
+                _el("item_code", "ItemCode"),
+                _el("mode", "Mode"),
+                _el("state", "State"),
+                _list("figures", "Figure", _at("name", "name"), _at("value", "value")),
+            ),
         ),
     ),
     "receipt": (

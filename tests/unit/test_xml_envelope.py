@@ -232,6 +232,19 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
             "reply_due_at": "2026-03-04T15:00:00+08:00",
         },
     ),
+    "stats.case_facts": (  # issue 18: a county node's statistics facts for the city, no personal data
+        COUNTY,
+        CITY,
+        {"facts": [
+            {"case_no": "360730-2026-000123", "version": "2", "applied_on": "2026-03-02", "county": "360730",
+             "item_code": "GZ-JS-001", "mode": "direct", "state": "concluded",
+             "figures": [{"name": "total_cases", "value": "1"}, {"name": "materials_sum", "value": "0.3333333333333333"},
+                         {"name": "hours_sum", "value": "1.5e-05"}]},
+            {"case_no": "360730-2026-000124", "version": "1", "applied_on": "2026-03-03", "county": "360730",
+             "item_code": "GZ-JS-002", "mode": "forward_only", "state": "forwarded",
+             "figures": [{"name": "total_cases", "value": "1"}, {"name": "accepted", "value": "1"}]},
+        ]},
+    ),
     "receipt": (
         CITY,
         COUNTY,
