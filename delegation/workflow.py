@@ -49,6 +49,7 @@ class Role(TitledStrEnum):
     CITY_APPROVER = "city_approver", N_("市级审批人员")
     REGULATOR = "regulator", N_("监管人员")
     ADMIN = "admin", N_("市级管理员")  # 市行政审批局 administrators
+    COUNTY_ADMIN = "county_admin", N_("县级管理员")  # a county's own dashboard and cases (issue 18), nothing of the city
     SYSTEM = "system", N_("系统")  # scheduled jobs and the exchange inbox
 
 
