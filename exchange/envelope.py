@@ -42,6 +42,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "consultation.open",
     "consultation.message",
     "stats.case_facts",
+    "reference.publish",
     "receipt",
 )
 

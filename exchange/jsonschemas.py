@@ -52,7 +52,7 @@ INSPECTION_CONCLUSIONS = ("conforms", "rectify", "nonconforming")
 
 # Types that belong to a case or a consultation thread (same rule as xmlform.CASE_TYPES): they need case_no and
 # sequence.
-CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.", "consultation.")))
+CASE_TYPES = frozenset(t for t in MESSAGE_TYPES if t.startswith(("case.", "supervision.", "consultation.", "reference.")))
 
 # Characters XML 1.0 cannot carry. JSON can escape them, but then the envelope could not be converted to the XML
 # form, so they are refused here.
@@ -536,6 +536,44 @@ class StatsCaseFactsSchema(StrictSchema):
     facts = _list_of(fields.Nested(CaseFactSchema), at_least_one=True, validate=[validate.Length(max=MAX_FACTS)])
 
 
+# reference.publish (issue 18): tq:ReferenceKind, tq:RefNumber, tq:CreditKind
+REFERENCE_KINDS = ("credit",)
+REF_NUMBER = r"[1-9][0-9]{0,17}"
+CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
+MAX_CREDIT_RECORDS = 100  # CreditRecord maxOccurs
+
+
+class CreditLiftSchema(StrictSchema):
+    at = _datetime()
+    by = _name()
+    reason = _text()
+
+
+class CreditRecordSchema(StrictSchema):
+    """tq:PublishedCreditRecord: one of the city's credit records as it stands now."""
+
+    ref = _str("positive number", REF_NUMBER)
+    kind = _one_of(CREDIT_KINDS)
+    blacklisted = StrictBool(required=True)
+    id_code = _str("18-character ID code", ID_CODE)
+    name = _name()
+    case_no = _str("case number", CASE_NO, required=False)
+    detail = _text()
+    recorded_by = _name()
+    recorded_at = _datetime()
+    expires_at = _datetime()
+    lifted = fields.Nested(CreditLiftSchema)
+
+
+class ReferencePublishSchema(StrictSchema):
+    """tq:ReferencePublish (issue 18): a version of one kind of the city's reference data."""
+
+    kind = _one_of(REFERENCE_KINDS)
+    version = _str("positive number", REF_NUMBER)
+    published_at = _datetime()
+    credit_records = _list_of(fields.Nested(CreditRecordSchema), validate=[validate.Length(max=MAX_CREDIT_RECORDS)])
+
+
 BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "case.forward": CaseForwardSchema,
     "case.supplement": CaseSupplementSchema,
@@ -555,6 +593,7 @@ BODY_SCHEMAS: dict[str, type[StrictSchema]] = {
     "consultation.open": ConsultationOpenSchema,
     "consultation.message": ConsultationMessageSchema,
     "stats.case_facts": StatsCaseFactsSchema,
+    "reference.publish": ReferencePublishSchema,
     "receipt": ReceiptSchema,
 }
 assert set(BODY_SCHEMAS) == set(MESSAGE_TYPES), "one body schema per message type"

@@ -76,11 +76,18 @@ from the dict (``None`` on encoding means absent); a list is always present on d
     stats.case_facts      {"facts": [{"case_no": str, "version": positive integer str, "applied_on": date,
                            "county": division code, "item_code": code, "mode": ITEM mode, "state": case state,
                            "figures": [{"name": str, "value": number str}, ...] (1..64)}, ...] (1..500)}  (issue 18)
+    reference.publish     {"kind": "credit", "version": positive integer str (grows per kind), "published_at": datetime,
+                           "credit_records": [{"ref": positive integer str (the city's record id),
+                               "kind": "broken_commitment" | "false_commitment" | "penalty", "blacklisted": bool,
+                               "id_code": str (18 chars), "name": str, "case_no"?: str, "detail": str,
+                               "recorded_by": str, "recorded_at": datetime, "expires_at": datetime,
+                               "lifted"?: {"at": datetime, "by": str, "reason": str}}, ...] (0..100; 1..100 with
+                               kind credit)}  (issue 18: reference data from the city; CaseNo is the stream REF-<kind>)
     receipt               {"status": "accepted" | "rejected", "reason_code"?: str, "reason"?: str,
                            "received_sha256": 64 lower-case hex}
 
 Header co-constraints checked here (XSD 1.0 cannot): the Body child matches Header/Type; ``case.*`` and
-``supervision.*`` (and ``consultation.*``: CaseNo is the thread number) messages carry CaseNo and Sequence; a
+``supervision.*`` (and ``consultation.*``: CaseNo is the thread number; ``reference.*``: the stream) messages carry CaseNo and Sequence; a
 receipt carries InReplyTo.
 """
 
@@ -494,6 +501,34 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
             ),
         ),
     ),
+    # issue 18: reference data published by the city node to every county node; Header/CaseNo is the stream
+    # (REF-<kind>), so a node applies one sender's publications of a kind in Sequence order
+    "reference.publish": (
+        "ReferencePublish",
+        (
+            _el("kind", "Kind"),
+            _el("version", "Version"),
+            _el("published_at", "PublishedAt"),
+            _list(
+                "credit_records",
+                "CreditRecord",
+                # attributes in canonical (alphabetical) order: the document signed is its own c14n form
+                _at("blacklisted", "blacklisted", "bool"),
+                _at("kind", "kind"),
+                _at("ref", "ref"),
+                _el("id_code", "IdCode"),
+                _el("name", "Name"),
+                _el("case_no", "CaseNo", True),
+                _el("detail", "Detail"),
+                _el("recorded_by", "RecordedBy"),
+                _el("recorded_at", "RecordedAt"),
+                _el("expires_at", "ExpiresAt"),
+                _group("lifted", "Lifted", _el("at", "At"), _el("by", "By"), _el("reason", "Reason"), optional=True),
+                wrapper="CreditRecords",
+                optional=True,
+            ),
+        ),
+    ),
     "receipt": (
         "Receipt",
         (
@@ -507,7 +542,7 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
 _TYPE_BY_ELEMENT = {element: type_ for type_, (element, _) in BODIES.items()}
 # Types that belong to a case (or a consultation thread, whose number Header/CaseNo carries) and are applied in
 # per-case Sequence order.
-CASE_TYPES = frozenset(t for t in BODIES if t.startswith(("case.", "supervision.", "consultation.")))
+CASE_TYPES = frozenset(t for t in BODIES if t.startswith(("case.", "supervision.", "consultation.", "reference.")))
 
 
 def _text(value: Any, kind: str, path: str) -> str:

@@ -245,6 +245,21 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
              "figures": [{"name": "total_cases", "value": "1"}, {"name": "accepted", "value": "1"}]},
         ]},
     ),
+    "reference.publish": (  # issue 18: the city's credit records, published to a county node
+        CITY,
+        COUNTY,
+        {"kind": "credit", "version": "7", "published_at": "2026-03-02T10:00:00+08:00",
+         "credit_records": [
+             {"ref": "17", "kind": "false_commitment", "blacklisted": True, "id_code": "91360700MA35XXXX0X",
+              "name": "赣州某某建设有限公司", "case_no": "360730-2026-000100", "detail": "告知承诺不实",
+              "recorded_by": "市管理员 (admin)", "recorded_at": "2026-03-01T09:00:00+08:00",
+              "expires_at": "2029-03-01T09:00:00+08:00",
+              "lifted": {"at": "2026-03-02T09:30:00+08:00", "by": "市管理员 (admin)", "reason": "信用修复"}},
+             {"ref": "18", "kind": "penalty", "blacklisted": False, "id_code": "360730199001011234",
+              "name": "张三", "detail": "行政处罚", "recorded_by": "reg-city",
+              "recorded_at": "2026-03-02T09:00:00+08:00", "expires_at": "2029-03-02T09:00:00+08:00"},
+         ]},
+    ),
     "receipt": (
         CITY,
         COUNTY,
