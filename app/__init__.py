@@ -110,6 +110,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import accountability
 
     app.register_blueprint(accountability.bp)  # 问责 records for the city administrator (issue 17)
+    from app.web import baseline_overrides
+
+    app.register_blueprint(baseline_overrides.bp)  # 只减不增 overrides of the catalogue (issue 18)
     register_cli(app)
 
     if settings.run_jobs:

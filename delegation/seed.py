@@ -92,7 +92,8 @@ def seed_users(orgs: dict[str, Org], divisions: list[dict], node_id: str = CITY)
             continue
         accounts += [(f"window-{d['code']}", f"{d['name']}窗口人员", "window", f"{d['code']}-window"),
                      (f"review-{d['code']}", f"{d['name']}审批人员", "reviewer", f"{d['code']}-bureau"),
-                     (f"reg-{d['code']}", f"{d['name']}监管人员", "regulator", f"{d['code']}-industry")]
+                     (f"reg-{d['code']}", f"{d['name']}监管人员", "regulator", f"{d['code']}-industry"),
+                     (f"admin-{d['code']}", f"{d['name']}管理员", "county_admin", f"{d['code']}-bureau")]
     created = 0
     for username, name, role, org_code in accounts:
         if orgs[org_code].node_id != node_id:

@@ -28,7 +28,7 @@ DISPLAY_NAME_MAX = 100
 # Which roles an organisation of each level may hold: county staff only in county organisations, city staff only
 # in city organisations; regulators exist at both levels (county and city industry authorities).
 ROLES_BY_LEVEL = {
-    "county": (Role.WINDOW.value, Role.REVIEWER.value, Role.REGULATOR.value),
+    "county": (Role.WINDOW.value, Role.REVIEWER.value, Role.REGULATOR.value, Role.COUNTY_ADMIN.value),
     "city": (Role.CITY_APPROVER.value, Role.REGULATOR.value, Role.ADMIN.value),
 }
 # the roles an account can hold (the system is none), with their titles on Role

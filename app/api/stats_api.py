@@ -1,6 +1,7 @@
 """统计报表 / statistics: the figures the city reports, as JSON and as XLSX / CSV files with the same numbers.
 
-For the city administration and city-level staff; county staff get 403. The definitions of the figures are in
+For the city administration and city-level staff, and a county administrator for its own county (another county's
+figures: 403); other county staff get 403. The definitions of the figures are in
 `supervision.statistics`."""
 from __future__ import annotations
 
@@ -11,20 +12,16 @@ from marshmallow import RAISE, Schema, fields, validate
 from app.api.schemas import Instant, StrictSchema
 from app.auth import current_actor
 from app.extensions import utcnow
-from delegation.errors import Forbidden
-from delegation.workflow import Role
-from supervision import exports, statistics
+from supervision import county_scope, exports, statistics
 from supervision.statistics import DIMENSIONS, FIGURES
 
-blp = Blueprint("stats", __name__, description="统计报表 / statistics (市级管理员和市级人员)")
+blp = Blueprint("stats", __name__, description="统计报表 / statistics (市级管理员和市级人员；县级管理员仅本县)")
 
 
 
 def _allowed():
     actor = current_actor()
-    if actor.role is not Role.ADMIN and actor.org_level != "city":
-        raise Forbidden("role_forbidden", "统计报表仅供市级管理员和市级人员查看",
-                        "statistics are for the city administration and city-level staff")
+    county_scope.check(actor)  # the city administration and city-level staff; a county administrator: below
     return actor
 
 
@@ -42,6 +39,11 @@ class CsvQuery(StatsQuery):
 
 
 def _filters(query: dict) -> statistics.Filters:
+    """The query's filters; a county administrator's narrowed to its own county (another county: 403)."""
+    return county_scope.scope(_parsed(query), current_actor())
+
+
+def _parsed(query: dict) -> statistics.Filters:
     return statistics.parse_filters({"from": query.get("date_from"), "to": query.get("date_to"),
                                      "county": query.get("county"), "item": query.get("item"),
                                      "mode": query.get("mode")})

@@ -28,7 +28,7 @@ DESKS = (
     ("web_city.desk", _l("市级审批"), {Role.CITY_APPROVER}),
     ("web_regulator.desk", _l("监管"), {Role.REGULATOR}),
     ("web_admin.index", _l("系统管理"), {Role.ADMIN}),
-    ("web_dashboard.dashboard", _l("统计分析"), None),  # None: every city-level member of staff
+    ("web_dashboard.dashboard", _l("统计分析"), None),  # None: every city-level member of staff, a county admin
 )
 
 
@@ -107,7 +107,7 @@ def desk_links(user) -> list[tuple[str, str]]:
     """(url, label) of the desks this member of staff may open, in top-bar order."""
     role = Role(user.user.role)
     return [(url_for(endpoint), str(label)) for endpoint, label, roles in DESKS
-            if (role in roles if roles is not None else user.is_city_level)]
+            if (role in roles if roles is not None else user.is_city_level or role is Role.COUNTY_ADMIN)]
 
 
 def landing_page(user) -> str:

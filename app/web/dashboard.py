@@ -10,6 +10,7 @@ from flask_login import current_user
 from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.common import _, _l, domain_message, mode_label
+from supervision.county_scope import follow_up_counts as county_follow_ups
 from delegation.workflow import State
 
 bp = Blueprint("web_dashboard", __name__)
@@ -83,7 +84,10 @@ CARDS = ("total_cases", "concluded", "on_time_rate", "processing_days_mean", "pr
 
 
 def _city_level(user) -> bool:
-    return user.is_city_level
+    """City-level staff and administrators, and a county administrator (its own county only: _filters)."""
+    from supervision.county_scope import sees_statistics
+
+    return sees_statistics(user.actor)
 
 
 def _choices() -> dict:
@@ -93,7 +97,10 @@ def _choices() -> dict:
     counties = db.session.execute(sa.select(Division.code, Division.name).where(Division.parent_code.is_not(None))
                                   .order_by(Division.code)).all()
     items = db.session.execute(sa.select(Item.code, Item.name).order_by(Item.code)).all()
-    return {"counties": [(c, n) for c, n in counties], "items": [(c, n) for c, n in items],
+    from supervision.county_scope import admits_county
+
+    return {"counties": [(c, n) for c, n in counties if admits_county(current_user.actor, c)],
+            "items": [(c, n) for c, n in items],
             "modes": [(code, mode_label(code)) for code in MODE_ZH]}
 
 
@@ -104,11 +111,23 @@ def _filters(args, warn: bool = True):
     from supervision.statistics import Filters, parse_filters
 
     try:
-        return parse_filters(args)
+        filters = parse_filters(args)
     except Invalid as exc:
         if warn:
             flash(domain_message(exc), "warning")
-        return Filters()
+        filters = Filters()
+    return _scoped(filters)
+
+
+def _scoped(filters):
+    """A county administrator's filters narrowed to its county; another county's figures are refused (403)."""
+    from delegation.errors import Forbidden
+    from supervision.county_scope import scope
+
+    try:
+        return scope(filters, current_user.actor)
+    except Forbidden:
+        abort(403)
 
 
 def _query_args(filters) -> dict:
@@ -125,7 +144,7 @@ def dashboard():
     query = _query_args(filters)
     return render_template(
         "dashboard.html", **_figures(statistics, filters), filters=filters, choices=_choices(), query=query,
-        follow_ups=statistics.rating_follow_ups(),
+        follow_ups=county_follow_ups(current_user.actor),
         export_xlsx=url_for("web_dashboard.export_xlsx", **query),
         export_csv=url_for("web_dashboard.export_csv", by="county", **query))
 

@@ -1,0 +1,24 @@
+"""只减不增 overrides on the administrator's pages (issue 18): the record of every catalogue item an administrator
+let in over its pre-reform baseline, with who, when, which rule and why (delegation.baseline_rule)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from app.extensions import db
+from app.web import register_page_errors, requires
+from app.web.admin import _admin, _render
+from app.web.common import _l
+from delegation import baseline_rule
+
+bp = Blueprint("web_baseline", __name__)
+register_page_errors(bp)
+
+RULE_LABEL = {baseline_rule.MATERIALS: _l("必交材料数多于改革前材料数"),
+              baseline_rule.DAYS: _l("承诺时限长于改革前办理天数")}
+
+
+@bp.get("/admin/catalog/overrides")
+@requires(_admin)
+def overrides():
+    return _render("baseline/overrides.html", rows=baseline_rule.recent_overrides(db.session),
+                   rule_label=RULE_LABEL)
