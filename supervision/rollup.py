@@ -5,13 +5,13 @@ processing days, its pushes). The rollups sum the facts per application month ×
 (``stats_case_rollup``, ``stats_push_rollup``, and ``stats_days_rollup``: how many cases took each number of working
 days, for the median and P90).
 
-Any change that can move a case's figures — the case itself, its rating, its supervision push or feedback — appends
-the case's id to ``stats_dirty`` in the same transaction (an ``after_flush`` hook; a change of the catalogue or the
-calendar appends NULL: "every case"). A report reads the rollups and corrects them for the dirty cases: minus their
-facts as rolled up, plus their figures computed now. So a figure is never stale and the live part of a report is the
-handful of cases changed since the last refresh, however busy the windows are. The refresh job (:func:`refresh`,
-every minute in the scheduler or the worker) recomputes the facts of the dirty cases and the rollup keys they touch,
-and removes exactly the dirty rows it read, in one transaction.
+Any change that can move a case's figures — the case itself, its materials, its timeline, its rating, its
+supervision push or feedback — appends the case's id to ``stats_dirty`` in the same transaction (an ``after_flush``
+hook; a change of the catalogue or the calendar appends NULL: "every case"). A report reads the rollups and corrects
+them for the dirty cases: minus their facts as rolled up, plus their figures computed now. So a figure is never
+stale and the live part of a report is the handful of cases changed since the last refresh, however busy the windows
+are. The refresh job (:func:`refresh`, every minute in the scheduler or the worker) recomputes the facts of the
+dirty cases and the rollup keys they touch, and removes exactly the dirty rows it read, in one transaction.
 
 Figures that depend on the moment of asking (overdue now, warning now, 容缺 commitments due by now) are never rolled
 up: they are counted live, over the few cases they concern, through partial indexes."""
@@ -29,7 +29,8 @@ KEY = ("month", "county_code", "item_id", "mode", "state")
 CASE_SUMS = ("total_cases", "accepted", "decided", "approved", "concluded", "on_time_base", "on_time",
              "processing_cases", "processing_sum", "materials_sum", "materials_cases", "steps_sum", "steps_cases",
              "time_sum", "time_cases", "excluded_no_baseline", "ratings", "satisfied", "commitment_cases",
-             "commitment_met")
+             "commitment_met", "materials_baseline_sum", "materials_required_sum", "materials_received_sum",
+             "steps_baseline_sum", "steps_taken_sum", "time_baseline_sum", "time_used_sum")
 PUSH_SUMS = ("pushes", "claimed", "with_feedback", "hours_sum")
 
 
@@ -47,6 +48,11 @@ def _count():
 
 def _sum():
     return mapped_column(sa.Float, nullable=False, default=0.0)
+
+
+def _measured(kind=sa.Integer):
+    """A column added after the table (migration 0029): 0 for rows written before it."""
+    return mapped_column(kind, nullable=False, default=0, server_default=sa.text("0"))
 
 
 class _CaseSums:
@@ -72,6 +78,15 @@ class _CaseSums:
     satisfied: Mapped[int] = _count()
     commitment_cases: Mapped[int] = _count()
     commitment_met: Mapped[int] = _count()
+    # what the three reductions are measured from, over the cases each counts (materials_cases, steps_cases,
+    # time_cases): the baselines, the materials required and received, the steps taken, the working days used
+    materials_baseline_sum: Mapped[int] = _measured()
+    materials_required_sum: Mapped[int] = _measured()
+    materials_received_sum: Mapped[int] = _measured()
+    steps_baseline_sum: Mapped[int] = _measured()
+    steps_taken_sum: Mapped[int] = _measured()
+    time_baseline_sum: Mapped[float] = _measured(sa.Float)
+    time_used_sum: Mapped[float] = _measured(sa.Float)
 
 
 class _PushSums:
@@ -151,14 +166,15 @@ _EVERY_CASE = object()
 
 
 def _dirty_cases(session) -> set | object:
-    from delegation.models import CalendarDay, Case, CaseRating, HolidayDay, HolidayYear, Item, ItemMaterial
+    from delegation.models import (CalendarDay, Case, CaseEvent, CaseMaterial, CaseRating, HolidayDay, HolidayYear,
+                                   Item, ItemMaterial)
     from supervision.models import SupervisionFeedback, SupervisionPush
 
     ids, case_nos, push_ids = set(), set(), set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Case):
             ids.add(obj.id)
-        elif isinstance(obj, CaseRating):
+        elif isinstance(obj, (CaseRating, CaseMaterial, CaseEvent)):  # materials received, steps taken
             ids.add(obj.case_id)
         elif isinstance(obj, SupervisionPush):
             case_nos.add(obj.case_no)

@@ -26,21 +26,27 @@ The population is the cases whose **application date** (``created_at``, as a dat
   table, weekends-only fallback; see :func:`refresh_calendar`). ``processing_days_mean`` / ``_median`` /
   ``_p90`` are over the decided cases (``processing_cases`` of them); the percentiles interpolate linearly between
   ranks (PostgreSQL ``percentile_cont``; the same formula on SQLite with window functions).
-- **Reductions against the pre-reform baseline** (the city's −23 % / −11 % / −12 %), over the decided cases, each
-  the mean of the per-case relative reduction ``(baseline − actual) / baseline``:
+- **Reductions against the pre-reform baseline** (the city's −23 % / −11 % / −12 %), measured on each case, over
+  the decided cases: each the mean of the per-case relative reduction ``(baseline − actual) / baseline``, the
+  baselines being the item's (``item.baseline_materials``, ``baseline_steps``, ``baseline_days``):
 
-  * ``materials_reduction``: actual = the number of required materials of the case. A case's material list is
-    the item's list, copied when the case was created, so this is counted on the item's list (``item_material``,
-    ``required``): a per-case count over ``case_material`` would cost a lookup per case (about 3 s more on
-    PostgreSQL at a million cases) and differs only for cases created before the item's list changed.
-    Baseline = ``item.baseline_materials``.
-  * ``steps_reduction``: actual = the steps the mode takes: ``direct`` 3 (受理, 审核, 决定), ``delegated_review`` 4
-    (受理, 审核, 转报, 批准), ``forward_only`` 4 (受理, 转报, 审核, 决定); baseline = ``item.baseline_steps``.
-  * ``time_reduction``: actual = the processing time above; baseline = ``item.baseline_days``.
+  * ``materials_reduction``: actual = the required materials on the case's own list (``case_material``,
+    ``required``: the item's list as it stood when the case was created). ``materials_received_mean`` says how
+    many materials of that list (required or not) the cases received on average — a file uploaded or the paper
+    recorded (``present``; a 容缺 material counts once supplied) — ``materials_required_mean`` how many they
+    required, ``materials_baseline_mean`` the baseline.
+  * ``steps_reduction``: actual = the steps on the case's timeline (``case_event``): one per acceptance, county
+    review, forward to the city (each time), 一次性告知补正 (each notice) and return (each 退回), and one for the
+    decision (see STEP_ACTIONS). Without detours direct 3, delegated_review 4, forward_only 3; a correction or a
+    return adds itself and the steps taken again. ``steps_taken_mean`` / ``steps_baseline_mean``.
+  * ``time_reduction``: actual = the processing time above; ``time_used_mean`` / ``time_baseline_mean``, in
+    working days.
 
-  A case whose item has no baseline for a figure (0) is left out of that figure's mean; ``materials_cases``,
-  ``steps_cases``, ``time_cases`` say how many cases each mean is over, and ``excluded_no_baseline`` how many
-  decided cases were left out of at least one of the three for want of a baseline. A positive value is a reduction.
+  A case whose item has no baseline for a figure (0) is left out of that figure (its mean and its means of actual
+  and baseline); ``materials_cases``, ``steps_cases``, ``time_cases`` say how many cases each is over, and
+  ``excluded_no_baseline`` how many decided cases were left out of at least one of the three for want of a
+  baseline. A positive value is a reduction. Every per-case value is a column of the case's facts
+  (supervision.rollup.StatsCaseFact: ``*_sum`` and ``*_cases``), so that they add up across months and nodes.
 - **Supervision pushes** (双推送) of the population's cases: ``pushes``; ``claim_rate`` = claimed (认领) / pushes;
   ``feedback_rate`` = pushes with at least one feedback / pushes; ``mean_hours_to_claim`` = mean of
   ``claimed_at − received_at`` (when the push reached the regulator; ``pushed_at`` if it never recorded arrival)
@@ -67,7 +73,7 @@ from sqlalchemy.orm import aliased
 from delegation.clock import OPEN_CLOCK_STATES, load_calendar
 from delegation.deadlines import SHANGHAI
 from delegation.errors import Invalid, NotFound
-from delegation.models import MODES, STATES, CalendarDay, Case, CaseRating, Division, Item, ItemMaterial
+from delegation.models import MODES, STATES, CalendarDay, Case, CaseEvent, CaseMaterial, CaseRating, Division, Item
 from delegation.workflow import Mode, State
 from persistence import db, utcnow
 from supervision.models import SupervisionFeedback, SupervisionPush
@@ -77,11 +83,11 @@ DIMENSION_ZH = {"county": "县（市、区）", "item": "事项", "mode": "下�
 # The exports are Chinese records: the enums' Chinese titles, whatever the page language.
 MODE_ZH = {mode.value: mode.title_zh for mode in Mode}
 STATE_ZH = {state.value: state.title_zh for state in State}
-STEPS_BY_MODE = {"direct": 3, "delegated_review": 4, "forward_only": 4}
 SATISFIED_SCORE = 3
 SATISFACTION_THRESHOLD = 0.95
 
-# (key, Chinese name, kind): kind is count | rate | days | hours. The order of the API, the exports and the dashboard.
+# (key, Chinese name, kind): kind is count | rate | days | hours | mean (a mean number of materials or steps).
+# The order of the API, the exports and the dashboard.
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("total_cases", "办件总数", "count"),
     ("accepted", State.ACCEPTED.title_zh, "count"),
@@ -102,6 +108,13 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("steps_cases", "计入环节压减的办件", "count"),
     ("time_cases", "计入时间压减的办件", "count"),
     ("excluded_no_baseline", "无改革前基准而未计入压减的办件", "count"),
+    ("materials_baseline_mean", "改革前平均材料数", "mean"),
+    ("materials_required_mean", "平均应交材料数", "mean"),
+    ("materials_received_mean", "平均实收材料数", "mean"),
+    ("steps_baseline_mean", "改革前平均环节数", "mean"),
+    ("steps_taken_mean", "平均实际环节数", "mean"),
+    ("time_baseline_mean", "改革前平均办理时间（工作日）", "days"),
+    ("time_used_mean", "平均实际办理时间（工作日）", "days"),
     ("pushes", "监管推送数", "count"),
     ("claimed", "已认领推送", "count"),
     ("claim_rate", "认领率", "rate"),
@@ -322,20 +335,56 @@ def _processing(dialect: str):
     return proc, acc_day, dec_day
 
 
+# The steps a case takes, read from its timeline (case_event): one per row of these actions ...
+ACCEPTANCE_ACTIONS = ("accept", "accept_with_commitment", "approve_on_commitment", "decide_instant", "file")
+STEP_ACTIONS = (*ACCEPTANCE_ACTIONS, "review", "request_correction")
+# ... one per row that sends the case on to the city (or, 全市通办, to the competent county) or back to the window
+# (a return, a rejected forward) — counted by the state entered, so that the county's copy of a case on another
+# node, where the city's return arrives as receive_return, counts it as the embedded node does (a delegated review
+# that forwards is two: 审核 and 转报) — and one for the decision. A decision on the spot at the window
+# (approve_on_commitment, decide_instant) is its acceptance and its decision: two. Without detours: direct 3
+# (受理, 审核, 决定), delegated_review 4 (受理, 审核, 转报, 批准), forward_only 3 (受理, 转报, 审核决定 — the city
+# examines and decides in one action).
+STEP_STATES = ("forwarded", "returned")
+
+
+def _measured(where: list):
+    """Per decided case that ``where`` selects: the required and the received materials on its own list
+    (``case_material``; received = a file or the paper recorded, ``present``) and the steps on its timeline
+    (``case_event``, see STEP_ACTIONS). Grouped subqueries joined to the cases: on the few dirty cases the planner
+    looks each up by its index, on every case it joins them in one pass."""
+    decided = [*where, Case.decided_at.is_not(None)]
+    m, e = CaseMaterial, CaseEvent
+    materials = (sa.select(m.case_id.label("case_id"), _count_if(m.required).label("required"),
+                           _count_if(m.present).label("received"))
+                 .select_from(m).join(Case, Case.id == m.case_id).join(Item, Item.id == Case.item_id)
+                 .where(*decided).group_by(m.case_id).subquery("case_materials"))
+    entered = sa.and_(e.to_state.in_(STEP_STATES), sa.or_(e.from_state.is_(None), e.from_state != e.to_state))
+    weight = sa.case((e.action.in_(STEP_ACTIONS), 1), else_=0) + sa.case((entered, 1), else_=0)
+    steps = (sa.select(e.case_id.label("case_id"), sa.func.sum(weight).label("n"))
+             .select_from(e).join(Case, Case.id == e.case_id).join(Item, Item.id == Case.item_id)
+             .where(*decided).group_by(e.case_id).subquery("case_steps"))
+    return materials, steps
+
+
 def _case_facts(where: list, dialect: str, per_case: bool = False):
     """Per rollup key (and per case with ``per_case``), the additive figures of the cases that ``where`` selects
     (supervision.rollup.CASE_SUMS)."""
     proc, acc_day, dec_day = _processing(dialect)
     decided = Case.decided_at.is_not(None)
-    # The required materials on the case's list: the list is the item's, copied when the case was created, so
-    # they are counted per item (a per-case count costs a correlated count over case_material for every case).
-    required_q = (sa.select(ItemMaterial.item_id, sa.func.count().label("n")).where(ItemMaterial.required)
-                  .group_by(ItemMaterial.item_id).subquery("required_materials"))
-    required = sa.func.coalesce(required_q.c.n, 0)
-    steps = sa.case(*((Case.mode == m, n) for m, n in STEPS_BY_MODE.items()))
+    materials, steps_q = _measured(where)
+    required = sa.func.coalesce(materials.c.required, 0)
+    received = sa.func.coalesce(materials.c.received, 0)
+    steps = sa.func.coalesce(steps_q.c.n, 0) + 1  # the rows above, and the decision
     has_materials, has_steps, has_days = Item.baseline_materials > 0, Item.baseline_steps > 0, Item.baseline_days > 0
+    in_materials, in_steps = sa.and_(decided, has_materials), sa.and_(decided, has_steps)
+    in_time = sa.and_(proc.is_not(None), has_days)
     due_known = sa.and_(decided, Case.due_at.is_not(None))
     key = ([Case.id.label("case_id")] if per_case else []) + _case_key(dialect)
+
+    def total_if(value, condition):
+        return sa.func.coalesce(sa.func.sum(value).filter(condition), 0)
+
     columns = [
         sa.func.count().label("total_cases"),
         sa.func.count(Case.accepted_at).label("accepted"),
@@ -347,27 +396,33 @@ def _case_facts(where: list, dialect: str, per_case: bool = False):
         sa.func.count(proc).label("processing_cases"),
         sa.func.coalesce(sa.func.sum(proc), 0.0).label("processing_sum"),
         _sum_if(sa.cast(Item.baseline_materials - required, sa.Float) / Item.baseline_materials,
-                sa.and_(decided, has_materials)).label("materials_sum"),
-        _count_if(sa.and_(decided, has_materials)).label("materials_cases"),
-        _sum_if(sa.cast(Item.baseline_steps - steps, sa.Float) / Item.baseline_steps,
-                sa.and_(decided, has_steps)).label("steps_sum"),
-        _count_if(sa.and_(decided, has_steps)).label("steps_cases"),
-        _sum_if(sa.cast(Item.baseline_days - proc, sa.Float) / Item.baseline_days,
-                sa.and_(proc.is_not(None), has_days)).label("time_sum"),
-        _count_if(sa.and_(proc.is_not(None), has_days)).label("time_cases"),
+                in_materials).label("materials_sum"),
+        _count_if(in_materials).label("materials_cases"),
+        _sum_if(sa.cast(Item.baseline_steps - steps, sa.Float) / Item.baseline_steps, in_steps).label("steps_sum"),
+        _count_if(in_steps).label("steps_cases"),
+        _sum_if(sa.cast(Item.baseline_days - proc, sa.Float) / Item.baseline_days, in_time).label("time_sum"),
+        _count_if(in_time).label("time_cases"),
         _count_if(sa.and_(decided, sa.not_(sa.and_(has_materials, has_steps, has_days)))
                   ).label("excluded_no_baseline"),
         sa.func.count(CaseRating.id).label("ratings"),
         _count_if(CaseRating.score >= SATISFIED_SCORE).label("satisfied"),
         sa.func.count(Case.commitment_deadline).label("commitment_cases"),
         sa.func.count(Case.commitment_met_at).label("commitment_met"),
+        total_if(Item.baseline_materials, in_materials).label("materials_baseline_sum"),
+        total_if(required, in_materials).label("materials_required_sum"),
+        total_if(received, in_materials).label("materials_received_sum"),
+        total_if(Item.baseline_steps, in_steps).label("steps_baseline_sum"),
+        total_if(steps, in_steps).label("steps_taken_sum"),
+        _sum_if(Item.baseline_days, in_time).label("time_baseline_sum"),
+        _sum_if(proc, in_time).label("time_used_sum"),
     ]
     return (sa.select(*key, *columns).select_from(Case)
             .join(Item, Item.id == Case.item_id)
             .outerjoin(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
             .outerjoin(dec_day, dec_day.day == _local_date(Case.decided_at, dialect))
             .outerjoin(CaseRating, CaseRating.case_id == Case.id)
-            .outerjoin(required_q, required_q.c.item_id == Case.item_id)
+            .outerjoin(materials, materials.c.case_id == Case.id)
+            .outerjoin(steps_q, steps_q.c.case_id == Case.id)
             .where(*where).group_by(*key))
 
 
@@ -638,6 +693,10 @@ def _finish(row: dict, push: dict | None, now_row: dict | None, histogram: list 
     out["processing_days_p90"] = _round(_percentile(histogram or [], 0.9), 2)
     for k in ("materials", "steps", "time"):
         out[f"{k}_reduction"] = _mean(row[f"{k}_sum"], out[f"{k}_cases"], 4)
+        out[f"{k}_baseline_mean"] = _mean(row[f"{k}_baseline_sum"], out[f"{k}_cases"], 2)
+    for k, cases in (("materials_required", "materials_cases"), ("materials_received", "materials_cases"),
+                     ("steps_taken", "steps_cases"), ("time_used", "time_cases")):
+        out[f"{k}_mean"] = _mean(row[f"{k}_sum"], out[cases], 2)
     out["pushes"], out["claimed"] = int(push.get("pushes") or 0), int(push.get("claimed") or 0)
     out["claim_rate"] = _share(out["claimed"], out["pushes"])
     out["feedback_rate"] = _share(int(push.get("with_feedback") or 0), out["pushes"])
@@ -764,6 +823,9 @@ def _behind(figure: str, now: datetime):
         "materials_reduction": sa.and_(decided, has["materials"]),
         "steps_cases": sa.and_(decided, has["steps"]), "steps_reduction": sa.and_(decided, has["steps"]),
         "time_cases": sa.and_(processed, has["days"]), "time_reduction": sa.and_(processed, has["days"]),
+        **{f"materials_{k}_mean": sa.and_(decided, has["materials"]) for k in ("baseline", "required", "received")},
+        **{f"steps_{k}_mean": sa.and_(decided, has["steps"]) for k in ("baseline", "taken")},
+        **{f"time_{k}_mean": sa.and_(processed, has["days"]) for k in ("baseline", "used")},
         "excluded_no_baseline": sa.and_(decided, sa.not_(sa.and_(*has.values()))),
         "pushes": pushed, "claim_rate": pushed, "feedback_rate": pushed, "claimed": claimed,
         "mean_hours_to_claim": claimed,

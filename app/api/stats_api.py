@@ -51,7 +51,8 @@ def _parsed(query: dict) -> statistics.Filters:
 
 _KIND_FIELD = {"count": lambda **kw: fields.Integer(**kw), "rate": lambda **kw: fields.Float(allow_none=True, **kw),
                "days": lambda **kw: fields.Float(allow_none=True, **kw),
-               "hours": lambda **kw: fields.Float(allow_none=True, **kw)}
+               "hours": lambda **kw: fields.Float(allow_none=True, **kw),
+               "mean": lambda **kw: fields.Float(allow_none=True, **kw)}
 
 
 def _figure_fields() -> dict:
