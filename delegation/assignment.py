@@ -360,8 +360,9 @@ def _mine(actor: Actor, now: datetime | None):
     owners = list(absent) + ([] if stand_in_for(actor.user_id, today) else [actor.user_id])
     if not owners:
         return None
+    # held: the clerk's current rows only (ix_case_assignment_held), not the history of every case they ever had
     where = sa.and_(visible_filter(actor), held_states(actor, codes), CaseAssignment.user_id.in_(owners),
-                    CaseAssignment.org_code.in_(codes))
+                    CaseAssignment.held, CaseAssignment.org_code.in_(codes))
     # joined by case id only, the holder checked on the pairs found: as a second hash key the holder expression was
     # computed for every case the unit holds (a third of the time of the city's 我的待办)
     joined = sa.and_(CaseAssignment.case_id == Case.id,

@@ -14,13 +14,14 @@ class CaseAssignment(db.Model):
     """The person of one organisation who works a case there. One row per case and organisation: the row stays
     when the case leaves the organisation (forwarded, returned) and is the case's assignment again when the case
     comes back, so the person who had it gets it back. It is current only while that organisation holds the case
-    (delegation.worklist.holder_code); releasing deletes it (the timeline keeps the history)."""
+    (delegation.worklist.holder_code; `held` says so); releasing deletes it (the timeline keeps the history)."""
 
     __tablename__ = "case_assignment"
     __table_args__ = (
         sa.UniqueConstraint("case_id", "org_code", name="uq_case_assignment_case_org"),
-        # 我的待办: a person's cases
-        sa.Index("ix_case_assignment_user", "user_id", "case_id"),
+        # 我的待办: a person's current cases (migration 0031)
+        sa.Index("ix_case_assignment_held", "user_id", "case_id", postgresql_where=sa.text("held"),
+                 sqlite_where=sa.text("held")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id"))
@@ -29,6 +30,10 @@ class CaseAssignment(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("app_user.id"))
     assigned_by: Mapped[str] = mapped_column(sa.String(60))
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # False once the case has left `org_code` (delegation.assignment_held.mark, after every step of the engine), so
+    # 我的待办 reads a clerk's current rows, not their history; true again when the case comes back. The queues
+    # still check the holder: true only has to hold wherever the organisation holds the case.
+    held: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
 
 
 class StandIn(db.Model):

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Callable
 
 from persistence import db, utcnow
-from delegation import clock, events
+from delegation import assignment_held, clock, events
 from delegation.actors import Actor
 from delegation.errors import Conflict, Forbidden
 from delegation.models import Case, CaseEvent
@@ -79,6 +79,7 @@ def apply(case: Case, actor: Actor, action: Action | SystemAction, payload: dict
     if actor.role is not Role.SYSTEM:  # the jobs keep the other flags (clock.sweep_flags)
         clock.refresh_flag(case, now)
     db.session.flush()
+    assignment_held.mark(case)
     for name, who in steps:
         events.publish(name, case, who, now)
     return case

@@ -341,3 +341,46 @@ def test_a_stand_in_submitted_twice_at_once_is_named_once(database_url, tmp_path
         db.session.remove()
         db.engine.dispose()
     assert answers.count("named") == len(periods) == 1, (answers, periods)  # never two, never a chain
+
+
+def _held(case_no: str) -> dict[str, bool]:
+    db.session.expire_all()
+    return dict(db.session.execute(sa.select(CaseAssignment.org_code, CaseAssignment.held).join(
+        Case, Case.id == CaseAssignment.case_id).where(Case.case_no == case_no)).all())
+
+
+def test_only_the_holding_organisations_assignment_is_current_as_the_case_moves(app):
+    """我的待办 reads a clerk's current assignments only (case_assignment.held, migration 0031), not the history of
+    every case they ever had: each step of the case marks which organisation's assignment is current."""
+    with app.app_context():
+        case = make_case(State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW)
+        case_no = case.case_no
+        assignment.claim(reviewer(), case_no, MON)
+        db.session.commit()
+        bureau = f"{COUNTY}-bureau"
+        assert _held(case_no) == {bureau: True}
+        engine.apply(case, reviewer(), Action.REVIEW, {"opinion": "符合条件", "recommendation": "approve"})
+        db.session.commit()
+        case = _reload(case_no)
+        assert _held(case_no) == {bureau: False}  # the city holds it now
+        if case.state is State.FORWARDED:
+            from tests.integration.factories import _receive
+            _receive(case, MON)
+        city = actor("city-approver")
+        assignment.claim(city, case_no, MON)
+        db.session.commit()
+        department = _reload(case_no).department_code
+        assert _held(case_no) == {bureau: False, department: True}
+        engine.apply(_reload(case_no), city, Action.RETURN, {"reasons": ["缺少现场照片"]})
+        db.session.commit()
+        assert _held(case_no) == {bureau: True, department: False}  # back to the reviewer who had it
+        engine.apply(_reload(case_no), reviewer(), Action.REVIEW, {"opinion": "已补充照片", "recommendation": "approve"})
+        db.session.commit()
+        case = _reload(case_no)
+        if case.state is State.FORWARDED:
+            from tests.integration.factories import _receive
+            _receive(case, MON)
+        engine.apply(_reload(case_no), city, Action.APPROVE, {"opinion": "同意"})
+        db.session.commit()
+        assert _reload(case_no).state not in (State.FORWARDED, State.CITY_REVIEW, State.COUNTY_REVIEW)
+        assert _held(case_no) == {bureau: False, department: False}  # decided: the window hands it out
