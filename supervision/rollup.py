@@ -273,6 +273,9 @@ def refresh(full: bool = False) -> dict:
         for lo in range(0, len(case_ids), 500):
             _refresh_cases(case_ids[lo:lo + 500], dialect)
         done = len(case_ids)
+    from supervision import fact_reports  # a county node reports the facts just written to the city (issue 18)
+
+    fact_reports.facts_refreshed(None if everything else case_ids)
     ids = [i for i, _ in rows]
     for lo in range(0, len(ids), 1000):
         db.session.execute(sa.delete(StatsDirty).where(StatsDirty.id.in_(ids[lo:lo + 1000])))

@@ -76,6 +76,7 @@ from delegation.errors import Invalid, NotFound
 from delegation.models import MODES, STATES, CalendarDay, Case, CaseEvent, CaseMaterial, CaseRating, Division, Item
 from delegation.workflow import Mode, State
 from persistence import db, utcnow
+from supervision.fact_reports import counted_here, source_parts
 from supervision.models import SupervisionFeedback, SupervisionPush
 
 DIMENSIONS = ("county", "item", "mode", "month", "state")
@@ -423,7 +424,7 @@ def _case_facts(where: list, dialect: str, per_case: bool = False):
             .outerjoin(CaseRating, CaseRating.case_id == Case.id)
             .outerjoin(materials, materials.c.case_id == Case.id)
             .outerjoin(steps_q, steps_q.c.case_id == Case.id)
-            .where(*where).group_by(*key))
+            .where(*where, counted_here()).group_by(*key))
 
 
 def _push_facts(where: list, dialect: str, per_case: bool = False):
@@ -440,7 +441,7 @@ def _push_facts(where: list, dialect: str, per_case: bool = False):
             .select_from(Case)
             .join(SupervisionPush, SupervisionPush.case_no == Case.case_no)
             .join(Item, Item.id == Case.item_id)
-            .where(*where).group_by(*key))
+            .where(*where, counted_here()).group_by(*key))
 
 
 def _days_facts(where: list, dialect: str):
@@ -451,7 +452,7 @@ def _days_facts(where: list, dialect: str):
             .join(Item, Item.id == Case.item_id)
             .join(acc_day, acc_day.day == _local_date(Case.accepted_at, dialect))
             .join(dec_day, dec_day.day == _local_date(Case.decided_at, dialect))
-            .where(*where, proc.is_not(None)).group_by(*key, proc))
+            .where(*where, proc.is_not(None), counted_here()).group_by(*key, proc))
 
 
 def _in_ranges(ranges) -> list:
@@ -569,6 +570,7 @@ def _source(kind: str, filters: Filters, plan: _Plan, dialect: str):
         live_ranges = None if plan.live is None else [month_bounds(m) for m in plan.live]
         live = facts(_where(filters) + _in_ranges(live_ranges), dialect).subquery("cut")
         parts.append(sa.select(*(live.c[n] for n in names)))
+    parts += source_parts(kind, filters, plan, names)  # the cases county nodes reported (issue 18)
     if len(parts) == 1:
         return parts[0].subquery("src")
     return sa.union_all(*parts).subquery("src")

@@ -1,0 +1,64 @@
+"""Tables of the case facts a county node reports to the city (issue 18, `stats.case_facts`, migration 0029).
+
+At the city: ``stats_reported_fact`` holds the last reported facts of each case accepted on a county node (no
+personal data: the rollup key, the application date, the case number and the additive figures), and two rollups of
+them by the statistics' rollup key, kept exact as facts arrive, so that a report reads a few thousand rows however
+many cases the counties report. At a county node: ``stats_fact_sent`` remembers, per case, the version and digest of
+the facts last sent, so that a refresh sends only what changed, each time with a higher version.
+
+The figure columns are the rollup's own mixins (supervision.rollup._CaseSums, _PushSums): a figure added there is a
+column here too (and in the migration that adds it)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from persistence import UTCDateTime, db, utcnow
+from supervision.rollup import _CaseSums, _PushSums, _RollupKey
+
+
+class StatsReportedFact(_CaseSums, _PushSums, db.Model):
+    """The facts of one case as its accepting county's node last reported them (the highest version wins)."""
+
+    __tablename__ = "stats_reported_fact"
+    __table_args__ = (
+        sa.Index("ix_stats_reported_fact_key", "month", "county_code", "item_id", "mode", "state"),
+        sa.Index("ix_stats_reported_fact_applied_on", "applied_on"),
+    )
+    case_no: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    from_node: Mapped[str] = mapped_column(sa.String(30))
+    version: Mapped[int]
+    applied_on: Mapped[date] = mapped_column(sa.Date)  # the application date, Asia/Shanghai
+    month: Mapped[str] = mapped_column(sa.String(7))
+    county_code: Mapped[str] = mapped_column(sa.String(12))
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id"))  # this node's id of the reported item code
+    mode: Mapped[str] = mapped_column(sa.String(20))
+    state: Mapped[str] = mapped_column(sa.String(30))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StatsReportedRollup(_RollupKey, _CaseSums, _PushSums, db.Model):
+    """The reported facts summed per rollup key."""
+
+    __tablename__ = "stats_reported_rollup"
+
+
+class StatsReportedDays(_RollupKey, db.Model):
+    """How many reported decided cases of one key took each whole number of working days."""
+
+    __tablename__ = "stats_reported_days"
+    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    cases: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+
+
+class StatsFactSent(db.Model):
+    """What this county node last reported of one of its cases."""
+
+    __tablename__ = "stats_fact_sent"
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+    version: Mapped[int]
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
