@@ -9,4 +9,5 @@ from supervision import push_messages  # noqa: F401  applies supervision.push / 
 from delegation import window_decisions  # noqa: F401  告知承诺, 即办件, 备案 decided at the window (issue 17)
 from supervision import commitment_checks  # noqa: F401  告知承诺 verification by the regulator
 from supervision import inspection_archive  # noqa: F401  现场踏勘 records and photos in the case archive (issue 17)
+from supervision import credit_publish  # noqa: F401  credit records published from the city (reference.publish)
 from supervision import fact_reports  # noqa: F401  case facts reported to the city (stats.case_facts, issue 18)

@@ -5,7 +5,8 @@
 - `false_commitment`: a 告知承诺 commitment found false; the applicant goes on the blacklist (黑名单);
 - `penalty`: an administrative penalty fed back by the regulator (called by the push/feedback service).
 
-Records live on the node that made them. Service functions flush; callers commit.
+Records live on the node that made them; the city node's are published to every county node (credit_publish.py,
+issue 18), where a copy keeps the city's expiry. Service functions flush; callers commit.
 
 A record counts against the applicant (blocks 容缺, warns the window, stops a batch approval) while it is in force:
 not lifted by the administrator (supervision/credit_admin.py) and younger than its kind's period
@@ -15,6 +16,7 @@ setting applies to every record alike.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -46,19 +48,38 @@ def expires_at(kind: str, created_at: datetime) -> datetime:
     return created_at + timedelta(days=_expiry_days[kind])
 
 
+def record_expiry(record: CreditRecord) -> datetime:
+    """When the record stops counting: a copy published by the city keeps the city's expiry."""
+    return record.expires_at or expires_at(record.kind, record.created_at)
+
+
 def in_force(now: datetime | None = None):
     """SQL: the records that still count at `now` (not lifted, not expired)."""
     now = now or utcnow()
-    return sa.and_(CreditRecord.lifted_at.is_(None), sa.or_(*(
-        sa.and_(CreditRecord.kind == kind, CreditRecord.created_at > now - timedelta(days=days))
-        for kind, days in _expiry_days.items())))
+    own_period = sa.or_(*(sa.and_(CreditRecord.kind == kind, CreditRecord.created_at > now - timedelta(days=days))
+                          for kind, days in _expiry_days.items()))
+    return sa.and_(CreditRecord.lifted_at.is_(None), sa.or_(
+        sa.and_(CreditRecord.expires_at.is_(None), own_period), CreditRecord.expires_at > now))
 
 
 def status(record: CreditRecord, now: datetime | None = None) -> str:
     """in_force | expired | lifted"""
     if record.lifted_at is not None:
         return "lifted"
-    return "in_force" if expires_at(record.kind, record.created_at) > (now or utcnow()) else "expired"
+    return "in_force" if record_expiry(record) > (now or utcnow()) else "expired"
+
+
+# Told of every record this node makes or lifts, in the same transaction (credit_publish publishes the city's).
+_listeners: list[Callable[[CreditRecord], None]] = []
+
+
+def on_change(listener: Callable[[CreditRecord], None]) -> None:
+    _listeners.append(listener)
+
+
+def changed(record: CreditRecord) -> None:
+    for listener in _listeners:
+        listener(record)
 
 
 def normalise(id_code: str) -> str:
@@ -82,6 +103,7 @@ def _record(kind: str, id_code: str, name: str, case_no: str | None, detail: str
                           blacklisted=blacklisted, recorded_by=by, created_at=at or utcnow())
     db.session.add(record)
     db.session.flush()
+    changed(record)
     return record
 
 
@@ -212,7 +234,7 @@ def lookup(id_code: str, actor: Actor | None = None) -> list[dict]:
 def view(r: CreditRecord, now: datetime | None = None) -> dict:
     return {"id": r.id, "id_code": r.id_code, "name": r.name, "kind": r.kind, "kind_zh": KIND_ZH[r.kind],
             "case_no": r.case_no, "detail": r.detail, "blacklisted": r.blacklisted, "recorded_by": r.recorded_by,
-            "at": r.created_at, "expires_at": expires_at(r.kind, r.created_at), "status": status(r, now),
+            "at": r.created_at, "expires_at": record_expiry(r), "status": status(r, now),
             "lifted_at": r.lifted_at, "lifted_by": r.lifted_by, "lift_reason": r.lift_reason}
 
 

@@ -85,8 +85,12 @@ def lift(actor: Actor, record_id: int, reason: str, now: datetime | None = None)
         raise NotFound("credit_record_not_found", "信用记录不存在", "no such credit record", field="record_id")
     if record.lifted_at is not None:
         raise Conflict("already_lifted", "该信用记录已撤销", "this credit record is already lifted", field="record_id")
+    if record.origin_node is not None:  # a copy of the city's record: the city lifts it, and the copy follows
+        raise Conflict("published_record", "该信用记录由市级平台发布，只能在市级平台撤销",
+                       "this credit record was published by the city node and is lifted there", field="record_id")
     record.lifted_at, record.lifted_by, record.lift_reason = now or utcnow(), actor.label, reason
     db.session.flush()
+    credit.changed(record)
     return record
 
 
@@ -100,5 +104,5 @@ def for_applicant_of(case: Case, now: datetime | None = None) -> list[dict]:
         state = credit.status(r, now)
         out.append({"kind_zh": credit.KIND_ZH[r.kind], "at": r.created_at, "case_no": r.case_no, "detail": r.detail,
                     "blacklisted": r.blacklisted, "status": state, "status_zh": STATUS_ZH[state],
-                    "expires_at": credit.expires_at(r.kind, r.created_at), "lifted_at": r.lifted_at})
+                    "expires_at": credit.record_expiry(r), "lifted_at": r.lifted_at})
     return out

@@ -1,0 +1,149 @@
+"""Reference data published by the city node to every county node (issue 18, part 3): `reference.publish`.
+
+Reference data (credit records, and in time the holiday table and the catalogue) is made at the city. Each change
+makes the next version of its kind on the city node, and in the same transaction one message per county node goes
+to the outbox: the kind, the version and what changed, as it stands now. The messages of a kind form a stream
+(Header/CaseNo `REF-<kind>`, Sequence per recipient), so the bus applies one sender's publications in order and holds
+an early one until those before it arrived. A receiving node applies a version only above the one in force there; a
+repeated or older one changes nothing and is acknowledged. Each node keeps the version in force per kind
+(`reference_version`) and shows it to its administrators.
+
+The domain decides what a kind carries: it registers an apply function per kind (`register`) and calls `publish`
+from the service that made the change. Service functions flush; callers commit.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+import sqlalchemy as sa
+
+from delegation.models import Org
+from delegation.reference_models import ReferenceVersion
+from exchange.errors import ExchangeRejected
+from exchange.handlers import applies
+from exchange.outbox import enqueue
+from persistence import db, utcnow
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "reference.publish"
+STREAM_PREFIX = "REF-"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str  # what the administrators read (Chinese, translated on the page)
+    apply: Callable[[object, dict], None]  # (envelope, body) on a receiving node, in the message's transaction
+
+
+_kinds: dict[str, Kind] = {}
+
+
+def register(name: str, label: str, apply: Callable[[object, dict], None]) -> None:
+    _kinds[name] = Kind(name, label, apply)
+
+
+def kinds() -> list[Kind]:
+    return list(_kinds.values())
+
+
+def _bus():
+    from exchange.bus import get_bus
+
+    return get_bus()
+
+
+def publisher_org() -> Org | None:
+    """The city bureau, when this node hosts it: only the city node publishes."""
+    return db.session.execute(
+        sa.select(Org).filter_by(kind="city_bureau", level="city", node_id=_bus().node_id).order_by(Org.id)
+    ).scalars().first()
+
+
+def county_nodes() -> list[tuple[str, str]]:
+    """(node, an organisation there to address) for every other node hosting county organisations."""
+    rows = db.session.execute(
+        sa.select(Org.node_id, sa.func.min(Org.code)).where(Org.level == "county", Org.node_id != _bus().node_id)
+        .group_by(Org.node_id).order_by(Org.node_id)
+    ).all()
+    return [(node, org) for node, org in rows]
+
+
+def publish(kind: str, payload: dict, now: datetime | None = None) -> int | None:
+    """The next version of `kind`, sent with `payload` (the kind's body keys) to every county node in the caller's
+    transaction. None when this node is not the city node (a county's own records stay where they were made)."""
+    if kind not in _kinds:
+        raise ValueError(f"unknown reference kind {kind!r}")
+    publisher = publisher_org()
+    if publisher is None:
+        return None
+    now = now or utcnow()
+    row = db.session.execute(sa.select(ReferenceVersion).filter_by(kind=kind).with_for_update()).scalar()
+    if row is None:
+        row = ReferenceVersion(kind=kind, version=0)
+        db.session.add(row)
+    row.version += 1
+    row.source_node, row.published_at, row.applied_at = _bus().node_id, now, now
+    body = {"kind": kind, "version": str(row.version), "published_at": now, **payload}
+    for node, org in county_nodes():
+        enqueue(MESSAGE_TYPE, from_org=publisher.code, to_node=node, to_org=org, body=body,
+                case_no=f"{STREAM_PREFIX}{kind}")
+    db.session.flush()
+    return row.version
+
+
+def in_force() -> dict[str, ReferenceVersion]:
+    return {r.kind: r for r in db.session.execute(sa.select(ReferenceVersion)).scalars()}
+
+
+def versions() -> list[dict]:
+    """Every kind this node knows, with the version in force (None: none yet), for the administrators' page."""
+    rows = in_force()
+    node = _bus().node_id
+    out = []
+    for kind in kinds():
+        row = rows.get(kind.name)
+        out.append({"kind": kind.name, "label": kind.label, "version": row.version if row else None,
+                    "source_node": row.source_node if row else None, "published_here": bool(row) and
+                    row.source_node == node, "published_at": row.published_at if row else None,
+                    "applied_at": row.applied_at if row else None})
+    return out
+
+
+# -- applying what arrives -------------------------------------------------------------------------------------
+
+@applies(MESSAGE_TYPE)
+def apply_publication(env, attachments) -> None:
+    """On a county node: a version of the city's reference data. Only the city bureau of the sending node may
+    publish, on the kind's own stream; a version not above the one in force changes nothing."""
+    from delegation.messaging import _sender, _system
+
+    _system(env)  # addressed to an organisation on this node
+    sender = _sender(env)
+    body = env.body
+    if sender.level != "city" or sender.kind != "city_bureau":
+        raise ExchangeRejected("sender_not_allowed", f"{env.from_org} is not the city bureau")
+    kind = _kinds.get(body["kind"])
+    if kind is None:
+        raise ExchangeRejected("unsupported_kind", f"this node does not apply reference data of kind {body['kind']}")
+    if env.case_no != f"{STREAM_PREFIX}{kind.name}":
+        raise ExchangeRejected("schema_invalid", f"reference data of kind {kind.name} travels on stream "
+                                                 f"{STREAM_PREFIX}{kind.name}, not {env.case_no}")
+    version = int(body["version"])
+    row = db.session.execute(sa.select(ReferenceVersion).filter_by(kind=kind.name).with_for_update()).scalar()
+    if row is not None and row.source_node == _bus().node_id:
+        return  # this node publishes the kind itself (it hosts the city): its own data is the reference
+    if row is not None and row.version >= version:
+        log.info("%s %s version %d: version %d is in force; nothing changes", MESSAGE_TYPE, kind.name, version,
+                 row.version)
+        return
+    kind.apply(env, body)
+    if row is None:
+        row = ReferenceVersion(kind=kind.name)
+        db.session.add(row)
+    row.version, row.source_node = version, env.from_node
+    row.published_at, row.applied_at = datetime.fromisoformat(body["published_at"]), utcnow()
