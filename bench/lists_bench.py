@@ -136,10 +136,29 @@ def assign_share(county_code: str) -> int:
             ("department_code", "forwarded_at IS NOT NULL AND mode <> 'direct'", "city-approver")):
         added += db.session.execute(sa.text(insert.format(org=org, where=where)),
                                     {"user": users[user], "county": county_code, "every": ASSIGN_EVERY}).rowcount
+    mark_held()
     db.session.commit()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE case_assignment"))
     return added
+
+
+def mark_held() -> int:
+    """case_assignment.held as the engine keeps it (delegation.assignment_held): true only for the organisation
+    holding an open case. The rows above were written around the engine, and a database seeded before migration
+    0031 has its backfill (every open case's rows). The number of rows changed."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation.assignment import holder_expr
+    from delegation.assignment_models import CaseAssignment
+    from delegation.models import Case
+    from delegation.workflow import FINAL_STATES
+
+    held = sa.and_(Case.state.not_in([s.value for s in FINAL_STATES]), CaseAssignment.org_code == holder_expr())
+    return db.session.execute(sa.update(CaseAssignment).where(CaseAssignment.case_id == Case.id,
+                                                              CaseAssignment.held != held)
+                              .values(held=held).execution_options(synchronize_session=False)).rowcount
 
 
 def login(client, username: str, password: str = "demo") -> None:

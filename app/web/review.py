@@ -103,37 +103,65 @@ def _forms(case, **given):
 
 # -- the queue ------------------------------------------------------------------------------------------------
 
-def _queue_filter():
+def _queue_parts() -> list:
     from delegation.models import Case
 
-    return sa.or_(
+    return [
         Case.state == State.COUNTY_REVIEW.value,
         sa.and_(Case.state == State.RETURNED.value, Case.mode == Mode.DELEGATED_REVIEW.value),
         sa.and_(Case.state == State.SUSPENDED.value, Case.resume_state == State.COUNTY_REVIEW.value),
-    )
+    ]
 
 
-def deadline_page(base, after_id: int | None, limit: int):
+def _queue_filter():
+    return sa.or_(*_queue_parts())
+
+
+def deadline_page(base, after_id: int | None, limit: int, parts=None):
     """Keyset paging in deadline order (due_at, then id; cases without a deadline last). The cursor is the last
-    case id seen; its due_at is looked up (one small query)."""
+    case id seen; its due_at is looked up (one small query).
+
+    `parts`: conditions whose union is the list, each one range of an index in deadline order (a state of the
+    county, ix_case_file_county_state_due). Each part's first rows are read and merged, instead of walking the
+    county's whole deadline order and filtering (an OR of states has no index order: the review desk's first page
+    read 148,000 rows of a county of 177,000 cases to find its 30)."""
     from delegation.models import Case
 
-    query = base
+    keyset = None
     if after_id:
         found = db.session.execute(sa.select(Case.due_at).where(Case.id == after_id)).first()
         if found is not None:
             last_due = found[0]
             if last_due is None:
-                query = query.where(Case.due_at.is_(None), Case.id > after_id)
+                keyset = sa.and_(Case.due_at.is_(None), Case.id > after_id)
             else:
                 # One row-value comparison in the sort's own order: an index range on ((due_at IS NULL), due_at,
                 # id) (ix_case_file_city_queue). The same condition spelt with OR was a filter: a page 5,000 rows
                 # down read and dropped the 5,000 rows before it.
-                query = query.where(sa.tuple_(Case.due_at.is_(None), Case.due_at, Case.id)
-                                    > sa.tuple_(sa.false(), last_due, after_id))
-    query = query.order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit + 1)
-    rows = db.session.execute(query).unique().scalars().all()
+                keyset = (sa.tuple_(Case.due_at.is_(None), Case.due_at, Case.id)
+                          > sa.tuple_(sa.false(), last_due, after_id))
+    order = (Case.due_at.is_(None), Case.due_at, Case.id)
+    if parts:
+        rows = _merged(base, parts, keyset, order, limit + 1)
+    else:
+        query = base if keyset is None else base.where(keyset)
+        rows = db.session.execute(query.order_by(*order).limit(limit + 1)).unique().scalars().all()
     return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def _merged(base, parts, keyset, order, n: int) -> list:
+    from delegation.models import Case
+
+    ranges = []
+    for part in parts:
+        ids = base.with_only_columns(Case.id, Case.due_at).where(part)
+        ranges.append((ids if keyset is None else ids.where(keyset)).order_by(*order).limit(n).subquery())
+    merged = sa.union_all(*(sa.select(r.c.id, r.c.due_at) for r in ranges)).subquery()
+    ids = db.session.execute(sa.select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
+                             .limit(n)).scalars().all()
+    if not ids:
+        return []
+    return db.session.execute(sa.select(Case).where(Case.id.in_(ids)).order_by(*order)).unique().scalars().all()
 
 
 def filter_args():
@@ -177,7 +205,7 @@ def desk():
 
     item, due, after = filter_args()
     q = search_arg()
-    rows, next_after = deadline_page(_desk_query(item, due, q), after, PAGE_SIZE)
+    rows, next_after = deadline_page(_desk_query(item, due, q), after, PAGE_SIZE, _queue_parts())
     return render_template("review/desk.html", rows=rows, next_after=next_after, item=item, due=due, q=q,
                            items=item_choices(Item.mode != Mode.FORWARD_ONLY.value))
 

@@ -219,6 +219,49 @@ def test_review_queue_pages_in_deadline_order_across_ties_and_cases_without_a_de
     assert order == made
 
 
+def test_review_queue_pages_merge_its_three_kinds_of_case_in_one_deadline_order(client):
+    """The queue holds cases in review, returned by the city and suspended at the county; read as one range per
+    kind and merged, page by page it is still one deadline order over all of them, none twice or skipped, and a
+    case of another county or in another state is on no page."""
+    from app.extensions import db
+    from delegation.models import Case
+    from delegation.workflow import Mode, State
+    from tests.integration.factories import make_case
+
+    app = client.application
+    with app.app_context():
+        kinds = [(State.COUNTY_REVIEW, Mode.DIRECT), (State.RETURNED, Mode.DELEGATED_REVIEW),
+                 (State.SUSPENDED, Mode.DIRECT), (State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW),
+                 (State.RETURNED, Mode.DELEGATED_REVIEW), (State.SUSPENDED, Mode.DELEGATED_REVIEW),
+                 (State.COUNTY_REVIEW, Mode.DIRECT)]
+        made = [make_case(state, mode).case_no for state, mode in kinds]
+        other = [make_case(State.COUNTY_REVIEW, Mode.DIRECT, county="360702").case_no,
+                 make_case(State.CITY_REVIEW, Mode.DELEGATED_REVIEW).case_no]
+        # deadlines interleave the kinds; two without one come last by id
+        days = [5, 1, 3, None, 2, 4, None]
+        for case_no, day in zip(made, days):
+            due = None if day is None else datetime(2026, 12, day, 9, 0, tzinfo=timezone.utc)
+            db.session.execute(sa.update(Case).where(Case.case_no == case_no).values(due_at=due))
+        db.session.commit()
+    login(client, REVIEWER)
+    import app.web.review as review_module
+
+    review_module.PAGE_SIZE, saved = 2, review_module.PAGE_SIZE
+    try:
+        order, url = [], "/review"
+        for _ in range(10):
+            page = text(client.get(url))
+            order += re.findall(r'data-testid="row-([^"]+)"', page)
+            nxt = re.search(r'<p class="pager"><a href="([^"]+)"', page)
+            if not nxt:
+                break
+            url = nxt.group(1).replace("&amp;", "&")
+    finally:
+        review_module.PAGE_SIZE = saved
+    expected = [made[i] for i in (1, 4, 2, 5, 0)] + [made[3], made[6]]
+    assert [n for n in order if n in made or n in other] == expected
+
+
 def test_direct_case_approved_on_the_review_page_shows_on_the_timeline(client):
     app = client.application
     api = Api(app)
