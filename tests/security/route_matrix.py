@@ -28,9 +28,10 @@ from typing import Callable
 from tests.security.world import APPLICANT, CITY_LEVEL, OWN, PDF, ROLES, STAFF
 
 PUBLIC = frozenset(ROLES)
-CASE_READERS = frozenset({"window", "reviewer", "city_approver", "admin"})  # the case API's visible_filter
+CASE_READERS = frozenset({"window", "reviewer", "city_approver", "admin", "county_admin"})  # visible_filter
 CASE_WORKERS = frozenset({"window", "reviewer", "city_approver"})  # who is assigned cases (delegation.assignment)
 CITY_STAFF = frozenset({"city_approver", "city_regulator", "admin"})  # statistics and the dashboard
+STATS_VIEWERS = CITY_STAFF | {"county_admin"}  # the dashboard and /api/v1/stats: a county admin its county's only
 REGULATORS = frozenset({"county_regulator", "city_regulator"})
 HIDDEN = frozenset({403, 404})
 CHANGE_OK = frozenset({200, 201, 302, 303, 409, 422})
@@ -180,7 +181,8 @@ TABLE: dict[str, Route] = {
     "GET /api/v1/citywide/items/<item_code>/counties": route("window", params={"item_code": "intake_item"}),
     "PUT /api/v1/citywide/items/<item_code>": route("admin", params={"item_code": "intake_item"},
                                                     body={"citywide": False}),
-    "GET /api/v1/citywide/statistics": route("window", "reviewer", "city_approver", "admin"),
+    "GET /api/v1/citywide/statistics": route("window", "reviewer", "city_approver", "admin",
+                                             "county_admin"),  # its own county's
     "PUT /api/v1/credit/assistants/<username>": route("admin", body={"assistant": True}),
     # API: 告知承诺, 即办件, 备案 decided at the window (issue 17 part A; the decisions are case actions): the items
     # for all staff; the administrator grants authorities; the regulators verify commitments (the world has none to
@@ -190,7 +192,7 @@ TABLE: dict[str, Route] = {
     "GET /api/v1/window-decisions/commitment-checks": route(REGULATORS),
     "POST /api/v1/window-decisions/commitment-checks/<case_no>": route(REGULATORS, body={"result": "verified"},
                                                                        ok=CHANGE_OK | {404}),
-    "GET /api/v1/window-decisions/stats": route(CITY_STAFF),
+    "GET /api/v1/window-decisions/stats": route(STATS_VIEWERS),
     "GET /api/v1/delegations/credit-records": route(STAFF, query=f"id_code={APPLICANT['id_code']}"),
     # issue 12 finding 3: a regulator records only against cases its organisation supervises (the direct case's
     # push goes to the county's regulators); free-standing records are the administrator's
@@ -218,10 +220,10 @@ TABLE: dict[str, Route] = {
         REGULATORS, "admin", refused=HIDDEN, scoped=True, body={"finding": "compliant", "note": "矩阵测试"}),
     "POST /api/v1/spot-checks/<int:check_id>/publish": route("admin", refused=HIDDEN, scoped=True),
     # API: statistics
-    "GET /api/v1/stats/summary": route(CITY_STAFF),
-    "GET /api/v1/stats/by/<dimension>": route(CITY_STAFF),
-    "GET /api/v1/stats/export.csv": route(CITY_STAFF),
-    "GET /api/v1/stats/export.xlsx": route(CITY_STAFF),
+    "GET /api/v1/stats/summary": route(STATS_VIEWERS),
+    "GET /api/v1/stats/by/<dimension>": route(STATS_VIEWERS),
+    "GET /api/v1/stats/export.csv": route(STATS_VIEWERS),
+    "GET /api/v1/stats/export.xlsx": route(STATS_VIEWERS),
     # API: supervision (the direct case's push goes to the county's regulators)
     "GET /api/v1/supervision/alerts": route(STAFF),  # filtered to the caller's organisation
     "GET /api/v1/supervision/cases/<case_no>": route("reviewer", "admin", refused=HIDDEN, scoped=True,
@@ -313,8 +315,8 @@ TABLE: dict[str, Route] = {
     "POST /cases/<case_no>/originals/receipt": route("city_approver", refused=HIDDEN, scoped=True, ok=_of(404),
                                                      body={"mailing_id": "00000000-0000-0000-0000-000000000000"}),
     # a direct case approved by the county: its licence, for whoever may see that case (not the city sections)
-    "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", refused=HIDDEN, scoped=True,
-                                              params={"case_no": "decided_case_no"}),
+    "GET /cases/<case_no>/licence.pdf": route("window", "reviewer", "admin", "county_admin", refused=HIDDEN,
+                                              scoped=True, params={"case_no": "decided_case_no"}),
     # Pages: the county window
     "GET /window": route("window"),
     "GET /window/new": route("window"),
@@ -370,10 +372,10 @@ TABLE: dict[str, Route] = {
                                                            body=_FEEDBACK),
     "POST /regulator/pushes/<int:push_id>/close": route("county_regulator", refused=HIDDEN, scoped=True),
     # Pages: statistics for the city level
-    "GET /dashboard": route(CITY_STAFF),
-    "GET /dashboard/cases": route(CITY_STAFF),  # the cases behind a card, scoped to the viewer
-    "GET /dashboard/export.csv": route(CITY_STAFF),
-    "GET /dashboard/export.xlsx": route(CITY_STAFF),
+    "GET /dashboard": route(STATS_VIEWERS),
+    "GET /dashboard/cases": route(STATS_VIEWERS),  # the cases behind a card, scoped to the viewer
+    "GET /dashboard/export.csv": route(STATS_VIEWERS),
+    "GET /dashboard/export.xlsx": route(STATS_VIEWERS),
     # Pages: administration
     "GET /admin": route("admin"),
     "GET /admin/catalog": route("admin"),
@@ -403,6 +405,7 @@ TABLE: dict[str, Route] = {
         CASE_READERS, refused=HIDDEN, scoped=True, params={"photo_id": "file_id"}, ok=_of(404)),
     # Pages: 问责 (issue 17), the city administrator's; the world's row_id may name no record (404)
     "GET /admin/accountability": route("admin"),
+    "GET /admin/catalog/overrides": route("admin"),  # 只减不增 overrides (issue 18)
     "GET /admin/accountability/<int:record_id>": route("admin", params={"record_id": "row_id"}, ok=_of(200, 404)),
     "POST /admin/accountability/<int:record_id>/handle": route("admin", params={"record_id": "row_id"},
                                                                body={"note": "矩阵测试"}, ok=CHANGE_OK | {404}),
@@ -421,6 +424,7 @@ TABLE: dict[str, Route] = {
     "POST /admin/assistants/<username>": route("admin", body={"assistant": "1"}),
     # Pages: 全市通办 (issue 17): the administrator's catalogue flag, the figures for all staff but regulators
     "GET /admin/citywide": route("admin"),
+    "GET /admin/reference-data": route("admin"),
     "POST /admin/citywide/<item_code>": route("admin", params={"item_code": "intake_item"}, body={"citywide": "0"}),
     "GET /citywide/statistics": route("window", "reviewer", "city_approver", "admin"),
     # Pages: decided at the window (issue 17 part A): the window's on-the-spot decision on its county's case (the

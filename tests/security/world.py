@@ -35,10 +35,11 @@ USERS = {
     "city_approver": "city-approver",
     "city_regulator": "reg-city",
     "admin": "admin",
+    "county_admin": f"admin-{OWN}",  # 县级管理员 (issue 18): its county's dashboard and cases, nothing else
 }
 ROLES = tuple(USERS)
 STAFF = frozenset(ROLES) - {"anonymous"}
-COUNTY_LEVEL = frozenset({"window", "reviewer", "county_regulator"})
+COUNTY_LEVEL = frozenset({"window", "reviewer", "county_regulator", "county_admin"})
 CITY_LEVEL = frozenset({"city_approver", "city_regulator", "admin"})
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
