@@ -2,11 +2,16 @@
 
     .venv/bin/python bench/stats_bench.py                      # 1,000,000 cases (make bench)
     .venv/bin/python bench/stats_bench.py --cases 50000 --no-record    # a quick try
+    .venv/bin/python bench/stats_bench.py --only-reported --reported 20000 --runs 3 --no-record   # the city row, small
 
 A throwaway PostgreSQL server is started the way the tests start theirs (tests/pgserver.py), migrated with
 Alembic, seeded with the demo data and then `seed_bulk(N)` (delegation/bulk.py, timed), VACUUM ANALYZE. Then the
 dashboard's default view: summary + breakdown by month, mode and county over the last 12 months, no other filter,
 exactly what the page asks for. One warm-up, then --runs timed runs: P50 / P95. Target: < 1 s (issue 6).
+
+The city fed from twenty county nodes (issue 18, --reported N, 1,000,000 by default, 0 to skip): a second database
+with the demo data and N case facts as the city stores them from `stats.case_facts` (bench/reported_facts.py), and
+the same default view on it. Target: < 1 s.
 """
 from __future__ import annotations
 
@@ -83,6 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-record", action="store_true", help="print the figures, do not append to RESULTS.md")
     parser.add_argument("--explain", type=Path, help="write EXPLAIN ANALYZE of the default view's statements here")
     parser.add_argument("--note", help="a note under the table (what state of the code it measured)")
+    parser.add_argument("--reported", type=int, default=1_000_000,
+                        help="case facts reported by 20 county nodes to the city (issue 18); 0: skip that row")
+    parser.add_argument("--only-reported", action="store_true", help="only the city fed from county nodes")
     args = parser.parse_args(argv)
 
     import sqlalchemy as sa
@@ -94,6 +102,10 @@ def main(argv=None) -> int:
     server = PgServer().start()
     try:
         wait_ready(server.url())
+        city_rows = reported_rows(server, args.reported, args.runs) if args.reported else []
+        if args.only_reported:
+            rows = city_rows + [Row("load average (1, 5, 15 min) when the run started", load)]
+            return finish(args, started, rows, "(none)")
         url, seeded, seed_s, vacuum_s = seeded_database(server, "tq_stats_bench", args.cases, args.seed)
         app = make_app(url)
         with app.app_context():
@@ -168,8 +180,54 @@ def main(argv=None) -> int:
             f"{dirty_p50:.3f} s"),
         Row("rollup build over every month (`stats refresh` after seed-bulk)", f"{rollup_s:.1f} s"),
         Row(f"rollup refresh of {DIRTY:,} changed cases", f"{month_refresh_s:.2f} s"),
+        *city_rows,
         Row("load average (1, 5, 15 min) when the run started", load),
     ]
+    return finish(args, started, rows, migration)
+
+
+def reported_rows(server, n: int, runs: int) -> list:
+    """The city's dashboard over N facts reported by twenty county nodes (bench/reported_facts.py)."""
+    from bench.lists_bench import demo_database
+    from bench.reported_facts import COUNTY_NODES, seed_reported
+
+    app = make_app(demo_database(server, "tq_stats_reported"))
+    with app.app_context():
+        from app.extensions import db
+        from supervision.statistics import ensure_calendar
+
+        now = datetime.now(timezone.utc)
+        fed = seed_reported(n, (now + timedelta(hours=8)).date())
+        filters = default_filters(now)
+        ensure_calendar(now)
+        db.session.commit()
+        t0 = time.perf_counter()
+        total, by = dashboard(filters, now)
+        warm_s = time.perf_counter() - t0
+        assert len(by[2]) >= COUNTY_NODES, "every reporting county in the county breakdown"
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            dashboard(filters, now)
+            times.append(time.perf_counter() - t0)
+            db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+    p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+    print(f"city fed from {fed['counties']} county nodes: {n:,} facts written in {fed['insert_s']:.1f} s, reported "
+          f"rollups {fed['rollup_s']:.1f} s; dashboard warm-up {warm_s:.3f} s, P50 {p50:.3f} s, P95 {p95:.3f} s "
+          f"({total['total_cases']:,} cases in the period)", flush=True)
+    return [
+        Row(f"city dashboard default view fed from {fed['counties']} county nodes' reports (stats.case_facts, issue "
+            f"18; {total['total_cases']:,} of N={n:,} reported cases in the period, no local case), PostgreSQL, "
+            f"{runs} runs after a warm-up: P50 (P95 {p95:.3f} s)",
+            f"{p50:.3f} s", "< 1 s (1,000,000 cases, issue 18)", verdict(p95 < TARGET_S)),
+        Row(f"writing {n:,} reported facts {fed['insert_s']:.1f} s, then the reported rollups",
+            f"{fed['rollup_s']:.1f} s"),
+    ]
+
+
+def finish(args, started, rows: list, migration: str) -> int:
     for r in rows:
         print(f"{r.figure}: {r.measured} [{r.target}] {r.result}")
     if not args.no_record:
