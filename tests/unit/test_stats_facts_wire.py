@@ -1,0 +1,52 @@
+"""stats.case_facts (issue 18) on the wire: bounded in both forms alike, and a figure's value a finite number."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from exchange import jsonform, xmlform
+from exchange.errors import InvalidEnvelope
+from tests.unit.test_xml_envelope import SAMPLES, make_envelope
+
+FACT = SAMPLES["stats.case_facts"][2]["facts"][0]
+
+
+def _with_facts(facts: list) -> object:
+    env = make_envelope("stats.case_facts")
+    env.body = {"facts": facts}
+    return env
+
+
+def _facts(n: int) -> list:
+    return [{**copy.deepcopy(FACT), "case_no": f"360730-2026-{i:06d}"} for i in range(n)]
+
+
+@pytest.mark.parametrize("encode", [xmlform.encode, jsonform.encode], ids=["xml", "json"])
+def test_at_most_500_facts_a_message(encode):
+    encode(_with_facts(_facts(500)))
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts(_facts(501)))
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts([]))
+
+
+@pytest.mark.parametrize("encode", [xmlform.encode, jsonform.encode], ids=["xml", "json"])
+@pytest.mark.parametrize("value", ["NaN", "INF", "1,5", "", "0x10", "1e"])
+def test_a_figure_is_a_finite_number(encode, value):
+    fact = copy.deepcopy(FACT)
+    fact["figures"][0]["value"] = value
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts([fact]))
+
+
+@pytest.mark.parametrize("encode", [xmlform.encode, jsonform.encode], ids=["xml", "json"])
+def test_no_room_for_personal_data(encode):
+    """A fact has no field for an applicant: an added key is refused, not dropped."""
+    fact = copy.deepcopy(FACT) | {"applicant_name": "张三"}
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts([fact]))
+    too_many = copy.deepcopy(FACT)
+    too_many["figures"] = [{"name": f"f{i}", "value": "1"} for i in range(65)]
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts([too_many]))
