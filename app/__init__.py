@@ -113,6 +113,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from app.web import baseline_overrides
 
     app.register_blueprint(baseline_overrides.bp)  # 只减不增 overrides of the catalogue (issue 18)
+    from app.web import reference_data
+
+    app.register_blueprint(reference_data.bp)  # 参考数据: the versions in force (issue 18)
     register_cli(app)
 
     if settings.run_jobs:

@@ -36,7 +36,8 @@ TABS = (("web_admin.catalog", _l("事项目录")), ("web_admin.delegations", _l(
         ("web_admin.holidays", _l("节假日表")), ("web_admin.users", _l("用户管理")),
         ("web_admin.exchange", _l("交换运维")), ("web_credit_admin.records", _l("信用记录")),
         ("web_representation.assistants", _l("帮办人员")), ("web_accountability.index", _l("问责记录")),
-        ("web_window_decisions.authorities", _l("当场审批权限")), ("web_citywide.items", _l("全市通办")))
+        ("web_window_decisions.authorities", _l("当场审批权限")), ("web_citywide.items", _l("全市通办")),
+        ("web_reference_data.versions", _l("参考数据")))
 DELEGATION_ACTION_LABEL = {"revoke": _l("收回"), "grant": _l("恢复")}
 OUT_STATES = ("queued", "sending", "awaiting_receipt", "retry", "acknowledged", "rejected", "dead", "sent")
 IN_STATES = ("received", "applied", "held", "quarantined")

@@ -1,0 +1,135 @@
+"""reference.publish on one node, on both backends (issue 18, part 3): a credit change at the city goes to the outbox
+with the next version, in the change's own transaction, to every node hosting county organisations; what is refused
+changes nothing; a publication is accepted only from the city bureau on the kind's stream; a copy received from the
+city counts, is sealed and cannot be lifted at the county; the administrators see the version in force."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from delegation.models import Org
+from delegation.reference_models import ReferenceVersion
+from exchange.models import InboundMessage, OutboxMessage
+from supervision.models import CreditRecord
+from tests.integration.support import COUNTY, ENTERPRISE, OTHER_COUNTY, PERSON, Api, run_bus
+
+CITY = "360700"
+RECORDS = "/api/v1/delegations/credit-records"
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
+
+
+def _county_on_its_own_node(county: str = COUNTY) -> None:
+    db.session.execute(sa.update(Org).where(Org.division_code == county, Org.level == "county")
+                       .values(node_id=county))
+    db.session.commit()
+
+
+def _published() -> list[OutboxMessage]:
+    return db.session.execute(sa.select(OutboxMessage).filter_by(type="reference.publish")
+                              .order_by(OutboxMessage.id)).scalars().all()
+
+
+def app_keys():
+    from exchange.bus import get_bus
+
+    return get_bus().keys_dir
+
+
+def _version(kind: str = "credit") -> int | None:
+    db.session.expire_all()
+    row = db.session.get(ReferenceVersion, kind)
+    return row.version if row else None
+
+
+def test_a_credit_change_goes_out_with_its_version_in_the_same_transaction(api):
+    _county_on_its_own_node()
+    r = api.post(RECORDS, user="admin", json={"id_code": PERSON["id_code"], "name": PERSON["name"], "detail": ""})
+    assert r.status_code == 422 and r.get_json()["field"] == "detail"
+    assert _published() == [] and _version() is None  # refused: no version, nothing sent
+
+    r = api.post(RECORDS, user="admin",
+                 json={"id_code": PERSON["id_code"], "name": PERSON["name"], "detail": "告知承诺不实"})
+    assert r.status_code == 201, r.get_json()
+    record_id = r.get_json()["id"]
+    assert _version() == 1
+    (first,) = _published()
+    assert (first.to_node, first.case_no, first.sequence, first.state) == (COUNTY, "REF-credit", 1, "queued")
+
+    r = api.post(f"/api/v1/credit/records/{record_id}/lift", user="admin", json={"reason": "已完成信用修复"})
+    assert r.status_code == 200, r.get_json()
+    assert _version() == 2
+    second = _published()[1]
+    assert (second.to_node, second.sequence) == (COUNTY, 2)
+    from exchange import xmlform
+
+    env, _ = xmlform.verify(second.raw, lambda node: [(app_keys() / "node.crt").read_bytes()], COUNTY)
+    assert env.body["version"] == "2" and env.body["credit_records"][0]["lifted"]["reason"] == "已完成信用修复"
+
+
+def test_a_county_record_is_not_published(app):
+    """Records a county node makes stay there: only the node hosting the city bureau publishes."""
+    from delegation.actors import Actor
+    from delegation.models import User
+    from supervision import credit
+
+    db.session.execute(sa.update(Org).where(Org.kind == "city_bureau").values(node_id="360700-other"))
+    _county_on_its_own_node(OTHER_COUNTY)
+    admin = db.session.execute(sa.select(User).filter_by(username="admin")).scalar_one()
+    credit.record_false_commitment(Actor.for_user(admin), PERSON["id_code"], PERSON["name"], None, "告知承诺不实")
+    db.session.commit()
+    assert _published() == [] and _version() is None
+
+
+def _publish_to_me(from_org: str, body: dict, stream: str = "REF-credit") -> None:
+    from exchange.outbox import enqueue
+
+    enqueue("reference.publish", from_org=from_org, to_node=CITY, to_org=f"{COUNTY}-window", body=body,
+            case_no=stream)
+    db.session.commit()
+    run_bus()
+
+
+def _body(ref: str = "5", **extra) -> dict:
+    record = {"ref": ref, "kind": "false_commitment", "blacklisted": True, "id_code": ENTERPRISE["id_code"],
+              "name": ENTERPRISE["name"], "detail": "告知承诺不实（市级）", "recorded_by": "市管理员 (admin)",
+              "recorded_at": "2026-03-01T09:00:00+08:00", "expires_at": "2099-03-01T09:00:00+08:00"}
+    return {"kind": "credit", "version": "3", "published_at": "2026-03-01T09:05:00+08:00",
+            "credit_records": [record], **extra}
+
+
+@pytest.mark.parametrize("from_org, stream, body, code", [
+    (f"{OTHER_COUNTY}-window", "REF-credit", _body(), "sender_not_allowed"),
+    (f"{CITY}-bureau", "REF-holidays", _body(), "schema_invalid"),
+    (f"{CITY}-bureau", "REF-credit", _body(credit_records=[]), "schema_invalid"),
+])
+def test_a_publication_from_anyone_but_the_city_bureau_or_off_its_stream_is_refused(app, from_org, stream, body,
+                                                                                     code):
+    _publish_to_me(from_org, body, stream)
+    refused = db.session.execute(sa.select(InboundMessage).filter_by(type="reference.publish")).scalar_one()
+    assert (refused.state, refused.reason_code) == ("quarantined", code)
+    assert db.session.execute(sa.select(CreditRecord)).first() is None and _version() is None
+
+
+def test_a_copy_from_the_city_counts_is_sealed_and_cannot_be_lifted_here(api):
+    from supervision import credit
+
+    _publish_to_me(f"{CITY}-bureau", _body())
+    copy = db.session.execute(sa.select(CreditRecord)).scalar_one()
+    assert (copy.origin_node, copy.origin_id, copy.id_code) == (CITY, 5, ENTERPRISE["id_code"])
+    assert credit.is_blacklisted(ENTERPRISE["id_code"]) and _version() == 3
+
+    r = api.post(f"/api/v1/credit/records/{copy.id}/lift", user="admin", json={"reason": "县里撤销"})
+    assert r.status_code == 409 and r.get_json()["code"] == "published_record"
+    assert r.get_json()["field"] == "record_id" and "市级" in r.get_json()["detail"]
+    for column, value in (("origin_id", 6), ("expires_at", "2020-01-01 00:00:00")):
+        with pytest.raises(sa.exc.DatabaseError):
+            db.session.execute(sa.text(f"UPDATE credit_record SET {column} = :v WHERE id = :id"),
+                               {"v": value, "id": copy.id})
+            db.session.flush()
+        db.session.rollback()
+    assert credit.is_blacklisted(ENTERPRISE["id_code"])
