@@ -176,14 +176,22 @@ def catalog():
 
 @catalog.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def catalog_import(path):
-    """Import items from a CSV or XLSX file; a bad row stops the whole file."""
-    from delegation.catalog_io import CatalogError, import_catalog, read_catalog
+@click.option("--override-reason", default=None, help="只减不增: import items over their baseline, for this reason")
+@click.option("--by", "by_username", default=None, help="the city administrator's account answering for the override")
+def catalog_import(path, override_reason, by_username):
+    """Import items from a CSV or XLSX file; a bad row (or an item over its 只减不增 baseline) stops the whole file."""
+    from delegation import baseline_rule
+    from delegation.catalog_io import CatalogError
+    from delegation.errors import Invalid
     from delegation.models import Division
 
     counties = db.session.execute(sa.select(Division.code).where(Division.parent_code.is_not(None))).scalars().all()
     try:
-        result = import_catalog(db.session, read_catalog(path), list(counties))
+        override = None if override_reason is None and by_username is None else \
+            baseline_rule.override_by(db.session, by_username, override_reason)
+        result = baseline_rule.import_file(db.session, path, list(counties), override=override)
+    except Invalid as exc:
+        raise click.ClickException(exc.message("zh")) from None
     except CatalogError as exc:
         db.session.rollback()
         for err in exc.errors:

@@ -61,7 +61,7 @@ def row_error(b: Breach) -> "RowError":
     from delegation.catalog_io import RowError
 
     if b.rule == MATERIALS:
-        return RowError(b.line, "material_required",
+        return RowError(b.line, "baseline_materials",
                         f"只减不增：事项“{b.item_code}”必交材料 {_number(b.value)} 项，多于改革前材料数"
                         f"（baseline_materials）{_number(b.baseline)} 项",
                         f"materials may only shrink: item {b.item_code} requires {_number(b.value)} materials, "
@@ -102,3 +102,36 @@ def recent_overrides(session, limit: int = 100) -> list:
     return session.execute(sa.select(BaselineOverride).order_by(BaselineOverride.created_at.desc(),
                                                                 BaselineOverride.id.desc())
                            .limit(limit)).unique().scalars().all()
+
+
+def import_file(session, path, divisions: list[str], *, override: tuple[int, str] | None = None) -> dict:
+    """Read and import a catalogue file (`flask catalog import`, the administrator's upload): an item over its
+    baseline refuses the whole file (CatalogError naming its line), unless `override` = (administrator's user id,
+    checked reason), which lets it in and records each breach. Returns import_catalog's counts, and `overrides`
+    (how many were recorded) with an override."""
+    from delegation.catalog_io import import_catalog, read_catalog
+    from delegation.clock import office_hours
+
+    hours = office_hours()
+    specs = read_catalog(path, office_hours=hours, over_baseline=override is not None)
+    result = import_catalog(session, specs, divisions)
+    if override is not None:
+        user_id, reason = override
+        result["overrides"] = record_overrides(session, breaches(specs, hours), user_id, reason)
+    return result
+
+
+def override_by(session, username: str | None, reason: str | None) -> tuple[int, str]:
+    """The override of `flask catalog import --override-reason … --by ADMIN`: an active city administrator's
+    account answers for it."""
+    import sqlalchemy as sa
+
+    from delegation.models import User
+    from delegation.workflow import Role
+
+    user = session.execute(sa.select(User).filter_by(username=username or "")).unique().scalar_one_or_none()
+    if user is None or not user.is_active or user.role != Role.ADMIN.value:
+        raise Invalid("override_by", f"突破“只减不增”须由在用的市级管理员账号负责（--by），“{username or ''}”不是",
+                      f"an override needs an active city administrator's account (--by), not {username!r}",
+                      field="by")
+    return user.id, check_reason(reason)

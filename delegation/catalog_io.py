@@ -412,10 +412,14 @@ class _Group:
     rows: int = 0
 
 
-def read_catalog(path: str | Path, known_departments: Iterable[str] | None = None) -> list[ItemSpec]:
+def read_catalog(path: str | Path, known_departments: Iterable[str] | None = None, *, office_hours=None,
+                 over_baseline: bool = False) -> list[ItemSpec]:
     """Read and validate a catalogue file (.csv or .xlsx); raise CatalogError listing every error.
 
-    ``known_departments`` replaces ``SECTIONS`` as the set of acceptable department codes.
+    ``known_departments`` replaces ``SECTIONS`` as the set of acceptable department codes. 只减不增
+    (delegation.baseline_rule): an item requiring more materials or promising a longer limit than its baseline is
+    an error on its line, unless ``over_baseline`` (an administrator's recorded override); ``office_hours``
+    (config.office_hours.OfficeHours, the default ones when None) turns an hour limit into working days.
     """
     path = Path(path)
     departments = set(SECTIONS if known_departments is None else known_departments)
@@ -527,6 +531,12 @@ def read_catalog(path: str | Path, known_departments: Iterable[str] | None = Non
             verification_days=v["verification_days"],
             citywide=v["citywide"] if "citywide" in columns.values() else None,
         ))
+    if not over_baseline:
+        from delegation import baseline_rule
+
+        found = baseline_rule.breaches(specs, office_hours or baseline_rule.DEFAULT_OFFICE_HOURS)
+        if found:
+            raise CatalogError([baseline_rule.row_error(b) for b in found])
     return specs
 
 

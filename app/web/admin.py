@@ -14,7 +14,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.orm import selectinload
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -98,6 +98,9 @@ def index():
 
 class ImportForm(FlaskForm):
     file = FileField(_l("导入文件"))
+    # 只减不增 (issue 18): items over their pre-reform baseline come in only with a reason, which is recorded
+    override = BooleanField(_l("突破“只减不增”：导入必交材料或承诺时限超过改革前基准的事项"))
+    override_reason = TextAreaField(_l("突破理由（将被记录）"), validators=[Length(max=500)])
 
 
 @bp.get("/admin/catalog")
@@ -143,7 +146,7 @@ def catalog_import():
     if not form.validate_on_submit():
         return _catalog_page(form, 422)
     with page_unit(form, page_level=None) as unit:  # a refused file: on its field, or its rows in the list
-        result = catalog_files.import_upload(form.file.data)
+        result = catalog_files.import_upload(form.file.data, form.override_reason.data if form.override.data else None)
     if unit.failed:
         return _catalog_page(form, unit.status, errors=getattr(unit.error, "errors", None),
                              failed_name=getattr(unit.error, "filename", None))

@@ -80,11 +80,17 @@ def _check_saved(path: Path, suffix: str) -> None:
         raise FileRefused(_("文件内容与扩展名不符，请上传真正的 CSV 或 XLSX 文件"))
 
 
-def import_upload(upload) -> dict:
+def import_upload(upload, override_reason: str | None = None) -> dict:
     """Import the uploaded catalogue into the session (the caller's unit of work commits); every new item is
-    delegated to every county. Returns catalog_io.import_catalog's counts."""
-    from delegation.catalog_io import CatalogError, import_catalog, read_catalog
+    delegated to every county. Returns catalog_io.import_catalog's counts. `override_reason` (None: no override):
+    the administrator lets items over their 只减不增 baseline in, each recorded with the reason."""
+    from flask_login import current_user
+
+    from delegation import baseline_rule
+    from delegation.catalog_io import CatalogError
     from delegation.models import Division
+
+    override = None if override_reason is None else (current_user.user.id, baseline_rule.check_reason(override_reason))
 
     with _scratch("catalog", _suffix(upload)) as path:
         upload.save(path)
@@ -92,7 +98,7 @@ def import_upload(upload) -> dict:
         counties = db.session.execute(
             sa.select(Division.code).where(Division.parent_code.is_not(None))).scalars().all()
         try:
-            return import_catalog(db.session, read_catalog(path), list(counties))
+            return baseline_rule.import_file(db.session, path, list(counties), override=override)
         except CatalogError as exc:
             raise FileRefused(exc.summary(), errors=exc.errors, filename=upload.filename) from None
         except ValueError as exc:  # the specs repeat an item code, or a county is unknown: nothing imported

@@ -17,7 +17,7 @@ def counts():
 
 def test_seed_demo_is_idempotent(app):
     before = counts()
-    assert before[0] >= 30 and before[3] == 20 * 3 + 3
+    assert before[0] >= 30 and before[3] == 20 * 4 + 3  # window, reviewer, regulator, county admin per county
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["users_created"] == 0

@@ -275,7 +275,7 @@ def test_xlsx_errors_name_the_sheet_row(tmp_path):
 
 def test_xlsx_float_numbers_and_formula_like_text(tmp_path):
     specs = [ItemSpec(code="T-001", name="=危险的名称", mode="direct", department_code="360700-sec-market",
-                      kind="promised", limit_unit="hours", promised_limit=4, statutory_limit=24, baseline_days=0.5,
+                      kind="promised", limit_unit="hours", promised_limit=3, statutory_limit=24, baseline_days=0.5,
                       legal_basis="《中华人民共和国行政许可法》", materials=[MaterialSpec("01", "申请表")])]
     write_catalog(specs, tmp_path / "f.xlsx")
     assert read_catalog(tmp_path / "f.xlsx") == specs
