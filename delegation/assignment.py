@@ -365,8 +365,9 @@ def _mine(actor: Actor, now: datetime | None):
                     CaseAssignment.held, CaseAssignment.org_code.in_(codes))
     # joined by case id only, the holder checked on the pairs found: as a second hash key the holder expression was
     # computed for every case the unit holds (a third of the time of the city's 我的待办)
-    joined = sa.and_(CaseAssignment.case_id == Case.id,
-                     sa.func.coalesce(CaseAssignment.org_code == holder_expr(), sa.false()))
+    holder = _holder_in(actor, codes)
+    joined = sa.and_(CaseAssignment.case_id == Case.id, CaseAssignment.org_code == holder if holder is Case.department_code
+                     else sa.func.coalesce(CaseAssignment.org_code == holder, sa.false()))
     return where, joined, absent
 
 
@@ -409,15 +410,22 @@ def _count_mine(parts) -> int:
 
 def _unassigned_where(actor: Actor, codes: list[str], held=None):
     """本单位未分配's condition, in the states `held` (by default every state the unit can hold a case in)."""
-    holder = holder_expr()
+    holder = _holder_in(actor, codes)
     taken = sa.select(CaseAssignment.id).where(CaseAssignment.case_id == Case.id,
                                                CaseAssignment.org_code == holder).exists()
     held = held_states(actor, codes) if held is None else held
     # coalesce(…, false) says the same (NULL is not true) but the planner then guesses half the rows match, not
     # 0.5 % (no statistics on the expression): with that guess a page walked the deadline index and stopped after
     # its rows; with the other it read and sorted every case the unit holds, as if a handful matched
-    holds = sa.func.coalesce(holder.in_(codes), sa.false())
+    holds = holder.in_(codes) if holder is Case.department_code else sa.func.coalesce(holder.in_(codes), sa.false())
     return sa.and_(visible_filter(actor), held, holds, ~taken)
+
+
+def _holder_in(actor: Actor, codes: list[str]):
+    """holder_expr, in the states the units of `codes` hold cases in: a city unit's are all held by the case's
+    department, said as the column so that the planner estimates its rows from statistics (the city's suspended
+    cases were thought 26, from the expression's fixed guess, and 5,000 were read and joined before sorting)."""
+    return Case.department_code if _unit_kind(actor, codes[0]) == "city" else holder_expr()
 
 
 def counts(actor: Actor, now: datetime | None = None) -> dict | None:
