@@ -537,7 +537,10 @@ class StatsCaseFactsSchema(StrictSchema):
 
 
 # reference.publish (issue 18): tq:ReferenceKind, tq:RefNumber, tq:CreditKind
-REFERENCE_KINDS = ("credit",)
+REFERENCE_KINDS = ("credit", "holidays")
+YEAR = r"[0-9]{4}"  # tq:Year
+HOLIDAY_NAME_MAX = 60  # tq:HolidayName
+MAX_HOLIDAY_DAYS = 366  # Day maxOccurs
 REF_NUMBER = r"[1-9][0-9]{0,17}"
 CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
 MAX_CREDIT_RECORDS = 100  # CreditRecord maxOccurs
@@ -565,6 +568,20 @@ class CreditRecordSchema(StrictSchema):
     lifted = fields.Nested(CreditLiftSchema)
 
 
+class HolidayDaySchema(StrictSchema):
+    date = _date()
+    workday = StrictBool(required=True)
+    name = _str(validate=[validate.Length(min=1, max=HOLIDAY_NAME_MAX)])
+
+
+class HolidayTableSchema(StrictSchema):
+    """tq:HolidayTable: one year of the city's holiday table."""
+
+    year = _str("year", YEAR)
+    complete = StrictBool(required=True)
+    days = _list_of(fields.Nested(HolidayDaySchema), validate=[validate.Length(max=MAX_HOLIDAY_DAYS)])
+
+
 class ReferencePublishSchema(StrictSchema):
     """tq:ReferencePublish (issue 18): a version of one kind of the city's reference data."""
 
@@ -572,6 +589,7 @@ class ReferencePublishSchema(StrictSchema):
     version = _str("positive number", REF_NUMBER)
     published_at = _datetime()
     credit_records = _list_of(fields.Nested(CreditRecordSchema), validate=[validate.Length(max=MAX_CREDIT_RECORDS)])
+    holidays = fields.Nested(HolidayTableSchema)
 
 
 BODY_SCHEMAS: dict[str, type[StrictSchema]] = {

@@ -76,13 +76,16 @@ from the dict (``None`` on encoding means absent); a list is always present on d
     stats.case_facts      {"facts": [{"case_no": str, "version": positive integer str, "applied_on": date,
                            "county": division code, "item_code": code, "mode": ITEM mode, "state": case state,
                            "figures": [{"name": str, "value": number str}, ...] (1..64)}, ...] (1..500)}  (issue 18)
-    reference.publish     {"kind": "credit", "version": positive integer str (grows per kind), "published_at": datetime,
+    reference.publish     {"kind": "credit" | "holidays", "version": positive integer str (grows per kind), "published_at": datetime,
                            "credit_records": [{"ref": positive integer str (the city's record id),
                                "kind": "broken_commitment" | "false_commitment" | "penalty", "blacklisted": bool,
                                "id_code": str (18 chars), "name": str, "case_no"?: str, "detail": str,
                                "recorded_by": str, "recorded_at": datetime, "expires_at": datetime,
                                "lifted"?: {"at": datetime, "by": str, "reason": str}}, ...] (0..100; 1..100 with
-                               kind credit)}  (issue 18: reference data from the city; CaseNo is the stream REF-<kind>)
+                               kind credit),
+                           "holidays"?: {"year": "YYYY", "complete": bool, "days": [{"date": date,
+                               "workday": bool, "name": str (≤ 60)}, ...] (0..366)} (with kind holidays)}
+                           (issue 18: reference data from the city; CaseNo is the stream REF-<kind>)
     receipt               {"status": "accepted" | "rejected", "reason_code"?: str, "reason"?: str,
                            "received_sha256": 64 lower-case hex}
 
@@ -525,6 +528,15 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 _el("expires_at", "ExpiresAt"),
                 _group("lifted", "Lifted", _el("at", "At"), _el("by", "By"), _el("reason", "Reason"), optional=True),
                 wrapper="CreditRecords",
+                optional=True,
+            ),
+            _group(  # kind holidays: one year of the holiday table, whole
+                "holidays",
+                "Holidays",
+                _el("year", "Year"),
+                _el("complete", "Complete", kind="bool"),
+                _list("days", "Day", _at("date", "date"), _at("workday", "workday", "bool"), _el("name", "Name"),
+                      wrapper="Days", optional=True),
                 optional=True,
             ),
         ),

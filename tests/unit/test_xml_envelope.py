@@ -258,7 +258,11 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
              {"ref": "18", "kind": "penalty", "blacklisted": False, "id_code": "360730199001011234",
               "name": "张三", "detail": "行政处罚", "recorded_by": "reg-city",
               "recorded_at": "2026-03-02T09:00:00+08:00", "expires_at": "2029-03-02T09:00:00+08:00"},
-         ]},
+         ],
+         # (the receiver reads the part of its Kind; the wire carries either, here both to check both)
+         "holidays": {"year": "2027", "complete": True, "days": [
+             {"date": "2027-02-06", "workday": True, "name": "春节调休上班"},
+             {"date": "2027-02-08", "workday": False, "name": "春节"}]}},
     ),
     "receipt": (
         CITY,
