@@ -185,6 +185,25 @@ def test_review_queue_pages_by_keyset_with_a_constant_number_of_queries(client):
         review_module.PAGE_SIZE = saved
 
 
+def _review_desk_two_by_two(client) -> list[str]:
+    """The case numbers of the review desk's rows, following its pager from the first page, two rows a page."""
+    import app.web.review as review_module
+
+    review_module.PAGE_SIZE, saved = 2, review_module.PAGE_SIZE
+    try:
+        order, url = [], "/review"
+        for _ in range(10):
+            page = text(client.get(url))
+            order += re.findall(r'data-testid="row-([^"]+)"', page)
+            nxt = re.search(r'<p class="pager"><a href="([^"]+)"', page)
+            if not nxt:
+                break
+            url = nxt.group(1).replace("&amp;", "&")
+    finally:
+        review_module.PAGE_SIZE = saved
+    return order
+
+
 def test_review_queue_pages_in_deadline_order_across_ties_and_cases_without_a_deadline(client):
     """Page by page, the queue is the whole queue in deadline order: equal deadlines by case id, cases without a
     deadline last, none twice or skipped where a page boundary falls inside a tie or at the first open-ended case."""
@@ -201,20 +220,7 @@ def test_review_queue_pages_in_deadline_order_across_ties_and_cases_without_a_de
             db.session.execute(sa.update(Case).where(Case.case_no == case_no).values(due_at=due))
         db.session.commit()
     login(client, REVIEWER)
-    import app.web.review as review_module
-
-    review_module.PAGE_SIZE, saved = 2, review_module.PAGE_SIZE
-    try:
-        order, url = [], "/review"
-        for _ in range(10):
-            page = text(client.get(url))
-            order += [n for n in re.findall(r'data-testid="row-([^"]+)"', page) if n in made]
-            nxt = re.search(r'<p class="pager"><a href="([^"]+)"', page)
-            if not nxt:
-                break
-            url = nxt.group(1).replace("&amp;", "&")
-    finally:
-        review_module.PAGE_SIZE = saved
+    order = [n for n in _review_desk_two_by_two(client) if n in made]
     # made in id order; deadlines: first the earliest, then the three tied by id, then the two without one by id
     assert order == made
 
@@ -244,20 +250,7 @@ def test_review_queue_pages_merge_its_three_kinds_of_case_in_one_deadline_order(
             db.session.execute(sa.update(Case).where(Case.case_no == case_no).values(due_at=due))
         db.session.commit()
     login(client, REVIEWER)
-    import app.web.review as review_module
-
-    review_module.PAGE_SIZE, saved = 2, review_module.PAGE_SIZE
-    try:
-        order, url = [], "/review"
-        for _ in range(10):
-            page = text(client.get(url))
-            order += re.findall(r'data-testid="row-([^"]+)"', page)
-            nxt = re.search(r'<p class="pager"><a href="([^"]+)"', page)
-            if not nxt:
-                break
-            url = nxt.group(1).replace("&amp;", "&")
-    finally:
-        review_module.PAGE_SIZE = saved
+    order = _review_desk_two_by_two(client)
     expected = [made[i] for i in (1, 4, 2, 5, 0)] + [made[3], made[6]]
     assert [n for n in order if n in made or n in other] == expected
 
