@@ -178,6 +178,17 @@ class WorkCalendar:
 # module stays importable without Flask or a database.
 
 HOLIDAY_NAME_MAX = 60
+# Told of every change of a year's table, in the same transaction (holiday_publish sends the city's to the counties).
+_year_listeners: list = []
+
+
+def on_year_change(listener) -> None:
+    _year_listeners.append(listener)
+
+
+def _year_changed(year: int) -> None:
+    for listener in _year_listeners:
+        listener(year)
 
 
 def official_year(year: int) -> bool:
@@ -244,6 +255,7 @@ def set_holiday_day(actor, day: date | None, is_workday: bool, name: str):
         db.session.add(row)
     row.is_workday, row.name = is_workday, name
     db.session.flush()
+    _year_changed(day.year)
     return row
 
 
@@ -261,6 +273,7 @@ def remove_holiday_day(actor, day: date | None) -> None:
                        field="day")
     db.session.delete(row)
     db.session.flush()
+    _year_changed(day.year)
 
 
 def set_year_complete(actor, year: int, complete: bool = True) -> None:
@@ -276,3 +289,4 @@ def set_year_complete(actor, year: int, complete: bool = True) -> None:
     elif not complete and row is not None:
         db.session.delete(row)
     db.session.flush()
+    _year_changed(year)

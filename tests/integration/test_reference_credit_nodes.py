@@ -169,3 +169,44 @@ def test_the_copy_expires_with_the_citys_record_whatever_the_countys_own_period(
         assert try_rongque(ningdu, NINGDU, PERSON, expect=200)["state"] == "county_review"
     finally:
         credit.configure({})
+
+
+def test_the_citys_holiday_table_governs_the_working_days_at_every_county(nodes, sftp):  # noqa: F811
+    """2027 is beyond chinese-calendar: the city's table (春节 on Monday 8 February, a make-up Saturday the 6th)
+    decides which days count at the counties, whose deadlines read the table (delegation.clock.load_calendar)."""
+    from datetime import date
+
+    from delegation import calendar
+    from delegation.actors import Actor
+    from delegation.clock import load_calendar
+    from delegation.models import User
+
+    city, ningdu, zhanggong = nodes
+    friday = date(2027, 2, 5)
+
+    def days_at(node: Node) -> tuple:
+        with node.ctx():
+            cal = load_calendar()
+            return cal.nth_workday_after(friday, 1), cal.is_workday(date(2027, 2, 8)), cal.year_basis(2027)
+
+    assert days_at(ningdu) == (date(2027, 2, 8), True, calendar.WEEKENDS_ONLY)
+    with city.ctx():
+        admin = Actor.for_user(db.session.execute(sa.select(User).filter_by(username="admin")).scalar_one())
+        calendar.set_holiday_day(admin, date(2027, 2, 8), False, "春节")
+        calendar.set_holiday_day(admin, date(2027, 2, 6), True, "春节调休上班")
+        calendar.set_year_complete(admin, 2027)
+        db.session.commit()
+    assert versions(city)["holidays"] == (3, CITY)
+    pump(city, ningdu, zhanggong)
+    for node in (ningdu, zhanggong):
+        assert days_at(node) == (date(2027, 2, 6), False, calendar.HOLIDAY_TABLE)
+        assert versions(node)["holidays"] == (3, CITY)
+
+    with city.ctx():  # the make-up Saturday is withdrawn at the city: the counties' table follows
+        admin = Actor.for_user(db.session.execute(sa.select(User).filter_by(username="admin")).scalar_one())
+        calendar.remove_holiday_day(admin, date(2027, 2, 6))
+        db.session.commit()
+    pump(city, ningdu, zhanggong)
+    for node in (ningdu, zhanggong):
+        assert days_at(node) == (date(2027, 2, 9), False, calendar.HOLIDAY_TABLE)
+        assert versions(node)["holidays"] == (4, CITY)

@@ -133,3 +133,45 @@ def test_a_copy_from_the_city_counts_is_sealed_and_cannot_be_lifted_here(api):
             db.session.flush()
         db.session.rollback()
     assert credit.is_blacklisted(ENTERPRISE["id_code"])
+
+
+def _holidays(days: list[dict], complete: bool = True) -> dict:
+    return {"kind": "holidays", "version": "1", "published_at": "2026-12-01T09:00:00+08:00",
+            "holidays": {"year": "2027", "complete": complete, "days": days}}
+
+
+def _table_2027() -> list[tuple]:
+    from datetime import date
+
+    from delegation.models import HolidayDay, HolidayYear
+
+    db.session.expire_all()
+    days = db.session.execute(sa.select(HolidayDay.day, HolidayDay.is_workday, HolidayDay.name)
+                              .where(HolidayDay.day.between(date(2027, 1, 1), date(2027, 12, 31)))
+                              .order_by(HolidayDay.day)).all()
+    return [tuple(d) for d in days] + ([("complete",)] if db.session.get(HolidayYear, 2027) else [])
+
+
+def test_a_holiday_publication_replaces_that_years_table(app):
+    from datetime import date
+
+    from delegation.models import HolidayDay
+
+    db.session.add(HolidayDay(day=date(2027, 3, 1), is_workday=False, name="本地录入"))  # not the city's
+    db.session.add(HolidayDay(day=date(2028, 1, 3), is_workday=False, name="下一年"))  # another year: untouched
+    db.session.commit()
+    _publish_to_me(f"{CITY}-bureau", _holidays([{"date": "2027-02-08", "workday": False, "name": "春节"},
+                                                {"date": "2027-02-06", "workday": True, "name": "春节调休上班"}]),
+                   stream="REF-holidays")
+    assert _table_2027() == [(date(2027, 2, 6), True, "春节调休上班"), (date(2027, 2, 8), False, "春节"),
+                             ("complete",)]
+    assert db.session.get(HolidayDay, date(2028, 1, 3)) is not None and _version("holidays") == 1
+
+
+def test_a_holiday_publication_with_a_day_outside_its_year_changes_nothing(app):
+    _publish_to_me(f"{CITY}-bureau", _holidays([{"date": "2027-02-08", "workday": False, "name": "春节"},
+                                                {"date": "2028-01-03", "workday": False, "name": "下一年"}]),
+                   stream="REF-holidays")
+    refused = db.session.execute(sa.select(InboundMessage).filter_by(type="reference.publish")).scalar_one()
+    assert (refused.state, refused.reason_code) == ("quarantined", "schema_invalid")
+    assert _table_2027() == [] and _version("holidays") is None
