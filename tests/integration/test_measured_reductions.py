@@ -163,6 +163,9 @@ def test_the_api_and_the_dashboard_give_and_explain_the_figures(measured, client
     assert "环节压减率 20.0%" in steps and "按 3 件" in steps and "每次退回各计一个" in steps
     assert "平均 4.0 个" in steps and "平均 5.0 个" in steps
     assert "时间压减率 73.3%" in time_ and "平均 3.0 个工作日" in time_ and "平均 11.7 个工作日" in time_
+    for figure in ("steps_taken_mean", "materials_received_mean", "time_used_mean"):  # the cases each is over
+        listed = client.get(f"/dashboard/cases?figure={figure}&from=2026-03-01&to=2026-03-31").get_data(as_text=True)
+        assert '<strong data-testid="case-total">3</strong>' in listed, figure
     client.get("/lang/en?next=/dashboard")
     flask_babel.refresh()  # the test's app context outlives the requests: forget the locale it cached
     english = client.get("/dashboard?from=2026-03-01&to=2026-03-31").get_data(as_text=True)
