@@ -1,0 +1,29 @@
+"""reported case facts carry what the figures of the moment need (issue 18): the deadline flag of a running
+clock and the deadline of a 容缺 commitment not yet met
+
+Revision ID: 0032
+Revises: 0031
+Create Date: 2026-12-03 22:52:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "0032"
+down_revision = "0031"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("stats_reported_fact", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_flag", sa.String(length=10), nullable=True))
+        batch_op.add_column(sa.Column("commitment_deadline", sa.DateTime(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("stats_reported_fact", schema=None) as batch_op:
+        batch_op.drop_column("commitment_deadline")
+        batch_op.drop_column("due_flag")
