@@ -110,3 +110,21 @@ def test_the_statistics_api_is_scoped_to_the_county(application, cases):  # noqa
         # acting is not a county administrator's: its own county's case is still refused
         acted = api.post(f"/api/v1/cases/{cases[COUNTY][1]}/actions", user=COUNTY_ADMIN, json={"action": "accept"})
         assert acted.status_code == 403
+
+
+def test_the_staff_pages_name_the_role_and_it_belongs_to_a_county(client):  # noqa: F811
+    from delegation.errors import Invalid
+    from delegation.staff import create_account
+
+    log_in(client, "admin")
+    page = client.get(f"/admin/users?q={COUNTY_ADMIN}").get_data(as_text=True)
+    row = re.search(rf"<td>{COUNTY_ADMIN}</td>.*?</tr>", page, re.S)
+    assert row and "<td>县级管理员</td>" in row.group(0)
+    with client.application.app_context():
+        from app.extensions import db
+
+        create_account("county-admin-2", "第二位县级管理员", f"{OTHER_COUNTY}-bureau", "county_admin", "a-long-password")
+        with pytest.raises(Invalid) as refused:  # a county role, not in a city organisation
+            create_account("county-admin-3", "市里的县级管理员", "360700-bureau", "county_admin", "a-long-password")
+        assert refused.value.field == "role"
+        db.session.commit()
