@@ -527,6 +527,8 @@ class CaseFactSchema(StrictSchema):
     item_code = _code()
     mode = _one_of(DELEGATION_MODES)
     state = _str("case state", CASE_STATE)
+    due_flag = _one_of(("warning", "overdue"), required=False)
+    commitment_deadline = _datetime(required=False)
     figures = _list_of(fields.Nested(FigureSchema), at_least_one=True, validate=[validate.Length(max=MAX_FIGURES)])
 
 

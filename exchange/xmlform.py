@@ -75,6 +75,7 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "reply_due_at"?: datetime}
     stats.case_facts      {"facts": [{"case_no": str, "version": positive integer str, "applied_on": date,
                            "county": division code, "item_code": code, "mode": ITEM mode, "state": case state,
+                           "due_flag"?: "warning" | "overdue", "commitment_deadline"?: datetime,
                            "figures": [{"name": str, "value": number str}, ...] (1..64)}, ...] (1..500)}  (issue 18)
     reference.publish     {"kind": "credit" | "holidays", "version": positive integer str (grows per kind), "published_at": datetime,
                            "credit_records": [{"ref": positive integer str (the city's record id),
@@ -500,6 +501,8 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 _el("item_code", "ItemCode"),
                 _el("mode", "Mode"),
                 _el("state", "State"),
+                _el("due_flag", "DueFlag", True),
+                _el("commitment_deadline", "CommitmentDeadline", True),
                 _list("figures", "Figure", _at("name", "name"), _at("value", "value")),
             ),
         ),
