@@ -1,5 +1,6 @@
 """reported case facts carry what the figures of the moment need (issue 18): the deadline flag of a running
-clock and the deadline of a 容缺 commitment not yet met
+clock and the deadline of a 容缺 commitment not yet met; a county node remembers the flag it last sent (the
+deadline job changes flags without marking the case dirty)
 
 Revision ID: 0032
 Revises: 0031
@@ -21,9 +22,13 @@ def upgrade():
     with op.batch_alter_table("stats_reported_fact", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_flag", sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column("commitment_deadline", sa.DateTime(), nullable=True))
+    with op.batch_alter_table("stats_fact_sent", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_flag", sa.String(length=10), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table("stats_fact_sent", schema=None) as batch_op:
+        batch_op.drop_column("due_flag")
     with op.batch_alter_table("stats_reported_fact", schema=None) as batch_op:
         batch_op.drop_column("commitment_deadline")
         batch_op.drop_column("due_flag")
