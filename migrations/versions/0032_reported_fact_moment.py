@@ -22,6 +22,13 @@ def upgrade():
     with op.batch_alter_table("stats_reported_fact", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_flag", sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column("commitment_deadline", sa.DateTime(), nullable=True))
+        # the few facts the figures of the moment read, whatever the number of reported cases
+        batch_op.create_index("ix_stats_reported_fact_due_flag", ["due_flag"], unique=False,
+                              postgresql_where=sa.text("due_flag IS NOT NULL"),
+                              sqlite_where=sa.text("due_flag IS NOT NULL"))
+        batch_op.create_index("ix_stats_reported_fact_commitment", ["commitment_deadline"], unique=False,
+                              postgresql_where=sa.text("commitment_deadline IS NOT NULL"),
+                              sqlite_where=sa.text("commitment_deadline IS NOT NULL"))
     with op.batch_alter_table("stats_fact_sent", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_flag", sa.String(length=10), nullable=True))
 
@@ -30,5 +37,7 @@ def downgrade():
     with op.batch_alter_table("stats_fact_sent", schema=None) as batch_op:
         batch_op.drop_column("due_flag")
     with op.batch_alter_table("stats_reported_fact", schema=None) as batch_op:
+        batch_op.drop_index("ix_stats_reported_fact_commitment")
+        batch_op.drop_index("ix_stats_reported_fact_due_flag")
         batch_op.drop_column("commitment_deadline")
         batch_op.drop_column("due_flag")
