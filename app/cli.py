@@ -31,6 +31,9 @@ def register_cli(app):
     app.cli.add_command(exchange)
     app.cli.add_command(catalog)
     app.cli.add_command(deadlines)
+    from app.cli_reference import register as register_reference
+
+    register_reference(app.cli)  # reference versions / republish: reference data from the city (issue 18)
     from app.cli_archive import register as register_archive
 
     register_archive(app.cli)  # archive build / verify / retention, audit verify / seal (issue 19)

@@ -63,4 +63,11 @@ def _apply(env, body: dict) -> None:
     db.session.flush()
 
 
-reference_publish.register(KIND, N_("节假日表"), _apply)
+def everything():
+    """Every year of the table (a year declared complete without days too)."""
+    years = {d.year for d in db.session.execute(sa.select(HolidayDay.day)).scalars()}
+    years |= set(db.session.execute(sa.select(HolidayYear.year)).scalars())
+    return [{"holidays": snapshot(year)} for year in sorted(years)]
+
+
+reference_publish.register(KIND, N_("节假日表"), _apply, everything)

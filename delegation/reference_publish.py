@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterable
 
 import sqlalchemy as sa
 
@@ -38,13 +38,15 @@ class Kind:
     name: str
     label: str  # what the administrators read (Chinese, translated on the page)
     apply: Callable[[object, dict], None]  # (envelope, body) on a receiving node, in the message's transaction
+    everything: Callable[[], Iterable[dict]]  # the kind's whole data here, as payloads of publications
 
 
 _kinds: dict[str, Kind] = {}
 
 
-def register(name: str, label: str, apply: Callable[[object, dict], None]) -> None:
-    _kinds[name] = Kind(name, label, apply)
+def register(name: str, label: str, apply: Callable[[object, dict], None],
+             everything: Callable[[], Iterable[dict]]) -> None:
+    _kinds[name] = Kind(name, label, apply, everything)
 
 
 def kinds() -> list[Kind]:
@@ -94,6 +96,23 @@ def publish(kind: str, payload: dict, now: datetime | None = None) -> int | None
                 case_no=f"{STREAM_PREFIX}{kind}")
     db.session.flush()
     return row.version
+
+
+def republish(kind: str | None = None) -> dict[str, list[int]]:
+    """Everything of `kind` (or of every kind) published again as new versions, for a county node that joined after
+    the data was made (`flask --app wsgi reference republish`). The receivers apply each as any publication; what
+    they hold already is kept (a record is copied once, a year's table replaced by the same). The versions sent."""
+    from delegation.errors import Invalid
+
+    if kind is not None and kind not in _kinds:
+        raise Invalid("invalid_choice", f"没有“{kind}”类参考数据", f"no reference data of kind {kind!r}", field="kind")
+    if publisher_org() is None:
+        raise Invalid("not_city_node", "本节点不是市级节点，不发布参考数据",
+                      "this node does not host the city bureau and publishes no reference data", field="kind")
+    sent: dict[str, list[int]] = {}
+    for one in ([_kinds[kind]] if kind else kinds()):
+        sent[one.name] = [publish(one.name, payload) for payload in one.everything()]
+    return sent
 
 
 def in_force() -> dict[str, ReferenceVersion]:

@@ -21,6 +21,7 @@ from supervision import credit
 from supervision.models import CreditRecord
 
 KIND = "credit"
+BATCH = 100  # CreditRecord maxOccurs
 
 
 def _local(at: datetime) -> str:
@@ -86,4 +87,17 @@ def _copy(origin: str, item: dict) -> None:
     db.session.flush()
 
 
-reference_publish.register(KIND, N_("信用记录与黑名单"), _apply)
+def everything():
+    """This node's own records, oldest first, at most a publication's worth (100) each."""
+    query = sa.select(CreditRecord).where(CreditRecord.origin_node.is_(None)).order_by(CreditRecord.id)
+    batch: list[dict] = []
+    for record in db.session.execute(query).scalars():
+        batch.append(wire(record))
+        if len(batch) == BATCH:
+            yield {"credit_records": batch}
+            batch = []
+    if batch:
+        yield {"credit_records": batch}
+
+
+reference_publish.register(KIND, N_("信用记录与黑名单"), _apply, everything)

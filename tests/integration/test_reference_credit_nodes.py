@@ -210,3 +210,37 @@ def test_the_citys_holiday_table_governs_the_working_days_at_every_county(nodes,
     for node in (ningdu, zhanggong):
         assert days_at(node) == (date(2027, 2, 9), False, calendar.HOLIDAY_TABLE)
         assert versions(node)["holidays"] == (4, CITY)
+
+
+def test_a_county_node_that_joins_later_gets_the_citys_records_by_republication(nodes, sftp):  # noqa: F811
+    """章贡区 was hosted by the city when the applicant was blacklisted, so nothing went to its node; once the
+    operator places it on its own node, `flask reference republish` sends the city's data again."""
+    from delegation.models import Org
+
+    city, ningdu, zhanggong = nodes
+
+    def place(node_id: str) -> None:
+        with city.ctx():
+            db.session.execute(sa.update(Org).where(Org.division_code == ZHANGGONG, Org.level == "county")
+                               .values(node_id=node_id))
+            db.session.commit()
+
+    place(CITY)
+    city.post("/api/v1/delegations/credit-records", "admin", expect=201,
+              id_code=PERSON["id_code"], name=PERSON["name"], detail="告知承诺不实")
+    place(ZHANGGONG)
+    pump(city, ningdu, zhanggong)
+    assert try_rongque(zhanggong, ZHANGGONG, ENTERPRISE, expect=200)  # (a clean applicant: the node works)
+    assert copies(zhanggong) == [] and "credit" not in {k for k, (v, _) in versions(zhanggong).items() if v}
+
+    refused = zhanggong.app.test_cli_runner().invoke(args=["reference", "republish"])
+    assert refused.exit_code != 0 and "not_city_node" not in refused.output and "市级节点" in refused.output
+    result = city.app.test_cli_runner().invoke(args=["reference", "republish", "--kind", "credit"])
+    assert result.exit_code == 0, result.output
+    assert '"credit": [2]' in result.output
+    pump(city, ningdu, zhanggong)
+
+    refused = try_rongque(zhanggong, ZHANGGONG, PERSON, expect=409)
+    assert refused["code"] == "applicant_blacklisted"
+    assert versions(zhanggong)["credit"] == (2, CITY) and versions(ningdu)["credit"] == (2, CITY)
+    assert len(copies(ningdu)) == 1  # 宁都县 had it already: the same record is copied once
