@@ -62,7 +62,12 @@ def seed_reported(n: int, today: date) -> dict:
     figures = {name: _FIGURES.get(name, "0") for name in fact_reports.FIGURES}
     values = {"case_no": "cty.code || '-R' || lpad(g::text, 9, '0')", "from_node": "cty.code", "version": "1",
               "applied_on": "s.d", "month": "to_char(s.d, 'YYYY-MM')", "county_code": "cty.code",
-              "item_id": "it.item_id", "mode": "it.mode", "state": _STATE, "received_at": "now()", **figures}
+              "item_id": "it.item_id", "mode": "it.mode", "state": _STATE, "received_at": "now()",
+              # open cases: a few flagged by the county's deadline job, a few 容缺 commitments pending
+              "due_flag": "CASE WHEN r1 >= 0.80 AND r1 < 0.95 AND r2 < 0.10 THEN 'overdue' "
+                          "WHEN r1 >= 0.80 AND r1 < 0.95 AND r2 < 0.20 THEN 'warning' END",
+              "commitment_deadline": "CASE WHEN r2 > 0.97 AND r1 >= 0.80 THEN now() + interval '5 days' END",
+              **figures}
     missing = set(columns) - set(values)
     assert not missing, f"seed_reported does not fill {missing}"
     item_rows = ", ".join(f"({i}, {item_id}, '{mode}')" for i, (item_id, mode) in enumerate(items))

@@ -26,6 +26,12 @@ class StatsReportedFact(_CaseSums, _PushSums, db.Model):
     __table_args__ = (
         sa.Index("ix_stats_reported_fact_key", "month", "county_code", "item_id", "mode", "state"),
         sa.Index("ix_stats_reported_fact_applied_on", "applied_on"),
+        # the few facts the figures of the moment read (migration 0032)
+        sa.Index("ix_stats_reported_fact_due_flag", "due_flag", postgresql_where=sa.text("due_flag IS NOT NULL"),
+                 sqlite_where=sa.text("due_flag IS NOT NULL")),
+        sa.Index("ix_stats_reported_fact_commitment", "commitment_deadline",
+                 postgresql_where=sa.text("commitment_deadline IS NOT NULL"),
+                 sqlite_where=sa.text("commitment_deadline IS NOT NULL")),
     )
     case_no: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     from_node: Mapped[str] = mapped_column(sa.String(30))
@@ -37,6 +43,10 @@ class StatsReportedFact(_CaseSums, _PushSums, db.Model):
     mode: Mapped[str] = mapped_column(sa.String(20))
     state: Mapped[str] = mapped_column(sa.String(30))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the figures of the moment (migration 0032), counted live as the city's own cases are: the deadline job's
+    # flag while the clock runs ('warning' | 'overdue', else NULL), the deadline of a 容缺 commitment not yet met
+    due_flag: Mapped[str | None] = mapped_column(sa.String(10))
+    commitment_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StatsReportedRollup(_RollupKey, _CaseSums, _PushSums, db.Model):
@@ -61,4 +71,5 @@ class StatsFactSent(db.Model):
                                          autoincrement=False)
     version: Mapped[int]
     digest: Mapped[str] = mapped_column(sa.String(64))
+    due_flag: Mapped[str | None] = mapped_column(sa.String(10))  # the flag last sent (migration 0032)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

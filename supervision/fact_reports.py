@@ -27,12 +27,12 @@ import json
 import logging
 import math
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
 from delegation.deadlines import SHANGHAI
-from delegation.models import STATES, Case, Item, Org
+from delegation.models import OPEN_CLOCK_STATES, STATES, Case, Item, Org
 from exchange.errors import WRONG_RECIPIENT, ExchangeRejected
 from exchange.handlers import applies
 from exchange.outbox import enqueue
@@ -75,7 +75,7 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
         _refresh_local_pushes(case_ids)
         return 0
     window = sa.orm.aliased(Org)
-    query = (sa.select(StatsCaseFact, Case.case_no, Case.created_at, Item.code, window.code, StatsFactSent)
+    query = (sa.select(StatsCaseFact, Case, Item.code, window.code, StatsFactSent)
              .join(Case, Case.id == StatsCaseFact.case_id)
              .join(Item, Item.id == StatsCaseFact.item_id)
              .join(window, window.id == Case.window_org_id)
@@ -83,11 +83,17 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
              .where(window.node_id == bus.node_id))
     batches: dict[str, list[dict]] = defaultdict(list)
     queued = 0
+    if case_ids is not None:  # the deadline job moves flags without marking cases dirty: look at those that may move
+        flagged = set(db.session.execute(sa.select(Case.id).where(
+            Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None), Case.due_flag != "ok")).scalars())
+        flagged |= set(db.session.execute(sa.select(StatsFactSent.case_id).where(
+            StatsFactSent.due_flag.is_not(None))).scalars())
+        case_ids = sorted(set(case_ids) | flagged)
     chunks = [None] if case_ids is None else [case_ids[i:i + 500] for i in range(0, len(case_ids), 500)]
     for chunk in chunks:
         selected = query if chunk is None else query.where(StatsCaseFact.case_id.in_(chunk))
-        for fact, case_no, created_at, item_code, window_code, sent in db.session.execute(selected).all():
-            wire = _wire_fact(fact, case_no, created_at, item_code)
+        for fact, case, item_code, window_code, sent in db.session.execute(selected).all():
+            wire = _wire_fact(fact, case, item_code)
             digest = hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()
             if sent is not None and sent.digest == digest:
                 continue
@@ -95,6 +101,7 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
                 sent = StatsFactSent(case_id=fact.case_id, version=0, digest=digest)
                 db.session.add(sent)
             sent.version, sent.digest, sent.sent_at = sent.version + 1, digest, utcnow()
+            sent.due_flag = wire.get("due_flag")
             batches[window_code].append({**wire, "version": str(sent.version)})
             queued += 1
             if len(batches[window_code]) == BATCH:
@@ -105,15 +112,22 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
     return queued
 
 
-def _wire_fact(fact: StatsCaseFact, case_no: str, created_at, item_code: str) -> dict:
+def _wire_fact(fact: StatsCaseFact, case: Case, item_code: str) -> dict:
     figures = []
     for name in FIGURES:
         value = getattr(fact, name)
         if value and math.isfinite(value):  # 0 is what an absent figure means
             figures.append({"name": name, "value": _wire_number(value)})
-    return {"case_no": case_no, "applied_on": as_utc(created_at).astimezone(SHANGHAI).date().isoformat(),
+    wire = {"case_no": case.case_no, "applied_on": as_utc(case.created_at).astimezone(SHANGHAI).date().isoformat(),
             "county": fact.county_code, "item_code": item_code, "mode": fact.mode, "state": fact.state,
             "figures": figures}
+    # the figures of the moment, as statistics._now_query reads a case: the flag while its clock runs, a 容缺
+    # commitment not yet met (the city compares its deadline with the moment of asking)
+    if case.state in OPEN_CLOCK_STATES and case.paused_at is None and case.due_flag in ("warning", "overdue"):
+        wire["due_flag"] = case.due_flag
+    if case.commitment_deadline is not None and case.commitment_met_at is None:
+        wire["commitment_deadline"] = as_utc(case.commitment_deadline).astimezone(SHANGHAI).isoformat()
+    return wire
 
 
 def _send(window_code: str, bureau: Org, facts: list[dict]) -> None:
@@ -177,7 +191,10 @@ def apply_facts(env, _attachments) -> None:
         if fact["state"] not in STATES:
             raise ExchangeRejected("unknown_state", f"case {fact['case_no']}: state {fact['state']!r}")
         applied_on = date.fromisoformat(fact["applied_on"][:10])
+        deadline = fact.get("commitment_deadline")
         rows.append({"case_no": fact["case_no"], "from_node": env.from_node, "version": int(fact["version"]),
+                     "due_flag": fact.get("due_flag"),
+                     "commitment_deadline": as_utc(datetime.fromisoformat(deadline)) if deadline else None,
                      "applied_on": applied_on, "month": applied_on.strftime("%Y-%m"), "county_code": fact["county"],
                      "item_id": items[fact["item_code"]], "mode": fact["mode"], "state": fact["state"],
                      **_figures(fact)})
@@ -296,6 +313,32 @@ def counted_here():
 
 def any_reported() -> bool:
     return db.session.execute(sa.select(sa.exists().where(StatsReportedFact.case_no.is_not(None)))).scalar()
+
+
+def _filtered(filters) -> list:
+    f = StatsReportedFact
+    clauses = []
+    if filters.date_from:
+        clauses.append(f.applied_on >= filters.date_from)
+    if filters.date_to:
+        clauses.append(f.applied_on <= filters.date_to)
+    if filters.county:
+        clauses.append(f.county_code == filters.county)
+    if filters.item:
+        clauses.append(f.item_id == sa.select(Item.id).where(Item.code == filters.item).scalar_subquery())
+    if filters.mode:
+        clauses.append(f.mode == filters.mode)
+    return clauses
+
+
+def now_part(filters, now):
+    """The reported cases the figures of the moment concern, shaped as statistics._now_query's rows: flagged
+    (as the accepting county's deadline job last flagged them) or with a 容缺 commitment still pending now."""
+    f = StatsReportedFact
+    pending = f.commitment_deadline >= now
+    return (sa.select(f.month, f.county_code, f.item_id, f.mode, f.state,
+                      sa.func.coalesce(f.due_flag, "ok").label("flag"), sa.case((pending, 1), else_=0).label("pending"))
+            .where(*_filtered(filters), sa.or_(f.due_flag.is_not(None), pending)))
 
 
 def source_parts(kind: str, filters, plan, names: list[str]) -> list:

@@ -76,7 +76,7 @@ from delegation.errors import Invalid, NotFound
 from delegation.models import MODES, STATES, CalendarDay, Case, CaseEvent, CaseMaterial, CaseRating, Division, Item
 from delegation.workflow import Mode, State
 from persistence import db, utcnow
-from supervision.fact_reports import counted_here, source_parts
+from supervision.fact_reports import counted_here, now_part, source_parts
 from supervision.models import SupervisionFeedback, SupervisionPush
 
 DIMENSIONS = ("county", "item", "mode", "month", "state")
@@ -635,10 +635,12 @@ def _now_query(dims: tuple, filters: Filters, now: datetime, dialect: str):
     running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
     flagged = sa.and_(Case.due_flag.in_(("warning", "overdue")), running)
     pending = sa.and_(Case.commitment_deadline >= now, Case.commitment_met_at.is_(None))
-    concerned = (sa.select(*_case_key(dialect), sa.case((flagged, Case.due_flag), else_="ok").label("flag"),
-                           sa.case((pending, 1), else_=0).label("pending"))
-                 .select_from(Case).join(Item, Item.id == Case.item_id)
-                 .where(*_where(filters), sa.or_(flagged, pending))).subquery("src")
+    concerned = sa.union_all(  # and the cases county nodes reported (issue 18)
+        sa.select(*_case_key(dialect), sa.case((flagged, Case.due_flag), else_="ok").label("flag"),
+                  sa.case((pending, 1), else_=0).label("pending"))
+        .select_from(Case).join(Item, Item.id == Case.item_id)
+        .where(*_where(filters), sa.or_(flagged, pending), counted_here()),
+        now_part(filters, now)).subquery("src")
     c = concerned.c
     columns = [_count_if(c.flag == "overdue").label("overdue_now"),
                _count_if(c.flag == "warning").label("warning_now"),

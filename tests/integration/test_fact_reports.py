@@ -123,3 +123,21 @@ def test_only_a_county_organisation_of_the_sending_node(city):
     with pytest.raises(ExchangeRejected) as refused:  # 章贡区 is hosted here, not on node 360730
         deliver(fact("X-1", 1, "decided", TODAY, county=OTHER), from_org=f"{OTHER}-window")
     assert refused.value.code == "sender_not_allowed"
+
+
+def test_the_figures_of_the_moment_count_reported_cases_once(city):
+    local = make_case(State.CITY_REVIEW, Mode.FORWARD_ONLY)
+    local.due_flag = "overdue"  # flagged at the city too: the county's report of it counts, not both
+    db.session.commit()
+    soon = datetime.now(timezone.utc) + timedelta(days=3)
+    past = datetime.now(timezone.utc) - timedelta(days=1)
+    deliver(fact(local.case_no, 1, "city_review", TODAY, mode="forward_only", accepted=1) | {"due_flag": "overdue"},
+            fact(f"{COUNTY}-2026-900004", 1, "county_review", TODAY, accepted=1) | {"due_flag": "warning"},
+            fact(f"{COUNTY}-2026-900005", 1, "county_review", TODAY, accepted=1, commitment_cases=1)
+            | {"commitment_deadline": soon.isoformat()},
+            fact(f"{COUNTY}-2026-900006", 1, "county_review", TODAY, accepted=1, commitment_cases=1)
+            | {"commitment_deadline": past.isoformat()})
+    now = summary()["summary"]
+    assert (now["overdue_now"], now["warning_now"]) == (1, 1)
+    assert (now["commitment_cases"], now["commitment_due"], now["commitment_met"]) == (2, 1, 0)
+    assert summary(county=OTHER)["summary"]["overdue_now"] == 0
