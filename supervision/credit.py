@@ -235,7 +235,8 @@ def view(r: CreditRecord, now: datetime | None = None) -> dict:
     return {"id": r.id, "id_code": r.id_code, "name": r.name, "kind": r.kind, "kind_zh": KIND_ZH[r.kind],
             "case_no": r.case_no, "detail": r.detail, "blacklisted": r.blacklisted, "recorded_by": r.recorded_by,
             "at": r.created_at, "expires_at": record_expiry(r), "status": status(r, now),
-            "lifted_at": r.lifted_at, "lifted_by": r.lifted_by, "lift_reason": r.lift_reason}
+            "lifted_at": r.lifted_at, "lifted_by": r.lifted_by, "lift_reason": r.lift_reason,
+            "origin_node": r.origin_node}  # published by the city node (credit_publish): lifted there only
 
 
 def is_blacklisted(id_code: str, now: datetime | None = None) -> bool:

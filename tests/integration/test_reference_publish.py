@@ -126,6 +126,11 @@ def test_a_copy_from_the_city_counts_is_sealed_and_cannot_be_lifted_here(api):
     r = api.post(f"/api/v1/credit/records/{copy.id}/lift", user="admin", json={"reason": "县里撤销"})
     assert r.status_code == 409 and r.get_json()["code"] == "published_record"
     assert r.get_json()["field"] == "record_id" and "市级" in r.get_json()["detail"]
+    from tests.integration.pages import log_in
+
+    log_in(api.client, "admin")  # the credit page offers no 撤销 for it, and says whose it is
+    page = api.client.get("/admin/credit").get_data(as_text=True)
+    assert f'data-testid="published-{copy.id}">市级发布' in page and f'data-testid="lift-{copy.id}"' not in page
     for column, value in (("origin_id", 6), ("expires_at", "2020-01-01 00:00:00")):
         with pytest.raises(sa.exc.DatabaseError):
             db.session.execute(sa.text(f"UPDATE credit_record SET {column} = :v WHERE id = :id"),
