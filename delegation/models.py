@@ -298,6 +298,8 @@ class Case(db.Model):
     agent_id_code: Mapped[str | None] = mapped_column(sa.String(30))
     agent_phone: Mapped[str | None] = mapped_column(sa.String(30))
     assisted_by: Mapped[str | None] = mapped_column(sa.String(100))  # the window's 帮办人员 who took it (0023)
+    # the catalogue version in force when it was registered (0033, delegation/catalogue_publish.py); NULL: before any
+    catalogue_version: Mapped[int | None] = mapped_column()
     id_check_override: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(60))
