@@ -539,7 +539,8 @@ class StatsCaseFactsSchema(StrictSchema):
 
 
 # reference.publish (issue 18): tq:ReferenceKind, tq:RefNumber, tq:CreditKind
-REFERENCE_KINDS = ("credit", "holidays")
+REFERENCE_KINDS = ("credit", "holidays", "catalogue")
+CATALOGUE_CSV_MAX = 1_000_000  # tq:CatalogueCsv
 YEAR = r"[0-9]{4}"  # tq:Year
 HOLIDAY_NAME_MAX = 60  # tq:HolidayName
 MAX_HOLIDAY_DAYS = 366  # Day maxOccurs
@@ -584,6 +585,12 @@ class HolidayTableSchema(StrictSchema):
     days = _list_of(fields.Nested(HolidayDaySchema), validate=[validate.Length(max=MAX_HOLIDAY_DAYS)])
 
 
+class CatalogueSchema(StrictSchema):
+    """tq:PublishedCatalogue: catalogue rows in the platform's CSV format (header line first)."""
+
+    csv = _str(validate=[validate.Length(min=1, max=CATALOGUE_CSV_MAX)])
+
+
 class ReferencePublishSchema(StrictSchema):
     """tq:ReferencePublish (issue 18): a version of one kind of the city's reference data."""
 
@@ -591,6 +598,7 @@ class ReferencePublishSchema(StrictSchema):
     version = _str("positive number", REF_NUMBER)
     published_at = _datetime()
     credit_records = _list_of(fields.Nested(CreditRecordSchema), validate=[validate.Length(max=MAX_CREDIT_RECORDS)])
+    catalogue = fields.Nested(CatalogueSchema)
     holidays = fields.Nested(HolidayTableSchema)
 
 

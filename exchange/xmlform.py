@@ -77,13 +77,13 @@ from the dict (``None`` on encoding means absent); a list is always present on d
                            "county": division code, "item_code": code, "mode": ITEM mode, "state": case state,
                            "due_flag"?: "warning" | "overdue", "commitment_deadline"?: datetime,
                            "figures": [{"name": str, "value": number str}, ...] (1..64)}, ...] (1..500)}  (issue 18)
-    reference.publish     {"kind": "credit" | "holidays", "version": positive integer str (grows per kind), "published_at": datetime,
+    reference.publish     {"kind": "credit" | "holidays" | "catalogue", "version": positive integer str (grows per kind), "published_at": datetime,
                            "credit_records": [{"ref": positive integer str (the city's record id),
                                "kind": "broken_commitment" | "false_commitment" | "penalty", "blacklisted": bool,
                                "id_code": str (18 chars), "name": str, "case_no"?: str, "detail": str,
                                "recorded_by": str, "recorded_at": datetime, "expires_at": datetime,
                                "lifted"?: {"at": datetime, "by": str, "reason": str}}, ...] (0..100; 1..100 with
-                               kind credit),
+                               kind credit), "catalogue"?: {"csv": str (≤ 1,000,000)} (with kind catalogue),
                            "holidays"?: {"year": "YYYY", "complete": bool, "days": [{"date": date,
                                "workday": bool, "name": str (≤ 60)}, ...] (0..366)} (with kind holidays)}
                            (issue 18: reference data from the city; CaseNo is the stream REF-<kind>)
@@ -533,6 +533,8 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 wrapper="CreditRecords",
                 optional=True,
             ),
+            # kind catalogue: the items a city import changed, as the platform's catalogue CSV
+            _group("catalogue", "Catalogue", _el("csv", "Csv"), optional=True),
             _group(  # kind holidays: one year of the holiday table, whole
                 "holidays",
                 "Holidays",

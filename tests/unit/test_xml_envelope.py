@@ -260,7 +260,8 @@ SAMPLES: dict[str, tuple[str, str, dict]] = {
               "name": "张三", "detail": "行政处罚", "recorded_by": "reg-city",
               "recorded_at": "2026-03-02T09:00:00+08:00", "expires_at": "2029-03-02T09:00:00+08:00"},
          ],
-         # (the receiver reads the part of its Kind; the wire carries either, here both to check both)
+         # (the receiver reads the part of its Kind; the wire carries any, here all to check all)
+         "catalogue": {"csv": "code,name\nGZ-TZSB-001,特种设备使用登记\n"},
          "holidays": {"year": "2027", "complete": True, "days": [
              {"date": "2027-02-06", "workday": True, "name": "春节调休上班"},
              {"date": "2027-02-08", "workday": False, "name": "春节"}]}},
