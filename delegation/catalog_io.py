@@ -641,6 +641,15 @@ def _apply(item, spec: ItemSpec) -> None:
     item.materials = materials  # delete-orphan removes the materials the file no longer lists
 
 
+# Told of the items an import rewrote or created (not of a seeding's only_new pass), in its transaction:
+# delegation/catalogue_publish.py publishes the city's to the county nodes.
+_import_listeners: list = []
+
+
+def on_import(listener) -> None:
+    _import_listeners.append(listener)
+
+
 def import_catalog(session, specs: list[ItemSpec], divisions: list[str], *, only_new: bool = False) -> dict:
     """Upsert items by code; grant each newly created item to every division given. Does not commit.
 
@@ -702,6 +711,9 @@ def import_catalog(session, specs: list[ItemSpec], divisions: list[str], *, only
             session.add(Delegation(item_id=item.id, division_code=division, granted=True,
                                    reason="事项目录导入时下放 / granted on catalogue import"))
     session.flush()
+    if not only_new:
+        for listener in _import_listeners:
+            listener([s.code for s in specs])
     return {"created": created, "updated": updated}
 
 

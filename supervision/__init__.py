@@ -11,4 +11,5 @@ from supervision import commitment_checks  # noqa: F401  告知承诺 verificati
 from supervision import inspection_archive  # noqa: F401  现场踏勘 records and photos in the case archive (issue 17)
 from supervision import credit_publish  # noqa: F401  credit records published from the city (reference.publish)
 from delegation import holiday_publish  # noqa: F401  the holiday table published from the city (reference.publish)
+from delegation import catalogue_publish  # noqa: F401  the catalogue published from the city; cases note its version
 from supervision import fact_reports  # noqa: F401  case facts reported to the city (stats.case_facts, issue 18)

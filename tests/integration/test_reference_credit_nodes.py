@@ -244,3 +244,55 @@ def test_a_county_node_that_joins_later_gets_the_citys_records_by_republication(
     assert refused["code"] == "applicant_blacklisted"
     assert versions(zhanggong)["credit"] == (2, CITY) and versions(ningdu)["credit"] == (2, CITY)
     assert len(copies(ningdu)) == 1  # 宁都县 had it already: the same record is copied once
+
+
+def test_a_catalogue_change_at_the_city_reaches_both_counties_and_governs_new_cases_only(nodes, sftp, tmp_path):  # noqa: F811
+    """The city shortens 特种设备使用登记's promised limit (5 → 3 working days) and renames a material by a catalogue
+    import; both counties import it, a case registered there afterwards notes catalogue version 1 and gets the
+    shorter limit, a case accepted before keeps its version (none) and its deadline."""
+    import dataclasses
+
+    from delegation import catalog_io
+    from delegation.models import Case, Item
+
+    city, ningdu, zhanggong = nodes
+    with ningdu.ctx():
+        before = ningdu.api.create(_item(ningdu, NINGDU), county=NINGDU)["case_no"]
+    ningdu.act(before, f"window-{NINGDU}", "accept")
+
+    def stored(node: Node, case_no: str) -> tuple:
+        with node.ctx():
+            case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
+            return case.catalogue_version, case.due_at, case.accepted_at
+
+    kept = stored(ningdu, before)
+    path = tmp_path / "change.csv"
+    with city.ctx():
+        item = db.session.execute(sa.select(Item).filter_by(code=COMMITMENT)).unique().scalar_one()
+        spec = catalog_io.item_to_spec(item)
+        spec = dataclasses.replace(spec, promised_limit=3, county_step_limit=1, city_step_limit=2, materials=[
+            dataclasses.replace(m, name="特种设备使用登记表（一式一份）") if m.code == "M01" else m
+            for m in spec.materials])
+        catalog_io.write_catalog([spec], path)
+    result = city.app.test_cli_runner().invoke(args=["catalog", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert versions(city)["catalogue"] == (1, CITY)
+    pump(city, ningdu, zhanggong)
+
+    for node, county in ((ningdu, NINGDU), (zhanggong, ZHANGGONG)):
+        item = _item(node, county)
+        assert item["promised_limit"] == 3
+        assert {m["code"]: m["name"] for m in item["materials"]}["M01"] == "特种设备使用登记表（一式一份）"
+        assert versions(node)["catalogue"] == (1, CITY)
+        with node.ctx():
+            after = node.api.create(item, county=county)["case_no"]
+        node.act(after, f"window-{county}", "accept")
+        version, due_at, _accepted = stored(node, after)
+        assert version == 1
+        with node.ctx():  # accepted moments after the earlier case: due two working days before it
+            from delegation.clock import load_calendar
+            from delegation.deadlines import SHANGHAI
+
+            local = lambda at: at.astimezone(SHANGHAI).date()  # noqa: E731
+            assert load_calendar().count_workdays(local(due_at), local(kept[1])) == 2
+    assert stored(ningdu, before) == kept and kept[0] is None  # the earlier case keeps its version and deadline

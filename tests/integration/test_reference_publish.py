@@ -180,3 +180,34 @@ def test_a_holiday_publication_with_a_day_outside_its_year_changes_nothing(app):
     refused = db.session.execute(sa.select(InboundMessage).filter_by(type="reference.publish")).scalar_one()
     assert (refused.state, refused.reason_code) == ("quarantined", "schema_invalid")
     assert _table_2027() == [] and _version("holidays") is None
+
+
+def test_a_case_notes_the_catalogue_version_in_force_when_registered(api):
+    from datetime import datetime, timezone
+
+    from delegation.models import Case
+
+    item = api.item("direct")
+    first = api.create(item)["case_no"]
+    now = datetime.now(timezone.utc)
+    db.session.add(ReferenceVersion(kind="catalogue", version=4, source_node=CITY, published_at=now, applied_at=now))
+    db.session.commit()
+    second = api.create(item)["case_no"]
+    db.session.expire_all()
+    noted = dict(db.session.execute(sa.select(Case.case_no, Case.catalogue_version)
+                                    .where(Case.case_no.in_([first, second]))).all())
+    assert noted == {first: None, second: 4}
+
+
+def test_a_catalogue_publication_that_does_not_read_changes_nothing(app):
+    from delegation.models import Item
+
+    before = {i.code: i.promised_limit for i in db.session.execute(sa.select(Item)).unique().scalars()}
+    _publish_to_me(f"{CITY}-bureau", {"kind": "catalogue", "version": "1", "published_at": "2026-12-01T09:00:00+08:00",
+                                      "catalogue": {"csv": "code,name\nGZ-TZSB-001,特种设备使用登记\n"}},
+                   stream="REF-catalogue")
+    refused = db.session.execute(sa.select(InboundMessage).filter_by(type="reference.publish")).scalar_one()
+    assert (refused.state, refused.reason_code) == ("quarantined", "catalogue_invalid")
+    db.session.expire_all()
+    assert {i.code: i.promised_limit for i in db.session.execute(sa.select(Item)).unique().scalars()} == before
+    assert _version("catalogue") is None

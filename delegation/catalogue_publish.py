@@ -1,0 +1,92 @@
+"""The catalogue published from the city to every county node (issue 18, part 3), reference kind `catalogue`.
+
+A catalogue import at the city (the administrator's upload, `flask catalog import`) that creates or rewrites items
+publishes those items whole — name, mode, department, limits, baselines, materials, approval kind and template text,
+as the platform's catalogue CSV (delegation/catalog_io.py) — in the import's transaction, as the next version of
+`catalogue` (delegation/reference_publish.py). A county node imports them the same way (the city has already judged
+只减不增 and recorded any override), so its new cases follow the city's catalogue.
+
+New cases only: every case records the catalogue version in force when it was registered (case_file.
+catalogue_version). A case already registered keeps what it was given then — its materials list, and once accepted
+its deadline — whatever a later version says."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from delegation import catalog_io, reference_publish
+from delegation.models import Case, Division, Item, Org
+from delegation.reference_models import ReferenceVersion
+from delegation.titles import N_
+from exchange.errors import ExchangeRejected
+from persistence import db
+
+KIND = "catalogue"
+BATCH = 200  # items a publication (well under Catalogue/Csv's 1,000,000 characters with the longest texts)
+
+
+def _csv(codes: list[str]) -> str:
+    from delegation import window_decisions
+    from delegation.citywide import citywide_item_ids
+
+    items = db.session.execute(sa.select(Item).where(Item.code.in_(codes)).order_by(Item.code)).unique().scalars().all()
+    approvals = window_decisions.kinds_by_item(i.id for i in items)
+    flagged = citywide_item_ids()
+    specs = [catalog_io.item_to_spec(i, approvals.get(i.id), i.id in flagged) for i in items]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "catalogue.csv"
+        catalog_io.write_catalog(specs, path, bom=False)
+        # one line ending: XML would carry a CR only escaped, and the reader takes LF alone
+        return path.read_text(encoding="utf-8").replace("\r\n", "\n")
+
+
+def _publish(codes: list[str]) -> None:
+    if reference_publish.publisher_org() is None:
+        return  # a county's import stays on the county node
+    for start in range(0, len(codes), BATCH):
+        reference_publish.publish(KIND, {"catalogue": {"csv": _csv(codes[start:start + BATCH])}})
+
+
+catalog_io.on_import(_publish)
+
+
+def _apply(env, body: dict) -> None:
+    published = body.get("catalogue")
+    if published is None:
+        raise ExchangeRejected("schema_invalid", "a catalogue publication carries the items (Catalogue)")
+    departments = db.session.execute(sa.select(Org.code)).scalars().all()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "catalogue.csv"
+        path.write_text(published["csv"], encoding="utf-8")
+        try:
+            specs = catalog_io.read_catalog(path, departments, over_baseline=True)
+        except catalog_io.CatalogError as exc:
+            raise ExchangeRejected("catalogue_invalid", exc.summary("en", limit=5)) from None
+    # an item new to this node is delegated to the counties it hosts, as the city's import delegated it there
+    divisions = db.session.execute(
+        sa.select(Org.division_code).join(Division, Division.code == Org.division_code)
+        .where(Org.level == "county", Org.node_id == reference_publish._bus().node_id).distinct()
+    ).scalars().all()
+    try:
+        catalog_io.import_catalog(db.session, specs, sorted(divisions))
+    except (catalog_io.CatalogError, ValueError) as exc:
+        raise ExchangeRejected("catalogue_invalid", f"the published catalogue cannot be imported: {exc}") from None
+
+
+def everything():
+    codes = db.session.execute(sa.select(Item.code).order_by(Item.code)).scalars().all()
+    return [{"catalogue": {"csv": _csv(codes[s:s + BATCH])}} for s in range(0, len(codes), BATCH)]
+
+
+reference_publish.register(KIND, N_("事项目录"), _apply, everything)
+
+
+@sa.event.listens_for(Case, "before_insert")
+def _stamp(mapper, connection, case: Case) -> None:
+    """Every case, however it is registered, notes the catalogue version in force (in the same statement's
+    transaction, so a publication applied meanwhile counts for the cases after it)."""
+    if case.catalogue_version is None:
+        case.catalogue_version = connection.execute(
+            sa.select(ReferenceVersion.version).where(ReferenceVersion.kind == KIND)).scalar()
