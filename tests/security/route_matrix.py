@@ -425,7 +425,6 @@ TABLE: dict[str, Route] = {
     # Pages: 全市通办 (issue 17): the administrator's catalogue flag, the figures for all staff but regulators
     "GET /admin/citywide": route("admin"),
     "GET /admin/reference-data": route("admin"),
-    "GET /admin/reference-data": route("admin"),
     "POST /admin/citywide/<item_code>": route("admin", params={"item_code": "intake_item"}, body={"citywide": "0"}),
     "GET /citywide/statistics": route("window", "reviewer", "city_approver", "admin"),
     # Pages: decided at the window (issue 17 part A): the window's on-the-spot decision on its county's case (the
