@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import sqlalchemy as sa
 
-from delegation.models import Org
+from delegation.models import Division, Org
 from delegation.reference_models import ReferenceVersion
 from exchange.errors import ExchangeRejected
 from exchange.handlers import applies
@@ -123,11 +123,16 @@ def versions() -> list[dict]:
     """Every kind this node knows, with the version in force (None: none yet), for the administrators' page."""
     rows = in_force()
     node = _bus().node_id
+    # a node is named by its division (a node id is the division code of the city or county it serves)
+    names = dict(db.session.execute(sa.select(Division.code, Division.name).where(
+        Division.code.in_({r.source_node for r in rows.values()}))).all())
     out = []
     for kind in kinds():
         row = rows.get(kind.name)
         out.append({"kind": kind.name, "label": kind.label, "version": row.version if row else None,
-                    "source_node": row.source_node if row else None, "published_here": bool(row) and
+                    "source_node": row.source_node if row else None,
+                    "source_name": names.get(row.source_node, row.source_node) if row else None,
+                    "published_here": bool(row) and
                     row.source_node == node, "published_at": row.published_at if row else None,
                     "applied_at": row.applied_at if row else None})
     return out

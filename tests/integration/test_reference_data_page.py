@@ -26,7 +26,7 @@ def test_the_administrators_see_the_version_in_force(client):  # noqa: F811
                              json={"id_code": PERSON["id_code"], "name": PERSON["name"], "detail": "告知承诺不实"})
         assert r.status_code == 201, r.get_json()
     page = client.get("/admin/reference-data").get_data(as_text=True)
-    assert 'data-testid="reference-version-credit">第 1 版' in page and "360700（本节点）" in page
+    assert 'data-testid="reference-version-credit">第 1 版' in page and "赣州市（本节点）" in page and "360700" not in page
 
     client.get("/lang/en?next=/admin/reference-data")
     english = client.get("/admin/reference-data").get_data(as_text=True)
