@@ -349,26 +349,53 @@ class Queue:
 
 
 def _mine(actor: Actor, now: datetime | None):
-    """我的待办's statement parts: the open cases assigned to the actor (unless a stand-in works them now) and those
-    of the colleagues the actor stands in for today, in the organisation holding them; None when there are none."""
+    """我的待办's owners and codes: the open cases assigned to the actor (unless a stand-in works them now) and those
+    of the colleagues the actor stands in for today, in the organisation holding them; None when there are none.
+    (codes, owners, absent)."""
     codes = unit_codes(actor)
     if not codes or not actor.user_id:
         return None
     today = _today(now or utcnow())
-    absent = db.session.execute(sa.select(StandIn.user_id).where(StandIn.stand_in_id == actor.user_id,
-                                                                 _active(today))).scalars().all()
-    owners = list(absent) + ([] if stand_in_for(actor.user_id, today) else [actor.user_id])
+    periods = db.session.execute(sa.select(StandIn.user_id, StandIn.stand_in_id).where(
+        sa.or_(StandIn.stand_in_id == actor.user_id, StandIn.user_id == actor.user_id), _active(today))).all()
+    absent = sorted({user for user, stand_in in periods if stand_in == actor.user_id})
+    away = any(user == actor.user_id for user, _ in periods)
+    owners = absent + ([] if away else [actor.user_id])
     if not owners:
         return None
+    return codes, owners, absent
+
+
+def _mine_where(actor: Actor, codes: list[str]):
+    """我的待办's condition and join, the owners as the expanding parameter `owners`."""
     # held: the clerk's current rows only (ix_case_assignment_held), not the history of every case they ever had
-    where = sa.and_(visible_filter(actor), held_states(actor, codes), CaseAssignment.user_id.in_(owners),
+    where = sa.and_(visible_filter(actor, bound=True), held_states(actor, codes),
+                    CaseAssignment.user_id.in_(sa.bindparam("owners", expanding=True)),
                     CaseAssignment.held, CaseAssignment.org_code.in_(codes))
     # joined by case id only, the holder checked on the pairs found: as a second hash key the holder expression was
     # computed for every case the unit holds (a third of the time of the city's 我的待办)
     holder = _holder_in(actor, codes)
     joined = sa.and_(CaseAssignment.case_id == Case.id, CaseAssignment.org_code == holder if holder is Case.department_code
                      else sa.func.coalesce(CaseAssignment.org_code == holder, sa.false()))
-    return where, joined, absent
+    return where, joined
+
+
+_STATEMENTS: dict = {}  # (name, kind of actor, unit codes) -> (statement, its parameter names)
+
+
+def _run(name: str, actor: Actor, codes: list[str], build, **given):
+    """Execute the statement `build` makes, built once per kind of actor and unit (with the actor's division and
+    organisation and `given` as parameters): building these statements and their cache keys cost as much as
+    running them, and the desks' bar runs them on every staff page."""
+    key = (name, actor.role, actor.org_kind, actor.org_level, tuple(codes))
+    built = _STATEMENTS.get(key)
+    if built is None:
+        statement = build()
+        names = tuple(statement.compile().params)
+        built = _STATEMENTS[key] = (statement, names)
+    statement, names = built
+    given.update(division_code=actor.division_code, org_code=actor.org_code)
+    return db.session.execute(statement, {n: given[n] for n in names if n in given})
 
 
 def my_work(actor: Actor, now: datetime | None = None, limit: int = QUEUE_LIMIT) -> Queue:
@@ -376,12 +403,16 @@ def my_work(actor: Actor, now: datetime | None = None, limit: int = QUEUE_LIMIT)
     parts = _mine(actor, now)
     if parts is None:
         return Queue(0, [])
-    where, joined, absent = parts
+    codes, owners_, absent = parts
+
+    def build():
+        where, joined = _mine_where(actor, codes)
+        return (sa.select(Case.id, CaseAssignment.user_id, sa.func.count().over()).join(CaseAssignment, joined)
+                .where(where).order_by(*_BY_DEADLINE).limit(sa.bindparam("limit")))
     # The page's ids and owners with the count, in one statement from the indexes alone (ix_case_file_open,
-    # ix_case_assignment_user_org): the join of the unit's open cases with the clerk's assignments is made once,
+    # ix_case_assignment_held): the join of the unit's open cases with the clerk's assignments is made once,
     # and the cases of the page are read after it (not every matching case, to sort them).
-    found = db.session.execute(sa.select(Case.id, CaseAssignment.user_id, sa.func.count().over())
-                               .join(CaseAssignment, joined).where(where).order_by(*_BY_DEADLINE).limit(limit)).all()
+    found = _run("my_work", actor, codes, build, owners=owners_, limit=limit).all()
     owners = {case_id: owner for case_id, owner, _ in found}
     names = {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(absent))).unique().scalars()}
     rows = [(case, names.get(owners[case.id]) if owners[case.id] != actor.user_id else None)
@@ -400,12 +431,15 @@ def _cases(ids) -> list[Case]:
                 .unique().scalars())
 
 
-def _count_mine(parts) -> int:
+def _count_mine(actor: Actor, parts) -> int:
     if parts is None:
         return 0
-    where, joined, _ = parts
-    return db.session.execute(sa.select(sa.func.count()).select_from(Case).join(CaseAssignment, joined)
-                              .where(where)).scalar_one()
+    codes, owners, _ = parts
+
+    def build():
+        where, joined = _mine_where(actor, codes)
+        return sa.select(sa.func.count()).select_from(Case).join(CaseAssignment, joined).where(where)
+    return _run("count_mine", actor, codes, build, owners=owners).scalar_one()
 
 
 def _unassigned_where(actor: Actor, codes: list[str], held=None):
@@ -418,7 +452,7 @@ def _unassigned_where(actor: Actor, codes: list[str], held=None):
     # 0.5 % (no statistics on the expression): with that guess a page walked the deadline index and stopped after
     # its rows; with the other it read and sorted every case the unit holds, as if a handful matched
     holds = holder.in_(codes) if holder is Case.department_code else sa.func.coalesce(holder.in_(codes), sa.false())
-    return sa.and_(visible_filter(actor), held, holds, ~taken)
+    return sa.and_(visible_filter(actor, bound=True), held, holds, ~taken)
 
 
 def _holder_in(actor: Actor, codes: list[str]):
@@ -434,8 +468,9 @@ def counts(actor: Actor, now: datetime | None = None) -> dict | None:
     if not codes:
         return None
     # counted up to the cap like the worklist's queues: every staff page draws this bar
-    unassigned_count = db.session.execute(sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
-    return {"mine": _count_mine(_mine(actor, now)), "unassigned": unassigned_count,
+    unassigned_count = _run("count_unassigned", actor, codes,
+                            lambda: sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
+    return {"mine": _count_mine(actor, _mine(actor, now)), "unassigned": unassigned_count,
             "unassigned_more": unassigned_count >= COUNT_CAP}
 
 
@@ -444,14 +479,18 @@ def unassigned(actor: Actor, limit: int = QUEUE_LIMIT) -> Queue:
     codes = unit_codes(actor)
     if not codes:
         return Queue(0, [])
-    count = db.session.execute(sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
-    # each held state's first rows in deadline order, merged: an index range per state that stops after `limit`
-    # unassigned rows (one list of states has no such order: every case the unit holds was read and sorted)
-    parts = [sa.select(Case.id, Case.due_at).where(_unassigned_where(actor, codes, held)).order_by(*_BY_DEADLINE)
-             .limit(limit).subquery() for held in held_state_parts(actor, codes)]
-    merged = sa.union_all(*(sa.select(p.c.id, p.c.due_at) for p in parts)).subquery()
-    ids = db.session.execute(sa.select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at,
-                                                             merged.c.id).limit(limit)).scalars().all()
+    count = _run("count_unassigned", actor, codes,
+                 lambda: sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
+
+    def build():
+        # each held state's first rows in deadline order, merged: an index range per state that stops after `limit`
+        # unassigned rows (one list of states has no such order: every case the unit holds was read and sorted)
+        parts = [sa.select(Case.id, Case.due_at).where(_unassigned_where(actor, codes, held)).order_by(*_BY_DEADLINE)
+                 .limit(sa.bindparam("limit")).subquery() for held in held_state_parts(actor, codes)]
+        merged = sa.union_all(*(sa.select(p.c.id, p.c.due_at) for p in parts)).subquery()
+        return sa.select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at,
+                                               merged.c.id).limit(sa.bindparam("limit"))
+    ids = _run("unassigned", actor, codes, build, limit=limit).scalars().all()
     return Queue(count, [(case, None) for case in _cases(ids)], more=count >= COUNT_CAP)
 
 
