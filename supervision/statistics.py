@@ -501,13 +501,17 @@ class _Plan:
     rollup_from: str | None = None  # first month read from the rollup ('YYYY-MM'), None: no lower bound
     rollup_to: str | None = None
     use_rollup: bool = False
+    # The facts county nodes reported have their own rollup, kept exact as they arrive (supervision.fact_reports),
+    # whatever this node's own cases' state: when those are all read live (a calendar change, a bulk load, until
+    # the next refresh), the reported ones still come from their rollup — else a report reads every reported fact.
+    reported: _Plan | None = None
 
 
-def _plan(filters: Filters, now: datetime) -> _Plan:
+def _plan(filters: Filters, now: datetime, local: bool = True) -> _Plan:
     from supervision.rollup import every_case_dirty, month_first_last, month_of
 
-    if every_case_dirty():
-        return _Plan(live=None)
+    if local and every_case_dirty():
+        return _Plan(live=None, reported=_plan(filters, now, local=False))
     lo = hi = None
     edges = set()
     if filters.date_from:
@@ -570,7 +574,7 @@ def _source(kind: str, filters: Filters, plan: _Plan, dialect: str):
         live_ranges = None if plan.live is None else [month_bounds(m) for m in plan.live]
         live = facts(_where(filters) + _in_ranges(live_ranges), dialect).subquery("cut")
         parts.append(sa.select(*(live.c[n] for n in names)))
-    parts += source_parts(kind, filters, plan, names)  # the cases county nodes reported (issue 18)
+    parts += source_parts(kind, filters, plan.reported or plan, names)  # the cases county nodes reported (issue 18)
     if len(parts) == 1:
         return parts[0].subquery("src")
     return sa.union_all(*parts).subquery("src")

@@ -141,3 +141,24 @@ def test_the_figures_of_the_moment_count_reported_cases_once(city):
     assert (now["overdue_now"], now["warning_now"]) == (1, 1)
     assert (now["commitment_cases"], now["commitment_due"], now["commitment_met"]) == (2, 1, 0)
     assert summary(county=OTHER)["summary"]["overdue_now"] == 0
+
+
+def test_reported_figures_stay_when_every_local_case_is_read_live(city):
+    """A calendar change or a bulk load has this node read its own cases live until the next refresh; the reported
+    cases count the same then, in whole months and in a period that cuts one."""
+    from supervision import rollup
+
+    earlier = (TODAY - timedelta(days=45)).replace(day=15)  # a month before this one
+    deliver(fact(f"{COUNTY}-2026-900007", 1, "decided", TODAY, accepted=1, decided=1, processing_cases=1,
+                 processing_sum=3.0),
+            fact(f"{COUNTY}-2026-900008", 1, "concluded", earlier, accepted=1, decided=1, concluded=1,
+                 processing_cases=1, processing_sum=5.0),
+            fact(f"{COUNTY}-2026-900009", 1, "accepted", earlier.replace(day=1), accepted=1))
+    periods = [{}, {"date_from": earlier.replace(day=1)}, {"date_from": earlier, "date_to": TODAY},
+               {"date_from": earlier.replace(day=2)}, {"date_to": earlier}]
+    refresh()
+    clean = [summary(**p) for p in periods]
+    assert clean[0]["summary"]["total_cases"] == 3 and clean[3]["summary"]["total_cases"] == 2
+    rollup.mark_all_dirty()
+    db.session.commit()
+    assert [summary(**p) for p in periods] == clean
