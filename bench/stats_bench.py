@@ -102,7 +102,8 @@ def main(argv=None) -> int:
     server = PgServer().start()
     try:
         wait_ready(server.url())
-        city_rows = reported_rows(server, args.reported, args.runs) if args.reported else []
+        city_rows = reported_rows(server, args.reported, args.runs,
+                                  args.explain if args.only_reported else None) if args.reported else []
         if args.only_reported:
             rows = city_rows + [Row("load average (1, 5, 15 min) when the run started", load)]
             return finish(args, started, rows, "(none)")
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
     return finish(args, started, rows, migration)
 
 
-def reported_rows(server, n: int, runs: int) -> list:
+def reported_rows(server, n: int, runs: int, explain_to: Path | None = None) -> list:
     """The city's dashboard over N facts reported by twenty county nodes (bench/reported_facts.py)."""
     from bench.lists_bench import demo_database
     from bench.reported_facts import COUNTY_NODES, seed_reported
@@ -211,6 +212,9 @@ def reported_rows(server, n: int, runs: int) -> list:
             dashboard(filters, now)
             times.append(time.perf_counter() - t0)
             db.session.rollback()
+        if explain_to:
+            explain_to.write_text(explain(None, filters, now), encoding="utf-8")
+            print(f"EXPLAIN ANALYZE written to {explain_to}")
         db.session.remove()
         db.engine.dispose()
     p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
