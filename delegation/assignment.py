@@ -37,11 +37,10 @@ from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org, User
 from delegation.notifications import notify_users
 from delegation.responsibility import county_org
-from delegation.workflow import FINAL_STATES, STATE_ZH, TRANSITIONS, Mode, Role, State
+from delegation.workflow import FINAL_STATES, STATE_ZH, TRANSITIONS, WORK_ROLES, Mode, Role, State
 from delegation.worklist import COUNT_CAP, capped_count, holder_code
 from persistence import db, utcnow
 
-WORK_ROLES = (Role.WINDOW, Role.REVIEWER, Role.CITY_APPROVER)
 STAND_IN_MAX_DAYS = 90
 QUEUE_LIMIT = 50
 

@@ -21,7 +21,7 @@ from delegation import events
 from delegation.errors import Invalid
 from delegation.models import Case, Org, User
 from delegation.notification_models import Notification, NotificationDelivery
-from delegation.workflow import FINAL_STATES, Mode, Role, State
+from delegation.workflow import FINAL_STATES, WORK_ROLES, Mode, Role, State
 from delegation.deadlines import to_local
 from delegation.worklist import holder_code
 from exchange.bus import get_bus
@@ -50,7 +50,9 @@ def notify_holder(holder: str, kind: str, title: str, body: str = "", *, case_no
     org = db.session.execute(sa.select(Org).where(Org.code == holder)).scalar_one_or_none()
     if org is None:  # held by an organisation another node hosts: its own node tells its users
         return []
-    users = db.session.execute(sa.select(User).where(User.org_id == org.id, User.is_active.is_(True))
+    # only those who work cases: the county administrator sits in the bureau but acts on none (issue 18)
+    users = db.session.execute(sa.select(User).where(User.org_id == org.id, User.is_active.is_(True),
+                                                     User.role.in_([r.value for r in WORK_ROLES]))
                                ).unique().scalars().all()
     if org.level == "city" and org.kind == "city_section":
         users += db.session.execute(

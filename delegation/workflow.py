@@ -53,6 +53,9 @@ class Role(TitledStrEnum):
     SYSTEM = "system", N_("系统")  # scheduled jobs and the exchange inbox
 
 
+WORK_ROLES = (Role.WINDOW, Role.REVIEWER, Role.CITY_APPROVER)  # those who hold and work cases
+
+
 class Action(TitledStrEnum):
     ACCEPT = "accept", N_("受理")
     ACCEPT_WITH_COMMITMENT = "accept_with_commitment", N_("容缺受理")
