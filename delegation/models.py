@@ -300,6 +300,11 @@ class Case(db.Model):
     assisted_by: Mapped[str | None] = mapped_column(sa.String(100))  # the window's 帮办人员 who took it (0023)
     # the catalogue version in force when it was registered (0033, delegation/catalogue_publish.py); NULL: before any
     catalogue_version: Mapped[int | None] = mapped_column()
+    # the item's pre-reform baselines when it was registered (0034): its reductions are measured against these, so
+    # a later catalogue version re-scores no case already registered (NULL: written past the ORM, read the item's)
+    baseline_materials: Mapped[int | None] = mapped_column()
+    baseline_steps: Mapped[int | None] = mapped_column()
+    baseline_days: Mapped[float | None] = mapped_column(sa.Float)
     id_check_override: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(60))
