@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "stats.case_facts"
 BATCH = 500  # facts per message: tq:StatsCaseFacts' Fact maxOccurs
+CHUNK = 1000  # names in one IN list: PostgreSQL refuses a statement of more than 65,535 bound parameters
 FIGURES = (*CASE_SUMS, *PUSH_SUMS)
 
 
@@ -228,8 +229,8 @@ def apply_facts(env, _attachments) -> None:
     _rebuild(sorted(keys))
 
 
-def _local_pushes(case_nos: list[str] | None) -> dict[str, dict]:
-    """The supervision pushes this node holds of these cases (None: of every reported case), per case number.
+def _local_pushes(case_nos: list[str]) -> dict[str, dict]:
+    """The supervision pushes this node holds of these cases, per case number.
     A push lives on the node of the organisation that decided (and of its regulator): for a case the city decided,
     the city holds it and the accepting county does not, so its figures are the city's, under the county's key."""
     from supervision.models import SupervisionFeedback, SupervisionPush
@@ -242,34 +243,41 @@ def _local_pushes(case_nos: list[str] | None) -> dict[str, dict]:
                        sa.func.count(SupervisionPush.claimed_at).label("claimed"),
                        sa.func.count().filter(fed_back).label("with_feedback"),
                        sa.func.coalesce(sa.func.sum(hours), 0.0).label("hours_sum"))
-             .group_by(SupervisionPush.case_no))
-    if case_nos is None:
-        query = query.where(SupervisionPush.case_no.in_(sa.select(StatsReportedFact.case_no)))
-    else:
-        query = query.where(SupervisionPush.case_no.in_(case_nos))
+             .where(SupervisionPush.case_no.in_(case_nos)).group_by(SupervisionPush.case_no))
     return {r.case_no: {n: getattr(r, n) for n in PUSH_SUMS} for r in db.session.execute(query)}
 
 
 def _refresh_local_pushes(case_ids: list[int] | None) -> None:
     """At the city, after a refresh: the pushes of reported cases that changed here (a claim, a feedback) move
-    their reported facts' push figures."""
+    their reported facts' push figures. A city holds pushes of hundreds of thousands of reported cases, more than
+    one statement may name: they are read and written CHUNK at a time."""
+    from supervision.models import SupervisionPush
+
     if not any_reported():
         return
     if case_ids is None:
-        pushes = _local_pushes(None)
+        case_nos = db.session.execute(sa.select(SupervisionPush.case_no).distinct().join(
+            StatsReportedFact, StatsReportedFact.case_no == SupervisionPush.case_no)).scalars().all()
     else:
-        case_nos = db.session.execute(sa.select(Case.case_no).join(
-            StatsReportedFact, StatsReportedFact.case_no == Case.case_no).where(Case.id.in_(case_ids))).scalars().all()
-        pushes = _local_pushes(case_nos) if case_nos else {}
+        case_nos = []
+        for chunk in _chunks(case_ids):
+            case_nos += db.session.execute(sa.select(Case.case_no).join(
+                StatsReportedFact, StatsReportedFact.case_no == Case.case_no).where(Case.id.in_(chunk))).scalars()
     keys = set()
-    for fact in db.session.execute(sa.select(StatsReportedFact).where(
-            StatsReportedFact.case_no.in_(list(pushes)))).scalars():
-        if any(getattr(fact, n) != v for n, v in pushes[fact.case_no].items()):
-            for n, v in pushes[fact.case_no].items():
-                setattr(fact, n, v)
-            keys.add(tuple(getattr(fact, k) for k in KEY))
-    db.session.flush()
+    for chunk in _chunks(case_nos):
+        pushes = _local_pushes(chunk)
+        for fact in db.session.execute(sa.select(StatsReportedFact).where(
+                StatsReportedFact.case_no.in_(list(pushes)))).scalars():
+            if any(getattr(fact, n) != v for n, v in pushes[fact.case_no].items()):
+                for n, v in pushes[fact.case_no].items():
+                    setattr(fact, n, v)
+                keys.add(tuple(getattr(fact, k) for k in KEY))
+        db.session.flush()
     _rebuild(sorted(keys))
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[lo:lo + CHUNK] for lo in range(0, len(values), CHUNK)]
 
 
 def _rollup_selects(where: list) -> list:
