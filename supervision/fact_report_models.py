@@ -67,9 +67,17 @@ class StatsFactSent(db.Model):
     """What this county node last reported of one of its cases."""
 
     __tablename__ = "stats_fact_sent"
+    __table_args__ = (
+        sa.Index("ix_stats_fact_sent_message", "message_id"),
+        sa.Index("ix_stats_fact_sent_rejected", "rejected_at", postgresql_where=sa.text("rejected_at IS NOT NULL"),
+                 sqlite_where=sa.text("rejected_at IS NOT NULL")),
+    )
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_file.id", ondelete="CASCADE"), primary_key=True,
                                          autoincrement=False)
     version: Mapped[int]
     digest: Mapped[str] = mapped_column(sa.String(64))
     due_flag: Mapped[str | None] = mapped_column(sa.String(10))  # the flag last sent (migration 0032)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the message that carried them, and when the city refused it (migration 0035): a refused batch is sent again
+    message_id: Mapped[str | None] = mapped_column(sa.String(36))
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
