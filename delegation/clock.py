@@ -5,6 +5,7 @@ The arithmetic lives in `delegation.deadlines`; this module binds it to the stor
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -177,11 +178,24 @@ def sweep_flags(now: datetime) -> int:
         Case.due_flag == "warning",
         sa.and_(Case.due_flag == "overdue", Case.due_at >= now),
     )
-    result = db.session.execute(
+    changed = db.session.execute(
         sa.update(Case)
         # the index's predicate word for word (a text clause), so that the planner proves the index applies
         .where(sa.text(CLOCK_RUNNING_SQL), Case.due_at.is_not(None), may_change, Case.due_flag != flag)
         .values(due_flag=flag)
+        .returning(Case.id)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    ).scalars().all()
+    for listener in _flags_swept:  # past the ORM: what watches case changes (the statistics) is told here
+        listener(changed)
+    return len(changed)
+
+
+_flags_swept: list[Callable[[list[int]], None]] = []
+
+
+def on_flags_swept(listener: Callable[[list[int]], None]) -> Callable[[list[int]], None]:
+    """Register a function called, in the sweep's transaction, with the ids of the cases whose flag it changed
+    (supervision.rollup marks them dirty, so a county node reports an overdue case to the city)."""
+    _flags_swept.append(listener)
+    return listener

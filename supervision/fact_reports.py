@@ -27,14 +27,14 @@ import json
 import logging
 import math
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from delegation.deadlines import SHANGHAI
 from delegation.models import OPEN_CLOCK_STATES, STATES, Case, Item, Org
 from exchange.errors import WRONG_RECIPIENT, ExchangeRejected
-from exchange.handlers import applies
+from exchange.handlers import applies, on_receipt
 from exchange.outbox import enqueue
 from persistence import as_utc, db, utcnow
 from supervision.fact_report_models import StatsFactSent, StatsReportedDays, StatsReportedFact, StatsReportedRollup
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "stats.case_facts"
 BATCH = 500  # facts per message: tq:StatsCaseFacts' Fact maxOccurs
+RESEND_AFTER = timedelta(minutes=15)  # a refused batch's facts go again after this (not at every refresh)
 CHUNK = 1000  # names in one IN list: PostgreSQL refuses a statement of more than 65,535 bound parameters
 FIGURES = (*CASE_SUMS, *PUSH_SUMS)
 
@@ -82,28 +83,26 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
              .join(window, window.id == Case.window_org_id)
              .outerjoin(StatsFactSent, StatsFactSent.case_id == StatsCaseFact.case_id)
              .where(window.node_id == bus.node_id))
-    batches: dict[str, list[dict]] = defaultdict(list)
+    batches: dict[str, list[tuple[dict, StatsFactSent]]] = defaultdict(list)
     queued = 0
-    if case_ids is not None:  # the deadline job moves flags without marking cases dirty: look at those that may move
-        flagged = set(db.session.execute(sa.select(Case.id).where(
-            Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None), Case.due_flag != "ok")).scalars())
-        flagged |= set(db.session.execute(sa.select(StatsFactSent.case_id).where(
-            StatsFactSent.due_flag.is_not(None))).scalars())
-        case_ids = sorted(set(case_ids) | flagged)
+    if case_ids is not None:  # and the facts of batches the city refused, once RESEND_AFTER has passed
+        refused = db.session.execute(sa.select(StatsFactSent.case_id).where(
+            StatsFactSent.rejected_at.is_not(None), StatsFactSent.rejected_at <= utcnow() - RESEND_AFTER)).scalars()
+        case_ids = sorted(set(case_ids).union(refused))
     chunks = [None] if case_ids is None else [case_ids[i:i + 500] for i in range(0, len(case_ids), 500)]
     for chunk in chunks:
         selected = query if chunk is None else query.where(StatsCaseFact.case_id.in_(chunk))
         for fact, case, item_code, window_code, sent in db.session.execute(selected).all():
             wire = _wire_fact(fact, case, item_code)
             digest = hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()
-            if sent is not None and sent.digest == digest:
+            if sent is not None and sent.digest == digest and sent.rejected_at is None:
                 continue
             if sent is None:
                 sent = StatsFactSent(case_id=fact.case_id, version=0, digest=digest)
                 db.session.add(sent)
-            sent.version, sent.digest, sent.sent_at = sent.version + 1, digest, utcnow()
+            sent.version, sent.digest, sent.sent_at, sent.rejected_at = sent.version + 1, digest, utcnow(), None
             sent.due_flag = wire.get("due_flag")
-            batches[window_code].append({**wire, "version": str(sent.version)})
+            batches[window_code].append(({**wire, "version": str(sent.version)}, sent))
             queued += 1
             if len(batches[window_code]) == BATCH:
                 _send(window_code, bureau, batches.pop(window_code))
@@ -131,9 +130,23 @@ def _wire_fact(fact: StatsCaseFact, case: Case, item_code: str) -> dict:
     return wire
 
 
-def _send(window_code: str, bureau: Org, facts: list[dict]) -> None:
-    enqueue(MESSAGE_TYPE, from_org=window_code, to_node=bureau.node_id, to_org=bureau.code, body={"facts": facts},
-            flush=False)
+def _send(window_code: str, bureau: Org, facts: list[tuple[dict, StatsFactSent]]) -> None:
+    message = enqueue(MESSAGE_TYPE, from_org=window_code, to_node=bureau.node_id, to_org=bureau.code,
+                      body={"facts": [wire for wire, _ in facts]}, flush=False)
+    for _, sent in facts:
+        sent.message_id = message.message_id
+
+
+@on_receipt(MESSAGE_TYPE)
+def facts_answered(outbox_row, status: str) -> None:
+    """The city applies a batch whole or not at all: when it refuses one (its catalogue lacks an item, a figure
+    it does not know yet), the batch's facts that no later message carries are noted refused, and a refresh at
+    least RESEND_AFTER later sends them again (with a higher version), until the city takes them; meanwhile the
+    refusal is logged and shown in the exchange view."""
+    if status == "accepted":
+        return
+    db.session.execute(sa.update(StatsFactSent).where(StatsFactSent.message_id == outbox_row.message_id)
+                       .values(rejected_at=utcnow()).execution_options(synchronize_session=False))
 
 
 # -- receiving (the city) --------------------------------------------------------------------------------------

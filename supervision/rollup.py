@@ -22,6 +22,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from delegation.clock import on_flags_swept
 from delegation.deadlines import SHANGHAI
 from persistence import as_utc, db, utcnow
 
@@ -224,6 +225,16 @@ for _name in ("after_commit", "after_rollback", "after_soft_rollback"):
     sa.event.listen(sa.orm.Session, _name, _forget_marked)
 
 
+def _flags_swept(case_ids: list[int]) -> None:
+    """The deadline job changed these cases' flags in one UPDATE, past the after_flush hook: no rolled-up figure
+    moves, but a county node's report of the case (its due_flag) does."""
+    for lo in range(0, len(case_ids), 1000):
+        db.session.execute(sa.insert(StatsDirty.__table__), [{"case_id": i} for i in case_ids[lo:lo + 1000]])
+
+
+on_flags_swept(_flags_swept)
+
+
 def mark_all_dirty() -> None:
     """After writes that bypass the ORM (bulk seeding, a data migration): every case is read live until the next
     refresh rebuilds the facts and rollups."""
@@ -255,6 +266,9 @@ def refresh(full: bool = False) -> dict:
         db.session.execute(sa.text("SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"))
     rows = db.session.execute(sa.select(StatsDirty.id, StatsDirty.case_id)).all()
     if not rows and not full:
+        from supervision import fact_reports
+
+        fact_reports.facts_refreshed([])  # facts refused by the city go again when due, even on a quiet node
         return {"cases": 0, "full": False}
     everything = full or any(c is None for _, c in rows)
     if everything:
