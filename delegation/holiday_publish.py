@@ -18,6 +18,9 @@ from exchange.errors import ExchangeRejected
 from persistence import db
 
 KIND = "holidays"
+# The years the administrator's table takes (delegation/calendar._table_year): the city publishes no other, and a
+# receiver refuses any other (schema_invalid) instead of failing on a date that cannot be (year 0000).
+YEARS = range(1901, 2200)
 
 
 def snapshot(year: int) -> dict:
@@ -38,10 +41,16 @@ def _apply(env, body: dict) -> None:
     if table is None:
         raise ExchangeRejected("schema_invalid", "a holidays publication carries the year's table (Holidays)")
     year = int(table["year"])
+    if year not in YEARS:
+        raise ExchangeRejected("schema_invalid", f"Holidays/Year {table['year']} is out of range "
+                                                 f"({YEARS.start}..{YEARS.stop - 1})")
     days: dict[date, dict] = {}
     for item in table["days"]:
-        day = date.fromisoformat(item["date"][:10])  # (xs:date may carry an offset; the day is the day)
-        if day.year != year or day in days:
+        try:
+            day = date.fromisoformat(item["date"][:10])  # (xs:date may carry an offset; the day is the day)
+        except ValueError:  # a year xs:date allows and Python does not (0000, five digits, a sign)
+            day = None
+        if day is None or day.year != year or day in days:
             raise ExchangeRejected("schema_invalid", f"day {item['date']} is not once in year {year}")
         days[day] = item
     # through the ORM, so that the transaction's calendar is forgotten (delegation/clock.py listens to the flush)

@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "reference.publish"
 STREAM_PREFIX = "REF-"
+# The wire's tq:RefNumber allows 18 digits, but a version or a record's ref lands in an SQL INTEGER (32-bit on
+# PostgreSQL): a larger one is refused by the handler (schema_invalid, naming the field) rather than failing the
+# flush, which would leave the message in the inbox, retried for ever, with the kind's stream held behind it. A
+# handler's refusal uses up the message's Sequence, so the publications after it still apply.
+NUMBER_MAX = 2_147_483_647
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,14 @@ def register(name: str, label: str, apply: Callable[[object, dict], None],
 
 def kinds() -> list[Kind]:
     return list(_kinds.values())
+
+
+def number(value: str, field: str) -> int:
+    """A tq:RefNumber of a publication as an int a column holds, or the refusal naming `field`."""
+    n = int(value)
+    if not 1 <= n <= NUMBER_MAX:
+        raise ExchangeRejected("schema_invalid", f"{field} {value} is out of range (1..{NUMBER_MAX})")
+    return n
 
 
 def _bus():
@@ -157,7 +170,7 @@ def apply_publication(env, attachments) -> None:
     if env.case_no != f"{STREAM_PREFIX}{kind.name}":
         raise ExchangeRejected("schema_invalid", f"reference data of kind {kind.name} travels on stream "
                                                  f"{STREAM_PREFIX}{kind.name}, not {env.case_no}")
-    version = int(body["version"])
+    version = number(body["version"], "Version")
     row = db.session.execute(sa.select(ReferenceVersion).filter_by(kind=kind.name).with_for_update()).scalar()
     if row is not None and row.source_node == _bus().node_id:
         return  # this node publishes the kind itself (it hosts the city): its own data is the reference

@@ -541,10 +541,10 @@ class StatsCaseFactsSchema(StrictSchema):
 # reference.publish (issue 18): tq:ReferenceKind, tq:RefNumber, tq:CreditKind
 REFERENCE_KINDS = ("credit", "holidays", "catalogue")
 CATALOGUE_CSV_MAX = 1_000_000  # tq:CatalogueCsv
-YEAR = r"[0-9]{4}"  # tq:Year
+YEAR = r"[0-9]{4}"  # tq:Year (a receiver's handler applies 1901..2199 only, and refuses another: schema_invalid)
 HOLIDAY_NAME_MAX = 60  # tq:HolidayName
 MAX_HOLIDAY_DAYS = 366  # Day maxOccurs
-REF_NUMBER = r"[1-9][0-9]{0,17}"
+REF_NUMBER = r"[1-9][0-9]{0,17}"  # tq:RefNumber (a receiver's handler applies 1..2147483647: 32-bit columns)
 CREDIT_KINDS = ("broken_commitment", "false_commitment", "penalty")
 MAX_CREDIT_RECORDS = 100  # CreditRecord maxOccurs
 

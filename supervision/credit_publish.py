@@ -53,6 +53,8 @@ def _apply(env, body: dict) -> None:
         raise ExchangeRejected("schema_invalid", "a credit publication carries at least one credit record")
     if len({r["ref"] for r in records}) != len(records):
         raise ExchangeRejected("schema_invalid", "a credit record appears twice in one publication")
+    for item in records:  # every ref before any copy: the whole publication or nothing
+        reference_publish.number(item["ref"], "CreditRecord ref")
     for item in records:
         _copy(env.from_node, item)
 
@@ -71,7 +73,7 @@ def _bounded(item: dict) -> None:
 
 def _copy(origin: str, item: dict) -> None:
     _bounded(item)
-    ref = int(item["ref"])
+    ref = reference_publish.number(item["ref"], "CreditRecord ref")
     row = db.session.execute(sa.select(CreditRecord).filter_by(origin_node=origin, origin_id=ref)
                              .with_for_update()).scalar()
     lifted = item.get("lifted")

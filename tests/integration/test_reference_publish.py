@@ -211,3 +211,49 @@ def test_a_catalogue_publication_that_does_not_read_changes_nothing(app):
     db.session.expire_all()
     assert {i.code: i.promised_limit for i in db.session.execute(sa.select(Item)).unique().scalars()} == before
     assert _version("catalogue") is None
+
+
+def _enqueue(from_org: str, body: dict, stream: str) -> str:
+    from exchange.outbox import enqueue
+
+    return enqueue("reference.publish", from_org=from_org, to_node=CITY, to_org=f"{COUNTY}-window", body=body,
+                   case_no=stream).message_id
+
+
+def _refusal(message_id: str) -> tuple:
+    """What the receiver recorded and what the sender was told (the rejection receipt) about a message."""
+    db.session.expire_all()
+    sent = db.session.execute(sa.select(OutboxMessage).filter_by(message_id=message_id)).scalar_one()
+    got = db.session.execute(sa.select(InboundMessage).where(InboundMessage.sha256 == sent.sha256)).scalar_one()
+    return got.state, got.reason_code, sent.receipt_status, sent.receipt_reason or ""
+
+
+@pytest.mark.parametrize("bad, field", [
+    (_body(ref="6") | {"version": "123456789012345678"}, "Version"),  # above what a 32-bit column holds
+    (_body(ref="123456789012345678"), "ref"),
+])
+def test_a_number_out_of_range_is_refused_naming_it_and_the_stream_goes_on(app, bad, field):
+    """An 18-digit Version or ref fits the wire's pattern but no column: the receiver refuses it with a rejection
+    receipt naming the field, the refusal uses up its Sequence, and the next publication of the stream applies."""
+    refused = _enqueue(f"{CITY}-bureau", bad, "REF-credit")
+    _enqueue(f"{CITY}-bureau", _body(ref="7") | {"version": "4"}, "REF-credit")
+    db.session.commit()
+    run_bus(3)
+    state, code, receipt, reason = _refusal(refused)
+    assert (state, code, receipt) == ("quarantined", "schema_invalid", "rejected") and field in reason
+    assert [r.origin_id for r in db.session.execute(sa.select(CreditRecord)).scalars()] == [7]
+    assert _version() == 4
+
+
+def test_a_holiday_publication_of_an_impossible_year_is_refused_and_the_stream_goes_on(app):
+    refused = _enqueue(f"{CITY}-bureau", _holidays([]) | {"holidays": {"year": "0000", "complete": True, "days": []}},
+                       "REF-holidays")
+    _enqueue(f"{CITY}-bureau", _holidays([{"date": "2027-02-08", "workday": False, "name": "春节"}])
+             | {"version": "2"}, "REF-holidays")
+    db.session.commit()
+    run_bus(3)
+    state, code, receipt, reason = _refusal(refused)
+    assert (state, code, receipt) == ("quarantined", "schema_invalid", "rejected") and "Year" in reason
+    from datetime import date
+
+    assert _table_2027() == [(date(2027, 2, 8), False, "春节"), ("complete",)] and _version("holidays") == 2
