@@ -504,7 +504,7 @@ class ConsultationMessageSchema(StrictSchema):
 
 
 # stats.case_facts (issue 18): tq:FactVersion, tq:CaseState, tq:FigureName, tq:FigureValue
-FACT_VERSION = r"[1-9][0-9]{0,17}"
+FACT_VERSION = r"[1-9][0-9]{0,8}"  # within the receiver's 32-bit column
 CASE_STATE = r"[a-z][a-z_]{0,29}"
 FIGURE_NAME = r"[a-z][a-z0-9_]{0,62}"
 FIGURE_VALUE = r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][+\-]?[0-9]{1,3})?"

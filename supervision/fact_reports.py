@@ -153,6 +153,13 @@ def facts_answered(outbox_row, status: str) -> None:
 
 _INTEGER = {name for name in FIGURES
             if isinstance(getattr(StatsReportedFact, name).type, sa.Integer)}
+# Bounds from the columns: a version is a 32-bit integer; a whole-number figure of one case (a count, materials,
+# steps) at most MAX_WHOLE, so that a rollup key's sum over a million cases still fits its 32-bit column; any other
+# figure (working days, hours, a reduction's share, negative when a case took more than the baseline) within
+# ±MAX_DECIMAL. Beyond them a message is refused, not left to fail in the database and be retried forever.
+MAX_VERSION = 999_999_999  # tq:FactVersion, nine digits: within the 32-bit column
+MAX_WHOLE = 2_000
+MAX_DECIMAL = 1_000_000
 
 
 def _figures(fact: dict) -> dict:
@@ -171,7 +178,13 @@ def _figures(fact: dict) -> dict:
             if not number.is_integer():
                 raise ExchangeRejected("schema_invalid", f"case {fact['case_no']}: figure {name} must be a whole "
                                                          f"number, got {raw}")
+            if not 0 <= number <= MAX_WHOLE:
+                raise ExchangeRejected("schema_invalid", f"case {fact['case_no']}: figure {name} must be between 0 "
+                                                         f"and {MAX_WHOLE}, got {raw}")
             number = int(number)
+        elif abs(number) > MAX_DECIMAL:
+            raise ExchangeRejected("schema_invalid", f"case {fact['case_no']}: figure {name} must be between "
+                                                     f"-{MAX_DECIMAL} and {MAX_DECIMAL}, got {raw}")
         values[name] = number
     return {name: values.get(name, 0) for name in FIGURES}
 
@@ -204,6 +217,9 @@ def apply_facts(env, _attachments) -> None:
                                                    "this node's catalogue")
         if fact["state"] not in STATES:
             raise ExchangeRejected("unknown_state", f"case {fact['case_no']}: state {fact['state']!r}")
+        if not 1 <= int(fact["version"]) <= MAX_VERSION:
+            raise ExchangeRejected("schema_invalid", f"case {fact['case_no']}: version must be between 1 and "
+                                                     f"{MAX_VERSION}, got {fact['version']}")
         applied_on = date.fromisoformat(fact["applied_on"][:10])
         deadline = fact.get("commitment_deadline")
         rows.append({"case_no": fact["case_no"], "from_node": env.from_node, "version": int(fact["version"]),

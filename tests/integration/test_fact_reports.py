@@ -106,6 +106,11 @@ def test_a_lower_version_never_replaces_a_higher_one(city):
     (lambda: [fact("X-1", 1, "decided", TODAY, secret_figure=1)], "unknown_figure"),
     (lambda: [fact("X-1", 1, "decided", TODAY, decided=0.5)], "schema_invalid"),
     (lambda: [fact("X-1", 1, "decided", TODAY), fact("X-1", 2, "decided", TODAY)], "duplicate_fact"),
+    # past the stored columns (32-bit integers) or beyond any case: refused, not a crash retried forever
+    (lambda: [fact("X-1", 10 ** 17, "decided", TODAY)], "schema_invalid"),
+    (lambda: [fact("X-1", 1, "decided", TODAY, total_cases=3_000_000_000)], "schema_invalid"),
+    (lambda: [fact("X-1", 1, "decided", TODAY, decided=-1)], "schema_invalid"),
+    (lambda: [fact("X-1", 1, "decided", TODAY, processing_sum="1e300")], "schema_invalid"),
 ])
 def test_a_batch_the_city_cannot_place_is_refused_whole(city, bad, code):
     from supervision.fact_report_models import StatsReportedFact

@@ -50,3 +50,11 @@ def test_no_room_for_personal_data(encode):
     too_many["figures"] = [{"name": f"f{i}", "value": "1"} for i in range(65)]
     with pytest.raises(InvalidEnvelope):
         encode(_with_facts([too_many]))
+
+
+@pytest.mark.parametrize("encode", [xmlform.encode, jsonform.encode], ids=["xml", "json"])
+def test_a_version_fits_the_receivers_32_bit_column(encode):
+    encode(_with_facts([copy.deepcopy(FACT) | {"version": "999999999"}]))
+    for version in ("1000000000", "999999999999999999", "0"):
+        with pytest.raises(InvalidEnvelope):
+            encode(_with_facts([copy.deepcopy(FACT) | {"version": version}]))
