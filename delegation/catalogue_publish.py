@@ -14,17 +14,24 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import orjson
 import sqlalchemy as sa
 
 from delegation import catalog_io, reference_publish
+from delegation.errors import Invalid
 from delegation.models import Case, Division, Item, Org
 from delegation.reference_models import ReferenceVersion
 from delegation.titles import N_
+from exchange import jsonform
 from exchange.errors import ExchangeRejected
 from persistence import db
 
 KIND = "catalogue"
-BATCH = 200  # items a publication (well under Catalogue/Csv's 1,000,000 characters with the longest texts)
+BATCH = 200  # items a publication at most; fewer when their texts are long (_batches)
+CSV_MAX = 1_000_000  # characters of Catalogue/Csv (tq:PublishedCatalogue)
+# What the JSON form's envelope holds beside the CSV (header, kind, version, time) and the JWS beside its payload:
+# far more than they take, so that a CSV judged to fit does fit whatever the recipient's wire format.
+_ENVELOPE_ALLOWANCE = 8192
 
 
 def _csv(codes: list[str]) -> str:
@@ -42,11 +49,42 @@ def _csv(codes: list[str]) -> str:
         return path.read_text(encoding="utf-8").replace("\r\n", "\n")
 
 
+def _fits(csv: str) -> bool:
+    """Whether one publication can carry `csv` in either wire format: the XSD's Csv length, and the JSON form's
+    whole message (UTF-8, the JSON string's escapes, base64url of the payload) under what a receiver reads."""
+    if len(csv) > CSV_MAX:
+        return False
+    payload = len(orjson.dumps(csv)) + _ENVELOPE_ALLOWANCE
+    return 4 * -(-payload // 3) + _ENVELOPE_ALLOWANCE <= jsonform.MAX_MESSAGE_BYTES
+
+
+def _batches(codes: list[str]):
+    """The CSV of each publication for `codes`, in order: BATCH items at most, halved until each fits (items with
+    long texts travel a few a message). One item that cannot fit alone refuses the whole import (Invalid), before a
+    message that no county could read is sent."""
+    pending = [codes[s:s + BATCH] for s in range(0, len(codes), BATCH)]
+    while pending:
+        chunk = pending.pop(0)
+        csv = _csv(chunk)
+        if _fits(csv):
+            yield csv
+        elif len(chunk) > 1:
+            half = len(chunk) // 2
+            pending[:0] = [chunk[:half], chunk[half:]]
+        else:
+            raise Invalid("catalogue_too_large",
+                          f"事项 {chunk[0]} 的内容过长（设定依据、受理条件等共 {len(csv)} 字），无法发布到县级节点，"
+                          "未导入任何内容；请精简后重新导入",
+                          f"item {chunk[0]} is too long to publish to the county nodes ({len(csv)} characters of "
+                          "legal basis, conditions and the rest); nothing was imported: shorten it and import again",
+                          field="file")
+
+
 def _publish(codes: list[str]) -> None:
     if reference_publish.publisher_org() is None:
         return  # a county's import stays on the county node
-    for start in range(0, len(codes), BATCH):
-        reference_publish.publish(KIND, {"catalogue": {"csv": _csv(codes[start:start + BATCH])}})
+    for csv in _batches(codes):
+        reference_publish.publish(KIND, {"catalogue": {"csv": csv}})
 
 
 catalog_io.on_import(_publish)
@@ -77,7 +115,7 @@ def _apply(env, body: dict) -> None:
 
 def everything():
     codes = db.session.execute(sa.select(Item.code).order_by(Item.code)).scalars().all()
-    return [{"catalogue": {"csv": _csv(codes[s:s + BATCH])}} for s in range(0, len(codes), BATCH)]
+    return [{"catalogue": {"csv": csv}} for csv in _batches(codes)]
 
 
 reference_publish.register(KIND, N_("事项目录"), _apply, everything)

@@ -89,6 +89,7 @@ def import_upload(upload, override_reason: str | None = None) -> dict:
     from delegation import baseline_rule
     from delegation.catalog_io import CatalogError
     from delegation.models import Division
+    from exchange.errors import InvalidEnvelope
 
     override = None if override_reason is None else (current_user.user.id, baseline_rule.check_reason(override_reason))
 
@@ -101,6 +102,9 @@ def import_upload(upload, override_reason: str | None = None) -> dict:
             return baseline_rule.import_file(db.session, path, list(counties), override=override)
         except CatalogError as exc:
             raise FileRefused(exc.summary(), errors=exc.errors, filename=upload.filename) from None
+        except InvalidEnvelope:  # (a ValueError too) the publication to the counties failed: not the file's fault
+            current_app.logger.exception("catalogue import: its publication to the county nodes failed")
+            raise FileRefused(_("导入失败，未导入任何内容：目录未能发布到县级节点，请联系系统运维人员")) from None
         except ValueError as exc:  # the specs repeat an item code, or a county is unknown: nothing imported
             current_app.logger.warning("catalogue import refused: %s", exc)
             raise FileRefused(_("导入失败，未导入任何内容：文件中的事项编码重复或县（市、区）代码无效")) from None
