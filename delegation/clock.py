@@ -4,6 +4,7 @@ The arithmetic lives in `delegation.deadlines`; this module binds it to the stor
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Callable
 
@@ -18,7 +19,12 @@ from persistence import db
 
 def office_hours() -> OfficeHours:
     """This node's OFFICE_HOURS, from the settings its bus holds (validated at start-up)."""
-    return OfficeHours.parse(get_bus().settings.office_hours)
+    return _parsed_office_hours(get_bus().settings.office_hours)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_office_hours(spec: str) -> OfficeHours:  # a list page asks once per hour-limited row
+    return OfficeHours.parse(spec)
 
 
 _calendars: dict[tuple, WorkCalendar] = {}

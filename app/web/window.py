@@ -353,11 +353,15 @@ def _desk_rows(rows) -> list[dict]:
     # each wording translated once per page, not once per row (gettext and url_for were most of a page's time)
     words = {key: str(text) for key, text in _LEFT_WORDS.items()}
     link = url_for("web_window.case", case_no="~").rsplit("~", 1)[0]
-    return [{"case": c, "url": link + c.case_no, "holder": names.get(holders[c.id], ""),
-             "left": _left_words(words, worklist.time_left(c, now)) or (words["paused"] if c.paused_at else None),
-             "commitment_left": worklist.commitment_left(c, now),
-             "commitment_words": _left_words(words, _as_days(worklist.commitment_left(c, now)), late=True)}
-            for c in rows]
+    show = url_for("web_case.show", case_no="~").rsplit("~", 1)[0]
+    rows_out = []
+    for c in rows:
+        committed = worklist.commitment_left(c, now)
+        rows_out.append({
+            "case": c, "url": link + c.case_no, "show": show + c.case_no, "holder": names.get(holders[c.id], ""),
+            "left": _left_words(words, worklist.time_left(c, now)) or (words["paused"] if c.paused_at else None),
+            "commitment_left": committed, "commitment_words": _left_words(words, _as_days(committed), late=True)})
+    return rows_out
 
 
 # time left in words: (unit, overdue) -> the wording; each formatted with n
