@@ -220,9 +220,9 @@ def _count_statements(actor: Actor):
 COUNT_CAP = 1_000
 
 
-def capped_count(where):
-    """How many rows match, counted up to COUNT_CAP (an index range that stops there), as a scalar subquery."""
-    inner = sa.select(sa.literal(1)).select_from(Case).where(where).limit(COUNT_CAP).subquery()
+def capped_count(where, cap: int = COUNT_CAP):
+    """How many rows match, counted up to `cap` (an index range that stops there), as a scalar subquery."""
+    inner = sa.select(sa.literal(1)).select_from(Case).where(where).limit(cap).subquery()
     return sa.select(sa.func.count()).select_from(inner).scalar_subquery()
 
 

@@ -384,3 +384,45 @@ def test_only_the_holding_organisations_assignment_is_current_as_the_case_moves(
         db.session.commit()
         assert _reload(case_no).state not in (State.FORWARDED, State.CITY_REVIEW, State.COUNTY_REVIEW)
         assert _held(case_no) == {bureau: False, department: False}  # decided: the window hands it out
+
+
+def test_an_upgraded_database_counts_only_the_cases_a_clerk_holds_now(app):
+    """Migration 0031 left `held` true on every open case's assignments; 0035 makes it exact, and the bar's
+    我的待办 count reads the held rows alone: a case the city holds now is not in the county reviewer's count."""
+    import flask_migrate
+
+    with app.app_context():
+        case = make_case(State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW)
+        case_no = case.case_no
+        assignment.claim(reviewer(), case_no, MON)
+        db.session.commit()
+        engine.apply(_reload(case_no), reviewer(), Action.REVIEW, {"opinion": "符合条件", "recommendation": "approve"})
+        db.session.commit()
+        kept = make_case(State.COUNTY_REVIEW, Mode.DELEGATED_REVIEW).case_no  # still at the bureau
+        assignment.claim(reviewer(), kept, MON)
+        db.session.commit()
+        bureau = f"{COUNTY}-bureau"
+        # as 0031's backfill left a database: the moved-on case's row still true
+        db.session.execute(sa.update(CaseAssignment).values(held=True))
+        db.session.commit()
+        flask_migrate.downgrade(revision="0034")
+        flask_migrate.upgrade()
+        assert _held(case_no) == {bureau: False} and _held(kept) == {bureau: True}
+        counts = assignment.counts(reviewer(), MON)
+        assert counts["mine"] == 1 == assignment.my_work(reviewer(), MON).count
+
+
+def test_the_bar_badge_stops_where_the_work_page_counts_on(client, monkeypatch):  # noqa: F811
+    """Every staff page draws the bar: its 本单位未分配 badge stops at the bar's cap ("99+" at a hundred), while /work
+    still counts the unit's cases up to the worklist's cap."""
+    monkeypatch.setattr(assignment, "BAR_CAP", 3)
+    monkeypatch.setattr(assignment, "_STATEMENTS", {})  # the statements are built with the cap
+    app = client.application
+    with app.app_context():
+        made = [make_case(State.COUNTY_REVIEW, Mode.DIRECT).case_no for _ in range(4)]
+        db.session.commit()
+    log_in(client, f"review-{COUNTY}")
+    desk = client.get("/review").get_data(as_text=True)
+    assert '<span class="count" data-testid="assign-count-unassigned">2+</span>' in desk
+    work = client.get("/work").get_data(as_text=True)
+    assert all(f'data-testid="unassigned-{no}"' in work for no in made)
