@@ -4,8 +4,8 @@
 the city answered that message with a rejection receipt (NULL: accepted or not yet answered). A refused batch's
 facts are sent again (supervision/fact_reports.py), found through the partial index over the few refused ones.
 
-Revision ID: 0035
-Revises: 0034
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-12-04 03:10:00.000000
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0035"
-down_revision = "0034"
+revision = "0036"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 
