@@ -78,6 +78,6 @@ class StatsFactSent(db.Model):
     digest: Mapped[str] = mapped_column(sa.String(64))
     due_flag: Mapped[str | None] = mapped_column(sa.String(10))  # the flag last sent (migration 0032)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # the message that carried them, and when the city refused it (migration 0035): a refused batch is sent again
+    # the message that carried them, and when the city refused it (migration 0036): a refused batch is sent again
     message_id: Mapped[str | None] = mapped_column(sa.String(36))
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
