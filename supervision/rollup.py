@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from delegation.clock import on_flags_swept
 from delegation.deadlines import SHANGHAI
+from delegation.models import Case, Item
 from persistence import as_utc, db, utcnow
 
 KEY = ("month", "county_code", "item_id", "mode", "state")
@@ -159,6 +160,18 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 def month_first_last(month: str) -> tuple[date, date]:
     start, end = month_bounds(month)
     return start.date(), date.fromordinal(end.date().toordinal() - 1)
+
+
+# -- what a case is measured against ---------------------------------------------------------------------------
+
+@sa.event.listens_for(Case, "before_insert")
+def _stamp_baselines(_mapper, connection, case: Case) -> None:
+    """Every case, however it is registered, keeps its item's three baselines as they stand now: its reductions are
+    measured against them (statistics.case_baseline), whatever a later catalogue version says."""
+    if case.baseline_materials is None and case.baseline_steps is None and case.baseline_days is None:
+        case.baseline_materials, case.baseline_steps, case.baseline_days = connection.execute(
+            sa.select(Item.baseline_materials, Item.baseline_steps, Item.baseline_days)
+            .where(Item.id == case.item_id)).one()
 
 
 # -- marking cases dirty ---------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ The population is the cases whose **application date** (``created_at``, as a dat
   ranks (PostgreSQL ``percentile_cont``; the same formula on SQLite with window functions).
 - **Reductions against the pre-reform baseline** (the city's −23 % / −11 % / −12 %), measured on each case, over
   the decided cases: each the mean of the per-case relative reduction ``(baseline − actual) / baseline``, the
-  baselines being the item's (``item.baseline_materials``, ``baseline_steps``, ``baseline_days``):
+  baselines being the item's (``item.baseline_materials``, ``baseline_steps``, ``baseline_days``) as they stood when
+  the case was registered (copied to ``case_file.baseline_*``: a later catalogue version governs new cases only):
 
   * ``materials_reduction``: actual = the required materials on the case's own list (``case_material``,
     ``required``: the item's list as it stood when the case was created). ``materials_received_mean`` says how
@@ -368,6 +369,13 @@ def _measured(where: list):
     return materials, steps
 
 
+def case_baseline(kind: str):
+    """A case's pre-reform baseline of ``kind`` (materials, steps, days): as its item had it when the case was
+    registered (case_file.baseline_*, supervision.rollup stamps it), so that a later catalogue version re-scores no
+    case; the item's own for a row written past the ORM (bulk seeding), which has none."""
+    return sa.func.coalesce(getattr(Case, f"baseline_{kind}"), getattr(Item, f"baseline_{kind}"))
+
+
 def _case_facts(where: list, dialect: str, per_case: bool = False):
     """Per rollup key (and per case with ``per_case``), the additive figures of the cases that ``where`` selects
     (supervision.rollup.CASE_SUMS)."""
@@ -377,7 +385,8 @@ def _case_facts(where: list, dialect: str, per_case: bool = False):
     required = sa.func.coalesce(materials.c.required, 0)
     received = sa.func.coalesce(materials.c.received, 0)
     steps = sa.func.coalesce(steps_q.c.n, 0) + 1  # the rows above, and the decision
-    has_materials, has_steps, has_days = Item.baseline_materials > 0, Item.baseline_steps > 0, Item.baseline_days > 0
+    base_materials, base_steps, base_days = (case_baseline(k) for k in ("materials", "steps", "days"))
+    has_materials, has_steps, has_days = base_materials > 0, base_steps > 0, base_days > 0
     in_materials, in_steps = sa.and_(decided, has_materials), sa.and_(decided, has_steps)
     in_time = sa.and_(proc.is_not(None), has_days)
     due_known = sa.and_(decided, Case.due_at.is_not(None))
@@ -396,12 +405,12 @@ def _case_facts(where: list, dialect: str, per_case: bool = False):
         _count_if(sa.and_(due_known, Case.decided_at <= Case.due_at)).label("on_time"),
         sa.func.count(proc).label("processing_cases"),
         sa.func.coalesce(sa.func.sum(proc), 0.0).label("processing_sum"),
-        _sum_if(sa.cast(Item.baseline_materials - required, sa.Float) / Item.baseline_materials,
+        _sum_if(sa.cast(base_materials - required, sa.Float) / base_materials,
                 in_materials).label("materials_sum"),
         _count_if(in_materials).label("materials_cases"),
-        _sum_if(sa.cast(Item.baseline_steps - steps, sa.Float) / Item.baseline_steps, in_steps).label("steps_sum"),
+        _sum_if(sa.cast(base_steps - steps, sa.Float) / base_steps, in_steps).label("steps_sum"),
         _count_if(in_steps).label("steps_cases"),
-        _sum_if(sa.cast(Item.baseline_days - proc, sa.Float) / Item.baseline_days, in_time).label("time_sum"),
+        _sum_if(sa.cast(base_days - proc, sa.Float) / base_days, in_time).label("time_sum"),
         _count_if(in_time).label("time_cases"),
         _count_if(sa.and_(decided, sa.not_(sa.and_(has_materials, has_steps, has_days)))
                   ).label("excluded_no_baseline"),
@@ -409,12 +418,12 @@ def _case_facts(where: list, dialect: str, per_case: bool = False):
         _count_if(CaseRating.score >= SATISFIED_SCORE).label("satisfied"),
         sa.func.count(Case.commitment_deadline).label("commitment_cases"),
         sa.func.count(Case.commitment_met_at).label("commitment_met"),
-        total_if(Item.baseline_materials, in_materials).label("materials_baseline_sum"),
+        total_if(base_materials, in_materials).label("materials_baseline_sum"),
         total_if(required, in_materials).label("materials_required_sum"),
         total_if(received, in_materials).label("materials_received_sum"),
-        total_if(Item.baseline_steps, in_steps).label("steps_baseline_sum"),
+        total_if(base_steps, in_steps).label("steps_baseline_sum"),
         total_if(steps, in_steps).label("steps_taken_sum"),
-        _sum_if(Item.baseline_days, in_time).label("time_baseline_sum"),
+        _sum_if(base_days, in_time).label("time_baseline_sum"),
         _sum_if(proc, in_time).label("time_used_sum"),
     ]
     return (sa.select(*key, *columns).select_from(Case)
@@ -819,7 +828,7 @@ def _behind(figure: str, now: datetime):
     running = sa.and_(Case.state.in_(OPEN_CLOCK_STATES), Case.paused_at.is_(None))
     committed = Case.commitment_deadline.is_not(None)
     commitment_due = sa.and_(committed, sa.or_(Case.commitment_met_at.is_not(None), Case.commitment_deadline < now))
-    has = {k: getattr(Item, f"baseline_{k}") > 0 for k in ("materials", "steps", "days")}
+    has = {k: case_baseline(k) > 0 for k in ("materials", "steps", "days")}
     return {
         "total_cases": sa.true(), "accepted": Case.accepted_at.is_not(None), "decided": decided,
         "approved": Case.decision == "approve", "concluded": Case.state == "concluded",

@@ -170,3 +170,29 @@ def test_the_api_and_the_dashboard_give_and_explain_the_figures(measured, client
     flask_babel.refresh()  # the test's app context outlives the requests: forget the locale it cached
     english = client.get("/dashboard?from=2026-03-01&to=2026-03-31").get_data(as_text=True)
     assert "each return one more" in english and "a mean of 4.0" in english
+
+
+def test_a_baseline_changed_later_governs_new_cases_only(measured):
+    """A case is measured against the baselines of the catalogue it was registered under: a later version (a
+    published catalogue change) moves no figure of the cases before it, and the cases after it use the new ones."""
+    rollup.refresh()
+    db.session.commit()
+    it = item("D")
+    it.baseline_materials, it.baseline_steps, it.baseline_days = 0, 3, 5  # materials: no baseline any more
+    db.session.commit()
+    for _ in range(2):  # read live, then from the refreshed rollups
+        assert _figures() == MEASURED
+        behind = statistics.cases_behind("materials_cases", MARCH, sa.true(), now=NOW)
+        assert behind["total"] == 3
+        rollup.refresh()
+        db.session.commit()
+
+    new = create("D", A, at(2026, 3, 16, 10), 5)  # 受理, 审核, 决定 in 3 working days
+    do(new, f"window-{A}", "accept", at(2026, 3, 16, 10))
+    do(new, f"review-{A}", "review", at(2026, 3, 16, 11), opinion="材料齐全，符合条件")
+    do(new, f"review-{A}", "approve", at(2026, 3, 19, 15))
+    alone = _figures(Filters(date_from=date(2026, 3, 16), date_to=date(2026, 3, 16)))
+    assert (alone["materials_cases"], alone["excluded_no_baseline"]) == (0, 1)
+    assert (alone["steps_baseline_mean"], alone["steps_reduction"]) == (3.0, 0.0)
+    assert (alone["time_baseline_mean"], alone["time_reduction"]) == (5.0, 0.4)
+    assert _figures()["materials_cases"] == 3 and _figures()["steps_cases"] == 4
