@@ -249,7 +249,8 @@ def refresh_calendar(first_year: int, last_year: int) -> dict:
 
     with db.engine.begin() as conn:
         conn.execute(stmt, rows)
-        conn.execute(sa.insert(StatsDirty), [{"month": None}])  # processing times may move in every month
+        # every case (NULL): processing times may move in every month
+        conn.execute(sa.insert(StatsDirty), [{"case_id": None}])
     return {"first_year": first_year, "last_year": last_year, "days": len(rows), "working_days": seq}
 
 
