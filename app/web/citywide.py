@@ -64,7 +64,9 @@ def set_flag(item_code: str):
 
 
 def _staff(user) -> bool:
-    return user.user.role in (Role.WINDOW.value, Role.REVIEWER.value, Role.ADMIN.value, Role.CITY_APPROVER.value)
+    # as /api/v1/citywide/statistics: a county administrator too, its own county's figures (county_scope.county_of)
+    return user.user.role in (Role.WINDOW.value, Role.REVIEWER.value, Role.ADMIN.value, Role.CITY_APPROVER.value,
+                              Role.COUNTY_ADMIN.value)
 
 
 @bp.get("/citywide/statistics")

@@ -29,6 +29,7 @@ DESKS = (
     ("web_regulator.desk", _l("监管"), {Role.REGULATOR}),
     ("web_admin.index", _l("系统管理"), {Role.ADMIN}),
     ("web_dashboard.dashboard", _l("统计分析"), None),  # None: every city-level member of staff, a county admin
+    ("web_reference_data.versions", _l("参考数据"), {Role.COUNTY_ADMIN}),  # read-only; the city admin has its tab
 )
 
 

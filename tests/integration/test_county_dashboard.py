@@ -128,3 +128,39 @@ def test_the_staff_pages_name_the_role_and_it_belongs_to_a_county(client):  # no
             create_account("county-admin-3", "市里的县级管理员", "360700-bureau", "county_admin", "a-long-password")
         assert refused.value.field == "role"
         db.session.commit()
+
+
+def test_the_county_admin_reads_the_reference_data_in_force_from_its_menu(client):  # noqa: F811
+    """The versions of the city's reference data in force on its node: read-only, linked from its top bar, and none
+    of the city administrator's tabs beside it."""
+    log_in(client, COUNTY_ADMIN)
+    desk = client.get("/dashboard").get_data(as_text=True)
+    bar = desk[desk.index('data-testid="desks"'):desk.index("</nav>")]
+    assert 'href="/admin/reference-data"' in bar and "参考数据" in bar
+    r = client.get("/admin/reference-data")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert 'data-testid="reference-version-credit"' in page and "信用记录与黑名单" in page
+    assert 'href="/admin/catalog"' not in page and 'href="/admin/users"' not in page  # no city admin's tabs
+    assert "<form" not in page.split("</header>", 1)[1]  # nothing to change there
+    assert client.get("/lang/en?next=/admin/reference-data").status_code in (302, 303)
+    assert "Reference data" in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_the_citywide_statistics_page_answers_the_county_admin_for_its_county_as_the_api_does(client):  # noqa: F811
+    from tests.integration.test_citywide import ITEM, _body
+
+    competent = "360702"
+    with client.application.app_context():
+        api = Api(client.application.test_client())
+        r = api.post("/api/v1/citywide/cases", user=f"window-{COUNTY}", json=_body(ITEM, competent))
+        assert r.status_code == 201, r.get_json()
+        api.act(r.get_json()["case_no"], f"window-{COUNTY}", "accept")
+        by_api = [row["county"] for row in api.get("/api/v1/citywide/statistics", user=COUNTY_ADMIN).get_json()]
+        every = [row["county"] for row in api.get("/api/v1/citywide/statistics", user="admin").get_json()]
+    assert by_api == [COUNTY] and set(every) == {COUNTY, competent}
+    log_in(client, COUNTY_ADMIN)
+    r = client.get("/citywide/statistics")
+    assert r.status_code == 200
+    shown = re.findall(r'data-testid="citywide-row-([^"]+)"><td>([^<]*)</td><td>(\d+)</td>', r.get_data(as_text=True))
+    assert shown == [(COUNTY, "宁都县", "1")]

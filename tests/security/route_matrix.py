@@ -424,9 +424,9 @@ TABLE: dict[str, Route] = {
     "POST /admin/assistants/<username>": route("admin", body={"assistant": "1"}),
     # Pages: 全市通办 (issue 17): the administrator's catalogue flag, the figures for all staff but regulators
     "GET /admin/citywide": route("admin"),
-    "GET /admin/reference-data": route("admin"),
+    "GET /admin/reference-data": route("admin", "county_admin"),  # a county admin reads its node's versions
     "POST /admin/citywide/<item_code>": route("admin", params={"item_code": "intake_item"}, body={"citywide": "0"}),
-    "GET /citywide/statistics": route("window", "reviewer", "city_approver", "admin"),
+    "GET /citywide/statistics": route("window", "reviewer", "city_approver", "admin", "county_admin"),  # as the API
     # Pages: decided at the window (issue 17 part A): the window's on-the-spot decision on its county's case (the
     # world's case is in city review: refused on the page, 303), the regulators' commitment checks, the
     # administrator's authorities page
