@@ -17,8 +17,18 @@ RULE_LABEL = {baseline_rule.MATERIALS: _l("必交材料数多于改革前材料�
               baseline_rule.DAYS: _l("承诺时限长于改革前办理天数")}
 
 
+def _item_names(rows) -> dict[str, str]:
+    """The items' names by code, as the catalogue calls them now (an override records the code only)."""
+    import sqlalchemy as sa
+
+    from delegation.models import Item
+
+    codes = {r.item_code for r in rows}
+    return dict(db.session.execute(sa.select(Item.code, Item.name).where(Item.code.in_(codes))).all()) if codes else {}
+
+
 @bp.get("/admin/catalog/overrides")
 @requires(_admin)
 def overrides():
-    return _render("baseline/overrides.html", rows=baseline_rule.recent_overrides(db.session),
-                   rule_label=RULE_LABEL)
+    rows = baseline_rule.recent_overrides(db.session)
+    return _render("baseline/overrides.html", rows=rows, names=_item_names(rows), rule_label=RULE_LABEL)

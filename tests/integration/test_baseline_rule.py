@@ -124,3 +124,13 @@ def test_the_command_line_refuses_then_imports_with_an_administrators_override(a
     db.session.rollback()
     assert [(o[0], o[1], o[5]) for o in _overrides()] == [("GZ-MORE-001", "materials", "admin"),
                                                            ("GZ-LONG-001", "days", "admin")]
+
+
+def test_the_overrides_page_names_each_item_beside_its_code(client):  # noqa: F811
+    log_in(client, "admin")
+    r = _upload(client, OVER, override="y", override_reason="经局务会研究同意")
+    assert r.status_code == 200
+    page = client.get("/admin/catalog/overrides").get_data(as_text=True)
+    row = re.search(r'<tr data-testid="override-GZ-MORE-001-materials">(.*?)</tr>', page, re.S).group(1)
+    cells = [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert ["只减不增测试事项", "GZ-MORE-001"] in cells
