@@ -2,6 +2,8 @@
 node, who published it and when, in Chinese and in English."""
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from tests.integration.pages import client, log_in  # noqa: F401  (client: the page-client fixture)
@@ -31,3 +33,27 @@ def test_the_administrators_see_the_version_in_force(client):  # noqa: F811
     client.get("/lang/en?next=/admin/reference-data")
     english = client.get("/admin/reference-data").get_data(as_text=True)
     assert "Credit records and blacklist" in english and "Version 1" in english and "Reference data" in english
+
+
+def test_the_case_page_shows_the_catalogue_version_the_case_was_registered_under(client):  # noqa: F811
+    from datetime import datetime, timezone
+
+    from app.extensions import db
+    from delegation.reference_models import ReferenceVersion
+
+    with client.application.app_context():
+        api = Api(client.application.test_client())
+        item = api.item("direct")
+        before = api.create(item)["case_no"]  # before any publication: no version to show
+        now = datetime.now(timezone.utc)
+        db.session.add(ReferenceVersion(kind="catalogue", version=4, source_node="360700", published_at=now,
+                                        applied_at=now))
+        db.session.commit()
+        case_no = api.create(item)["case_no"]
+    log_in(client, "window-360730")
+    page = client.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert re.search(r"<dt>事项目录版本</dt><dd data-testid=\"catalogue-version\">第 4 版</dd>", page)
+    assert 'data-testid="catalogue-version"' not in client.get(f"/cases/{before}").get_data(as_text=True)
+    client.get(f"/lang/en?next=/cases/{case_no}")
+    assert re.search(r"<dt>Catalogue version</dt><dd data-testid=\"catalogue-version\">Version 4</dd>",
+                     client.get(f"/cases/{case_no}").get_data(as_text=True))
