@@ -5,6 +5,8 @@ forwarded to the city counts once, a message delivered again or an older version
 and a tampered message is refused."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 import sqlalchemy as sa
 
@@ -107,6 +109,29 @@ class Scenario:
             return self.act(county, case_no, "review", "approve", certificate_no=f"NO-{case_no}")
         return self.act(county, case_no, "review", "deny", reasons=["不符合法定条件"])
 
+    def commitment(self, county: str) -> str:
+        """A 容缺 case: accepted on commitment, its optional materials to follow."""
+        node = self.hosts[county]
+        item = next(i for mode in ("direct", "delegated_review", "forward_only")
+                    for i in node.get(f"/api/v1/items?mode={mode}", f"window-{county}")
+                    if i["allows_commitment"] and any(not m["core"] for m in i["materials"]))
+        body = {"item_code": item["code"], "applicant": ENTERPRISE,
+                "materials": [{"code": m["code"], "present": m["core"]} for m in item["materials"]]}
+        case_no = node.post("/api/v1/cases", f"window-{county}", expect=201, **body)["case_no"]
+        self.act(county, case_no, "window", "accept_with_commitment", commitment_days=5)
+        self.pump()
+        return case_no
+
+    def time_passes(self, when) -> None:
+        """The deadline job of every node runs at ``when``: nothing else happens."""
+        for node in {id(n): n for n in (*self.hosts.values(), self.city)}.values():
+            with node.ctx():
+                from delegation import clock
+
+                clock.sweep_flags(when)
+                db.session.commit()
+        self.pump()
+
     def play(self) -> dict:
         cases = {}
         # 宁都县: a direct case concluded, one only submitted, one denied; a delegated_review case approved by the
@@ -152,8 +177,10 @@ def _stats_messages(node: Node) -> list:
 
 def test_the_citys_figures_across_nodes_equal_one_node_running_the_same_cases(nodes, single, sftp):  # noqa: F811
     city = nodes[CITY]
-    cases = Scenario({A: nodes[A], B: nodes[B]}, city, list(nodes.values())).play()
-    Scenario({A: single, B: single}, single, [single]).play()
+    across_nodes = Scenario({A: nodes[A], B: nodes[B]}, city, list(nodes.values()))
+    one_node = Scenario({A: single, B: single}, single, [single])
+    cases = across_nodes.play()
+    one_node.play()
 
     across, alone = figures(city), figures(single)
     assert alone["summary"]["total_cases"] == 8 and alone["summary"]["concluded"] == 3
@@ -209,6 +236,18 @@ def test_the_citys_figures_across_nodes_equal_one_node_running_the_same_cases(no
     # (case numbers are per county and year: the single node gave the same case the same number)
     single.act(cases["a_direct_denied"], f"window-{A}", "hand_out", method="pickup")
     assert figures(city) == figures(single)
+
+    # a 容缺 case at 宁都县; then weeks pass: each node's deadline job flags its open cases overdue, and nothing
+    # else happens — on 章贡区's node (its case in county review) the job is all that touches the case
+    later = datetime.now(timezone.utc) + timedelta(days=60)
+    for scenario in (across_nodes, one_node):
+        scenario.commitment(A)
+        scenario.time_passes(later)
+    across, alone = figures(city), figures(single)
+    assert alone["summary"]["commitment_cases"] == 1 and alone["summary"]["overdue_now"] >= 3
+    diff = differences(across, alone)
+    assert not diff, "\n".join(map(str, diff))
+    assert across == alone
 
 
 def test_an_older_version_arriving_late_never_replaces_a_newer_one(nodes, sftp):  # noqa: F811
