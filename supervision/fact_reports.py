@@ -12,6 +12,10 @@ whose facts it just recomputed, in its transaction; the facts that differ from w
 last. The city is the node hosting the city bureau (``<city>-bureau``), the peer every county node already sends its
 forwards to; a node that hosts the bureau itself (single-node, or the city node) reports nothing.
 
+Refused: the city applies a batch whole or not at all. Each sent fact remembers its message; a rejection receipt
+marks the facts it carried refused, and a refresh RESEND_AFTER later sends them again with a higher version (the
+deadline job's flag changes mark their cases dirty too, so an overdue case is reported from a quiet node).
+
 Receiving (the city): each MessageId applies once (the inbox) and a fact replaces the stored one only when its
 version is higher, so a late retry of an older batch changes nothing. The facts are kept in ``stats_reported_fact``
 and summed per rollup key in ``stats_reported_rollup`` / ``stats_reported_days`` as they arrive.
