@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
@@ -64,6 +64,18 @@ def number(value: str, field: str) -> int:
     if not 1 <= n <= NUMBER_MAX:
         raise ExchangeRejected("schema_invalid", f"{field} {value} is out of range (1..{NUMBER_MAX})")
     return n
+
+
+def moment(value: str, field: str) -> datetime:
+    """A tq:ZonedDateTime of a publication, or the refusal naming `field`: xs:dateTime allows years (0001 with an
+    offset east of UTC, five digits) that cannot be stored in UTC and would fail the flush, as a number would."""
+    try:
+        at = datetime.fromisoformat(value)
+        if 1900 <= at.astimezone(timezone.utc).year <= 9998:
+            return at
+    except (ValueError, OverflowError):
+        pass
+    raise ExchangeRejected("schema_invalid", f"{field} {value} is out of range (years 1900..9998)")
 
 
 def _bus():
@@ -171,6 +183,7 @@ def apply_publication(env, attachments) -> None:
         raise ExchangeRejected("schema_invalid", f"reference data of kind {kind.name} travels on stream "
                                                  f"{STREAM_PREFIX}{kind.name}, not {env.case_no}")
     version = number(body["version"], "Version")
+    moment(body["published_at"], "PublishedAt")
     row = db.session.execute(sa.select(ReferenceVersion).filter_by(kind=kind.name).with_for_update()).scalar()
     if row is not None and row.source_node == _bus().node_id:
         return  # this node publishes the kind itself (it hosts the city): its own data is the reference
@@ -183,4 +196,4 @@ def apply_publication(env, attachments) -> None:
         row = ReferenceVersion(kind=kind.name)
         db.session.add(row)
     row.version, row.source_node = version, env.from_node
-    row.published_at, row.applied_at = datetime.fromisoformat(body["published_at"]), utcnow()
+    row.published_at, row.applied_at = moment(body["published_at"], "PublishedAt"), utcnow()

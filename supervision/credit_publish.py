@@ -74,17 +74,20 @@ def _bounded(item: dict) -> None:
 def _copy(origin: str, item: dict) -> None:
     _bounded(item)
     ref = reference_publish.number(item["ref"], "CreditRecord ref")
+    recorded_at = reference_publish.moment(item["recorded_at"], f"CreditRecord {ref} RecordedAt")
+    expires_at = reference_publish.moment(item["expires_at"], f"CreditRecord {ref} ExpiresAt")
     row = db.session.execute(sa.select(CreditRecord).filter_by(origin_node=origin, origin_id=ref)
                              .with_for_update()).scalar()
     lifted = item.get("lifted")
     if row is None:
         row = CreditRecord(id_code=credit.normalise(item["id_code"]), name=item["name"], kind=item["kind"],
                            case_no=item.get("case_no"), detail=item["detail"], blacklisted=item["blacklisted"],
-                           recorded_by=item["recorded_by"], created_at=datetime.fromisoformat(item["recorded_at"]),
-                           origin_node=origin, origin_id=ref, expires_at=datetime.fromisoformat(item["expires_at"]))
+                           recorded_by=item["recorded_by"], created_at=recorded_at,
+                           origin_node=origin, origin_id=ref, expires_at=expires_at)
         db.session.add(row)
     if lifted and row.lifted_at is None:  # the only change a record knows (credit_record's trigger)
-        row.lifted_at, row.lifted_by = datetime.fromisoformat(lifted["at"]), lifted["by"]
+        row.lifted_at = reference_publish.moment(lifted["at"], f"CreditRecord {ref} Lifted/At")
+        row.lifted_by = lifted["by"]
         row.lift_reason = lifted["reason"]
     db.session.flush()
 

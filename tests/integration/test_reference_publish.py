@@ -231,6 +231,9 @@ def _refusal(message_id: str) -> tuple:
 @pytest.mark.parametrize("bad, field", [
     (_body(ref="6") | {"version": "123456789012345678"}, "Version"),  # above what a 32-bit column holds
     (_body(ref="123456789012345678"), "ref"),
+    (_body(ref="6") | {"published_at": "0001-01-01T00:00:00+08:00"}, "PublishedAt"),  # before year 1 in UTC
+    (_body(ref="6") | {"credit_records": [{**_body()["credit_records"][0], "expires_at": "0001-01-01T07:00:00+08:00"}]},
+     "ExpiresAt"),
 ])
 def test_a_number_out_of_range_is_refused_naming_it_and_the_stream_goes_on(app, bad, field):
     """An 18-digit Version or ref fits the wire's pattern but no column: the receiver refuses it with a rejection
