@@ -167,3 +167,18 @@ def test_reported_figures_stay_when_every_local_case_is_read_live(city):
     rollup.mark_all_dirty()
     db.session.commit()
     assert [summary(**p) for p in periods] == clean
+
+
+def test_a_flag_the_deadline_job_changes_is_looked_at_by_the_next_refresh(app):
+    """The deadline job's one UPDATE bypasses the ORM's change tracking; its cases still reach the next refresh
+    (which is what sends a county node's overdue case to the city)."""
+    from delegation import cases
+    from supervision import rollup
+
+    case = make_case(State.COUNTY_REVIEW, Mode.DIRECT)
+    db.session.commit()
+    refresh()
+    assert rollup.refresh()["cases"] == 0
+    assert cases.sweep(case.due_at + timedelta(hours=1))["flags_changed"] == 1
+    assert rollup.refresh()["cases"] == 1
+    db.session.commit()
