@@ -29,10 +29,16 @@ def select_locale() -> str:
 
 
 def current_language() -> str:
+    from flask import g
     from flask_babel import get_locale
 
+    if has_request_context() and "page_language" in g:  # asked for every label of a list page's rows
+        return g.page_language
     locale = get_locale()
-    return locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT_LANGUAGE
+    language = locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT_LANGUAGE
+    if has_request_context():
+        g.page_language = language  # Flask-Babel keeps the request's locale once chosen, too
+    return language
 
 
 def compile_catalogues(target: Path) -> Path:
