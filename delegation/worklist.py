@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from delegation import clock, deadlines
 from delegation import worklist_indexes  # noqa: F401  (declares migration 0025's indexes)
@@ -62,33 +63,47 @@ def _queue_clause(queue: str):
 def search_clause(q: str):
     """What the search box finds: a case number, a credit code or ID number (18 characters), a phone number
     exactly; anything else is part of the applicant's name or of the item's name (or the item's code)."""
+    kind, params = _search(q)
+    return _search_clause(kind).params(**params)
+
+
+def _search(q: str) -> tuple[str, dict]:
+    """The kind of search the box asks for and its parameters (see search_clause)."""
     q = q.strip()[:SEARCH_MAX]
     up = q.upper()
     if CASE_NO.match(q):
-        return Case.case_no == q
+        return "case_no", {"q": q}
     if ID_CODE.match(up):
-        return Case.applicant_id_code == up
+        return "id_code", {"q": up}
     if PHONE.match(q) and sum(ch.isdigit() for ch in q) >= 7:
-        return Case.applicant_phone == q
+        return "phone", {"q": q}
     # The catalogue's matching items are looked up first (a small table): `name OR item_id IN (ids)` is two index
     # scans OR-ed, where `IN (subquery)` made the whole condition a filter over every case of the county.
     items = db.session.execute(sa.select(Item.id).where(
         sa.or_(Item.name.contains(q, autoescape=True), Item.code == up))).scalars().all()
-    name = _name_clause(q)
-    return sa.or_(name, Case.item_id.in_(items)) if items else name
+    escaped = q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    # From three characters on, anywhere in the name (the trigram index answers LIKE '%part%'); one or two
+    # characters match the name's beginning (a surname and given name, 张三, or the start of an enterprise's name):
+    # LIKE '%张三%' has no trigram and would read every case of the county, while LIKE '张三%' gives the index the
+    # padded trigrams of a name's start.
+    pattern = f"%{escaped}%" if len(q) >= TRIGRAM else f"{escaped}%"
+    return ("name_items" if items else "name"), {"name_pattern": pattern, **({"item_ids": items} if items else {})}
+
+
+def _search_clause(kind: str):
+    if kind == "case_no":
+        return Case.case_no == sa.bindparam("q")
+    if kind == "id_code":
+        return Case.applicant_id_code == sa.bindparam("q")
+    if kind == "phone":
+        return Case.applicant_phone == sa.bindparam("q")
+    name = Case.applicant_name.like(sa.bindparam("name_pattern"), escape="/")
+    if kind == "name_items":
+        return sa.or_(name, Case.item_id.in_(sa.bindparam("item_ids", expanding=True)))
+    return name
 
 
 TRIGRAM = 3  # pg_trgm indexes three-character pieces: a shorter part of a name has none to look up
-
-
-def _name_clause(q: str):
-    """Part of the applicant's name. From three characters on, anywhere in the name (the trigram index answers
-    LIKE '%part%'); one or two characters match the name's beginning (a surname and given name, 张三, or the start of
-    an enterprise's name): LIKE '%张三%' has no trigram and would read every case of the county, while LIKE '张三%'
-    gives the index the padded trigrams of a name's start."""
-    if len(q) >= TRIGRAM:
-        return Case.applicant_name.contains(q, autoescape=True)
-    return Case.applicant_name.startswith(q, autoescape=True)
 
 
 @dataclass
@@ -98,34 +113,58 @@ class Page:
     prev_before: int | None  # the cursor of the previous page (the first row's id)
 
 
+_LIST_STATEMENTS: dict = {}  # the shape of a page (see worklist) -> the statement of its cases
+
+
 def worklist(actor: Actor, queue: str = "submitted", *, q: str | None = None, due: str | None = None,
              sort: str = "registered", after: int | None = None, before: int | None = None,
              limit: int = 30) -> Page:
     """One page of a queue, searched and filtered; `after`/`before`: the id of the row the page follows or
-    precedes (keyset, both ways)."""
+    precedes (keyset, both ways). The statement is built once per shape of page (queue, search kind, filter, sort,
+    direction) with the county, cursor and search as parameters: building it cost as much as running it."""
     queue = queue if queue in QUEUE_STATES else "all"
-    where = [visible_filter(actor)]
-    searching = bool(q and q.strip())
-    if searching:
-        where.append(search_clause(q))
-    if due in ("warning", "overdue"):
-        where.append(Case.due_flag == due)
+    kind, params = _search(q) if q and q.strip() else (None, {})
+    due = due if due in ("warning", "overdue") else None
     backwards = before is not None and after is None
     cursor = before if backwards else after
     keyset = _Keyset(sort, cursor, backwards)
-    states = QUEUE_STATES[queue]
-    if states and len(states) > 1 and not searching:
-        ids = _merged(where, states, keyset, limit + 1)
-    else:  # the page's ids alone first: the planner cannot then trade the index's order for a join and a sort
-        ids = keyset.apply(sa.select(Case.id).where(*where, _queue_clause(queue))).limit(limit + 1)
-    query = keyset.order(sa.select(Case).where(Case.id.in_(ids)))
-    rows = db.session.execute(query).unique().scalars().all()
+    key = (actor.role, actor.org_kind == "city_section", queue, kind, len(params.get("item_ids", ())) > 0, due,
+           keyset.shape, limit)
+    built = _LIST_STATEMENTS.get(key)
+    if built is None:
+        built = _LIST_STATEMENTS[key] = _page_statement(actor, queue, kind, due, keyset, limit)
+    statement, names = built
+    given = {"division_code": actor.division_code, "org_code": actor.org_code, "due_flag": due,
+             "cursor": cursor, "last_due": keyset.last_due, **params}
+    rows = db.session.execute(statement, {n: given[n] for n in names}).unique().scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
         return Page(rows, rows[-1].id if rows else None, rows[0].id if rows and more else None)
     return Page(rows, rows[-1].id if rows and more else None, rows[0].id if rows and cursor else None)
+
+
+def _page_statement(actor: Actor, queue: str, kind: str | None, due: str | None, keyset: "_Keyset", limit: int):
+    where = [visible_filter(actor, bound=True)]
+    if kind:
+        where.append(_search_clause(kind))
+    if due:
+        where.append(Case.due_flag == sa.bindparam("due_flag"))
+    states = QUEUE_STATES[queue]
+    if states and len(states) > 1 and not kind:
+        ids = _merged(where, states, keyset, limit + 1)
+    else:  # the page's ids alone first: the planner cannot then trade the index's order for a join and a sort
+        ids = keyset.apply(sa.select(Case.id).where(*where, _queue_clause(queue))).limit(limit + 1)
+    statement = keyset.order(sa.select(Case).where(Case.id.in_(ids)).options(*ROW_OPTIONS))
+    names = tuple(n for n in statement.compile().params
+                  if n in ("division_code", "org_code", "due_flag", "cursor", "last_due", "q", "name_pattern",
+                           "item_ids"))
+    return statement, names
+
+
+# the desk's rows never show the accepting window (it is the clerk's own): not joined to every row
+ROW_OPTIONS = (orm.lazyload(Case.window_org),)
 
 
 def _merged(where: list, states: tuple[State, ...], keyset: "_Keyset", n: int):
@@ -141,7 +180,8 @@ def _merged(where: list, states: tuple[State, ...], keyset: "_Keyset", n: int):
 
 class _Keyset:
     """The page's order (registration: newest first; deadline: the nearest first, cases without one last) and
-    the cursor's condition, in the order's own columns so that an index in that order answers it as a range."""
+    the cursor's condition, in the order's own columns so that an index in that order answers it as a range. The
+    cursor and its deadline are the parameters `cursor` and `last_due`."""
 
     def __init__(self, sort: str, cursor: int | None, backwards: bool):
         self.deadline, self.cursor, self.backwards = sort == "deadline", cursor, backwards
@@ -150,23 +190,29 @@ class _Keyset:
             found = db.session.execute(sa.select(Case.due_at).where(Case.id == cursor)).first()
             self.last_due = found[0] if found else None
 
+    @property
+    def shape(self) -> tuple:
+        """What decides the statement: the order, the direction, whether there is a cursor and a deadline at it."""
+        return (self.deadline, self.backwards, self.cursor is not None, self.last_due is not None)
+
     def apply(self, query):
         return self.order(self.after(query))
 
     def after(self, query):
-        cursor = self.cursor
-        if cursor is None:
+        if self.cursor is None:
             return query
+        cursor = sa.bindparam("cursor", type_=sa.Integer)
         if not self.deadline:
             return query.where(Case.id > cursor if self.backwards else Case.id < cursor)
         key = (Case.due_at.is_(None), Case.due_at, Case.id)
+        last_due = sa.bindparam("last_due", type_=Case.due_at.type)
         if not self.backwards:
             if self.last_due is None:
                 return query.where(Case.due_at.is_(None), Case.id > cursor)
-            return query.where(sa.tuple_(*key) > sa.tuple_(sa.false(), self.last_due, cursor))
+            return query.where(sa.tuple_(*key) > sa.tuple_(sa.false(), last_due, cursor))
         if self.last_due is None:
             return query.where(sa.or_(Case.due_at.is_not(None), sa.and_(Case.due_at.is_(None), Case.id < cursor)))
-        return query.where(sa.tuple_(*key) < sa.tuple_(sa.false(), self.last_due, cursor))
+        return query.where(sa.tuple_(*key) < sa.tuple_(sa.false(), last_due, cursor))
 
     def order(self, query):
         if not self.deadline:

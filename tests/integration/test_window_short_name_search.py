@@ -64,3 +64,11 @@ def _nodes(node):
     yield node
     for child in node.get("Plans", ()):
         yield from _nodes(child)
+
+
+def test_an_underscore_or_percent_in_the_search_is_a_character_of_the_name(app):
+    _register(("甲_乙商行", "甲丙乙商行", "丁%戊商店", "丁己戊商店"))
+    assert _found("甲_乙") == {"甲_乙商行"}  # three characters: anywhere in the name
+    assert _found("甲_") == {"甲_乙商行"}  # two: the name's start
+    assert _found("丁%戊") == {"丁%戊商店"}
+    assert _found("%己戊") == set()  # not a wildcard before 己戊
