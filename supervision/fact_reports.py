@@ -13,7 +13,8 @@ last. The city is the node hosting the city bureau (``<city>-bureau``), the peer
 forwards to; a node that hosts the bureau itself (single-node, or the city node) reports nothing.
 
 Refused: the city applies a batch whole or not at all. Each sent fact remembers its message; a rejection receipt
-marks the facts it carried refused, and a refresh RESEND_AFTER later sends them again with a higher version (the
+marks the facts it carried refused, and a refresh RESEND_AFTER later sends them again with a higher version, in
+tenths of the refused message, so that one fact the city cannot take ends up alone and holds back no other (the
 deadline job's flag changes mark their cases dirty too, so an overdue case is reported from a quiet node).
 
 Receiving (the city): each MessageId applies once (the inbox) and a fact replaces the stored one only when its
@@ -87,8 +88,12 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
              .join(window, window.id == Case.window_org_id)
              .outerjoin(StatsFactSent, StatsFactSent.case_id == StatsCaseFact.case_id)
              .where(window.node_id == bus.node_id))
-    batches: dict[str, list[tuple[dict, StatsFactSent]]] = defaultdict(list)
+    # a batch: the facts of one accepting window; those of one refused message apart, in tenths of it (below)
+    batches: dict[tuple[str, str | None], list[tuple[dict, StatsFactSent]]] = defaultdict(list)
     queued = 0
+    refused_sizes = dict(db.session.execute(
+        sa.select(StatsFactSent.message_id, sa.func.count()).where(StatsFactSent.rejected_at.is_not(None))
+        .group_by(StatsFactSent.message_id)).tuples().all())
     if case_ids is not None:  # and the facts of batches the city refused, once RESEND_AFTER has passed
         refused = db.session.execute(sa.select(StatsFactSent.case_id).where(
             StatsFactSent.rejected_at.is_not(None), StatsFactSent.rejected_at <= utcnow() - RESEND_AFTER)).scalars()
@@ -104,13 +109,20 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
             if sent is None:
                 sent = StatsFactSent(case_id=fact.case_id, version=0, digest=digest)
                 db.session.add(sent)
+            # The city refuses a batch whole, so one fact it cannot take holds back the rest: a refused message's
+            # facts go again in ten smaller batches, each refused one splits again, until the fact it cannot take
+            # travels alone and the others have arrived.
+            key, size = (window_code, None), BATCH
+            if sent.rejected_at is not None:
+                key = (window_code, sent.message_id)
+                size = max(1, math.ceil(refused_sizes.get(sent.message_id, 1) / 10))
             sent.version, sent.digest, sent.sent_at, sent.rejected_at = sent.version + 1, digest, utcnow(), None
             sent.due_flag = wire.get("due_flag")
-            batches[window_code].append(({**wire, "version": str(sent.version)}, sent))
+            batches[key].append(({**wire, "version": str(sent.version)}, sent))
             queued += 1
-            if len(batches[window_code]) == BATCH:
-                _send(window_code, bureau, batches.pop(window_code))
-    for window_code, facts in batches.items():
+            if len(batches[key]) == size:
+                _send(window_code, bureau, batches.pop(key))
+    for (window_code, _), facts in batches.items():
         _send(window_code, bureau, facts)
     db.session.flush()
     return queued

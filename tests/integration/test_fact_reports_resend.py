@@ -31,35 +31,47 @@ def _city_cases(city: Node) -> int:
     return figures(city)["summary"]["total_cases"]
 
 
+def _time_passes(county: Node) -> None:
+    from supervision.fact_report_models import StatsFactSent
+
+    with county.ctx():
+        db.session.execute(sa.update(StatsFactSent).where(StatsFactSent.rejected_at.is_not(None))
+                           .values(rejected_at=utcnow() - timedelta(minutes=16)))
+        db.session.commit()
+
+
+def _states(county: Node) -> list[str]:
+    return [state for *_, state, _, _ in _stats_messages(county)]
+
+
 def test_a_batch_the_city_refused_is_sent_again_once_it_can_take_it(nodes):
     from delegation.models import Item
 
     county, city = nodes[A], nodes[CITY]
     code = county.get("/api/v1/items?mode=direct", f"window-{A}")[0]["code"]
-    with city.ctx():  # the city's catalogue lacks the item for now (a catalogue not yet published, say)
+    with city.ctx():  # the city's catalogue lacks one item for now (a catalogue not yet published, say)
         db.session.execute(sa.update(Item).where(Item.code == code).values(code="WITHHELD"))
         db.session.commit()
-    Scenario({A: county}, city, [county, city]).new(A, "direct")
+    scenario = Scenario({A: county}, city, [county, city])
+    scenario.new(A, "direct", 0)  # of the withheld item
+    scenario.new(A, "direct", 1)  # of another, in the same batch
     pump(county, city)
-    assert [state for *_, state, _, _ in _stats_messages(county)] == ["rejected"]
-    assert _city_cases(city) == 0
+    assert _states(county) == ["rejected"] and _city_cases(city) == 0
+    pump(county, city)  # not at every refresh: the refused facts wait a while
+    assert len(_states(county)) == 1
+
+    _time_passes(county)  # sent again apart: the fact the city can take arrives, the other is refused alone
+    pump(county, city)
+    assert sorted(_states(county)[1:]) == ["acknowledged", "rejected"] and _city_cases(city) == 1
 
     with city.ctx():
         db.session.execute(sa.update(Item).where(Item.code == "WITHHELD").values(code=code))
         db.session.commit()
-    pump(county, city)  # not at every refresh: the refused facts wait a while
-    assert len(_stats_messages(county)) == 1 and _city_cases(city) == 0
-
-    with county.ctx():  # time passes
-        from supervision.fact_report_models import StatsFactSent
-
-        db.session.execute(sa.update(StatsFactSent).values(rejected_at=utcnow() - timedelta(minutes=16)))
-        db.session.commit()
+    _time_passes(county)
     pump(county, city)
-    assert [state for *_, state, _, _ in _stats_messages(county)] == ["rejected", "acknowledged"]
-    assert _city_cases(city) == 1
+    assert _states(county)[3:] == ["acknowledged"] and _city_cases(city) == 2
     pump(county, city)
-    assert len(_stats_messages(county)) == 2  # taken: not sent a third time
+    assert len(_states(county)) == 4  # taken: not sent again
 
 
 def test_a_quiet_countys_case_going_overdue_reaches_the_citys_overdue_count(nodes):
