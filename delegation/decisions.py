@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from delegation import cases, engine
 from delegation.actors import Actor
 from delegation.errors import DomainError, Invalid
-from delegation.models import Case
+from delegation.models import Case, CaseMaterial
 from delegation.workflow import Action, Mode, Role, allowed_actions
 from persistence import db
 
@@ -44,15 +46,28 @@ def review_and_decide(actor: Actor, case_no: str, decision: str, opinion: str, c
     return cases.perform(actor, case_no, decision, payload)
 
 
-def batch_blockers(case: Case, has_credit_marks: bool) -> list[str]:
-    """Why this case needs individual review (empty: it may be approved in a batch)."""
+def batch_blockers(case: Case, has_credit_marks: bool, materials_missing: bool | None = None) -> list[str]:
+    """Why this case needs individual review (empty: it may be approved in a batch). `materials_missing`: whether
+    a required material is missing, when the caller looked it up for a whole page (cases_missing_materials)."""
     if Action.APPROVE not in allowed_actions(case.state, Role.CITY_APPROVER, case.mode):
         return [STATE]
+    if materials_missing is None:
+        materials_missing = any(m.required and not m.present for m in case.materials)
     checks = ((case.mode != Mode.DELEGATED_REVIEW, FORWARD_ONLY),
               (case.review_recommendation != "approve", NOT_RECOMMENDED),
-              (any(m.required and not m.present for m in case.materials), MATERIALS_MISSING),
+              (materials_missing, MATERIALS_MISSING),
               (has_credit_marks, CREDIT_MARKED))
     return [code for failed, code in checks if failed]
+
+
+def cases_missing_materials(case_ids) -> set[int]:
+    """Which of these cases lack a required material: one query for a list page (loading every case's materials
+    to look was most of the city desk's time)."""
+    ids = list(case_ids)
+    if not ids:
+        return set()
+    return set(db.session.execute(sa.select(CaseMaterial.case_id).where(
+        CaseMaterial.case_id.in_(ids), CaseMaterial.required, sa.not_(CaseMaterial.present)).distinct()).scalars())
 
 
 @dataclass

@@ -92,9 +92,9 @@ BLOCKER_LABEL = {
 }
 
 
-def batch_blockers(case, has_credit_marks: bool) -> list[str]:
+def batch_blockers(case, has_credit_marks: bool, materials_missing: bool | None = None) -> list[str]:
     """Why this case needs individual review, in the page language (empty: it may be approved in a batch)."""
-    return [str(BLOCKER_LABEL[code]) for code in decisions.batch_blockers(case, has_credit_marks)]
+    return [str(BLOCKER_LABEL[code]) for code in decisions.batch_blockers(case, has_credit_marks, materials_missing)]
 
 
 def _credit_marked(id_codes) -> set[str]:
@@ -163,13 +163,10 @@ def _desk_context() -> dict:
 def _desk_query(item: str | None, due: str | None, dept: str | None, county: str | None = None,
                 q: str | None = None):
     """This approver's queue, narrowed by item, due flag, department, county and the search box."""
-    from sqlalchemy.orm import selectinload
-
     from delegation import cases
     from delegation.models import Case
 
-    base = (sa.select(Case).where(cases.visible_filter(actor()), _queue_filter())
-            .options(selectinload(Case.materials)))
+    base = sa.select(Case).where(cases.visible_filter(actor()), _queue_filter())
     if item:
         base = base.where(Case.item_id.in_(sa.select(Item.id).where(Item.code == item)))
     if due:
@@ -185,7 +182,8 @@ def _desk_query(item: str | None, due: str | None, dept: str | None, county: str
 
 def _blockers(rows) -> dict[str, list[str]]:
     marked = _credit_marked(c.applicant_id_code for c in rows)
-    return {c.case_no: batch_blockers(c, c.applicant_id_code in marked) for c in rows}
+    missing = decisions.cases_missing_materials(c.id for c in rows)
+    return {c.case_no: batch_blockers(c, c.applicant_id_code in marked, c.id in missing) for c in rows}
 
 
 def _selected() -> list[str]:

@@ -113,3 +113,28 @@ def test_only_possible_actions_are_offered(client):
     assert 'data-testid="work-link"' not in page  # suspended by the city: nothing for the county to do
     page = text(client.get(f"/review/cases/{at_city}"))
     assert 'data-testid="form-resume"' not in page and 'data-testid="no-actions"' in page
+
+
+def test_a_case_missing_a_required_material_is_not_offered_for_batch_approval(client):
+    """The batch rule on the desk's rows: a case whose required material is not in hand has no tick box and says
+    why; a complete one beside it may be ticked."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from delegation.models import Case, CaseMaterial
+
+    app = client.application
+    api = Api(app)
+    complete, lacking = _at_city(api), _at_city(api)
+    run_bus(app)
+    with app.app_context():
+        case_id = db.session.execute(sa.select(Case.id).filter_by(case_no=lacking)).scalar_one()
+        material = db.session.execute(sa.select(CaseMaterial).where(CaseMaterial.case_id == case_id,
+                                                                    CaseMaterial.required)).scalars().first()
+        material.present = False  # as the city's copy of a case forwarded without it
+        db.session.commit()
+    log_in(client, CITY)
+    page = text(client.get("/city"))
+    assert f'data-testid="pick-{complete}"' in page and f'data-testid="pick-{lacking}"' not in page
+    row = page[page.index(f'data-testid="row-{lacking}"'):]
+    assert "必需材料不齐，须逐件审批" in row[:row.index("</tr>")]
