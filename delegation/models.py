@@ -231,7 +231,8 @@ CLOCK_RUNNING_SQL = f"{_in('state', OPEN_CLOCK_STATES)} AND paused_at IS NULL"
 FINAL_STATE_VALUES = ("concluded", "refused", "terminated", "withdrawn")
 COMMITMENT_OPEN_SQL = f"commitment_met_at IS NULL AND NOT ({_in('state', FINAL_STATE_VALUES)})"
 # the city approvers' queue (app/web/city.py _queue_filter): at the city, or suspended by the city
-CITY_QUEUE_SQL = ("state IN ('forwarded', 'city_review') OR (state = 'suspended' AND resume_state = 'city_review')")
+CITY_QUEUE_SQL = ("state IN ('forwarded', 'city_review') OR "
+                  "(state = 'suspended' AND resume_state IN ('forwarded', 'city_review'))")  # migration 0037
 
 ACCEPTED_STATES = ("accepted", "county_review", "forwarded", "city_review", "returned", "decided", "concluded",
                    "suspended")
