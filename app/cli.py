@@ -116,8 +116,10 @@ def users():
 @users.command("create")
 @click.argument("username")
 @click.option("--org", "org_code", required=True, help="the organisation's code, e.g. 360700-bureau")
-@click.option("--role", required=True, type=click.Choice(["window", "reviewer", "regulator", "city_approver", "admin"]),
-              help="county roles in county organisations, city roles (city_approver, admin) in city ones")
+@click.option("--role", required=True,
+              type=click.Choice(["window", "reviewer", "regulator", "county_admin", "city_approver", "admin"]),
+              help="county roles (window, reviewer, regulator, county_admin: a county node's administrator) in "
+                   "county organisations, city roles (city_approver, admin) in city ones")
 @click.option("--name", "display_name", help="the name shown on the pages (default: the username)")
 @click.option("--generate", is_flag=True, help="make a strong password and print it once, instead of asking")
 def user_create(username, org_code, role, display_name, generate):
