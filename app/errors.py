@@ -31,6 +31,21 @@ MARSHMALLOW_ZH = {
     "Invalid value.": "取值无效",
     "Invalid JSON body.": "请求体不是有效的 JSON",
     "contains control characters": "含有不可见的控制字符",
+    "Not a valid number.": "应为数字",
+    "Number too large.": "数值过大",
+    "Special numeric values (nan or infinity) are not permitted.": "不能为 NaN 或无穷大",
+    "Not a valid utf-8 string.": "不是有效的 UTF-8 文本",
+    "Not a valid mapping type.": "应为对象",
+    "Invalid type.": "类型无效",
+    "Not a valid email address.": "电子邮箱地址格式无效",
+    "Not a valid URL.": "网址格式无效",
+    "Not a valid UUID.": "UUID 格式无效",
+    "Not a valid time.": "时间格式应为 HH:MM[:SS]",
+    "Not a valid tuple.": "应为元组",
+    "Not a valid period of time.": "时长无效",
+    "Not a valid IP address.": "IP 地址格式无效",
+    "String does not match expected pattern.": "格式不符合要求",
+    "Invalid input.": "取值无效",
 }
 # marshmallow's bound messages carry their numbers: translated by pattern
 MARSHMALLOW_ZH_PATTERNS = [
@@ -40,7 +55,29 @@ MARSHMALLOW_ZH_PATTERNS = [
     (re.compile(r"Must be greater than or equal to (-?\d+) and less than or equal to (-?\d+)\."), "应在 {0} 至 {1} 之间"),
     (re.compile(r"Must be greater than or equal to (-?\d+)\."), "不能小于 {0}"),
     (re.compile(r"Must be less than or equal to (-?\d+)\."), "不能大于 {0}"),
+    (re.compile(r"Length must be (\d+)\."), "长度应为 {0}"),
+    # Range's other bounds (exclusive, or not whole numbers): each side said on its own
+    (re.compile(r"Must be (greater than(?: or equal to)?) (\S+) and (less than(?: or equal to)?) (\S+)\."),
+     lambda lo_op, lo, hi_op, hi: f"应{_OP_ZH[lo_op]} {lo} 且{_OP_ZH[hi_op]} {hi}"),
+    (re.compile(r"Must be (greater than(?: or equal to)?|less than(?: or equal to)?) (\S+)\."),
+     lambda op, bound: f"应{_OP_ZH[op]} {bound}"),
+    # OneOf, Equal, ContainsOnly, ContainsNoneOf name the values themselves (codes a client sends): kept as they are
+    (re.compile(r"Must be one of: (.*)\.", re.S), lambda choices: f"应为以下之一：{_listed(choices)}"),
+    (re.compile(r"Must be equal to (.*)\.", re.S), "应等于 {0}"),
+    (re.compile(r"One or more of the choices you made was not in: (.*)\.", re.S),
+     lambda choices: f"所选的值应在以下范围内：{_listed(choices)}"),
+    (re.compile(r"One or more of the choices you made was in: (.*)\.", re.S),
+     lambda values: f"所选的值不能包括：{_listed(values)}"),
+    (re.compile(r"Not a valid (date|datetime|time|aware datetime|naive datetime|aware time|naive time)\."),
+     lambda kind: "日期格式应为 YYYY-MM-DD" if kind == "date" else "时间格式无效"),
+    (re.compile(r'"(.*)" cannot be formatted as an? (.*)\.', re.S), lambda value, kind: f"“{value}”的格式无效"),
 ]
+_OP_ZH = {"greater than": "大于", "greater than or equal to": "不小于", "less than": "小于",
+          "less than or equal to": "不大于"}
+
+
+def _listed(choices: str) -> str:
+    return "、".join(c.strip() for c in choices.split(", "))
 
 
 def _zh(message: str) -> str:
@@ -49,7 +86,7 @@ def _zh(message: str) -> str:
     for pattern, zh in MARSHMALLOW_ZH_PATTERNS:
         match = pattern.fullmatch(message)
         if match:
-            return zh.format(*match.groups())
+            return zh(*match.groups()) if callable(zh) else zh.format(*match.groups())
     return message
 
 
