@@ -32,6 +32,12 @@ class StatsReportedFact(_CaseSums, _PushSums, db.Model):
         sa.Index("ix_stats_reported_fact_commitment", "commitment_deadline",
                  postgresql_where=sa.text("commitment_deadline IS NOT NULL"),
                  sqlite_where=sa.text("commitment_deadline IS NOT NULL")),
+        # the few facts with a 差评整改 task open or a 告知承诺 approval (migration 0039)
+        sa.Index("ix_stats_reported_fact_follow_up", "follow_up_due",
+                 postgresql_where=sa.text("follow_up_due IS NOT NULL"),
+                 sqlite_where=sa.text("follow_up_due IS NOT NULL")),
+        sa.Index("ix_stats_reported_fact_check", "check_state", postgresql_where=sa.text("check_state IS NOT NULL"),
+                 sqlite_where=sa.text("check_state IS NOT NULL")),
     )
     case_no: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     from_node: Mapped[str] = mapped_column(sa.String(30))
@@ -47,6 +53,12 @@ class StatsReportedFact(_CaseSums, _PushSums, db.Model):
     # flag while the clock runs ('warning' | 'overdue', else NULL), the deadline of a 容缺 commitment not yet met
     due_flag: Mapped[str | None] = mapped_column(sa.String(10))
     commitment_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # what lives at the accepting county beside the figures (migration 0039): the due moment of a 差评整改 task not
+    # yet answered; a 告知承诺 approval's verification ('open' | 'verified' | 'false', else NULL) and, while open,
+    # its due moment
+    follow_up_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_state: Mapped[str | None] = mapped_column(sa.String(10))
+    check_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StatsReportedRollup(_RollupKey, _CaseSums, _PushSums, db.Model):
