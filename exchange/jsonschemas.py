@@ -529,6 +529,9 @@ class CaseFactSchema(StrictSchema):
     state = _str("case state", CASE_STATE)
     due_flag = _one_of(("warning", "overdue"), required=False)
     commitment_deadline = _datetime(required=False)
+    follow_up_due = _datetime(required=False)
+    commitment_check = _one_of(("open", "verified", "false"), required=False)
+    check_due_at = _datetime(required=False)
     figures = _list_of(fields.Nested(FigureSchema), at_least_one=True, validate=[validate.Length(max=MAX_FIGURES)])
 
 

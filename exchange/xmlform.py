@@ -76,6 +76,8 @@ from the dict (``None`` on encoding means absent); a list is always present on d
     stats.case_facts      {"facts": [{"case_no": str, "version": positive integer str, "applied_on": date,
                            "county": division code, "item_code": code, "mode": ITEM mode, "state": case state,
                            "due_flag"?: "warning" | "overdue", "commitment_deadline"?: datetime,
+                           "follow_up_due"?: datetime, "commitment_check"?: "open" | "verified" | "false",
+                           "check_due_at"?: datetime,
                            "figures": [{"name": str, "value": number str}, ...] (1..64)}, ...] (1..500)}  (issue 18)
     reference.publish     {"kind": "credit" | "holidays" | "catalogue", "version": positive integer str (grows per kind), "published_at": datetime,
                            "credit_records": [{"ref": positive integer str (the city's record id),
@@ -503,6 +505,9 @@ BODIES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 _el("state", "State"),
                 _el("due_flag", "DueFlag", True),
                 _el("commitment_deadline", "CommitmentDeadline", True),
+                _el("follow_up_due", "FollowUpDue", True),
+                _el("commitment_check", "CommitmentCheck", True),
+                _el("check_due_at", "CheckDueAt", True),
                 _list("figures", "Figure", _at("name", "name"), _at("value", "value")),
             ),
         ),

@@ -7,14 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from delegation.actors import Actor
 from delegation.errors import Forbidden
-from delegation.models import Case
 from delegation.workflow import Role
-from persistence import db, utcnow
-from supervision.statistics import Filters
+from supervision.statistics import Filters, rating_follow_ups
 
 
 def sees_statistics(actor: Actor) -> bool:
@@ -50,16 +46,6 @@ def admits_county(actor: Actor, code: str) -> bool:
 
 
 def follow_up_counts(actor: Actor, now: datetime | None = None) -> dict:
-    """差评整改 tasks open and past due: the city's, or those of the county administrator's own cases."""
-    from delegation import follow_up
-    from delegation.follow_up_models import RatingFollowUp
-
-    own = county_of(actor)
-    if own is None:
-        return follow_up.counts(now)
-    now = now or utcnow()
-    row = db.session.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.case((RatingFollowUp.due_at < now, 1))))
-        .join(Case, Case.id == RatingFollowUp.case_id)
-        .where(RatingFollowUp.state == "open", Case.county_code == own)).one()
-    return {"open": row[0], "overdue": row[1]}
+    """差评整改 tasks open and past due: the city's (with those the county nodes reported), or those of the county
+    administrator's own cases."""
+    return rating_follow_ups(now, county_of(actor))

@@ -101,8 +101,10 @@ def facts_refreshed(case_ids: list[int] | None) -> int:
     chunks = [None] if case_ids is None else [case_ids[i:i + 500] for i in range(0, len(case_ids), 500)]
     for chunk in chunks:
         selected = query if chunk is None else query.where(StatsCaseFact.case_id.in_(chunk))
-        for fact, case, item_code, window_code, sent in db.session.execute(selected).all():
-            wire = _wire_fact(fact, case, item_code)
+        rows = db.session.execute(selected).all()
+        held = _held_beside([fact.case_id for fact, *_ in rows])
+        for fact, case, item_code, window_code, sent in rows:
+            wire = {**_wire_fact(fact, case, item_code), **held.get(fact.case_id, {})}
             digest = hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()
             if sent is not None and sent.digest == digest and sent.rejected_at is None:
                 continue
@@ -144,6 +146,34 @@ def _wire_fact(fact: StatsCaseFact, case: Case, item_code: str) -> dict:
     if case.commitment_deadline is not None and case.commitment_met_at is None:
         wire["commitment_deadline"] = as_utc(case.commitment_deadline).astimezone(SHANGHAI).isoformat()
     return wire
+
+
+def _local_time(moment: datetime) -> str:
+    return as_utc(moment).astimezone(SHANGHAI).isoformat()
+
+
+def _held_beside(case_ids: list[int]) -> dict[int, dict]:
+    """Per case id, the wire fields of what lives at the accepting county beside the figures: the due moment of its
+    差评整改 task while unanswered (the task is the county's when the deciding unit is on another node), and its
+    告知承诺 approval's verification ('open' with its due moment, 'verified', 'false'). The city counts them as
+    supervision.statistics counts a node's own (rating_follow_ups, window_commitments), comparing the due moments
+    with the moment of asking."""
+    from delegation.follow_up_models import RatingFollowUp
+    from delegation.window_decision_models import CommitmentRecord
+
+    held: dict[int, dict] = defaultdict(dict)
+    for lo in range(0, len(case_ids), CHUNK):
+        ids = case_ids[lo:lo + CHUNK]
+        for case_id, due in db.session.execute(sa.select(RatingFollowUp.case_id, RatingFollowUp.due_at).where(
+                RatingFollowUp.case_id.in_(ids), RatingFollowUp.state == "open")):
+            held[case_id]["follow_up_due"] = _local_time(due)
+        for case_id, result, due in db.session.execute(
+                sa.select(CommitmentRecord.case_id, CommitmentRecord.result, CommitmentRecord.verify_due_at)
+                .where(CommitmentRecord.case_id.in_(ids)).order_by(CommitmentRecord.id)):
+            held[case_id]["commitment_check"] = result or "open"
+            if result is None:
+                held[case_id]["check_due_at"] = _local_time(due)
+    return held
 
 
 def _send(window_code: str, bureau: Org, facts: list[tuple[dict, StatsFactSent]]) -> None:
@@ -238,9 +268,12 @@ def apply_facts(env, _attachments) -> None:
                                                      f"{MAX_VERSION}, got {fact['version']}")
         applied_on = date.fromisoformat(fact["applied_on"][:10])
         deadline = fact.get("commitment_deadline")
+        moments = {k: as_utc(datetime.fromisoformat(fact[k])) if fact.get(k) else None
+                   for k in ("follow_up_due", "check_due_at")}
         rows.append({"case_no": fact["case_no"], "from_node": env.from_node, "version": int(fact["version"]),
                      "due_flag": fact.get("due_flag"),
                      "commitment_deadline": as_utc(datetime.fromisoformat(deadline)) if deadline else None,
+                     **moments, "check_state": fact.get("commitment_check"),
                      "applied_on": applied_on, "month": applied_on.strftime("%Y-%m"), "county_code": fact["county"],
                      "item_id": items[fact["item_code"]], "mode": fact["mode"], "state": fact["state"],
                      **_figures(fact)})
@@ -392,6 +425,31 @@ def now_part(filters, now):
     return (sa.select(f.month, f.county_code, f.item_id, f.mode, f.state,
                       sa.func.coalesce(f.due_flag, "ok").label("flag"), sa.case((pending, 1), else_=0).label("pending"))
             .where(*_filtered(filters), sa.or_(f.due_flag.is_not(None), pending)))
+
+
+def follow_up_counts(now, county: str | None = None) -> dict:
+    """The reported cases' 差评整改 tasks not yet answered, and of them those past due now (as
+    delegation.follow_up.counts counts a node's own)."""
+    f = StatsReportedFact
+    where = [f.follow_up_due.is_not(None)] + ([f.county_code == county] if county else [])
+    row = db.session.execute(sa.select(sa.func.count(), sa.func.count(sa.case((f.follow_up_due < now, 1))))
+                             .where(*where)).one()
+    return {"open": row[0], "overdue": row[1]}
+
+
+def commitment_figures(filters, now) -> dict:
+    """The reported 告知承诺 approvals under the filters and their verification, shaped as
+    supervision.commitment_checks.figures."""
+    f = StatsReportedFact
+    s = f.check_state
+    row = db.session.execute(
+        sa.select(sa.func.count().label("approvals"),
+                  sa.func.count(sa.case((s == "verified", 1))).label("verified"),
+                  sa.func.count(sa.case((s == "false", 1))).label("false"),
+                  sa.func.count(sa.case((s == "open", 1))).label("open"),
+                  sa.func.count(sa.case((sa.and_(s == "open", f.check_due_at < now), 1))).label("overdue"))
+        .where(*_filtered(filters), s.is_not(None))).one()
+    return {k: int(v or 0) for k, v in row._mapping.items()}
 
 
 def source_parts(kind: str, filters, plan, names: list[str]) -> list:

@@ -183,6 +183,8 @@ _EVERY_CASE = object()
 def _dirty_cases(session) -> set | object:
     from delegation.models import (CalendarDay, Case, CaseEvent, CaseMaterial, CaseRating, HolidayDay, HolidayYear,
                                    Item, ItemMaterial)
+    from delegation.follow_up_models import RatingFollowUp
+    from delegation.window_decision_models import CommitmentRecord
     from supervision.models import SupervisionFeedback, SupervisionPush
 
     ids, case_nos, push_ids = set(), set(), set()
@@ -190,6 +192,8 @@ def _dirty_cases(session) -> set | object:
         if isinstance(obj, Case):
             ids.add(obj.id)
         elif isinstance(obj, (CaseRating, CaseMaterial, CaseEvent)):  # materials received, steps taken
+            ids.add(obj.case_id)
+        elif isinstance(obj, (RatingFollowUp, CommitmentRecord)):  # reported beside the figures (fact_reports)
             ids.add(obj.case_id)
         elif isinstance(obj, SupervisionPush):
             case_nos.add(obj.case_no)

@@ -884,12 +884,22 @@ def cases_behind(figure: str, filters: Filters, visible, *, page: int = 1, per_p
     return {"total": total, "rows": [dict(r._mapping) for r in rows]}
 
 
-def rating_follow_ups(now: datetime | None = None) -> dict:
+def rating_follow_ups(now: datetime | None = None, county: str | None = None) -> dict:
     """差评整改 (issue 15): the bad ratings' rectification tasks not yet answered, and those past due, as of now
-    (not filtered: an open task is work to chase whatever period the figures show)."""
-    from delegation import follow_up
+    (not filtered by period: an open task is work to chase whatever period the figures show; ``county``: of that
+    county's cases only). A task lives where the case was rated, the accepting county: at the city, those the
+    county nodes reported, and this node's own of the cases no county reported."""
+    from delegation.follow_up_models import RatingFollowUp
+    from supervision import fact_reports
 
-    return follow_up.counts(now)
+    now = now or utcnow()
+    row = db.session.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.case((RatingFollowUp.due_at < now, 1))))
+        .join(Case, Case.id == RatingFollowUp.case_id)
+        .where(RatingFollowUp.state == "open", counted_here(), *([Case.county_code == county] if county else []))
+    ).one()
+    reported = fact_reports.follow_up_counts(now, county)
+    return {"open": row[0] + reported["open"], "overdue": row[1] + reported["overdue"]}
 
 
 def no_cases() -> dict:
@@ -909,6 +919,10 @@ def window_commitments(filters: Filters | None = None, now: datetime | None = No
     """告知承诺 (issue 17): approvals given on a signed commitment under the filters (by application date, county,
     item, mode) and their verification — verified, found false, open, open past due. Counted live: a few per cent
     of the cases, by the commitment records' own table."""
-    from supervision import commitment_checks
+    from supervision import commitment_checks, fact_reports
 
-    return commitment_checks.figures(_where(filters or Filters()), now)
+    filters, now = filters or Filters(), now or utcnow()
+    # the approvals of cases a county node reported count by its report (the approval lives at that county)
+    local = commitment_checks.figures([*_where(filters), counted_here()], now)
+    reported = fact_reports.commitment_figures(filters, now)
+    return {k: v + reported[k] for k, v in local.items()}

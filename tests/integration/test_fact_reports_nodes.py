@@ -15,6 +15,7 @@ from tests.integration.support import ENTERPRISE, Node
 from tests.integration.test_two_nodes import build_node, sftp  # noqa: F401  (the SFTP server fixture)
 
 A, B, CITY = "360730", "360702", "360700"
+COMMITMENT_ITEM = "GZ-LWPQ-001"  # 劳务派遣经营许可, direct, 告知承诺制 in the demo data
 
 
 def _trust_all(tmp_path, apps: dict) -> None:
@@ -120,6 +121,27 @@ class Scenario:
         case_no = node.post("/api/v1/cases", f"window-{county}", expect=201, **body)["case_no"]
         self.act(county, case_no, "window", "accept_with_commitment", commitment_days=5)
         self.pump()
+        return case_no
+
+    def rate_badly(self, county: str, case_no: str) -> None:
+        """The applicant rates the concluded case 不满意 on the public lookup of the node that holds it."""
+        node = self.hosts[county]
+        with node.ctx():
+            from delegation.models import Case
+
+            code = db.session.execute(sa.select(Case.query_code).filter_by(case_no=case_no)).scalar_one()
+        r = node.app.test_client().post(f"/api/v1/public/cases/{case_no}/rating",
+                                        json={"query_code": code, "score": 2, "comment": "等了很久"})
+        assert r.status_code == 201, r.get_json()
+
+    def approve_on_commitment(self, county: str) -> str:
+        """告知承诺: the window approves on the applicant's signed commitment (window-<county> holds the authority)."""
+        item = next(i for i in self.hosts[county].get("/api/v1/items", f"window-{county}")
+                    if i["code"] == COMMITMENT_ITEM)
+        body = {"item_code": item["code"], "applicant": ENTERPRISE,
+                "materials": [{"code": m["code"], "present": True} for m in item["materials"]]}
+        case_no = self.hosts[county].post("/api/v1/cases", f"window-{county}", expect=201, **body)["case_no"]
+        self.act(county, case_no, "window", "approve_on_commitment", commitment_signed=True, signer_name="李四")
         return case_no
 
     def time_passes(self, when) -> None:
@@ -248,6 +270,63 @@ def test_the_citys_figures_across_nodes_equal_one_node_running_the_same_cases(no
     diff = differences(across, alone)
     assert not diff, "\n".join(map(str, diff))
     assert across == alone
+
+    # 差评整改 and 告知承诺审批: the tasks of two bad ratings live at 宁都县 (one case decided there, one by the city:
+    # its accepting window answers on the county's node), a commitment approval at 宁都县's window; the city's
+    # dashboard counts them as one node does, now and once they are past due
+    for scenario in (across_nodes, one_node):
+        scenario.rate_badly(A, cases["a_direct_done"])
+        scenario.rate_badly(A, cases["a_review_done"])
+        scenario.approve_on_commitment(A)
+        scenario.pump()
+    moments = (datetime.now(timezone.utc), later + timedelta(days=60))
+    alone = [dashboard_moment(single, at) for at in moments]
+    assert alone[0] == {"follow_ups": {"open": 2, "overdue": 0}, "commitments": {
+        "approvals": 1, "verified": 0, "false": 0, "open": 1, "overdue": 0}}
+    assert alone[1]["follow_ups"]["overdue"] == 2 and alone[1]["commitments"]["overdue"] == 1
+    assert [dashboard_moment(city, at) for at in moments] == alone
+    assert figures(city) == figures(single)
+    # the county's window answers one rating: the city's count follows
+    for node in (nodes[A], single):
+        reply_follow_up(node, cases["a_direct_done"])
+    pump(*nodes.values())
+    assert [dashboard_moment(city, at) for at in moments] == [dashboard_moment(single, at) for at in moments]
+    assert dashboard_moment(city, moments[0])["follow_ups"]["open"] == 1
+    # what the dashboard and the API show at the city (the moment of asking: now)
+    page = _as(city, "admin").get("/dashboard").get_data(as_text=True)
+    assert "未答复 1 件" in page and "告知承诺审批 1 件" in page
+    with city.ctx():
+        stats = city.api.get("/api/v1/window-decisions/stats", user="admin")
+        assert stats.status_code == 200 and stats.get_json()["approvals"] == 1, stats.get_json()
+
+
+def dashboard_moment(node: Node, at: datetime) -> dict:
+    with node.ctx():
+        from supervision import statistics
+
+        return {"follow_ups": statistics.rating_follow_ups(at), "commitments": statistics.window_commitments(None, at)}
+
+
+def reply_follow_up(node: Node, case_no: str) -> None:
+    with node.ctx():
+        from delegation import follow_up
+        from delegation.actors import Actor
+        from delegation.follow_up_models import RatingFollowUp
+        from delegation.models import User
+
+        task = db.session.execute(sa.select(RatingFollowUp).filter_by(case_no=case_no)).scalar_one()
+        user = db.session.execute(sa.select(User).where(User.org.has(code=task.org_code))
+                                  .order_by(User.id).limit(1)).scalar_one()
+        follow_up.reply(Actor.for_user(user), task.id, "核实属实", "已整改", "已答复申请人")
+        db.session.commit()
+
+
+def _as(node: Node, username: str):
+    from tests.integration.pages import log_in
+
+    signed_in = node.app.test_client()
+    log_in(signed_in, username)
+    return signed_in
 
 
 def test_an_older_version_arriving_late_never_replaces_a_newer_one(nodes, sftp):  # noqa: F811

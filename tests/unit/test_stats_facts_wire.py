@@ -58,3 +58,25 @@ def test_a_version_fits_the_receivers_32_bit_column(encode):
     for version in ("1000000000", "999999999999999999", "0"):
         with pytest.raises(InvalidEnvelope):
             encode(_with_facts([copy.deepcopy(FACT) | {"version": version}]))
+
+
+HELD_BESIDE = {"follow_up_due": "2026-03-20T17:00:00+08:00", "commitment_check": "open",
+               "check_due_at": "2026-03-31T17:00:00+08:00"}
+
+
+@pytest.mark.parametrize("encode", [xmlform.encode, jsonform.encode], ids=["xml", "json"])
+def test_a_fact_carries_its_follow_up_and_commitment_check(encode):
+    """What the city's 差评整改 and 告知承诺审批 lines need of a county's case travels in both forms; a verification
+    state outside open / verified / false is refused."""
+    raw = encode(_with_facts([copy.deepcopy(FACT) | HELD_BESIDE]))
+    assert b"2026-03-31T17:00:00+08:00" in raw and b"2026-03-20T17:00:00+08:00" in raw
+    encode(_with_facts([copy.deepcopy(FACT) | {"commitment_check": "false"}]))
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts([copy.deepcopy(FACT) | {"commitment_check": "maybe"}]))
+    with pytest.raises(InvalidEnvelope):
+        encode(_with_facts([copy.deepcopy(FACT) | {"follow_up_due": "next week"}]))
+
+
+def test_the_xml_form_gives_back_what_it_was_given():
+    body = {"facts": [copy.deepcopy(FACT) | HELD_BESIDE]}
+    assert xmlform.body_from_xml(xmlform.body_to_xml("stats.case_facts", body)) == ("stats.case_facts", body)
