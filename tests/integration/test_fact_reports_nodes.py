@@ -277,7 +277,7 @@ def test_the_citys_figures_across_nodes_equal_one_node_running_the_same_cases(no
     for scenario in (across_nodes, one_node):
         scenario.rate_badly(A, cases["a_direct_done"])
         scenario.rate_badly(A, cases["a_review_done"])
-        scenario.approve_on_commitment(A)
+        approved = scenario.approve_on_commitment(A)
         scenario.pump()
     moments = (datetime.now(timezone.utc), later + timedelta(days=60))
     alone = [dashboard_moment(single, at) for at in moments]
@@ -286,12 +286,14 @@ def test_the_citys_figures_across_nodes_equal_one_node_running_the_same_cases(no
     assert alone[1]["follow_ups"]["overdue"] == 2 and alone[1]["commitments"]["overdue"] == 1
     assert [dashboard_moment(city, at) for at in moments] == alone
     assert figures(city) == figures(single)
-    # the county's window answers one rating: the city's count follows
+    # the county's window answers one rating and its regulator finds the commitment true: the city follows
     for node in (nodes[A], single):
         reply_follow_up(node, cases["a_direct_done"])
+        node.post(f"/api/v1/window-decisions/commitment-checks/{approved}", f"reg-{A}", result="verified")
     pump(*nodes.values())
     assert [dashboard_moment(city, at) for at in moments] == [dashboard_moment(single, at) for at in moments]
-    assert dashboard_moment(city, moments[0])["follow_ups"]["open"] == 1
+    assert dashboard_moment(city, moments[1]) == {"follow_ups": {"open": 1, "overdue": 1}, "commitments": {
+        "approvals": 1, "verified": 1, "false": 0, "open": 0, "overdue": 0}}
     # what the dashboard and the API show at the city (the moment of asking: now)
     page = _as(city, "admin").get("/dashboard").get_data(as_text=True)
     assert "未答复 1 件" in page and "告知承诺审批 1 件" in page
