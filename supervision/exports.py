@@ -31,6 +31,22 @@ def columns(by: str | None) -> list[tuple[str, str]]:
     return cols
 
 
+def every_county(rows: list[dict], filters: statistics.Filters) -> list[dict]:
+    """A county breakdown's rows plus a row of zeros for every county (reference data) without a case under the
+    filters, by code: the dashboard's ranking, the API and the downloads list them all, none missing."""
+    seen = {r["key"] for r in rows}
+    empty = {**statistics.no_cases(), "satisfaction_flag": False}
+    zeros = [{"key": code, "label": name, **empty} for code, name in statistics.counties()
+             if code not in seen and filters.county in (None, code)]
+    return [*rows, *zeros]
+
+
+def breakdown(by: str, filters: statistics.Filters, now: datetime) -> list[dict]:
+    """statistics.breakdown, with every county in a county breakdown."""
+    rows = statistics.breakdown(by, filters, now)
+    return every_county(rows, filters) if by == "county" else rows
+
+
 def _cell(row: dict, key: str):
     value = row.get(key)
     if key == "satisfaction_flag":
@@ -72,7 +88,8 @@ def workbook(filters: statistics.Filters, now: datetime) -> bytes:
         append_row(sheet, [zh for _, zh in cols])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for row in everything["by"][by]:
+        rows = everything["by"][by]
+        for row in every_county(rows, filters) if by == "county" else rows:
             append_row(sheet, [_cell(row, k) for k, _ in cols])  # labels are catalogue text
             for i, (k, _) in enumerate(cols, start=1):
                 if FIGURE_KIND.get(k) == "rate":
@@ -86,7 +103,7 @@ def workbook(filters: statistics.Filters, now: datetime) -> bytes:
 def csv_bytes(filters: statistics.Filters, by: str | None, now: datetime) -> bytes:
     """The summary (``by`` None: one row) or a breakdown, UTF-8 with a BOM so that Excel reads the Chinese. Rates
     are fractions (0.9523), as in the API."""
-    rows = statistics.breakdown(by, filters, now) if by else [statistics.summary(filters, now)]
+    rows = breakdown(by, filters, now) if by else [statistics.summary(filters, now)]
     cols = columns(by)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")

@@ -91,7 +91,7 @@ def by_dimension(query, dimension):
     statistics.check_dimension(dimension)
     filters, now = _filters(query), utcnow()
     return {"by": dimension, "filters": filters.as_dict(), "as_of": now,
-            "rows": statistics.breakdown(dimension, filters, now)}
+            "rows": exports.breakdown(dimension, filters, now)}  # every county, as the dashboard's ranking
 
 
 # -- files ----------------------------------------------------------------------------------------------------

@@ -207,9 +207,11 @@ def _filters_text(filters) -> list[tuple[str, str]]:
 
 def _figures(statistics, filters) -> dict:
     """The page's figures, ranking and chart data for these filters: one scan of the statistics for them all."""
+    from supervision import exports
+
     figures = statistics.report(filters, ("county", "mode", "month"))
     rows = figures["by"]
-    ranking = sorted(_every_county(statistics, rows["county"], filters),
+    ranking = sorted(exports.every_county(rows["county"], filters),
                      key=lambda r: (-(r["total_cases"] or 0), r["key"]))
     names = figure_names(statistics)
     charts = {
@@ -224,16 +226,6 @@ def _figures(statistics, filters) -> dict:
     return {"labels": {k: str(v) for k, v in LABELS.items()}, "names": names, "cards": CARDS,
             "summary": figures["summary"], "ranking": ranking, "charts": charts,
             "threshold": statistics.SATISFACTION_THRESHOLD}
-
-
-def _every_county(statistics, rows: list[dict], filters) -> list[dict]:
-    """The breakdown's rows plus a row of zeros for every county (reference data) that has no case: the ranking
-    lists them all, a county without a case last rather than missing."""
-    seen = {r["key"] for r in rows}
-    empty = {**statistics.no_cases(), "satisfaction_flag": False}
-    zeros = [{"key": code, "label": name, **empty} for code, name in statistics.counties()
-             if code not in seen and filters.county in (None, code)]
-    return [*rows, *zeros]
 
 
 def figure_names(statistics) -> dict[str, str]:
