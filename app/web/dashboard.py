@@ -175,6 +175,7 @@ def _case_list(statistics, figure: str, filters) -> dict:
     from app.web.common import int_arg
     from delegation.cases import visible_filter
     from delegation.errors import Invalid
+    from supervision.reported_counties import reported_counties
 
     try:
         page = int_arg(request.args, "page", 1, 100_000) or 1
@@ -188,7 +189,8 @@ def _case_list(statistics, figure: str, filters) -> dict:
     return {"figure": figure, "name": figure_names(statistics)[figure], "total": found["total"],
             "rows": found["rows"], "page": page, "pages": pages, "query": query,
             "is_count": statistics.FIGURE_KIND[figure] == "count", "filters_text": _filters_text(filters),
-            "back": url_for("web_dashboard.dashboard", **query)}
+            "back": url_for("web_dashboard.dashboard", **query),
+            "kept_on_county_nodes": "、".join(reported_counties(filters))}
 
 
 def _filters_text(filters) -> list[tuple[str, str]]:
