@@ -70,7 +70,8 @@ MARSHMALLOW_ZH_PATTERNS = [
      lambda values: f"所选的值不能包括：{_listed(values)}"),
     (re.compile(r"Not a valid (date|datetime|time|aware datetime|naive datetime|aware time|naive time)\."),
      lambda kind: "日期格式应为 YYYY-MM-DD" if kind == "date" else "时间格式无效"),
-    (re.compile(r'"(.*)" cannot be formatted as an? (.*)\.', re.S), lambda value, kind: f"“{value}”的格式无效"),
+    (re.compile(r'"(.*)" cannot be formatted as an? (.*)\.', re.S),
+     lambda value, _kind: f"“{value}”的格式无效"),
 ]
 _OP_ZH = {"greater than": "大于", "greater than or equal to": "不小于", "less than": "小于",
           "less than or equal to": "不大于"}
