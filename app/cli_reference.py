@@ -26,7 +26,7 @@ def versions_cmd():
 
 
 @reference.command("republish")
-@click.option("--kind", default=None, help="credit | holidays (default: every kind)")
+@click.option("--kind", default=None, help="catalogue | credit | holidays (default: every kind)")
 def republish_cmd(kind):
     """Publish this (city) node's whole reference data again, for a county node that joined later."""
     from delegation import reference_publish
