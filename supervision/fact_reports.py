@@ -401,7 +401,8 @@ def any_reported() -> bool:
     return db.session.execute(sa.select(sa.exists().where(StatsReportedFact.case_no.is_not(None)))).scalar()
 
 
-def _filtered(filters) -> list:
+def reported_filters(filters) -> list:
+    """The statistics' filters (period, county, item, mode) as conditions on the reported facts."""
     f = StatsReportedFact
     clauses = []
     if filters.date_from:
@@ -424,7 +425,7 @@ def now_part(filters, now):
     pending = f.commitment_deadline >= now
     return (sa.select(f.month, f.county_code, f.item_id, f.mode, f.state,
                       sa.func.coalesce(f.due_flag, "ok").label("flag"), sa.case((pending, 1), else_=0).label("pending"))
-            .where(*_filtered(filters), sa.or_(f.due_flag.is_not(None), pending)))
+            .where(*reported_filters(filters), sa.or_(f.due_flag.is_not(None), pending)))
 
 
 def follow_up_counts(now, county: str | None = None) -> dict:
@@ -448,7 +449,7 @@ def commitment_figures(filters, now) -> dict:
                   sa.func.count(sa.case((s == "false", 1))).label("false"),
                   sa.func.count(sa.case((s == "open", 1))).label("open"),
                   sa.func.count(sa.case((sa.and_(s == "open", f.check_due_at < now), 1))).label("overdue"))
-        .where(*_filtered(filters), s.is_not(None))).one()
+        .where(*reported_filters(filters), s.is_not(None))).one()
     return {k: int(v or 0) for k, v in row._mapping.items()}
 
 

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from delegation.models import Division
 from persistence import db
 from supervision.fact_report_models import StatsReportedFact
-from supervision.fact_reports import _filtered  # the reported facts' own reading of the statistics' filters
+from supervision.fact_reports import reported_filters
 
 
 def reported_counties(filters) -> list[str]:
     """The names of the counties with reported facts under ``filters`` (by code)."""
     f = StatsReportedFact
     return list(db.session.execute(
-        sa.select(Division.name).where(Division.code.in_(sa.select(f.county_code).where(*_filtered(filters))))
+        sa.select(Division.name).where(Division.code.in_(sa.select(f.county_code).where(*reported_filters(filters))))
         .order_by(Division.code)).scalars())
