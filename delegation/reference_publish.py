@@ -109,18 +109,33 @@ def publish(kind: str, payload: dict, now: datetime | None = None) -> int | None
     if publisher is None:
         return None
     now = now or utcnow()
-    row = db.session.execute(sa.select(ReferenceVersion).filter_by(kind=kind).with_for_update()).scalar()
-    if row is None:
-        row = ReferenceVersion(kind=kind, version=0)
-        db.session.add(row)
-    row.version += 1
-    row.source_node, row.published_at, row.applied_at = _bus().node_id, now, now
-    body = {"kind": kind, "version": str(row.version), "published_at": now, **payload}
+    version = _next_version(kind, now)
+    body = {"kind": kind, "version": str(version), "published_at": now, **payload}
     for node, org in county_nodes():
         enqueue(MESSAGE_TYPE, from_org=publisher.code, to_node=node, to_org=org, body=body,
                 case_no=f"{STREAM_PREFIX}{kind}")
     db.session.flush()
-    return row.version
+    return version
+
+
+def _next_version(kind: str, now: datetime) -> int:
+    """The kind's version, one up, in one upsert: two workers publishing the first version of a kind at once (a
+    sweep terminating broken commitments on both) must not both insert it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    table = ReferenceVersion.__table__
+    values = {"kind": kind, "version": 1, "source_node": _bus().node_id, "published_at": now, "applied_at": now}
+    statement = dialect.insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.kind],
+        set_={"version": table.c.version + 1, "source_node": statement.excluded.source_node,
+              "published_at": statement.excluded.published_at, "applied_at": statement.excluded.applied_at},
+    ).returning(table.c.version)
+    version = db.session.execute(statement).scalar_one()
+    for loaded in [o for o in db.session.identity_map.values() if isinstance(o, ReferenceVersion) and o.kind == kind]:
+        db.session.expire(loaded)  # written past the ORM
+    return version
 
 
 def republish(kind: str | None = None) -> dict[str, list[int]]:
