@@ -67,6 +67,13 @@ def seed_reported(n: int, today: date) -> dict:
               "due_flag": "CASE WHEN r1 >= 0.80 AND r1 < 0.95 AND r2 < 0.10 THEN 'overdue' "
                           "WHEN r1 >= 0.80 AND r1 < 0.95 AND r2 < 0.20 THEN 'warning' END",
               "commitment_deadline": "CASE WHEN r2 > 0.97 AND r1 >= 0.80 THEN now() + interval '5 days' END",
+              # a dissatisfied rating's 差评整改 task still open (some past due); a 告知承诺 approval's verification
+              "follow_up_due": "CASE WHEN r1 < 0.70 AND r2 >= 0.48 AND r2 < 0.50 AND r1 > 0.65 "
+                               "THEN now() + (r2 - 0.49) * interval '200 days' END",
+              "check_state": "CASE WHEN r1 < 0.76 AND r2 > 0.96 THEN (CASE WHEN r1 < 0.60 THEN 'verified' "
+                             "WHEN r1 < 0.61 THEN 'false' ELSE 'open' END) END",
+              "check_due_at": "CASE WHEN r1 < 0.76 AND r1 >= 0.61 AND r2 > 0.96 "
+                              "THEN now() + (r1 - 0.66) * interval '200 days' END",
               **figures}
     missing = set(columns) - set(values)
     assert not missing, f"seed_reported does not fill {missing}"
