@@ -122,6 +122,7 @@ def assign(case: Case, competent_code: str | None, now: datetime | None = None) 
                        f"county {competent_code} does not hold item {item.code}", field=FIELD) from None
     db.session.add(CitywideCase(case_id=case.id, competent_code=competent_code))
     remember(case, competent_code)
+    case.holder_org = org.code  # its bureau holds the case while it is reviewed (the queues, 转办, the holder shown)
     db.session.flush()
 
 
@@ -370,6 +371,7 @@ def apply_forward(env, action: SystemAction) -> None:
     db.session.flush()
     db.session.add(CitywideCase(case_id=case.id, competent_code=target.division_code))
     remember(case, target.division_code)
+    case.holder_org = target.code
     for pos, m in enumerate(body["materials"]):
         case.materials.append(CaseMaterial(code=m["code"], name=m["name"], core=m["core"], required=True,
                                            present=m["present"], position=pos))

@@ -178,3 +178,97 @@ def test_on_one_node_a_correction_by_the_competent_county_is_the_windows_to_resu
     assert api.act(case_no, WINDOW, "resubmit", materials=[material])["state"] == "county_review"
     sent = db.session.execute(sa.select(OutboxMessage).filter_by(case_no=case_no, type="case.return")).scalars().all()
     assert [m.state for m in sent] == ["acknowledged"]
+
+
+def test_the_competent_countys_queues_hold_the_case_and_the_accepting_countys_do_not(client):
+    """本单位未分配 and 我的待办 of the county bureaus: a city-wide case is the competent county's work, never the accepting
+    county's, in the list, its count and the desks' bar alike."""
+    from delegation import assignment
+    from tests.integration.factories import reviewer
+
+    api = Api(client)
+    case_no = api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(ITEM, COMPETENT)).get_json()["case_no"]
+    api.act(case_no, WINDOW, "accept")
+    run_bus()
+    ordinary = {k: v for k, v in _body(ITEM, COUNTY).items() if k != "competent_county"}
+    own = api.post("/api/v1/cases", user=WINDOW, json=ordinary).get_json()["case_no"]
+    api.act(own, WINDOW, "accept")  # an ordinary case of the accepting county: its bureau's
+    with client.application.app_context():
+        competent, accepting = reviewer(COMPETENT), reviewer(COUNTY)
+
+        def unassigned(who):
+            queue = assignment.unassigned(who)
+            return {c.case_no for c, _ in queue.rows}, queue.count, assignment.counts(who)["unassigned"]
+        nos, count, bar = unassigned(competent)
+        assert case_no in nos and count == bar == len(nos)
+        nos, count, bar = unassigned(accepting)
+        assert case_no not in nos and own in nos and count == bar == len(nos)
+        assignment.claim(competent, case_no)
+        db.session.commit()
+        assert [c.case_no for c, _ in assignment.my_work(competent).rows] == [case_no]
+        assert case_no not in unassigned(competent)[0]
+
+
+@pytest.mark.postgresql
+def test_a_county_reviewers_unassigned_queue_reads_only_its_own_countys_cases(app):
+    """The reviewer's scope (全市通办) must not turn the queue into a scan of every county's cases in the state."""
+    import json
+
+    from delegation import assignment
+    from delegation.workflow import Mode, State
+    from tests.integration.factories import make_case, reviewer
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("reads PostgreSQL's plan")
+    with app.app_context():
+        for _ in range(40):
+            make_case(State.COUNTY_REVIEW, Mode.DIRECT, county=COMPETENT)
+        mine = [make_case(State.COUNTY_REVIEW, Mode.DIRECT).case_no for _ in range(3)]
+        db.session.commit()
+        db.session.execute(sa.text("ANALYZE case_file"))
+        statements = []
+
+        def grab(conn_, cursor, statement, parameters, context, executemany):
+            if "union" in statement.lower():
+                statements.append((statement, parameters))
+        sa.event.listen(db.engine, "before_cursor_execute", grab)
+        try:
+            queue = assignment.unassigned(reviewer())
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", grab)
+        assert set(mine) <= {c.case_no for c, _ in queue.rows}
+        (statement, parameters), = statements
+        connection = db.session.connection()
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters).scalar_one()
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+
+        def nodes(node):
+            yield node
+            for child in node.get("Plans", ()):
+                yield from nodes(child)
+        read = sum((n.get("Actual Rows", 0) + n.get("Rows Removed by Filter", 0)) * n.get("Actual Loops", 1)
+                   for n in nodes(plan[0]["Plan"]) if n.get("Relation Name") == "case_file")
+        assert read <= len(mine) + 5, f"{read} case rows read for {len(mine)} of the county's: " \
+                                      + json.dumps(plan, ensure_ascii=False)[:3000]
+
+
+def test_an_upgraded_database_gives_a_city_wide_case_to_the_competent_bureau(client):
+    """Migration 0040: a city-wide case registered before it (no holder named) is the competent county's bureau's."""
+    import flask_migrate
+
+    from delegation import assignment
+    from tests.integration.factories import reviewer
+
+    api = Api(client)
+    case_no = api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(ITEM, COMPETENT)).get_json()["case_no"]
+    api.act(case_no, WINDOW, "accept")
+    run_bus()
+    with client.application.app_context():
+        db.session.execute(sa.update(Case).where(Case.case_no == case_no).values(holder_org=None))
+        db.session.commit()
+        flask_migrate.downgrade(revision="0039")
+        flask_migrate.upgrade()
+        assert db.session.execute(sa.select(Case.holder_org).filter_by(case_no=case_no)).scalar_one() \
+            == f"{COMPETENT}-bureau"
+        assert case_no in {c.case_no for c, _ in assignment.unassigned(reviewer(COMPETENT)).rows}
