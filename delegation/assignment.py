@@ -32,6 +32,7 @@ from delegation import engine
 from delegation.actors import Actor
 from delegation.assignment_models import CaseAssignment, StandIn
 from delegation.cases import get_case, visible_filter
+from delegation.citywide_models import citywide_ids, decided_by_parameters
 from delegation.deadlines import to_local
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org, User
@@ -365,10 +366,10 @@ def _mine(actor: Actor, now: datetime | None):
     return codes, owners, absent
 
 
-def _mine_where(actor: Actor, codes: list[str]):
+def _mine_where(scope, actor: Actor, codes: list[str]):
     """我的待办's condition and join, the owners as the expanding parameter `owners`."""
     # held: the clerk's current rows only (ix_case_assignment_held), not the history of every case they ever had
-    where = sa.and_(visible_filter(actor, bound=True), held_states(actor, codes),
+    where = sa.and_(scope, held_states(actor, codes),
                     CaseAssignment.user_id.in_(sa.bindparam("owners", expanding=True)),
                     CaseAssignment.held, CaseAssignment.org_code.in_(codes))
     # joined by case id only, the holder checked on the pairs found: as a second hash key the holder expression was
@@ -383,13 +384,20 @@ _STATEMENTS: dict = {}  # (name, kind of actor, unit codes) -> (statement, its p
 
 
 def _run(name: str, actor: Actor, codes: list[str], build, **given):
-    """Execute the statement `build` makes, built once per kind of actor and unit (with the actor's division and
-    organisation and `given` as parameters): building these statements and their cache keys cost as much as
-    running them, and the desks' bar runs them on every staff page."""
-    key = (name, actor.role, actor.org_kind, actor.org_level, tuple(codes))
+    """Execute the statement `build(scope)` makes (`scope`: the cases the actor may see), built once per kind of
+    actor and unit (with the actor's division and organisation and `given` as parameters): building these statements
+    and their cache keys cost as much as running them, and the desks' bar runs them on every staff page."""
+    shape = ()
+    if actor.role is Role.REVIEWER:  # 全市通办: the county's city-wide cases by id, as parameters
+        here, elsewhere = citywide_ids(actor.division_code)
+        shape = (bool(here), bool(elsewhere))
+        given.update(citywide_here=here, citywide_elsewhere=elsewhere)
+    key = (name, actor.role, actor.org_kind, actor.org_level, tuple(codes), shape)
     built = _STATEMENTS.get(key)
     if built is None:
-        statement = build()
+        # the bound visible_filter's subqueries for a reviewer made PostgreSQL read every county's cases in the
+        # state and sort them: each shape of the city-wide ids has its own statement
+        statement = build(decided_by_parameters(Case, *shape) if shape else visible_filter(actor, bound=True))
         names = tuple(statement.compile().params)
         built = _STATEMENTS[key] = (statement, names)
     statement, names = built
@@ -404,8 +412,8 @@ def my_work(actor: Actor, now: datetime | None = None, limit: int = QUEUE_LIMIT)
         return Queue(0, [])
     codes, owners_, absent = parts
 
-    def build():
-        where, joined = _mine_where(actor, codes)
+    def build(scope):
+        where, joined = _mine_where(scope, actor, codes)
         return (sa.select(Case.id, CaseAssignment.user_id, sa.func.count().over()).join(CaseAssignment, joined)
                 .where(where).order_by(*_BY_DEADLINE).limit(sa.bindparam("limit")))
     # The page's ids and owners with the count, in one statement from the indexes alone (ix_case_file_open,
@@ -437,14 +445,14 @@ def _count_mine(actor: Actor, parts) -> int:
 
     # the held rows alone (ix_case_assignment_held): `held` is exact (delegation.assignment_held, migration 0035), so
     # the join with every open case of the unit that my_work makes to sort its page is not needed for the number
-    def build():
+    def build(_scope):
         return sa.select(sa.func.count()).select_from(CaseAssignment).where(
             CaseAssignment.user_id.in_(sa.bindparam("owners", expanding=True)), CaseAssignment.held,
             CaseAssignment.org_code.in_(codes))
     return _run("count_mine", actor, codes, build, owners=owners).scalar_one()
 
 
-def _unassigned_where(actor: Actor, codes: list[str], held=None):
+def _unassigned_where(scope, actor: Actor, codes: list[str], held=None):
     """本单位未分配's condition, in the states `held` (by default every state the unit can hold a case in)."""
     holder = _holder_in(actor, codes)
     taken = sa.select(CaseAssignment.id).where(CaseAssignment.case_id == Case.id,
@@ -454,7 +462,7 @@ def _unassigned_where(actor: Actor, codes: list[str], held=None):
     # 0.5 % (no statistics on the expression): with that guess a page walked the deadline index and stopped after
     # its rows; with the other it read and sorted every case the unit holds, as if a handful matched
     holds = holder.in_(codes) if holder is Case.department_code else sa.func.coalesce(holder.in_(codes), sa.false())
-    return sa.and_(visible_filter(actor, bound=True), held, holds, ~taken)
+    return sa.and_(scope, held, holds, ~taken)
 
 
 def _holder_in(actor: Actor, codes: list[str]):
@@ -472,7 +480,8 @@ def counts(actor: Actor, now: datetime | None = None) -> dict | None:
     # every staff page draws this bar: its badge stops at "99+" (the /work page counts on to COUNT_CAP), an index
     # range of a hundred rows rather than a thousand, each looked up for its assignment
     unassigned_count = _run("count_unassigned_bar", actor, codes,
-                            lambda: sa.select(capped_count(_unassigned_where(actor, codes), BAR_CAP))).scalar_one()
+                            lambda scope: sa.select(capped_count(_unassigned_where(scope, actor, codes), BAR_CAP))
+                            ).scalar_one()
     return {"mine": _count_mine(actor, _mine(actor, now)), "unassigned": min(unassigned_count, BAR_CAP - 1),
             "unassigned_more": unassigned_count >= BAR_CAP}
 
@@ -486,12 +495,13 @@ def unassigned(actor: Actor, limit: int = QUEUE_LIMIT) -> Queue:
     if not codes:
         return Queue(0, [])
     count = _run("count_unassigned", actor, codes,
-                 lambda: sa.select(capped_count(_unassigned_where(actor, codes)))).scalar_one()
+                 lambda scope: sa.select(capped_count(_unassigned_where(scope, actor, codes)))).scalar_one()
 
-    def build():
+    def build(scope):
         # each held state's first rows in deadline order, merged: an index range per state that stops after `limit`
         # unassigned rows (one list of states has no such order: every case the unit holds was read and sorted)
-        parts = [sa.select(Case.id, Case.due_at).where(_unassigned_where(actor, codes, held)).order_by(*_BY_DEADLINE)
+        parts = [sa.select(Case.id, Case.due_at).where(_unassigned_where(scope, actor, codes, held))
+                 .order_by(*_BY_DEADLINE)
                  .limit(sa.bindparam("limit")).subquery() for held in held_state_parts(actor, codes)]
         merged = sa.union_all(*(sa.select(p.c.id, p.c.due_at) for p in parts)).subquery()
         return sa.select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at,

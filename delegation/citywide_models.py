@@ -59,11 +59,29 @@ def decided_by_clause(case_table, division, bound: bool = False):
         elsewhere = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code != division)
         here = sa.select(CitywideCase.case_id).where(CitywideCase.competent_code == division)
         return sa.or_(sa.and_(own, case_table.id.not_in(elsewhere)), case_table.id.in_(here))
+    here, elsewhere = citywide_ids(division)
+    return _decided_by(case_table, own, here or None, elsewhere or None)
+
+
+def citywide_ids(division: str) -> tuple[list[int], list[int]]:
+    """The ids of the city-wide cases `division` decides though another window accepted them, and of those its own
+    window accepted for another county."""
     rows = db.session.execute(
         sa.select(CitywideCase.case_id, CitywideCase.competent_code == division)
         .join(Case, Case.id == CitywideCase.case_id)
         .where(sa.or_(CitywideCase.competent_code == division, Case.county_code == division))).all()
-    here = [case_id for case_id, is_here in rows if is_here]
-    elsewhere = [case_id for case_id, is_here in rows if not is_here]
-    clause = sa.and_(own, case_table.id.not_in(elsewhere)) if elsewhere else own
-    return sa.or_(clause, case_table.id.in_(here)) if here else clause
+    return [i for i, is_here in rows if is_here], [i for i, is_here in rows if not is_here]
+
+
+def decided_by_parameters(case_table, here: bool, elsewhere: bool):
+    """decided_by_clause for a statement built once and run for any county: the division and the city-wide ids as
+    the parameters division_code, citywide_here and citywide_elsewhere (expanding), each id list only in the shape
+    that has some, so that a county with none keeps the plain `county_code = …` its indexes serve."""
+    return _decided_by(case_table, case_table.county_code == sa.bindparam("division_code"),
+                       sa.bindparam("citywide_here", expanding=True) if here else None,
+                       sa.bindparam("citywide_elsewhere", expanding=True) if elsewhere else None)
+
+
+def _decided_by(case_table, own, here, elsewhere):
+    clause = sa.and_(own, case_table.id.not_in(elsewhere)) if elsewhere is not None else own
+    return sa.or_(clause, case_table.id.in_(here)) if here is not None else clause
