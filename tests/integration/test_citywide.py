@@ -272,3 +272,25 @@ def test_an_upgraded_database_gives_a_city_wide_case_to_the_competent_bureau(cli
         assert db.session.execute(sa.select(Case.holder_org).filter_by(case_no=case_no)).scalar_one() \
             == f"{COMPETENT}-bureau"
         assert case_no in {c.case_no for c, _ in assignment.unassigned(reviewer(COMPETENT)).rows}
+
+
+def test_the_competent_bureau_passes_a_city_wide_case_only_within_its_own_county(client):
+    """转办 of a city-wide case under review: the competent county's bureau holds it, and may pass it only to its own
+    county's bureau units, never to the accepting county's (which does not decide it); a refusal changes nothing."""
+    from delegation import transfer
+    from delegation.errors import Invalid
+    from tests.integration.factories import reviewer
+
+    api = Api(client)
+    case_no = api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(ITEM, COMPETENT)).get_json()["case_no"]
+    api.act(case_no, WINDOW, "accept")
+    run_bus()
+    with client.application.app_context():
+        case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
+        assert {o.division_code for o in transfer.targets(case)} <= {COMPETENT}
+        with pytest.raises(Invalid) as refused:
+            transfer.transfer(reviewer(COMPETENT), case_no, f"{COUNTY}-bureau-1", "请贵股审查")
+        assert refused.value.field == "to_org"
+        db.session.rollback()
+        assert db.session.execute(sa.select(Case.holder_org).filter_by(case_no=case_no)).scalar_one() \
+            == f"{COMPETENT}-bureau"
