@@ -109,15 +109,6 @@ def public_reply(case_id: int) -> RatingFollowUp | None:
                                                               RatingFollowUp.state == "replied")).scalar_one_or_none()
 
 
-def counts(now: datetime | None = None) -> dict:
-    """Open tasks, and of them those past their due moment (the city dashboard)."""
-    now = now or utcnow()
-    row = db.session.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.case((RatingFollowUp.due_at < now, 1))))
-        .where(RatingFollowUp.state == "open")).one()
-    return {"open": row[0], "overdue": row[1]}
-
-
 def remind_overdue(now: datetime | None = None, limit: int = 500) -> int:
     """On a working day, remind the unit of each open task past due, once that day. The day is stamped with a
     conditional UPDATE, so of two workers only one reminds."""

@@ -430,7 +430,7 @@ def now_part(filters, now):
 
 def follow_up_counts(now, county: str | None = None) -> dict:
     """The reported cases' 差评整改 tasks not yet answered, and of them those past due now (as
-    delegation.follow_up.counts counts a node's own)."""
+    supervision.statistics.rating_follow_ups counts a node's own)."""
     f = StatsReportedFact
     where = [f.follow_up_due.is_not(None)] + ([f.county_code == county] if county else [])
     row = db.session.execute(sa.select(sa.func.count(), sa.func.count(sa.case((f.follow_up_due < now, 1))))
