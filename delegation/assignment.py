@@ -383,12 +383,13 @@ def _mine_where(scope, actor: Actor, codes: list[str]):
 _STATEMENTS: dict = {}  # (name, kind of actor, unit codes) -> (statement, its parameter names)
 
 
-def _run(name: str, actor: Actor, codes: list[str], build, **given):
-    """Execute the statement `build(scope)` makes (`scope`: the cases the actor may see), built once per kind of
-    actor and unit (with the actor's division and organisation and `given` as parameters): building these statements
-    and their cache keys cost as much as running them, and the desks' bar runs them on every staff page."""
+def _run(name: str, actor: Actor, codes: list[str], build, scoped: bool = True, **given):
+    """Execute the statement `build(scope)` makes (`scope`: the cases the actor may see; None when not `scoped`),
+    built once per kind of actor and unit (with the actor's division and organisation and `given` as parameters):
+    building these statements and their cache keys cost as much as running them, and the desks' bar runs them on
+    every staff page."""
     shape = ()
-    if actor.role is Role.REVIEWER:  # 全市通办: the county's city-wide cases by id, as parameters
+    if scoped and actor.role is Role.REVIEWER:  # 全市通办: the county's city-wide cases by id, as parameters
         here, elsewhere = citywide_ids(actor.division_code)
         shape = (bool(here), bool(elsewhere))
         given.update(citywide_here=here, citywide_elsewhere=elsewhere)
@@ -397,7 +398,8 @@ def _run(name: str, actor: Actor, codes: list[str], build, **given):
     if built is None:
         # the bound visible_filter's subqueries for a reviewer made PostgreSQL read every county's cases in the
         # state and sort them: each shape of the city-wide ids has its own statement
-        statement = build(decided_by_parameters(Case, *shape) if shape else visible_filter(actor, bound=True))
+        statement = build(None if not scoped else decided_by_parameters(Case, *shape) if shape
+                          else visible_filter(actor, bound=True))
         names = tuple(statement.compile().params)
         built = _STATEMENTS[key] = (statement, names)
     statement, names = built
@@ -449,7 +451,7 @@ def _count_mine(actor: Actor, parts) -> int:
         return sa.select(sa.func.count()).select_from(CaseAssignment).where(
             CaseAssignment.user_id.in_(sa.bindparam("owners", expanding=True)), CaseAssignment.held,
             CaseAssignment.org_code.in_(codes))
-    return _run("count_mine", actor, codes, build, owners=owners).scalar_one()
+    return _run("count_mine", actor, codes, build, scoped=False, owners=owners).scalar_one()
 
 
 def _unassigned_where(scope, actor: Actor, codes: list[str], held=None):
