@@ -115,7 +115,8 @@ def test_agent_and_assistant_on_the_intake_page_case_page_and_masked_in_the_look
     assert r.status_code == 302, r.get_data(as_text=True)
     case_no = r.headers["Location"].rsplit("/", 1)[1]
     page = client.get(f"/window/cases/{case_no}").get_data(as_text=True)
-    assert re.search(r'data-testid="assisted-by">[^<]*\(window-360730\)', page)
+    # the person by name, never the account (the record keeps both: the API's assisted_by above)
+    assert re.search(r'data-testid="assisted-by">[^<(]*窗口[^<(]*</td>', page) and "(window-360730)" not in page
     assert re.search(r'data-testid="agent">李四', page)
     query_code = api.case(case_no)["query_code"]
 
