@@ -334,10 +334,12 @@ def _desk_args() -> dict:
 
     queue = request.args.get("queue", "submitted")
     queue = "all" if queue == "recent" else queue  # the desk's former "recent" list is 全部 now
+    q = (request.args.get("q") or "").strip()[:worklist.SEARCH_MAX] or None
+    queue = "all" if q else queue  # a case looked up is found wherever it is now, not only in the queue on screen
     due = request.args.get("due")
     sort = request.args.get("sort")
     return {"queue": queue if queue in worklist.QUEUE_STATES else "submitted",
-            "q": (request.args.get("q") or "").strip()[:worklist.SEARCH_MAX] or None,
+            "q": q,
             "due": due if due in ("warning", "overdue") else None,
             "sort": sort if sort in worklist.SORTS else "registered",
             "after": keyset_after(request.args), "before": int_arg(request.args, "before", 1, limits.INT_MAX)}

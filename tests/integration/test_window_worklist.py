@@ -90,6 +90,17 @@ def test_search_finds_the_case_in_the_county_only(client, app, what):
     assert _rows(wildcard) == []  # a wildcard is a character like any other
 
 
+def test_a_search_from_any_queue_looks_through_all_the_countys_cases(client, app):
+    """The desk opens on 待受理 and its search form carries that queue: a clerk looking up a case by its credit code
+    must find it wherever it is now (here in county review), under 全部."""
+    made = _cases(app)
+    log_in(client, WINDOW)
+    page = client.get("/window", query_string={"queue": "submitted", "q": made["county"]["id_code"], "due": "",
+                                               "sort": "registered"}).get_data(as_text=True)
+    assert _rows(page) == [made["county"]["case_no"]]
+    assert re.search(r'data-testid="queue-all" aria-current="page"', page)
+
+
 def test_overdue_filter_and_both_sorts_page_forward_and_back(client, app):
     from datetime import timedelta
 
