@@ -19,6 +19,7 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import RECOMMENDATION_LABEL, actor, flash_done, lines, load_case, my_actions, page_context
 from app.web.common import _, _l, bounded_lines, domain_message
+from app.web.kept_forms import back_to_case, kept_form
 from app.web.unit_of_work import page_unit
 from app.web.review import (ResumeForm, SuspendForm, deadline_page, filter_args, item_choices, search_arg,
                             search_filter)
@@ -257,19 +258,23 @@ def _back() -> str:
 
 # -- the work page --------------------------------------------------------------------------------------------
 
-def _render(case_no, status=200, **forms):
+def _render(case_no, **forms):
     case = load_case(case_no)
     from delegation.models import Org
 
     dept_name = db.session.execute(sa.select(Org.name).filter_by(code=case.department_code)).scalar()
     return render_template("city/case.html", forms=_forms(**forms), dept_name=dept_name or case.department_code,
-                           **page_context(case)), status
+                           **page_context(case))
+
+
+FORM_CLASSES = {"approve": ApproveForm, "deny": DenyForm, "return": ReturnForm, "suspend": SuspendForm,
+                "resume": ResumeForm}
 
 
 @bp.get("/city/cases/<case_no>")
 @requires(_is_city_approver)
 def case(case_no: str):
-    return _render(case_no)
+    return _render(case_no, **kept_form("web_city.case", case_no, FORM_CLASSES))
 
 
 def _after(case_no: str, action: str):
@@ -286,11 +291,11 @@ def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
     load_case(case_no)
     form = form_cls(prefix=name)
     if not form.validate():
-        return _render(case_no, 422, **{name: form})
+        return back_to_case("web_city.case", case_no, name, form)
     with page_unit(form) as unit:
         cases.perform(actor(), case_no, action, payload_of(form))
     if unit.failed:
-        return _render(case_no, unit.status, **{name: form})
+        return back_to_case("web_city.case", case_no, name, form)
     return _after(case_no, action)
 
 

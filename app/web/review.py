@@ -23,6 +23,7 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import SUSPENSION_LABEL, actor, flash_done, lines, load_case, page_context
 from app.web.common import _, _l, bounded_lines, keyset_after
+from app.web.kept_forms import back_to_case, kept_form
 from app.web.unit_of_work import page_unit
 from delegation import case_rules, decisions, limits
 from delegation.errors import DomainError
@@ -229,15 +230,23 @@ def _desk_query(item: str | None, due: str | None, q: str | None = None):
 
 # -- the work page --------------------------------------------------------------------------------------------
 
-def _render(case_no, status=200, **forms):
+def _render(case_no, **forms):
     case = load_case(case_no)
-    return render_template("review/case.html", forms=_forms(case, **forms), **page_context(case)), status
+    return render_template("review/case.html", forms=_forms(case, **forms), **page_context(case))
+
+
+FORM_CLASSES = {"review": ReviewForm, "decide": DecideForm, "suspend": SuspendForm, "resume": ResumeForm,
+                "correction": CorrectionForm}
 
 
 @bp.get("/review/cases/<case_no>")
 @requires(_is_reviewer)
 def case(case_no: str):
-    return _render(case_no)
+    return _render(case_no, **kept_form("web_review.case", case_no, FORM_CLASSES))
+
+
+def _refused(case_no: str, name: str, form):
+    return back_to_case("web_review.case", case_no, name, form)
 
 
 def _after(case_no: str, action: str):
@@ -255,7 +264,7 @@ def _run(case_no: str, name: str, form, action: str, work):
     with page_unit(form) as unit:
         work()
     if unit.failed:
-        return _render(case_no, unit.status, **{name: form})
+        return _refused(case_no, name, form)
     return _after(case_no, action)
 
 
@@ -270,7 +279,7 @@ def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
     load_case(case_no)
     form = form_cls(prefix=name)
     if not form.validate():
-        return _render(case_no, 422, **{name: form})
+        return _refused(case_no, name, form)
     return _run(case_no, name, form, action, _perform(case_no, action, payload_of(form)))
 
 
@@ -292,7 +301,7 @@ def _review_ok(case, form) -> bool:
 def review(case_no: str):
     form = ReviewForm(prefix="review")
     if not _review_ok(load_case(case_no), form):
-        return _render(case_no, 422, review=form)
+        return _refused(case_no, "review", form)
     payload = {"opinion": form.opinion.data.strip(), "recommendation": form.recommendation.data or None}
     return _run(case_no, "review", form, "review", _perform(case_no, "review", payload))
 
@@ -303,7 +312,7 @@ def decide(case_no: str):
     load_case(case_no)
     form = DecideForm(prefix="decide")
     if not form.validate():
-        return _render(case_no, 422, decide=form)
+        return _refused(case_no, "decide", form)
     return _run(case_no, "decide", form, form.decision.data, lambda: decisions.review_and_decide(
         actor(), case_no, form.decision.data, form.opinion.data.strip(),
         (form.certificate_no.data or "").strip() or None, lines(form.reasons.data)))
@@ -323,7 +332,7 @@ def correction(case_no: str):
     load_case(case_no)
     form = CorrectionForm(prefix="correction")
     if not _correction_ok(form):
-        return _render(case_no, 422, correction=form)
+        return _refused(case_no, "correction", form)
     items = [{"material_code": None, "problem": problem} for problem in lines(form.problems.data)]
     return _run(case_no, "correction", form, "request_correction",
                 _perform(case_no, "request_correction", {"items": items}))

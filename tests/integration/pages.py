@@ -36,3 +36,11 @@ def log_in(client, username: str, password: str = "demo"):
     r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(client)})
     assert r.status_code == 302, r.get_data(as_text=True)
     return r
+
+
+def refused(client, response, page: str):
+    """A desk's refused form (post/redirect/get): 303 back to its page, opened at the error summary; the page as the
+    user then sees it (GET), with what was typed and the errors."""
+    assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
+    assert response.headers["Location"].endswith(f"{page}#error-summary"), response.headers["Location"]
+    return client.get(page)

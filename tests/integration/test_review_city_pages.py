@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (client: the page-client fixture)
+from tests.integration.pages import client, csrf_token, log_in, refused  # noqa: F401  (client: the page-client fixture)
 
 COUNTY, OTHER = "360730", "360731"  # 360721 is not a division of the demo data
 WINDOW, REVIEWER, CITY = f"window-{COUNTY}", f"review-{COUNTY}", "city-approver"
@@ -281,19 +281,23 @@ def test_decision_without_opinion_is_422_naming_the_field_and_changes_nothing(cl
     login(client, REVIEWER)
     work = f"/review/cases/{case_no}"
     r = post_form(client, f"{work}/decide", work, {"decide-decision": "approve", "decide-opinion": "  "})
-    assert r.status_code == 422
+    r = refused(client, r, work)
     page = text(r)
     assert "审批意见" in page and "请填写审批意见" in page and "Traceback" not in page
     assert db_case(app, case_no) == before
     # a denial without reasons: the reasons field is named
     r = post_form(client, f"{work}/decide", work, {"decide-decision": "deny", "decide-opinion": "不符合条件"})
-    assert r.status_code == 422 and "不予许可须逐行写明全部理由" in text(r)
+    r = refused(client, r, work)
+    assert "不予许可须逐行写明全部理由" in text(r)
+    assert "不符合条件" in text(r)  # the opinion typed is on the page again
+    assert "不予许可须逐行写明全部理由" not in text(client.get(work))  # shown once: a reload is the clean page
     assert db_case(app, case_no) == before
     # a delegated case reviewed without a recommendation: named too
     other = api.create("delegated_review")
     work = f"/review/cases/{other}"
     r = post_form(client, f"{work}/review", work, {"review-opinion": "同意上报"})
-    assert r.status_code == 422 and "审核结论" in text(r)
+    r = refused(client, r, work)
+    assert "审核结论" in text(r)
     assert db_case(app, other)["state"] == "county_review"
 
 
@@ -305,7 +309,8 @@ def test_suspend_and_resume_with_reasons(client):
     work = f"/review/cases/{case_no}"
     r = post_form(client, f"{work}/suspend", work, {"suspend-kind": "site_inspection", "suspend-expected_end": "",
                                                    "suspend-comment": "需现场核查经营场所"})
-    assert r.status_code == 422 and "预计结束日期" in text(r)
+    r = refused(client, r, work)
+    assert "预计结束日期" in text(r)
     r = post_form(client, f"{work}/suspend", work, {"suspend-kind": "site_inspection",
                                                    "suspend-expected_end": "2030-01-15",
                                                    "suspend-comment": "需现场核查经营场所"})
@@ -331,7 +336,7 @@ def test_a_domain_error_is_shown_in_chinese_and_nothing_changes(client):
     before = db_case(app, case_no)
     r = client.post(f"{work}/suspend", data={"csrf_token": page_token, "suspend-kind": "hearing",
                                              "suspend-expected_end": "2030-01-15", "suspend-comment": "听证"})
-    assert r.status_code == 409
+    r = refused(client, r, work)
     assert "不能执行启动特别程序" in text(r)
     assert db_case(app, case_no) == before
 
@@ -377,7 +382,8 @@ def test_return_collects_every_reason_and_the_case_page_shows_them(client):
     login(client, CITY)
     city_work = f"/city/cases/{case_no}"
     r = post_form(client, f"{city_work}/return", city_work, {"return-reasons": "\n  \n"})
-    assert r.status_code == 422 and "退回的全部理由" in text(r)
+    r = refused(client, r, city_work)
+    assert "退回的全部理由" in text(r)
     assert db_case(app, case_no)["state"] == "city_review"
     reasons = ["现场照片不清晰", "法定代表人身份证明缺少签字", "平面图未标注消防通道"]
     r = post_form(client, f"{city_work}/return", city_work, {"return-reasons": "\r\n".join(reasons) + "\r\n"})
@@ -401,7 +407,8 @@ def test_deny_needs_reasons_and_records_all_of_them(client):
     login(client, CITY)
     city_work = f"/city/cases/{case_no}"
     r = post_form(client, f"{city_work}/deny", city_work, {"deny-reasons": ""})
-    assert r.status_code == 422 and "不予许可的理由" in text(r)
+    r = refused(client, r, city_work)
+    assert "不予许可的理由" in text(r)
     r = post_form(client, f"{city_work}/deny", city_work, {"deny-reasons": "选址不符合规划\n安全间距不足"})
     assert r.status_code == 302
     assert db_case(app, case_no)["decision_reasons"] == ["选址不符合规划", "安全间距不足"]
@@ -492,7 +499,8 @@ def test_reviewer_issues_one_notice_listing_everything(client):
     login(client, REVIEWER)
     work = f"/review/cases/{case_no}"
     r = post_form(client, f"{work}/correction", work, {"correction-problems": " \n "})
-    assert r.status_code == 422 and "需要补正的全部内容" in text(r)
+    r = refused(client, r, work)
+    assert "需要补正的全部内容" in text(r)
     assert db_case(app, case_no)["state"] == "county_review"
     r = post_form(client, f"{work}/correction", work,
                   {"correction-problems": "营业执照复印件需加盖公章\n平面图需标注尺寸"})

@@ -9,7 +9,7 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.pages import client, csrf_token, log_in  # noqa: F401  (the page client fixture)
+from tests.integration.pages import client, csrf_token, log_in, refused  # noqa: F401  (the page client fixture)
 
 WINDOW = "window-360730"
 FORWARD_ONLY = "GZ-TZSB-002"  # M01–M05 core and required, M06 optional
@@ -163,5 +163,5 @@ def test_the_bureau_correction_form_is_bounded_like_the_api(client):  # noqa: F8
     problems = "\n".join(f"第{i}处需要补正" for i in range(25))
     r = client.post(f"{path}/correction", data={"csrf_token": csrf_token(client, path),
                                                 "correction-problems": problems})
-    assert r.status_code == 422 and "最多 20 条" in r.get_data(as_text=True)
+    assert "最多 20 条" in refused(client, r, path).get_data(as_text=True)
     assert _stored(client, case_no) == before
