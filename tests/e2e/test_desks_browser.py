@@ -236,6 +236,7 @@ def test_correction_notice_pdf_names_the_case_and_every_missing_material(served,
     assert not form.locator("[data-testid=correct-M03]").is_checked()
     form.locator("[data-testid=problem-M02]").fill("请提供车辆行驶证原件及复印件")
     page.fill("[data-testid=correction-note]", "请一次性补齐以上材料后重新提交")
+    page.once("dialog", lambda dialog: dialog.accept())  # the one-time notice is confirmed first (issue 14)
     submit(page, "[data-testid=do-request-correction]")
     assert "已出具一次性告知书" in flash_text(page), flash_text(page)
     check_page(clerk)

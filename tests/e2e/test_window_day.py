@@ -150,11 +150,13 @@ def test_a_correction_answered_with_a_file_and_a_commitment_supplied(served, ses
     page.check("[data-testid=correct-M04]")
     page.fill("[data-testid=problem-M04]", "合格证复印件不清晰")
     page.evaluate("document.querySelector('[data-testid=correction-note]').removeAttribute('required')")
+    page.once("dialog", lambda dialog: dialog.accept())  # the notice is confirmed first: nothing can be added to it
     _submit(page, "[data-testid=do-request-correction]")  # no note: refused, back on the case
     assert page.url.split("#")[0].endswith(f"/window/cases/{case_no}")
     assert page.input_value("[data-testid=problem-M03]") == "租赁合同未盖章"  # nothing typed is lost
     assert page.input_value("[data-testid=problem-M04]") == "合格证复印件不清晰"
     page.fill("[data-testid=correction-note]", "请补齐后重新提交")
+    page.once("dialog", lambda dialog: dialog.accept())
     _submit(page, "[data-testid=do-request-correction]")
     assert "租赁合同未盖章" in page.inner_text("[data-testid=correction-items]")
     _no_codes(page)

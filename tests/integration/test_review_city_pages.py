@@ -295,6 +295,10 @@ def test_decision_without_opinion_is_422_naming_the_field_and_changes_nothing(cl
     # a delegated case reviewed without a recommendation: named too
     other = api.create("delegated_review")
     work = f"/review/cases/{other}"
+    page = text(client.get(work))  # sending the case to the city and issuing a one-time notice ask first
+    for testid in ("form-review", "form-correction"):
+        assert "data-confirm=" in re.search(rf'data-testid="{testid}".*?<form[^>]*>|<form[^>]*data-testid="{testid}"[^>]*>',
+                                            page, re.S).group(0)
     r = post_form(client, f"{work}/review", work, {"review-opinion": "同意上报"})
     r = refused(client, r, work)
     assert "审核结论" in text(r)

@@ -103,7 +103,7 @@ def test_irreversible_window_actions_ask_first_and_impossible_ones_are_not_offer
     page = client.get(f"/window/cases/{case_no}").get_data(as_text=True)
     assert 'data-testid="do-accept"' not in page and 'data-testid="do-accept-with-commitment"' not in page
     assert 'data-testid="do-request-correction"' in page
-    for action in ("refuse", "withdraw"):
+    for action in ("refuse", "withdraw", "request_correction"):  # a one-time notice cannot be added to
         form = re.search(rf'<form[^>]*actions/{action}"[^>]*>', page).group(0)
         assert "data-confirm=" in form, form
     complete = intake(client, DIRECT, ["M01", "M02", "M03", "M04", "M05"])
