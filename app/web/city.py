@@ -19,7 +19,7 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import RECOMMENDATION_LABEL, actor, flash_done, lines, load_case, my_actions, page_context
 from app.web.common import _, _l, bounded_lines, domain_message
-from app.web.kept_forms import back_to_case, kept_form
+from app.web.kept_forms import back_to, kept_form
 from app.web.unit_of_work import page_unit
 from app.web.review import (ResumeForm, SuspendForm, deadline_page, filter_args, item_choices, search_arg,
                             search_filter)
@@ -274,7 +274,7 @@ FORM_CLASSES = {"approve": ApproveForm, "deny": DenyForm, "return": ReturnForm, 
 @bp.get("/city/cases/<case_no>")
 @requires(_is_city_approver)
 def case(case_no: str):
-    return _render(case_no, **kept_form("web_city.case", case_no, FORM_CLASSES))
+    return _render(case_no, **kept_form("web_city.case", FORM_CLASSES, case_no=case_no))
 
 
 def _after(case_no: str, action: str):
@@ -291,11 +291,11 @@ def _submit(case_no: str, name: str, form_cls, action: str, payload_of):
     load_case(case_no)
     form = form_cls(prefix=name)
     if not form.validate():
-        return back_to_case("web_city.case", case_no, name, form)
+        return back_to("web_city.case", name, form, case_no=case_no)
     with page_unit(form) as unit:
         cases.perform(actor(), case_no, action, payload_of(form))
     if unit.failed:
-        return back_to_case("web_city.case", case_no, name, form)
+        return back_to("web_city.case", name, form, case_no=case_no)
     return _after(case_no, action)
 
 

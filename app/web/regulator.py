@@ -19,6 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after, peer_org, staff_name
+from app.web.kept_forms import back_to, kept_form
 from app.web.unit_of_work import page_unit
 from delegation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from exchange import field_rules
@@ -141,24 +142,29 @@ def _search_args() -> tuple[str | None, bool]:
     return q, request.args.get("overdue") == "1"
 
 
-def _show(push_id: int, form: FeedbackForm | None = None, status: int = 200, error: str | None = None,
-          confirm_close: bool = False):
+def _show(push_id: int):
     from app.api.supervision_api import push_view
 
-    try:
-        push = push_queries.get_push(_actor(), push_id)
-    except NotFound:
-        abort(404)
+    push = _visible(push_id)
     view = _named(push_view(push))
+    form = kept_form("web_regulator.push", {"feedback": FeedbackForm}, prefixed=False, push_id=push_id).get("feedback")
     if form is None:
         form = FeedbackForm(formdata=None)
         form.date.data = utcnow().astimezone(_shanghai()).date().isoformat()
-    confirm_close = confirm_close or request.args.get("confirm") == "close"
-    return render_template("regulator/push.html", push=view, form=form, action_form=ActionForm(), error=error,
+    confirm_close = request.args.get("confirm") == "close"
+    return render_template("regulator/push.html", push=view, form=form, action_form=ActionForm(),
                            kind_label=FEEDBACK_KIND_LABEL, responsible_label=RESPONSIBLE_LABEL,
                            closable=push_states.GUARDS["closable"](push, {}),
                            open_order=push_states.open_rectification(push),
-                           confirm_close=confirm_close and push.state == PushState.CLAIMED), status
+                           confirm_close=confirm_close and push.state == PushState.CLAIMED)
+
+
+def _visible(push_id: int):
+    """The push, if it is this regulator's to see; else a 404."""
+    try:
+        return push_queries.get_push(_actor(), push_id)
+    except NotFound:
+        abort(404)
 
 
 def _named(view: dict) -> dict:
@@ -203,7 +209,7 @@ def claim(push_id: int):
 def feedback(push_id: int):
     form = FeedbackForm()
     if not form.validate_on_submit():
-        return _show(push_id, form=form, status=422)
+        return _back(push_id, form)
     with page_unit(form, page_level=None) as unit:
         push_actions.add_feedback(_actor(), push_id, _feedback_data(form))
     if unit.failed:
@@ -226,7 +232,8 @@ def close(push_id: int):
     """Closing is final: without the confirmation the page asks for it, and nothing changes."""
     ActionForm()  # the CSRF token is checked for every form post before the view
     if request.form.get("confirm") != "1":
-        return _show(push_id, confirm_close=True)
+        _visible(push_id)
+        return redirect(url_for("web_regulator.push", push_id=push_id, confirm="close"), 303)
     with page_unit(page_level=None) as unit:
         push_actions.close(_actor(), push_id)
     return _refused(push_id, unit) if unit.failed else _closed(push_id)
@@ -237,14 +244,20 @@ def _closed(push_id: int):
     return redirect(url_for("web_regulator.push", push_id=push_id))
 
 
+def _back(push_id: int, form: FeedbackForm):
+    return back_to("web_regulator.push", "feedback", form, push_id=push_id)
+
+
 def _refused(push_id: int, unit, form: FeedbackForm | None = None):
-    """Where this desk says a refusal (the unit rolled back): an Invalid of the feedback on its field or atop the
-    form, a Conflict above the push, anything else on an error page."""
+    """Where this desk says a refusal (the unit rolled back), back on the push's page with what was typed: an Invalid
+    of the feedback on its field or atop the form, a Conflict in the message bar, anything else on an error page."""
     exc = unit.error
     if isinstance(exc, Invalid) and form is not None:
         if unit.field_for(exc.field) is None:
             form.form_errors.append(domain_message(exc))
-        return _show(push_id, form=form, status=422)
+        return _back(push_id, form)
     if isinstance(exc, Conflict):
-        return _show(push_id, form=form, status=exc.status, error=domain_message(exc))
+        flash(domain_message(exc), "error")
+        return _back(push_id, form) if form is not None else redirect(url_for("web_regulator.push", push_id=push_id),
+                                                                      303)
     return _domain_page(exc)

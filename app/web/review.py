@@ -23,7 +23,7 @@ from app.extensions import db
 from app.web import register_page_errors, requires
 from app.web.case_page import SUSPENSION_LABEL, actor, flash_done, lines, load_case, page_context
 from app.web.common import _, _l, bounded_lines, keyset_after
-from app.web.kept_forms import back_to_case, kept_form
+from app.web.kept_forms import back_to, kept_form
 from app.web.unit_of_work import page_unit
 from delegation import case_rules, decisions, limits
 from delegation.errors import DomainError
@@ -242,11 +242,11 @@ FORM_CLASSES = {"review": ReviewForm, "decide": DecideForm, "suspend": SuspendFo
 @bp.get("/review/cases/<case_no>")
 @requires(_is_reviewer)
 def case(case_no: str):
-    return _render(case_no, **kept_form("web_review.case", case_no, FORM_CLASSES))
+    return _render(case_no, **kept_form("web_review.case", FORM_CLASSES, case_no=case_no))
 
 
 def _refused(case_no: str, name: str, form):
-    return back_to_case("web_review.case", case_no, name, form)
+    return back_to("web_review.case", name, form, case_no=case_no)
 
 
 def _after(case_no: str, action: str):

@@ -44,3 +44,14 @@ def refused(client, response, page: str):
     assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
     assert response.headers["Location"].endswith(f"{page}#error-summary"), response.headers["Location"]
     return client.get(page)
+
+
+def follow(client, response, page: str):
+    """A desk's answer by post/redirect/get: 303 to `page` (whatever its anchor or query string); the page as the
+    user then sees it (GET)."""
+    from urllib.parse import urlsplit
+
+    assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
+    location = response.headers["Location"]
+    assert urlsplit(location).path == page, location
+    return client.get(location)
