@@ -294,3 +294,19 @@ def test_the_competent_bureau_passes_a_city_wide_case_only_within_its_own_county
         db.session.rollback()
         assert db.session.execute(sa.select(Case.holder_org).filter_by(case_no=case_no)).scalar_one() \
             == f"{COMPETENT}-bureau"
+
+
+def test_the_decision_of_a_city_wide_case_is_issued_in_the_competent_bureaus_name(client):
+    """What the applicant takes home names who decided: the competent county's bureau, not the accepting one's."""
+    from delegation.documents import authorities
+
+    api = Api(client)
+    case_no = api.post("/api/v1/citywide/cases", user=WINDOW, json=_body(ITEM, COMPETENT)).get_json()["case_no"]
+    api.act(case_no, WINDOW, "accept")
+    run_bus()
+    api.act(case_no, COMPETENT_REVIEWER, "review", opinion="经审查，符合要求")
+    api.act(case_no, COMPETENT_REVIEWER, "approve", certificate_no="章超限2026-0002")
+    with client.application.app_context():
+        case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
+        issuer = authorities.issuer_of(case)
+        assert issuer.code == f"{COMPETENT}-bureau" and issuer.name.startswith("章贡区"), issuer
