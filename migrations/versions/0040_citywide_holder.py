@@ -19,7 +19,8 @@ depends_on = None
 
 
 def upgrade():
-    # a case passed on by 转办 keeps its holder (holder_org already set)
+    # a case passed on by 转办 keeps its holder (holder_org already set). case_assignment.held needs no change: no
+    # assignment can exist under the old holder, whose reviewers never saw the case
     op.execute(sa.text(
         "UPDATE case_file SET holder_org = (SELECT o.code FROM citywide_case cw JOIN org o "
         "ON o.division_code = cw.competent_code AND o.kind = 'approval_bureau' AND o.level = 'county' "
@@ -28,6 +29,12 @@ def upgrade():
 
 
 def downgrade():
+    # the competent bureau's assignments stop being current (as 0035 keeps `held` exact)
+    op.execute(sa.text(
+        "UPDATE case_assignment SET held = false WHERE case_id IN (SELECT cw.case_id FROM citywide_case cw "
+        "JOIN case_file c ON c.id = cw.case_id JOIN org o ON o.code = c.holder_org "
+        "AND o.division_code = cw.competent_code AND o.kind = 'approval_bureau') "
+        "AND org_code IN (SELECT code FROM org WHERE kind = 'approval_bureau' AND level = 'county')"))
     op.execute(sa.text(
         "UPDATE case_file SET holder_org = NULL WHERE id IN (SELECT cw.case_id FROM citywide_case cw JOIN org o "
         "ON o.code = case_file.holder_org AND o.division_code = cw.competent_code AND o.kind = 'approval_bureau')"))

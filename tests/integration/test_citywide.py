@@ -289,8 +289,8 @@ def test_the_competent_bureau_passes_a_city_wide_case_only_within_its_own_county
         case = db.session.execute(sa.select(Case).filter_by(case_no=case_no)).unique().scalar_one()
         assert {o.division_code for o in transfer.targets(case)} <= {COMPETENT}
         with pytest.raises(Invalid) as refused:
-            transfer.transfer(reviewer(COMPETENT), case_no, f"{COUNTY}-bureau-1", "请贵股审查")
-        assert refused.value.field == "to_org"
+            transfer.transfer(reviewer(COMPETENT), case_no, f"{COUNTY}-bureau", "请贵局审查")
+        assert refused.value.field == "to_org" and refused.value.code == "org_cannot_handle"
         db.session.rollback()
         assert db.session.execute(sa.select(Case.holder_org).filter_by(case_no=case_no)).scalar_one() \
             == f"{COMPETENT}-bureau"
