@@ -390,7 +390,7 @@ def _run(name: str, actor: Actor, codes: list[str], build, scoped: bool = True, 
     every staff page."""
     shape = ()
     if scoped and actor.role is Role.REVIEWER:  # 全市通办: the county's city-wide cases by id, as parameters
-        here, elsewhere = citywide_ids(actor.division_code)
+        here, elsewhere = citywide_ids(actor.division_code, open_only=True)
         shape = (bool(here), bool(elsewhere))
         given.update(citywide_here=here, citywide_elsewhere=elsewhere)
     key = (name, actor.role, actor.org_kind, actor.org_level, tuple(codes), shape)

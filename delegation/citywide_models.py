@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from delegation.models import Case
+from delegation.models import FINAL_STATE_VALUES, Case
 from persistence import db
 
 
@@ -63,13 +63,15 @@ def decided_by_clause(case_table, division, bound: bool = False):
     return _decided_by(case_table, own, here or None, elsewhere or None)
 
 
-def citywide_ids(division: str) -> tuple[list[int], list[int]]:
+def citywide_ids(division: str, open_only: bool = False) -> tuple[list[int], list[int]]:
     """The ids of the city-wide cases `division` decides though another window accepted them, and of those its own
-    window accepted for another county."""
+    window accepted for another county; `open_only`: of the cases not yet closed (the queues read no other, and the
+    lists would otherwise grow with every city-wide case the county ever had)."""
     rows = db.session.execute(
         sa.select(CitywideCase.case_id, CitywideCase.competent_code == division)
         .join(Case, Case.id == CitywideCase.case_id)
-        .where(sa.or_(CitywideCase.competent_code == division, Case.county_code == division))).all()
+        .where(sa.or_(CitywideCase.competent_code == division, Case.county_code == division),
+               *([Case.state.not_in(FINAL_STATE_VALUES)] if open_only else []))).all()
     return [i for i, is_here in rows if is_here], [i for i, is_here in rows if not is_here]
 
 
