@@ -8,9 +8,26 @@ from flask import current_app, redirect, request, session, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from delegation import drafts
+from delegation import drafts, limits
 
 SESSION_KEY = "kept_form"
+PAIRS_MAX = 200  # more than any desk form has inputs
+
+
+def bounded_pairs(pairs, names=None) -> list[list[str]]:
+    """What a refused form keeps of its posted (name, value) pairs: those named in `names` (when given), at most
+    PAIRS_MAX, each value cut at limits.TEXT_MAX (any one string a request may carry): one post cannot fill the
+    drafts folder."""
+    kept = [[k, v[:limits.TEXT_MAX]] for k, v in pairs if names is None or k in names]
+    return kept[:PAIRS_MAX]
+
+
+def replace_stash(key: str, content: dict) -> None:
+    """Hold `content` under the session's `key`, dropping the stash it held before (a refused form not followed to
+    its page would otherwise stay until the drafts sweep)."""
+    owner = current_user.user.id
+    drafts.take(_root(), owner, session.get(key))
+    session[key] = drafts.stash(_root(), owner, content)
 
 
 def _root():
@@ -19,11 +36,12 @@ def _root():
 
 def back_to(endpoint: str, name: str, form, **view_args):
     """After a refused form `name`: keep what was typed and its errors, and redirect (303) to the page."""
+    fields = {f.name for f in form if f.type != "CSRFTokenField"}
     content = {"endpoint": endpoint, "view_args": view_args, "form": name,
-               "data": [[k, v] for k, v in request.form.items(multi=True) if not k.endswith("csrf_token")],
+               "data": bounded_pairs(request.form.items(multi=True), fields),
                "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
                "form_errors": [str(e) for e in form.form_errors]}
-    session[SESSION_KEY] = drafts.stash(_root(), current_user.user.id, content)
+    replace_stash(SESSION_KEY, content)
     return redirect(url_for(endpoint, **view_args, _anchor="error-summary"), 303)
 
 

@@ -27,6 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
+from app.web.kept_forms import bounded_pairs, replace_stash
 from app.web.unit_of_work import page_unit
 from delegation import case_rules, drafts, grants, limits, uploads, worklist
 from delegation import intake as intake_service
@@ -484,7 +485,8 @@ def _back_to_intake(item, form, held):
     root, owner = _drafts_root(), _owner()
     drafts.take(root, owner, request.form.get("kept"))  # the earlier refusal this one replaces
     content = {"item": item.code, "drafts": [d.token for d in held],
-               "data": [[k, v] for k, v in request.form.items(multi=True) if k not in ("csrf_token", "draft", "kept")],
+               "data": bounded_pairs((k, v) for k, v in request.form.items(multi=True)
+                                     if k not in ("csrf_token", "draft", "kept")),
                "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
                "form_errors": [str(e) for e in form.form_errors]}
     kept = drafts.stash(root, owner, content)
@@ -722,10 +724,11 @@ def _back_to_case(case_no: str, action: Action, form, held):
     """After a refused action: its input, errors and held files kept on the server, and the clerk back on the
     case's own address (post/redirect/get), opened at the error summary."""
     content = {"case_no": case_no, "action": action.value, "drafts": [d.token for d in held],
-               "data": [[k, v] for k, v in request.form.items(multi=True) if k not in ("csrf_token", "draft")],
+               "data": bounded_pairs((k, v) for k, v in request.form.items(multi=True)
+                                     if k not in ("csrf_token", "draft")),
                "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
                "form_errors": [str(e) for e in form.form_errors], "file_errors": form.file_errors}
-    session["window_stash"] = drafts.stash(_drafts_root(), _owner(), content)
+    replace_stash("window_stash", content)
     return redirect(url_for("web_window.case", case_no=case_no, _anchor="error-summary"), 303)
 
 

@@ -98,3 +98,20 @@ def test_the_admin_desk_says_each_error_once(client):
     message = re.search(r'<small class="err">日期：([^<]+)</small>', text)
     assert message, text[-3000:]
     _once(text, message.group(1), "day")
+
+
+def test_a_refused_form_keeps_only_its_own_fields_and_one_stash_at_a_time(client):
+    """What a refused desk form keeps on the server is bounded: only the form's own fields (a request's strings are
+    bounded already), and a refusal not followed to its page replaces the one before."""
+    case_no = Api(client.application).create("direct")
+    log_in(client, REVIEWER)
+    work = f"/review/cases/{case_no}"
+    drafts_root = client.application.config["TONGQUAN"].instance_path / "drafts"
+    junk = {f"junk{i}": "x" * 9_000 for i in range(20)}
+    for _ in range(3):  # never following the redirect
+        r = _post(client, f"{work}/review", work, {"review-opinion": " ", **junk})
+        assert r.status_code == 303
+    stashes = list(drafts_root.rglob("*.form"))
+    assert len(stashes) == 1, stashes
+    assert stashes[0].stat().st_size < 5_000 and "junk" not in stashes[0].read_text()
+    assert "请填写审核意见" in refused(client, r, work).get_data(as_text=True)
