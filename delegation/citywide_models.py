@@ -44,6 +44,12 @@ def competent_county(case: Case) -> str | None:
     return value
 
 
+def deciding_county(case: Case) -> str:
+    """The county whose bureau reviews and decides the case: the competent county of a case accepted for another
+    county (全市通办), else the case's own."""
+    return competent_county(case) or case.county_code
+
+
 def remember(case: Case, competent_code: str | None) -> None:
     case.__dict__["_citywide_competent"] = competent_code
 

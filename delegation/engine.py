@@ -111,9 +111,9 @@ def acting_county(case: Case, role: Role) -> str:
     """The county whose staff act on the case: the accepting county's window (首问负责, it hands the result out),
     and the bureau of the competent county for a case accepted for another county (全市通办)."""
     if role is Role.REVIEWER:
-        from delegation.citywide_models import competent_county
+        from delegation.citywide_models import deciding_county
 
-        return competent_county(case) or case.county_code
+        return deciding_county(case)
     return case.county_code
 
 

@@ -21,13 +21,13 @@ def responsible_parties(case) -> dict:
     mode = Mode(case.mode)
     county = case.county_code
     window = case.window_org.code if case.window_org else county_org(county, "window")
-    from delegation.citywide_models import competent_county
+    from delegation.citywide_models import deciding_county
 
-    deciding_county = competent_county(case) or county  # 全市通办: the competent county reviews, decides, supervises
-    county_bureau = county_org(deciding_county, "bureau")
+    decider_county = deciding_county(case)  # 全市通办: the competent county reviews, decides, supervises
+    county_bureau = county_org(decider_county, "bureau")
     department = case.department_code
     if mode is Mode.DIRECT:
-        reviewer, decider, supervisor = county_bureau, county_bureau, county_org(deciding_county, "industry")
+        reviewer, decider, supervisor = county_bureau, county_bureau, county_org(decider_county, "industry")
     elif mode is Mode.DELEGATED_REVIEW:
         reviewer, decider, supervisor = county_bureau, department, f"{CITY}-industry"
     else:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from delegation import engine
 from delegation.actors import Actor, person_of
-from delegation.citywide_models import competent_county
+from delegation.citywide_models import deciding_county
 from delegation.errors import Conflict, Forbidden, Invalid
 from delegation.models import Case, Org
 from delegation.text_rules import required_text
@@ -63,11 +63,6 @@ def _acts_for(actor: Actor, case: Case, holder: str) -> bool:
     return actor.role is Role.CITY_APPROVER and _at_city(case) and actor.org_kind != CITY_TARGET_KIND
 
 
-def _deciding_county(case: Case) -> str:
-    """The county whose bureau reviews the case: the competent county of a 全市通办 case, else the case's own."""
-    return competent_county(case) or case.county_code
-
-
 def targets(case: Case) -> list[Org]:
     """The organisations this node hosts to which the holder may pass the case, by name."""
     holder = _holder(case)
@@ -75,7 +70,7 @@ def targets(case: Case) -> list[Org]:
     if _at_city(case):
         query = query.where(Org.level == "city", Org.kind == CITY_TARGET_KIND)
     else:
-        county = _deciding_county(case)
+        county = deciding_county(case)
         bureaus = sa.select(Org.id).where(Org.kind == COUNTY_BUREAU_KIND, Org.division_code == county)
         query = query.where(Org.level == "county", Org.division_code == county,
                             sa.or_(Org.kind == COUNTY_BUREAU_KIND, Org.parent_id.in_(bureaus.scalar_subquery())))
@@ -124,7 +119,7 @@ def _target(case: Case, holder: str, code: str) -> Org:
     if _at_city(case):
         handles = org.level == "city" and org.kind == CITY_TARGET_KIND
     else:
-        handles = org.level == "county" and org.division_code == _deciding_county(case) and (
+        handles = org.level == "county" and org.division_code == deciding_county(case) and (
             org.kind == COUNTY_BUREAU_KIND or (org.parent is not None and org.parent.kind == COUNTY_BUREAU_KIND))
     if not handles:
         raise Invalid("org_cannot_handle", f"{org.name}不能办理本办件",

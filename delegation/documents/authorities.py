@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from delegation.citywide_models import competent_county
+from delegation.citywide_models import deciding_county
 from delegation.models import Case, Org
 from delegation.orgs import get_org
 from delegation.workflow import Mode
@@ -48,9 +48,9 @@ def court(org: Org) -> str:
 
 
 def county_bureau(case: Case) -> Org:
-    """The bureau of the county that reviews the case: the competent county of a 全市通办 case, else its own."""
-    county = competent_county(case) or case.county_code
-    return db.session.execute(sa.select(Org).filter_by(division_code=county, kind="approval_bureau")).scalar_one()
+    """The bureau of the county that reviews the case (citywide_models.deciding_county)."""
+    return db.session.execute(sa.select(Org).filter_by(division_code=deciding_county(case), kind="approval_bureau")
+                              ).scalar_one()
 
 
 def deciding_org(case: Case) -> tuple[Org, Org | None]:
