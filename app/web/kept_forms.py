@@ -22,15 +22,29 @@ def bounded_pairs(pairs, names=None) -> list[list[str]]:
     return kept[:PAIRS_MAX]
 
 
+def errors_of(form) -> dict:
+    """A refused form's errors as a stash keeps them: by field name, and the form's own."""
+    return {"errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
+            "form_errors": [str(e) for e in form.form_errors]}
+
+
+def restore_errors(form, content: dict):
+    """Put the stashed errors back on the rebuilt form; the form."""
+    for field in form:
+        field.errors = list(content["errors"].get(field.name, []))
+    form.form_errors = list(content.get("form_errors", []))
+    return form
+
+
 def replace_stash(key: str, content: dict) -> None:
     """Hold `content` under the session's `key`, dropping the stash it held before (a refused form not followed to
     its page would otherwise stay until the drafts sweep)."""
     owner = current_user.user.id
-    drafts.take(_root(), owner, session.get(key))
-    session[key] = drafts.stash(_root(), owner, content)
+    drafts.take(drafts_root(), owner, session.get(key))
+    session[key] = drafts.stash(drafts_root(), owner, content)
 
 
-def _root():
+def drafts_root():
     return current_app.config["TONGQUAN"].instance_path / "drafts"
 
 
@@ -38,9 +52,7 @@ def back_to(endpoint: str, name: str, form, **view_args):
     """After a refused form `name`: keep what was typed and its errors, and redirect (303) to the page."""
     fields = {f.name for f in form if f.type != "CSRFTokenField"}
     content = {"endpoint": endpoint, "view_args": view_args, "form": name,
-               "data": bounded_pairs(request.form.items(multi=True), fields),
-               "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
-               "form_errors": [str(e) for e in form.form_errors]}
+               "data": bounded_pairs(request.form.items(multi=True), fields), **errors_of(form)}
     replace_stash(SESSION_KEY, content)
     return redirect(url_for(endpoint, **view_args, _anchor="error-summary"), 303)
 
@@ -51,14 +63,11 @@ def kept_form(endpoint: str, classes: dict, prefixed: bool = True, **view_args) 
     token = session.pop(SESSION_KEY, None)
     if token is None:
         return {}
-    content = drafts.take(_root(), current_user.user.id, token)
+    content = drafts.take(drafts_root(), current_user.user.id, token)
     if not content or content.get("endpoint") != endpoint or content.get("view_args") != view_args \
             or content.get("form") not in classes:
         return {}
     name = content["form"]
     formdata = MultiDict([tuple(pair) for pair in content["data"]])
     form = classes[name](formdata=formdata, prefix=name) if prefixed else classes[name](formdata=formdata)
-    for field in form:
-        field.errors = list(content["errors"].get(field.name, []))
-    form.form_errors = list(content.get("form_errors", []))
-    return {name: form}
+    return {name: restore_errors(form, content)}

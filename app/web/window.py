@@ -27,7 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.extensions import db, utcnow
 from app.web import error_page, register_page_errors, requires
 from app.web.common import _, _l, domain_message, keyset_after
-from app.web.kept_forms import bounded_pairs, replace_stash
+from app.web.kept_forms import bounded_pairs, drafts_root, errors_of, replace_stash, restore_errors
 from app.web.unit_of_work import page_unit
 from delegation import case_rules, drafts, grants, limits, uploads, worklist
 from delegation import intake as intake_service
@@ -472,7 +472,7 @@ def _intake_post(item, form):
                                                          competent_county=form.competent_county.data).case_no
         if not unit.failed:
             done = _("已登记并受理办件 %(case_no)s", case_no=case_no) if accept else _("已登记办件 %(case_no)s", case_no=case_no)
-            drafts.take(_drafts_root(), _owner(), request.form.get("kept"))  # the refused form it came from
+            drafts.take(drafts_root(), _owner(), request.form.get("kept"))  # the refused form it came from
             return _finished(case_no, done, held)
         _say_refusal(item, form, accept, unit)
     return _back_to_intake(item, form, held)
@@ -482,13 +482,11 @@ def _back_to_intake(item, form, held):
     """A refused intake: what was typed, its errors and the held files kept on the server, and the clerk on the
     form's own address (post/redirect/get), opened at the error summary. The address names the kept input, so a
     reload shows the same form again instead of asking to send it."""
-    root, owner = _drafts_root(), _owner()
+    root, owner = drafts_root(), _owner()
     drafts.take(root, owner, request.form.get("kept"))  # the earlier refusal this one replaces
     content = {"item": item.code, "drafts": [d.token for d in held],
                "data": bounded_pairs((k, v) for k, v in request.form.items(multi=True)
-                                     if k not in ("csrf_token", "draft", "kept")),
-               "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
-               "form_errors": [str(e) for e in form.form_errors]}
+                                     if k not in ("csrf_token", "draft", "kept")), **errors_of(form)}
     kept = drafts.stash(root, owner, content)
     return redirect(url_for("web_window.intake", item_code=item.code, kept=kept, _anchor="error-summary"), 303)
 
@@ -496,14 +494,11 @@ def _back_to_intake(item, form, held):
 def _kept_intake(item):
     """(form, held files) of the refused intake the address names, or None (the token is looked up in this
     clerk's own drafts only; a stale or foreign one shows the empty form)."""
-    root, owner = _drafts_root(), _owner()
+    root, owner = drafts_root(), _owner()
     content = drafts.take(root, owner, request.args.get("kept"), keep=True)
     if not content or content.get("item") != item.code:
         return None
-    form = intake_form_for(item, MultiDict([tuple(p) for p in content["data"]]))
-    for field in form:
-        field.errors = list(content["errors"].get(field.name, []))
-    form.form_errors = list(content.get("form_errors", []))
+    form = restore_errors(intake_form_for(item, MultiDict([tuple(p) for p in content["data"]])), content)
     held = [d for d in (drafts.held_file(root, owner, t) for t in content.get("drafts", [])) if d]
     return form, held
 
@@ -533,10 +528,6 @@ def _intake_page(item, form, held):
 
 # -- drafts: the files and the input of a refused form are never lost ---------------------------------------------
 
-def _drafts_root():
-    return current_app.config["TONGQUAN"].instance_path / "drafts"
-
-
 def _owner() -> int:
     return current_user.user.id
 
@@ -544,7 +535,7 @@ def _owner() -> int:
 def _held_files(fields_by_code: dict) -> list:
     """The drafts the form still carries (their 'draft' box ticked) and every file chosen now, each checked alone:
     a refused file is said on its material's field and the good ones are held all the same."""
-    root, owner = _drafts_root(), _owner()
+    root, owner = drafts_root(), _owner()
     held = [d for d in (drafts.held_file(root, owner, t) for t in request.form.getlist("draft")[:50])
             if d is not None and d.material_code in fields_by_code]
     limit = current_app.config["TONGQUAN"].max_upload_bytes
@@ -561,7 +552,7 @@ def _held_files(fields_by_code: dict) -> list:
 
 
 def _finished(case_no: str, message: str, held):
-    drafts.discard(_drafts_root(), _owner(), [d.token for d in held])
+    drafts.discard(drafts_root(), _owner(), [d.token for d in held])
     return _done(case_no, message)
 
 
@@ -726,15 +717,14 @@ def _back_to_case(case_no: str, action: Action, form, held):
     content = {"case_no": case_no, "action": action.value, "drafts": [d.token for d in held],
                "data": bounded_pairs((k, v) for k, v in request.form.items(multi=True)
                                      if k not in ("csrf_token", "draft")),
-               "errors": {f.name: [str(e) for e in f.errors] for f in form if f.errors},
-               "form_errors": [str(e) for e in form.form_errors], "file_errors": form.file_errors}
+               **errors_of(form), "file_errors": form.file_errors}
     replace_stash("window_stash", content)
     return redirect(url_for("web_window.case", case_no=case_no, _anchor="error-summary"), 303)
 
 
 def _stashed_form(case):
     """The refused form of this case, as it was posted, with its errors (taken once), or None."""
-    content = drafts.take(_drafts_root(), _owner(), session.pop("window_stash", None))
+    content = drafts.take(drafts_root(), _owner(), session.pop("window_stash", None))
     if not content or content.get("case_no") != case.case_no:
         return None
     action = next((a for a in ACTION_FORMS if a.value == content.get("action")), None)
@@ -742,13 +732,11 @@ def _stashed_form(case):
         return None
     form = ACTION_FORMS[action](formdata=MultiDict([tuple(p) for p in content["data"]]))
     _prepare(action, form, case)
-    for field in form:
-        field.errors = list(content["errors"].get(field.name, []))
-    form.form_errors = list(content.get("form_errors", []))
+    restore_errors(form, content)
     form.file_errors = content.get("file_errors", {})
     # 一次性告知: the problem typed beside each material is no form field, kept all the same
     form.problems = {k.removeprefix("problem_"): v for k, v in content["data"] if k.startswith("problem_")}
-    root, owner = _drafts_root(), _owner()
+    root, owner = drafts_root(), _owner()
     form.held = [d for d in (drafts.held_file(root, owner, t) for t in content.get("drafts", [])) if d]
     return action, form
 
